@@ -1,0 +1,5 @@
+import sys
+
+from audiofaith.cli import main
+
+sys.exit(main())

@@ -1,0 +1,521 @@
+"""Answer extraction: which option letter a free-form response finally commits to.
+
+The parser collects *commitments* (answer tags, "Answer: (X)" lines, "the answer is ...",
+"I choose ...", a bare letter response, ...), each with its position, and returns the last one.
+Only when there is no explicit commitment does it look at the last sentence that mentions an
+option. Anything ambiguous (hedging between options, a letter that contradicts the option text
+written next to it, an explicit refusal, "none of the options") gives ``None``; the parser never
+guesses.
+
+Rules for letters versus option texts:
+
+* An explicit letter ("(B)", "B.", "option B", "<B>", "Answer: B") wins over option-text matching.
+* If the letter is immediately followed by an option text that belongs to a *different* option
+  ("(B) dog" while B is "crow"), the statement contradicts itself and yields ``None``; the one
+  exception is a bare capital "A" followed by an option text ("A dog ..."), read as the article.
+* A bare letter only counts in an answer slot (after "Answer:", in a tag, the whole response,
+  or at the start of the response followed by punctuation), never inside ordinary words or as
+  the article "a"/"A".
+* Option texts match as whole words, case-insensitively, longest first (so "Female" never also
+  counts as "Male"), and mentions in negated clauses ("not a cat", "rules out B") are ignored.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import List, Optional, Tuple
+
+LETTERS = "ABCDEFGHIJ"
+
+# Result markers for an answer slot besides a letter.
+_AMBIG = "?"  # several options or a self-contradiction: a commitment to no single option
+_REFUSE = "-"  # explicit refusal / none of the options / a non-option answer
+_NOTHING = ""  # the slot carries no usable evidence
+
+_TURN_RE = re.compile(
+    r"(?:\n\s*(?:Human|User|USER|HUMAN|Question|### ?(?:Human|User|Instruction))\s*:"
+    r"|<\|im_end\|>|<\|im_start\|>|<\|endoftext\|>|<\|eot_id\|>|</s>)"
+)
+_NEG_BEFORE_RE = re.compile(
+    r"(?:\bnot\b|n't\b|\bno\b|\bnever\b|\bneither\b|\bnor\b|\brul(?:e|es|ed|ing) out\b|"
+    r"\beliminat\w*|\bexclud\w*|\brather than\b|\binstead of\b|\bunlikely\b|\bother than\b|"
+    r"\bexcept\b|\bless likely\b|\bwithout\b|\black\w*|\bagainst\b|\bopposed to\b|\bunlike\b|"
+    r"\bnone of\b|\bdiffer\w* from\b|\bcontrary to\b|\binconsistent\b|\bwrong\b|\bincorrect\b)",
+    re.I,
+)
+_NEG_AFTER_RE = re.compile(
+    r"^\W{0,3}(?:\w+\W+){0,3}?(?:is not|isn't|are not|aren't|was not|wasn't|does not|doesn't|"
+    r"do not|don't|did not|didn't|cannot|can't|can be ruled out|can be eliminated|would not|"
+    r"wouldn't|is incorrect|is wrong|is unlikely|are unlikely|is less likely|are incorrect|"
+    r"is ruled out|is eliminated|seems unlikely|is not likely|are less likely|would be incorrect|"
+    r"does not fit|doesn't fit|doesn't match|does not match|don't match|do not match)\b",
+    re.I,
+)
+_CLAUSE_SPLIT_RE = re.compile(
+    r"[,;:\n]|\.\s|\s(?:but|while|whereas|however|although|though|so|therefore|thus|hence|"
+    r"and therefore|which means|whereas)\s",
+    re.I,
+)
+_REFUSAL_RE = re.compile(
+    r"^(?:none|n/?a|null|nothing|unknown|unclear|undetermined|undecided|uncertain|not sure|"
+    r"cannot|can't|unable|insufficient|no answer|not applicable|not determinable|indeterminate|"
+    r"-+|\?+|none of (?:the|these|those)\b.*|neither\b.*|not enough\b.*|impossible\b.*|"
+    r"it is impossible\b.*|it's impossible\b.*|i cannot\b.*|i can't\b.*|i'm unable\b.*|"
+    r"i am unable\b.*|i don't know\b.*|cannot be determined\b.*|can't be determined\b.*)$",
+    re.I,
+)
+_REFUSAL_SENTENCE_RE = re.compile(
+    r"\b(?:none of (?:the|these|those) (?:\w+ )?(?:options|choices|answers|alternatives)"
+    r"(?: (?:provided|given|listed|above))? (?:is|are|match|matches|fit|fits|apply|applies|seem|seems)|"
+    r"none of the above|(?:impossible to|not possible to|cannot|can't|can not|unable to|not able to) "
+    r"(?:determine|tell|identify|say|answer|choose|select|decide|analy[sz]e|provide|give|infer|"
+    r"know|hear|access|listen|process|pick|conclude|make a (?:choice|determination|conclusion))|"
+    r"cannot (?:be )?(?:determined|answered|identified)|can't (?:be )?(?:determined|answered)|"
+    r"(?:can't|cannot|unable to) (?:hear|access|listen)|i (?:can't|cannot) (?:answer|help)|"
+    r"not enough information|insufficient information|no (?:clear )?answer)\b",
+    re.I,
+)
+# Phrases that introduce the answer slot, i.e. what follows them is the committed answer.
+_TRIGGER_RE = re.compile(
+    r"(?:"
+    r"\b(?:final |correct |right |best |most (?:likely|appropriate|suitable|accurate|fitting|"
+    r"plausible|probable|reasonable) |my |the |an |one )?answer(?: choice| option)?"
+    r"(?: (?:to (?:the|this) question|here|then|therefore|thus|overall))?"
+    r"\s*(?:is|would be|should be|will be|must be|seems to be|appears to be|=|:|-)\s*(?::\s*)?"
+    r"|\b(?:correct|right|best|most (?:likely|appropriate|suitable|accurate|fitting|plausible|"
+    r"probable|reasonable)|final|appropriate|suitable|closest|only|likely|matching|chosen|"
+    r"selected|preferred) (?:option|choice|one|match|fit|selection|pick|label|response|"
+    r"[a-z]+(?: [a-z]+){0,2}?(?= (?:is|would be|should be|must be)\b))"
+    r"(?: (?:here|then|therefore|thus|overall|among (?:the|these) options))?"
+    r"\s*(?:is|would be|should be|will be|must be|seems to be|appears to be|:|=)\s*"
+    r"|\b(?:my|the) (?:choice|pick|selection|final choice|final selection|conclusion|verdict)"
+    r"\s*(?:is|would be|:)\s*"
+    r"|\bI(?: would| will|'ll|'d| must| should| can| think I(?: would|'d)?)?"
+    r"(?: therefore| thus| then)? (?:choose|select|pick|go with|opt for|answer|conclude with|say)\s*:?\s*"
+    r"|\b(?:so|therefore|thus|hence|overall|in conclusion|in summary|consequently|as a result|"
+    r"accordingly|this means|that means|this indicates|which means)\b,?"
+    r"(?: (?:the )?(?:answer|choice|option) is)?\s*(?=(?:option|choice)\s*\(?[A-Ja-j]\b|\([A-Ja-j]\))"
+    r"|\b(?:option|choice|answer) (?=\(?[A-J]\)?\s*(?:is|would be|seems|appears) (?:the )?"
+    r"(?:correct|right|best|most likely|most appropriate|answer|the answer)\b)"
+    r"|(?<![\w(])(?=\(?[A-J]\)?\s+(?:is|would be|seems to be)\s+(?:the\s+)?(?:correct|right|best|"
+    r"most likely|most appropriate|answer)\b)"
+    r"|\b(?:matches|corresponds to|aligns with|fits|points to|consistent with|supports|"
+    r"indicates|suggests|leads to|leading to|leads me to|pointing to) (?:with )?"
+    r"(?=(?:option|choice)\s*\(?[A-Ja-j]\b|\([A-Ja-j]\))"
+    r")",
+    re.I,
+)
+# Identification statements: "<subject> is (most likely) <option text>" in a concluding sentence.
+_IDENT_RE = re.compile(
+    r"\b(?:it|this|that|the (?:\w+ ){0,3}(?:sound|audio|clip|recording|speaker|voice|animal|source|"
+    r"emotion|language|gender|speech|person|answer|option|choice|one|creature|noise|call|"
+    r"tone|mood|feeling|utterance|statement|sentence|phrase|word|translation|figure|item|term|"
+    r"range|match|fit|culprit|candidate))"
+    r"(?: (?:in|from|of|on) (?:the|this) (?:\w+ ){0,2}?(?:audio|clip|recording|sound|question))?"
+    r"(?: here| heard| described)?"
+    r",? (?:is|was|are|must be|would be|should be|could be|seems to be|appears to be|sounds like|"
+    r"sounds to be|seems like|is likely|is most likely|is probably|is clearly|is definitely|"
+    r"belongs to|comes from|is from|is produced by|is made by|corresponds to|matches|is in|"
+    r"is spoken in|expresses|conveys|reflects|indicates|suggests)\b",
+    re.I,
+)
+_CONCLUDE_RE = re.compile(
+    r"^\W*(?:so|therefore|thus|hence|overall|in conclusion|in summary|to conclude|consequently|"
+    r"as a result|accordingly|based on (?:this|these|that|the|my|all)\b|given (?:this|these|that)\b|"
+    r"this (?:means|suggests|indicates)|final(?:ly)?\b|all in all|in short)",
+    re.I,
+)
+_COPULA_END_RE = re.compile(
+    r"(?:\b(?:is|are|was|be|sounds like|like|seems|appears|to be|as)|'s)\s+"
+    r"(?:(?:most |more |very )?(?:likely|probably|clearly|definitely|certainly)\s+)?"
+    r"(?:that of |from |in |by |spoken in )?(?:a |an |the )?(?:\w+ )?[\"']?$",
+    re.I,
+)
+_STRUCT_TAGS = {
+    "reasoning", "reason", "reasons", "think", "thinking", "thought", "thoughts", "analysis",
+    "explanation", "rationale", "cot", "scratchpad", "reflection", "plan", "summary", "caption",
+    "description", "observation", "observations", "evidence", "audio", "question", "options",
+}
+_PAIR_TAG_RE = re.compile(r"<\s*([A-Za-z][\w /-]{0,30}?)\s*>(.{0,400}?)</\s*([A-Za-z][\w /-]{0,30}?)\s*>", re.S)
+_OPEN_TAG_RE = re.compile(r"<\s*([A-Za-z][\w /.'-]{0,40}?)\s*>")
+_LETTER_FORM_RE = re.compile(
+    r"^(?:option|choice|letter|answer)?\s*[\(\[<]\s*([A-Ja-j])\s*[\)\]>]"  # (B) [b] <B>
+    r"|^(?:option|choice|letter)\s*([A-Ja-j])\b"  # option B
+    r"|^([A-Ja-j])\s*(?:[.):\],;!]|$)"  # B.  B)  B:  B,  B
+    r"|^([A-J])(?=\s)",  # bare capital followed by a space (checked for the article below)
+    re.I,
+)
+
+
+def _clean(text: str) -> str:
+    t = unicodedata.normalize("NFKC", text)
+    t = t.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
+    t = t.replace("\r\n", "\n").replace("\r", "\n")
+    t = re.sub(r"^\s*(?:assistant|ASSISTANT|Assistant)\s*:\s*", "", t)
+    m = _TURN_RE.search(t)
+    if m and t[: m.start()].strip():
+        t = t[: m.start()]
+    t = re.sub(r"\\(?:boxed|text|textbf|mathrm)\{([^{}]*)\}", r"\1", t)
+    t = t.replace("*", "").replace("__", "").replace("`", "")
+    t = re.sub(r"(?m)^[ \t]*#+[ \t]*", "", t)
+    return t.strip()
+
+
+def _norm(s: str) -> str:
+    s = unicodedata.normalize("NFKC", s).replace("\u2019", "'").replace("\u2018", "'")
+    s = s.replace("\u201c", '"').replace("\u201d", '"')
+    return re.sub(r"\s+", " ", s).strip().casefold()
+
+
+# Everyday forms of SAKURA's one-word emotion and gender options ("sadness" names "sad").
+_ALIASES = {
+    "sad": ["sadness", "saddened"],
+    "happy": ["happiness"],
+    "angry": ["anger", "angered"],
+    "fear": ["fearful", "afraid", "scared", "frightened"],
+    "disgust": ["disgusted"],
+    "male": ["man", "men"],
+    "female": ["woman", "women"],
+}
+
+
+class _Options:
+    """Option texts compiled into whole-word, longest-first patterns."""
+
+    def __init__(self, choices: List[str]):
+        self.n = len(choices)
+        self.letters = LETTERS[: self.n]
+        self.texts = []
+        pats = []
+        for i, c in enumerate(choices):
+            t = _norm(str(c)).strip(" .!?;:,\"'")
+            if not t:
+                continue
+            self.texts.append((i, t))
+            body = re.escape(t).replace(r"\ ", r"\s+")
+            left = r"(?<![\w])" if re.match(r"\w", t[0]) and ord(t[0]) < 0x2E80 else ""
+            plural = r"(?:s|es)?" if re.fullmatch(r"[a-z]+", t) else ""
+            right = r"(?![\w])" if re.match(r"\w", t[-1]) and ord(t[-1]) < 0x2E80 else ""
+            pats.append((len(t), i, re.compile(left + body + plural + right, re.I)))
+            for alias in _ALIASES.get(t, []):
+                pats.append((len(alias), i, re.compile(r"(?<![\w])" + alias + r"(?![\w])", re.I)))
+        pats.sort(key=lambda p: -p[0])
+        self.pats = [(i, p) for _, i, p in pats]
+
+    def mentions(self, s: str) -> List[Tuple[int, int, int]]:
+        """(start, end, index) of non-overlapping option-text mentions, longest options first."""
+        taken: List[Tuple[int, int, int]] = []
+        covered = bytearray(len(s))
+        for i, pat in self.pats:
+            for m in pat.finditer(s):
+                if m.end() == m.start() or any(covered[m.start(): m.end()]):
+                    continue
+                covered[m.start(): m.end()] = b"\x01" * (m.end() - m.start())
+                taken.append((m.start(), m.end(), i))
+        taken.sort()
+        return taken
+
+    def whole(self, s: str) -> Optional[int]:
+        """The option that ``s`` names in full (its text, an alias, or a word unique to it)."""
+        s = _norm(s).strip(" .!?;:,\"'()[]<>")
+        if not s:
+            return None
+        for i, pat in self.pats:
+            if pat.fullmatch(s):
+                return i
+        # a distinctive word of a multi-word option, such as a surname ("DiCaprio")
+        if len(s) >= 4 and " " not in s:
+            owners = {i for i, t in self.texts if " " in t and s in re.findall(r"[^\W_]+", t)}
+            if len(owners) == 1:
+                return owners.pop()
+        return None
+
+    def text_at_start(self, s: str) -> Optional[int]:
+        """The option whose text starts ``s`` (longest), if any."""
+        for i, pat in self.pats:
+            m = pat.match(s)
+            if m:
+                return i
+        return None
+
+
+def _negated(s: str, start: int, end: int) -> bool:
+    """Whether the mention s[start:end] sits in a negated clause."""
+    window = max(0, start - 200)  # clauses are short; the bound keeps repetition loops linear
+    cuts = [m.end() for m in _CLAUSE_SPLIT_RE.finditer(s, window, start)]
+    clause_start = cuts[-1] if cuts else window
+    before = s[clause_start:start]
+    nxt = _CLAUSE_SPLIT_RE.search(s, end, end + 200)
+    after = s[end : nxt.start() if nxt else min(len(s), end + 200)]
+    # "not only", "no doubt" and "nothing but" do not negate the mention.
+    before = re.sub(r"\b(?:not only|no doubt|nothing but|not just|no other|not a single)\b", " ", before, flags=re.I)
+    if _NEG_BEFORE_RE.search(before):
+        return True
+    if re.match(r"\s+to (?:help|assist|answer|provide|clarify|explain)\b", s[end:], re.I):
+        return True  # "happy to help" is politeness, not the option "happy"
+    return bool(_NEG_AFTER_RE.search(after))
+
+
+def _positive_options(s: str, opts: _Options) -> List[int]:
+    found = []
+    for b, e, i in opts.mentions(s):
+        if not _negated(s, b, e) and i not in found:
+            found.append(i)
+    return found
+
+
+def _letter_mentions(s: str, n: int) -> List[Tuple[int, int, int]]:
+    """Unambiguous letter references in running text: "(B)", "option B", "choice (c)"."""
+    out = []
+    for m in re.finditer(r"(?:\b(?:option|choice|letter)\s*\(?\s*([A-Ja-j])\b\)?|\(\s*([A-Ja-j])\s*\))", s, re.I):
+        ch = (m.group(1) or m.group(2)).upper()
+        if m.group(2) and m.group(2).islower() and m.start() > 0 and s[m.start() - 1].isalpha():
+            continue
+        idx = LETTERS.index(ch)
+        out.append((m.start(), m.end(), idx if idx < n else -1))
+    return out
+
+
+def _slot(s: str, opts: _Options) -> str:
+    """Interpret the text that fills an answer slot; a letter or one of the markers."""
+    s = s.strip()
+    s = re.sub(r"^[\s\"'«»:=,\-–—>]+", "", s)
+    s = re.sub(r"^(?:final |correct )?answer\s*(?:is\b|:)\s*", "", s, flags=re.I)
+    if not s:
+        return _NOTHING
+    # a template placeholder such as "(X)" copied from the instructions
+    if opts.n < 24 and re.match(r"^[\(\[<]?\s*X\s*[\)\]>]?(?:\W|$)", s):
+        return _NOTHING
+    first = re.split(r"(?<=[\w)\]>\"'])\s*[.;!?\n](?:\s|$)|\n", s, maxsplit=1)[0].strip()
+    # "not B", "not sure"
+    if re.match(r"^(?:not|isn't|is not)\b", first, re.I) and not re.match(r"^not sure\b", first, re.I):
+        return _NOTHING
+    if re.match(r"^either\b", first, re.I):
+        return _AMBIG
+    if _REFUSAL_RE.match(first.strip(" .!\"'()[]<>")) or re.match(
+        r"^(?:none of|neither|n/a\b|none\b)", first, re.I
+    ):
+        return _REFUSE
+    m = _LETTER_FORM_RE.match(first)
+    if m:
+        raw = next(g for g in m.groups() if g)
+        bare_capital = m.group(4) is not None
+        if bare_capital and not raw.isupper():
+            m = None
+    if m:
+        idx = LETTERS.index(raw.upper())
+        rest = first[m.end():].lstrip(" .:)-–—,")
+        if bare_capital and raw in "AI" and re.match(r"[a-z]", rest):
+            pass  # the article "A" / the pronoun "I": fall through to option-text matching
+        elif bare_capital and not (rest == "" or opts.text_at_start(rest) is not None or re.match(r"(?:is|would|as)\b", rest)):
+            pass  # "B something" that is not a label; treat as text
+        else:
+            if idx >= opts.n:
+                return _NOTHING  # "N" (for N/A), "S" (a cut-off "Sister"): no usable evidence
+            other = opts.text_at_start(rest.lstrip("\"' ")) if rest else None
+            if other is not None and other != idx:
+                # "or" between two letter+text pairs is hedging; otherwise a contradiction
+                return _AMBIG
+            if re.match(r"^(?:or|and|/)\s*\(?[A-Ja-j]\b", rest, re.I):
+                return _AMBIG
+            return LETTERS[idx]
+    letters = [i for b, e, i in _letter_mentions(first, opts.n) if not _negated(first, b, e)]
+    letters = sorted(set(letters))
+    if len(letters) == 1 and letters[0] >= 0:
+        return LETTERS[letters[0]]
+    if len(letters) > 1:
+        return _AMBIG
+    pos = _positive_options(first, opts)
+    if len(pos) == 1:
+        return LETTERS[pos[0]]
+    if len(pos) > 1:
+        return _AMBIG
+    named = opts.whole(first)
+    if named is not None:
+        return LETTERS[named]
+    # A short answer naming something that is not an option commits to no option; a one- or
+    # two-character fragment ("h", "Ne") is just unreadable and leaves earlier evidence standing.
+    word = first.strip(" .!\"'()[]<>")
+    if re.fullmatch(r"[^\W\d_][\w' -]{2,40}", word) and len(word.split()) <= 3:
+        if word.lower() not in {"the", "is", "it", "that", "this", "option", "choice", "answer", "the answer"}:
+            return _REFUSE
+    return _NOTHING
+
+
+def _bare(t: str, opts: _Options) -> Optional[str]:
+    """A response of a few words on one line is itself the answer slot ("B.", "(b) cat", "dog")."""
+    if "\n" in t or len(t.split()) > 8 or _TRIGGER_RE.search(t):
+        return None
+    r = _slot(t, opts)
+    return r or None
+
+
+def _tag_candidates(t: str, opts: _Options) -> List[Tuple[int, str]]:
+    out: List[Tuple[int, str]] = []
+    spans = []
+    for m in _PAIR_TAG_RE.finditer(t):
+        name, body = m.group(1).strip(), m.group(2)
+        if name.lower() in _STRUCT_TAGS or "<" in body:
+            continue
+        spans.append((m.start(), m.end()))
+        r = _slot(body, opts) if body.strip() else _NOTHING
+        if r == _NOTHING and not body.strip():
+            r = _tag_name(name, opts)
+        if r == _NOTHING and body.strip():
+            r2 = _statement_candidates(body, opts)
+            r = r2[-1][1] if r2 else _NOTHING
+        if r:
+            out.append((m.end(), r))
+    for m in _OPEN_TAG_RE.finditer(t):
+        if any(b <= m.start() < e for b, e in spans):
+            continue
+        name = m.group(1).strip()
+        low = name.lower()
+        if low in _STRUCT_TAGS or low.startswith("/"):
+            continue
+        if low in {"conclusion", "answer", "final answer", "final_answer", "finalanswer", "response", "result", "choice", "output"}:
+            # an unclosed answer tag: its content runs to the next tag or the end
+            nxt = t.find("<", m.end())
+            body = t[m.end(): nxt if nxt >= 0 else len(t)]
+            r = _slot(body, opts) if body.strip() else _NOTHING
+            if r:
+                out.append((m.end(), r))
+            continue
+        r = _tag_name(name, opts)
+        if r:
+            out.append((m.end(), r))
+    return out
+
+
+def _tag_name(name: str, opts: _Options) -> str:
+    """A tag such as <B>, <C C>, <Dog> or <N/A> used as the answer itself."""
+    name = name.strip()
+    if re.fullmatch(r"([A-Ja-j])(?:\s+\1)*", name, re.I):
+        idx = LETTERS.index(name[0].upper())
+        return LETTERS[idx] if idx < opts.n else _NOTHING
+    if re.fullmatch(r"n/?a|none|unknown", name, re.I):
+        return _REFUSE
+    i = opts.whole(name)
+    return LETTERS[i] if i is not None else _NOTHING
+
+
+def _statement_candidates(t: str, opts: _Options) -> List[Tuple[int, str]]:
+    out: List[Tuple[int, str]] = []
+    for m in _TRIGGER_RE.finditer(t):
+        # skip "answer" used as a verb in the instructions ("answer with ...") or questions
+        tail = t[m.end(): m.end() + 300]
+        pre = t[max(0, m.start() - 40): m.start()].rsplit("\n", 1)[-1]
+        if re.search(r"\b(?:if|whether|not|n't|unless|the question)\s+(?:\w+\s+){0,2}$", pre, re.I) and not re.search(r"\bnot only\b", pre, re.I):
+            continue
+        line_end = tail.find("\n")
+        if line_end == 0:
+            nl = re.match(r"\n\s*", tail)
+            tail = tail[nl.end():]
+            line_end = tail.find("\n")
+        slot = tail if line_end < 0 else tail[:line_end]
+        r = _slot(slot, opts)
+        if r:
+            out.append((m.end(), r))
+    # "Answer:"-style line at the start of a line with nothing after it: the next line is the slot
+    for m in re.finditer(r"(?im)^\s*(?:final )?answer\s*:?\s*$\n\s*(.+)", t):
+        r = _slot(m.group(1), opts)
+        if r:
+            out.append((m.start(1), r))
+    return out
+
+
+def _refuses(t: str, opts: _Options) -> bool:
+    """Whether some sentence declines to answer ("impossible to determine", "none of the options")."""
+    for _, s in _sentences_with_pos(t):
+        if _REFUSAL_SENTENCE_RE.search(s) and not _positive_options(s, opts) and not _letter_mentions(s, opts.n):
+            return True
+    return False
+
+
+def _sentences_with_pos(t: str) -> List[Tuple[int, str]]:
+    out = []
+    for m in re.finditer(r"[^\n]+", t):
+        line, base = m.group(0), m.start()
+        start = 0
+        for sm in re.finditer(r"(?<=[a-z0-9\)\]\"'])[.!?]+(?=\s+[A-Z\"'(]|\s*$)", line):
+            seg = line[start: sm.end()]
+            if seg.strip():
+                out.append((base + start, seg))
+            start = sm.end()
+        if line[start:].strip():
+            out.append((base + start, line[start:]))
+    return out
+
+
+def _fallback(t: str, opts: _Options) -> Optional[str]:
+    """No explicit commitment: read the last sentence that mentions an option."""
+    sents = _sentences_with_pos(t)
+    for k in range(len(sents) - 1, -1, -1):
+        s = sents[k][1].strip()
+        ments = opts.mentions(s)
+        lets = _letter_mentions(s, opts.n)
+        if not ments and not lets:
+            continue
+        pos_l = sorted({i for b, e, i in lets if not _negated(s, b, e)})
+        pos = _positive_options(s, opts)
+        if len(lets) + len(ments) >= 3 and len(pos_l) + len(pos) >= 2:
+            return None  # a list of the options or a comparison, not a pick
+        if pos_l and pos and pos_l != [pos[0]] or len(pos_l) > 1:
+            return None
+        if len(pos_l) == 1:
+            return LETTERS[pos_l[0]] if pos_l[0] >= 0 else None
+        if len(pos) != 1:
+            return None
+        first = next(b for b, e, i in opts.mentions(s) if i == pos[0])
+        cuts = [m.end() for m in _CLAUSE_SPLIT_RE.finditer(s, max(0, first - 200), first)]
+        clause = s[cuts[-1] if cuts else max(0, first - 200): first]
+        if re.search(r"\b(?:could|might|may|possibly|perhaps|if)\b", clause, re.I):
+            return None  # a hedged or conditional mention is not a pick
+        ident = [m for m in _IDENT_RE.finditer(s[:first])]
+        concluding = (
+            _CONCLUDE_RE.search(s)
+            or _COPULA_END_RE.search(clause)
+            or (ident and len(s[ident[-1].end(): first].split()) <= 6)
+            or len(sents) == 1
+            or re.search(r"\b(?:most likely|i think|i believe|i'd say|i would say|best (?:match|fit)|"
+                         r"matches|corresponds to|aligns with)\b", s, re.I)
+        )
+        if not concluding:
+            return None
+        return LETTERS[pos[0]]
+    return None
+
+
+def parse_answer(text: str, choices: List[str]) -> Optional[str]:
+    """The option letter the response finally commits to, or None (no, several, or unclear)."""
+    if not text or not isinstance(text, str) or not choices:
+        return None
+    opts = _Options(list(choices)[: len(LETTERS)])
+    if opts.n == 0:
+        return None
+    t = _clean(text)
+    if not t:
+        return None
+    bare = _bare(t, opts)
+    if bare is not None:
+        return bare if bare in opts.letters else None
+    cands = _tag_candidates(t, opts) + _statement_candidates(t, opts)
+    decisive = [c for c in cands if c[1] != _NOTHING]
+    if decisive:
+        pos = max(p for p, _ in decisive)
+        final = {r for p, r in decisive if p == pos}
+        if len(final) == 1:
+            r = final.pop()
+            return r if r in opts.letters else None
+        letters = final & set(opts.letters)
+        return letters.pop() if len(letters) == 1 and not final & {_AMBIG} else None
+    # A stated refusal outweighs weak evidence, but not an explicit commitment: "Answer: B. I
+    # cannot be certain from such a short clip" still commits to B.
+    if _refuses(t, opts):
+        return None
+    # a response that opens with a letter label ("B. So, ...", "C\n...")
+    m = re.match(r"^[\(\[<]?([A-J])(?:[\)\]>.:]|\s*$|\s*\n)", t)
+    if m and LETTERS.index(m.group(1)) < opts.n:
+        return m.group(1)
+    return _fallback(t, opts)

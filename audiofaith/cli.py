@@ -1,0 +1,251 @@
+"""Command-line entry points. The per-model scripts in ``interface/`` call ``baseline_main`` and
+``conditioned_main`` with their model key; ``audiofaith`` (``python -m audiofaith``) offers the
+same commands with ``--model``.
+
+Everything is validated (manifest schema, audio files, resume compatibility) before the model is
+loaded, so a typo costs seconds, not a 16 GB model load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+from audiofaith.backends import MODELS, get_profile, get_spec, load_backend
+from audiofaith.jsonl import JsonlError
+from audiofaith.manifest import ManifestError, check_audio_files, load_manifest, select_shard
+from audiofaith.provenance import Provenance, ProvenanceMismatch
+from audiofaith.records import RecordError
+
+log = logging.getLogger("audiofaith")
+
+USER_ERRORS = (ManifestError, JsonlError, RecordError, ProvenanceMismatch, FileNotFoundError, ValueError)
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper()), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    for noisy in ("httpx", "urllib3", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _add_common(parser: argparse.ArgumentParser, model_key: Optional[str]) -> None:
+    group = parser.add_argument_group("model and hardware")
+    if model_key is None:
+        group.add_argument("--model", required=True, choices=sorted(MODELS), help="model key from the registry")
+    default = get_spec(model_key).default_checkpoint if model_key else "the model's hub checkpoint"
+    group.add_argument("--model_path", default=None,
+                       help=f"hub id or local checkpoint directory (default: {default}); "
+                            "a tiny test checkpoint from `python -m audiofaith.tiny` works too")
+    group.add_argument("--device", default="auto", help="cuda, cuda:1, cpu ... (default: auto = cuda if available)")
+    group.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), bf16, fp16 or fp32")
+    group.add_argument("--batch_size", type=_positive_int, default=8, help="items per forward pass (default 8)")
+    group.add_argument("--workers", type=_positive_int, default=2,
+                       help="CPU threads decoding audio ahead of the model (default 2)")
+    sel = parser.add_argument_group("which items")
+    sel.add_argument("--limit", type=_positive_int, default=None, help="only the first N items (after --shard)")
+    sel.add_argument("--shard", default=None, metavar="K/N",
+                     help="only shard K of N (0-based; every N-th manifest item from K), for job arrays")
+    parser.add_argument("--log_level", default="info", choices=["debug", "info", "warning", "error"])
+
+
+def baseline_parser(model_key: Optional[str] = None, prog: Optional[str] = None) -> argparse.ArgumentParser:
+    name = get_spec(model_key).display_name if model_key else "a registered model"
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=f"Baseline run of {name}: for every manifest item, generate a chain of thought and an answer "
+                    "(or a direct answer with --no_reasoning), parse the chosen letter, and read the letter "
+                    "log-probabilities after the reasoning. Writes one JSON line per item (all runs of that item), "
+                    "appended and fsynced per batch; rerunning the same command resumes where it stopped. A "
+                    "<output>.meta.json sidecar records the model, prompts, settings and code version.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    io = parser.add_argument_group("input and output")
+    io.add_argument("--input", "--manifest_file", dest="input", required=True,
+                    help="manifest JSONL (e.g. processed_input/sakura/animal/sakura_manifest.jsonl)")
+    io.add_argument("--output", required=True, help="baseline JSONL to write or resume")
+    io.add_argument("--data_root", default="data/", help="directory the manifest's audio paths are relative to")
+    gen = parser.add_argument_group("prompting and generation")
+    gen.add_argument("--no_reasoning", action="store_true", help="direct-answer prompt instead of chain of thought")
+    gen.add_argument("--num_runs", type=_positive_int, default=1,
+                     help="answers per item; 1 = greedy decoding, N > 1 = N seeded samples")
+    gen.add_argument("--max_new_tokens", type=_positive_int, default=None,
+                     help="generation length (default 512 with reasoning, 32 without)")
+    gen.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (only when --num_runs > 1)")
+    gen.add_argument("--top_p", type=float, default=0.9, help="nucleus sampling p (only when --num_runs > 1)")
+    gen.add_argument("--seed", type=int, default=0, help="base seed; each batch derives its own from its item ids")
+    _add_common(parser, model_key)
+    return parser
+
+
+def conditioned_parser(model_key: Optional[str] = None, prog: Optional[str] = None) -> argparse.ArgumentParser:
+    name = get_spec(model_key).display_name if model_key else "a registered model"
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=f"Conditioned run of {name}: inject each baseline run's reasoning back as the model's own "
+                    "assistant turn, followed by the answer cue, and read the final letter (from letter "
+                    "log-probabilities in one forward pass, or by short generation + parsing). Records baseline vs "
+                    "conditioned letter, agreement and correctness, one line per (item, run); resumable.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    io = parser.add_argument_group("input and output")
+    io.add_argument("--manifest_file", required=True, help="the manifest the baseline was run on")
+    io.add_argument("--input_results_file", required=True, help="baseline JSONL (from the *_wrapper.py script)")
+    io.add_argument("--output_conditioned_file", required=True, help="conditioned JSONL to write or resume")
+    io.add_argument("--data_root", default="data/", help="directory the manifest's audio paths are relative to")
+    ans = parser.add_argument_group("answer")
+    ans.add_argument("--answer_mode", choices=["logits", "generate"], default="logits",
+                     help="logits: argmax of the option letters' log-probabilities (one forward pass); "
+                          "generate: greedy generation of --answer_max_new_tokens tokens, then parsing")
+    ans.add_argument("--answer_max_new_tokens", type=_positive_int, default=16,
+                     help="generation length in --answer_mode generate")
+    _add_common(parser, model_key)
+    return parser
+
+
+def _select(args: argparse.Namespace, manifest_path: str):
+    items = load_manifest(manifest_path)
+    items = select_shard(items, args.shard)
+    if args.limit is not None:
+        items = items[: args.limit]
+    check_audio_files(items, args.data_root, manifest_path)
+    return items
+
+
+def _finish(provenance: Provenance, counts: dict, started: float, output: str) -> None:
+    provenance.finish("completed", counts)
+    log.info("done in %.1f s: %s", time.time() - started, counts)
+    log.info("output: %s (provenance: %s)", output, provenance.path)
+
+
+def run_baseline_command(model_key: str, args: argparse.Namespace) -> int:
+    from audiofaith.runners.baseline import BaselineConfig, run_baseline
+
+    started = time.time()
+    items = _select(args, args.input)
+    prompt_mode = "direct" if args.no_reasoning else "cot"
+    max_new_tokens = args.max_new_tokens or (32 if args.no_reasoning else 512)
+    config = BaselineConfig(model_key=model_key, prompt_mode=prompt_mode, num_runs=args.num_runs,
+                            batch_size=args.batch_size, max_new_tokens=max_new_tokens, temperature=args.temperature,
+                            top_p=args.top_p, seed=args.seed, workers=args.workers)
+    profile = get_profile(model_key)
+    model_path = args.model_path or get_spec(model_key).default_checkpoint
+    provenance = Provenance(
+        args.output,
+        fingerprint={"stage": "baseline", "model_key": model_key, "checkpoint": model_path,
+                     "manifest": str(args.input), "prompt_mode": prompt_mode, "prompt_profile": profile.to_json(),
+                     "prompt_hash": profile.hash(), "generation": config.generation_settings().to_json()},
+        details={"arguments": vars(args), "items_selected": len(items)},
+    )
+    provenance.write()
+    log.info("%d item(s) selected from %s; loading %s from %s", len(items), args.input, model_key, model_path)
+    backend = load_backend(model_key, model_path, device=args.device, dtype=args.dtype)
+    provenance.update(backend=backend.provenance())
+    try:
+        counts = run_baseline(backend, items, args.data_root, args.output, config, profile)
+    except BaseException:
+        provenance.finish("interrupted", {})
+        raise
+    _finish(provenance, counts, started, args.output)
+    return 0
+
+
+def run_conditioned_command(model_key: str, args: argparse.Namespace) -> int:
+    from audiofaith.runners.conditioned import ConditionedConfig, load_baseline_results, run_conditioned
+
+    started = time.time()
+    items = _select(args, args.manifest_file)
+    results = load_baseline_results(args.input_results_file, load_manifest(args.manifest_file))
+    selected = {item.id for item in items}
+    results = [record for record in results if record.id in selected]
+    config = ConditionedConfig(model_key=model_key, answer_mode=args.answer_mode, batch_size=args.batch_size,
+                               answer_max_new_tokens=args.answer_max_new_tokens, workers=args.workers)
+    profile = get_profile(model_key)
+    model_path = args.model_path or get_spec(model_key).default_checkpoint
+    provenance = Provenance(
+        args.output_conditioned_file,
+        fingerprint={"stage": "conditioned", "model_key": model_key, "checkpoint": model_path,
+                     "manifest": str(args.manifest_file), "baseline_results": str(args.input_results_file),
+                     "answer_mode": args.answer_mode, "answer_max_new_tokens": args.answer_max_new_tokens,
+                     "prompt_profile": profile.to_json(), "prompt_hash": profile.hash()},
+        details={"arguments": vars(args), "baseline_records": len(results)},
+    )
+    provenance.write()
+    log.info("%d baseline record(s) to condition; loading %s from %s", len(results), model_key, model_path)
+    backend = load_backend(model_key, model_path, device=args.device, dtype=args.dtype)
+    provenance.update(backend=backend.provenance())
+    try:
+        counts = run_conditioned(backend, items, results, args.data_root, args.output_conditioned_file, config, profile)
+    except BaseException:
+        provenance.finish("interrupted", {})
+        raise
+    _finish(provenance, counts, started, args.output_conditioned_file)
+    return 0
+
+
+def _guarded(function, *args) -> int:
+    try:
+        return function(*args)
+    except USER_ERRORS as exc:
+        log.error("%s", exc)
+        return 2
+    except KeyboardInterrupt:
+        log.error("interrupted; rerun the same command to resume")
+        return 130
+
+
+def baseline_main(model_key: str, argv: Optional[List[str]] = None) -> int:
+    """Entry point of ``interface/<Model>_wrapper.py``."""
+    args = baseline_parser(model_key, prog=Path(sys.argv[0]).name).parse_args(argv)
+    _setup_logging(args.log_level)
+    return _guarded(run_baseline_command, model_key, args)
+
+
+def conditioned_main(model_key: str, argv: Optional[List[str]] = None) -> int:
+    """Entry point of ``interface/<Model>_conditioned.py``."""
+    args = conditioned_parser(model_key, prog=Path(sys.argv[0]).name).parse_args(argv)
+    _setup_logging(args.log_level)
+    return _guarded(run_conditioned_command, model_key, args)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """``audiofaith <command> ...``: baseline, conditioned, tiny, demo, models."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {"baseline", "conditioned", "tiny", "demo", "models"}
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
+        print("usage: audiofaith {baseline,conditioned,tiny,demo,models} ...\n\n"
+              "  baseline     CoT / direct answers for a manifest (see: audiofaith baseline --help)\n"
+              "  conditioned  answers read after each run's own injected reasoning\n"
+              "  tiny         build a tiny random-weight checkpoint of an architecture (tests, smoke checks)\n"
+              "  demo         the whole pipeline on a tiny checkpoint and synthetic data (meaningless outputs)\n"
+              "  models       list the registered models")
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    command, rest = argv[0], argv[1:]
+    if command == "tiny":
+        from audiofaith.tiny import main as tiny_main
+
+        return tiny_main(rest)
+    if command == "demo":
+        from audiofaith.demo import main as demo_main
+
+        return demo_main(rest)
+    if command == "models":
+        for spec in MODELS.values():
+            print(f"{spec.key:14s} {spec.display_name:28s} {spec.default_checkpoint}")
+        return 0
+    parser = (baseline_parser if command == "baseline" else conditioned_parser)(None, prog=f"audiofaith {command}")
+    args = parser.parse_args(rest)
+    _setup_logging(args.log_level)
+    runner = run_baseline_command if command == "baseline" else run_conditioned_command
+    return _guarded(runner, args.model, args)

@@ -1,0 +1,120 @@
+"""JSON Lines I/O that never loses work: errors name file:line, appends are fsynced per batch,
+and a torn last line left by a killed run is detected and cut before new lines are appended."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Dict, Iterable, Iterator, Tuple
+
+log = logging.getLogger(__name__)
+
+
+class JsonlError(ValueError):
+    """A malformed JSON Lines file; the message names the file and line."""
+
+
+def iter_jsonl(path: "str | os.PathLike[str]", allow_torn_tail: bool = False) -> Iterator[Tuple[int, Any]]:
+    """Yield ``(line_number, object)`` for each non-blank line.
+
+    With ``allow_torn_tail`` an unparsable last line without a trailing newline (what a killed
+    writer leaves) is skipped with a warning instead of raising.
+    """
+    path = Path(path)
+    with open(path, "rb") as handle:
+        data = handle.read()
+    lines = data.split(b"\n")
+    ends_with_newline = data.endswith(b"\n")
+    last_index = len(lines) - 1
+    for index, raw in enumerate(lines):
+        if not raw.strip():
+            continue
+        try:
+            text = raw.decode("utf-8")
+            obj = json.loads(text)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            torn = index == last_index and not ends_with_newline
+            if torn and allow_torn_tail:
+                log.warning("%s:%d: ignoring a torn last line (an interrupted write); it will be redone",
+                            path, index + 1)
+                return
+            raise JsonlError(f"{path}:{index + 1}: not valid JSON ({exc})") from None
+        yield index + 1, obj
+
+
+def read_jsonl(path: "str | os.PathLike[str]") -> list:
+    """All objects of a JSON Lines file (strict)."""
+    return [obj for _, obj in iter_jsonl(path)]
+
+
+def repair_torn_tail(path: "str | os.PathLike[str]") -> bool:
+    """Cut an incomplete last line (no trailing newline, not valid JSON). Returns True if cut."""
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return False
+    with open(path, "rb") as handle:
+        data = handle.read()
+    if data.endswith(b"\n"):
+        return False
+    cut = data.rfind(b"\n") + 1
+    tail = data[cut:]
+    try:
+        json.loads(tail.decode("utf-8"))
+        complete = True
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        complete = False
+    with open(path, "r+b") as handle:
+        if complete:  # a whole record whose newline was lost: keep it, add the newline
+            handle.seek(0, os.SEEK_END)
+            handle.write(b"\n")
+        else:
+            handle.truncate(cut)
+        handle.flush()
+        os.fsync(handle.fileno())
+    if not complete:
+        log.warning("%s: cut a torn last line left by an interrupted run", path)
+    return not complete
+
+
+class AppendWriter:
+    """Append JSON lines to a file, flushing and fsyncing after every ``write_many`` call."""
+
+    def __init__(self, path: "str | os.PathLike[str]") -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        repair_torn_tail(self.path)
+        self._handle = open(self.path, "a", encoding="utf-8")
+
+    def write_many(self, objects: Iterable[Dict[str, Any]]) -> int:
+        lines = [json.dumps(obj, ensure_ascii=False) + "\n" for obj in objects]
+        if not lines:
+            return 0
+        self._handle.write("".join(lines))
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        return len(lines)
+
+    def close(self) -> None:
+        if not self._handle.closed:
+            self._handle.close()
+
+    def __enter__(self) -> "AppendWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def write_jsonl(path: "str | os.PathLike[str]", objects: Iterable[Dict[str, Any]]) -> None:
+    """Write a whole JSON Lines file atomically (temp file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        for obj in objects:
+            handle.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)

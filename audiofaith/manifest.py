@@ -1,0 +1,83 @@
+"""Manifest loading and validation: every problem is reported with its file and line before any
+model is loaded."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, List, Optional, Sequence
+
+from audiofaith.jsonl import JsonlError, iter_jsonl, write_jsonl
+from audiofaith.records import ManifestItem, RecordError
+
+
+class ManifestError(ValueError):
+    """An invalid manifest; the message names the file and line(s)."""
+
+
+def load_manifest(path: "str | os.PathLike[str]") -> List[ManifestItem]:
+    """Read and validate a manifest: schema per line, unique ids, at least one item."""
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(f"{path}: manifest file not found")
+    items: List[ManifestItem] = []
+    first_line = {}
+    try:
+        for line_number, obj in iter_jsonl(path):
+            where = f"{path}:{line_number}"
+            try:
+                item = ManifestItem.from_json(obj, where)
+            except RecordError as exc:
+                raise ManifestError(str(exc)) from None
+            if item.id in first_line:
+                raise ManifestError(f"{where}: duplicate id {item.id!r} (first on line {first_line[item.id]})")
+            first_line[item.id] = line_number
+            items.append(item)
+    except JsonlError as exc:
+        raise ManifestError(str(exc)) from None
+    if not items:
+        raise ManifestError(f"{path}: the manifest is empty")
+    return items
+
+
+def write_manifest(path: "str | os.PathLike[str]", items: Iterable[ManifestItem]) -> None:
+    write_jsonl(path, (item.to_json() for item in items))
+
+
+def audio_path(item: ManifestItem, data_root: "str | os.PathLike[str]") -> Path:
+    """The absolute-or-relative path of an item's audio under ``data_root``."""
+    return Path(data_root) / item.audio
+
+
+def check_audio_files(items: Sequence[ManifestItem], data_root: "str | os.PathLike[str]",
+                      manifest_path: Optional["str | os.PathLike[str]"] = None) -> None:
+    """Fail before model loading if any audio file is missing, naming the first few."""
+    missing = [(index, item) for index, item in enumerate(items) if not audio_path(item, data_root).is_file()]
+    if not missing:
+        return
+    source = f"{manifest_path}: " if manifest_path else ""
+    shown = "\n".join(f"  {item.id}: {audio_path(item, data_root)}" for _, item in missing[:5])
+    more = f"\n  ... and {len(missing) - 5} more" if len(missing) > 5 else ""
+    raise ManifestError(
+        f"{source}{len(missing)} of {len(items)} audio file(s) not found under --data_root {data_root}:\n"
+        f"{shown}{more}"
+    )
+
+
+def select_shard(items: Sequence[ManifestItem], shard: Optional[str]) -> List[ManifestItem]:
+    """Items of shard ``"K/N"`` (0-based K): every N-th item starting at K, in manifest order."""
+    if not shard:
+        return list(items)
+    index, count = parse_shard(shard)
+    return [item for position, item in enumerate(items) if position % count == index]
+
+
+def parse_shard(shard: str) -> "tuple[int, int]":
+    try:
+        index_text, count_text = shard.split("/")
+        index, count = int(index_text), int(count_text)
+    except ValueError:
+        raise ValueError(f"--shard must look like K/N (e.g. 0/4), got {shard!r}") from None
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(f"--shard K/N needs 0 <= K < N, got {shard!r}")
+    return index, count

@@ -1,0 +1,115 @@
+"""The ``<output>.meta.json`` provenance sidecar written next to every output file.
+
+It records what produced the file (model, checkpoint, prompts, generation settings, code and
+library versions) and one entry per session that appended to it. A resumed run must use the same
+settings: appending lines made under other settings to one file would silently mix experiments.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from audiofaith import __version__
+
+
+class ProvenanceMismatch(ValueError):
+    """Resuming an output file with settings that differ from the ones that started it."""
+
+
+def sidecar_path(output_path: "str | os.PathLike[str]") -> Path:
+    output_path = Path(output_path)
+    return output_path.with_name(output_path.name + ".meta.json")
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def git_revision() -> Optional[str]:
+    """The audiofaith source tree's git commit (with ``-dirty`` when it has local changes)."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        done = subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=root, capture_output=True,
+                              text=True, timeout=10)
+        commit = done.stdout.strip()
+        if done.returncode != 0 or not commit:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+class Provenance:
+    """Creates or resumes the sidecar of one output file.
+
+    ``fingerprint`` holds the settings that must not change between sessions of one file;
+    ``details`` holds everything else worth recording (may change, e.g. batch size).
+    """
+
+    def __init__(self, output_path: "str | os.PathLike[str]", fingerprint: Dict[str, Any],
+                 details: Dict[str, Any]) -> None:
+        self.path = sidecar_path(output_path)
+        self.fingerprint = json.loads(json.dumps(fingerprint))
+        previous = self._load()
+        if previous is not None:
+            old = previous.get("fingerprint", {})
+            changed = sorted(k for k in set(old) | set(self.fingerprint) if old.get(k) != self.fingerprint.get(k))
+            if changed:
+                lines = "\n".join(f"  {k}: was {old.get(k)!r}, now {self.fingerprint.get(k)!r}" for k in changed)
+                raise ProvenanceMismatch(
+                    f"{output_path} was started with other settings (see {self.path}):\n{lines}\n"
+                    f"Write to a new output file, or delete the old one and its .meta.json to start over."
+                )
+        self.data: Dict[str, Any] = previous or {
+            "audiofaith_version": __version__,
+            "output": str(output_path),
+            "created": now(),
+            "fingerprint": self.fingerprint,
+            "sessions": [],
+        }
+        self.session: Dict[str, Any] = {
+            "started": now(), "ended": None, "status": "running",
+            "git_revision": git_revision(), "argv": sys.argv, "python": platform.python_version(),
+            "host": socket.gethostname(), **json.loads(json.dumps(details, default=str)),
+        }
+        self.data["sessions"].append(self.session)
+
+    def _load(self) -> Optional[Dict[str, Any]]:
+        if not self.path.exists():
+            return None
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                return json.load(handle)
+        except json.JSONDecodeError as exc:
+            raise ProvenanceMismatch(f"{self.path}: unreadable provenance sidecar ({exc})") from None
+
+    def update(self, **details: Any) -> None:
+        """Add details to the current session (e.g. the backend's provenance after loading)."""
+        self.session.update(json.loads(json.dumps(details, default=str)))
+        self.write()
+
+    def finish(self, status: str, counts: Dict[str, Any]) -> None:
+        self.session["ended"] = now()
+        self.session["status"] = status
+        self.data["counts"] = counts
+        self.write()
+
+    def write(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(self.data, handle, indent=2, ensure_ascii=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.path)

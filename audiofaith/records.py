@@ -1,0 +1,181 @@
+"""Typed records for manifests, baseline results and conditioned / intervention results.
+
+The JSON field names are a stable, documented format (docs/records.md): results from other
+tools are converted into it and fed to the report, so rename nothing here lightly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+LETTERS = "ABCDEFGHIJ"
+HOPS = ("single", "multi")
+PROMPT_MODES = ("cot", "direct")
+
+
+class RecordError(ValueError):
+    """A record that does not follow the format; the message names the file and line."""
+
+
+def letters_for(n_choices: int) -> str:
+    """The option letters for a question with ``n_choices`` options ("AB", "ABCD", ...)."""
+    if not 2 <= n_choices <= len(LETTERS):
+        raise ValueError(f"a question needs 2..{len(LETTERS)} options, got {n_choices}")
+    return LETTERS[:n_choices]
+
+
+@dataclass(frozen=True)
+class ManifestItem:
+    """One multiple-choice question about one audio clip (DESIGN §3)."""
+
+    id: str
+    dataset: str
+    subset: str
+    hop: str
+    audio: str  # relative to --data_root
+    question: str  # the stem, without the options
+    choices: Tuple[str, ...]
+    answer: str  # gold letter, "A".."J"
+    instruction: str = ""  # the dataset's own prompt text, verbatim
+    meta: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def letters(self) -> str:
+        return letters_for(len(self.choices))
+
+    def to_json(self) -> Dict[str, Any]:
+        obj = dataclasses.asdict(self)
+        obj["choices"] = list(self.choices)
+        return obj
+
+    @classmethod
+    def from_json(cls, obj: Any, where: str = "<manifest>") -> "ManifestItem":
+        """Validate one parsed manifest line; errors name ``where`` (file:line)."""
+        if not isinstance(obj, dict):
+            raise RecordError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+        required = ("id", "dataset", "subset", "hop", "audio", "question", "choices", "answer")
+        missing = [name for name in required if name not in obj]
+        if missing:
+            raise RecordError(f"{where}: missing field(s) {', '.join(missing)}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(obj) - known)
+        if unknown:
+            raise RecordError(f"{where}: unknown field(s) {', '.join(unknown)}")
+        for name in ("id", "dataset", "subset", "hop", "audio", "question", "answer"):
+            if not isinstance(obj[name], str) or not obj[name].strip():
+                raise RecordError(f"{where}: field '{name}' must be a non-empty string")
+        choices = obj["choices"]
+        if not isinstance(choices, list) or not all(isinstance(c, str) and c.strip() for c in choices):
+            raise RecordError(f"{where}: 'choices' must be a list of non-empty strings")
+        if not 2 <= len(choices) <= len(LETTERS):
+            raise RecordError(f"{where}: 'choices' must have 2..{len(LETTERS)} options, has {len(choices)}")
+        if len(set(c.strip().lower() for c in choices)) != len(choices):
+            raise RecordError(f"{where}: 'choices' has duplicate options {choices}")
+        letters = LETTERS[: len(choices)]
+        if obj["answer"] not in letters:
+            raise RecordError(f"{where}: 'answer' must be one of {list(letters)}, got {obj['answer']!r}")
+        meta = obj.get("meta", {})
+        if not isinstance(meta, dict):
+            raise RecordError(f"{where}: 'meta' must be an object")
+        instruction = obj.get("instruction", "")
+        if not isinstance(instruction, str):
+            raise RecordError(f"{where}: 'instruction' must be a string")
+        return cls(
+            id=obj["id"], dataset=obj["dataset"], subset=obj["subset"], hop=obj["hop"],
+            audio=obj["audio"], question=obj["question"], choices=tuple(choices),
+            answer=obj["answer"], instruction=instruction, meta=dict(meta),
+        )
+
+
+@dataclass
+class BaselineRecord:
+    """All runs of one item in a baseline run (seed-compatible field names)."""
+
+    id: str
+    model: str
+    prompt_mode: str  # "cot" | "direct"
+    answer: str  # gold letter
+    subset: str = ""
+    hop: str = ""
+    runs_reasonings: List[str] = field(default_factory=list)
+    runs_raw: List[str] = field(default_factory=list)
+    runs_predictions: List[Optional[str]] = field(default_factory=list)
+    runs_correct: List[Optional[bool]] = field(default_factory=list)
+    runs_letter_logprobs: List[Dict[str, float]] = field(default_factory=list)
+    audio_seconds: Optional[float] = None
+    warnings: List[str] = field(default_factory=list)
+    error: Optional[str] = None
+
+    def to_json(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, obj: Any, where: str = "<results>") -> "BaselineRecord":
+        if not isinstance(obj, dict):
+            raise RecordError(f"{where}: expected a JSON object")
+        missing = [n for n in ("id", "runs_reasonings", "runs_predictions") if n not in obj]
+        if missing:
+            raise RecordError(f"{where}: not a baseline record, missing {', '.join(missing)}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in obj.items() if k in known}
+        kwargs.setdefault("model", "")
+        kwargs.setdefault("prompt_mode", "cot")
+        kwargs.setdefault("answer", "")
+        record = cls(**kwargs)
+        if not isinstance(record.runs_reasonings, list) or not isinstance(record.runs_predictions, list):
+            raise RecordError(f"{where}: runs_reasonings and runs_predictions must be lists")
+        if record.error is None and len(record.runs_reasonings) != len(record.runs_predictions):
+            raise RecordError(f"{where}: runs_reasonings and runs_predictions differ in length")
+        return record
+
+
+@dataclass
+class ConditionedRecord:
+    """One (item, run, condition, parameters) answer read after an injected or edited CoT."""
+
+    id: str
+    model: str
+    run: int
+    condition: str  # "full", "early_answering", ...
+    answer_mode: str  # "logits" | "generate"
+    answer: str  # gold letter
+    subset: str = ""
+    hop: str = ""
+    params: Dict[str, Any] = field(default_factory=dict)
+    baseline_prediction: Optional[str] = None
+    prediction: Optional[str] = None
+    letter_logprobs: Dict[str, float] = field(default_factory=dict)
+    agrees: Optional[bool] = None  # prediction == baseline_prediction; null when either is null
+    correct: Optional[bool] = None  # prediction == gold; null when prediction is null
+    raw: Optional[str] = None  # generated text in answer_mode "generate"
+    cot_source_model: str = ""
+    error: Optional[str] = None
+
+    def key(self) -> Tuple[str, int, str, str]:
+        return result_key(self.id, self.run, self.condition, self.params)
+
+    def to_json(self) -> Dict[str, Any]:
+        """Flat JSON: the condition's parameters sit beside the other fields (DESIGN §3)."""
+        obj = dataclasses.asdict(self)
+        params = obj.pop("params")
+        clash = set(params) & set(obj)
+        if clash:
+            raise ValueError(f"condition parameters shadow record fields: {sorted(clash)}")
+        obj.update(params)
+        obj["param_names"] = sorted(params)
+        return obj
+
+
+def result_key(item_id: str, run: int, condition: str, params: Dict[str, Any]) -> Tuple[str, int, str, str]:
+    """The deterministic resume key of a conditioned / intervention line."""
+    import json
+
+    return (item_id, int(run), condition, json.dumps(params, sort_keys=True))
+
+
+def key_of_json(obj: Dict[str, Any]) -> Tuple[str, int, str, str]:
+    """Resume key of a conditioned / intervention JSON line written by ``ConditionedRecord``."""
+    params = {name: obj[name] for name in obj.get("param_names", [])}
+    return result_key(obj["id"], obj["run"], obj["condition"], params)

@@ -1,0 +1,136 @@
+"""Baseline runner: a CoT (or direct) answer per item and run, plus the letter log-probabilities
+read after the reasoning. Model-agnostic: talks to the backend protocol only."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Set
+
+from tqdm import tqdm
+
+from audiofaith.answers import parse_answer
+from audiofaith.backends.base import Backend, GenerationSettings, ModelInput
+from audiofaith.cot import split_reasoning
+from audiofaith.jsonl import AppendWriter, iter_jsonl
+from audiofaith.prompts import PromptProfile, answer_prefix, user_text
+from audiofaith.records import BaselineRecord, ManifestItem, RecordError
+from audiofaith.runners.common import AudioCache, Prefetcher, batches, derive_seed, sort_longest_first
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    model_key: str
+    prompt_mode: str = "cot"  # "cot" | "direct"
+    num_runs: int = 1
+    batch_size: int = 8
+    max_new_tokens: int = 512
+    temperature: float = 0.7
+    top_p: float = 0.9
+    seed: int = 0
+    workers: int = 2
+
+    def generation_settings(self) -> GenerationSettings:
+        sampling = self.num_runs > 1
+        return GenerationSettings(
+            max_new_tokens=self.max_new_tokens, do_sample=sampling,
+            temperature=self.temperature if sampling else 1.0, top_p=self.top_p if sampling else 1.0,
+            num_return_sequences=self.num_runs, seed=self.seed,
+        )
+
+
+def completed_ids(output_path: Path) -> Set[str]:
+    """Ids already in a (possibly interrupted) baseline output; duplicates are an error."""
+    done: Dict[str, int] = {}
+    if not output_path.exists():
+        return set()
+    for line_number, obj in iter_jsonl(output_path, allow_torn_tail=True):
+        where = f"{output_path}:{line_number}"
+        record = BaselineRecord.from_json(obj, where)
+        if record.id in done:
+            raise RecordError(f"{where}: duplicate id {record.id!r} (first on line {done[record.id]})")
+        done[record.id] = line_number
+    return set(done)
+
+
+def summarize(output_path: Path) -> Dict[str, int]:
+    """Counts over the whole output file: items, runs, parse failures, errors."""
+    counts = {"items": 0, "runs": 0, "parse_failures": 0, "errors": 0, "truncated_audio": 0}
+    if not output_path.exists():
+        return counts
+    for _, obj in iter_jsonl(output_path, allow_torn_tail=True):
+        counts["items"] += 1
+        counts["runs"] += len(obj.get("runs_predictions", []))
+        counts["parse_failures"] += sum(p is None for p in obj.get("runs_predictions", []))
+        counts["errors"] += obj.get("error") is not None
+        counts["truncated_audio"] += any("truncated" in w for w in obj.get("warnings", []))
+    return counts
+
+
+def run_baseline(backend: Backend, items: Sequence[ManifestItem], data_root: "str | Path",
+                 output_path: "str | Path", config: BaselineConfig, profile: PromptProfile) -> Dict[str, int]:
+    """Run every item not yet in ``output_path`` and append its record, one fsync per batch."""
+    output_path = Path(output_path)
+    done = completed_ids(output_path)
+    pending = [item for item in items if item.id not in done]
+    if done:
+        log.info("resuming %s: %d item(s) already done, %d to go", output_path, len(items) - len(pending), len(pending))
+    cache = AudioCache(data_root, backend.max_audio_seconds, config.model_key)
+    ordered = sort_longest_first(pending, lambda item: cache.duration(item) * 1000 + len(user_text(item, config.prompt_mode, profile)))
+    settings = config.generation_settings()
+    with AppendWriter(output_path) as writer, tqdm(total=len(ordered), desc=f"baseline {config.model_key}",
+                                                   unit="item", dynamic_ncols=True) as progress:
+        for batch, loaded in Prefetcher(batches(ordered, config.batch_size), lambda item: item, cache, config.workers):
+            records = _run_batch(backend, batch, loaded, config, settings, profile)
+            writer.write_many(record.to_json() for record in records)
+            progress.update(len(batch))
+    return summarize(output_path)
+
+
+def _run_batch(backend: Backend, batch: List[ManifestItem], loaded, config: BaselineConfig,
+               settings: GenerationSettings, profile: PromptProfile) -> List[BaselineRecord]:
+    records: Dict[str, BaselineRecord] = {}
+    runnable: List[ManifestItem] = []
+    inputs: List[ModelInput] = []
+    for item, audio in zip(batch, loaded):
+        record = BaselineRecord(id=item.id, model=config.model_key, prompt_mode=config.prompt_mode,
+                                answer=item.answer, subset=item.subset, hop=item.hop)
+        records[item.id] = record
+        if audio.error is not None:
+            record.error = audio.error
+            continue
+        record.audio_seconds = round(audio.audio.seconds, 3)
+        record.warnings = list(audio.audio.warnings)
+        runnable.append(item)
+        inputs.append(ModelInput(user_text(item, config.prompt_mode, profile), audio.audio.samples))
+    if runnable:
+        batch_settings = GenerationSettings(**{**settings.to_json(),
+                                               "seed": derive_seed(config.seed, *[i.id for i in runnable])})
+        generations = backend.generate(inputs, batch_settings)
+        score_inputs: List[ModelInput] = []
+        score_letters: List[str] = []
+        for item, model_input, texts in zip(runnable, inputs, generations):
+            record = records[item.id]
+            for text in texts:
+                reasoning = split_reasoning(text)[0] if config.prompt_mode == "cot" else ""
+                prediction = parse_answer(text, list(item.choices))
+                record.runs_raw.append(text)
+                record.runs_reasonings.append(reasoning)
+                record.runs_predictions.append(prediction)
+                record.runs_correct.append(None if prediction is None else prediction == item.answer)
+                score_inputs.append(ModelInput(model_input.user_text, model_input.audio, answer_prefix(reasoning, profile)))
+                score_letters.append(item.letters)
+        scores = []
+        for start in range(0, len(score_inputs), config.batch_size):
+            stop = start + config.batch_size
+            scores.extend(backend.score_letters(score_inputs[start:stop], score_letters[start:stop]))
+        position = 0
+        for item in runnable:
+            record = records[item.id]
+            for _ in record.runs_raw:
+                record.runs_letter_logprobs.append({k: round(v, 6) for k, v in scores[position].items()})
+                position += 1
+    return [records[item.id] for item in batch]

@@ -1,0 +1,185 @@
+"""The interface scripts run as subprocesses, exactly as a user types them, on the tiny
+random-weight checkpoint and the synthetic SAKURA data."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from audiofaith.jsonl import read_jsonl
+from tests.conftest import REPO, run_cli
+
+pytestmark = pytest.mark.slow
+
+WRAPPER = "interface/Qwen2Audio_wrapper.py"
+CONDITIONED = "interface/Qwen2Audio_conditioned.py"
+
+
+def baseline_args(data, track, output, *extra):
+    return [WRAPPER, "--input", str(data["manifests"][track]), "--output", str(output),
+            "--data_root", str(data["data_root"]), *extra]
+
+
+@pytest.fixture(scope="module")
+def animal_run(synthetic_data, tiny_qwen2_audio, tmp_path_factory):
+    out = tmp_path_factory.mktemp("out") / "qwen2_audio" / "animal"
+    baseline = out / "baseline_animal.jsonl"
+    done = run_cli(*baseline_args(synthetic_data, "animal", baseline, "--model_path", str(tiny_qwen2_audio),
+                                  "--max_new_tokens", "24", "--batch_size", "4"))
+    assert done.returncode == 0, done.stderr
+    return {"dir": out, "baseline": baseline, "log": done.stderr}
+
+
+def test_help_of_every_script():
+    for script in (WRAPPER, CONDITIONED, "scripts/prepare_sakura.py"):
+        done = run_cli(script, "--help")
+        assert done.returncode == 0 and "usage:" in done.stdout, script
+    assert "--answer_mode" in run_cli(CONDITIONED, "--help").stdout
+
+
+def test_baseline_writes_one_record_per_item(animal_run, synthetic_data):
+    records = read_jsonl(animal_run["baseline"])
+    manifest = read_jsonl(synthetic_data["manifests"]["animal"])
+    assert sorted(r["id"] for r in records) == sorted(m["id"] for m in manifest)
+    gold = {m["id"]: m["answer"] for m in manifest}
+    for record in records:
+        assert record["model"] == "qwen2_audio" and record["prompt_mode"] == "cot"
+        assert record["answer"] == gold[record["id"]]
+        assert len(record["runs_raw"]) == len(record["runs_reasonings"]) == len(record["runs_predictions"]) == 1
+        assert record["runs_correct"] == [None if p is None else p == record["answer"] for p in record["runs_predictions"]]
+        assert set(record["runs_letter_logprobs"][0]) == set("ABCD"[: len(manifest[0]["choices"])])
+        assert all(v < 0 for v in record["runs_letter_logprobs"][0].values())
+        assert record["error"] is None
+    long_clip = [r for r in records if any("truncated" in w for w in r["warnings"])]
+    assert long_clip and all(r["audio_seconds"] == 30.0 for r in long_clip)
+    assert "truncated to qwen2_audio's 30 s window" in animal_run["log"]
+
+
+def test_provenance_sidecar(animal_run, tiny_qwen2_audio):
+    meta = json.loads((animal_run["dir"] / "baseline_animal.jsonl.meta.json").read_text())
+    assert meta["fingerprint"]["model_key"] == "qwen2_audio"
+    assert meta["fingerprint"]["checkpoint"] == str(tiny_qwen2_audio)
+    assert meta["fingerprint"]["generation"]["do_sample"] is False
+    assert len(meta["fingerprint"]["prompt_hash"]) == 16
+    session = meta["sessions"][-1]
+    assert session["status"] == "completed" and session["backend"]["libraries"]["transformers"]
+    assert meta["counts"]["items"] == 6 and meta["counts"]["errors"] == 0
+    assert meta["counts"]["parse_failures"] == sum(
+        p is None for r in read_jsonl(animal_run["baseline"]) for p in r["runs_predictions"])
+
+
+@pytest.mark.parametrize("mode", ["logits", "generate"])
+def test_conditioned(animal_run, synthetic_data, tiny_qwen2_audio, mode):
+    output = animal_run["dir"] / f"conditioned_animal_{mode}.jsonl"
+    done = run_cli(CONDITIONED, "--manifest_file", str(synthetic_data["manifests"]["animal"]),
+                   "--input_results_file", str(animal_run["baseline"]), "--output_conditioned_file", str(output),
+                   "--data_root", str(synthetic_data["data_root"]), "--model_path", str(tiny_qwen2_audio),
+                   "--answer_mode", mode, "--answer_max_new_tokens", "4")
+    assert done.returncode == 0, done.stderr
+    baseline = {r["id"]: r for r in read_jsonl(animal_run["baseline"])}
+    lines = read_jsonl(output)
+    assert sorted(l["id"] for l in lines) == sorted(baseline)
+    for line in lines:
+        base = baseline[line["id"]]
+        assert line["condition"] == "full" and line["run"] == 0 and line["answer_mode"] == mode
+        assert line["baseline_prediction"] == base["runs_predictions"][0]
+        if not base["runs_reasonings"][0].strip():
+            assert line["error"] and line["prediction"] is None
+            continue
+        if mode == "logits":
+            assert line["prediction"] == max(line["letter_logprobs"], key=line["letter_logprobs"].get)
+            # the same reasoning + cue was scored in the baseline run: same numbers
+            assert line["letter_logprobs"] == pytest.approx(base["runs_letter_logprobs"][0], abs=1e-3)
+        else:
+            assert line["raw"].startswith("Answer: (")
+        expected_agree = None if None in (line["prediction"], line["baseline_prediction"]) else \
+            line["prediction"] == line["baseline_prediction"]
+        assert line["agrees"] == expected_agree
+        assert line["correct"] == (None if line["prediction"] is None else line["prediction"] == line["answer"])
+
+
+def test_resume_after_kill_loses_and_duplicates_nothing(synthetic_data, tiny_qwen2_audio, tmp_path):
+    args = ["--model_path", str(tiny_qwen2_audio), "--max_new_tokens", "48", "--batch_size", "1"]
+    reference = tmp_path / "reference.jsonl"
+    assert run_cli(*baseline_args(synthetic_data, "language", reference, *args)).returncode == 0
+    killed = tmp_path / "killed.jsonl"
+    process = subprocess.Popen([sys.executable, *baseline_args(synthetic_data, "language", killed, *args)], cwd=REPO,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and (not killed.exists() or killed.read_text().count("\n") < 2):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    partial = killed.read_text().count("\n")
+    assert 2 <= partial < 6, "the run was not killed midway"
+    done = run_cli(*baseline_args(synthetic_data, "language", killed, *args))
+    assert done.returncode == 0, done.stderr
+    assert "resuming" in done.stderr
+    ids = [r["id"] for r in read_jsonl(killed)]
+    assert len(ids) == len(set(ids)) == 6
+    by_id = {r["id"]: r for r in read_jsonl(reference)}
+    for record in read_jsonl(killed):  # greedy at batch size 1: identical to the uninterrupted run
+        assert record["runs_raw"] == by_id[record["id"]]["runs_raw"]
+    sessions = json.loads((tmp_path / "killed.jsonl.meta.json").read_text())["sessions"]
+    assert [s["status"] for s in sessions] == ["running", "completed"]
+
+
+def test_resume_with_other_settings_is_refused(animal_run, synthetic_data, tiny_qwen2_audio):
+    done = run_cli(*baseline_args(synthetic_data, "animal", animal_run["baseline"], "--model_path",
+                                  str(tiny_qwen2_audio), "--max_new_tokens", "99"))
+    assert done.returncode == 2
+    assert "was started with other settings" in done.stderr and "max_new_tokens" in done.stderr
+
+
+def test_inputs_are_validated_before_the_model_loads(synthetic_data, tmp_path):
+    bad = tmp_path / "manifest.jsonl"
+    lines = synthetic_data["manifests"]["gender"].read_text().splitlines()
+    lines[1] = lines[1].replace('.wav"', '_missing.wav"')
+    bad.write_text("\n".join(lines) + "\n")
+    # a model path that does not exist proves no model load was attempted
+    done = run_cli(WRAPPER, "--input", str(bad), "--output", str(tmp_path / "o.jsonl"), "--data_root",
+                   str(synthetic_data["data_root"]), "--model_path", str(tmp_path / "no-model"))
+    assert done.returncode == 2
+    assert "audio file(s) not found" in done.stderr and "_missing.wav" in done.stderr
+    assert "Traceback" not in done.stderr
+    lines[2] = lines[2].replace('"answer": "', '"answer": "Z')
+    bad.write_text("\n".join(lines) + "\n")
+    done = run_cli(WRAPPER, "--input", str(bad), "--output", str(tmp_path / "o.jsonl"), "--data_root",
+                   str(synthetic_data["data_root"]), "--model_path", str(tmp_path / "no-model"))
+    assert done.returncode == 2 and f"{bad}:3:" in done.stderr
+
+
+def test_conditioned_refuses_results_from_another_manifest(animal_run, synthetic_data, tmp_path):
+    done = run_cli(CONDITIONED, "--manifest_file", str(synthetic_data["manifests"]["gender"]),
+                   "--input_results_file", str(animal_run["baseline"]), "--output_conditioned_file",
+                   str(tmp_path / "c.jsonl"), "--data_root", str(synthetic_data["data_root"]),
+                   "--model_path", str(tmp_path / "no-model"))
+    assert done.returncode == 2
+    assert f"{animal_run['baseline']}:1: id 'sakura/animal/" in done.stderr and "not in the manifest" in done.stderr
+
+
+def test_direct_answers_sampling_shard_and_limit(synthetic_data, tiny_qwen2_audio, tmp_path):
+    common = ["--model_path", str(tiny_qwen2_audio), "--max_new_tokens", "6"]
+    direct = tmp_path / "direct.jsonl"
+    assert run_cli(*baseline_args(synthetic_data, "emotion", direct, "--no_reasoning", *common)).returncode == 0
+    for record in read_jsonl(direct):
+        assert record["prompt_mode"] == "direct" and record["runs_reasonings"] == [""]
+    sampled = [tmp_path / f"sampled{n}.jsonl" for n in (1, 2)]
+    for path in sampled:
+        done = run_cli(*baseline_args(synthetic_data, "emotion", path, "--num_runs", "3", "--shard", "1/2",
+                                      "--limit", "2", "--seed", "5", *common))
+        assert done.returncode == 0, done.stderr
+    first, second = (read_jsonl(p) for p in sampled)
+    manifest = read_jsonl(synthetic_data["manifests"]["emotion"])
+    assert sorted(r["id"] for r in first) == sorted(m["id"] for m in manifest[1::2][:2])
+    assert all(len(r["runs_raw"]) == 3 for r in first)
+    assert first == second  # same seed, same outputs
+    assert any(len(set(r["runs_raw"])) > 1 for r in first)  # the runs are samples, not copies
+    meta = json.loads((tmp_path / "sampled1.jsonl.meta.json").read_text())
+    assert meta["fingerprint"]["generation"]["do_sample"] is True
