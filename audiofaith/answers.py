@@ -347,6 +347,9 @@ def _bare(t: str, opts: _Options) -> Optional[str]:
     """A response of a few words on one line is itself the answer slot ("B.", "(b) cat", "dog")."""
     if "\n" in t or len(t.split()) > 8 or _TRIGGER_RE.search(t):
         return None
+    named = {i for _, _, i in _letter_mentions(t, opts.n)} | {i for _, _, i in opts.mentions(t)}
+    if len(named) > 1:
+        return None  # e.g. the option list repeated back: not a short answer
     r = _slot(t, opts)
     return r or None
 
@@ -517,5 +520,8 @@ def parse_answer(text: str, choices: List[str]) -> Optional[str]:
     # a response that opens with a letter label ("B. So, ...", "C\n...")
     m = re.match(r"^[\(\[<]?([A-J])(?:[\)\]>.:]|\s*$|\s*\n)", t)
     if m and LETTERS.index(m.group(1)) < opts.n:
-        return m.group(1)
+        first_line = t.split("\n", 1)[0]
+        named = {i for _, _, i in _letter_mentions(first_line, opts.n)} | {i for _, _, i in opts.mentions(first_line)}
+        if named <= {LETTERS.index(m.group(1))}:
+            return m.group(1)
     return _fallback(t, opts)

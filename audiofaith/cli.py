@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-from audiofaith.backends import MODELS, get_profile, get_spec, load_backend
+from audiofaith.backends import MODELS, backend_class, get_profile, get_spec, load_backend
 from audiofaith.jsonl import JsonlError
 from audiofaith.manifest import ManifestError, check_audio_files, load_manifest, select_shard
 from audiofaith.provenance import Provenance, ProvenanceMismatch
@@ -40,7 +40,41 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _add_common(parser: argparse.ArgumentParser, model_key: Optional[str]) -> None:
+class _OptionRecorder:
+    """Hands a backend's ``add_arguments`` an argument group and notes which options it added."""
+
+    def __init__(self, group) -> None:
+        self.group = group
+        self.dests: List[str] = []
+
+    def add_argument(self, *args, **kwargs):
+        action = self.group.add_argument(*args, **kwargs)
+        self.dests.append(action.dest)
+        return action
+
+
+def _add_backend_options(parser: argparse.ArgumentParser, model_key: Optional[str]) -> None:
+    """The chosen backend's own options (``Backend.add_arguments``), e.g. SALMONN's checkout and
+    weight paths; importing a backend module imports no torch."""
+    dests: List[str] = []
+    if model_key is not None:
+        recorder = _OptionRecorder(parser.add_argument_group(f"{get_spec(model_key).display_name} options"))
+        backend_class(model_key).add_arguments(recorder)
+        dests = recorder.dests
+    parser.set_defaults(backend_option_names=dests)
+
+
+def backend_options(args: argparse.Namespace) -> dict:
+    """The parsed values of the backend's own options, as constructor keyword arguments."""
+    return {name: getattr(args, name) for name in getattr(args, "backend_option_names", [])}
+
+
+def _options_fingerprint(args: argparse.Namespace) -> dict:
+    options = backend_options(args)
+    return {"backend_options": options} if options else {}
+
+
+def _add_common(parser: argparse.ArgumentParser, model_key: Optional[str], backend_key: Optional[str] = None) -> None:
     group = parser.add_argument_group("model and hardware")
     if model_key is None:
         group.add_argument("--model", required=True, choices=sorted(MODELS), help="model key from the registry")
@@ -58,9 +92,11 @@ def _add_common(parser: argparse.ArgumentParser, model_key: Optional[str]) -> No
     sel.add_argument("--shard", default=None, metavar="K/N",
                      help="only shard K of N (0-based; every N-th manifest item from K), for job arrays")
     parser.add_argument("--log_level", default="info", choices=["debug", "info", "warning", "error"])
+    _add_backend_options(parser, backend_key or model_key)
 
 
-def baseline_parser(model_key: Optional[str] = None, prog: Optional[str] = None) -> argparse.ArgumentParser:
+def baseline_parser(model_key: Optional[str] = None, prog: Optional[str] = None,
+                    backend_key: Optional[str] = None) -> argparse.ArgumentParser:
     name = get_spec(model_key).display_name if model_key else "a registered model"
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -85,11 +121,12 @@ def baseline_parser(model_key: Optional[str] = None, prog: Optional[str] = None)
     gen.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (only when --num_runs > 1)")
     gen.add_argument("--top_p", type=float, default=0.9, help="nucleus sampling p (only when --num_runs > 1)")
     gen.add_argument("--seed", type=int, default=0, help="base seed; each batch derives its own from its item ids")
-    _add_common(parser, model_key)
+    _add_common(parser, model_key, backend_key)
     return parser
 
 
-def conditioned_parser(model_key: Optional[str] = None, prog: Optional[str] = None) -> argparse.ArgumentParser:
+def conditioned_parser(model_key: Optional[str] = None, prog: Optional[str] = None,
+                       backend_key: Optional[str] = None) -> argparse.ArgumentParser:
     name = get_spec(model_key).display_name if model_key else "a registered model"
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -110,7 +147,7 @@ def conditioned_parser(model_key: Optional[str] = None, prog: Optional[str] = No
                           "generate: greedy generation of --answer_max_new_tokens tokens, then parsing")
     ans.add_argument("--answer_max_new_tokens", type=_positive_int, default=16,
                      help="generation length in --answer_mode generate")
-    _add_common(parser, model_key)
+    _add_common(parser, model_key, backend_key)
     return parser
 
 
@@ -143,14 +180,14 @@ def run_baseline_command(model_key: str, args: argparse.Namespace) -> int:
     model_path = args.model_path or get_spec(model_key).default_checkpoint
     provenance = Provenance(
         args.output,
-        fingerprint={"stage": "baseline", "model_key": model_key, "checkpoint": model_path,
+        fingerprint={"stage": "baseline", "model_key": model_key, "checkpoint": model_path, **_options_fingerprint(args),
                      "manifest": str(args.input), "prompt_mode": prompt_mode, "prompt_profile": profile.to_json(),
                      "prompt_hash": profile.hash(), "generation": config.generation_settings().to_json()},
         details={"arguments": vars(args), "items_selected": len(items)},
     )
     provenance.write()
     log.info("%d item(s) selected from %s; loading %s from %s", len(items), args.input, model_key, model_path)
-    backend = load_backend(model_key, model_path, device=args.device, dtype=args.dtype)
+    backend = load_backend(model_key, model_path, device=args.device, dtype=args.dtype, **backend_options(args))
     provenance.update(backend=backend.provenance())
     try:
         counts = run_baseline(backend, items, args.data_root, args.output, config, profile)
@@ -162,20 +199,21 @@ def run_baseline_command(model_key: str, args: argparse.Namespace) -> int:
 
 
 def run_conditioned_command(model_key: str, args: argparse.Namespace) -> int:
-    from audiofaith.runners.conditioned import ConditionedConfig, load_baseline_results, run_conditioned
+    from audiofaith.runners.conditioned import load_baseline_results, run_conditioned
+    from audiofaith.runners.variants import VariantConfig
 
     started = time.time()
     items = _select(args, args.manifest_file)
     results = load_baseline_results(args.input_results_file, load_manifest(args.manifest_file))
     selected = {item.id for item in items}
     results = [record for record in results if record.id in selected]
-    config = ConditionedConfig(model_key=model_key, answer_mode=args.answer_mode, batch_size=args.batch_size,
-                               answer_max_new_tokens=args.answer_max_new_tokens, workers=args.workers)
+    config = VariantConfig(model_key=model_key, answer_mode=args.answer_mode, batch_size=args.batch_size,
+                           answer_max_new_tokens=args.answer_max_new_tokens, workers=args.workers, desc="conditioned")
     profile = get_profile(model_key)
     model_path = args.model_path or get_spec(model_key).default_checkpoint
     provenance = Provenance(
         args.output_conditioned_file,
-        fingerprint={"stage": "conditioned", "model_key": model_key, "checkpoint": model_path,
+        fingerprint={"stage": "conditioned", "model_key": model_key, "checkpoint": model_path, **_options_fingerprint(args),
                      "manifest": str(args.manifest_file), "baseline_results": str(args.input_results_file),
                      "answer_mode": args.answer_mode, "answer_max_new_tokens": args.answer_max_new_tokens,
                      "prompt_profile": profile.to_json(), "prompt_hash": profile.hash()},
@@ -183,7 +221,7 @@ def run_conditioned_command(model_key: str, args: argparse.Namespace) -> int:
     )
     provenance.write()
     log.info("%d baseline record(s) to condition; loading %s from %s", len(results), model_key, model_path)
-    backend = load_backend(model_key, model_path, device=args.device, dtype=args.dtype)
+    backend = load_backend(model_key, model_path, device=args.device, dtype=args.dtype, **backend_options(args))
     provenance.update(backend=backend.provenance())
     try:
         counts = run_conditioned(backend, items, results, args.data_root, args.output_conditioned_file, config, profile)
@@ -220,15 +258,16 @@ def conditioned_main(model_key: str, argv: Optional[List[str]] = None) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """``audiofaith <command> ...``: baseline, conditioned, tiny, demo, models."""
+    """``audiofaith <command> ...``: baseline, conditioned, tiny, demo, report, models."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"baseline", "conditioned", "tiny", "demo", "models"}
+    commands = {"baseline", "conditioned", "tiny", "demo", "report", "models"}
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
-        print("usage: audiofaith {baseline,conditioned,tiny,demo,models} ...\n\n"
+        print("usage: audiofaith {baseline,conditioned,tiny,demo,report,models} ...\n\n"
               "  baseline     CoT / direct answers for a manifest (see: audiofaith baseline --help)\n"
               "  conditioned  answers read after each run's own injected reasoning\n"
               "  tiny         build a tiny random-weight checkpoint of an architecture (tests, smoke checks)\n"
               "  demo         the whole pipeline on a tiny checkpoint and synthetic data (meaningless outputs)\n"
+              "  report       tables, plots and statistics from an output folder (see: audiofaith report --help)\n"
               "  models       list the registered models")
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     command, rest = argv[0], argv[1:]
@@ -240,11 +279,19 @@ def main(argv: Optional[List[str]] = None) -> int:
         from audiofaith.demo import main as demo_main
 
         return demo_main(rest)
+    if command == "report":
+        from audiofaith.report import main as report_main
+
+        return report_main(rest)
     if command == "models":
         for spec in MODELS.values():
             print(f"{spec.key:14s} {spec.display_name:28s} {spec.default_checkpoint}")
         return 0
-    parser = (baseline_parser if command == "baseline" else conditioned_parser)(None, prog=f"audiofaith {command}")
+    chosen = argparse.ArgumentParser(add_help=False)
+    chosen.add_argument("--model")
+    model = chosen.parse_known_args(rest)[0].model  # its backend's own options join the parser
+    parser = (baseline_parser if command == "baseline" else conditioned_parser)(
+        None, prog=f"audiofaith {command}", backend_key=model if model in MODELS else None)
     args = parser.parse_args(rest)
     _setup_logging(args.log_level)
     runner = run_baseline_command if command == "baseline" else run_conditioned_command

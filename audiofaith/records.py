@@ -149,21 +149,27 @@ class ConditionedRecord:
     letter_logprobs: Dict[str, float] = field(default_factory=dict)
     agrees: Optional[bool] = None  # prediction == baseline_prediction; null when either is null
     correct: Optional[bool] = None  # prediction == gold; null when prediction is null
-    raw: Optional[str] = None  # generated text in answer_mode "generate"
+    raw: Optional[str] = None  # generated text: the answer in answer_mode "generate", or a new CoT
+    reasoning: Optional[str] = None  # the CoT the answer was read after, when it differs from the baseline's
     cot_source_model: str = ""
     error: Optional[str] = None
+    # Condition-specific results (e.g. "switched_to_hint"), written as top-level fields too.
+    extra: Dict[str, Any] = field(default_factory=dict)
 
     def key(self) -> Tuple[str, int, str, str]:
         return result_key(self.id, self.run, self.condition, self.params)
 
     def to_json(self) -> Dict[str, Any]:
-        """Flat JSON: the condition's parameters sit beside the other fields (DESIGN §3)."""
+        """Flat JSON: the condition's parameters and extra results sit beside the other fields
+        (DESIGN §3); ``param_names`` lists which fields are parameters (the resume key)."""
         obj = dataclasses.asdict(self)
         params = obj.pop("params")
-        clash = set(params) & set(obj)
+        extra = obj.pop("extra")
+        clash = (set(params) | set(extra)) & set(obj) | set(params) & set(extra)
         if clash:
-            raise ValueError(f"condition parameters shadow record fields: {sorted(clash)}")
+            raise ValueError(f"condition parameters or results shadow record fields: {sorted(clash)}")
         obj.update(params)
+        obj.update(extra)
         obj["param_names"] = sorted(params)
         return obj
 

@@ -1,0 +1,215 @@
+"""The one loop behind the conditioned step and every intervention: a list of *variants* (an
+edited version of one baseline run) is answered in length-sorted batches, resumably.
+
+A variant says what to inject (an edited CoT), what the user turn is (default: the CoT prompt),
+how the audio is changed (default: untouched; an edit may also drop it for a text-only call) and
+what to do:
+
+- ``score``: read the answer after ``reasoning`` + answer cue (letter log-probabilities, or a short
+  generation that is parsed, per ``answer_mode``);
+- ``continue``: let the model continue its reasoning from ``reasoning`` (a prefix), then score;
+- ``regenerate``: generate a whole new CoT, parse its answer, and score after its reasoning.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
+
+import numpy as np
+from tqdm import tqdm
+
+from audiofaith.answers import parse_answer
+from audiofaith.backends.base import Backend, GenerationSettings, ModelInput
+from audiofaith.cot import split_reasoning
+from audiofaith.jsonl import AppendWriter, iter_jsonl
+from audiofaith.prompts import PromptProfile, answer_prefix, user_text
+from audiofaith.records import ConditionedRecord, ManifestItem, RecordError, key_of_json, result_key
+from audiofaith.runners.common import AudioCache, LoadedAudio, Prefetcher, batches
+
+log = logging.getLogger(__name__)
+
+ACTIONS = ("score", "continue", "regenerate")
+ANSWER_MODES = ("logits", "generate")
+
+#: An audio edit maps (16 kHz samples, item) to new samples, or to None for a text-only call.
+AudioEdit = Callable[[np.ndarray, ManifestItem], Optional[np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One edited version of one baseline run, to be answered."""
+
+    item: ManifestItem
+    run: int
+    condition: str
+    params: Dict[str, Any]
+    baseline_prediction: Optional[str]
+    cot_source_model: str = ""
+    reasoning: str = ""
+    action: str = "score"
+    user_text: Optional[str] = None
+    audio_edit: Optional[AudioEdit] = None
+    extra: Dict[str, Any] = field(default_factory=dict)
+    skip_reason: Optional[str] = None  # written as the line's error instead of running it
+
+    def key(self) -> Tuple[str, int, str, str]:
+        return result_key(self.item.id, self.run, self.condition, self.params)
+
+
+@dataclass(frozen=True)
+class VariantConfig:
+    model_key: str
+    answer_mode: str = "logits"
+    batch_size: int = 8
+    answer_max_new_tokens: int = 16
+    cot_max_new_tokens: int = 512
+    workers: int = 2
+    desc: str = "variants"
+
+
+def completed_keys(output_path: Path) -> Set[Tuple]:
+    """Resume keys already in an output file (a torn last line is ignored; duplicates are errors)."""
+    keys: Set[Tuple] = set()
+    if not output_path.exists():
+        return keys
+    for line_number, obj in iter_jsonl(output_path, allow_torn_tail=True):
+        key = key_of_json(obj)
+        if key in keys:
+            raise RecordError(f"{output_path}:{line_number}: duplicate result {key}")
+        keys.add(key)
+    return keys
+
+
+def summarize(output_path: Path) -> Dict[str, int]:
+    counts = {"lines": 0, "null_predictions": 0, "errors": 0, "agree": 0, "disagree": 0}
+    if not output_path.exists():
+        return counts
+    for _, obj in iter_jsonl(output_path, allow_torn_tail=True):
+        counts["lines"] += 1
+        counts["null_predictions"] += obj.get("prediction") is None
+        counts["errors"] += obj.get("error") is not None
+        counts["agree"] += obj.get("agrees") is True
+        counts["disagree"] += obj.get("agrees") is False
+    return counts
+
+
+def run_variants(backend: Backend, variants: Sequence[Variant], data_root: "str | Path",
+                 output_path: "str | Path", config: VariantConfig, profile: PromptProfile) -> Dict[str, int]:
+    """Answer every variant whose key is not yet in ``output_path``; append one line each."""
+    if config.answer_mode not in ANSWER_MODES:
+        raise ValueError(f"answer mode must be one of {ANSWER_MODES}, got {config.answer_mode!r}")
+    bad = sorted({v.action for v in variants} - set(ACTIONS))
+    if bad:
+        raise ValueError(f"unknown variant action(s) {bad}")
+    output_path = Path(output_path)
+    done = completed_keys(output_path)
+    pending = [v for v in variants if v.key() not in done]
+    if done:
+        log.info("resuming %s: %d line(s) already done, %d to go", output_path, len(done), len(pending))
+    cache = AudioCache(data_root, backend.max_audio_seconds, config.model_key)
+    # Longest first; variants of one (item, run) stay adjacent so a backend can share their prefix.
+    ordered = sorted(pending, key=lambda v: (-cache.duration(v.item), v.item.id, v.run, -len(v.reasoning)))
+    with AppendWriter(output_path) as writer, tqdm(total=len(ordered), desc=f"{config.desc} {config.model_key}",
+                                                   unit="line", dynamic_ncols=True) as progress:
+        for batch, loaded in Prefetcher(batches(ordered, config.batch_size), lambda v: v.item, cache, config.workers):
+            records = _answer_batch(backend, batch, loaded, config, profile)
+            writer.write_many(record.to_json() for record in records)
+            progress.update(len(batch))
+    return summarize(output_path)
+
+
+def _new_record(variant: Variant, config: VariantConfig) -> ConditionedRecord:
+    item = variant.item
+    return ConditionedRecord(
+        id=item.id, model=config.model_key, run=variant.run, condition=variant.condition,
+        answer_mode=config.answer_mode, answer=item.answer, subset=item.subset, hop=item.hop,
+        params=dict(variant.params), baseline_prediction=variant.baseline_prediction,
+        cot_source_model=variant.cot_source_model, extra=dict(variant.extra),
+    )
+
+
+def _model_input(variant: Variant, audio: LoadedAudio, profile: PromptProfile,
+                 edited: Dict[Tuple[int, str], Optional[np.ndarray]]) -> ModelInput:
+    samples = audio.audio.samples
+    if variant.audio_edit is not None:
+        # one edited array per (edit, item), so variants sharing it share the same object
+        cache_key = (id(variant.audio_edit), variant.item.id)
+        if cache_key not in edited:
+            edited[cache_key] = variant.audio_edit(samples, variant.item)
+        samples = edited[cache_key]
+    text = variant.user_text if variant.user_text is not None else user_text(variant.item, "cot", profile)
+    return ModelInput(text, samples)
+
+
+def _answer_batch(backend: Backend, batch: List[Variant], loaded: List[LoadedAudio], config: VariantConfig,
+                  profile: PromptProfile) -> List[ConditionedRecord]:
+    records = [_new_record(variant, config) for variant in batch]
+    runnable: List[Tuple[int, ModelInput]] = []
+    edited: Dict[Tuple[int, str], Optional[np.ndarray]] = {}
+    for index, (variant, audio) in enumerate(zip(batch, loaded)):
+        if variant.skip_reason is not None:
+            records[index].error = variant.skip_reason
+        elif audio.error is not None:
+            records[index].error = audio.error
+        else:
+            runnable.append((index, _model_input(variant, audio, profile, edited)))
+    # A batch goes to the model as all-with-audio or all-text-only.
+    for with_audio in (True, False):
+        group = [(i, inp) for i, inp in runnable if (inp.audio is not None) == with_audio]
+        if group:
+            _answer_group(backend, [batch[i] for i, _ in group], [inp for _, inp in group],
+                          [records[i] for i, _ in group], config, profile)
+    for record in records:
+        if record.prediction is not None:
+            record.correct = record.prediction == record.answer
+            if record.baseline_prediction is not None:
+                record.agrees = record.prediction == record.baseline_prediction
+    return records
+
+
+def _answer_group(backend: Backend, variants: List[Variant], inputs: List[ModelInput],
+                  records: List[ConditionedRecord], config: VariantConfig, profile: PromptProfile) -> None:
+    reasonings = [v.reasoning for v in variants]
+    cot_settings = GenerationSettings(max_new_tokens=config.cot_max_new_tokens)
+    regenerate = [i for i, v in enumerate(variants) if v.action == "regenerate"]
+    parsed: Dict[int, Optional[str]] = {}
+    if regenerate:
+        texts = backend.generate([inputs[i] for i in regenerate], cot_settings)
+        for i, generated in zip(regenerate, texts):
+            raw = generated[0]
+            records[i].raw = raw
+            reasonings[i] = split_reasoning(raw)[0]
+            records[i].reasoning = reasonings[i]
+            parsed[i] = parse_answer(raw, list(variants[i].item.choices))
+    to_continue = [i for i, v in enumerate(variants) if v.action == "continue"]
+    if to_continue:
+        prefixed = [ModelInput(inputs[i].user_text, inputs[i].audio, reasonings[i]) for i in to_continue]
+        texts = backend.generate(prefixed, cot_settings)
+        for i, generated in zip(to_continue, texts):
+            records[i].extra["continuation"] = generated[0]
+            reasonings[i] = split_reasoning(reasonings[i] + generated[0])[0]
+            records[i].reasoning = reasonings[i]
+    answer_inputs = [ModelInput(inp.user_text, inp.audio, answer_prefix(reasoning, profile))
+                     for inp, reasoning in zip(inputs, reasonings)]
+    if config.answer_mode == "logits":
+        scores = backend.score_letters(answer_inputs, [v.item.letters for v in variants])
+        for record, letter_scores in zip(records, scores):
+            record.letter_logprobs = {k: round(v, 6) for k, v in letter_scores.items()}
+            record.prediction = max(letter_scores, key=letter_scores.get)
+    else:
+        texts = backend.generate(answer_inputs, GenerationSettings(max_new_tokens=config.answer_max_new_tokens))
+        for record, variant, generated in zip(records, variants, texts):
+            answer_text = profile.answer_cue + generated[0]
+            if variant.action == "score":
+                record.raw = answer_text
+            else:
+                record.extra["answer_raw"] = answer_text
+            record.prediction = parse_answer(answer_text, list(variant.item.choices))
+    for i in regenerate:
+        # A regenerated run is compared like a baseline run, by its own parsed answer; the answer
+        # read after its reasoning + cue is kept beside it.
+        records[i].extra["cue_prediction"] = records[i].prediction
+        records[i].prediction = parsed[i]
