@@ -151,6 +151,43 @@ def conditioned_parser(model_key: Optional[str] = None, prog: Optional[str] = No
     return parser
 
 
+def intervene_parser(model_key: Optional[str] = None, prog: Optional[str] = None,
+                     backend_key: Optional[str] = None, kind: Optional[str] = None) -> argparse.ArgumentParser:
+    from audiofaith.interventions import KINDS, family
+
+    name = get_spec(model_key).display_name if model_key else "a registered model"
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=f"Interventions on {name}'s baseline runs (docs/conditions.md): each --kind edits the "
+                    "chain of thought or the audio of every baseline run into variants and reads the answer under "
+                    "each one, one line per (item, run, condition, parameters); resumable, with provenance.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--kind", required=True, choices=sorted(KINDS), help="intervention family")
+    io = parser.add_argument_group("input and output")
+    io.add_argument("--manifest_file", required=True, help="the manifest the baseline was run on")
+    io.add_argument("--input_results_file", required=True, help="CoT baseline JSONL (from the *_wrapper.py script)")
+    io.add_argument("--output_file", required=True,
+                    help="intervention JSONL to write or resume (e.g. …/interventions/early_answering_animal.jsonl)")
+    io.add_argument("--data_root", default="data/", help="directory the manifest's audio paths are relative to")
+    ans = parser.add_argument_group("answer")
+    ans.add_argument("--answer_mode", choices=["logits", "generate"], default="logits",
+                     help="logits: argmax of the option letters' log-probabilities; generate: short generation + parsing")
+    ans.add_argument("--answer_max_new_tokens", type=_positive_int, default=16,
+                     help="generation length in --answer_mode generate")
+    ans.add_argument("--cot_max_new_tokens", type=_positive_int, default=512,
+                     help="length of regenerated or continued reasoning")
+    ans.add_argument("--seed", type=int, default=0, help="base seed of seeded edits (per item)")
+    if kind is not None:
+        add_arguments = getattr(family(kind), "add_arguments", None)
+        if add_arguments is not None:
+            recorder = _OptionRecorder(parser.add_argument_group(f"{kind} options"))
+            add_arguments(recorder)
+            parser.set_defaults(kind_option_names=recorder.dests)
+    _add_common(parser, model_key, backend_key)
+    return parser
+
+
 def _select(args: argparse.Namespace, manifest_path: str):
     items = load_manifest(manifest_path)
     items = select_shard(items, args.shard)
@@ -198,9 +235,11 @@ def run_baseline_command(model_key: str, args: argparse.Namespace) -> int:
     return 0
 
 
-def run_conditioned_command(model_key: str, args: argparse.Namespace) -> int:
-    from audiofaith.runners.conditioned import load_baseline_results, run_conditioned
-    from audiofaith.runners.variants import VariantConfig
+def _run_variant_stage(model_key: str, args: argparse.Namespace, stage: str, output: str, build_variants,
+                       fingerprint: dict) -> int:
+    """Shared by the conditioned step and every intervention: validate, load, build variants, run."""
+    from audiofaith.runners.conditioned import load_baseline_results
+    from audiofaith.runners.variants import VariantConfig, run_variants
 
     started = time.time()
     items = _select(args, args.manifest_file)
@@ -208,28 +247,54 @@ def run_conditioned_command(model_key: str, args: argparse.Namespace) -> int:
     selected = {item.id for item in items}
     results = [record for record in results if record.id in selected]
     config = VariantConfig(model_key=model_key, answer_mode=args.answer_mode, batch_size=args.batch_size,
-                           answer_max_new_tokens=args.answer_max_new_tokens, workers=args.workers, desc="conditioned")
+                           answer_max_new_tokens=args.answer_max_new_tokens,
+                           cot_max_new_tokens=getattr(args, "cot_max_new_tokens", 512), workers=args.workers,
+                           desc=stage)
     profile = get_profile(model_key)
     model_path = args.model_path or get_spec(model_key).default_checkpoint
     provenance = Provenance(
-        args.output_conditioned_file,
-        fingerprint={"stage": "conditioned", "model_key": model_key, "checkpoint": model_path, **_options_fingerprint(args),
+        output,
+        fingerprint={"stage": stage, "model_key": model_key, "checkpoint": model_path, **_options_fingerprint(args),
                      "manifest": str(args.manifest_file), "baseline_results": str(args.input_results_file),
                      "answer_mode": args.answer_mode, "answer_max_new_tokens": args.answer_max_new_tokens,
-                     "prompt_profile": profile.to_json(), "prompt_hash": profile.hash()},
+                     "prompt_profile": profile.to_json(), "prompt_hash": profile.hash(), **fingerprint},
         details={"arguments": vars(args), "baseline_records": len(results)},
     )
     provenance.write()
-    log.info("%d baseline record(s) to condition; loading %s from %s", len(results), model_key, model_path)
+    log.info("%d baseline record(s) for %s; loading %s from %s", len(results), stage, model_key, model_path)
     backend = load_backend(model_key, model_path, device=args.device, dtype=args.dtype, **backend_options(args))
     provenance.update(backend=backend.provenance())
     try:
-        counts = run_conditioned(backend, items, results, args.data_root, args.output_conditioned_file, config, profile)
+        variants = build_variants(items, results, profile, backend)
+        log.info("%d variant(s) to answer", len(variants))
+        counts = run_variants(backend, variants, args.data_root, output, config, profile)
     except BaseException:
         provenance.finish("interrupted", {})
         raise
-    _finish(provenance, counts, started, args.output_conditioned_file)
+    _finish(provenance, counts, started, output)
     return 0
+
+
+def run_conditioned_command(model_key: str, args: argparse.Namespace) -> int:
+    from audiofaith.runners.conditioned import conditioned_variants
+
+    return _run_variant_stage(model_key, args, "conditioned", args.output_conditioned_file,
+                              lambda items, results, profile, backend: conditioned_variants(results, items), {})
+
+
+def run_intervene_command(model_key: str, args: argparse.Namespace) -> int:
+    from audiofaith.interventions import InterventionContext, family
+
+    options = {name: getattr(args, name) for name in getattr(args, "kind_option_names", [])}
+
+    def build(items, results, profile, backend):
+        context = InterventionContext(items=items, results=results, profile=profile, options=options,
+                                      seed=args.seed, backend=backend, model_key=model_key)
+        return family(args.kind).build_variants(context)
+
+    return _run_variant_stage(model_key, args, f"intervene:{args.kind}", args.output_file, build,
+                              {"kind": args.kind, "kind_options": options, "seed": args.seed,
+                               "cot_max_new_tokens": args.cot_max_new_tokens})
 
 
 def _guarded(function, *args) -> int:
@@ -257,14 +322,33 @@ def conditioned_main(model_key: str, argv: Optional[List[str]] = None) -> int:
     return _guarded(run_conditioned_command, model_key, args)
 
 
+def _chosen(rest: List[str], flag: str) -> Optional[str]:
+    """The value of ``flag`` in an argument list, before full parsing (it decides which options exist)."""
+    peek = argparse.ArgumentParser(add_help=False)
+    peek.add_argument(flag)
+    return getattr(peek.parse_known_args(rest)[0], flag.lstrip("-"))
+
+
+def intervene_main(model_key: str, argv: Optional[List[str]] = None) -> int:
+    """Entry point of ``interface/<Model>_intervene.py``."""
+    from audiofaith.interventions import KINDS
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    kind = _chosen(argv, "--kind")
+    args = intervene_parser(model_key, prog=Path(sys.argv[0]).name, kind=kind if kind in KINDS else None).parse_args(argv)
+    _setup_logging(args.log_level)
+    return _guarded(run_intervene_command, model_key, args)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """``audiofaith <command> ...``: baseline, conditioned, tiny, demo, report, models."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"baseline", "conditioned", "tiny", "demo", "report", "models"}
+    commands = {"baseline", "conditioned", "intervene", "tiny", "demo", "report", "models"}
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
-        print("usage: audiofaith {baseline,conditioned,tiny,demo,report,models} ...\n\n"
+        print("usage: audiofaith {baseline,conditioned,intervene,tiny,demo,report,models} ...\n\n"
               "  baseline     CoT / direct answers for a manifest (see: audiofaith baseline --help)\n"
               "  conditioned  answers read after each run's own injected reasoning\n"
+              "  intervene    CoT and audio interventions on baseline runs (--kind, see docs/conditions.md)\n"
               "  tiny         build a tiny random-weight checkpoint of an architecture (tests, smoke checks)\n"
               "  demo         the whole pipeline on a tiny checkpoint and synthetic data (meaningless outputs)\n"
               "  report       tables, plots and statistics from an output folder (see: audiofaith report --help)\n"
@@ -287,12 +371,19 @@ def main(argv: Optional[List[str]] = None) -> int:
         for spec in MODELS.values():
             print(f"{spec.key:14s} {spec.display_name:28s} {spec.default_checkpoint}")
         return 0
-    chosen = argparse.ArgumentParser(add_help=False)
-    chosen.add_argument("--model")
-    model = chosen.parse_known_args(rest)[0].model  # its backend's own options join the parser
-    parser = (baseline_parser if command == "baseline" else conditioned_parser)(
-        None, prog=f"audiofaith {command}", backend_key=model if model in MODELS else None)
+    model = _chosen(rest, "--model")  # its backend's own options join the parser
+    backend_key = model if model in MODELS else None
+    if command == "intervene":
+        from audiofaith.interventions import KINDS
+
+        kind = _chosen(rest, "--kind")
+        parser = intervene_parser(None, prog="audiofaith intervene", backend_key=backend_key,
+                                  kind=kind if kind in KINDS else None)
+    else:
+        parser = (baseline_parser if command == "baseline" else conditioned_parser)(
+            None, prog=f"audiofaith {command}", backend_key=backend_key)
     args = parser.parse_args(rest)
     _setup_logging(args.log_level)
-    runner = run_baseline_command if command == "baseline" else run_conditioned_command
+    runner = {"baseline": run_baseline_command, "conditioned": run_conditioned_command,
+              "intervene": run_intervene_command}[command]
     return _guarded(runner, args.model, args)

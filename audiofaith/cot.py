@@ -67,6 +67,20 @@ def split_sentences(text: str) -> List[str]:
     return sentences
 
 
+def sentence_spans(text: str) -> List[Tuple[int, int]]:
+    """``(start, end)`` character offsets in ``text`` of each sentence of ``split_sentences``, so
+    a prefix of k sentences can be cut from the original text with its own formatting."""
+    spans: List[Tuple[int, int]] = []
+    position = 0
+    for sentence in split_sentences(text):
+        start = text.find(sentence, position)
+        if start < 0:  # cannot happen: sentences are verbatim, stripped pieces of the lines
+            raise ValueError(f"sentence {sentence[:40]!r} not found in the text")
+        spans.append((start, start + len(sentence)))
+        position = start + len(sentence)
+    return spans
+
+
 _REASONING_CLOSE_RE = re.compile(r"</\s*(?:think|thinking|reasoning|reason|analysis|thought|thoughts)\s*>", re.I)
 _ANSWER_LINE_RE = re.compile(
     r"(?im)^[ \t>*_#-]*(?:\*\*)?(?:final\s+|correct\s+)?answer(?:\*\*)?\s*(?:is\b|[:：])"

@@ -183,3 +183,32 @@ def test_direct_answers_sampling_shard_and_limit(synthetic_data, tiny_qwen2_audi
     assert any(len(set(r["runs_raw"])) > 1 for r in first)  # the runs are samples, not copies
     meta = json.loads((tmp_path / "sampled1.jsonl.meta.json").read_text())
     assert meta["fingerprint"]["generation"]["do_sample"] is True
+
+
+def test_early_answering_intervention(animal_run, synthetic_data, tiny_qwen2_audio):
+    from audiofaith.cot import split_sentences
+
+    output = animal_run["dir"] / "interventions" / "early_answering_animal.jsonl"
+    done = run_cli("interface/Qwen2Audio_intervene.py", "--kind", "early_answering",
+                   "--manifest_file", str(synthetic_data["manifests"]["animal"]),
+                   "--input_results_file", str(animal_run["baseline"]), "--output_file", str(output),
+                   "--data_root", str(synthetic_data["data_root"]), "--model_path", str(tiny_qwen2_audio))
+    assert done.returncode == 0, done.stderr
+    lines = read_jsonl(output)
+    baseline = {r["id"]: r for r in read_jsonl(animal_run["baseline"])}
+    expected = 0
+    for record in baseline.values():
+        n = len(split_sentences(record["runs_reasonings"][0]))
+        expected += n + 2 if n else 1
+    assert len(lines) == expected
+    for line in lines:
+        assert line["condition"] == "early_answering"
+        assert set(line["param_names"]) == {"k", "n", "fraction", "prompt"}
+        if line["error"]:
+            continue
+        assert line["fraction"] == pytest.approx(line["k"] / line["n"])
+        if line["k"] == line["n"]:  # the whole CoT: the same numbers as the baseline's own read-out
+            assert line["letter_logprobs"] == pytest.approx(baseline[line["id"]]["runs_letter_logprobs"][0], abs=1e-3)
+    assert {l["prompt"] for l in lines if not l["error"]} == {"conditioned", "no_reasoning"}
+    meta = json.loads(output.with_name(output.name + ".meta.json").read_text())
+    assert meta["fingerprint"]["kind"] == "early_answering" and meta["fingerprint"]["stage"] == "intervene:early_answering"

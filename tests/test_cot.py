@@ -113,3 +113,12 @@ def test_split_reasoning_keeps_all_text(text):
 def test_split_reasoning_keeps_all_text_arbitrary(text):
     reasoning, statement = split_reasoning(text)
     assert _nows(reasoning + statement) == _nows(text)
+
+
+@given(st.text(alphabet=st.sampled_from(list("ab. \nCD!?e.g")), max_size=80))
+def test_sentence_spans_cut_the_original_text(text):
+    from audiofaith.cot import sentence_spans
+
+    spans = sentence_spans(text)
+    assert [text[a:b] for a, b in spans] == split_sentences(text)
+    assert all(b1 <= a2 for (_, b1), (a2, _) in zip(spans, spans[1:]))

@@ -1,0 +1,61 @@
+"""Intervention families: each turns baseline runs into variants (docs/conditions.md).
+
+A family is one module with:
+
+- ``CONDITIONS``: the condition names it writes;
+- ``add_arguments(parser)``: its own command-line options (optional);
+- ``build_variants(context) -> list[Variant]``: pure with respect to the model, except where the
+  family needs a rewriter model (``context.backend`` is loaded by then).
+
+Registered here by ``--kind`` name as lazy module paths; no module is imported until chosen.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, Dict, List, Optional, Sequence
+
+from audiofaith.backends.base import Backend
+from audiofaith.prompts import PromptProfile
+from audiofaith.records import BaselineRecord, ManifestItem
+
+KINDS: Dict[str, str] = {
+    "early_answering": "audiofaith.interventions.early_answering",
+}
+
+
+@dataclass
+class InterventionContext:
+    """What a family needs to build its variants."""
+
+    items: Sequence[ManifestItem]
+    results: Sequence[BaselineRecord]
+    profile: PromptProfile
+    options: Dict[str, Any]  # the family's parsed command-line options
+    seed: int = 0
+    backend: Optional[Backend] = None
+    model_key: str = ""
+    by_id: Dict[str, ManifestItem] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.by_id = {item.id: item for item in self.items}
+
+    def runs(self):
+        """Every (item, run index, reasoning, baseline prediction, baseline record) to intervene on."""
+        for record in self.results:
+            item = self.by_id[record.id]
+            for run, reasoning in enumerate(record.runs_reasonings):
+                yield item, run, reasoning or "", record.runs_predictions[run], record
+
+
+def family(kind: str) -> ModuleType:
+    """Import the module of intervention family ``kind``."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown intervention --kind {kind!r}; known: {', '.join(sorted(KINDS))}")
+    return importlib.import_module(KINDS[kind])
+
+
+def conditions() -> List[str]:
+    return sorted(c for kind in KINDS for c in family(kind).CONDITIONS)
