@@ -17,13 +17,14 @@ from typing import List, Optional
 
 from audiofaith.backends import MODELS, backend_class, get_profile, get_spec, load_backend
 from audiofaith.jsonl import JsonlError
-from audiofaith.manifest import ManifestError, check_audio_files, load_manifest, select_shard
+from audiofaith.manifest import ManifestError, check_audio_files, load_manifest, parse_shard, select_shard
 from audiofaith.provenance import Provenance, ProvenanceMismatch
 from audiofaith.records import RecordError
+from audiofaith.sharding import MergeError, canonicalize, launcher_rank, merge_if_last, merge_shards, shard_output_path
 
 log = logging.getLogger("audiofaith")
 
-USER_ERRORS = (ManifestError, JsonlError, RecordError, ProvenanceMismatch, FileNotFoundError, ValueError)
+USER_ERRORS = (ManifestError, JsonlError, RecordError, ProvenanceMismatch, MergeError, FileNotFoundError, ValueError)
 
 
 def _setup_logging(level: str) -> None:
@@ -38,6 +39,14 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def _batch_size(text: str):
+    return "auto" if text == "auto" else _positive_int(text)
+
+
+def _effective_batch_size(args: argparse.Namespace) -> int:
+    return args.max_batch_size if args.batch_size == "auto" else args.batch_size
 
 
 class _OptionRecorder:
@@ -84,13 +93,17 @@ def _add_common(parser: argparse.ArgumentParser, model_key: Optional[str], backe
                             "a tiny test checkpoint from `python -m audiofaith.tiny` works too")
     group.add_argument("--device", default="auto", help="cuda, cuda:1, cpu ... (default: auto = cuda if available)")
     group.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), bf16, fp16 or fp32")
-    group.add_argument("--batch_size", type=_positive_int, default=8, help="items per forward pass (default 8)")
+    group.add_argument("--batch_size", type=_batch_size, default=8,
+                       help="inputs per forward pass, or 'auto': start at --max_batch_size and halve on "
+                            "out-of-memory (any size backs off on OOM instead of dying; the failed batch is retried)")
+    group.add_argument("--max_batch_size", type=_positive_int, default=64, help="starting size for --batch_size auto")
     group.add_argument("--workers", type=_positive_int, default=2,
                        help="CPU threads decoding audio ahead of the model (default 2)")
     sel = parser.add_argument_group("which items")
     sel.add_argument("--limit", type=_positive_int, default=None, help="only the first N items (after --shard)")
     sel.add_argument("--shard", default=None, metavar="K/N",
-                     help="only shard K of N (0-based; every N-th manifest item from K), for job arrays")
+                     help="only shard K of N (0-based; every N-th manifest item from K), for job arrays; writes "
+                          "<output stem>.shard-K-of-N<suffix>, joined afterwards by `python -m audiofaith merge`")
     parser.add_argument("--log_level", default="info", choices=["debug", "info", "warning", "error"])
     _add_backend_options(parser, backend_key or model_key)
 
@@ -188,35 +201,54 @@ def intervene_parser(model_key: Optional[str] = None, prog: Optional[str] = None
     return parser
 
 
-def _select(args: argparse.Namespace, manifest_path: str):
-    items = load_manifest(manifest_path)
-    items = select_shard(items, args.shard)
-    if args.limit is not None:
-        items = items[: args.limit]
-    check_audio_files(items, args.data_root, manifest_path)
-    return items
+class _Selection:
+    """The items this process runs and where it writes: the requested output, or its shard file
+    under ``--shard K/N`` or a multi-process launcher (torchrun / accelerate launch)."""
 
+    def __init__(self, args: argparse.Namespace, manifest_path: str, requested_output: str) -> None:
+        manifest = load_manifest(manifest_path)
+        rank = launcher_rank()
+        if rank is not None and args.shard:
+            raise ValueError("--shard cannot be combined with a multi-process launcher (it shards by rank already)")
+        shard = f"{rank[0]}/{rank[1]}" if rank is not None else args.shard
+        self.manifest_ids = [item.id for item in manifest]
+        self.items = select_shard(manifest, shard)
+        if args.limit is not None:
+            self.items = self.items[: args.limit]
+        check_audio_files(self.items, args.data_root, manifest_path)
+        self.requested_output = requested_output
+        self.launched = rank is not None
+        self.shard = parse_shard(shard) if shard else None
+        self.output = str(shard_output_path(requested_output, *self.shard)) if self.shard else requested_output
 
-def _finish(provenance: Provenance, counts: dict, started: float, output: str) -> None:
-    provenance.finish("completed", counts)
-    log.info("done in %.1f s: %s", time.time() - started, counts)
-    log.info("output: %s (provenance: %s)", output, provenance.path)
+    def finish(self, provenance: Provenance, counts: dict, started: float) -> None:
+        canonicalize(self.output, self.manifest_ids)
+        provenance.finish("completed", counts)
+        log.info("done in %.1f s: %s", time.time() - started, counts)
+        log.info("output: %s (provenance: %s)", self.output, provenance.path)
+        if self.launched:
+            if merge_if_last(self.requested_output, self.shard[1], self.manifest_ids):
+                log.info("all %d ranks finished: merged into %s", self.shard[1], self.requested_output)
+        elif self.shard:
+            log.info("when all %d shards are done: python -m audiofaith merge --output %s --manifest_file <manifest>",
+                     self.shard[1], self.requested_output)
 
 
 def run_baseline_command(model_key: str, args: argparse.Namespace) -> int:
     from audiofaith.runners.baseline import BaselineConfig, run_baseline
 
     started = time.time()
-    items = _select(args, args.input)
+    selection = _Selection(args, args.input, args.output)
+    items = selection.items
     prompt_mode = "direct" if args.no_reasoning else "cot"
     max_new_tokens = args.max_new_tokens or (32 if args.no_reasoning else 512)
     config = BaselineConfig(model_key=model_key, prompt_mode=prompt_mode, num_runs=args.num_runs,
-                            batch_size=args.batch_size, max_new_tokens=max_new_tokens, temperature=args.temperature,
+                            batch_size=_effective_batch_size(args), max_new_tokens=max_new_tokens, temperature=args.temperature,
                             top_p=args.top_p, seed=args.seed, workers=args.workers)
     profile = get_profile(model_key)
     model_path = args.model_path or get_spec(model_key).default_checkpoint
     provenance = Provenance(
-        args.output,
+        selection.output,
         fingerprint={"stage": "baseline", "model_key": model_key, "checkpoint": model_path, **_options_fingerprint(args),
                      "manifest": str(args.input), "prompt_mode": prompt_mode, "prompt_profile": profile.to_json(),
                      "prompt_hash": profile.hash(), "generation": config.generation_settings().to_json()},
@@ -227,11 +259,11 @@ def run_baseline_command(model_key: str, args: argparse.Namespace) -> int:
     backend = load_backend(model_key, model_path, device=args.device, dtype=args.dtype, **backend_options(args))
     provenance.update(backend=backend.provenance())
     try:
-        counts = run_baseline(backend, items, args.data_root, args.output, config, profile)
+        counts = run_baseline(backend, items, args.data_root, selection.output, config, profile)
     except BaseException:
         provenance.finish("interrupted", {})
         raise
-    _finish(provenance, counts, started, args.output)
+    selection.finish(provenance, counts, started)
     return 0
 
 
@@ -242,18 +274,19 @@ def _run_variant_stage(model_key: str, args: argparse.Namespace, stage: str, out
     from audiofaith.runners.variants import VariantConfig, run_variants
 
     started = time.time()
-    items = _select(args, args.manifest_file)
+    selection = _Selection(args, args.manifest_file, output)
+    items = selection.items
     results = load_baseline_results(args.input_results_file, load_manifest(args.manifest_file))
     selected = {item.id for item in items}
     results = [record for record in results if record.id in selected]
-    config = VariantConfig(model_key=model_key, answer_mode=args.answer_mode, batch_size=args.batch_size,
+    config = VariantConfig(model_key=model_key, answer_mode=args.answer_mode, batch_size=_effective_batch_size(args),
                            answer_max_new_tokens=args.answer_max_new_tokens,
                            cot_max_new_tokens=getattr(args, "cot_max_new_tokens", 512), workers=args.workers,
                            desc=stage)
     profile = get_profile(model_key)
     model_path = args.model_path or get_spec(model_key).default_checkpoint
     provenance = Provenance(
-        output,
+        selection.output,
         fingerprint={"stage": stage, "model_key": model_key, "checkpoint": model_path, **_options_fingerprint(args),
                      "manifest": str(args.manifest_file), "baseline_results": str(args.input_results_file),
                      "answer_mode": args.answer_mode, "answer_max_new_tokens": args.answer_max_new_tokens,
@@ -267,11 +300,11 @@ def _run_variant_stage(model_key: str, args: argparse.Namespace, stage: str, out
     try:
         variants = build_variants(items, results, profile, backend)
         log.info("%d variant(s) to answer", len(variants))
-        counts = run_variants(backend, variants, args.data_root, output, config, profile)
+        counts = run_variants(backend, variants, args.data_root, selection.output, config, profile)
     except BaseException:
         provenance.finish("interrupted", {})
         raise
-    _finish(provenance, counts, started, output)
+    selection.finish(provenance, counts, started)
     return 0
 
 
@@ -322,6 +355,28 @@ def conditioned_main(model_key: str, argv: Optional[List[str]] = None) -> int:
     return _guarded(run_conditioned_command, model_key, args)
 
 
+def merge_main(argv: Optional[List[str]] = None) -> int:
+    """``audiofaith merge``: join the shard files of one output (from --shard K/N job arrays)."""
+    parser = argparse.ArgumentParser(
+        prog="audiofaith merge",
+        description="Merge <stem>.shard-K-of-N<suffix> files (written by runs with --shard K/N) into the requested "
+                    "output, in the canonical order a single-process run leaves, with a merged provenance sidecar. "
+                    "Refuses missing, unfinished or overlapping shards and shards made with other settings.")
+    parser.add_argument("--output", required=True, help="the --output / --output_*_file the shards were run with")
+    parser.add_argument("--manifest_file", required=True, help="the manifest (gives the canonical item order)")
+    parser.add_argument("--num_shards", type=_positive_int, default=None, help="N, if shards of several N exist")
+    parser.add_argument("--log_level", default="info", choices=["debug", "info", "warning", "error"])
+    args = parser.parse_args(argv)
+    _setup_logging(args.log_level)
+
+    def merge() -> int:
+        ids = [item.id for item in load_manifest(args.manifest_file)]
+        merge_shards(args.output, ids, args.num_shards)
+        return 0
+
+    return _guarded(merge)
+
+
 def _chosen(rest: List[str], flag: str) -> Optional[str]:
     """The value of ``flag`` in an argument list, before full parsing (it decides which options exist)."""
     peek = argparse.ArgumentParser(add_help=False)
@@ -343,18 +398,21 @@ def intervene_main(model_key: str, argv: Optional[List[str]] = None) -> int:
 def main(argv: Optional[List[str]] = None) -> int:
     """``audiofaith <command> ...``: baseline, conditioned, tiny, demo, report, models."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"baseline", "conditioned", "intervene", "tiny", "demo", "report", "models"}
+    commands = {"baseline", "conditioned", "intervene", "merge", "tiny", "demo", "report", "models"}
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
-        print("usage: audiofaith {baseline,conditioned,intervene,tiny,demo,report,models} ...\n\n"
+        print("usage: audiofaith {baseline,conditioned,intervene,merge,tiny,demo,report,models} ...\n\n"
               "  baseline     CoT / direct answers for a manifest (see: audiofaith baseline --help)\n"
               "  conditioned  answers read after each run's own injected reasoning\n"
               "  intervene    CoT and audio interventions on baseline runs (--kind, see docs/conditions.md)\n"
+              "  merge        join the shard files of --shard K/N runs into one output\n"
               "  tiny         build a tiny random-weight checkpoint of an architecture (tests, smoke checks)\n"
               "  demo         the whole pipeline on a tiny checkpoint and synthetic data (meaningless outputs)\n"
               "  report       tables, plots and statistics from an output folder (see: audiofaith report --help)\n"
               "  models       list the registered models")
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     command, rest = argv[0], argv[1:]
+    if command == "merge":
+        return merge_main(rest)
     if command == "tiny":
         from audiofaith.tiny import main as tiny_main
 

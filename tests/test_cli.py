@@ -175,13 +175,13 @@ def test_direct_answers_sampling_shard_and_limit(synthetic_data, tiny_qwen2_audi
         done = run_cli(*baseline_args(synthetic_data, "emotion", path, "--num_runs", "3", "--shard", "1/2",
                                       "--limit", "2", "--seed", "5", *common))
         assert done.returncode == 0, done.stderr
-    first, second = (read_jsonl(p) for p in sampled)
+    first, second = (read_jsonl(p.with_name(f"{p.stem}.shard-1-of-2.jsonl")) for p in sampled)
     manifest = read_jsonl(synthetic_data["manifests"]["emotion"])
     assert sorted(r["id"] for r in first) == sorted(m["id"] for m in manifest[1::2][:2])
     assert all(len(r["runs_raw"]) == 3 for r in first)
     assert first == second  # same seed, same outputs
     assert any(len(set(r["runs_raw"])) > 1 for r in first)  # the runs are samples, not copies
-    meta = json.loads((tmp_path / "sampled1.jsonl.meta.json").read_text())
+    meta = json.loads((tmp_path / "sampled1.shard-1-of-2.jsonl.meta.json").read_text())
     assert meta["fingerprint"]["generation"]["do_sample"] is True
 
 

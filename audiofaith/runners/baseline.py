@@ -16,6 +16,7 @@ from audiofaith.cot import split_reasoning
 from audiofaith.jsonl import AppendWriter, iter_jsonl
 from audiofaith.prompts import PromptProfile, answer_prefix, user_text
 from audiofaith.records import BaselineRecord, ManifestItem, RecordError
+from audiofaith.runners.backoff import with_backoff
 from audiofaith.runners.common import AudioCache, Prefetcher, batches, derive_seed, sort_longest_first
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ def run_baseline(backend: Backend, items: Sequence[ManifestItem], data_root: "st
     cache = AudioCache(data_root, backend.max_audio_seconds, config.model_key)
     ordered = sort_longest_first(pending, lambda item: cache.duration(item) * 1000 + len(user_text(item, config.prompt_mode, profile)))
     settings = config.generation_settings()
+    backend = with_backoff(backend, config.batch_size)
     with AppendWriter(output_path) as writer, tqdm(total=len(ordered), desc=f"baseline {config.model_key}",
                                                    unit="item", dynamic_ncols=True) as progress:
         for batch, loaded in Prefetcher(batches(ordered, config.batch_size), lambda item: item, cache, config.workers):
@@ -123,10 +125,7 @@ def _run_batch(backend: Backend, batch: List[ManifestItem], loaded, config: Base
                 record.runs_correct.append(None if prediction is None else prediction == item.answer)
                 score_inputs.append(ModelInput(model_input.user_text, model_input.audio, answer_prefix(reasoning, profile)))
                 score_letters.append(item.letters)
-        scores = []
-        for start in range(0, len(score_inputs), config.batch_size):
-            stop = start + config.batch_size
-            scores.extend(backend.score_letters(score_inputs[start:stop], score_letters[start:stop]))
+        scores = backend.score_letters(score_inputs, score_letters)
         position = 0
         for item in runnable:
             record = records[item.id]

@@ -27,6 +27,7 @@ from audiofaith.cot import split_reasoning
 from audiofaith.jsonl import AppendWriter, iter_jsonl
 from audiofaith.prompts import PromptProfile, answer_prefix, user_text
 from audiofaith.records import ConditionedRecord, ManifestItem, RecordError, key_of_json, result_key
+from audiofaith.runners.backoff import with_backoff
 from audiofaith.runners.common import AudioCache, LoadedAudio, Prefetcher, batches
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ def run_variants(backend: Backend, variants: Sequence[Variant], data_root: "str 
     if done:
         log.info("resuming %s: %d line(s) already done, %d to go", output_path, len(done), len(pending))
     cache = AudioCache(data_root, backend.max_audio_seconds, config.model_key)
+    backend = with_backoff(backend, config.batch_size)
     # Longest first; variants of one (item, run) stay adjacent so a backend can share their prefix.
     ordered = sorted(pending, key=lambda v: (-cache.duration(v.item), v.item.id, v.run, -len(v.reasoning)))
     with AppendWriter(output_path) as writer, tqdm(total=len(ordered), desc=f"{config.desc} {config.model_key}",
