@@ -4,11 +4,12 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test demo clean help
+.PHONY: setup test demo bench clean help
 
 help:
 	@echo "make demo   set up .venv and run the pipeline on a tiny random-weight model + synthetic data"
 	@echo "make test   set up .venv and run the test suite"
+	@echo "make bench  throughput ratios on the CPU with a tiny checkpoint (last line: JSON)"
 	@echo "make setup  only create .venv with requirements/test.txt (torch pinned, CPU-usable)"
 
 $(STAMP): requirements/core.txt requirements/hf.txt requirements/test.txt pyproject.toml
@@ -24,6 +25,9 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m audiofaith.demo
+
+bench: $(STAMP)
+	$(PY) scripts/bench.py
 
 clean:
 	rm -rf demo_run .pytest_cache

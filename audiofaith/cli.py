@@ -134,6 +134,8 @@ def baseline_parser(model_key: Optional[str] = None, prog: Optional[str] = None,
     gen.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (only when --num_runs > 1)")
     gen.add_argument("--top_p", type=float, default=0.9, help="nucleus sampling p (only when --num_runs > 1)")
     gen.add_argument("--seed", type=int, default=0, help="base seed; each batch derives its own from its item ids")
+    gen.add_argument("--no_letter_logprobs", action="store_true",
+                     help="skip reading the letter log-probabilities after each run (one forward pass per run saved)")
     _add_common(parser, model_key, backend_key)
     return parser
 
@@ -244,14 +246,16 @@ def run_baseline_command(model_key: str, args: argparse.Namespace) -> int:
     max_new_tokens = args.max_new_tokens or (32 if args.no_reasoning else 512)
     config = BaselineConfig(model_key=model_key, prompt_mode=prompt_mode, num_runs=args.num_runs,
                             batch_size=_effective_batch_size(args), max_new_tokens=max_new_tokens, temperature=args.temperature,
-                            top_p=args.top_p, seed=args.seed, workers=args.workers)
+                            top_p=args.top_p, seed=args.seed, workers=args.workers,
+                            letter_logprobs=not args.no_letter_logprobs)
     profile = get_profile(model_key)
     model_path = args.model_path or get_spec(model_key).default_checkpoint
     provenance = Provenance(
         selection.output,
         fingerprint={"stage": "baseline", "model_key": model_key, "checkpoint": model_path, **_options_fingerprint(args),
                      "manifest": str(args.input), "prompt_mode": prompt_mode, "prompt_profile": profile.to_json(),
-                     "prompt_hash": profile.hash(), "generation": config.generation_settings().to_json()},
+                     "prompt_hash": profile.hash(), "generation": config.generation_settings().to_json(),
+                     "letter_logprobs": config.letter_logprobs},
         details={"arguments": vars(args), "items_selected": len(items)},
     )
     provenance.write()

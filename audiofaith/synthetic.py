@@ -62,11 +62,11 @@ def synthetic_clip(seconds: float, seed: int, rate: int = 16000) -> np.ndarray:
 
 
 def write_synthetic_sakura(root: "str | Path", rows_per_track: int = 3, long_clip_seconds: float = 0.0,
-                           seed: int = 0) -> Path:
+                           seed: int = 0, clip_seconds: "float | None" = None) -> Path:
     """Write ``root/data/<Track>/{metadata.csv,audio/*.wav}`` for the four SAKURA tracks.
 
-    ``long_clip_seconds`` > 0 makes the first Animal clip that long (to exercise model windows).
-    Returns ``root``.
+    Clips last 1-4 s (or exactly ``clip_seconds``); ``long_clip_seconds`` > 0 makes the first
+    Animal clip that long (to exercise model windows). Returns ``root``.
     """
     root = Path(root)
     rng = np.random.default_rng(seed)
@@ -82,7 +82,7 @@ def write_synthetic_sakura(root: "str | Path", rows_per_track: int = 3, long_cli
         for row in range(rows_per_track):
             label_index = int(rng.integers(len(labels)))
             file_name = f"{track.lower()}{row}.wav"
-            seconds = float(rng.uniform(1.0, 4.0))
+            seconds = float(rng.uniform(1.0, 4.0)) if clip_seconds is None else clip_seconds
             if track == "Animal" and row == 0 and long_clip_seconds > 0:
                 seconds = long_clip_seconds
             _write_wav(folder / "audio" / file_name, synthetic_clip(seconds, seed * 1000 + track_index * 100 + row))

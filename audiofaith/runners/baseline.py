@@ -33,6 +33,7 @@ class BaselineConfig:
     top_p: float = 0.9
     seed: int = 0
     workers: int = 2
+    letter_logprobs: bool = True  # read the letter log-probabilities after each run's reasoning
 
     def generation_settings(self) -> GenerationSettings:
         sampling = self.num_runs > 1
@@ -125,6 +126,8 @@ def _run_batch(backend: Backend, batch: List[ManifestItem], loaded, config: Base
                 record.runs_correct.append(None if prediction is None else prediction == item.answer)
                 score_inputs.append(ModelInput(model_input.user_text, model_input.audio, answer_prefix(reasoning, profile)))
                 score_letters.append(item.letters)
+        if not config.letter_logprobs:
+            return [records[item.id] for item in batch]
         scores = backend.score_letters(score_inputs, score_letters)
         position = 0
         for item in runnable:
