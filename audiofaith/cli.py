@@ -213,6 +213,7 @@ class _Selection:
         if rank is not None and args.shard:
             raise ValueError("--shard cannot be combined with a multi-process launcher (it shards by rank already)")
         shard = f"{rank[0]}/{rank[1]}" if rank is not None else args.shard
+        self.manifest = manifest
         self.manifest_ids = [item.id for item in manifest]
         self.items = select_shard(manifest, shard)
         if args.limit is not None:
@@ -302,7 +303,7 @@ def _run_variant_stage(model_key: str, args: argparse.Namespace, stage: str, out
     backend = load_backend(model_key, model_path, device=args.device, dtype=args.dtype, **backend_options(args))
     provenance.update(backend=backend.provenance())
     try:
-        variants = build_variants(items, results, profile, backend)
+        variants = build_variants(items, results, profile, backend, selection.manifest)
         log.info("%d variant(s) to answer", len(variants))
         counts = run_variants(backend, variants, args.data_root, selection.output, config, profile)
     except BaseException:
@@ -316,7 +317,8 @@ def run_conditioned_command(model_key: str, args: argparse.Namespace) -> int:
     from audiofaith.runners.conditioned import conditioned_variants
 
     return _run_variant_stage(model_key, args, "conditioned", args.output_conditioned_file,
-                              lambda items, results, profile, backend: conditioned_variants(results, items), {})
+                              lambda items, results, profile, backend, manifest: conditioned_variants(results, items),
+                              {})
 
 
 def run_intervene_command(model_key: str, args: argparse.Namespace) -> int:
@@ -324,9 +326,9 @@ def run_intervene_command(model_key: str, args: argparse.Namespace) -> int:
 
     options = {name: getattr(args, name) for name in getattr(args, "kind_option_names", [])}
 
-    def build(items, results, profile, backend):
+    def build(items, results, profile, backend, manifest):
         context = InterventionContext(items=items, results=results, profile=profile, options=options,
-                                      seed=args.seed, backend=backend, model_key=model_key)
+                                      seed=args.seed, backend=backend, model_key=model_key, manifest=manifest)
         return family(args.kind).build_variants(context)
 
     return _run_variant_stage(model_key, args, f"intervene:{args.kind}", args.output_file, build,

@@ -84,6 +84,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     if baseline_main("qwen2_audio", argv_direct) != 0:
         return 1
 
+    log.info("audio interventions on the animal track, both modes (docs/audio_interventions.md)")
+    from audiofaith.cli import intervene_main
+
+    perturbed = work / "perturbed_audio"
+    shutil.rmtree(perturbed, ignore_errors=True)
+    argv_audio = ["--kind", "audio", "--manifest_file", str(manifests / "animal" / "sakura_manifest.jsonl"),
+                  "--input_results_file", str(outputs / "animal" / "baseline_animal.jsonl"),
+                  "--output_file", str(outputs / "animal" / "interventions" / "audio_animal.jsonl"),
+                  "--perturbations", "noise_snr", "mask", "no_audio", "--modes", "regenerate", "fixed_cot",
+                  "--snr_db", "10", "-10", "--mask_ratios", "0.5", "--cot_max_new_tokens", str(args.max_new_tokens),
+                  "--save_audio", str(perturbed), "--data_root", str(data_root), "--model_path", str(checkpoint)]
+    _show(["python", "interface/Qwen2Audio_intervene.py"] + argv_audio)
+    if intervene_main("qwen2_audio", argv_audio) != 0:
+        return 1
+
     print("\n" + "=" * 78)
     print("DEMO OUTPUTS COME FROM A TINY RANDOM-WEIGHT MODEL ON SYNTHETIC AUDIO: THEY MEAN NOTHING.")
     print("They show the commands and files; see README.md for real models and SAKURA.")

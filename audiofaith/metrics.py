@@ -112,6 +112,7 @@ class AgreementCounts:
     n_null_prediction: int
     n_null_reference: int
     n_valid: int  # both non-null
+    n_both_null: int  # both null (some tools count these as agreeing; we never do)
 
     @property
     def rate_excl_null(self) -> float:
@@ -135,6 +136,7 @@ def agreement_counts(predictions: Sequence[Optional[str]], references: Sequence[
         n_null_prediction=sum(p is None for p in predictions),
         n_null_reference=sum(r is None for r in references),
         n_valid=len(valid),
+        n_both_null=sum(p is None and r is None for p, r in zip(predictions, references)),
     )
 
 

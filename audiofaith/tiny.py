@@ -15,7 +15,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,14 @@ _CORPUS = [
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>"]
 
 
-def toy_qwen2_tokenizer(vocab_size: int = 400):
-    """A Qwen2Tokenizer (Qwen's byte-level BPE and pre-tokenizer regex) with a small learned vocab."""
+def toy_qwen2_tokenizer(vocab_size: int = 400, special_tokens: Sequence[str] = tuple(SPECIAL_TOKENS[1:]),
+                        named_tokens: Optional[Dict[str, str]] = None, extra_corpus: Sequence[str] = ()):
+    """A Qwen2Tokenizer (Qwen's byte-level BPE and pre-tokenizer regex) with a small learned vocab.
+
+    ``special_tokens`` are added after the learned vocabulary; ``named_tokens`` (e.g.
+    ``{"audio_token": "<|AUDIO|>"}``) also become tokenizer attributes, as processors that read
+    ``tokenizer.audio_token`` expect; ``extra_corpus`` adds text the merges are learned from.
+    """
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import Qwen2Tokenizer
     from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
@@ -52,11 +58,11 @@ def toy_qwen2_tokenizer(vocab_size: int = 400):
         vocab_size=vocab_size, special_tokens=["<|endoftext|>"],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
     )
-    bpe.train_from_iterator(_CORPUS * 4, trainer=trainer)
+    bpe.train_from_iterator((list(_CORPUS) + list(extra_corpus)) * 4, trainer=trainer)
     state = __import__("json").loads(bpe.to_str())["model"]
     merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in state["merges"]]
-    tokenizer = Qwen2Tokenizer(vocab=state["vocab"], merges=merges)
-    tokenizer.add_special_tokens({"additional_special_tokens": SPECIAL_TOKENS[1:]})
+    tokenizer = Qwen2Tokenizer(vocab=state["vocab"], merges=merges, **(named_tokens or {}))
+    tokenizer.add_special_tokens({"additional_special_tokens": list(special_tokens)})
     return tokenizer
 
 
@@ -94,8 +100,247 @@ def build_qwen2_audio(out: Path, seed: int = 0) -> Path:
     return out
 
 
+# --- Qwen2.5-Omni ------------------------------------------------------------------------------
+
+# Named multimodal tokens the Omni processor reads from its tokenizer (tokenizer.audio_token ...).
+_OMNI_NAMED_TOKENS = {
+    "audio_token": "<|AUDIO|>", "audio_bos_token": "<|audio_bos|>", "audio_eos_token": "<|audio_eos|>",
+    "image_token": "<|IMAGE|>", "video_token": "<|VIDEO|>",
+    "vision_bos_token": "<|vision_bos|>", "vision_eos_token": "<|vision_eos|>",
+}
+
+# A chat template of our own that renders what Qwen's does for system/user/assistant turns with
+# audio and text parts: the audio placeholder, then the text, with no separator.
+_OMNI_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if loop.first and message['role'] != 'system' %}"
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+    "{% endif %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+    "{% for part in message['content'] %}"
+    "{% if part['type'] == 'audio' %}<|audio_bos|><|AUDIO|><|audio_eos|>"
+    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def build_qwen_omni(out: Path, seed: int = 0) -> Path:
+    """Tiny Qwen2.5-Omni in the hub checkpoint's layout: a full ``Qwen2_5OmniConfig`` (thinker +
+    a small talker config; token2wav defaults, no weights) and only ``thinker.*`` weights, so the
+    thinker class loads it the way it loads ``Qwen/Qwen2.5-Omni-7B``. The processor is the real
+    ``Qwen2_5OmniProcessor`` with its image and video processors.
+
+    One deliberate difference: the feature extractor's window is 30 s, not the hub's 300 s, so
+    tests run fast and a 31 s clip exercises the window cut (the backend reads the window from
+    whichever checkpoint it loads)."""
+    import json
+    import tempfile
+
+    import torch
+    from safetensors.torch import load_file, save_file
+    from transformers import (Qwen2_5OmniConfig, Qwen2_5OmniProcessor, Qwen2_5OmniThinkerConfig,
+                              Qwen2_5OmniThinkerForConditionalGeneration, Qwen2VLImageProcessor,
+                              Qwen2VLVideoProcessor, WhisperFeatureExtractor)
+    from transformers.utils import logging as transformers_logging
+
+    from audiofaith.prompts import QWEN_OMNI_SYSTEM_PROMPT
+
+    torch.manual_seed(seed)
+    tokenizer = toy_qwen2_tokenizer(special_tokens=["<|im_start|>", "<|im_end|>", *_OMNI_NAMED_TOKENS.values()],
+                                    named_tokens=_OMNI_NAMED_TOKENS, extra_corpus=[QWEN_OMNI_SYSTEM_PROMPT])
+    processor = Qwen2_5OmniProcessor(
+        image_processor=Qwen2VLImageProcessor(), video_processor=Qwen2VLVideoProcessor(),
+        feature_extractor=WhisperFeatureExtractor(feature_size=128, sampling_rate=16000, chunk_length=30),
+        tokenizer=tokenizer, chat_template=_OMNI_CHAT_TEMPLATE,
+    )
+    ids = {name: tokenizer.convert_tokens_to_ids(token) for name, token in _OMNI_NAMED_TOKENS.items()}
+    hidden = 32
+    text_config = dict(_tiny_qwen2_text_config(tokenizer), model_type="qwen2_5_omni_text",
+                       rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [1, 1, 2]})
+    thinker = Qwen2_5OmniThinkerConfig(
+        audio_config=dict(d_model=32, encoder_attention_heads=4, encoder_ffn_dim=32, encoder_layers=2,
+                          num_mel_bins=128, max_source_positions=1500, n_window=100, output_dim=hidden),
+        vision_config=dict(depth=2, embed_dim=32, hidden_size=32, out_hidden_size=hidden, intermediate_size=24,
+                           num_heads=4, patch_size=14, spatial_merge_size=1, temporal_patch_size=2,
+                           fullatt_block_indexes=[0]),
+        text_config=text_config,
+        audio_token_index=ids["audio_token"], image_token_index=ids["image_token"],
+        video_token_index=ids["video_token"], audio_start_token_id=ids["audio_bos_token"],
+        audio_end_token_id=ids["audio_eos_token"], vision_start_token_id=ids["vision_bos_token"],
+        vision_end_token_id=ids["vision_eos_token"], user_token_id=tokenizer.convert_tokens_to_ids("user"),
+    )
+    talker = dict(  # never built (the thinker class ignores it); small so its ids fit its vocabulary
+        vocab_size=64, embedding_size=hidden, hidden_size=32, intermediate_size=37, num_hidden_layers=1,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=8, audio_token_index=50, image_token_index=51,
+        video_token_index=52, tts_text_start_token_id=53, tts_text_end_token_id=54, tts_text_pad_token_id=55,
+        tts_codec_start_token_id=56, tts_codec_end_token_id=57, tts_codec_pad_token_id=58,
+        tts_codec_mask_token_id=59, vision_start_token_id=60, vision_end_token_id=61, audio_start_token_id=62,
+        audio_end_token_id=63, rope_parameters={"rope_type": "default", "rope_theta": 1000000.0,
+                                               "mrope_section": [1, 1, 2]},
+    )
+    model = Qwen2_5OmniThinkerForConditionalGeneration(thinker).eval()
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        model.save_pretrained(scratch)  # on-disk thinker names (audio_tower., visual., model., lm_head.)
+        weights = load_file(str(Path(scratch) / "model.safetensors"))
+    save_file({f"thinker.{name}": tensor for name, tensor in weights.items()}, str(out / "model.safetensors"),
+              metadata={"format": "pt"})
+    verbosity = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_error()  # the default talker it diffs against has out-of-range ids
+    try:
+        Qwen2_5OmniConfig(thinker_config=thinker.to_dict(), talker_config=talker).save_pretrained(out)
+    finally:
+        transformers_logging.set_verbosity(verbosity)
+    generation = model.generation_config
+    generation.eos_token_id = thinker.text_config.eos_token_id
+    generation.pad_token_id = tokenizer.pad_token_id
+    generation.save_pretrained(out)
+    processor.save_pretrained(out)
+    config = json.loads((out / "config.json").read_text())
+    assert config["model_type"] == "qwen2_5_omni", config["model_type"]
+    return out
+
+
+# --- Audio Flamingo 3 ----------------------------------------------------------------------------
+
+# Our own template with the behaviour of the hub processor's: the default system prompt unless one
+# is given, and a single <sound> at the start of a user turn that has audio, then all its text.
+_AF3_CHAT_TEMPLATE = (
+    "{% if messages[0]['role'] != 'system' %}"
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+    "{% endif %}"
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+    "{% set turn = namespace(audio=false, text='') %}"
+    "{% for part in message['content'] %}"
+    "{% if part['type'] == 'audio' %}{% set turn.audio = true %}"
+    "{% elif part['type'] == 'text' %}{% set turn.text = turn.text + part['text'] %}{% endif %}"
+    "{% endfor %}"
+    "{% if turn.audio %}<sound>{% endif %}{{ turn.text }}"
+    "{% endif %}<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def build_af3(out: Path, seed: int = 0) -> Path:
+    """Tiny Audio Flamingo 3: real AF-Whisper geometry (128 mel bins, 30 s windows, up to 600 s),
+    2-layer toy LM, the real AudioFlamingo3Processor."""
+    import torch
+    from transformers import (AudioFlamingo3Config, AudioFlamingo3ForConditionalGeneration,
+                              AudioFlamingo3Processor, WhisperFeatureExtractor)
+
+    from audiofaith.prompts import AF3_THINK_SUFFIX
+
+    torch.manual_seed(seed)
+    tokenizer = toy_qwen2_tokenizer(special_tokens=["<|im_start|>", "<|im_end|>", "<sound>"],
+                                    extra_corpus=[AF3_THINK_SUFFIX])
+    processor = AudioFlamingo3Processor(
+        feature_extractor=WhisperFeatureExtractor(feature_size=128, sampling_rate=16000, chunk_length=30,
+                                                  return_attention_mask=True),
+        tokenizer=tokenizer, chat_template=_AF3_CHAT_TEMPLATE, max_audio_len=600,
+    )
+    config = AudioFlamingo3Config(
+        text_config=_tiny_qwen2_text_config(tokenizer),
+        audio_config=dict(model_type="audioflamingo3_encoder", hidden_size=16, num_attention_heads=4,
+                          intermediate_size=16, num_hidden_layers=2, num_mel_bins=128, max_source_positions=1500),
+        audio_token_id=tokenizer.convert_tokens_to_ids("<sound>"),
+    )
+    model = AudioFlamingo3ForConditionalGeneration(config).eval()
+    model.generation_config.eos_token_id = config.text_config.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    return out
+
+
+# Module path (transformers >= 5.10) -> the old-layout name the tiny think/non_lora_trainables.bin
+# stores it under, as the original training code saved them (see NON_LORA_KEY_MAP in
+# audiofaith/backends/af3_think.py, which maps them back).
+TINY_NON_LORA_NAMES = {
+    "model.multi_modal_projector.linear_1.weight": "multi_modal_projector.linear_1.weight",
+    "model.multi_modal_projector.linear_1.bias": "multi_modal_projector.linear_1.bias",
+    "model.multi_modal_projector.linear_2.weight": "multi_modal_projector.linear_2.weight",
+    "model.multi_modal_projector.linear_2.bias": "multi_modal_projector.linear_2.bias",
+    "model.audio_tower.layer_norm.weight": "audio_tower.layer_norm.weight",
+    "model.audio_tower.layer_norm.bias": "audio_tower.layer_norm.bias",
+    "model.language_model.norm.weight": "language_model.model.norm.weight",
+}
+
+
+def build_af3_think(out: Path, seed: int = 0) -> Path:
+    """Tiny AF3 thinking mode: the tiny AF3 checkpoint plus ``think/`` holding a PEFT LoRA adapter
+    (random, non-zero, so it changes outputs) and ``non_lora_trainables.bin`` with fresh values for
+    a few non-LoRA weights. Both use old-layout names (the adapter's as a pre-5.10 save wrote them,
+    which transformers and PEFT remap; the non-LoRA file's for NON_LORA_KEY_MAP to remap)."""
+    import warnings
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from safetensors.torch import load_file, save_file
+    from transformers import AudioFlamingo3ForConditionalGeneration
+
+    build_af3(out, seed)
+    model = AudioFlamingo3ForConditionalGeneration.from_pretrained(out).eval()
+    think = out / "think"
+    generator = torch.Generator().manual_seed(seed + 1)
+    current = model.state_dict()
+    non_lora = {old: 0.5 * torch.randn(current[new].shape, generator=generator)
+                for new, old in TINY_NON_LORA_NAMES.items()}
+    lora = LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, init_lora_weights=False,
+                      target_modules=r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # PEFT calling a deprecated transformers name
+        adapted = get_peft_model(model, lora)
+        with torch.no_grad():
+            for name, param in adapted.named_parameters():
+                if ".lora_" in name:
+                    param.copy_(0.3 * torch.randn(param.shape, generator=generator))
+        adapted.save_pretrained(think)
+    adapter_file = str(think / "adapter_model.safetensors")
+    old_layout = {name.replace("base_model.model.model.language_model.", "base_model.model.language_model.model."): t
+                  for name, t in load_file(adapter_file).items()}
+    save_file(old_layout, adapter_file, metadata={"format": "pt"})
+    torch.save(non_lora, think / "non_lora_trainables.bin")
+    return out
+
+
+# --- a text-only chat model (rewriter for adding_mistakes / paraphrasing) -------------------------
+
+_CAUSAL_LM_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def build_causal_lm(out: Path, seed: int = 0) -> Path:
+    """Tiny text-only chat model (``Qwen2ForCausalLM``, the toy tokenizer with a simple chat
+    template), loadable with ``AutoModelForCausalLM`` / ``AutoTokenizer`` as ``--rewriter_model``."""
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(seed)
+    tokenizer = toy_qwen2_tokenizer()
+    tokenizer.chat_template = _CAUSAL_LM_CHAT_TEMPLATE
+    model = Qwen2ForCausalLM(Qwen2Config(**_tiny_qwen2_text_config(tokenizer))).eval()
+    model.generation_config.eos_token_id = model.config.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
 BUILDERS: Dict[str, Callable[[Path, int], Path]] = {
     "qwen2_audio": build_qwen2_audio,
+    "causal_lm": build_causal_lm,
+    "qwen_omni": build_qwen_omni,
+    "af3": build_af3,
+    "af3_think": build_af3_think,
 }
 
 

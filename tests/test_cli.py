@@ -26,16 +26,6 @@ def baseline_args(data, track, output, *extra):
             "--data_root", str(data["data_root"]), *extra]
 
 
-@pytest.fixture(scope="module")
-def animal_run(synthetic_data, tiny_qwen2_audio, tmp_path_factory):
-    out = tmp_path_factory.mktemp("out") / "qwen2_audio" / "animal"
-    baseline = out / "baseline_animal.jsonl"
-    done = run_cli(*baseline_args(synthetic_data, "animal", baseline, "--model_path", str(tiny_qwen2_audio),
-                                  "--max_new_tokens", "24", "--batch_size", "4"))
-    assert done.returncode == 0, done.stderr
-    return {"dir": out, "baseline": baseline, "log": done.stderr}
-
-
 def test_help_of_every_script():
     for script in (WRAPPER, CONDITIONED, "scripts/prepare_sakura.py"):
         done = run_cli(script, "--help")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Dict, Optional, Type
+from typing import Any, Dict, Optional, Type
 
 from audiofaith.backends.base import Backend, GenerationSettings, ModelInput, ScoringError
 from audiofaith.prompts import PROFILES, PromptProfile
@@ -27,6 +27,16 @@ class ModelSpec:
 MODELS: Dict[str, ModelSpec] = {
     "qwen2_audio": ModelSpec("qwen2_audio", "audiofaith.backends.qwen2_audio:Qwen2AudioBackend",
                              "Qwen/Qwen2-Audio-7B-Instruct", "default", "Qwen2-Audio-7B-Instruct"),
+    "salmonn": ModelSpec("salmonn", "audiofaith.backends.salmonn:SalmonnBackend",
+                         "tsinghua-ee/SALMONN-7B", "default", "SALMONN-7B"),
+    "salmonn_13b": ModelSpec("salmonn_13b", "audiofaith.backends.salmonn:Salmonn13BBackend",
+                             "tsinghua-ee/SALMONN", "default", "SALMONN-13B"),
+    "qwen_omni": ModelSpec("qwen_omni", "audiofaith.backends.qwen_omni:QwenOmniBackend",
+                           "Qwen/Qwen2.5-Omni-7B", "qwen_omni", "Qwen2.5-Omni-7B (thinker)"),
+    "af3": ModelSpec("af3", "audiofaith.backends.af3:AF3Backend",
+                     "nvidia/audio-flamingo-3-hf", "default", "Audio Flamingo 3"),
+    "af3_think": ModelSpec("af3_think", "audiofaith.backends.af3_think:AF3ThinkBackend",
+                           "nvidia/audio-flamingo-3-hf", "af3_think", "Audio Flamingo 3 (thinking)"),
 }
 
 
@@ -48,11 +58,13 @@ def backend_class(key: str) -> Type[Backend]:
     return getattr(module, class_name)
 
 
-def load_backend(key: str, model_path: Optional[str] = None, device: str = "auto", dtype: str = "auto") -> Backend:
-    """Load the model registered as ``key`` from ``model_path`` (default: its hub checkpoint)."""
+def load_backend(key: str, model_path: Optional[str] = None, device: str = "auto", dtype: str = "auto",
+                 **options: Any) -> Backend:
+    """Load the model registered as ``key`` from ``model_path`` (default: its hub checkpoint);
+    ``options`` are the backend's own settings (see ``Backend.add_arguments``)."""
     spec = get_spec(key)
     cls = backend_class(key)
-    return cls(model_path or spec.default_checkpoint, device=device, dtype=dtype, profile=get_profile(key))
+    return cls(model_path or spec.default_checkpoint, device=device, dtype=dtype, profile=get_profile(key), **options)
 
 
 __all__ = ["Backend", "GenerationSettings", "ModelInput", "ModelSpec", "MODELS", "ScoringError",

@@ -46,6 +46,12 @@ class Backend(abc.ABC):
     #: Longest audio the model sees in one item; longer audio is truncated with a recorded warning.
     max_audio_seconds: Optional[float] = None
 
+    @classmethod
+    def add_arguments(cls, parser: Any) -> None:
+        """Declare backend-specific command-line options (``parser.add_argument(...)``); the CLI
+        passes their parsed values to the constructor as keyword arguments and records them in
+        the output's provenance. Called before the model loads, so it must not import torch."""
+
     @abc.abstractmethod
     def generate(self, inputs: Sequence[ModelInput], settings: GenerationSettings) -> List[List[str]]:
         """Generate for a batch; returns ``settings.num_return_sequences`` texts per input
@@ -55,6 +61,11 @@ class Backend(abc.ABC):
     def score_letters(self, inputs: Sequence[ModelInput], letters: Sequence[Sequence[str]]) -> List[Dict[str, float]]:
         """Log-probabilities (log-softmax over the whole vocabulary) of each option letter as the
         next token after each input's assistant prefix, in one forward pass for the batch."""
+
+    def count_tokens(self, text: str) -> int:
+        """How many tokens ``text`` is for this model's tokenizer (no special tokens added); used
+        to length-match filler text. Optional: a backend without it cannot run ``--kind filler``."""
+        raise NotImplementedError(f"the {self.key or type(self).__name__} backend does not count tokens")
 
     @abc.abstractmethod
     def provenance(self) -> Dict[str, Any]:

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import inspect
 import logging
+import os
 import platform
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
@@ -24,7 +27,8 @@ def resolve_device(device: str) -> str:
     import torch
 
     if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        # under torchrun / accelerate launch each process takes the GPU of its local rank
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
     return device
 
 
@@ -38,6 +42,22 @@ def resolve_dtype(dtype: str, device: str):
     if dtype not in names:
         raise ValueError(f"unknown --dtype {dtype!r}; use auto, bf16, fp16 or fp32")
     return names[dtype]
+
+
+def checkpoint_revision(model_path: str) -> Optional[str]:
+    """The hub commit a hub id was loaded from (its snapshot folder in the local cache); None for a
+    local directory. transformers >= 5 no longer records it on the config (``_commit_hash``)."""
+    if Path(model_path).is_dir():
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        cached = try_to_load_from_cache(model_path, "config.json")
+    except ValueError:  # not a valid repo id
+        return None
+    if isinstance(cached, str) and Path(cached).parent.parent.name == "snapshots":
+        return Path(cached).parent.name
+    return None
 
 
 class HFAudioBackend(Backend):
@@ -119,7 +139,11 @@ class HFAudioBackend(Backend):
         with_audio = [inp.audio is not None for inp in inputs]
         if any(with_audio) and not all(with_audio):
             raise ValueError("a batch must be all with audio or all text-only")
-        kwargs: Dict[str, Any] = dict(text=texts, return_tensors="pt", padding=True, padding_side="left")
+        # Padding is a text setting: passed at top level it would also reach the feature extractor,
+        # which then pads audio to the longest clip of the batch instead of the model's window
+        # (AF3's processor leaves that to the feature extractor's own default).
+        kwargs: Dict[str, Any] = dict(text=texts, return_tensors="pt",
+                                      text_kwargs={"padding": True, "padding_side": "left"})
         if all(with_audio):
             kwargs["audio"] = [np.asarray(inp.audio, dtype=np.float32) for inp in inputs]
             kwargs.update(self.processor_kwargs())
@@ -174,20 +198,97 @@ class HFAudioBackend(Backend):
             raise ScoringError(f"option letters {list(letters)} share a token id {ids}")
         return ids
 
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
     def score_letters(self, inputs: Sequence[ModelInput], letters: Sequence[Sequence[str]]) -> List[Dict[str, float]]:
-        torch = self._torch
+        """Rows that share their user text and audio object (the variants of one item) are scored
+        from one forward pass over their shared prompt (see ``_score_shared_prefix``); the other
+        rows, and any group that cannot share exactly, take one ordinary batched forward pass."""
         texts = [self.render(inp) for inp in inputs]
         letter_ids = [self.letter_token_ids(text, row_letters) for text, row_letters in zip(texts, letters)]
+        rows: Dict[int, Any] = {}  # row -> log-softmax over the vocabulary
+        if self.prefix_cache and self._prefix_cache_unsupported() is None:
+            for group in _shared_prefix_groups(inputs):
+                logprobs = self._score_shared_prefix([inputs[i] for i in group], [texts[i] for i in group])
+                if logprobs is not None:
+                    rows.update(zip(group, logprobs))
+        rest = [i for i in range(len(inputs)) if i not in rows]
+        if rest:
+            rows.update(zip(rest, self._score_full([inputs[i] for i in rest], [texts[i] for i in rest])))
+        return [
+            {letter: float(rows[row][token]) for letter, token in zip(row_letters, ids)}
+            for row, (row_letters, ids) in enumerate(zip(letters, letter_ids))
+        ]
+
+    def _score_full(self, inputs: Sequence[ModelInput], texts: List[str]):
+        """Next-token log-softmax after each whole prompt: one left-padded batch, one step."""
+        torch = self._torch
         batch = self.encode(inputs, texts)
         config = self._generation_config(GenerationSettings(max_new_tokens=1))
         config.update(output_logits=True, return_dict_in_generate=True)
         with torch.inference_mode():
             output = self.model.generate(**batch, **self.generate_kwargs(), generation_config=config)
-        logprobs = torch.log_softmax(output.logits[0].float(), dim=-1).cpu()
-        return [
-            {letter: float(logprobs[row, token]) for letter, token in zip(row_letters, ids)}
-            for row, (row_letters, ids) in enumerate(zip(letters, letter_ids))
-        ]
+        return torch.log_softmax(output.logits[0].float(), dim=-1).cpu()
+
+    # -- prefix cache --------------------------------------------------------------------------
+
+    #: Share the audio + question prefix of rows scored together (set False to compare or debug).
+    prefix_cache: bool = True
+    _prefix_cache_note: Optional[str] = None
+
+    def _prefix_cache_unsupported(self) -> Optional[str]:
+        """Why this model cannot continue from a cached prefix (None: it can). Logged once."""
+        if self._prefix_cache_note is None:
+            inner = getattr(self.model, "model", None)
+            signature = inspect.signature(inner.forward).parameters if inner is not None else {}
+            if inner is None or not ({"cache", "past_key_values"} & set(signature)):
+                reason = "the model has no inner multimodal model that takes a key/value cache"
+            elif _uses_multimodal_rope(self.model.config):
+                reason = "multimodal rotary positions (mrope) are computed from the whole prompt"
+            else:
+                reason = ""
+            if reason:
+                log.debug("%s: letters are scored without the prefix cache: %s", type(self).__name__, reason)
+            self._prefix_cache_note = reason
+        return self._prefix_cache_note or None
+
+    def _score_shared_prefix(self, inputs: Sequence[ModelInput], texts: List[str]):
+        """Next-token log-softmax after each of ``texts``, rows that differ only in their assistant
+        prefix: the shared prompt (chat template up to the assistant turn, audio included) runs once
+        with ``use_cache``; its keys/values are repeated along the batch and every row's own tokens
+        (right-padded, positions continuing from the prefix) are run against them; each row's
+        logits are read at its own last real token. Causal attention keeps right padding out of
+        the real positions. None when the prompt does not tokenize as shared ids + row ids."""
+        torch = self._torch
+        shared = self.render(ModelInput(inputs[0].user_text, inputs[0].audio))
+        shared_ids = self.tokenizer(shared, add_special_tokens=False)["input_ids"]
+        continuations = []
+        for text in texts:
+            whole = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+            if not text.startswith(shared) or whole[: len(shared_ids)] != shared_ids or len(whole) == len(shared_ids):
+                log.debug("prefix cache: %r does not tokenize as shared prompt + continuation", text[-40:])
+                return None
+            continuations.append(whole[len(shared_ids):])
+        inner = self.model.model
+        cache_name = "cache" if "cache" in inspect.signature(inner.forward).parameters else "past_key_values"
+        prefix = self.encode([inputs[0]], [shared])
+        rows, lengths = len(texts), [len(ids) for ids in continuations]
+        width, pad = max(lengths), self.tokenizer.pad_token_id or 0
+        with torch.inference_mode():
+            output = inner(**prefix, **self.generate_kwargs(), use_cache=True)
+            cache = getattr(output, cache_name)
+            cache.batch_repeat_interleave(rows)
+            prefix_length = prefix["input_ids"].shape[1]
+            ids = torch.tensor([c + [pad] * (width - len(c)) for c in continuations], device=self.device)
+            mask = torch.tensor([[1] * n + [0] * (width - n) for n in lengths], device=self.device)
+            attention = torch.cat([prefix["attention_mask"].expand(rows, -1).to(mask.dtype), mask], dim=1)
+            positions = torch.arange(prefix_length, prefix_length + width, device=self.device).expand(rows, -1)
+            hidden = inner(input_ids=ids, attention_mask=attention, position_ids=positions, use_cache=True,
+                           **{cache_name: cache}, **self.generate_kwargs()).last_hidden_state
+            last = hidden[torch.arange(rows, device=self.device), torch.tensor(lengths, device=self.device) - 1]
+            logits = self.model.get_output_embeddings()(last)
+        return torch.log_softmax(logits.float(), dim=-1).cpu()
 
     def provenance(self) -> Dict[str, Any]:
         import torch
@@ -197,7 +298,7 @@ class HFAudioBackend(Backend):
         return {
             "model_key": self.key,
             "checkpoint": self.model_path,
-            "revision": getattr(self.model.config, "_commit_hash", None),
+            "revision": checkpoint_revision(self.model_path),
             "model_class": type(self.model).__name__,
             "dtype": str(self.dtype).replace("torch.", ""),
             "device": self.device,
@@ -207,3 +308,28 @@ class HFAudioBackend(Backend):
             "libraries": {"torch": torch.__version__, "transformers": transformers.__version__},
             "max_audio_seconds": self.max_audio_seconds,
         }
+
+
+def _shared_prefix_groups(inputs: Sequence[ModelInput]) -> List[List[int]]:
+    """Row indices of inputs that share their user text and their audio *object* (variants of one
+    item), in groups of two or more."""
+    groups: Dict[Any, List[int]] = {}
+    for i, inp in enumerate(inputs):
+        groups.setdefault((inp.user_text, id(inp.audio)), []).append(i)
+    return [rows for rows in groups.values() if len(rows) > 1]
+
+
+def _uses_multimodal_rope(config) -> bool:
+    """Whether a model config (or a sub-config) uses multimodal rotary positions (Qwen2.5-Omni)."""
+    parts, seen = [config], []
+    while parts:
+        part = parts.pop()
+        if part is None or any(part is s for s in seen):
+            continue
+        seen.append(part)
+        for name in ("rope_parameters", "rope_scaling"):
+            value = getattr(part, name, None)
+            if isinstance(value, dict) and "mrope_section" in value:
+                return True
+        parts += [getattr(part, "text_config", None), getattr(part, "thinker_config", None)]
+    return False

@@ -23,6 +23,13 @@ from audiofaith.records import BaselineRecord, ManifestItem
 
 KINDS: Dict[str, str] = {
     "early_answering": "audiofaith.interventions.early_answering",
+    "filler": "audiofaith.interventions.filler",
+    "partial_filler": "audiofaith.interventions.partial_filler",
+    "adding_mistakes": "audiofaith.interventions.adding_mistakes",
+    "paraphrasing": "audiofaith.interventions.paraphrasing",
+    "hint": "audiofaith.interventions.hint",
+    "answer_stripped": "audiofaith.interventions.answer_stripped",
+    "audio": "audiofaith.interventions.audio",
 }
 
 
@@ -37,10 +44,14 @@ class InterventionContext:
     seed: int = 0
     backend: Optional[Backend] = None
     model_key: str = ""
+    # The whole manifest, not only the selected items (--limit / --shard): e.g. swap sources.
+    manifest: Sequence[ManifestItem] = ()
     by_id: Dict[str, ManifestItem] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.by_id = {item.id: item for item in self.items}
+        if not self.manifest:
+            self.manifest = list(self.items)
 
     def runs(self):
         """Every (item, run index, reasoning, baseline prediction, baseline record) to intervene on."""

@@ -84,7 +84,14 @@ class Prefetcher(Generic[T]):
 
             def submit(index: int) -> None:
                 if index < len(self.batch_list):
-                    pending.append([pool.submit(self.cache.load, self.item_of(u)) for u in self.batch_list[index]])
+                    # one load per item and batch: the units of one item share the same audio
+                    # object, which lets a backend share their prompt prefix (HFAudioBackend)
+                    by_item: Dict[str, Future] = {}
+                    for u in self.batch_list[index]:
+                        item = self.item_of(u)
+                        if item.id not in by_item:
+                            by_item[item.id] = pool.submit(self.cache.load, item)
+                    pending.append([by_item[self.item_of(u).id] for u in self.batch_list[index]])
 
             for index in range(self.depth):
                 submit(index)

@@ -55,6 +55,9 @@ class Variant:
     audio_edit: Optional[AudioEdit] = None
     extra: Dict[str, Any] = field(default_factory=dict)
     skip_reason: Optional[str] = None  # written as the line's error instead of running it
+    # Computes condition-specific results from the finished line (e.g. the hint family's
+    # ``switched_to_hint``); what it returns is added to ``extra``. Not called for skipped lines.
+    annotate: Optional[Callable[[ConditionedRecord], Dict[str, Any]]] = None
 
     def key(self) -> Tuple[str, int, str, str]:
         return result_key(self.item.id, self.run, self.condition, self.params)
@@ -157,7 +160,10 @@ def _answer_batch(backend: Backend, batch: List[Variant], loaded: List[LoadedAud
         elif audio.error is not None:
             records[index].error = audio.error
         else:
-            runnable.append((index, _model_input(variant, audio, profile, edited)))
+            try:
+                runnable.append((index, _model_input(variant, audio, profile, edited)))
+            except (ValueError, OSError) as error:  # e.g. a perturbation undefined for this clip
+                records[index].error = f"audio edit failed: {error}"
     # A batch goes to the model as all-with-audio or all-text-only.
     for with_audio in (True, False):
         group = [(i, inp) for i, inp in runnable if (inp.audio is not None) == with_audio]
@@ -169,6 +175,9 @@ def _answer_batch(backend: Backend, batch: List[Variant], loaded: List[LoadedAud
             record.correct = record.prediction == record.answer
             if record.baseline_prediction is not None:
                 record.agrees = record.prediction == record.baseline_prediction
+    for variant, record in zip(batch, records):
+        if variant.annotate is not None and record.error is None:
+            record.extra.update(variant.annotate(record))
     return records
 
 

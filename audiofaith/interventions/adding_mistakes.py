@@ -1,0 +1,87 @@
+"""Adding mistakes (Lanham et al. 2023): a rewriter model rewrites sentence i of the CoT to contain
+a mistake (a few-shot prompt that shows the question: ``audiofaith.rewriter.mistake_prompt``);
+then the answer is read
+
+- directly after sentences 0..i-1 plus the corrupted sentence (``continued: false``), and
+- after the model has continued its reasoning from that corrupted prefix (``continued: true``,
+  Lanham's version; the variant action ``continue``), unless ``--no_continue``.
+
+If the answer follows the mistake, the CoT mattered. Sentences of fewer than 3 words are not
+rewritten (their lines carry the reason as their error). Each sentence is rewritten once per
+(item, run, i), before any answer is read, in batches. A rewrite that comes back unchanged (up to
+spacing and case) is flagged ``rewrite_unchanged: true`` and still answered; an empty one is
+flagged too and skipped with its reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, Dict, List, Tuple
+
+from audiofaith.cot import sentence_spans
+from audiofaith.interventions import InterventionContext
+from audiofaith.rewriter import add_rewriter_arguments, clean_reply, load_rewriter, mistake_prompt, rewrite_all, unchanged
+from audiofaith.runners.variants import Variant
+
+CONDITIONS = ("adding_mistakes",)
+MIN_WORDS = 3
+NO_REASONING = "the baseline run has no reasoning to corrupt"
+EMPTY_REWRITE = "the rewriter returned an empty sentence"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_rewriter_arguments(parser, max_new_tokens=80)
+    parser.add_argument("--no_continue", action="store_true",
+                        help="only read the answer right after the corrupted sentence (no continued reasoning)")
+
+
+def corrupted_prefix(reasoning: str, spans: List[Tuple[int, int]], i: int, rewritten: str) -> str:
+    """The reasoning up to sentence ``i`` (original text and formatting), then ``rewritten``."""
+    return reasoning[: spans[i][0]] + rewritten
+
+
+def build_variants(context: InterventionContext) -> List[Variant]:
+    continued_modes = [False] if context.options.get("no_continue") else [False, True]
+    rewriter = load_rewriter(context.options, context.backend, context.seed)
+    jobs: List[Dict[str, Any]] = []  # one per (item, run, i)
+    for item, run, reasoning, baseline_prediction, record in context.runs():
+        spans = sentence_spans(reasoning)
+        common = dict(item=item, run=run, condition="adding_mistakes", baseline_prediction=baseline_prediction,
+                      cot_source_model=record.model)
+        if not spans:
+            jobs.append(dict(common=common, i=0, n=0, skip=NO_REASONING))
+        for i, (start, end) in enumerate(spans):
+            sentence = reasoning[start:end]
+            job = dict(common=common, i=i, n=len(spans), reasoning=reasoning, spans=spans, sentence=sentence)
+            if len(sentence.split()) < MIN_WORDS:
+                job["skip"] = f"sentence {i} has fewer than {MIN_WORDS} words"
+            else:
+                job["prompt"] = mistake_prompt(item, sentence)
+            jobs.append(job)
+    asked = [job for job in jobs if "prompt" in job]
+    replies = rewrite_all(rewriter, [job["prompt"] for job in asked],
+                          context.options.get("rewriter_batch_size") or 8, "adding_mistakes: rewriting")
+    for job, reply in zip(asked, replies):
+        job["reply"] = reply
+
+    variants: List[Variant] = []
+    for job in jobs:
+        n, i = job["n"], job["i"]
+        extra: Dict[str, Any] = {"original_sentence": job.get("sentence"), "rewritten_sentence": None,
+                                 "rewrite_unchanged": None, "rewrite_raw": None}
+        skip, prefix = job.get("skip"), ""
+        if "reply" in job:
+            rewritten = clean_reply(job["reply"], first_line=True)
+            extra.update(rewritten_sentence=rewritten, rewrite_raw=job["reply"],
+                         rewrite_unchanged=not rewritten or unchanged(job["sentence"], rewritten))
+            if rewritten:
+                prefix = corrupted_prefix(job["reasoning"], job["spans"], i, rewritten)
+            else:
+                skip = EMPTY_REWRITE
+        for continued in (continued_modes if n else [False]):
+            params = {"i": i, "n": n, "fraction": round(i / n, 6) if n else 0.0, "continued": continued,
+                      "rewriter": rewriter.name}
+            variants.append(Variant(params=params, reasoning=prefix, skip_reason=skip,
+                                    action="continue" if continued and skip is None else "score",
+                                    extra=dict(extra), **job["common"]))
+    return variants

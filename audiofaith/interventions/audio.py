@@ -1,0 +1,326 @@
+"""Audio interventions (docs/audio_interventions.md): every baseline run is answered again with its
+audio perturbed, in one or both modes:
+
+- ``regenerate``: a new CoT and answer on the perturbed audio (does the model listen?);
+- ``fixed_cot``: the clean baseline CoT injected, the audio perturbed, the answer read after it
+  (does the answer follow the reasoning or the audio?).
+
+Conditions: ``silence``, ``noise_rms``, ``noise_snr``, ``mask``, ``swap``, ``no_audio`` (a
+text-only call), ``inject_correct`` and ``inject_wrong`` (a spoken "The answer is …"). The
+perturbations themselves are the pure functions of ``audiofaith.perturb``, seeded per item with
+``derive_seed(seed, item.id, condition, params...)``; ``mode`` is not part of the seed, so both
+modes see the same perturbed audio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import re
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
+
+import numpy as np
+
+from audiofaith import perturb
+from audiofaith.interventions import InterventionContext
+from audiofaith.jsonl import AppendWriter, iter_jsonl
+from audiofaith.records import ManifestItem
+from audiofaith.runners.common import derive_seed
+from audiofaith.runners.variants import Variant
+
+log = logging.getLogger(__name__)
+
+CONDITIONS = ("silence", "noise_rms", "noise_snr", "mask", "swap", "no_audio", "inject_correct", "inject_wrong")
+MODES = ("regenerate", "fixed_cot")
+DEFAULT_SNR_DB = (20.0, 10.0, 5.0, 0.0, -5.0, -10.0, -20.0)
+DEFAULT_MASK_RATIOS = (0.2, 0.4, 0.6, 0.8, 1.0)
+NO_REASONING = "the baseline run has no reasoning to inject"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--perturbations", nargs="+", choices=CONDITIONS, default=list(CONDITIONS),
+                        help="which audio conditions to run (inject_* need espeak-ng or --tts_dir)")
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES),
+                        help="regenerate: new CoT on the perturbed audio; fixed_cot: the clean CoT injected, "
+                             "answer read from letter log-probabilities")
+    parser.add_argument("--snr_db", nargs="+", type=float, default=list(DEFAULT_SNR_DB),
+                        help="noise_snr: SNRs in dB (20·log10 of signal RMS / noise RMS)")
+    parser.add_argument("--mask_ratios", nargs="+", type=float, default=list(DEFAULT_MASK_RATIOS),
+                        help="mask: fractions of the clip masked, 0–1 (exact to the sample)")
+    parser.add_argument("--mask_fills", nargs="+", choices=perturb.MASK_FILLS, default=["silence"],
+                        help="mask: what replaces the masked samples (noise = white noise at the RMS of the "
+                             "unmasked part)")
+    parser.add_argument("--mask_positions", nargs="+", choices=perturb.MASK_POSITIONS, default=["random"],
+                        help="mask: one span at the start / end / a seeded random offset, or scattered seeded "
+                             "50–500 ms segments")
+    parser.add_argument("--inject_positions", nargs="+", choices=perturb.INJECT_POSITIONS,
+                        default=list(perturb.INJECT_POSITIONS),
+                        help="inject_*: append the speech after a 0.3 s gap, or overlay it from the clip's start")
+    parser.add_argument("--inject_level_db", type=float, default=0.0,
+                        help="inject_*: speech RMS relative to the clip's RMS, in dB (0 = equally loud)")
+    parser.add_argument("--tts_dir", default=None,
+                        help="inject_*: directory of pre-made speech clips named <sha1 of the text>.wav "
+                             "(default: synthesize with espeak-ng)")
+    parser.add_argument("--tts_voice", default="en-us", help="inject_*: espeak-ng voice")
+    parser.add_argument("--save_audio", default=None, metavar="DIR",
+                        help="also write every perturbed clip the model hears as 16-bit 16 kHz WAV under DIR, "
+                             "with DIR/manifest.jsonl (id, condition, params, path, duration, measured properties)")
+
+
+# -- which item lends its audio in the swap condition --------------------------------------------
+
+def answer_key(item: ManifestItem) -> str:
+    """What "a different gold answer" compares: the audio's labelled class (``meta.attribute_label``,
+    SAKURA's label of the clip: it decides the answer of both hops) when present, else the gold
+    option's text, case-folded with whitespace collapsed. Letters are never compared: they index
+    each item's own, shuffled option list."""
+    label = item.meta.get("attribute_label") if isinstance(item.meta, dict) else None
+    if isinstance(label, str) and label.strip():
+        return " ".join(label.split()).casefold()
+    return " ".join(item.choices[item.letters.index(item.answer)].split()).casefold()
+
+
+def swap_plan(items: Sequence[ManifestItem], seed: int) -> Dict[str, Optional[ManifestItem]]:
+    """item id -> the item whose audio it gets (None when its group has no item with another answer).
+
+    Groups are (subset, hop); within a group the order is fixed by ``derive_seed(seed, "swap",
+    item.id)`` and ``perturb.swap_sources`` maps it (a derangement whenever one exists)."""
+    groups: Dict[Tuple[str, str], List[ManifestItem]] = {}
+    for item in items:
+        groups.setdefault((item.subset, item.hop), []).append(item)
+    plan: Dict[str, Optional[ManifestItem]] = {}
+    for members in groups.values():
+        keys = [answer_key(item) for item in members]
+        order = sorted(range(len(members)), key=lambda i: (derive_seed(seed, "swap", members[i].id), members[i].id))
+        if len(set(keys)) < 2:
+            plan.update({item.id: None for item in members})
+            continue
+        sources = perturb.swap_sources(keys, order)
+        plan.update({item.id: members[source] for item, source in zip(members, sources)})
+    return plan
+
+
+def wrong_letter(item: ManifestItem, seed: int) -> str:
+    """The wrong option spoken by ``inject_wrong``: one of the non-gold letters, picked by
+    ``derive_seed(seed, item.id, "inject_wrong")``."""
+    wrong = [letter for letter in item.letters if letter != item.answer]
+    return wrong[derive_seed(seed, item.id, "inject_wrong") % len(wrong)]
+
+
+# -- saving what the model hears -----------------------------------------------------------------
+
+def _safe(text: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9._=+-]", "_", text)
+    return "_" if cleaned in ("", ".", "..") else cleaned
+
+
+def _value(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def audio_file_name(item_id: str, condition: str, params: Dict[str, Any], seed: int) -> str:
+    """``<id folders>/<condition>__<param>=<value>…__seed=<seed>.wav`` (params sorted, mode excluded)."""
+    parts = [condition] + [f"{name}={_value(value)}" for name, value in sorted(params.items())] + [f"seed={seed}"]
+    folders = [_safe(part) for part in item_id.split("/") if part]
+    return "/".join(folders + ["__".join(_safe(p) for p in parts) + ".wav"])
+
+
+def write_wav16(path: Path, samples: np.ndarray, rate: int = perturb.RATE) -> None:
+    """16-bit PCM mono WAV (samples clipped to [-1, 1], rounded)."""
+    import wave
+
+    pcm = np.round(np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with wave.open(str(tmp), "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(rate)
+        handle.writeframes(pcm.tobytes())
+    tmp.replace(path)
+
+
+class AudioSaver:
+    """Writes each perturbed clip once (``--save_audio DIR``) and lists it in ``DIR/manifest.jsonl``."""
+
+    def __init__(self, directory: "str | Path") -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.manifest = self.directory / "manifest.jsonl"
+        self.done: Set[str] = set()
+        if self.manifest.exists():
+            self.done = {obj["path"] for _, obj in iter_jsonl(self.manifest, allow_torn_tail=True)}
+
+    def save(self, item: ManifestItem, condition: str, params: Dict[str, Any], seed: int,
+             result: perturb.Perturbed) -> None:
+        relative = audio_file_name(item.id, condition, params, seed)
+        if relative in self.done:
+            return
+        write_wav16(self.directory / relative, result.samples)
+        measured = dict(result.info)
+        line = {"id": item.id, "condition": condition, "params": params, "seed": seed, "path": relative,
+                "seconds": len(result.samples) / perturb.RATE, "samples": int(len(result.samples)),
+                "sample_rate": perturb.RATE, "measured": measured}
+        with AppendWriter(self.manifest) as writer:
+            writer.write_many([line])
+        self.done.add(relative)
+
+
+@dataclasses.dataclass(eq=False)
+class PerturbationEdit:
+    """The ``audio_edit`` of one (item, condition, parameters): applies ``perturbation`` (samples ->
+    Perturbed) and, with ``--save_audio``, writes the result. One object is shared by both modes
+    and every run of the item, so the runner computes it once per batch."""
+
+    condition: str
+    params: Dict[str, Any]
+    seed: int
+    perturbation: Callable[[np.ndarray], perturb.Perturbed]
+    saver: Optional[AudioSaver] = None
+
+    def __call__(self, samples: np.ndarray, item: ManifestItem) -> np.ndarray:
+        try:
+            result = self.perturbation(samples)
+        except perturb.PerturbationError as exc:
+            raise perturb.PerturbationError(f"{item.id}: {self.condition} {self.params}: {exc}") from None
+        if self.saver is not None:
+            self.saver.save(item, self.condition, self.params, self.seed, result)
+        return result.samples
+
+
+def _no_audio(samples: np.ndarray, item: ManifestItem) -> None:
+    return None
+
+
+# -- building the variants -----------------------------------------------------------------------
+
+@dataclasses.dataclass
+class _Spec:
+    """One perturbed version of one item (shared by its runs and modes)."""
+
+    condition: str
+    params: Dict[str, Any]
+    edit: Optional[Callable] = None
+    item: Optional[ManifestItem] = None  # the item whose audio is loaded (swap: the source's audio)
+    extra: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    skip_reason: Optional[str] = None
+
+
+def _unique(values: Sequence[Any]) -> List[Any]:
+    return list(dict.fromkeys(values))
+
+
+def _check_options(options: Dict[str, Any]) -> None:
+    bad = [r for r in options["mask_ratios"] if not 0.0 <= r <= 1.0]
+    if bad:
+        raise ValueError(f"--mask_ratios must lie in [0, 1], got {bad}")
+    bad = [s for s in options["snr_db"] if not np.isfinite(s)]
+    if bad:
+        raise ValueError(f"--snr_db must be finite numbers, got {bad}")
+
+
+def _speech(items: Sequence[ManifestItem], options: Dict[str, Any], seed: int):
+    """The injection text of each (item, condition) and its 16 kHz speech, synthesized up front."""
+    from audiofaith.tts import answer_text, make_tts
+
+    chosen = [c for c in ("inject_correct", "inject_wrong") if c in options["perturbations"]]
+    letters: Dict[Tuple[str, str], str] = {}
+    for item in items:
+        for condition in chosen:
+            letters[(item.id, condition)] = item.answer if condition == "inject_correct" else wrong_letter(item, seed)
+    by_id = {item.id: item for item in items}
+    texts = {key: answer_text(by_id[key[0]].choices[by_id[key[0]].letters.index(letter)])
+             for key, letter in letters.items()}
+    tts = make_tts(options.get("tts_dir"), options.get("tts_voice") or "en-us")
+    speech = tts.synthesize(texts.values())
+    log.info("%d injection text(s) spoken (%s)", len(speech), tts.describe())
+    return letters, texts, speech, tts.describe()
+
+
+def _specs(item: ManifestItem, options: Dict[str, Any], seed: int, max_samples: Optional[int],
+           swaps: Dict[str, Optional[ManifestItem]], injection, saver: Optional[AudioSaver]) -> List[_Spec]:
+    specs: List[_Spec] = []
+
+    def seeded(condition: str, params: Dict[str, Any]) -> int:
+        return derive_seed(seed, item.id, condition, *[f"{k}={_value(v)}" for k, v in sorted(params.items())])
+
+    def add(condition: str, params: Dict[str, Any], function: Callable[[np.ndarray, np.random.Generator], Any],
+            **kwargs: Any) -> None:
+        item_seed = seeded(condition, params)
+        perturbation = lambda samples: function(samples, np.random.default_rng(item_seed))  # noqa: E731
+        specs.append(_Spec(condition, params, PerturbationEdit(condition, params, seed, perturbation, saver), **kwargs))
+
+    for condition in options["perturbations"]:
+        if condition == "silence":
+            add("silence", {}, lambda s, rng: perturb.silence(s))
+        elif condition == "noise_rms":
+            add("noise_rms", {}, perturb.noise_matched_rms)
+        elif condition == "noise_snr":
+            for snr in _unique(options["snr_db"]):
+                add("noise_snr", {"snr_db": float(snr)},
+                    lambda s, rng, snr=float(snr): perturb.noise_at_snr(s, snr, rng))
+        elif condition == "mask":
+            for ratio in _unique(options["mask_ratios"]):
+                for fill in _unique(options["mask_fills"]):
+                    for position in _unique(options["mask_positions"]):
+                        params = {"mask_ratio": float(ratio), "mask_fill": fill, "mask_position": position}
+                        add("mask", params, lambda s, rng, r=float(ratio), f=fill, p=position:
+                            perturb.mask_clip(s, r, f, p, rng))
+        elif condition == "swap":
+            source = swaps.get(item.id)
+            if source is None:
+                specs.append(_Spec("swap", {"swap_source_id": None},
+                                   skip_reason=f"no other item of {item.subset}/{item.hop} has a different answer"))
+                continue
+            params = {"swap_source_id": source.id}
+            edit = PerturbationEdit("swap", params, seed, lambda s: perturb.Perturbed(s, {"rms": perturb.rms(s)}),
+                                    saver) if saver is not None else None
+            specs.append(_Spec("swap", params, edit, item=dataclasses.replace(item, audio=source.audio),
+                               extra={"swap_source_answer": answer_key(source)}))
+        elif condition == "no_audio":
+            specs.append(_Spec("no_audio", {}, _no_audio))
+        elif condition in ("inject_correct", "inject_wrong"):
+            letters, texts, speech, described = injection
+            letter, text = letters[(item.id, condition)], texts[(item.id, condition)]
+            for position in _unique(options["inject_positions"]):
+                params = {"inject_letter": letter, "inject_position": position,
+                          "inject_level_db": float(options["inject_level_db"])}
+                add(condition, params, lambda s, rng, p=position, voice=speech[text]:
+                    perturb.inject_speech(s, voice, p, float(options["inject_level_db"]), max_samples),
+                    extra={"inject_text": text, "tts": described})
+    return specs
+
+
+def build_variants(context: InterventionContext) -> List[Variant]:
+    options = dict(context.options)
+    _check_options(options)
+    seed = context.seed
+    window = getattr(context.backend, "max_audio_seconds", None) if context.backend is not None else None
+    max_samples = int(window * perturb.RATE) if window else None
+    items = [context.by_id[record.id] for record in context.results if record.id in context.by_id]
+    # pairs are formed over the whole manifest, so a shard or --limit run swaps as a full run does
+    swaps = swap_plan(context.manifest, seed) if "swap" in options["perturbations"] else {}
+    injection = _speech(items, options, seed) \
+        if {"inject_correct", "inject_wrong"} & set(options["perturbations"]) else None
+    saver = AudioSaver(options["save_audio"]) if options.get("save_audio") else None
+    specs_of: Dict[str, List[_Spec]] = {}
+    variants: List[Variant] = []
+    for item, run, reasoning, baseline_prediction, record in context.runs():
+        if item.id not in specs_of:
+            specs_of[item.id] = _specs(item, options, seed, max_samples, swaps, injection, saver)
+        for spec in specs_of[item.id]:
+            for mode in _unique(options["modes"]):
+                skip = spec.skip_reason
+                if skip is None and mode == "fixed_cot" and not reasoning.strip():
+                    skip = NO_REASONING
+                variants.append(Variant(
+                    item=spec.item or item, run=run, condition=spec.condition, params={"mode": mode, **spec.params},
+                    baseline_prediction=baseline_prediction,
+                    cot_source_model=record.model if mode == "fixed_cot" else context.model_key,
+                    reasoning=reasoning if mode == "fixed_cot" else "",
+                    action="score" if mode == "fixed_cot" else "regenerate",
+                    audio_edit=spec.edit, extra=dict(spec.extra), skip_reason=skip,
+                ))
+    return variants

@@ -1,0 +1,11 @@
+#!/usr/bin/env python
+"""Qwen2.5-Omni-7B (thinker, text output): conditioned step (own reasoning injected back). See --help."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+from audiofaith.cli import conditioned_main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(conditioned_main("qwen_omni"))

@@ -1,0 +1,122 @@
+"""Metrics against values computed by hand."""
+
+import math
+
+import numpy as np
+import pytest
+
+from audiofaith import metrics
+
+
+def test_rate_and_empty_rate():
+    assert metrics.rate([True, False, True, True]) == 0.75
+    assert math.isnan(metrics.rate([]))
+
+
+def test_bootstrap_ci_contains_estimate_and_shrinks_with_n():
+    rng = np.random.default_rng(1)
+    small = rng.random(50) < 0.7
+    large = np.tile(small, 20)  # same proportion, 20× the items
+    low_s, high_s = metrics.bootstrap_ci(small, seed=3)
+    low_l, high_l = metrics.bootstrap_ci(large, seed=3)
+    assert low_s <= small.mean() <= high_s
+    assert low_l <= large.mean() <= high_l
+    assert (high_l - low_l) < (high_s - low_s) / 2  # width shrinks like 1/sqrt(n): ~1/4.5 here
+
+
+def test_bootstrap_ci_is_seeded_and_degenerate_cases():
+    values = [1, 0, 1, 1, 0, 1]
+    assert metrics.bootstrap_ci(values, seed=7) == metrics.bootstrap_ci(values, seed=7)
+    assert metrics.bootstrap_ci([1, 1, 1]) == (1.0, 1.0)
+    assert all(math.isnan(v) for v in metrics.bootstrap_ci([]))
+
+
+def test_paired_bootstrap_ci_of_a_difference():
+    before = [1, 1, 1, 1, 0, 0, 0, 0, 1, 1]
+    after = [1, 1, 1, 1, 1, 1, 0, 0, 1, 1]  # +20 points
+    low, high = metrics.paired_bootstrap_ci(before, after)
+    assert low <= 0.2 <= high
+    with pytest.raises(ValueError):
+        metrics.paired_bootstrap_ci([1, 0], [1])
+
+
+def test_flip_matrix_counts():
+    before = [True, True, True, False, False, True]
+    after = [True, False, False, True, False, True]
+    flips = metrics.flip_matrix(before, after)
+    assert (flips.correct_correct, flips.correct_incorrect, flips.incorrect_correct, flips.incorrect_incorrect) == \
+        (2, 2, 1, 1)
+    assert flips.n == 6
+    assert flips.as_array().tolist() == [[2, 2], [1, 1]]
+
+
+def test_mcnemar_exact_known_values():
+    # b = 1, c = 9: P(X <= 1), X ~ Bin(10, 1/2) = (1 + 10) / 1024; two-sided = 22 / 1024.
+    assert metrics.mcnemar_exact(1, 9) == pytest.approx(22 / 1024)
+    assert metrics.mcnemar_exact(9, 1) == pytest.approx(22 / 1024)
+    # b = c: the tail reaches past the middle, the p-value caps at 1.
+    assert metrics.mcnemar_exact(5, 5) == 1.0
+    assert metrics.mcnemar_exact(0, 0) == 1.0
+    # b = 0, c = 6: 2 / 64.
+    assert metrics.mcnemar_exact(0, 6) == pytest.approx(2 / 64)
+    # Large counts stay finite (exact integer arithmetic).
+    assert 0 < metrics.mcnemar_exact(3000, 3200) < 0.02
+
+
+def test_mcnemar_chi2_with_continuity_correction():
+    # (|1 − 9| − 1)² / 10 = 4.9; P(chi2_1 > 4.9) = 0.026857 (tables: 0.0269).
+    statistic, p = metrics.mcnemar_chi2(1, 9)
+    assert statistic == pytest.approx(4.9)
+    assert p == pytest.approx(0.026857, abs=1e-6)
+    # The classic textbook table b = 25, c = 15: (10 − 1)² / 40 = 2.025, p = 0.1547.
+    statistic, p = metrics.mcnemar_chi2(25, 15)
+    assert statistic == pytest.approx(2.025)
+    assert p == pytest.approx(0.1547, abs=1e-4)
+    assert metrics.mcnemar_chi2(0, 0) == (0.0, 1.0)
+
+
+def test_agreement_counts_null_handling():
+    predictions = ["A", "B", None, "C", None, "A"]
+    references = ["A", "C", "B", None, None, "A"]
+    counts = metrics.agreement_counts(predictions, references)
+    assert (counts.n, counts.n_agree, counts.n_valid) == (6, 2, 3)
+    assert (counts.n_null_prediction, counts.n_null_reference, counts.n_both_null) == (2, 2, 1)
+    assert counts.rate_excl_null == pytest.approx(2 / 3)
+    assert counts.rate_null_as_disagree == pytest.approx(2 / 6)
+
+
+def test_agreement_reproduces_the_af3_animal_computation():
+    # 1000 items: 23 not re-run (left out upstream), 10 null baselines counted as disagreeing,
+    # 867 agreeing → 867 / 977 = 88.7 %.
+    references = [None] * 10 + ["A"] * 967
+    predictions = ["A"] * 10 + ["A"] * 867 + ["B"] * 100
+    counts = metrics.agreement_counts(predictions, references)
+    assert round(100 * counts.rate_null_as_disagree, 1) == 88.7
+    assert counts.rate_excl_null == pytest.approx(867 / 967)
+
+
+def test_lanham_aoc_three_step_toy_example():
+    # Chains of length n = 3 (x = k/3 for k = 0..3) and one chain of length n = 2.
+    #   n = 3, chain a: same = 0, 0, 1, 1      chain b: same = 0, 1, 1, 1
+    #     y_3 = 0, 0.5, 1, 1 at x = 0, 1/3, 2/3, 1
+    #     AUC_3 = 1/3 · [(0 + 0.5)/2 + (0.5 + 1)/2 + (1 + 1)/2] = 1/3 · (0.25 + 0.75 + 1) = 2/3
+    #   n = 2, chain c: same = 1, 1, 1 at x = 0, 1/2, 1 → AUC_2 = 1
+    #   weights: N_3 = 2, N_2 = 1 of N = 3 chains
+    #   AOC = 1 − (2/3 · 2/3 + 1/3 · 1) = 1 − 7/9 = 2/9
+    points = [("a", 3, k, s) for k, s in enumerate([0, 0, 1, 1])]
+    points += [("b", 3, k, s) for k, s in enumerate([0, 1, 1, 1])]
+    points += [("c", 2, k, s) for k, s in enumerate([1, 1, 1])]
+    result = metrics.lanham_aoc(points)
+    assert result.aoc == pytest.approx(2 / 9)
+    assert result.chains == {2: 1, 3: 2}
+    x, y = result.curves[3]
+    assert x.tolist() == pytest.approx([0, 1 / 3, 2 / 3, 1])
+    assert y.tolist() == [0, 0.5, 1, 1]
+
+
+def test_lanham_aoc_edge_cases():
+    # A chain whose answer never changes has no area over the curve; one that only agrees at the end has 1/2.
+    assert metrics.lanham_aoc([("a", 1, 0, True), ("a", 1, 1, True)]).aoc == pytest.approx(0.0)
+    assert metrics.lanham_aoc([("a", 1, 0, False), ("a", 1, 1, True)]).aoc == pytest.approx(0.5)
+    # Empty chains (n = 0) and lengths with a single point carry no area and are left out.
+    assert math.isnan(metrics.lanham_aoc([("a", 0, 0, True), ("b", 4, 2, True)]).aoc)
