@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-from audiofaith.cli import baseline_main, conditioned_main
+from audiofaith.cli import baseline_main, conditioned_main, intervene_main
 from audiofaith.jsonl import read_jsonl
 from audiofaith.synthetic import write_synthetic_sakura
 
@@ -48,21 +48,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     for stale in (data_root, manifests, work / "output"):
         shutil.rmtree(stale, ignore_errors=True)
 
-    log.info("1/4 tiny random-weight Qwen2-Audio checkpoint -> %s", checkpoint)
+    log.info("tiny random-weight Qwen2-Audio checkpoint -> %s", checkpoint)
     if not (checkpoint / "config.json").exists():
         from audiofaith.tiny import build
 
         _show([sys.executable, "-m", "audiofaith.tiny", "--arch", "qwen2_audio", "--out", str(checkpoint)])
         build("qwen2_audio", checkpoint)
 
-    log.info("2/4 synthetic SAKURA-shaped dataset -> %s", data_root / "SAKURA")
+    log.info("synthetic SAKURA-shaped dataset -> %s", data_root / "SAKURA")
     write_synthetic_sakura(data_root / "SAKURA", rows_per_track=args.rows_per_track, long_clip_seconds=33.0)
     prepare = [sys.executable, str(REPO / "scripts" / "prepare_sakura.py"), "--sakura_root", str(data_root / "SAKURA"),
                "--output_dir", str(manifests), "--data_root", str(data_root)]
     _show(prepare)
     subprocess.run(prepare, check=True)
 
-    log.info("3/4 baseline (CoT, and direct answers for one track) and 4/4 conditioned runs")
+    log.info("baseline (CoT, and direct answers for one track) and conditioned runs")
     for track in TRACKS:
         manifest = manifests / track / "sakura_manifest.jsonl"
         baseline = outputs / track / f"baseline_{track}.jsonl"
@@ -85,7 +85,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
 
     log.info("audio interventions on the animal track, both modes (docs/audio_interventions.md)")
-    from audiofaith.cli import intervene_main
 
     perturbed = work / "perturbed_audio"
     shutil.rmtree(perturbed, ignore_errors=True)
@@ -99,6 +98,24 @@ def main(argv: Optional[List[str]] = None) -> int:
     if intervene_main("qwen2_audio", argv_audio) != 0:
         return 1
 
+    log.info("early answering on the animal track (docs/interventions.md)")
+    argv_early = ["--kind", "early_answering", "--manifest_file", str(manifests / "animal" / "sakura_manifest.jsonl"),
+                  "--input_results_file", str(outputs / "animal" / "baseline_animal.jsonl"),
+                  "--output_file", str(outputs / "animal" / "interventions" / "early_answering_animal.jsonl"),
+                  "--data_root", str(data_root), "--model_path", str(checkpoint)]
+    _show(["python", "interface/Qwen2Audio_intervene.py"] + argv_early)
+    if intervene_main("qwen2_audio", argv_early) != 0:
+        return 1
+
+    log.info("report: tables, statistics and plots from every output above (docs/report.md)")
+    from audiofaith.report import main as report_main
+
+    report_dir = work / "output" / "sakura" / "report"
+    argv_report = [str(work / "output" / "sakura"), "--out", str(report_dir), "--manifest_dir", str(manifests)]
+    _show(["python", "-m", "audiofaith", "report"] + argv_report)
+    if report_main(argv_report) != 0:
+        return 1
+
     print("\n" + "=" * 78)
     print("DEMO OUTPUTS COME FROM A TINY RANDOM-WEIGHT MODEL ON SYNTHETIC AUDIO: THEY MEAN NOTHING.")
     print("They show the commands and files; see README.md for real models and SAKURA.")
@@ -106,7 +123,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     for path in sorted(outputs.rglob("*.jsonl")):
         rows = read_jsonl(path)
         print(f"  {path}  ({len(rows)} lines, provenance: {path.name}.meta.json)")
-    print(f"\nManifests: {manifests}\nFinished in {time.time() - started:.0f} s.")
+    print(f"\nManifests: {manifests}\nReport: {report_dir / 'report.html'} (and report.md, summary.csv, plots)")
+    print(f"Finished in {time.time() - started:.0f} s.")
     return 0
 
 

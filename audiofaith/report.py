@@ -1068,11 +1068,38 @@ def section_mcnemar(rows) -> List[Block]:
             Table(headers, body)]
 
 
+def provenance_rows(files: Sequence[Path]) -> List[List[str]]:
+    """Model, checkpoint, hardware and library per output file, from its ``.meta.json`` sidecar."""
+    rows = []
+    for path in files:
+        meta_path = path.with_name(path.name + ".meta.json")
+        if not meta_path.exists():
+            rows.append([path.name, "–", "no provenance sidecar", "–", "–", "–"])
+            continue
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        sessions = meta.get("sessions") or [{}]
+        backend = sessions[-1].get("backend", {})
+        fingerprint = meta.get("fingerprint", {})
+        hardware = " ".join(str(v) for v in (backend.get("device"), backend.get("device_name")) if v)
+        libraries = ", ".join(f"{k} {v}" for k, v in backend.get("libraries", {}).items())
+        checkpoint = str(fingerprint.get("checkpoint", backend.get("checkpoint", "–")))
+        if any(s.get("backend", {}).get("tiny_random_weights") for s in sessions):
+            checkpoint += " (TINY RANDOM WEIGHTS)"
+        rows.append([path.name, str(fingerprint.get("model_key", "–")), checkpoint, hardware or "–",
+                     str(backend.get("dtype", "–")), libraries or "–"])
+    return rows
+
+
 def build_blocks(dataset: Dataset, rows, aocs, plot_dir: Path, settings: Settings, judge_note: str) -> List[Block]:
     colors = model_colors({line.model for line in dataset.lines})
     models = ", ".join(sorted(colors))
-    blocks: List[Block] = [
-        Heading(1, "audiofaith report"),
+    provenance = provenance_rows(dataset.files)
+    blocks: List[Block] = [Heading(1, "audiofaith report")]
+    if any("TINY RANDOM WEIGHTS" in row[2] for row in provenance):
+        blocks.append(Paragraph("**Warning: some results below come from tiny random-weight test checkpoints "
+                                "(marked in the provenance table). Their text is gibberish and their numbers mean "
+                                "nothing.**"))
+    blocks += [
         Paragraph(f"{len(dataset.files)} output file(s), {len(dataset.lines)} answers, model(s): {models}. "
                   f"Confidence intervals: 95 % percentile bootstrap over items, {settings.n_resamples} resamples, "
                   f"seed {settings.seed}. Column definitions and null handling: docs/report.md. Tables as CSV: "
@@ -1087,6 +1114,9 @@ def build_blocks(dataset: Dataset, rows, aocs, plot_dir: Path, settings: Setting
     blocks += section_audio(rows, colors, plot_dir)
     blocks += section_mcnemar(rows)
     blocks += [Heading(2, "SAKURA judge export"), Paragraph(judge_note)]
+    blocks += [Heading(2, "Provenance"),
+               Paragraph("What produced each output file, from its `.meta.json` sidecar (the last session)."),
+               Table(["file", "model", "checkpoint", "device", "dtype", "libraries"], provenance)]
     return blocks
 
 

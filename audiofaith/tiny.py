@@ -344,11 +344,23 @@ BUILDERS: Dict[str, Callable[[Path, int], Path]] = {
 }
 
 
+#: Written into every tiny checkpoint; backends record its presence in the provenance sidecar and
+#: the report prints a warning on any result that came from such a checkpoint.
+MARKER = "TINY_RANDOM_WEIGHTS.txt"
+
+
+def is_tiny_checkpoint(path: "str | Path") -> bool:
+    return (Path(path) / MARKER).is_file()
+
+
 def build(arch: str, out: "str | Path", seed: int = 0) -> Path:
     """Build the tiny checkpoint of ``arch`` into ``out`` and return the directory."""
     if arch not in BUILDERS:
         raise ValueError(f"unknown --arch {arch!r}; known: {', '.join(sorted(BUILDERS))}")
-    return BUILDERS[arch](Path(out), seed)
+    path = BUILDERS[arch](Path(out), seed)
+    (path / MARKER).write_text(f"A tiny {arch} checkpoint with random weights, built by audiofaith.tiny (seed {seed}).\n"
+                               "Its outputs are meaningless: it tests code paths, never models.\n", encoding="utf-8")
+    return path
 
 
 def main(argv: "List[str] | None" = None) -> int:

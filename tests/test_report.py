@@ -303,3 +303,15 @@ def test_anchor_data_reproduces_published_accuracy(tmp_path):
         row = _row(rows, subset=track, hop="all", condition="baseline_direct")
         same = (int(row["n_agree"]) + int(row["n_both_null"])) / int(row["n_scored"])
         assert round(100 * same, 1) == published
+
+
+@pytest.mark.slow
+def test_report_marks_results_of_tiny_random_weight_checkpoints(animal_run, tmp_path):
+    """Outputs made with a tiny test checkpoint carry that in their sidecar; the report warns."""
+    from audiofaith.report import main as report_main
+
+    out = tmp_path / "report"
+    assert report_main([str(animal_run["dir"]), "--out", str(out), "--n_resamples", "50"]) == 0
+    text = (out / "report.md").read_text(encoding="utf-8")
+    assert "Warning: some results below come from tiny random-weight test checkpoints" in text
+    assert "(TINY RANDOM WEIGHTS)" in text.split("## Provenance", 1)[1]

@@ -19,6 +19,7 @@ import numpy as np
 
 from audiofaith.backends.base import Backend, GenerationSettings, ModelInput, ScoringError
 from audiofaith.prompts import DEFAULT_PROFILE, PromptProfile
+from audiofaith.tiny import is_tiny_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -307,6 +308,7 @@ class HFAudioBackend(Backend):
             "chat_template_sha256": hashlib.sha256(template.encode("utf-8")).hexdigest()[:16],
             "libraries": {"torch": torch.__version__, "transformers": transformers.__version__},
             "max_audio_seconds": self.max_audio_seconds,
+            "tiny_random_weights": is_tiny_checkpoint(self.model_path),
         }
 
 
