@@ -258,3 +258,10 @@ def rewrite_all(rewriter: Rewriter, prompts: Sequence[str], batch_size: int, des
             replies.update(zip(chunk, out))
             bar.update(len(chunk))
     return [replies[p] for p in prompts]
+
+
+def answer_jobs(rewriter: Rewriter, jobs: Sequence[Dict[str, Any]], batch_size: int, desc: str) -> None:
+    """Set ``job["reply"]`` for every job dict that has a ``"prompt"`` (batched, see ``rewrite_all``)."""
+    asked = [job for job in jobs if "prompt" in job]
+    for job, reply in zip(asked, rewrite_all(rewriter, [job["prompt"] for job in asked], batch_size, desc)):
+        job["reply"] = reply

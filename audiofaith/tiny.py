@@ -75,6 +75,16 @@ def _tiny_qwen2_text_config(tokenizer) -> Dict:
     )
 
 
+def _save(out: Path, model, processor) -> Path:
+    """Save a tiny model and its processor; generation stops at the toy tokenizer's end of turn."""
+    model.generation_config.eos_token_id = model.config.text_config.eos_token_id
+    model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    return out
+
+
 def build_qwen2_audio(out: Path, seed: int = 0) -> Path:
     """Tiny Qwen2-Audio: real encoder geometry (128 mel bins, 30 s window), 2-layer toy LM."""
     import torch
@@ -91,13 +101,7 @@ def build_qwen2_audio(out: Path, seed: int = 0) -> Path:
                           encoder_ffn_dim=16, encoder_layers=2, num_mel_bins=128, max_source_positions=1500),
         audio_token_index=tokenizer.convert_tokens_to_ids("<|AUDIO|>"),
     )
-    model = Qwen2AudioForConditionalGeneration(config).eval()
-    model.generation_config.eos_token_id = config.text_config.eos_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    processor.save_pretrained(out)
-    return out
+    return _save(out, Qwen2AudioForConditionalGeneration(config).eval(), processor)
 
 
 # --- Qwen2.5-Omni ------------------------------------------------------------------------------
@@ -249,13 +253,7 @@ def build_af3(out: Path, seed: int = 0) -> Path:
                           intermediate_size=16, num_hidden_layers=2, num_mel_bins=128, max_source_positions=1500),
         audio_token_id=tokenizer.convert_tokens_to_ids("<sound>"),
     )
-    model = AudioFlamingo3ForConditionalGeneration(config).eval()
-    model.generation_config.eos_token_id = config.text_config.eos_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    processor.save_pretrained(out)
-    return out
+    return _save(out, AudioFlamingo3ForConditionalGeneration(config).eval(), processor)
 
 
 # Module path (transformers >= 5.10) -> the old-layout name the tiny think/non_lora_trainables.bin

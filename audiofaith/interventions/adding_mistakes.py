@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Tuple
 
 from audiofaith.cot import sentence_spans
 from audiofaith.interventions import InterventionContext
-from audiofaith.rewriter import add_rewriter_arguments, clean_reply, load_rewriter, mistake_prompt, rewrite_all, unchanged
+from audiofaith.rewriter import add_rewriter_arguments, answer_jobs, clean_reply, load_rewriter, mistake_prompt, unchanged
 from audiofaith.runners.variants import Variant
 
 CONDITIONS = ("adding_mistakes",)
@@ -58,11 +58,7 @@ def build_variants(context: InterventionContext) -> List[Variant]:
             else:
                 job["prompt"] = mistake_prompt(item, sentence)
             jobs.append(job)
-    asked = [job for job in jobs if "prompt" in job]
-    replies = rewrite_all(rewriter, [job["prompt"] for job in asked],
-                          context.options.get("rewriter_batch_size") or 8, "adding_mistakes: rewriting")
-    for job, reply in zip(asked, replies):
-        job["reply"] = reply
+    answer_jobs(rewriter, jobs, context.options.get("rewriter_batch_size") or 8, "adding_mistakes: rewriting")
 
     variants: List[Variant] = []
     for job in jobs:
