@@ -84,28 +84,34 @@ def main(argv: Optional[List[str]] = None) -> int:
     if baseline_main("qwen2_audio", argv_direct) != 0:
         return 1
 
-    log.info("audio interventions on the animal track, both modes (docs/audio_interventions.md)")
+    log.info("audio interventions on the animal track, both modes (docs/audio_interventions.md)%s",
+             "" if shutil.which("espeak-ng") else "; spoken-answer injection skipped: espeak-ng is not installed")
 
     perturbed = work / "perturbed_audio"
     shutil.rmtree(perturbed, ignore_errors=True)
     argv_audio = ["--kind", "audio", "--manifest_file", str(manifests / "animal" / "sakura_manifest.jsonl"),
                   "--input_results_file", str(outputs / "animal" / "baseline_animal.jsonl"),
                   "--output_file", str(outputs / "animal" / "interventions" / "audio_animal.jsonl"),
-                  "--perturbations", "noise_snr", "mask", "no_audio", "--modes", "regenerate", "fixed_cot",
+                  "--perturbations", "silence", "noise_rms", "noise_snr", "mask", "swap", "no_audio",
+                  *(["inject_correct", "inject_wrong"] if shutil.which("espeak-ng") else []),
+                  "--modes", "regenerate", "fixed_cot",
                   "--snr_db", "10", "-10", "--mask_ratios", "0.5", "--cot_max_new_tokens", str(args.max_new_tokens),
                   "--save_audio", str(perturbed), "--data_root", str(data_root), "--model_path", str(checkpoint)]
     _show(["python", "interface/Qwen2Audio_intervene.py"] + argv_audio)
     if intervene_main("qwen2_audio", argv_audio) != 0:
         return 1
 
-    log.info("early answering on the animal track (docs/interventions.md)")
-    argv_early = ["--kind", "early_answering", "--manifest_file", str(manifests / "animal" / "sakura_manifest.jsonl"),
-                  "--input_results_file", str(outputs / "animal" / "baseline_animal.jsonl"),
-                  "--output_file", str(outputs / "animal" / "interventions" / "early_answering_animal.jsonl"),
-                  "--data_root", str(data_root), "--model_path", str(checkpoint)]
-    _show(["python", "interface/Qwen2Audio_intervene.py"] + argv_early)
-    if intervene_main("qwen2_audio", argv_early) != 0:
-        return 1
+    log.info("CoT interventions on the animal track (docs/interventions.md)")
+    for kind in ("early_answering", "filler", "partial_filler", "adding_mistakes", "paraphrasing", "hint",
+                 "answer_stripped"):
+        argv_kind = ["--kind", kind, "--manifest_file", str(manifests / "animal" / "sakura_manifest.jsonl"),
+                     "--input_results_file", str(outputs / "animal" / "baseline_animal.jsonl"),
+                     "--output_file", str(outputs / "animal" / "interventions" / f"{kind}_animal.jsonl"),
+                     "--cot_max_new_tokens", str(args.max_new_tokens), "--data_root", str(data_root),
+                     "--model_path", str(checkpoint)]
+        _show(["python", "interface/Qwen2Audio_intervene.py"] + argv_kind)
+        if intervene_main("qwen2_audio", argv_kind) != 0:
+            return 1
 
     log.info("report: tables, statistics and plots from every output above (docs/report.md)")
     from audiofaith.report import main as report_main

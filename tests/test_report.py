@@ -306,12 +306,19 @@ def test_anchor_data_reproduces_published_accuracy(tmp_path):
 
 
 @pytest.mark.slow
-def test_report_marks_results_of_tiny_random_weight_checkpoints(animal_run, tmp_path):
+def test_report_marks_results_of_tiny_random_weight_checkpoints(animal_run, synthetic_data, tmp_path):
     """Outputs made with a tiny test checkpoint carry that in their sidecar; the report warns."""
+    import shutil
+
     from audiofaith.report import main as report_main
 
+    outputs = tmp_path / "outputs"
+    outputs.mkdir()
+    for name in ("baseline_animal.jsonl", "baseline_animal.jsonl.meta.json"):  # other tests add files beside it
+        shutil.copy(animal_run["dir"] / name, outputs / name)
     out = tmp_path / "report"
-    assert report_main([str(animal_run["dir"]), "--out", str(out), "--n_resamples", "50"]) == 0
+    manifests = synthetic_data["manifests"]["animal"].parents[1]
+    assert report_main([str(outputs), "--out", str(out), "--n_resamples", "50", "--manifest_dir", str(manifests)]) == 0
     text = (out / "report.md").read_text(encoding="utf-8")
     assert "Warning: some results below come from tiny random-weight test checkpoints" in text
     assert "(TINY RANDOM WEIGHTS)" in text.split("## Provenance", 1)[1]
