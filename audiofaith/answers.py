@@ -76,6 +76,13 @@ _REFUSAL_SENTENCE_RE = re.compile(
     r"not enough information|insufficient information|no (?:clear )?answer)\b",
     re.I,
 )
+# A conditional clause right before an answer phrase: "If X, [then] the answer would be ...".
+_CONDITIONAL_CLAUSE_RE = re.compile(
+    r"\b(?:if|assuming|suppose|supposing|provided that|in case)\b[^.;!?\n]{0,100},\s*(?:then\s+)?$", re.I)
+# "If I had to choose, ..." still commits to what follows.
+_FORCED_CHOICE_RE = re.compile(
+    r"\b(?:if|assuming)\s+(?:i|we|you|one)\s+(?:have|had|has|must|were|was|are)\s+(?:forced\s+)?to\s+"
+    r"(?:choose|pick|select|answer|decide|go with)|\bif\s+forced\b", re.I)
 # Phrases that introduce the answer slot, i.e. what follows them is the committed answer.
 _TRIGGER_RE = re.compile(
     r"(?:"
@@ -391,6 +398,12 @@ def _tag_candidates(t: str, opts: _Options) -> List[Tuple[int, str]]:
     return out
 
 
+def _names_option_tag(before: str, opts: _Options) -> bool:
+    """Whether ``before`` ends with a tag whose name is an option's text (``<Dog>``), not a letter."""
+    m = re.search(r"<\s*([^<>/]{2,40}?)\s*>\s*$", before)
+    return bool(m) and opts.whole(m.group(1)) is not None and not re.fullmatch(r"[A-Ja-j](?:\s+[A-Ja-j])*", m.group(1))
+
+
 def _tag_name(name: str, opts: _Options) -> str:
     """A tag such as <B>, <C C>, <Dog> or <N/A> used as the answer itself."""
     name = name.strip()
@@ -411,6 +424,9 @@ def _statement_candidates(t: str, opts: _Options) -> List[Tuple[int, str]]:
         pre = t[max(0, m.start() - 40): m.start()].rsplit("\n", 1)[-1]
         if re.search(r"\b(?:if|whether|not|n't|unless|the question)\s+(?:\w+\s+){0,2}$", pre, re.I) and not re.search(r"\bnot only\b", pre, re.I):
             continue
+        clause = _CONDITIONAL_CLAUSE_RE.search(t[max(0, m.start() - 120): m.start()])
+        if clause and not _FORCED_CHOICE_RE.search(clause.group(0)):
+            continue  # "if the speaker is female, the answer would be ..." is a hypothesis, not a pick
         line_end = tail.find("\n")
         if line_end == 0:
             nl = re.match(r"\n\s*", tail)
@@ -431,8 +447,11 @@ def _statement_candidates(t: str, opts: _Options) -> List[Tuple[int, str]]:
 def _refuses(t: str, opts: _Options) -> bool:
     """Whether some sentence declines to answer ("impossible to determine", "none of the options")."""
     for _, s in _sentences_with_pos(t):
-        if _REFUSAL_SENTENCE_RE.search(s) and not _positive_options(s, opts) and not _letter_mentions(s, opts.n):
-            return True
+        if not _REFUSAL_SENTENCE_RE.search(s):
+            continue
+        named = set(_positive_options(s, opts)) | {i for _, _, i in _letter_mentions(s, opts.n)}
+        if not named or len(named) >= opts.n or re.search(r"\beither\b[^.]*\bor\b", s, re.I):
+            return True  # declines without naming a pick, or declines every option it names
     return False
 
 
@@ -510,6 +529,12 @@ def parse_answer(text: str, choices: List[str]) -> Optional[str]:
         final = {r for p, r in decisive if p == pos}
         if len(final) == 1:
             r = final.pop()
+            if r in opts.letters and _names_option_tag(t[:pos], opts):
+                # A tag named after an option ("<Dog>") is weak evidence; when the reasoning before
+                # it concludes a different option in words, the response contradicts itself.
+                concluded = _fallback(t[: t.rfind("<", 0, pos)], opts)
+                if concluded is not None and concluded != r:
+                    return None
             return r if r in opts.letters else None
         letters = final & set(opts.letters)
         return letters.pop() if len(letters) == 1 and not final & {_AMBIG} else None
