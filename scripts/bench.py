@@ -275,6 +275,12 @@ def full_bench(args: argparse.Namespace, workdir: Path) -> Dict[str, Any]:
         seconds = timed(lambda: backend.score_letters(scoring, [list("ABCD")] * len(scoring)), device)
         model_report["score_items_per_s_batch32"] = round(len(scoring) / seconds, 1)
         log.info("%s: scoring %.1f items/s at batch 32", key, len(scoring) / seconds)
+        if device.startswith("cuda"):  # the same, with the log-mel features computed on the CPU
+            backend.features_on_device = False
+            cpu_seconds = timed(lambda: backend.score_letters(scoring, [list("ABCD")] * len(scoring)), device)
+            backend.features_on_device = True
+            model_report["score_items_per_s_batch32_cpu_features"] = round(len(scoring) / cpu_seconds, 1)
+            log.info("%s: scoring %.1f items/s with features on the CPU", key, len(scoring) / cpu_seconds)
         if key == args.models[0] and args.runner_items > 0:
             size = args.runner_batch_size
             subset = items[: args.runner_items]

@@ -124,8 +124,15 @@ class HFAudioBackend(Backend):
         messages.append({"role": "user", "content": content})
         return messages
 
+    #: Compute the log-mel features on the model's GPU (the feature extractor's torch path)
+    #: rather than on the CPU, where they would keep the GPU waiting.
+    features_on_device: bool = True
+
     def processor_kwargs(self) -> Dict[str, Any]:
-        return {"sampling_rate": self.sample_rate}
+        kwargs: Dict[str, Any] = {"sampling_rate": self.sample_rate}
+        if self.features_on_device and self.device.startswith("cuda"):
+            kwargs["device"] = self.device
+        return kwargs
 
     # -- shared machinery --------------------------------------------------------------------
 

@@ -97,3 +97,17 @@ def test_provenance(backend, tiny_qwen2_audio):
     assert info["dtype"] == "float32" and info["device"] == "cpu"
     assert info["max_audio_seconds"] == 30.0
     assert len(info["chat_template_sha256"]) == 16
+
+
+def test_features_are_computed_on_the_model_gpu(backend):
+    """On a GPU the feature extractor's torch path runs there (the processor accepts `device`);
+    on the CPU nothing changes. (The CUDA path itself needs a GPU to run.)"""
+    assert "device" not in backend.processor_kwargs()
+    backend.device = "cuda:1"
+    try:
+        assert backend.processor_kwargs()["device"] == "cuda:1"
+        backend.features_on_device = False
+        assert "device" not in backend.processor_kwargs()
+    finally:
+        backend.device = "cpu"
+        backend.features_on_device = True
