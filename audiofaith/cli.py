@@ -281,7 +281,7 @@ def _run_variant_stage(model_key: str, args: argparse.Namespace, stage: str, out
     started = time.time()
     selection = _Selection(args, args.manifest_file, output)
     items = selection.items
-    results = load_baseline_results(args.input_results_file, load_manifest(args.manifest_file))
+    results = load_baseline_results(args.input_results_file, selection.manifest)
     selected = {item.id for item in items}
     results = [record for record in results if record.id in selected]
     config = VariantConfig(model_key=model_key, answer_mode=args.answer_mode, batch_size=_effective_batch_size(args),
