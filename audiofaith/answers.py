@@ -500,8 +500,9 @@ def _fallback(t: str, opts: _Options) -> Optional[str]:
             or _COPULA_END_RE.search(clause)
             or (ident and len(s[ident[-1].end(): first].split()) <= 6)
             or len(sents) == 1
+            or opts.whole(s) is not None  # a closing sentence that is just the option ("Angry.")
             or re.search(r"\b(?:most likely|i think|i believe|i'd say|i would say|best (?:match|fit)|"
-                         r"matches|corresponds to|aligns with)\b", s, re.I)
+                         r"matches|corresponds to|aligns with|i (?:can )?hear|(?:it|this) sounds like)\b", s, re.I)
         )
         if not concluding:
             return None
