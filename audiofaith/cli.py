@@ -237,39 +237,48 @@ class _Selection:
                      self.shard[1], self.requested_output)
 
 
-def run_baseline_command(model_key: str, args: argparse.Namespace) -> int:
-    from audiofaith.runners.baseline import BaselineConfig, run_baseline
-
+def _load_and_run(model_key: str, args: argparse.Namespace, selection: _Selection, fingerprint: dict,
+                  details: dict, run) -> int:
+    """Write the provenance sidecar, load the model, run ``run(backend) -> counts``, finish."""
     started = time.time()
-    selection = _Selection(args, args.input, args.output)
-    items = selection.items
-    prompt_mode = "direct" if args.no_reasoning else "cot"
-    max_new_tokens = args.max_new_tokens or (32 if args.no_reasoning else 512)
-    config = BaselineConfig(model_key=model_key, prompt_mode=prompt_mode, num_runs=args.num_runs,
-                            batch_size=_effective_batch_size(args), max_new_tokens=max_new_tokens, temperature=args.temperature,
-                            top_p=args.top_p, seed=args.seed, workers=args.workers,
-                            letter_logprobs=not args.no_letter_logprobs)
-    profile = get_profile(model_key)
     model_path = args.model_path or get_spec(model_key).default_checkpoint
     provenance = Provenance(
         selection.output,
-        fingerprint={"stage": "baseline", "model_key": model_key, "checkpoint": model_path, **_options_fingerprint(args),
-                     "manifest": str(args.input), "prompt_mode": prompt_mode, "prompt_profile": profile.to_json(),
-                     "prompt_hash": profile.hash(), "generation": config.generation_settings().to_json(),
-                     "letter_logprobs": config.letter_logprobs},
-        details={"arguments": vars(args), "items_selected": len(items)},
+        fingerprint={"stage": fingerprint.pop("stage"), "model_key": model_key, "checkpoint": model_path,
+                     **_options_fingerprint(args), **fingerprint},
+        details={"arguments": vars(args), **details},
     )
     provenance.write()
-    log.info("%d item(s) selected from %s; loading %s from %s", len(items), args.input, model_key, model_path)
+    log.info("%s: %s; loading %s from %s", provenance.fingerprint["stage"],
+             ", ".join(f"{k} {v}" for k, v in details.items()), model_key, model_path)
     backend = load_backend(model_key, model_path, device=args.device, dtype=args.dtype, **backend_options(args))
     provenance.update(backend=backend.provenance())
     try:
-        counts = run_baseline(backend, items, args.data_root, selection.output, config, profile)
+        counts = run(backend)
     except BaseException:
         provenance.finish("interrupted", {})
         raise
     selection.finish(provenance, counts, started)
     return 0
+
+
+def run_baseline_command(model_key: str, args: argparse.Namespace) -> int:
+    from audiofaith.runners.baseline import BaselineConfig, run_baseline
+
+    selection = _Selection(args, args.input, args.output)
+    prompt_mode = "direct" if args.no_reasoning else "cot"
+    max_new_tokens = args.max_new_tokens or (32 if args.no_reasoning else 512)
+    config = BaselineConfig(model_key=model_key, prompt_mode=prompt_mode, num_runs=args.num_runs,
+                            batch_size=_effective_batch_size(args), max_new_tokens=max_new_tokens,
+                            temperature=args.temperature, top_p=args.top_p, seed=args.seed, workers=args.workers,
+                            letter_logprobs=not args.no_letter_logprobs)
+    profile = get_profile(model_key)
+    fingerprint = {"stage": "baseline", "manifest": str(args.input), "prompt_mode": prompt_mode,
+                   "prompt_profile": profile.to_json(), "prompt_hash": profile.hash(),
+                   "generation": config.generation_settings().to_json(), "letter_logprobs": config.letter_logprobs}
+    return _load_and_run(model_key, args, selection, fingerprint, {"items_selected": len(selection.items)},
+                         lambda backend: run_baseline(backend, selection.items, args.data_root, selection.output,
+                                                      config, profile))
 
 
 def _run_variant_stage(model_key: str, args: argparse.Namespace, stage: str, output: str, build_variants,
@@ -278,39 +287,25 @@ def _run_variant_stage(model_key: str, args: argparse.Namespace, stage: str, out
     from audiofaith.runners.conditioned import load_baseline_results
     from audiofaith.runners.variants import VariantConfig, run_variants
 
-    started = time.time()
     selection = _Selection(args, args.manifest_file, output)
-    items = selection.items
-    results = load_baseline_results(args.input_results_file, selection.manifest)
-    selected = {item.id for item in items}
-    results = [record for record in results if record.id in selected]
+    selected = {item.id for item in selection.items}
+    results = [record for record in load_baseline_results(args.input_results_file, selection.manifest)
+               if record.id in selected]
     config = VariantConfig(model_key=model_key, answer_mode=args.answer_mode, batch_size=_effective_batch_size(args),
                            answer_max_new_tokens=args.answer_max_new_tokens,
                            cot_max_new_tokens=getattr(args, "cot_max_new_tokens", 512), workers=args.workers,
                            desc=stage)
     profile = get_profile(model_key)
-    model_path = args.model_path or get_spec(model_key).default_checkpoint
-    provenance = Provenance(
-        selection.output,
-        fingerprint={"stage": stage, "model_key": model_key, "checkpoint": model_path, **_options_fingerprint(args),
-                     "manifest": str(args.manifest_file), "baseline_results": str(args.input_results_file),
-                     "answer_mode": args.answer_mode, "answer_max_new_tokens": args.answer_max_new_tokens,
-                     "prompt_profile": profile.to_json(), "prompt_hash": profile.hash(), **fingerprint},
-        details={"arguments": vars(args), "baseline_records": len(results)},
-    )
-    provenance.write()
-    log.info("%d baseline record(s) for %s; loading %s from %s", len(results), stage, model_key, model_path)
-    backend = load_backend(model_key, model_path, device=args.device, dtype=args.dtype, **backend_options(args))
-    provenance.update(backend=backend.provenance())
-    try:
-        variants = build_variants(items, results, profile, backend, selection.manifest)
+    fingerprint = {"stage": stage, "manifest": str(args.manifest_file), "baseline_results": str(args.input_results_file),
+                   "answer_mode": args.answer_mode, "answer_max_new_tokens": args.answer_max_new_tokens,
+                   "prompt_profile": profile.to_json(), "prompt_hash": profile.hash(), **fingerprint}
+
+    def run(backend):
+        variants = build_variants(selection.items, results, profile, backend, selection.manifest)
         log.info("%d variant(s) to answer", len(variants))
-        counts = run_variants(backend, variants, args.data_root, selection.output, config, profile)
-    except BaseException:
-        provenance.finish("interrupted", {})
-        raise
-    selection.finish(provenance, counts, started)
-    return 0
+        return run_variants(backend, variants, args.data_root, selection.output, config, profile)
+
+    return _load_and_run(model_key, args, selection, fingerprint, {"baseline_records": len(results)}, run)
 
 
 def run_conditioned_command(model_key: str, args: argparse.Namespace) -> int:
