@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Dict, Hashable, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Hashable, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -28,26 +28,41 @@ def rate(values: Sequence[bool]) -> float:
 
 
 def bootstrap_ci(values: Sequence[float], n_resamples: int = N_RESAMPLES, seed: int = SEED,
-                 confidence: float = 0.95) -> Tuple[float, float]:
-    """Percentile bootstrap CI of the mean of ``values`` (resampling items with replacement)."""
+                 confidence: float = 0.95, clusters: Optional[Sequence[Any]] = None) -> Tuple[float, float]:
+    """Percentile bootstrap CI of the mean of ``values``, resampling with replacement.
+
+    With ``clusters`` (one label per value, e.g. the item id of each run) whole clusters are
+    resampled, so several runs of one item are not treated as independent evidence.
+    """
     array = np.asarray(values, dtype=float)
     if array.size == 0:
         return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
-    means = array[rng.integers(0, array.size, size=(n_resamples, array.size))].mean(axis=1)
+    labels = None
+    if clusters is not None:
+        if len(clusters) != array.size:
+            raise ValueError(f"{len(clusters)} cluster labels for {array.size} values")
+        _, labels = np.unique(np.asarray([str(c) for c in clusters]), return_inverse=True)
+    if labels is None or labels.max() + 1 == array.size:  # no clusters, or one value each
+        means = array[rng.integers(0, array.size, size=(n_resamples, array.size))].mean(axis=1)
+    else:
+        sums, counts = np.bincount(labels, weights=array), np.bincount(labels)
+        picks = rng.integers(0, sums.size, size=(n_resamples, sums.size))
+        means = sums[picks].sum(axis=1) / counts[picks].sum(axis=1)
     tail = (1.0 - confidence) / 2.0 * 100.0
     low, high = np.percentile(means, [tail, 100.0 - tail])
     return float(low), float(high)
 
 
 def paired_bootstrap_ci(before: Sequence[float], after: Sequence[float], n_resamples: int = N_RESAMPLES,
-                        seed: int = SEED, confidence: float = 0.95) -> Tuple[float, float]:
+                        seed: int = SEED, confidence: float = 0.95,
+                        clusters: Optional[Sequence[Any]] = None) -> Tuple[float, float]:
     """Percentile bootstrap CI of ``mean(after) - mean(before)``, resampling the pairs together."""
     a = np.asarray(before, dtype=float)
     b = np.asarray(after, dtype=float)
     if a.shape != b.shape:
         raise ValueError(f"paired samples differ in length: {a.size} vs {b.size}")
-    return bootstrap_ci(b - a, n_resamples=n_resamples, seed=seed, confidence=confidence)
+    return bootstrap_ci(b - a, n_resamples=n_resamples, seed=seed, confidence=confidence, clusters=clusters)
 
 
 @dataclass(frozen=True)

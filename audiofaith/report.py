@@ -263,8 +263,9 @@ class Settings:
     seed: int = metrics.SEED
 
 
-def _ci(values: Sequence[float], settings: Settings) -> Tuple[float, float]:
-    return metrics.bootstrap_ci(values, n_resamples=settings.n_resamples, seed=settings.seed)
+def _ci(values: Sequence[float], settings: Settings, items: Sequence[str]) -> Tuple[float, float]:
+    """Bootstrap CI resampling whole items (all runs of an item together)."""
+    return metrics.bootstrap_ci(values, n_resamples=settings.n_resamples, seed=settings.seed, clusters=items)
 
 
 def _expected_keys(dataset: Dataset) -> Dict[Tuple[str, str, str], set]:
@@ -314,7 +315,7 @@ def summarize_group(group: Sequence[Line], settings: Settings, n_missing: Option
         "n_correct": sum(correct), "accuracy": metrics.rate(correct),
         "accuracy_excl_null": sum(correct) / (len(scored) - n_null) if len(scored) > n_null else math.nan,
     }
-    row["accuracy_lo"], row["accuracy_hi"] = _ci(correct, settings)
+    row["accuracy_lo"], row["accuracy_hi"] = _ci(correct, settings, [line.id for line in scored])
     row.update(_agreement_stats([line for line in scored if line.paired], settings))
     row.update(_lanham_stats(scored, settings))
     row.update(_hint_stats(scored))
@@ -326,7 +327,8 @@ def _agreement_stats(paired: Sequence[Line], settings: Settings) -> Dict[str, An
     if not paired:
         return {}
     counts = metrics.agreement_counts([l.prediction for l in paired], [l.reference for l in paired])
-    valid = [l.prediction == l.reference for l in paired if l.prediction is not None and l.reference is not None]
+    valid_lines = [l for l in paired if l.prediction is not None and l.reference is not None]
+    valid = [l.prediction == l.reference for l in valid_lines]
     as_disagree = [l.prediction is not None and l.prediction == l.reference for l in paired]
     before, after = [l.reference_correct for l in paired], [l.correct for l in paired]
     flips = metrics.flip_matrix(before, after)
@@ -341,10 +343,11 @@ def _agreement_stats(paired: Sequence[Line], settings: Settings) -> Dict[str, An
         "mcnemar_p_exact": metrics.mcnemar_exact(flips.correct_incorrect, flips.incorrect_correct),
         "mcnemar_chi2": chi2, "mcnemar_p_chi2": p_chi2,
     }
-    stats["agree_excl_null_lo"], stats["agree_excl_null_hi"] = _ci(valid, settings)
-    stats["agree_null_as_disagree_lo"], stats["agree_null_as_disagree_hi"] = _ci(as_disagree, settings)
+    ids = [l.id for l in paired]
+    stats["agree_excl_null_lo"], stats["agree_excl_null_hi"] = _ci(valid, settings, [l.id for l in valid_lines])
+    stats["agree_null_as_disagree_lo"], stats["agree_null_as_disagree_hi"] = _ci(as_disagree, settings, ids)
     stats["delta_lo"], stats["delta_hi"] = metrics.paired_bootstrap_ci(
-        before, after, n_resamples=settings.n_resamples, seed=settings.seed)
+        before, after, n_resamples=settings.n_resamples, seed=settings.seed, clusters=ids)
     return stats
 
 
@@ -354,7 +357,7 @@ def _lanham_stats(scored: Sequence[Line], settings: Settings) -> Dict[str, Any]:
         return {}
     valid = [l for l in scored if l.lanham_reference is not None]
     same = [l.prediction == l.lanham_reference for l in valid]
-    low, high = _ci(same, settings)
+    low, high = _ci(same, settings, [l.id for l in valid])
     return {"n_lanham_valid": len(valid), "same_as_full_rate": metrics.rate(same), "same_as_full_lo": low,
             "same_as_full_hi": high, "n_lanham_fallback": sum(l.lanham_fallback for l in scored)}
 

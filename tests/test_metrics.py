@@ -120,3 +120,20 @@ def test_lanham_aoc_edge_cases():
     assert metrics.lanham_aoc([("a", 1, 0, False), ("a", 1, 1, True)]).aoc == pytest.approx(0.5)
     # Empty chains (n = 0) and lengths with a single point carry no area and are left out.
     assert math.isnan(metrics.lanham_aoc([("a", 0, 0, True), ("b", 4, 2, True)]).aoc)
+
+
+def test_cluster_bootstrap_resamples_whole_items():
+    """Runs of one item are resampled together: three identical runs per item are not three
+    independent observations, so the interval is wider than the naive one."""
+    from audiofaith import metrics
+
+    per_item = [1, 0, 1, 1, 0, 1, 0, 1, 1, 0] * 3
+    values = [v for v in per_item for _ in range(3)]
+    items = [f"i{k}" for k in range(len(per_item)) for _ in range(3)]
+    naive = metrics.bootstrap_ci(values, n_resamples=2000, seed=0)
+    clustered = metrics.bootstrap_ci(values, n_resamples=2000, seed=0, clusters=items)
+    single = metrics.bootstrap_ci(per_item, n_resamples=2000, seed=0)
+    assert clustered[1] - clustered[0] > naive[1] - naive[0]
+    assert abs((clustered[1] - clustered[0]) - (single[1] - single[0])) < 0.05
+    # one value per cluster: identical to the unclustered bootstrap
+    assert metrics.bootstrap_ci(per_item, seed=0, clusters=list(range(30))) == single
