@@ -320,6 +320,9 @@ def run_intervene_command(model_key: str, args: argparse.Namespace) -> int:
     from audiofaith.interventions import InterventionContext, family
 
     options = {name: getattr(args, name) for name in getattr(args, "kind_option_names", [])}
+    check_options = getattr(family(args.kind), "check_options", None)
+    if check_options is not None:
+        check_options(options)  # before the model loads: a typo must not cost a 16 GB load
 
     def build(items, results, profile, backend, manifest):
         context = InterventionContext(items=items, results=results, profile=profile, options=options,

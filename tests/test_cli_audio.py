@@ -76,3 +76,16 @@ def test_audio_interventions_in_both_modes(animal_run, synthetic_data, tiny_qwen
             assert entry["measured"]["snr_db"] == pytest.approx(entry["params"]["snr_db"], abs=0.1)
         if entry["condition"] == "mask":
             assert entry["measured"]["masked_samples"] == 0
+
+
+def test_missing_speech_synthesis_is_refused_before_the_model_loads(synthetic_data, animal_run, tmp_path):
+    """--tts_dir that is not a directory: a clear error, and no model load was attempted."""
+    from tests.conftest import run_cli
+
+    done = run_cli("interface/Qwen2Audio_intervene.py", "--kind", "audio", "--perturbations", "inject_correct",
+                   "--tts_dir", str(tmp_path / "no-such-dir"),
+                   "--manifest_file", str(synthetic_data["manifests"]["animal"]),
+                   "--input_results_file", str(animal_run["baseline"]), "--output_file", str(tmp_path / "o.jsonl"),
+                   "--data_root", str(synthetic_data["data_root"]), "--model_path", str(tmp_path / "no-model"))
+    assert done.returncode == 2
+    assert "--tts_dir" in done.stderr and "not a directory" in done.stderr and "Traceback" not in done.stderr

@@ -5,7 +5,8 @@ A family is one module with:
 - ``CONDITIONS``: the condition names it writes;
 - ``add_arguments(parser)``: its own command-line options (optional);
 - ``build_variants(context) -> list[Variant]``: pure with respect to the model, except where the
-  family needs a rewriter model (``context.backend`` is loaded by then).
+  family needs a rewriter model (``context.backend`` is loaded by then);
+- ``check_options(options)``: refuses bad options before the model is loaded (optional).
 
 Registered here by ``--kind`` name as lazy module paths; no module is imported until chosen.
 """

@@ -212,13 +212,18 @@ def _unique(values: Sequence[Any]) -> List[Any]:
     return list(dict.fromkeys(values))
 
 
-def _check_options(options: Dict[str, Any]) -> None:
+def check_options(options: Dict[str, Any]) -> None:
+    """Refuse bad options before any model is loaded, including missing speech synthesis."""
     bad = [r for r in options["mask_ratios"] if not 0.0 <= r <= 1.0]
     if bad:
         raise ValueError(f"--mask_ratios must lie in [0, 1], got {bad}")
     bad = [s for s in options["snr_db"] if not np.isfinite(s)]
     if bad:
         raise ValueError(f"--snr_db must be finite numbers, got {bad}")
+    if {"inject_correct", "inject_wrong"} & set(options["perturbations"]):
+        from audiofaith.tts import make_tts
+
+        make_tts(options.get("tts_dir"), options.get("tts_voice") or "en-us")  # raises with the fix
 
 
 def _speech(items: Sequence[ManifestItem], options: Dict[str, Any], seed: int):
@@ -295,7 +300,7 @@ def _specs(item: ManifestItem, options: Dict[str, Any], seed: int, max_samples: 
 
 def build_variants(context: InterventionContext) -> List[Variant]:
     options = dict(context.options)
-    _check_options(options)
+    check_options(options)
     seed = context.seed
     window = getattr(context.backend, "max_audio_seconds", None) if context.backend is not None else None
     max_samples = int(window * perturb.RATE) if window else None
