@@ -79,6 +79,10 @@ _REFUSAL_SENTENCE_RE = re.compile(
 # A conditional clause right before an answer phrase: "If X, [then] the answer would be ...".
 _CONDITIONAL_CLAUSE_RE = re.compile(
     r"\b(?:if|assuming|suppose|supposing|provided that|in case)\b[^.;!?\n]{0,100},\s*(?:then\s+)?$", re.I)
+# A self-correction after an answer ("Wait, it's actually a cow").
+_CORRECTION_RE = re.compile(
+    r"\b(?:wait|actually|on (?:second|further) thought|correction|i mean|let me reconsider|"
+    r"re-?listening|i was wrong|i made a mistake)\b", re.I)
 # "If I had to choose, ..." still commits to what follows.
 _FORCED_CHOICE_RE = re.compile(
     r"\b(?:if|assuming)\s+(?:i|we|you|one)\s+(?:have|had|has|must|were|was|are)\s+(?:forced\s+)?to\s+"
@@ -135,7 +139,7 @@ _CONCLUDE_RE = re.compile(
 )
 _COPULA_END_RE = re.compile(
     r"(?:\b(?:is|are|was|be|sounds like|like|seems|appears|to be|as)|'s)\s+"
-    r"(?:(?:most |more |very )?(?:likely|probably|clearly|definitely|certainly)\s+)?"
+    r"(?:(?:most |more |very )?(?:likely|probably|clearly|definitely|certainly|actually|really|indeed)\s+)?"
     r"(?:that of |from |in |by |spoken in )?(?:a |an |the )?(?:\w+ )?[\"']?$",
     re.I,
 )
@@ -530,6 +534,11 @@ def parse_answer(text: str, choices: List[str]) -> Optional[str]:
         final = {r for p, r in decisive if p == pos}
         if len(final) == 1:
             r = final.pop()
+            if r in opts.letters and _CORRECTION_RE.search(t[pos:]):
+                # "Answer: (B). Wait, it's actually a cow." - a later self-correction in words
+                corrected = _fallback(t[pos:], opts)
+                if corrected is not None:
+                    return corrected
             if r in opts.letters and _names_option_tag(t[:pos], opts):
                 # A tag named after an option ("<Dog>") is weak evidence; when the reasoning before
                 # it concludes a different option in words, the response contradicts itself.
