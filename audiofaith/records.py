@@ -7,6 +7,7 @@ tools are converted into it and fed to the report, so rename nothing here lightl
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -176,8 +177,6 @@ class ConditionedRecord:
 
 def result_key(item_id: str, run: int, condition: str, params: Dict[str, Any]) -> Tuple[str, int, str, str]:
     """The deterministic resume key of a conditioned / intervention line."""
-    import json
-
     return (item_id, int(run), condition, json.dumps(params, sort_keys=True))
 
 

@@ -17,10 +17,11 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from audiofaith.jsonl import iter_jsonl, write_jsonl
 from audiofaith.provenance import now, sidecar_path
+from audiofaith.records import key_of_json
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,7 @@ def line_key(obj: Dict[str, Any]) -> Tuple:
     """The identity of an output line: id for baseline lines, (id, run, condition, params) else."""
     if "runs_predictions" in obj:
         return (obj["id"],)
-    params = {name: obj[name] for name in obj.get("param_names", [])}
-    return (obj["id"], obj.get("run", 0), obj.get("condition", ""), json.dumps(params, sort_keys=True))
+    return key_of_json(obj)
 
 
 def canonical_sort(lines: List[Dict[str, Any]], id_order: Sequence[str]) -> List[Dict[str, Any]]:

@@ -299,7 +299,7 @@ def full_bench(args: argparse.Namespace, workdir: Path) -> Dict[str, Any]:
         report["models"][key] = model_report
         if args.out:  # keep what is measured so far, should a later model fail or time run out
             Path(args.out).write_text(json.dumps(report) + "\n")
-        del backend
+        backend = None  # release the model before the next one is built
         torch.cuda.empty_cache()
     first = report["models"][args.models[0]]
     rates = first["generate_tokens_per_s"]

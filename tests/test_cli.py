@@ -4,7 +4,6 @@ random-weight checkpoint and the synthetic SAKURA data."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys

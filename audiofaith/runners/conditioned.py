@@ -1,4 +1,4 @@
-"""Conditioned runner: each baseline run's own reasoning is injected back as the start of the
+"""Conditioned step: each baseline run's own reasoning is injected back as the start of the
 model's assistant turn, followed by the answer cue, and the final letter is read either from the
 letter log-probabilities (one forward pass, ``logits``) or by a short greedy generation that is
 parsed (``generate``, what the seed scripts did). Also the loader of baseline results that every
@@ -10,11 +10,9 @@ import logging
 from pathlib import Path
 from typing import Dict, List, Sequence
 
-from audiofaith.backends.base import Backend
 from audiofaith.jsonl import iter_jsonl
-from audiofaith.prompts import PromptProfile
 from audiofaith.records import BaselineRecord, ManifestItem
-from audiofaith.runners.variants import Variant, VariantConfig, run_variants
+from audiofaith.runners.variants import Variant
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +64,3 @@ def conditioned_variants(results: Sequence[BaselineRecord], manifest: Sequence[M
                 reasoning=reasoning, skip_reason=None if reasoning.strip() else NO_REASONING,
             ))
     return variants
-
-
-def run_conditioned(backend: Backend, manifest: Sequence[ManifestItem], results: Sequence[BaselineRecord],
-                    data_root: "str | Path", output_path: "str | Path", config: VariantConfig,
-                    profile: PromptProfile) -> Dict[str, int]:
-    """Condition every baseline run not yet in ``output_path``; append one line each."""
-    return run_variants(backend, conditioned_variants(results, manifest), data_root, output_path, config, profile)
