@@ -18,6 +18,7 @@ from typing import List, Optional
 from audiofaith.backends import MODELS, backend_class, get_profile, get_spec, load_backend
 from audiofaith.jsonl import JsonlError
 from audiofaith.manifest import ManifestError, check_audio_files, load_manifest, parse_shard, select_shard
+from audiofaith.protocols import OURS, PROTOCOLS, provenance as protocol_provenance, resolve as resolve_protocol
 from audiofaith.provenance import Provenance, ProvenanceMismatch
 from audiofaith.records import RecordError
 from audiofaith.sharding import MergeError, canonicalize, launcher_rank, merge_if_last, merge_shards, shard_output_path
@@ -104,6 +105,11 @@ def _add_common(parser: argparse.ArgumentParser, model_key: Optional[str], backe
     sel.add_argument("--shard", default=None, metavar="K/N",
                      help="only shard K of N (0-based; every N-th manifest item from K), for job arrays; writes "
                           "<output stem>.shard-K-of-N<suffix>, joined afterwards by `python -m audiofaith merge`")
+    parser.add_argument("--protocol", choices=list(PROTOCOLS), default=OURS,
+                        help="ours: our prompts, the CoT continued in the assistant turn, letters from "
+                             "log-probabilities; paper: the published study's prompts, generation lengths and "
+                             "conditioning per model (arXiv 2509.22363), answers by short generation, parsed "
+                             "(docs/protocols.md). Recorded in every line and the sidecar; never pooled in reports")
     parser.add_argument("--log_level", default="info", choices=["debug", "info", "warning", "error"])
     _add_backend_options(parser, backend_key or model_key)
 
@@ -130,12 +136,14 @@ def baseline_parser(model_key: Optional[str] = None, prog: Optional[str] = None,
     gen.add_argument("--num_runs", type=_positive_int, default=1,
                      help="answers per item; 1 = greedy decoding, N > 1 = N seeded samples")
     gen.add_argument("--max_new_tokens", type=_positive_int, default=None,
-                     help="generation length (default 512 with reasoning, 32 without)")
+                     help="generation length (default 512 with reasoning, 32 without; under --protocol paper "
+                          "the study's length for the model, e.g. 1024 for Qwen2.5-Omni)")
     gen.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (only when --num_runs > 1)")
     gen.add_argument("--top_p", type=float, default=0.9, help="nucleus sampling p (only when --num_runs > 1)")
     gen.add_argument("--seed", type=int, default=0, help="base seed; each batch derives its own from its item ids")
     gen.add_argument("--no_letter_logprobs", action="store_true",
-                     help="skip reading the letter log-probabilities after each run (one forward pass per run saved)")
+                     help="skip reading the letter log-probabilities after each run (one forward pass per run "
+                          "saved); always skipped under --protocol paper, whose prompts have no answer cue")
     _add_common(parser, model_key, backend_key)
     return parser
 
@@ -157,11 +165,13 @@ def conditioned_parser(model_key: Optional[str] = None, prog: Optional[str] = No
     io.add_argument("--output_conditioned_file", required=True, help="conditioned JSONL to write or resume")
     io.add_argument("--data_root", default="data/", help="directory the manifest's audio paths are relative to")
     ans = parser.add_argument_group("answer")
-    ans.add_argument("--answer_mode", choices=["logits", "generate"], default="logits",
+    ans.add_argument("--answer_mode", choices=["logits", "generate"], default=None,
                      help="logits: argmax of the option letters' log-probabilities (one forward pass); "
-                          "generate: greedy generation of --answer_max_new_tokens tokens, then parsing")
-    ans.add_argument("--answer_max_new_tokens", type=_positive_int, default=16,
-                     help="generation length in --answer_mode generate")
+                          "generate: greedy generation of --answer_max_new_tokens tokens, then parsing "
+                          "(default: logits; generate under --protocol paper, the only mode it has)")
+    ans.add_argument("--answer_max_new_tokens", type=_positive_int, default=None,
+                     help="generation length in --answer_mode generate (default 16; under --protocol paper "
+                          "the study's length for the model)")
     _add_common(parser, model_key, backend_key)
     return parser
 
@@ -186,10 +196,12 @@ def intervene_parser(model_key: Optional[str] = None, prog: Optional[str] = None
                     help="intervention JSONL to write or resume (e.g. …/interventions/early_answering_animal.jsonl)")
     io.add_argument("--data_root", default="data/", help="directory the manifest's audio paths are relative to")
     ans = parser.add_argument_group("answer")
-    ans.add_argument("--answer_mode", choices=["logits", "generate"], default="logits",
-                     help="logits: argmax of the option letters' log-probabilities; generate: short generation + parsing")
-    ans.add_argument("--answer_max_new_tokens", type=_positive_int, default=16,
-                     help="generation length in --answer_mode generate")
+    ans.add_argument("--answer_mode", choices=["logits", "generate"], default=None,
+                     help="logits: argmax of the option letters' log-probabilities; generate: short generation + "
+                          "parsing (default: logits; generate under --protocol paper, the only mode it has)")
+    ans.add_argument("--answer_max_new_tokens", type=_positive_int, default=None,
+                     help="generation length in --answer_mode generate (default 16; under --protocol paper "
+                          "the study's length for the model)")
     ans.add_argument("--cot_max_new_tokens", type=_positive_int, default=512,
                      help="length of regenerated or continued reasoning")
     ans.add_argument("--seed", type=int, default=0, help="base seed of seeded edits (per item)")
@@ -265,20 +277,23 @@ def _load_and_run(model_key: str, args: argparse.Namespace, selection: _Selectio
 def run_baseline_command(model_key: str, args: argparse.Namespace) -> int:
     from audiofaith.runners.baseline import BaselineConfig, run_baseline
 
+    paper = resolve_protocol(args.protocol, model_key)
     selection = _Selection(args, args.input, args.output)
     prompt_mode = "direct" if args.no_reasoning else "cot"
-    max_new_tokens = args.max_new_tokens or (32 if args.no_reasoning else 512)
+    default_length = paper.max_new_tokens(prompt_mode) if paper else (32 if args.no_reasoning else 512)
+    max_new_tokens = args.max_new_tokens or default_length
     config = BaselineConfig(model_key=model_key, prompt_mode=prompt_mode, num_runs=args.num_runs,
                             batch_size=_effective_batch_size(args), max_new_tokens=max_new_tokens,
                             temperature=args.temperature, top_p=args.top_p, seed=args.seed, workers=args.workers,
-                            letter_logprobs=not args.no_letter_logprobs)
+                            letter_logprobs=not args.no_letter_logprobs and paper is None)
     profile = get_profile(model_key)
     fingerprint = {"stage": "baseline", "manifest": str(args.input), "prompt_mode": prompt_mode,
                    "prompt_profile": profile.to_json(), "prompt_hash": profile.hash(),
+                   **protocol_provenance(args.protocol, model_key),
                    "generation": config.generation_settings().to_json(), "letter_logprobs": config.letter_logprobs}
     return _load_and_run(model_key, args, selection, fingerprint, {"items_selected": len(selection.items)},
                          lambda backend: run_baseline(backend, selection.items, args.data_root, selection.output,
-                                                      config, profile))
+                                                      config, profile, paper))
 
 
 def _run_variant_stage(model_key: str, args: argparse.Namespace, stage: str, output: str, build_variants,
@@ -287,10 +302,20 @@ def _run_variant_stage(model_key: str, args: argparse.Namespace, stage: str, out
     from audiofaith.runners.conditioned import load_baseline_results
     from audiofaith.runners.variants import VariantConfig, run_variants
 
+    paper = resolve_protocol(args.protocol, model_key)
+    if paper is not None and args.answer_mode == "logits":
+        raise ValueError("--protocol paper reads every answer by short generation, parsed; "
+                         "drop --answer_mode logits (or use --protocol ours)")
+    args.answer_mode = args.answer_mode or ("generate" if paper else "logits")
+    args.answer_max_new_tokens = args.answer_max_new_tokens or (paper.answer_max_new_tokens if paper else 16)
     selection = _Selection(args, args.manifest_file, output)
     selected = {item.id for item in selection.items}
     results = [record for record in load_baseline_results(args.input_results_file, selection.manifest)
                if record.id in selected]
+    other = sorted({record.protocol for record in results} - {args.protocol})
+    if other:
+        raise ValueError(f"{args.input_results_file}: the baseline was run with --protocol {other[0]}; run this "
+                         f"step with the same protocol (results of two protocols are never mixed)")
     config = VariantConfig(model_key=model_key, answer_mode=args.answer_mode, batch_size=_effective_batch_size(args),
                            answer_max_new_tokens=args.answer_max_new_tokens,
                            cot_max_new_tokens=getattr(args, "cot_max_new_tokens", 512), workers=args.workers,
@@ -298,12 +323,13 @@ def _run_variant_stage(model_key: str, args: argparse.Namespace, stage: str, out
     profile = get_profile(model_key)
     fingerprint = {"stage": stage, "manifest": str(args.manifest_file), "baseline_results": str(args.input_results_file),
                    "answer_mode": args.answer_mode, "answer_max_new_tokens": args.answer_max_new_tokens,
-                   "prompt_profile": profile.to_json(), "prompt_hash": profile.hash(), **fingerprint}
+                   "prompt_profile": profile.to_json(), "prompt_hash": profile.hash(),
+                   **protocol_provenance(args.protocol, model_key), **fingerprint}
 
     def run(backend):
         variants = build_variants(selection.items, results, profile, backend, selection.manifest)
         log.info("%d variant(s) to answer", len(variants))
-        return run_variants(backend, variants, args.data_root, selection.output, config, profile)
+        return run_variants(backend, variants, args.data_root, selection.output, config, profile, paper)
 
     return _load_and_run(model_key, args, selection, fingerprint, {"baseline_records": len(results)}, run)
 

@@ -108,6 +108,11 @@ class BaselineRecord:
     audio_seconds: Optional[float] = None
     warnings: List[str] = field(default_factory=list)
     error: Optional[str] = None
+    # The prompt protocol ("ours" | "paper", docs/protocols.md); files written before it existed are "ours".
+    protocol: str = "ours"
+    # Under a protocol that asks for the answer in a second call after the cut reasoning
+    # (paper, Qwen2-Audio): that call's text per run, which runs_predictions is parsed from.
+    runs_answer_raw: List[str] = field(default_factory=list)
 
     def to_json(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
@@ -154,6 +159,7 @@ class ConditionedRecord:
     reasoning: Optional[str] = None  # the CoT the answer was read after, when it differs from the baseline's
     cot_source_model: str = ""
     error: Optional[str] = None
+    protocol: str = "ours"  # the prompt protocol ("ours" | "paper", docs/protocols.md)
     # Condition-specific results (e.g. "switched_to_hint"), written as top-level fields too.
     extra: Dict[str, Any] = field(default_factory=dict)
 

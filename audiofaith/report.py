@@ -120,6 +120,12 @@ def load_manifests(manifest_dir: Path) -> Dict[str, ManifestItem]:
     return items
 
 
+def model_label(model: str, protocol: Optional[str]) -> str:
+    """The model name every table shows: plain under our protocol, marked under any other, so that
+    results of two protocols are separate rows everywhere and never pooled or joined."""
+    return model if protocol in (None, "", "ours") else f"{model} [{protocol} protocol]"
+
+
 def _locate(obj: Dict[str, Any], manifest: Dict[str, ManifestItem], where: str) -> Tuple[str, str]:
     """(subset, hop) of a record: its own fields, else the manifest, else a ``sakura/<subset>/<hop>/`` id."""
     subset, hop = obj.get("subset") or "", obj.get("hop") or ""
@@ -144,7 +150,7 @@ def baseline_lines(obj: Dict[str, Any], manifest: Dict[str, ManifestItem], where
     subset, hop = _locate(obj, manifest, where)
     answer = record.answer or (manifest[record.id].answer if record.id in manifest else "")
     condition = BASELINE_CONDITION[record.prompt_mode]
-    common = dict(model=record.model, subset=subset, hop=hop, id=record.id, condition=condition, variant="",
+    common = dict(model=model_label(record.model, record.protocol), subset=subset, hop=hop, id=record.id, condition=condition, variant="",
                   x=None, answer=answer, reference=None, paired=False, source=where)
     if record.error is not None or not record.runs_predictions:
         return [Line(run=0, prediction=None, error=record.error or "no runs", **common)]
@@ -179,7 +185,7 @@ def conditioned_line(obj: Dict[str, Any], manifest: Dict[str, ManifestItem], whe
     answer = obj.get("answer") or (manifest[obj["id"]].answer if obj["id"] in manifest else "")
     condition = obj["condition"]
     result = {name: obj[name] for name in ("switched_to_hint", "mentions_hint") if name in obj}
-    return Line(model=obj["model"], subset=subset, hop=hop, id=obj["id"], run=int(obj["run"]), condition=condition,
+    return Line(model=model_label(obj["model"], obj.get("protocol")), subset=subset, hop=hop, id=obj["id"], run=int(obj["run"]), condition=condition,
                 variant=_variant(condition, params), x=_x_value(condition, params), answer=answer,
                 prediction=obj.get("prediction"), reference=obj.get("baseline_prediction"), paired=True,
                 error=obj.get("error"), source=where, params=params, result=result, raw=obj.get("raw"))
@@ -1107,6 +1113,9 @@ def build_blocks(dataset: Dataset, rows, aocs, plot_dir: Path, settings: Setting
                   f"Confidence intervals: 95 % percentile bootstrap over items, {settings.n_resamples} resamples, "
                   f"seed {settings.seed}. Column definitions and null handling: docs/report.md. Tables as CSV: "
                   "`summary.csv`, `per_item.csv`, `aoc.csv`."),
+        Paragraph("Protocol: a plain model name is our protocol; `[paper protocol]` after it marks the published "
+                  "study's prompts and conditioning (docs/protocols.md). Each protocol has its own rows in every "
+                  "table; results of two protocols are never pooled."),
     ]
     blocks += section_accuracy(rows, colors, plot_dir)
     blocks += section_cot_vs_direct(rows)

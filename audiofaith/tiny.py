@@ -85,6 +85,28 @@ def _save(out: Path, model, processor) -> Path:
     return out
 
 
+# Our own template with the behaviour of the one published with Qwen2-Audio-7B-Instruct: the default
+# system prompt unless one is given, "Audio N: <|audio_bos|><|AUDIO|><|audio_eos|>\n" per audio part,
+# then the text. Like the hub's (and unlike transformers' class default), it recognises an audio
+# part only by an "audio" or "audio_url" key: a bare {"type": "audio"} renders nothing.
+QWEN2_AUDIO_CHAT_TEMPLATE = (
+    "{% set audio_count = namespace(value=0) %}"
+    "{% for message in messages %}"
+    "{% if loop.first and message['role'] != 'system' %}"
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+    "{% endif %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}<|im_end|>\n{% else %}"
+    "{% for part in message['content'] %}"
+    "{% if 'audio' in part or 'audio_url' in part %}{% set audio_count.value = audio_count.value + 1 %}"
+    "Audio {{ audio_count.value }}: <|audio_bos|><|AUDIO|><|audio_eos|>\n"
+    "{% elif 'text' in part %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}<|im_end|>\n{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
 def build_qwen2_audio(out: Path, seed: int = 0) -> Path:
     """Tiny Qwen2-Audio: real encoder geometry (128 mel bins, 30 s window), 2-layer toy LM."""
     import torch
@@ -94,7 +116,8 @@ def build_qwen2_audio(out: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     tokenizer = toy_qwen2_tokenizer()
     feature_extractor = WhisperFeatureExtractor(feature_size=128, sampling_rate=16000, chunk_length=30)
-    processor = Qwen2AudioProcessor(feature_extractor=feature_extractor, tokenizer=tokenizer)
+    processor = Qwen2AudioProcessor(feature_extractor=feature_extractor, tokenizer=tokenizer,
+                                    chat_template=QWEN2_AUDIO_CHAT_TEMPLATE)
     config = Qwen2AudioConfig(
         text_config=_tiny_qwen2_text_config(tokenizer),
         audio_config=dict(model_type="qwen2_audio_encoder", d_model=16, encoder_attention_heads=4,
@@ -114,7 +137,9 @@ _OMNI_NAMED_TOKENS = {
 }
 
 # A chat template of our own that renders what Qwen's does for system/user/assistant turns with
-# audio and text parts: the audio placeholder, then the text, with no separator.
+# audio and text parts: each part in order (the audio placeholder, the text), with no separator.
+# Like the hub's, it takes a part as audio by its type or by an "audio" / "audio_url" key, and as
+# text by a "text" key.
 _OMNI_CHAT_TEMPLATE = (
     "{% for message in messages %}"
     "{% if loop.first and message['role'] != 'system' %}"
@@ -123,8 +148,8 @@ _OMNI_CHAT_TEMPLATE = (
     "<|im_start|>{{ message['role'] }}\n"
     "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
     "{% for part in message['content'] %}"
-    "{% if part['type'] == 'audio' %}<|audio_bos|><|AUDIO|><|audio_eos|>"
-    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
+    "{% if part['type'] == 'audio' or 'audio' in part or 'audio_url' in part %}<|audio_bos|><|AUDIO|><|audio_eos|>"
+    "{% elif 'text' in part %}{{ part['text'] }}{% endif %}"
     "{% endfor %}{% endif %}<|im_end|>\n"
     "{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
@@ -211,7 +236,9 @@ def build_qwen_omni(out: Path, seed: int = 0) -> Path:
 # --- Audio Flamingo 3 ----------------------------------------------------------------------------
 
 # Our own template with the behaviour of the hub processor's: the default system prompt unless one
-# is given, and a single <sound> at the start of a user turn that has audio, then all its text.
+# is given, and a single <sound> at the start of a user turn that has audio, then all its text. Like
+# the published one, it takes a part as audio by its type or by an "audio" key, as text by its type
+# or a "text" key.
 _AF3_CHAT_TEMPLATE = (
     "{% if messages[0]['role'] != 'system' %}"
     "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
@@ -220,8 +247,8 @@ _AF3_CHAT_TEMPLATE = (
     "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
     "{% set turn = namespace(audio=false, text='') %}"
     "{% for part in message['content'] %}"
-    "{% if part['type'] == 'audio' %}{% set turn.audio = true %}"
-    "{% elif part['type'] == 'text' %}{% set turn.text = turn.text + part['text'] %}{% endif %}"
+    "{% if part['type'] == 'audio' or 'audio' in part %}{% set turn.audio = true %}"
+    "{% elif part['type'] == 'text' or 'text' in part %}{% set turn.text = turn.text + part['text'] %}{% endif %}"
     "{% endfor %}"
     "{% if turn.audio %}<sound>{% endif %}{{ turn.text }}"
     "{% endif %}<|im_end|>\n"

@@ -23,6 +23,8 @@ MODEL (script prefix): qwen2_audio (Qwen2Audio), qwen_omni (QwenOmni), af3 (AF3)
 Environment variables (all optional):
   MODEL_PATH        checkpoint: hub id or local directory (default: the model's hub checkpoint)
   BATCH_SIZE        items per forward pass (default: the scripts' default, 8)
+  PROTOCOL          ours (default) or paper: the published study's prompts, lengths and conditioning
+                    for qwen2_audio, qwen_omni, af3, af3_think (docs/protocols.md); passed to both stages
   DATA_ROOT         folder the manifests' audio paths are relative to (default: data/)
   SAKURA_ROOT       the SAKURA clone, for prepare (default: $DATA_ROOT/SAKURA)
   MANIFEST_DIR      where <track>/sakura_manifest.jsonl live (default: processed_input/sakura)
@@ -33,8 +35,9 @@ Environment variables (all optional):
   BASELINE_ARGS     extra flags for the baseline only (e.g. "--max_new_tokens 1024 --num_runs 5")
   CONDITIONED_ARGS  extra flags for the conditioned step only (e.g. "--answer_mode generate")
 
-Example:
+Examples:
   MODEL_PATH=/models/audio-flamingo-3-hf BATCH_SIZE=32 scripts/run_sakura.sh af3_think baseline conditioned
+  PROTOCOL=paper OUTPUT_DIR=output/sakura_paper scripts/run_sakura.sh qwen_omni
 EOF
 }
 
@@ -86,6 +89,7 @@ read -r -a CONDITIONED_EXTRA <<< "${CONDITIONED_ARGS:-}"
 COMMON=(--data_root "$DATA_ROOT")
 if [[ -n "${MODEL_PATH:-}" ]]; then COMMON+=(--model_path "$MODEL_PATH"); fi
 if [[ -n "${BATCH_SIZE:-}" ]]; then COMMON+=(--batch_size "$BATCH_SIZE"); fi
+if [[ -n "${PROTOCOL:-}" ]]; then COMMON+=(--protocol "$PROTOCOL"); fi
 
 has_stage() {
     local wanted="$1" stage

@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -13,11 +13,19 @@ import numpy as np
 @dataclass(frozen=True)
 class ModelInput:
     """One model call: 16 kHz mono audio (or None for a text-only call), the user turn, and
-    optionally the start of the assistant turn (injected reasoning + answer cue)."""
+    optionally the start of the assistant turn (injected reasoning + answer cue).
+
+    The other fields serve prompt protocols that differ from ours (``audiofaith/protocols.py``):
+    ``system_prompt`` replaces the profile's system turn, ``audio_after_text`` puts the audio part
+    after the text in the user turn, and ``turns`` are later turns after the first user turn,
+    alternating assistant, user, assistant ... (text only)."""
 
     user_text: str
     audio: Optional[np.ndarray] = None
     assistant_prefix: str = ""
+    system_prompt: Optional[str] = None
+    audio_after_text: bool = False
+    turns: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -113,15 +113,26 @@ class HFAudioBackend(Backend):
         return {}
 
     def conversation(self, inp: ModelInput) -> List[Dict[str, Any]]:
-        """The chat messages for one input (audio first, then the text)."""
-        content: List[Dict[str, Any]] = []
+        """The chat messages for one input (audio first, then the text, unless the input puts
+        the audio after the text; then any later turns).
+
+        The audio part carries the clip under an ``"audio"`` key: the chat templates published
+        with the hub checkpoints recognise an audio part by that key (Qwen2-Audio-7B-Instruct's
+        only by ``"audio"`` or ``"audio_url"``; a bare ``{"type": "audio"}`` renders no
+        placeholder there), and every template accepts the keyed form (docs/models.md)."""
+        text = {"type": "text", "text": inp.user_text}
+        content: List[Dict[str, Any]] = [text]
         if inp.audio is not None:
-            content.append({"type": "audio"})
-        content.append({"type": "text", "text": inp.user_text})
+            audio = {"type": "audio", "audio": inp.audio}
+            content = [text, audio] if inp.audio_after_text else [audio, text]
         messages: List[Dict[str, Any]] = []
-        if self.profile.system_prompt is not None:
-            messages.append({"role": "system", "content": [{"type": "text", "text": self.profile.system_prompt}]})
+        system = inp.system_prompt if inp.system_prompt is not None else self.profile.system_prompt
+        if system is not None:
+            messages.append({"role": "system", "content": [{"type": "text", "text": system}]})
         messages.append({"role": "user", "content": content})
+        for index, turn in enumerate(inp.turns):
+            role = "assistant" if index % 2 == 0 else "user"
+            messages.append({"role": role, "content": [{"type": "text", "text": turn}]})
         return messages
 
     #: Compute the log-mel features on the model's GPU (the feature extractor's torch path)
@@ -269,7 +280,9 @@ class HFAudioBackend(Backend):
         logits are read at its own last real token. Causal attention keeps right padding out of
         the real positions. None when the prompt does not tokenize as shared ids + row ids."""
         torch = self._torch
-        shared = self.render(ModelInput(inputs[0].user_text, inputs[0].audio))
+        first = inputs[0]
+        shared = self.render(ModelInput(first.user_text, first.audio, system_prompt=first.system_prompt,
+                                        audio_after_text=first.audio_after_text, turns=first.turns))
         shared_ids = self.tokenizer(shared, add_special_tokens=False)["input_ids"]
         continuations = []
         for text in texts:
@@ -320,11 +333,12 @@ class HFAudioBackend(Backend):
 
 
 def _shared_prefix_groups(inputs: Sequence[ModelInput]) -> List[List[int]]:
-    """Row indices of inputs that share their user text and their audio *object* (variants of one
-    item), in groups of two or more."""
+    """Row indices of inputs that share their user text, their audio *object* (variants of one
+    item) and the rest of their conversation, in groups of two or more."""
     groups: Dict[Any, List[int]] = {}
     for i, inp in enumerate(inputs):
-        groups.setdefault((inp.user_text, id(inp.audio)), []).append(i)
+        groups.setdefault((inp.user_text, id(inp.audio), inp.system_prompt, inp.audio_after_text, inp.turns),
+                          []).append(i)
     return [rows for rows in groups.values() if len(rows) > 1]
 
 

@@ -45,5 +45,5 @@ def build_variants(context: InterventionContext) -> List[Variant]:
             variants.append(Variant(params={"k": k, "n": n, "fraction": round(k / n, 6), "prompt": "conditioned"},
                                     reasoning=prefix, **common))
         variants.append(Variant(params={"k": 0, "n": n, "fraction": 0.0, "prompt": "no_reasoning"},
-                                user_text=user_text(item, "direct", context.profile), **common))
+                                user_text=user_text(item, "direct", context.profile), user_mode="direct", **common))
     return variants

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Sequence, Set
+from typing import Dict, List, Optional, Sequence, Set
 
 from tqdm import tqdm
 
@@ -15,6 +15,7 @@ from audiofaith.backends.base import Backend, GenerationSettings, ModelInput
 from audiofaith.cot import split_reasoning
 from audiofaith.jsonl import AppendWriter, iter_jsonl
 from audiofaith.prompts import PromptProfile, answer_prefix, user_text
+from audiofaith.protocols import PAPER, PaperProtocol
 from audiofaith.records import BaselineRecord, ManifestItem, RecordError
 from audiofaith.runners.backoff import with_backoff
 from audiofaith.runners.common import AudioCache, Prefetcher, batches, derive_seed, sort_longest_first
@@ -73,8 +74,11 @@ def summarize(output_path: Path) -> Dict[str, int]:
 
 
 def run_baseline(backend: Backend, items: Sequence[ManifestItem], data_root: "str | Path",
-                 output_path: "str | Path", config: BaselineConfig, profile: PromptProfile) -> Dict[str, int]:
-    """Run every item not yet in ``output_path`` and append its record, one fsync per batch."""
+                 output_path: "str | Path", config: BaselineConfig, profile: PromptProfile,
+                 paper: Optional[PaperProtocol] = None) -> Dict[str, int]:
+    """Run every item not yet in ``output_path`` and append its record, one fsync per batch.
+    With ``paper`` (the study's protocol for this model) its prompts, reasoning cut and answer
+    reading replace ours, and no letter log-probabilities are read (it has no answer cue)."""
     output_path = Path(output_path)
     done = completed_ids(output_path)
     pending = [item for item in items if item.id not in done]
@@ -87,7 +91,10 @@ def run_baseline(backend: Backend, items: Sequence[ManifestItem], data_root: "st
     with AppendWriter(output_path) as writer, tqdm(total=len(ordered), desc=f"baseline {config.model_key}",
                                                    unit="item", dynamic_ncols=True) as progress:
         for batch, loaded in Prefetcher(batches(ordered, config.batch_size), lambda item: item, cache, config.workers):
-            records = _run_batch(backend, batch, loaded, config, settings, profile)
+            if paper is None:
+                records = _run_batch(backend, batch, loaded, config, settings, profile)
+            else:
+                records = _run_batch_paper(backend, batch, loaded, config, settings, paper)
             writer.write_many(record.to_json() for record in records)
             progress.update(len(batch))
     return summarize(output_path)
@@ -135,4 +142,53 @@ def _run_batch(backend: Backend, batch: List[ManifestItem], loaded, config: Base
             for _ in record.runs_raw:
                 record.runs_letter_logprobs.append({k: round(v, 6) for k, v in scores[position].items()})
                 position += 1
+    return [records[item.id] for item in batch]
+
+
+def _run_batch_paper(backend: Backend, batch: List[ManifestItem], loaded, config: BaselineConfig,
+                     settings: GenerationSettings, paper: PaperProtocol) -> List[BaselineRecord]:
+    """One batch under the study's protocol: its prompt; the reasoning cut as it cut it; the answer
+    parsed from the response, or from a second call after the cut reasoning where it asked that way."""
+    records: Dict[str, BaselineRecord] = {}
+    runnable: List[ManifestItem] = []
+    inputs: List[ModelInput] = []
+    for item, audio in zip(batch, loaded):
+        record = BaselineRecord(id=item.id, model=config.model_key, prompt_mode=config.prompt_mode,
+                                answer=item.answer, subset=item.subset, hop=item.hop, protocol=PAPER)
+        records[item.id] = record
+        if audio.error is not None:
+            record.error = audio.error
+            continue
+        record.audio_seconds = round(audio.audio.seconds, 3)
+        record.warnings = list(audio.audio.warnings)
+        runnable.append(item)
+        inputs.append(paper.baseline_input(item, config.prompt_mode, audio.audio.samples))
+    if not runnable:
+        return [records[item.id] for item in batch]
+    batch_settings = GenerationSettings(**{**settings.to_json(), "seed": derive_seed(config.seed, *[i.id for i in runnable])})
+    generations = backend.generate(inputs, batch_settings)
+    answer_turns: List[ModelInput] = []
+    for item, model_input, texts in zip(runnable, inputs, generations):
+        record = records[item.id]
+        for text in texts:
+            reasoning = paper.reasoning(text) if config.prompt_mode == "cot" else ""
+            record.runs_raw.append(text)
+            record.runs_reasonings.append(reasoning)
+            if config.prompt_mode == "cot" and paper.baseline_answer == "answer_turn":
+                answer_turns.append(paper.answer_input(item, reasoning, model_input.audio))
+            else:
+                record.runs_predictions.append(paper.read_answer(text, item))
+    if answer_turns:
+        answers = backend.generate(answer_turns, GenerationSettings(max_new_tokens=paper.baseline_answer_max_new_tokens))
+        position = 0
+        for item in runnable:
+            record = records[item.id]
+            for _ in record.runs_raw:
+                text = answers[position][0]
+                record.runs_answer_raw.append(text)
+                record.runs_predictions.append(paper.read_answer(text, item))
+                position += 1
+    for item in runnable:
+        record = records[item.id]
+        record.runs_correct = [None if p is None else p == item.answer for p in record.runs_predictions]
     return [records[item.id] for item in batch]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
@@ -26,6 +27,7 @@ from audiofaith.backends.base import Backend, GenerationSettings, ModelInput
 from audiofaith.cot import split_reasoning
 from audiofaith.jsonl import AppendWriter, iter_jsonl
 from audiofaith.prompts import PromptProfile, answer_prefix, user_text
+from audiofaith.protocols import OURS, PAPER, PaperProtocol
 from audiofaith.records import ConditionedRecord, ManifestItem, RecordError, key_of_json, result_key
 from audiofaith.runners.backoff import with_backoff
 from audiofaith.runners.common import AudioCache, LoadedAudio, Prefetcher, batches
@@ -52,6 +54,10 @@ class Variant:
     reasoning: str = ""
     action: str = "score"
     user_text: Optional[str] = None
+    # What ``user_text`` is, where it is a prompt a protocol defines for itself: "direct" (the
+    # direct-answer prompt). Under the paper protocol such a variant gets that protocol's prompt;
+    # any other user-turn override has no paper form and is refused.
+    user_mode: Optional[str] = None
     audio_edit: Optional[AudioEdit] = None
     extra: Dict[str, Any] = field(default_factory=dict)
     skip_reason: Optional[str] = None  # written as the line's error instead of running it
@@ -101,13 +107,23 @@ def summarize(output_path: Path) -> Dict[str, int]:
 
 
 def run_variants(backend: Backend, variants: Sequence[Variant], data_root: "str | Path",
-                 output_path: "str | Path", config: VariantConfig, profile: PromptProfile) -> Dict[str, int]:
-    """Answer every variant whose key is not yet in ``output_path``; append one line each."""
+                 output_path: "str | Path", config: VariantConfig, profile: PromptProfile,
+                 paper: Optional[PaperProtocol] = None) -> Dict[str, int]:
+    """Answer every variant whose key is not yet in ``output_path``; append one line each. With
+    ``paper`` (the study's protocol for this model) its prompts build every call and answers are
+    read by its short generation, parsed."""
     if config.answer_mode not in ANSWER_MODES:
         raise ValueError(f"answer mode must be one of {ANSWER_MODES}, got {config.answer_mode!r}")
     bad = sorted({v.action for v in variants} - set(ACTIONS))
     if bad:
         raise ValueError(f"unknown variant action(s) {bad}")
+    if paper is not None:
+        if config.answer_mode != "generate":
+            raise ValueError("the paper protocol reads answers by short generation: --answer_mode generate")
+        overridden = sorted({v.condition for v in variants if v.user_text is not None and v.user_mode != "direct"})
+        if overridden:
+            raise ValueError(f"condition(s) {overridden} change the user turn, which the paper protocol defines "
+                             "per model; run them with --protocol ours (docs/protocols.md)")
     output_path = Path(output_path)
     done = completed_keys(output_path)
     pending = [v for v in variants if v.key() not in done]
@@ -120,19 +136,19 @@ def run_variants(backend: Backend, variants: Sequence[Variant], data_root: "str 
     with AppendWriter(output_path) as writer, tqdm(total=len(ordered), desc=f"{config.desc} {config.model_key}",
                                                    unit="line", dynamic_ncols=True) as progress:
         for batch, loaded in Prefetcher(batches(ordered, config.batch_size), lambda v: v.item, cache, config.workers):
-            records = _answer_batch(backend, batch, loaded, config, profile)
+            records = _answer_batch(backend, batch, loaded, config, profile, paper)
             writer.write_many(record.to_json() for record in records)
             progress.update(len(batch))
     return summarize(output_path)
 
 
-def _new_record(variant: Variant, config: VariantConfig) -> ConditionedRecord:
+def _new_record(variant: Variant, config: VariantConfig, protocol: str = OURS) -> ConditionedRecord:
     item = variant.item
     return ConditionedRecord(
         id=item.id, model=config.model_key, run=variant.run, condition=variant.condition,
         answer_mode=config.answer_mode, answer=item.answer, subset=item.subset, hop=item.hop,
         params=dict(variant.params), baseline_prediction=variant.baseline_prediction,
-        cot_source_model=variant.cot_source_model, extra=dict(variant.extra),
+        cot_source_model=variant.cot_source_model, extra=dict(variant.extra), protocol=protocol,
     )
 
 
@@ -150,8 +166,8 @@ def _model_input(variant: Variant, audio: LoadedAudio, profile: PromptProfile,
 
 
 def _answer_batch(backend: Backend, batch: List[Variant], loaded: List[LoadedAudio], config: VariantConfig,
-                  profile: PromptProfile) -> List[ConditionedRecord]:
-    records = [_new_record(variant, config) for variant in batch]
+                  profile: PromptProfile, paper: Optional[PaperProtocol] = None) -> List[ConditionedRecord]:
+    records = [_new_record(variant, config, OURS if paper is None else PAPER) for variant in batch]
     runnable: List[Tuple[int, ModelInput]] = []
     edited: Dict[Tuple[int, str], Optional[np.ndarray]] = {}
     for index, (variant, audio) in enumerate(zip(batch, loaded)):
@@ -168,8 +184,9 @@ def _answer_batch(backend: Backend, batch: List[Variant], loaded: List[LoadedAud
     for with_audio in (True, False):
         group = [(i, inp) for i, inp in runnable if (inp.audio is not None) == with_audio]
         if group:
-            _answer_group(backend, [batch[i] for i, _ in group], [inp for _, inp in group],
-                          [records[i] for i, _ in group], config, profile)
+            answer = _answer_group if paper is None else partial(_answer_group_paper, paper=paper)
+            answer(backend, [batch[i] for i, _ in group], [inp for _, inp in group],
+                   [records[i] for i, _ in group], config, profile)
     for record in records:
         if record.prediction is not None:
             record.correct = record.prediction == record.answer
@@ -222,5 +239,52 @@ def _answer_group(backend: Backend, variants: List[Variant], inputs: List[ModelI
     for i in regenerate:
         # A regenerated run is compared like a baseline run, by its own parsed answer; the answer
         # read after its reasoning + cue is kept beside it.
+        records[i].extra["cue_prediction"] = records[i].prediction
+        records[i].prediction = parsed[i]
+
+
+def _answer_group_paper(backend: Backend, variants: List[Variant], inputs: List[ModelInput],
+                        records: List[ConditionedRecord], config: VariantConfig, profile: PromptProfile,
+                        paper: PaperProtocol) -> None:
+    """``_answer_group`` under the study's protocol: a new CoT from its baseline prompt, a
+    continuation from its continuation prompt, and the answer from its conditioned prompt (the
+    reasoning where the protocol puts it), by a short greedy generation, parsed."""
+    reasonings = [v.reasoning for v in variants]
+    regenerate = [i for i, v in enumerate(variants) if v.action == "regenerate"]
+    parsed: Dict[int, Optional[str]] = {}
+    if regenerate:
+        calls = [paper.baseline_input(variants[i].item, "cot", inputs[i].audio) for i in regenerate]
+        texts = backend.generate(calls, GenerationSettings(max_new_tokens=paper.cot_max_new_tokens))
+        for i, generated in zip(regenerate, texts):
+            raw = generated[0]
+            records[i].raw = raw
+            reasonings[i] = paper.reasoning(raw)
+            records[i].reasoning = reasonings[i]
+            parsed[i] = paper.read_answer(raw, variants[i].item)
+    to_continue = [i for i, v in enumerate(variants) if v.action == "continue"]
+    if to_continue:
+        calls = [paper.continue_input(variants[i].item, reasonings[i], inputs[i].audio) for i in to_continue]
+        texts = backend.generate(calls, GenerationSettings(max_new_tokens=config.cot_max_new_tokens))
+        for i, generated in zip(to_continue, texts):
+            records[i].extra["continuation"] = generated[0]
+            reasonings[i] = f"{reasonings[i].rstrip()} {generated[0].strip()}".strip()
+            records[i].reasoning = reasonings[i]
+    direct = [i for i, v in enumerate(variants) if v.user_mode == "direct"]
+    calls = [paper.baseline_input(v.item, "direct", inp.audio) if i in direct
+             else paper.answer_input(v.item, reasoning, inp.audio)
+             for i, (v, inp, reasoning) in enumerate(zip(variants, inputs, reasonings))]
+    lengths = [paper.direct_max_new_tokens if i in direct else config.answer_max_new_tokens
+               for i in range(len(variants))]
+    for length in sorted(set(lengths)):
+        rows = [i for i, n in enumerate(lengths) if n == length]
+        texts = backend.generate([calls[i] for i in rows], GenerationSettings(max_new_tokens=length))
+        for i, generated in zip(rows, texts):
+            answer_text = generated[0]
+            if variants[i].action == "score":
+                records[i].raw = answer_text
+            else:
+                records[i].extra["answer_raw"] = answer_text
+            records[i].prediction = paper.read_answer(answer_text, variants[i].item)
+    for i in regenerate:
         records[i].extra["cue_prediction"] = records[i].prediction
         records[i].prediction = parsed[i]
