@@ -1,0 +1,127 @@
+"""Every HF backend's messages render under the chat templates as published with the checkpoints.
+
+The hub template of Qwen2-Audio-7B-Instruct recognises an audio part only by an ``"audio"`` or
+``"audio_url"`` key (a bare ``{"type": "audio"}`` renders no placeholder, and the processor then
+refuses the batch). Each backend's baseline, conditioned and intervention prompts, under both
+protocols, are rendered here under a *keyed-only* variant of the model's template and must carry
+exactly one audio placeholder (none for a text-only call), render as under the tiny checkpoint's
+own template, and pass the processor. The paper protocol's rendered prompts are golden files.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from audiofaith.backends import ModelInput, get_profile, load_backend
+from audiofaith.interventions.hint import hinted_user_text
+from audiofaith.prompts import answer_prefix, user_text
+from audiofaith.protocols import paper_protocol
+from audiofaith.tiny import _AF3_CHAT_TEMPLATE, _OMNI_CHAT_TEMPLATE, QWEN2_AUDIO_CHAT_TEMPLATE
+from tests.test_prompts import ITEM, REASONING, check_golden
+
+pytestmark = pytest.mark.slow
+
+KEYS = ("qwen2_audio", "qwen_omni", "af3", "af3_think")
+PLACEHOLDER = {"qwen2_audio": "<|AUDIO|>", "qwen_omni": "<|AUDIO|>", "af3": "<sound>", "af3_think": "<sound>"}
+
+
+def _keyed_only(template: str, typed_rule: str, keyed_rule: str) -> str:
+    assert template.count(typed_rule) == 1, typed_rule
+    return template.replace(typed_rule, keyed_rule)
+
+
+# The tiny templates with their audio rule narrowed to keys only: the strictest published behaviour.
+KEYED_ONLY = {
+    "qwen2_audio": QWEN2_AUDIO_CHAT_TEMPLATE,  # already keyed-only, as the hub's
+    "qwen_omni": _keyed_only(_OMNI_CHAT_TEMPLATE, "part['type'] == 'audio' or 'audio' in part or 'audio_url' in part",
+                             "'audio' in part or 'audio_url' in part"),
+    "af3": _keyed_only(_AF3_CHAT_TEMPLATE, "part['type'] == 'audio' or 'audio' in part", "'audio' in part"),
+}
+KEYED_ONLY["af3_think"] = KEYED_ONLY["af3"]
+
+
+@pytest.fixture(scope="module")
+def backends(request):
+    return {key: load_backend(key, str(request.getfixturevalue(f"tiny_{key}")), device="cpu") for key in KEYS}
+
+
+def _clip(seconds: float = 1.5) -> np.ndarray:
+    return (0.1 * np.random.default_rng(0).standard_normal(int(16000 * seconds))).astype(np.float32)
+
+
+def _prompts(key: str, audio: np.ndarray):
+    """(name, input) of the backend's baseline, conditioned and intervention calls, both protocols."""
+    profile = get_profile(key)
+    cot = user_text(ITEM, "cot", profile)
+    paper = paper_protocol(key)
+    return [
+        ("ours baseline", ModelInput(cot, audio)),
+        ("ours baseline letters", ModelInput(cot, audio, answer_prefix(REASONING, profile))),
+        ("ours conditioned", ModelInput(cot, audio, answer_prefix(REASONING, profile))),
+        ("ours early answering, no reasoning",
+         ModelInput(user_text(ITEM, "direct", profile), audio, answer_prefix("", profile))),
+        ("ours hint", ModelInput(hinted_user_text(cot, "B"), audio)),
+        ("ours no-audio intervention", ModelInput(cot, None, answer_prefix(REASONING, profile))),
+        ("paper baseline", paper.baseline_input(ITEM, "cot", audio)),
+        ("paper direct", paper.baseline_input(ITEM, "direct", audio)),
+        ("paper conditioned", paper.answer_input(ITEM, REASONING, audio)),
+        ("paper continuation", paper.continue_input(ITEM, "The clip has short, loud barks.", audio)),
+        ("paper no-audio intervention", paper.answer_input(ITEM, REASONING, None)),
+    ]
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_every_prompt_renders_under_a_keyed_only_template(backends, key):
+    backend = backends[key]
+    own = backend.processor.chat_template
+    audio = _clip()
+    try:
+        rendered_own = {name: backend.render(inp) for name, inp in _prompts(key, audio)}
+        backend.processor.chat_template = KEYED_ONLY[key]
+        for name, inp in _prompts(key, audio):
+            text = backend.render(inp)
+            expected = 1 if inp.audio is not None else 0
+            assert text.count(PLACEHOLDER[key]) == expected, (key, name, text)
+            assert text == rendered_own[name], (key, name)
+            assert ITEM.choices[2] in text  # the options are in the prompt
+            batch = backend.encode([inp])  # the processor accepts it (audio tokens match the clip)
+            assert batch["input_ids"].shape[0] == 1
+    finally:
+        backend.processor.chat_template = own
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_a_bare_audio_part_is_what_the_keyed_only_template_drops(backends, key):
+    """The variant really is strict: the form the backends no longer send renders no placeholder."""
+    backend = backends[key]
+    bare = [{"role": "user", "content": [{"type": "audio"}, {"type": "text", "text": "Q"}]}]
+    keyed = [{"role": "user", "content": [{"type": "audio", "audio": _clip()}, {"type": "text", "text": "Q"}]}]
+    render = lambda messages, template: backend.processor.apply_chat_template(  # noqa: E731
+        messages, chat_template=template, add_generation_prompt=True, tokenize=False)
+    assert PLACEHOLDER[key] not in render(bare, KEYED_ONLY[key])
+    assert render(keyed, KEYED_ONLY[key]).count(PLACEHOLDER[key]) == 1
+
+
+def test_tiny_templates_accept_what_the_published_ones_accept(backends):
+    """Qwen2-Audio's hub template takes audio only by key; Qwen2.5-Omni's and AF3's (transformers'
+    conversion script) also by type."""
+    bare = [{"role": "user", "content": [{"type": "audio"}, {"type": "text", "text": "Q"}]}]
+    for key, accepts_bare in (("qwen2_audio", False), ("qwen_omni", True), ("af3", True)):
+        processor = backends[key].processor
+        text = processor.apply_chat_template(bare, add_generation_prompt=True, tokenize=False)
+        assert (PLACEHOLDER[key] in text) == accepts_bare, key
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_paper_prompts_are_golden(backends, key):
+    backend, paper, audio = backends[key], paper_protocol(key), [0.0]
+    check_golden(f"paper_{key}_baseline.txt", backend.render(paper.baseline_input(ITEM, "cot", audio)))
+    check_golden(f"paper_{key}_conditioned.txt", backend.render(paper.answer_input(ITEM, REASONING, audio)))
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_our_baseline_prompts_are_golden(backends, key):
+    """The rendered CoT baseline prompt of one SAKURA item (docs/models.md shows these)."""
+    backend = backends[key]
+    check_golden(f"{key}_baseline.txt", backend.render(ModelInput(user_text(ITEM, "cot", get_profile(key)), [0.0])))
