@@ -346,6 +346,9 @@ def run_intervene_command(model_key: str, args: argparse.Namespace) -> int:
     from audiofaith.interventions import InterventionContext, family
 
     options = {name: getattr(args, name) for name in getattr(args, "kind_option_names", [])}
+    if args.protocol != OURS and getattr(family(args.kind), "CHANGES_USER_TURN", False):
+        raise ValueError(f"--kind {args.kind} rewrites our prompt's user turn, which --protocol {args.protocol} "
+                         "defines per model; run it with --protocol ours (docs/protocols.md)")
     check_options = getattr(family(args.kind), "check_options", None)
     if check_options is not None:
         check_options(options)  # before the model loads: a typo must not cost a 16 GB load

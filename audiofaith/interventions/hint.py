@@ -89,6 +89,11 @@ def _annotate(letter: str):
     return annotate
 
 
+#: The hint is written into our CoT prompt's user turn; the paper protocol (docs/protocols.md)
+#: defines its own user turns and the study ran no hint intervention, so it refuses this family.
+CHANGES_USER_TURN = True
+
+
 def build_variants(context: InterventionContext) -> List[Variant]:
     mode = context.options.get("hint_letters") or "all"
     variants: List[Variant] = []
