@@ -267,7 +267,8 @@ def _answer_group_paper(backend: Backend, variants: List[Variant], inputs: List[
         texts = backend.generate(calls, GenerationSettings(max_new_tokens=config.cot_max_new_tokens))
         for i, generated in zip(to_continue, texts):
             records[i].extra["continuation"] = generated[0]
-            reasonings[i] = f"{reasonings[i].rstrip()} {generated[0].strip()}".strip()
+            # cut again as the baseline's was (the study's experiments/cot/adding_mistakes.py)
+            reasonings[i] = paper.reasoning(f"{reasonings[i].rstrip()} {generated[0].strip()}".strip())
             records[i].reasoning = reasonings[i]
     direct = [i for i, v in enumerate(variants) if v.user_mode == "direct"]
     calls = [paper.baseline_input(v.item, "direct", inp.audio) if i in direct
