@@ -1,0 +1,85 @@
+"""The variant loop under the paper protocol, with a scripted backend: which prompt each action
+sends, with which length, and how the answers are read."""
+
+from __future__ import annotations
+
+from typing import List
+
+import numpy as np
+
+from audiofaith.backends.base import Backend, GenerationSettings, ModelInput
+from audiofaith.protocols import GIVEN_THE_REASONING, paper_protocol
+from audiofaith.runners.variants import Variant, VariantConfig, _answer_group_paper, _new_record
+from tests.test_prompts import ITEM
+
+
+class ScriptedBackend(Backend):
+    """Answers every call with the next scripted text; records (input, max_new_tokens)."""
+
+    key = "scripted"
+
+    def __init__(self, replies: List[str]) -> None:
+        self.replies = list(replies)
+        self.calls: List[tuple] = []
+
+    def generate(self, inputs, settings: GenerationSettings):
+        out = []
+        for inp in inputs:
+            self.calls.append((inp, settings.max_new_tokens))
+            out.append([self.replies.pop(0)])
+        return out
+
+    def score_letters(self, inputs, letters):
+        raise AssertionError("the paper protocol never scores letters")
+
+    def provenance(self):
+        return {}
+
+
+def _run(key: str, variants: List[Variant], replies: List[str]):
+    backend = ScriptedBackend(replies)
+    config = VariantConfig(model_key=key, answer_mode="generate", answer_max_new_tokens=7, cot_max_new_tokens=9)
+    records = [_new_record(v, config, "paper") for v in variants]
+    audio = np.zeros(160, dtype=np.float32)
+    _answer_group_paper(backend, variants, [ModelInput("ignored", audio) for _ in variants], records, config,
+                        None, paper=paper_protocol(key))
+    return backend.calls, records
+
+
+def _variant(**kwargs) -> Variant:
+    return Variant(item=ITEM, run=0, condition="c", params={}, baseline_prediction="A", **kwargs)
+
+
+def test_score_puts_the_reasoning_in_the_user_turn_for_af3():
+    calls, records = _run("af3", [_variant(reasoning="It barks.")], ["(A) dog"])
+    (inp, length), = calls
+    assert inp.user_text.endswith("respond.\n\nIt barks.\n\nTherefore, the answer is:") and length == 7
+    assert records[0].prediction == "A" and records[0].raw == "(A) dog" and records[0].protocol == "paper"
+
+
+def test_continue_then_score_cuts_the_continued_reasoning_again():
+    calls, records = _run("af3", [_variant(reasoning="It barks.", action="continue")],
+                          ["Dogs bark. So the answer is (A).", "(B)"])
+    (cont, cont_length), (answer, answer_length) = calls
+    assert cont.user_text.endswith("respond.\n\nIt barks.") and cont_length == 9
+    assert records[0].reasoning == "It barks. Dogs bark."  # the answer-stating last sentence cut
+    assert "\n\nIt barks. Dogs bark.\n\nTherefore" in answer.user_text and answer_length == 7
+    assert records[0].prediction == "B" and records[0].extra["answer_raw"] == "(B)"
+
+
+def test_regenerate_uses_the_baseline_prompt_and_its_length_and_keeps_its_own_answer():
+    calls, records = _run("qwen_omni", [_variant(action="regenerate")],
+                          ["<Reasoning>It barks.</Reasoning><Conclusion>C</Conclusion>", "D"])
+    (cot, cot_length), (answer, _) = calls
+    assert "using the XML template" in cot.user_text and cot_length == 1024 and cot.audio_after_text
+    assert "<Reasoning>\nIt barks.\n</Reasoning>\n<Conclusion>\n" in answer.user_text
+    assert records[0].prediction == "C" and records[0].extra["cue_prediction"] == "D"
+
+
+def test_direct_variant_gets_the_study_direct_prompt_and_new_turn_gets_its_question():
+    calls, records = _run("qwen2_audio", [_variant(user_text="ours", user_mode="direct"),
+                                          _variant(reasoning="It barks.")], ["(B)", "(C)"])
+    by_length = {length: inp for inp, length in calls}
+    assert by_length[7].turns == ("It barks.", GIVEN_THE_REASONING)
+    assert by_length[50].turns == () and by_length[50].user_text.startswith("audio\n\nQuestion: ")
+    assert {r.prediction for r in records} == {"B", "C"}
