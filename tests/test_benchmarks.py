@@ -36,6 +36,7 @@ MMAU_QUESTIONS = [
     # five options, the gold one listed twice verbatim (27 such questions in the real file)
     mmau_question("u-speech-5", "speech", ["first is neutral.", "both are sad.", "first is happy.",
                                            "first is neutral.", "second is sad."], "first is neutral."),
+    mmau_question("u-speech-5b", "speech", ["anger", "joy", "neutral", "sadness", "surprise"], "neutral", "hard"),
     mmau_question("u-music-4", "music", ["Thunder", "Birds chirping", "White noise", "Wind blowing"],
                   "White noise", "medium", "Information Extraction", "Musical Texture Interpretation"),
 ]
@@ -154,7 +155,8 @@ def test_more_than_eight_options_and_bad_rows_are_errors(tmp_path):
 
 def test_audio_must_exist(tmp_path):
     meta = write_metadata(tmp_path, audio=False)
-    with pytest.raises(BenchmarkError, match=r"(?s)5 of 5 audio file\(s\) missing .*u-sound-4.wav.*huggingface"):
+    with pytest.raises(BenchmarkError,
+                       match=r"(?s)6 of 6 audio file\(s\) missing .*u-sound-4.wav.*huggingface.co/datasets/gamma-lab-umd"):
         build_benchmark(get_spec("mmau"), meta["mmau"], meta["mmau_audio"], meta["data_root"])
     # the files one folder down: the error names the --audio_dir to pass
     nested = meta["mmau_audio"] / "test-mini-audios"
@@ -194,7 +196,7 @@ def test_prepare_script_writes_checks_and_refuses(tmp_path):
     # missing audio: refused, unless --skip_audio_check, which says so loudly
     (meta["mmau_audio"] / "u-music-4.wav").unlink()
     refused = prepare("mmau", meta, output_dir=tmp_path / "mmau")
-    assert refused.returncode == 1 and "1 of 5 audio file(s) missing" in refused.stderr
+    assert refused.returncode == 1 and "1 of 6 audio file(s) missing" in refused.stderr
     assert "Traceback" not in refused.stderr and not (tmp_path / "mmau").exists()
     skipped = prepare("mmau", meta, "--skip_audio_check", output_dir=tmp_path / "mmau")
     assert skipped.returncode == 0 and "were NOT checked" in skipped.stderr

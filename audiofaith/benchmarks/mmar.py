@@ -68,8 +68,8 @@ def export_row(item: ManifestItem, prediction: Optional[str], raw: str, reasonin
 SPEC = BenchmarkSpec(
     name="mmar", display_name="MMAR", subset_label="modality", subsets=MODALITIES,
     metadata_hint="MMAR-meta.jsonl from https://github.com/ddlBoJack/MMAR",
-    audio_hint=("MMAR audio: https://huggingface.co/datasets/BoJack/MMAR (the audio/ folder; see "
-                "docs/benchmarks.md)"),
+    audio_hint=("MMAR audio: mmar-audio.tar.gz from https://huggingface.co/datasets/BoJack/MMAR, extracted so "
+                "that the .wav files sit directly in --audio_dir (see docs/benchmarks.md)"),
     read_questions=read_questions, breakdowns=("category", "sub-category"),
     export_name="MMAR-predictions.jsonl", export_row=export_row, export_jsonl=True,
     evaluation_script="python code/evaluation.py --input FILE (ddlBoJack/MMAR)",

@@ -55,8 +55,9 @@ def export_row(item: ManifestItem, prediction: Optional[str], raw: str, reasonin
 SPEC = BenchmarkSpec(
     name="mmau", display_name="MMAU test-mini", subset_label="task", subsets=("sound", "music", "speech"),
     metadata_hint="mmau-test-mini.json from https://github.com/Sakshi113/MMAU",
-    audio_hint=("MMAU test-mini audio: test-mini-audios.tar.gz from "
-                "https://huggingface.co/datasets/gamma-lab-umd/MMAU-test-mini (see docs/benchmarks.md)"),
+    audio_hint=("MMAU test-mini audio: the audio archive in the Files tab of "
+                "https://huggingface.co/datasets/gamma-lab-umd/MMAU-test-mini, extracted so that the .wav files "
+                "sit directly in --audio_dir (see docs/benchmarks.md)"),
     read_questions=read_questions, breakdowns=("difficulty", "category", "sub-category"),
     export_name="mmau-test-mini.json", export_row=export_row, export_jsonl=False,
     evaluation_script="python evaluation.py --input FILE (Sakshi113/MMAU)",
