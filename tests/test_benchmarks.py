@@ -238,3 +238,13 @@ def test_committed_mmau_manifests():
             assert item.audio == f"MMAU/test-mini-audios/{item.id}.wav"
             ids.add(item.id)
     assert counts == {"sound": 333, "music": 334, "speech": 333} and len(ids) == 1000
+
+
+def test_prompt_lists_all_eight_options(metadata):
+    from audiofaith.prompts import user_text
+
+    built = build_benchmark(get_spec("mmau"), metadata["mmau"], metadata["mmau_audio"], metadata["data_root"])
+    text = user_text(by_id(built)["u-sound-8"], "cot")
+    assert text.splitlines()[1:9] == ["(A) Lake", "(B) Air", "(C) A cooking competition",
+                                      "(D) A motorsport racing event", "(E) A live concert", "(F) A political rally",
+                                      "(G) Forest", "(H) Desert"]

@@ -160,8 +160,8 @@ def _answer_batch(backend: Backend, batch: List[Variant], loaded: List[LoadedAud
         elif audio.error is not None:
             records[index].error = audio.error
         else:
-            if audio.audio.warnings:  # e.g. the clip cut to the model's window: recorded on every line
-                records[index].extra["audio_warnings"] = list(audio.audio.warnings)
+            # e.g. the clip cut to the model's window; recorded on every line ([] = none)
+            records[index].extra["audio_warnings"] = list(audio.audio.warnings)
             try:
                 runnable.append((index, _model_input(variant, audio, profile, edited)))
             except (ValueError, OSError) as error:  # e.g. a perturbation undefined for this clip
