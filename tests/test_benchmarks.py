@@ -248,3 +248,10 @@ def test_prompt_lists_all_eight_options(metadata):
     assert text.splitlines()[1:9] == ["(A) Lake", "(B) Air", "(C) A cooking competition",
                                       "(D) A motorsport racing event", "(E) A live concert", "(F) A political rally",
                                       "(G) Forest", "(H) Desert"]
+
+
+def test_a_subset_must_be_a_folder_name(tmp_path):
+    meta = write_metadata(tmp_path, audio=False)
+    meta["mmar"].write_text(json.dumps(dict(MMAR_QUESTIONS[0], modality="sound/speech")) + "\n", encoding="utf-8")
+    with pytest.raises(BenchmarkError, match=r"'modality' must be a plain name .* 'sound/speech'"):
+        build_benchmark(get_spec("mmar"), meta["mmar"], meta["mmar_audio"], meta["data_root"], require_audio=False)

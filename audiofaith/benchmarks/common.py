@@ -122,6 +122,13 @@ def require(obj: Dict[str, Any], keys: Sequence[str], where: str) -> None:
         raise BenchmarkError(f"{where}: 'choices' must be a list of strings, got {choices!r}")
 
 
+def subset_name(value: Any, key: str, where: str) -> str:
+    """A subset (task / modality) usable as a folder name."""
+    if not isinstance(value, str) or not value.strip() or value != value.strip() or "/" in value or "\\" in value:
+        raise BenchmarkError(f"{where}: '{key}' must be a plain name (it becomes a folder), got {value!r}")
+    return value
+
+
 def one_label(value: Any, key: str, where: str) -> Optional[str]:
     """A category label as one string: MMAU writes 13 of its categories as a one-element list."""
     if value is None or isinstance(value, str):

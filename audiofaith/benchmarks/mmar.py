@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional
 
 from audiofaith.benchmarks.common import (
     REFERENCE_COT_KEY, BenchmarkError, BenchmarkSpec, SourceQuestion, one_label, read_records, require,
+    subset_name,
 )
 from audiofaith.records import ManifestItem
 
@@ -40,7 +41,8 @@ def read_questions(path: Path) -> List[SourceQuestion]:
                 raise BenchmarkError(f"{where}: 'thinking' must be a string, got {type(thinking).__name__}")
             if thinking.strip():
                 meta[REFERENCE_COT_KEY] = thinking
-        questions.append(SourceQuestion(row=row, id=obj["id"], subset=obj["modality"], audio=obj["audio_path"],
+        subset = subset_name(obj["modality"], "modality", where)
+        questions.append(SourceQuestion(row=row, id=obj["id"], subset=subset, audio=obj["audio_path"],
                                         question=obj["question"], choices=tuple(obj["choices"]),
                                         answer_text=obj["answer"], meta=meta, where=where))
     return questions

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from audiofaith.benchmarks.common import BenchmarkSpec, SourceQuestion, one_label, read_records, require
+from audiofaith.benchmarks.common import BenchmarkSpec, SourceQuestion, one_label, read_records, require, subset_name
 from audiofaith.records import ManifestItem
 
 FIELDS = ("id", "audio_id", "question", "choices", "answer", "task")
@@ -29,7 +29,8 @@ def read_questions(path: Path) -> List[SourceQuestion]:
         for key, name in META_FIELDS.items():
             if key in obj:
                 meta[name] = one_label(obj[key], key, where) if key in ("category", "sub-category") else obj[key]
-        questions.append(SourceQuestion(row=row, id=obj["id"], subset=obj["task"], audio=obj["audio_id"],
+        subset = subset_name(obj["task"], "task", where)
+        questions.append(SourceQuestion(row=row, id=obj["id"], subset=subset, audio=obj["audio_id"],
                                         question=obj["question"], choices=tuple(obj["choices"]),
                                         answer_text=obj["answer"], meta=meta, where=where))
     return questions
