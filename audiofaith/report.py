@@ -1274,8 +1274,9 @@ def _benchmark_exports(dataset: Dataset, out: Path, settings: Settings) -> str:
             "`mmau-test-mini.json` for MMAU's `evaluation.py --input FILE` (key `model_output`) and "
             "`MMAR-predictions.jsonl` for MMAR's `code/evaluation.py --input FILE` (key `answer_prediction`; "
             "`thinking_prediction` holds the reasoning). The prediction is the text of the option audiofaith parsed "
-            "(empty when none parsed), so their string match recomputes our accuracy; the raw response is kept "
-            "as `audiofaith_response`. Run 0 plain; other runs get a `_run<r>` suffix.")
+            "(empty when none parsed); the raw response is kept as `audiofaith_response`. Their word-set match also "
+            "credits a wrong option with the same words as the answer (docs/benchmarks.md), so it can score slightly "
+            "above the exact-letter accuracy here. Run 0 plain; other runs get a `_run<r>` suffix.")
 
 
 def _judge(dataset: Dataset, judge_dir: Path, manifest_dir: Optional[Path]) -> str:
