@@ -3,21 +3,25 @@
 The parser collects *commitments* (answer tags, "Answer: (X)" lines, "the answer is ...",
 "I choose ...", a bare letter response, ...), each with its position, and returns the last one.
 Only when there is no explicit commitment does it look at the last sentence that mentions an
-option. Anything ambiguous (hedging between options, a letter that contradicts the option text
-written next to it, an explicit refusal, "none of the options") gives ``None``; the parser never
-guesses.
+option. Anything ambiguous (hedging between options, an answer slot listing several letters, a
+letter contradicting the option text next to it outside an answer slot, an explicit refusal, "none
+of the options") gives ``None``; the parser never guesses.
 
-Rules for letters versus option texts:
+Rules for letters versus option texts (full rules: docs/parsing.md):
 
-* An explicit letter ("(B)", "B.", "option B", "<B>", "Answer: B") wins over option-text matching.
-* If the letter is immediately followed by an option text that belongs to a *different* option
-  ("(B) dog" while B is "crow"), the statement contradicts itself and yields ``None``; the one
-  exception is a bare capital "A" followed by an option text ("A dog ..."), read as the article.
+* An explicit letter ("(B)", "B.", "B)", "option B", "<B>", "Answer: B") wins over option-text matching.
+* The answer-line rule: in an answer slot the letter is the commitment even when the text after it
+  names a *different* option ("Answer: (B) dog" while B is "crow" is B), unless the slot goes on to
+  list further letters ("(A) Male or (B) Female") or hedges. Outside an answer slot a letter next
+  to another option's text contradicts itself and yields ``None``. A bare capital "A" followed by
+  lowercase text ("A dog ...") is the article.
 * A bare letter only counts in an answer slot (after "Answer:", in a tag, the whole response,
   or at the start of the response followed by punctuation), never inside ordinary words or as
   the article "a"/"A".
 * Option texts match as whole words, case-insensitively, longest first (so "Female" never also
   counts as "Male"), and mentions in negated clauses ("not a cat", "rules out B") are ignored.
+  Options are counted as distinct options, not mentions: naming one option several times commits
+  to it. Echoed option lists and sentences that only rule options out are skipped.
 """
 
 from __future__ import annotations
