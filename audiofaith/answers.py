@@ -344,12 +344,18 @@ def _slot(s: str, opts: _Options) -> str:
         else:
             if idx >= opts.n:
                 return _NOTHING  # "N" (for N/A), "S" (a cut-off "Sister"): no usable evidence
-            if re.match(r"^(?:or|and|/)\s*\(?[A-Ja-j]\b", rest, re.I):
-                return _AMBIG
+            joined = re.match(r"^(?:or|and|/)\s*\(?[A-Ja-j]\b\)?", rest, re.I)
+            if joined and not _NEG_AFTER_RE.search(rest[joined.end():]):
+                return _AMBIG  # "A or B", "(A) and (B)"; not "(A), and (B) is wrong"
             # a slot that goes on to list further letters ("(A) Male or (B) Female", the whole
             # option list) is no commitment to one of them
-            if any(i != idx and not _negated(rest, b, e) for b, e, i in _letter_mentions(rest, opts.n)):
-                return _AMBIG
+            further = [b for b, e, i in _letter_mentions(rest, opts.n) if i != idx and not _negated(rest, b, e)]
+            if further:
+                between = rest[: further[0]]
+                for b, e, _ in reversed(opts.mentions(between)):
+                    between = between[:b] + between[e:]
+                if not re.sub(r"\b(?:or|and|maybe|perhaps|possibly|either)\b|[\W_]+", "", between, flags=re.I):
+                    return _AMBIG
             if re.search(r"\b(?:or|either|maybe|perhaps|possibly)\b", rest, re.I) and set(
                     _positive_options(rest, opts)) - {idx}:
                 return _AMBIG  # "(B) dog or maybe a cow"
