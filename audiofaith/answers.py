@@ -144,7 +144,7 @@ _CONCLUDE_RE = re.compile(
     re.I,
 )
 _COPULA_END_RE = re.compile(
-    r"(?:\b(?:is|are|was|be|sounds(?: like)?|like|seems|appears|to be|as)|'s)\s+"
+    r"(?:\b(?:is|are|was|be|sounds(?: like)?|like|seems|appears|to be|as|has|have)|'s)\s+"
     r"(?:(?:most |more |very )?(?:likely|probably|clearly|definitely|certainly|actually|really|indeed)\s+)?"
     r"(?:that of |from |in |by |spoken in )?(?:a |an |the )?(?:\w+ )?[\"']?$",
     re.I,
@@ -229,6 +229,7 @@ class _Options:
             pats.append((len(t), i, re.compile(left + body + plural + right, re.I)))
             for alias in _ALIASES.get(t, []) + _word_forms(t):
                 pats.append((len(alias), i, re.compile(r"(?<![\w])" + alias + r"(?![\w])", re.I)))
+        self.texts_by_index = {i: t for i, t in self.texts}
         pats.sort(key=lambda p: -p[0])
         self.pats = [(i, p) for _, i, p in pats]
 
@@ -240,6 +241,9 @@ class _Options:
             for m in pat.finditer(s):
                 if m.end() == m.start() or any(covered[m.start(): m.end()]):
                     continue
+                if (m.group(0)[-1:].lower() == "s" and not self.texts_by_index[i].endswith("s")
+                        and re.search(r"\b(?:which|that|who|it|he|she)\s+$", s[max(0, m.start() - 12): m.start()], re.I)):
+                    continue  # a verb, "a rooster, which crows", not the option "crow"
                 covered[m.start(): m.end()] = b"\x01" * (m.end() - m.start())
                 taken.append((m.start(), m.end(), i))
         taken.sort()
@@ -287,10 +291,17 @@ def _negated(s: str, start: int, end: int) -> bool:
 
 
 def _positive_options(s: str, opts: _Options) -> List[int]:
+    """Options named in ``s`` outside negated clauses; a negation carries over a list of options
+    ("not feathers, scales or horns")."""
     found = []
+    previous_end, previous_negated = -1, False
     for b, e, i in opts.mentions(s):
-        if not _negated(s, b, e) and i not in found:
+        negated = _negated(s, b, e) or (
+            previous_negated and re.fullmatch(r"[\s,]*(?:(?:or|and|nor)\s+)?(?:(?:a|an|the)\s+)?", s[previous_end:b], re.I)
+            is not None)
+        if not negated and i not in found:
             found.append(i)
+        previous_end, previous_negated = e, negated
     return found
 
 
