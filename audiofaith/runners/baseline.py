@@ -155,7 +155,8 @@ def _run_batch_paper(backend: Backend, batch: List[ManifestItem], loaded, config
     inputs: List[ModelInput] = []
     for item, audio in zip(batch, loaded):
         record = BaselineRecord(id=item.id, model=config.model_key, prompt_mode=config.prompt_mode,
-                                answer=item.answer, subset=item.subset, hop=item.hop, protocol=PAPER)
+                                answer=item.answer, subset=item.subset, hop=item.hop, dataset=item.dataset,
+                                protocol=PAPER)
         records[item.id] = record
         if audio.error is not None:
             record.error = audio.error
