@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from audiofaith.errors import UserError
 from audiofaith.jsonl import JsonlError, iter_jsonl, write_jsonl
 from audiofaith.manifest import ManifestError, load_manifest
 from audiofaith.records import BaselineRecord, ManifestItem, RecordError
@@ -29,7 +30,7 @@ ANCHOR_ID = re.compile(r"^sakura_(?P<track>[a-z]+)_(?P<row>\d+)_(?P<hop>single|m
 ROW_ORDERS = ("sorted_file", "metadata")
 
 
-class ConvertError(ValueError):
+class ConvertError(UserError):
     """An input line that cannot be converted; the message names the file and line."""
 
 

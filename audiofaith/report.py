@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from audiofaith import metrics
+from audiofaith.errors import UserError
 from audiofaith.jsonl import JsonlError, iter_jsonl
 from audiofaith.manifest import ManifestError, load_manifest
 from audiofaith.records import BaselineRecord, ManifestItem, RecordError
@@ -48,7 +49,7 @@ AUDIO_CONDITIONS = ("silence", "noise_rms", "noise_snr", "mask", "swap", "no_aud
 MODE_STYLE = {"regenerate": "-", "fixed_cot": "--"}
 
 
-class ReportError(ValueError):
+class ReportError(UserError):
     """Inputs the report cannot use; the message names the file and line."""
 
 

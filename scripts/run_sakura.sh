@@ -28,7 +28,7 @@ Environment variables (all optional):
   MANIFEST_DIR      where <track>/sakura_manifest.jsonl live (default: processed_input/sakura)
   OUTPUT_DIR        output root (default: output/sakura)
   TRACKS            tracks to run (default: "animal emotion gender language")
-  PYTHON            interpreter (default: python)
+  PYTHON            interpreter (default: the repository's .venv/bin/python if it exists, else python)
   EXTRA_ARGS        extra flags for both baseline and conditioned (e.g. "--device cuda:1 --limit 20")
   BASELINE_ARGS     extra flags for the baseline only (e.g. "--max_new_tokens 1024 --num_runs 5")
   CONDITIONED_ARGS  extra flags for the conditioned step only (e.g. "--answer_mode generate")
@@ -73,7 +73,10 @@ done
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-PYTHON="${PYTHON:-python}"
+# The project's .venv (what `make demo` / `make setup` create) when it exists, else python from PATH.
+if [[ -z "${PYTHON:-}" ]]; then
+    if [[ -x "$REPO/.venv/bin/python" ]]; then PYTHON="$REPO/.venv/bin/python"; else PYTHON=python; fi
+fi
 DATA_ROOT="${DATA_ROOT:-data/}"
 SAKURA_ROOT="${SAKURA_ROOT:-${DATA_ROOT%/}/SAKURA}"
 MANIFEST_DIR="${MANIFEST_DIR:-processed_input/sakura}"

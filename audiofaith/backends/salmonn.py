@@ -41,6 +41,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from audiofaith.backends.base import Backend, GenerationSettings, ModelInput, ScoringError
+from audiofaith.errors import UserError
 from audiofaith.prompts import DEFAULT_PROFILE, PromptProfile
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ ENV_HINT = "create the SALMONN environment from requirements/salmonn.txt (see do
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-class SalmonnSetupError(ValueError):
+class SalmonnSetupError(UserError):
     """The checkout, its config or the weight paths cannot be used; the message says why."""
 
 
@@ -262,7 +263,7 @@ class SalmonnBackend(Backend):
                  whisper_path: Optional[str] = None, beats_path: Optional[str] = None,
                  ckpt: Optional[str] = None, num_beams: int = 1) -> None:
         if num_beams < 1:
-            raise ValueError(f"--num_beams must be at least 1, got {num_beams}")
+            raise UserError(f"--num_beams must be at least 1, got {num_beams}")
         self.model_path = str(model_path)
         self.profile = profile
         self.num_beams = int(num_beams)
@@ -280,8 +281,8 @@ class SalmonnBackend(Backend):
         self._torch = torch
         self.device = "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
         if dtype not in ("auto", "fp32", "float32"):
-            raise ValueError("SALMONN runs the way its code loads it (LLaMA fp16, encoders fp32, fp16 autocast on "
-                             "CUDA): use --dtype auto, or fp32 (all weights fp32; the default on CPU)")
+            raise UserError("SALMONN runs the way its code loads it (LLaMA fp16, encoders fp32, fp16 autocast on "
+                            "CUDA): use --dtype auto, or fp32 (all weights fp32; the default on CPU)")
         self.official_precision = dtype == "auto" and self.device.startswith("cuda")
         self.model = self._load_model()
         if not self.official_precision:
@@ -442,7 +443,7 @@ class SalmonnBackend(Backend):
     def generate(self, inputs: Sequence[ModelInput], settings: GenerationSettings) -> List[List[str]]:
         torch = self._torch
         if settings.do_sample and self.num_beams > 1:
-            raise ValueError("--num_beams > 1 (beam search) cannot be combined with sampling (--num_runs > 1)")
+            raise UserError("--num_beams > 1 (beam search) cannot be combined with sampling (--num_runs > 1)")
         n = settings.num_return_sequences
         with torch.inference_mode():
             embeds, mask, _ = self.build_batch(inputs)
