@@ -19,6 +19,7 @@ from typing import List, Optional
 
 from audiofaith.backends import MODELS, backend_class, get_profile, get_spec, load_backend
 from audiofaith.errors import UserError
+from audiofaith.helptext import DefaultsHelpFormatter
 from audiofaith.locking import OutputLock
 from audiofaith.manifest import check_audio_files, load_manifest, parse_shard, select_shard
 from audiofaith.provenance import Provenance
@@ -59,11 +60,16 @@ def _effective_batch_size(args: argparse.Namespace) -> int:
 class _OptionRecorder:
     """Hands a backend's ``add_arguments`` an argument group and notes which options it added."""
 
-    def __init__(self, group) -> None:
+    def __init__(self, group, skip_existing: bool = False) -> None:
         self.group = group
         self.dests: List[str] = []
+        self.skip_existing = skip_existing  # listing every family: options two families share appear once
+        self.shared: List[str] = []
 
     def add_argument(self, *args, **kwargs):
+        if self.skip_existing and any(name in self.group._option_string_actions for name in args):
+            self.shared.append(args[0])
+            return None
         action = self.group.add_argument(*args, **kwargs)
         self.dests.append(action.dest)
         return action
@@ -133,7 +139,7 @@ def baseline_parser(model_key: Optional[str] = None, prog: Optional[str] = None,
                     "log-probabilities after the reasoning. Writes one JSON line per item (all runs of that item), "
                     "appended and fsynced per batch; rerunning the same command resumes where it stopped. A "
                     "<output>.meta.json sidecar records the model, prompts, settings and code version.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     io = parser.add_argument_group("input and output")
     io.add_argument("--input", "--manifest_file", dest="input", required=True,
@@ -164,7 +170,7 @@ def conditioned_parser(model_key: Optional[str] = None, prog: Optional[str] = No
                     "assistant turn, followed by the answer cue, and read the final letter (from letter "
                     "log-probabilities in one forward pass, or by short generation + parsing). Records baseline vs "
                     "conditioned letter, agreement and correctness, one line per (item, run); resumable.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     io = parser.add_argument_group("input and output")
     io.add_argument("--manifest_file", required=True, help="the manifest the baseline was run on")
@@ -191,7 +197,7 @@ def intervene_parser(model_key: Optional[str] = None, prog: Optional[str] = None
         description=f"Interventions on {name}'s baseline runs (docs/conditions.md): each --kind edits the "
                     "chain of thought or the audio of every baseline run into variants and reads the answer under "
                     "each one, one line per (item, run, condition, parameters); resumable, with provenance.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument("--kind", required=True, choices=sorted(KINDS), help="intervention family")
     io = parser.add_argument_group("input and output")
@@ -214,8 +220,10 @@ def intervene_parser(model_key: Optional[str] = None, prog: Optional[str] = None
         add_arguments = getattr(family(shown), "add_arguments", None)
         if add_arguments is not None:
             title = f"{shown} options" + ("" if kind is not None else f" (with --kind {shown})")
-            recorder = _OptionRecorder(parser.add_argument_group(title))
+            recorder = _OptionRecorder(parser.add_argument_group(title), skip_existing=kind is None)
             add_arguments(recorder)
+            if recorder.shared:
+                recorder.group.description = f"also {', '.join(recorder.shared)} (listed above)"
             if kind is not None:
                 parser.set_defaults(kind_option_names=recorder.dests)
     _add_common(parser, model_key, backend_key)

@@ -46,9 +46,17 @@ def lock_path(output: "str | os.PathLike[str]") -> Path:
 
 
 def read_holder(path: "str | os.PathLike[str]") -> Dict[str, Any]:
-    """The holder JSON of a lock file ({} when unreadable or empty)."""
+    """The holder JSON of a lock file ({} when unreadable or empty). Never call it on a lock this
+    process holds: closing any descriptor of a file drops the process's POSIX locks on it."""
     try:
         return json.loads(Path(path).read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError):
+        return {}
+
+
+def _read_holder_fd(fd: int) -> Dict[str, Any]:
+    try:
+        return json.loads(os.pread(fd, 1 << 16, 0).decode("utf-8") or "{}")
     except (OSError, ValueError):
         return {}
 
@@ -138,12 +146,12 @@ class OutputLock:
         try:
             locked = _try_lockf(fd)
             if locked is False:
-                raise OutputLocked(self._refusal(read_holder(self.path)))
+                raise OutputLocked(self._refusal(_read_holder_fd(fd)))
             if not self._same_file(fd):
                 os.close(fd)
                 return False
             if not created:
-                previous = read_holder(self.path)
+                previous = _read_holder_fd(fd)
                 if locked is None and not self._stale_without_lockf(previous):
                     raise OutputLocked(self._refusal(previous, lockf_works=False))
                 log.warning("%s: taking over the stale lock of %s (that run is gone)", self.output,

@@ -1,17 +1,19 @@
 """``--sample N``: a reproducible pilot sample that looks like the whole manifest.
 
 The manifests are sorted (by class, then hop), so ``--limit 40`` takes 40 dogs. ``--sample N``
-instead splits N proportionally over subset, then within each subset over hop, then over gold
-letter, then over class (SAKURA's ``attribute_label``, where the manifest has one), each split
-by largest remainder with ties broken by the seed, and draws the items of each cell at random
-with the same seed. The sample comes back in manifest order. Same manifest, N and seed: same items.
+balances four factors at once: subset, hop, gold letter and class (SAKURA's ``attribute_label``,
+where the manifest has one). Each factor value has a target share of N proportional to its share
+of the manifest; items are drawn one at a time from the cell (a subset × hop × letter × class
+combination) whose values are furthest below their targets, ties broken at random, and the items
+of a cell in a random order, all from ``--sample_seed``. The sample comes back in manifest order.
+Same manifest, N and seed: same items.
 """
 
 from __future__ import annotations
 
 import random
-from collections import OrderedDict
-from typing import Callable, Dict, List, Sequence
+from collections import Counter
+from typing import Callable, Dict, List, Sequence, Tuple
 
 from audiofaith.records import ManifestItem
 
@@ -24,30 +26,28 @@ LEVELS: List[Callable[[ManifestItem], str]] = [
 ]
 
 
-def _split(total: int, sizes: Sequence[int], rng: random.Random) -> List[int]:
-    """``total`` split over groups in proportion to ``sizes`` (largest remainder, random ties)."""
-    whole = sum(sizes)
-    exact = [total * size / whole for size in sizes]
-    counts = [int(value) for value in exact]
-    ties = [rng.random() for _ in sizes]
-    order = sorted(range(len(sizes)), key=lambda i: (-(exact[i] - counts[i]), ties[i]))
-    for i in order[: total - sum(counts)]:
-        counts[i] += 1
-    return counts
-
-
-def _draw(items: List[ManifestItem], n: int, level: int, rng: random.Random) -> List[ManifestItem]:
-    if n >= len(items):
-        return list(items)
-    if level == len(LEVELS):
-        return rng.sample(items, n)
-    groups: Dict[str, List[ManifestItem]] = OrderedDict()
+def _draw(items: List[ManifestItem], n: int, rng: random.Random) -> List[ManifestItem]:
+    cells: Dict[Tuple[str, ...], List[ManifestItem]] = {}
     for item in items:
-        groups.setdefault(LEVELS[level](item), []).append(item)
-    keys = sorted(groups)
+        cells.setdefault(tuple(level(item) for level in LEVELS), []).append(item)
+    keys = sorted(cells)
+    for key in keys:
+        rng.shuffle(cells[key])
+    targets: List[Counter] = [Counter() for _ in LEVELS]
+    for key in keys:
+        for index, value in enumerate(key):
+            targets[index][value] += n * len(cells[key]) / len(items)
+    counts: List[Counter] = [Counter() for _ in LEVELS]
     chosen: List[ManifestItem] = []
-    for key, count in zip(keys, _split(n, [len(groups[k]) for k in keys], rng)):
-        chosen.extend(_draw(groups[key], count, level + 1, rng))
+    taken = {key: 0 for key in keys}
+    while len(chosen) < n:
+        open_cells = [key for key in keys if taken[key] < len(cells[key])]
+        best = max(open_cells, key=lambda key: (sum(targets[i][v] - counts[i][v] for i, v in enumerate(key)),
+                                                rng.random()))
+        chosen.append(cells[best][taken[best]])
+        taken[best] += 1
+        for index, value in enumerate(best):
+            counts[index][value] += 1
     return chosen
 
 
@@ -55,5 +55,7 @@ def stratified_sample(items: Sequence[ManifestItem], n: int, seed: int = 0) -> L
     """``n`` items stratified over subset × hop × gold letter × class, in manifest order."""
     if n < 1:
         raise ValueError(f"a sample needs at least 1 item, got {n}")
-    chosen = {item.id for item in _draw(list(items), n, 0, random.Random(seed))}
+    if n >= len(items):
+        return list(items)
+    chosen = {item.id for item in _draw(list(items), n, random.Random(seed))}
     return [item for item in items if item.id in chosen]

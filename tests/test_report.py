@@ -228,7 +228,7 @@ def test_judge_export_and_per_item(built):
                      "response": "raw m1 cot 2", "label": "(c) cow"}
     per_item = list(csv.DictReader(open(out / "per_item.csv", encoding="utf-8")))
     full_x2 = [r for r in per_item if r["condition"] == "full" and r["id"] == _id(2)][0]
-    assert (full_x2["reference"], full_x2["prediction"], full_x2["agrees"], full_x2["correct"]) == ("", "C", "", "True")
+    assert (full_x2["reference"], full_x2["prediction"], full_x2["agrees"], full_x2["correct"]) == ("", "C", "", "true")
 
 
 def test_missing_conditions_are_absent(tmp_path):
