@@ -33,8 +33,10 @@ USER_ERRORS = (UserError,)
 
 
 def _setup_logging(level: str) -> None:
-    from audiofaith.progress import log_handler
+    from audiofaith.progress import log_handler, on_terminal
 
+    if not on_terminal():  # no carriage-return bars from transformers / huggingface_hub in log files either
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     # through tqdm on a terminal (lines above the bar), plain lines in files and SLURM logs
     logging.basicConfig(level=getattr(logging, level.upper()), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S", handlers=[log_handler()])
