@@ -298,7 +298,8 @@ def _load_and_run(model_key: str, args: argparse.Namespace, selection: _Selectio
                      selection.output)
         provenance.write()
         log.info("%s: %s; loading %s from %s", provenance.fingerprint["stage"],
-                 ", ".join(f"{k} {v}" for k, v in details.items()), model_key, model_path)
+                 ", ".join(f"{k} {v}" for k, v in details.items() if k not in ("work", "expected_lines")),
+                 model_key, model_path)
         try:
             backend = load_backend(model_key, model_path, device=args.device, dtype=args.dtype,
                                    **backend_options(args))
