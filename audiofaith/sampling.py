@@ -2,10 +2,11 @@
 
 The manifests are sorted (by class, then hop), so ``--limit 40`` takes 40 dogs. ``--sample N``
 balances four factors at once: subset, hop, gold letter and class (SAKURA's ``attribute_label``,
-where the manifest has one). Each factor value has a target share of N proportional to its share
-of the manifest; items are drawn one at a time from the cell (a subset × hop × letter × class
-combination) whose values are furthest below their targets, ties broken at random, and the items
-of a cell in a random order, all from ``--sample_seed``. The sample comes back in manifest order.
+MMAU's and MMAR's ``category``, where the manifest has one). Each factor value has a target
+share of N proportional to its share of the manifest; items are drawn one at a time from the
+cell (a subset × hop × letter × class combination) whose values are furthest below their
+targets, ties broken at random, and the items of a cell in a random order, all from
+``--sample_seed``. The sample comes back in manifest order.
 Same manifest, N and seed: same items.
 """
 
@@ -22,7 +23,8 @@ LEVELS: List[Callable[[ManifestItem], str]] = [
     lambda item: item.subset,
     lambda item: item.hop,
     lambda item: item.answer,
-    lambda item: str((item.meta or {}).get("attribute_label", "")),
+    # the class: SAKURA's attribute_label, MMAU's / MMAR's category
+    lambda item: str((item.meta or {}).get("attribute_label", (item.meta or {}).get("category", ""))),
 ]
 
 
