@@ -464,6 +464,10 @@ class SalmonnBackend(Backend):
         texts = self.tokenizer.batch_decode(sequences, skip_special_tokens=True)
         return [texts[i * n:(i + 1) * n] for i in range(len(inputs))]
 
+    def count_tokens(self, text: str) -> int:
+        """Length of ``text`` in SALMONN's LLaMA tokens (as its prompt text is tokenized)."""
+        return len(self._token_ids(text))
+
     def letter_token_ids(self, text: str, letters: Sequence[str]) -> List[int]:
         """Each letter's token id as the next token after ``text`` (the text after the speech
         slot), checked exactly with SALMONN's LLaMA tokenizer: ``text + letter`` must tokenize as

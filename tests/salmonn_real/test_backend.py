@@ -187,6 +187,8 @@ def test_letter_tokens_are_checked_exactly(backend):
     assert ids == [backend.tokenizer.convert_tokens_to_ids(letter) for letter in "ABCD"]
     with pytest.raises(ScoringError, match="token boundary"):
         backend.letter_token_ids("The answer is th", ["e"])  # "th" + "e" merges into "▁the"
+    # filler length matching counts the CoT in the same tokens
+    assert backend.count_tokens("Answer: (A") == 4 and backend.count_tokens("") == 0
 
 
 def test_sampling_beams_and_text_only(backend):
