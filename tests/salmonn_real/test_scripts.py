@@ -151,9 +151,10 @@ def test_13b_scripts(tiny_salmonn_13b, checkout, synthetic_data, tmp_path):
     config (--salmonn_config); the 7B script warns about the same weights."""
     manifest = str(synthetic_data["manifests"]["gender"])
     out = tmp_path / "salmonn_13b" / "baseline_gender.jsonl"
-    common = ["--data_root", str(synthetic_data["data_root"]), "--max_new_tokens", "6", "--limit", "2",
-              "--salmonn_repo", str(checkout), "--salmonn_config", str(tiny_salmonn_13b / "decode_config.yaml")]
-    done = run_cli("interface/SALMONN13B_wrapper.py", "--input", manifest, "--output", str(out), *common)
+    data = ["--data_root", str(synthetic_data["data_root"])]
+    code = ["--salmonn_repo", str(checkout), "--salmonn_config", str(tiny_salmonn_13b / "decode_config.yaml")]
+    done = run_cli("interface/SALMONN13B_wrapper.py", "--input", manifest, "--output", str(out), *data,
+                   "--max_new_tokens", "6", "--limit", "2", *code)
     assert done.returncode == 0, done.stderr
     assert "expects a" not in done.stderr
     records = read_jsonl(out)
@@ -164,11 +165,11 @@ def test_13b_scripts(tiny_salmonn_13b, checkout, synthetic_data, tmp_path):
 
     conditioned = out.with_name("conditioned_gender.jsonl")
     done = run_cli("interface/SALMONN13B_conditioned.py", "--manifest_file", manifest, "--input_results_file",
-                   str(out), "--output_conditioned_file", str(conditioned), *common[:2], *common[6:])
+                   str(out), "--output_conditioned_file", str(conditioned), *data, *code)
     assert done.returncode == 0, done.stderr
     assert all(line["model"] == "salmonn_13b" for line in read_jsonl(conditioned))
 
     warned = run_cli("interface/SALMONN_wrapper.py", "--input", manifest, "--output", str(tmp_path / "7b.jsonl"),
-                     *common[:4], "--limit", "1", *common[6:])
+                     *data, "--max_new_tokens", "6", "--limit", "1", *code)
     assert warned.returncode == 0, warned.stderr
     assert "model key salmonn expects a 32-layer LLaMA" in warned.stderr
