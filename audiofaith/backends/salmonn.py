@@ -346,7 +346,8 @@ class SalmonnBackend(Backend):
         if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
             raise SalmonnSetupError(f"{self.config['ckpt']}: not a SALMONN checkpoint (no 'model' state dict)")
         provided = set(state["model"])
-        expected = {key for key in model.state_dict() if is_trained_key(key)}
+        # Parameters only: buffers (the Q-Former's position ids ...) are rebuilt by the code itself.
+        expected = {key for key, _ in model.named_parameters() if is_trained_key(key)}
         missing = sorted(expected - provided)
         unexpected = sorted(provided - set(model.state_dict()))
         if missing:
@@ -464,6 +465,10 @@ class SalmonnBackend(Backend):
         texts = self.tokenizer.batch_decode(sequences, skip_special_tokens=True)
         return [texts[i * n:(i + 1) * n] for i in range(len(inputs))]
 
+    def count_tokens(self, text: str) -> int:
+        """Length of ``text`` in SALMONN's LLaMA tokens (as its prompt text is tokenized)."""
+        return len(self._token_ids(text))
+
     def letter_token_ids(self, text: str, letters: Sequence[str]) -> List[int]:
         """Each letter's token id as the next token after ``text`` (the text after the speech
         slot), checked exactly with SALMONN's LLaMA tokenizer: ``text + letter`` must tokenize as
@@ -511,6 +516,7 @@ class SalmonnBackend(Backend):
             "weights": {key: self.config[key] for key in WEIGHT_KEYS},
             "weights_from": dict(self.path_origin),
             "checkpoint_check": self.ckpt_check,
+            "tiny_random_weights": self._tiny_random_weights(),
             "pad_token_rows_zeroed": self.pad_row,
             "llama_layers": self.llama_layers,
             "dtype": self.dtype_label,
@@ -527,6 +533,12 @@ class SalmonnBackend(Backend):
             "python": platform.python_version(),
             "max_audio_seconds": self.max_audio_seconds,
         }
+
+    def _tiny_random_weights(self) -> bool:
+        """Whether the weights are audiofaith's tiny random stand-ins (``audiofaith.tiny --arch salmonn``)."""
+        from audiofaith.tiny import is_tiny_checkpoint
+
+        return any(is_tiny_checkpoint(path) for path in (self.config["llama_path"], Path(self.config["ckpt"]).parent))
 
 
 class Salmonn13BBackend(SalmonnBackend):
