@@ -27,6 +27,7 @@ import numpy as np
 
 from audiofaith.answers import parse_answer
 from audiofaith.backends.base import ModelInput
+from audiofaith.errors import UserError
 from audiofaith.prompts import AF3_THINK_SUFFIX, QWEN_OMNI_SYSTEM_PROMPT, format_options
 from audiofaith.records import ManifestItem
 
@@ -261,7 +262,7 @@ def paper_protocol(model_key: str) -> PaperProtocol:
     try:
         return PAPER_PROTOCOLS[model_key]
     except KeyError:
-        raise ValueError(f"--protocol paper is defined for {', '.join(sorted(PAPER_PROTOCOLS))}; "
+        raise UserError(f"--protocol paper is defined for {', '.join(sorted(PAPER_PROTOCOLS))}; "
                          f"the study's code has no prompts for {model_key!r} that we reproduce "
                          "(docs/protocols.md)") from None
 
@@ -269,7 +270,7 @@ def paper_protocol(model_key: str) -> PaperProtocol:
 def resolve(protocol: str, model_key: str) -> Optional[PaperProtocol]:
     """None for ``ours``; the model's paper protocol for ``paper``."""
     if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown --protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
+        raise UserError(f"unknown --protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
     return paper_protocol(model_key) if protocol == PAPER else None
 
 

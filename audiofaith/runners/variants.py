@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
-from tqdm import tqdm
 
 from audiofaith.answers import parse_answer
 from audiofaith.backends.base import Backend, GenerationSettings, ModelInput
 from audiofaith.cot import split_reasoning
+from audiofaith.errors import UserError
 from audiofaith.jsonl import AppendWriter, iter_jsonl
+from audiofaith.progress import progress_bar
 from audiofaith.prompts import PromptProfile, answer_prefix, user_text
 from audiofaith.protocols import OURS, PAPER, PaperProtocol
 from audiofaith.records import ConditionedRecord, ManifestItem, RecordError, key_of_json, result_key
@@ -119,10 +120,10 @@ def run_variants(backend: Backend, variants: Sequence[Variant], data_root: "str 
         raise ValueError(f"unknown variant action(s) {bad}")
     if paper is not None:
         if config.answer_mode != "generate":
-            raise ValueError("the paper protocol reads answers by short generation: --answer_mode generate")
+            raise UserError("the paper protocol reads answers by short generation: --answer_mode generate")
         overridden = sorted({v.condition for v in variants if v.user_text is not None and v.user_mode != "direct"})
         if overridden:
-            raise ValueError(f"condition(s) {overridden} change the user turn, which the paper protocol defines "
+            raise UserError(f"condition(s) {overridden} change the user turn, which the paper protocol defines "
                              "per model; run them with --protocol ours (docs/protocols.md)")
     output_path = Path(output_path)
     done = completed_keys(output_path)
@@ -133,8 +134,8 @@ def run_variants(backend: Backend, variants: Sequence[Variant], data_root: "str 
     backend = with_backoff(backend, config.batch_size)
     # Longest first; variants of one (item, run) stay adjacent so a backend can share their prefix.
     ordered = sorted(pending, key=lambda v: (-cache.duration(v.item), v.item.id, v.run, -len(v.reasoning)))
-    with AppendWriter(output_path) as writer, tqdm(total=len(ordered), desc=f"{config.desc} {config.model_key}",
-                                                   unit="line", dynamic_ncols=True) as progress:
+    with AppendWriter(output_path) as writer, progress_bar(len(ordered), f"{config.desc} {config.model_key}",
+                                                           "line") as progress:
         for batch, loaded in Prefetcher(batches(ordered, config.batch_size), lambda v: v.item, cache, config.workers):
             records = _answer_batch(backend, batch, loaded, config, profile, paper)
             writer.write_many(record.to_json() for record in records)
