@@ -140,8 +140,10 @@ def _model_input(variant: Variant, audio: LoadedAudio, profile: PromptProfile,
                  edited: Dict[Tuple[int, str], Optional[np.ndarray]]) -> ModelInput:
     samples = audio.audio.samples
     if variant.audio_edit is not None:
-        # one edited array per (edit, item), so variants sharing it share the same object
-        cache_key = (id(variant.audio_edit), variant.item.id)
+        # One edited array per (edit, loaded file), so variants sharing both share the same
+        # object. Keyed by the file actually loaded, never by item id (a swap keeps its item's id).
+        # The edits are alive for the whole run (held by the variants), so their ids are unique.
+        cache_key = (id(variant.audio_edit), variant.item.audio)
         if cache_key not in edited:
             edited[cache_key] = variant.audio_edit(samples, variant.item)
         samples = edited[cache_key]

@@ -1,0 +1,105 @@
+"""Audio interventions give the same lines whatever the batch size (issue 11, item 1).
+
+Real SAKURA clips of several classes (../shared/sakura-sample-mixed/, all Animal clips are 5.0 s,
+so length sorting puts an item's swap next to its other conditions) and a backend that *hears*:
+its answer is a function of the exact samples it is given. A swap must hear the source's clip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+import numpy as np
+import pytest
+
+from audiofaith.backends.base import Backend, GenerationSettings, ModelInput
+from audiofaith.interventions import InterventionContext, audio as family
+from audiofaith.jsonl import read_jsonl
+from audiofaith.prompts import DEFAULT_PROFILE
+from audiofaith.records import BaselineRecord
+from audiofaith.runners.common import AudioCache
+from audiofaith.runners.variants import VariantConfig, run_variants
+
+MIXED = Path(__file__).resolve().parents[3] / "shared" / "sakura-sample-mixed"
+needs_mixed = pytest.mark.skipif(not (MIXED / "data").is_dir(), reason=f"{MIXED} is absent")
+
+
+def heard_letter(samples: "np.ndarray | None", letters: Sequence[str]) -> str:
+    """The letter a listener that only depends on the exact samples would pick."""
+    if samples is None:
+        return letters[0]
+    digest = hashlib.sha1(np.ascontiguousarray(samples, dtype=np.float32).tobytes()).digest()
+    return letters[digest[0] % len(letters)]
+
+
+class HearingBackend(Backend):
+    key = "hearing"
+    max_audio_seconds = 30.0
+
+    def generate(self, inputs: Sequence[ModelInput], settings: GenerationSettings) -> List[List[str]]:
+        return [[f"I hear it. Answer: ({heard_letter(inp.audio, 'ABCD')})"] * settings.num_return_sequences
+                for inp in inputs]
+
+    def score_letters(self, inputs, letters) -> List[Dict[str, float]]:
+        out = []
+        for inp, row in zip(inputs, letters):
+            favourite = heard_letter(inp.audio, row)
+            out.append({letter: (-0.1 if letter == favourite else -3.0) for letter in row})
+        return out
+
+    def provenance(self):
+        return {"model_key": self.key}
+
+
+@pytest.fixture(scope="module")
+def mixed_animal():
+    from audiofaith.sakura import build_track
+
+    return build_track(MIXED, "animal", MIXED.parent)
+
+
+def _run(items, tmp_path: Path, batch_size: int) -> List[dict]:
+    parser = argparse.ArgumentParser()
+    family.add_arguments(parser)
+    opts = vars(parser.parse_args(["--perturbations", "silence", "noise_snr", "swap", "no_audio",
+                                   "--snr_db", "0", "--modes", "fixed_cot", "regenerate"]))
+    results = [BaselineRecord(id=item.id, model="hearing", prompt_mode="cot", answer=item.answer, subset=item.subset,
+                              hop=item.hop, runs_reasonings=["It sounds like an animal."],
+                              runs_raw=["It sounds like an animal. Answer: (A)"], runs_predictions=["A"],
+                              runs_letter_logprobs=[{"A": -0.1, "B": -3.0, "C": -3.0, "D": -3.0}])
+               for item in items]
+    backend = HearingBackend()
+    context = InterventionContext(items=items, results=results, profile=DEFAULT_PROFILE, options=opts, seed=0,
+                                  backend=backend, model_key="hearing")
+    out = tmp_path / f"audio_b{batch_size}.jsonl"
+    run_variants(backend, family.build_variants(context), MIXED.parent, out,
+                 VariantConfig(model_key="hearing", batch_size=batch_size), DEFAULT_PROFILE)
+    return sorted(read_jsonl(out), key=lambda line: json.dumps(line, sort_keys=True))
+
+
+@needs_mixed
+def test_swap_and_every_condition_are_batch_size_invariant(mixed_animal, tmp_path):
+    one, eight = _run(mixed_animal, tmp_path, 1), _run(mixed_animal, tmp_path, 8)
+    assert len(one) == len(eight) > 0
+    assert one == eight
+
+
+@needs_mixed
+def test_swap_hears_the_source_clip(mixed_animal, tmp_path):
+    by_id = {item.id: item for item in mixed_animal}
+    cache = AudioCache(MIXED.parent, 30.0, "hearing")
+    lines = [line for line in _run(mixed_animal, tmp_path, 8)
+             if line["condition"] == "swap" and line["error"] is None and line["mode"] == "fixed_cot"]
+    assert lines
+    differs = 0
+    for line in lines:
+        target, source = by_id[line["id"]], by_id[line["swap_source_id"]]
+        source_samples = cache.load(source).audio.samples
+        own_samples = cache.load(target).audio.samples
+        assert line["prediction"] == heard_letter(source_samples, target.letters), line["id"]
+        differs += heard_letter(source_samples, target.letters) != heard_letter(own_samples, target.letters)
+    assert differs > 0  # the check above could tell the two clips apart
