@@ -133,7 +133,9 @@ def baseline_parser(model_key: Optional[str] = None, prog: Optional[str] = None,
                      help="generation length (default 512 with reasoning, 32 without)")
     gen.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (only when --num_runs > 1)")
     gen.add_argument("--top_p", type=float, default=0.9, help="nucleus sampling p (only when --num_runs > 1)")
-    gen.add_argument("--seed", type=int, default=0, help="base seed; each batch derives its own from its item ids")
+    gen.add_argument("--seed", type=int, default=0,
+                     help="base seed; run r of item i samples with its own generator seeded from (seed, i, r), so "
+                          "samples do not depend on batch size, batch composition, OOM back-off or resume")
     gen.add_argument("--no_letter_logprobs", action="store_true",
                      help="skip reading the letter log-probabilities after each run (one forward pass per run saved)")
     _add_common(parser, model_key, backend_key)
@@ -276,6 +278,8 @@ def run_baseline_command(model_key: str, args: argparse.Namespace) -> int:
     fingerprint = {"stage": "baseline", "manifest": str(args.input), "prompt_mode": prompt_mode,
                    "prompt_profile": profile.to_json(), "prompt_hash": profile.hash(),
                    "generation": config.generation_settings().to_json(), "letter_logprobs": config.letter_logprobs}
+    if config.num_runs > 1:  # files sampled before per-run seeds cannot be resumed into
+        fingerprint["sampling_seeds"] = "per (seed, item id, run)"
     return _load_and_run(model_key, args, selection, fingerprint, {"items_selected": len(selection.items)},
                          lambda backend: run_baseline(backend, selection.items, args.data_root, selection.output,
                                                       config, profile))

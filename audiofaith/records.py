@@ -105,6 +105,9 @@ class BaselineRecord:
     runs_predictions: List[Optional[str]] = field(default_factory=list)
     runs_correct: List[Optional[bool]] = field(default_factory=list)
     runs_letter_logprobs: List[Dict[str, float]] = field(default_factory=list)
+    # Why each run's generation stopped: "stop" (end of turn) or "length" (cut by max_new_tokens);
+    # null when the backend could not tell; empty in files written before this field existed.
+    runs_finish_reasons: List[Optional[str]] = field(default_factory=list)
     audio_seconds: Optional[float] = None
     warnings: List[str] = field(default_factory=list)
     error: Optional[str] = None

@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from audiofaith.answers import parse_answer
-from audiofaith.backends.base import Backend, GenerationSettings, ModelInput
+from audiofaith.backends.base import Backend, GenerationSettings, ModelInput, finish_reason_of
 from audiofaith.cot import split_reasoning
 from audiofaith.jsonl import AppendWriter, iter_jsonl
 from audiofaith.prompts import PromptProfile, answer_prefix, user_text
@@ -193,7 +193,8 @@ def _answer_group(backend: Backend, variants: List[Variant], inputs: List[ModelI
         texts = backend.generate([inputs[i] for i in regenerate], cot_settings)
         for i, generated in zip(regenerate, texts):
             raw = generated[0]
-            records[i].raw = raw
+            records[i].raw = str(raw)
+            records[i].extra["finish_reason"] = finish_reason_of(raw)
             reasonings[i] = split_reasoning(raw)[0]
             records[i].reasoning = reasonings[i]
             parsed[i] = parse_answer(raw, list(variants[i].item.choices))
@@ -202,7 +203,8 @@ def _answer_group(backend: Backend, variants: List[Variant], inputs: List[ModelI
         prefixed = [ModelInput(inputs[i].user_text, inputs[i].audio, reasonings[i]) for i in to_continue]
         texts = backend.generate(prefixed, cot_settings)
         for i, generated in zip(to_continue, texts):
-            records[i].extra["continuation"] = generated[0]
+            records[i].extra["continuation"] = str(generated[0])
+            records[i].extra["finish_reason"] = finish_reason_of(generated[0])
             reasonings[i] = split_reasoning(reasonings[i] + generated[0])[0]
             records[i].reasoning = reasonings[i]
     answer_inputs = [ModelInput(inp.user_text, inp.audio, answer_prefix(reasoning, profile))
