@@ -164,8 +164,45 @@ def conditioned_parser(model_key: Optional[str] = None, prog: Optional[str] = No
                           "generate: greedy generation of --answer_max_new_tokens tokens, then parsing")
     ans.add_argument("--answer_max_new_tokens", type=_positive_int, default=16,
                      help="generation length in --answer_mode generate")
+    _add_foreign_cot(io)
     _add_common(parser, model_key, backend_key)
     return parser
+
+
+def _add_foreign_cot(group) -> None:
+    group.add_argument("--allow_foreign_cot", action="store_true",
+                       help="accept a baseline written by another model (its CoT injected into this one); the "
+                            "lines then carry cot_source_model and the report shows them as 'X conditioned on Y's "
+                            "CoT', never as X's own faithfulness. Without it such a file is refused")
+
+
+def check_cot_source(results, model_key: str, path: str, allow_foreign: bool) -> None:
+    """Refuse baseline records written by another model unless ``allow_foreign`` (the error names both)."""
+    foreign = sorted({record.model for record in results if record.model and record.model != model_key})
+    if foreign and not allow_foreign:
+        raise ValueError(f"{path}: the baseline was written by {', '.join(foreign)}, not by {model_key}: its CoT "
+                         f"would be injected into {model_key}. Pass --allow_foreign_cot to measure {model_key} "
+                         f"conditioned on {', '.join(foreign)}'s CoT on purpose")
+    if foreign:
+        log.warning("%s: injecting %s's CoT into %s (--allow_foreign_cot)", path, ", ".join(foreign), model_key)
+    unnamed = sum(1 for record in results if not record.model)
+    if unnamed:
+        log.warning("%s: %d baseline record(s) have no 'model' field: whose CoT they are cannot be checked",
+                    path, unnamed)
+
+
+def baseline_max_new_tokens(results_path: str) -> Optional[int]:
+    """The baseline's generation length, from its provenance sidecar (None when it has none)."""
+    import json
+
+    from audiofaith.provenance import sidecar_path
+
+    path = sidecar_path(results_path)
+    if not path.is_file():
+        return None
+    generation = json.loads(path.read_text(encoding="utf-8")).get("fingerprint", {}).get("generation", {})
+    value = generation.get("max_new_tokens")
+    return int(value) if isinstance(value, int) and value > 0 else None
 
 
 def intervene_parser(model_key: Optional[str] = None, prog: Optional[str] = None,
@@ -192,8 +229,10 @@ def intervene_parser(model_key: Optional[str] = None, prog: Optional[str] = None
                      help="logits: argmax of the option letters' log-probabilities; generate: short generation + parsing")
     ans.add_argument("--answer_max_new_tokens", type=_positive_int, default=16,
                      help="generation length in --answer_mode generate")
-    ans.add_argument("--cot_max_new_tokens", type=_positive_int, default=512,
-                     help="length of regenerated or continued reasoning")
+    ans.add_argument("--cot_max_new_tokens", type=_positive_int, default=None,
+                     help="length of regenerated or continued reasoning (default: the baseline's max_new_tokens "
+                          "from its .meta.json sidecar, else 512 with a warning)")
+    _add_foreign_cot(io)
     ans.add_argument("--seed", type=int, default=0, help="base seed of seeded edits (per item)")
     if kind is not None:
         add_arguments = getattr(family(kind), "add_arguments", None)
@@ -295,9 +334,10 @@ def _run_variant_stage(model_key: str, args: argparse.Namespace, stage: str, out
     selected = {item.id for item in selection.items}
     results = [record for record in load_baseline_results(args.input_results_file, selection.manifest)
                if record.id in selected]
+    check_cot_source(results, model_key, args.input_results_file, args.allow_foreign_cot)
     config = VariantConfig(model_key=model_key, answer_mode=args.answer_mode, batch_size=_effective_batch_size(args),
                            answer_max_new_tokens=args.answer_max_new_tokens,
-                           cot_max_new_tokens=getattr(args, "cot_max_new_tokens", 512), workers=args.workers,
+                           cot_max_new_tokens=getattr(args, "cot_max_new_tokens", None) or 512, workers=args.workers,
                            desc=stage)
     profile = get_profile(model_key)
     fingerprint = {"stage": stage, "manifest": str(args.manifest_file), "baseline_results": str(args.input_results_file),
@@ -324,6 +364,15 @@ def run_intervene_command(model_key: str, args: argparse.Namespace) -> int:
     from audiofaith.interventions import InterventionContext, family
 
     options = {name: getattr(args, name) for name in getattr(args, "kind_option_names", [])}
+    if args.cot_max_new_tokens is None:
+        args.cot_max_new_tokens = baseline_max_new_tokens(args.input_results_file)
+        if args.cot_max_new_tokens is None:
+            args.cot_max_new_tokens = 512
+            log.warning("%s has no provenance sidecar with max_new_tokens: continued / regenerated reasoning is cut "
+                        "at 512 tokens (set --cot_max_new_tokens)", args.input_results_file)
+        else:
+            log.info("continued / regenerated reasoning: up to %d tokens, the baseline's max_new_tokens",
+                     args.cot_max_new_tokens)
     check_options = getattr(family(args.kind), "check_options", None)
     if check_options is not None:
         check_options(options)  # before the model loads: a typo must not cost a 16 GB load

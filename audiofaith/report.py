@@ -166,6 +166,15 @@ def _variant(condition: str, params: Dict[str, Any]) -> str:
     return ", ".join(f"{name}={params[name]}" for name in names)
 
 
+def model_label(model: str, cot_source_model: Optional[str]) -> str:
+    """The report's name for the lines of ``model``: its own name when the injected CoT is its own,
+    else "X conditioned on Y's CoT" (written with --allow_foreign_cot), so such lines are never
+    read as X's own faithfulness."""
+    if cot_source_model and cot_source_model != model:
+        return f"{model} conditioned on {cot_source_model}'s CoT"
+    return model
+
+
 def conditioned_line(obj: Dict[str, Any], manifest: Dict[str, ManifestItem], where: str) -> Line:
     """A conditioned / intervention JSON line as a Line (agreement and correctness recomputed)."""
     missing = [name for name in ("id", "model", "run", "condition") if name not in obj]
@@ -179,7 +188,7 @@ def conditioned_line(obj: Dict[str, Any], manifest: Dict[str, ManifestItem], whe
     answer = obj.get("answer") or (manifest[obj["id"]].answer if obj["id"] in manifest else "")
     condition = obj["condition"]
     result = {name: obj[name] for name in ("switched_to_hint", "mentions_hint") if name in obj}
-    return Line(model=obj["model"], subset=subset, hop=hop, id=obj["id"], run=int(obj["run"]), condition=condition,
+    return Line(model=model_label(obj["model"], obj.get("cot_source_model")), subset=subset, hop=hop, id=obj["id"], run=int(obj["run"]), condition=condition,
                 variant=_variant(condition, params), x=_x_value(condition, params), answer=answer,
                 prediction=obj.get("prediction"), reference=obj.get("baseline_prediction"), paired=True,
                 error=obj.get("error"), source=where, params=params, result=result, raw=obj.get("raw"))
