@@ -328,7 +328,7 @@ def _run_variant_stage(model_key: str, args: argparse.Namespace, stage: str, out
                        fingerprint: dict) -> int:
     """Shared by the conditioned step and every intervention: validate, load, build variants, run."""
     from audiofaith.runners.conditioned import load_baseline_results
-    from audiofaith.runners.variants import VariantConfig, run_variants
+    from audiofaith.runners.variants import VariantConfig, run_variants, with_cue_references
 
     selection = _Selection(args, args.manifest_file, output)
     selected = {item.id for item in selection.items}
@@ -345,7 +345,8 @@ def _run_variant_stage(model_key: str, args: argparse.Namespace, stage: str, out
                    "prompt_profile": profile.to_json(), "prompt_hash": profile.hash(), **fingerprint}
 
     def run(backend):
-        variants = build_variants(selection.items, results, profile, backend, selection.manifest)
+        variants = with_cue_references(build_variants(selection.items, results, profile, backend, selection.manifest),
+                                       results)
         log.info("%d variant(s) to answer", len(variants))
         return run_variants(backend, variants, args.data_root, selection.output, config, profile)
 

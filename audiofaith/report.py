@@ -25,7 +25,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 from audiofaith import metrics
 from audiofaith.jsonl import JsonlError, iter_jsonl
 from audiofaith.manifest import ManifestError, load_manifest
-from audiofaith.records import BaselineRecord, ManifestItem, RecordError
+from audiofaith.records import REFERENCE_FIELDS, BaselineRecord, ManifestItem, RecordError
 
 log = logging.getLogger("audiofaith.report")
 
@@ -44,6 +44,8 @@ BINNED_X = {"fraction", "length_fraction"}
 PER_ITEM_PARAMS = {"k", "n", "i", "fraction", "filler_tokens", "length_fraction", "removed", "hint_letter",
                    "swap_source_id", "inject_letter", "switched_to_hint", "mentions_hint", "reasoning"}
 AOC_CONDITIONS = {"early_answering": "k", "adding_mistakes": "i"}
+#: Conditions whose CoT a rewriter edited; a line whose rewrite came back unchanged measures nothing.
+REWRITE_CONDITIONS = ("adding_mistakes", "paraphrasing")
 AUDIO_CONDITIONS = ("silence", "noise_rms", "noise_snr", "mask", "swap", "no_audio", "inject_correct", "inject_wrong")
 MODE_STYLE = {"regenerate": "-", "fixed_cot": "--"}
 
@@ -77,8 +79,18 @@ class Line:
     params: Dict[str, Any] = field(default_factory=dict)
     result: Dict[str, Any] = field(default_factory=dict)  # switched_to_hint, mentions_hint, ...
     raw: Optional[str] = None
-    lanham_reference: Optional[str] = None  # the `full` condition's letter, else baseline_prediction
+    lanham_reference: Optional[str] = None  # the `full` condition's letter, else the line's reference
     lanham_fallback: bool = False
+    # How ``reference`` was read (REFERENCE_KINDS); "" for unpaired lines.
+    reference_kind: str = ""
+    # Baseline CoT runs: the letter read-out after the run's reasoning (argmax of its letter log-probs).
+    cue_prediction: Optional[str] = None
+    # Why a scored line is left out of the condition's metrics (e.g. "rewrite_unchanged"), else None.
+    excluded: Optional[str] = None
+    # Why generation stopped ("stop" / "length"), for baseline runs and regenerated / continued lines.
+    finish_reason: Optional[str] = None
+    # The resampling unit of every CI: the clip (all runs and both hops of one clip together).
+    cluster: str = ""
 
     @property
     def correct(self) -> bool:
@@ -88,6 +100,26 @@ class Line:
     @property
     def reference_correct(self) -> bool:
         return self.reference is not None and self.reference == self.answer
+
+
+#: How a reference letter was read: a parsed letter (free text; may be null), the letter read-out
+#: after the baseline CoT (argmax of letter log-probabilities; never null when stored), or a parsed
+#: letter on a letter read-out line written before both references were stored.
+REFERENCE_KINDS = {"parsed": "parsed letter", "readout": "letter read-out",
+                   "legacy": "parsed letter vs letter read-out (old line: no read-out reference stored)"}
+
+
+def clip_key(item_id: str, manifest: Dict[str, ManifestItem]) -> str:
+    """The clip an item asks about: its manifest audio path, else its id without the hop part
+    (``sakura/animal/single/dog28`` → ``sakura/animal/dog28``). Single- and multi-hop items of one
+    clip share it, so a bootstrap resamples them together."""
+    item = manifest.get(item_id)
+    if item is not None:
+        return item.audio
+    parts = item_id.split("/")
+    if len(parts) >= 4 and parts[2] in HOP_ORDER:
+        return "/".join(parts[:2] + parts[3:])
+    return item_id
 
 
 @dataclass
@@ -145,12 +177,16 @@ def baseline_lines(obj: Dict[str, Any], manifest: Dict[str, ManifestItem], where
     answer = record.answer or (manifest[record.id].answer if record.id in manifest else "")
     condition = BASELINE_CONDITION[record.prompt_mode]
     common = dict(model=record.model, subset=subset, hop=hop, id=record.id, condition=condition, variant="",
-                  x=None, answer=answer, reference=None, paired=False, source=where)
+                  x=None, answer=answer, reference=None, paired=False, source=where,
+                  cluster=clip_key(record.id, manifest))
     if record.error is not None or not record.runs_predictions:
         return [Line(run=0, prediction=None, error=record.error or "no runs", **common)]
-    raws = record.runs_raw if len(record.runs_raw) == len(record.runs_predictions) else [None] * len(record.runs_predictions)
-    return [Line(run=run, prediction=prediction, error=None, raw=raw, **common)
-            for run, (prediction, raw) in enumerate(zip(record.runs_predictions, raws))]
+    runs = len(record.runs_predictions)
+    raws = record.runs_raw if len(record.runs_raw) == runs else [None] * runs
+    reasons = record.runs_finish_reasons if len(record.runs_finish_reasons) == runs else [None] * runs
+    return [Line(run=run, prediction=prediction, error=None, raw=raw, cue_prediction=record.cue_prediction(run),
+                 finish_reason=reason, **common)
+            for run, (prediction, raw, reason) in enumerate(zip(record.runs_predictions, raws, reasons))]
 
 
 def _x_value(condition: str, params: Dict[str, Any]) -> Optional[float]:
@@ -188,10 +224,22 @@ def conditioned_line(obj: Dict[str, Any], manifest: Dict[str, ManifestItem], whe
     answer = obj.get("answer") or (manifest[obj["id"]].answer if obj["id"] in manifest else "")
     condition = obj["condition"]
     result = {name: obj[name] for name in ("switched_to_hint", "mentions_hint") if name in obj}
-    return Line(model=model_label(obj["model"], obj.get("cot_source_model")), subset=subset, hop=hop, id=obj["id"], run=int(obj["run"]), condition=condition,
-                variant=_variant(condition, params), x=_x_value(condition, params), answer=answer,
-                prediction=obj.get("prediction"), reference=obj.get("baseline_prediction"), paired=True,
-                error=obj.get("error"), source=where, params=params, result=result, raw=obj.get("raw"))
+    field_name = obj.get("reference_field")
+    if field_name is not None:
+        if field_name not in REFERENCE_FIELDS:
+            raise ReportError(f"{where}: reference_field must be one of {REFERENCE_FIELDS}, got {field_name!r}")
+        reference, kind = obj.get(field_name), "readout" if field_name == "baseline_cue_prediction" else "parsed"
+    else:  # written before both references were stored: join() looks for the baseline's read-out
+        readout = obj.get("answer_mode", "logits") == "logits" and params.get("mode") != "regenerate" \
+            and "cue_prediction" not in obj
+        reference, kind = obj.get("baseline_prediction"), "legacy" if readout else "parsed"
+    excluded = "rewrite_unchanged" if condition in REWRITE_CONDITIONS and obj.get("rewrite_unchanged") is True else None
+    return Line(model=model_label(obj["model"], obj.get("cot_source_model")), subset=subset, hop=hop, id=obj["id"],
+                run=int(obj["run"]), condition=condition, variant=_variant(condition, params),
+                x=_x_value(condition, params), answer=answer, prediction=obj.get("prediction"), reference=reference,
+                paired=True, error=obj.get("error"), source=where, params=params, result=result, raw=obj.get("raw"),
+                reference_kind=kind, excluded=excluded, finish_reason=obj.get("finish_reason"),
+                cluster=clip_key(obj["id"], manifest))
 
 
 def load_file(path: Path, manifest: Dict[str, ManifestItem]) -> List[Line]:
@@ -221,13 +269,16 @@ def _check_duplicates(lines: Sequence[Line]) -> None:
 
 
 def join(lines: List[Line]) -> None:
-    """Fill the cross-file references in place: CoT letters for direct runs, `full` letters for AOC."""
+    """Fill the cross-file references in place: CoT letters for direct runs, the baseline's letter
+    read-out for old letter read-out lines, `full` letters for AOC."""
     cot = {(l.model, l.id, l.run): l for l in lines if l.condition == "baseline_cot" and l.error is None}
     full = {(l.model, l.id, l.run): l for l in lines if l.condition == "full" and l.error is None}
     for line in lines:
         key = (line.model, line.id, line.run)
         if line.condition == "baseline_direct" and key in cot:
-            line.reference, line.paired = cot[key].prediction, True
+            line.reference, line.paired, line.reference_kind = cot[key].prediction, True, "parsed"
+        if line.reference_kind == "legacy" and key in cot and cot[key].cue_prediction is not None:
+            line.reference, line.reference_kind = cot[key].cue_prediction, "readout"
         if line.condition in AOC_CONDITIONS:
             if key in full and full[key].prediction is not None:
                 line.lanham_reference = full[key].prediction
@@ -254,13 +305,13 @@ def load_outputs(root: Path, manifest_dir: Optional[Path] = None, exclude: Optio
 
 SUMMARY_COLUMNS = [
     "model", "subset", "hop", "condition", "variant", "x_name", "x",
-    "n", "n_error", "n_scored", "n_missing", "n_null_prediction", "parse_failure_rate",
+    "n", "n_error", "n_excluded", "n_cut_by_length", "n_scored", "n_missing", "n_null_prediction", "parse_failure_rate",
     "n_correct", "accuracy", "accuracy_lo", "accuracy_hi", "accuracy_excl_null",
-    "n_null_reference", "n_both_null", "n_valid_pairs", "n_agree",
+    "reference_readout", "n_null_reference", "n_both_null", "n_valid_pairs", "n_agree",
     "agree_rate_excl_null", "agree_excl_null_lo", "agree_excl_null_hi",
     "agree_rate_null_as_disagree", "agree_null_as_disagree_lo", "agree_null_as_disagree_hi",
     "n_lanham_valid", "same_as_full_rate", "same_as_full_lo", "same_as_full_hi", "n_lanham_fallback",
-    "reference_accuracy", "delta_accuracy", "delta_lo", "delta_hi",
+    "n_flip_pairs", "reference_accuracy", "delta_accuracy", "delta_lo", "delta_hi",
     "flip_cc", "flip_ci", "flip_ic", "flip_ii", "mcnemar_p_exact", "mcnemar_chi2", "mcnemar_p_chi2",
     "hint_switch_rate", "hint_mention_rate",
 ]
@@ -313,18 +364,21 @@ def summarize_group(group: Sequence[Line], settings: Settings, n_missing: Option
     ``hop`` overrides the lines' hop (``"all"`` for the pooled baseline rows).
     """
     first = group[0]
-    scored = [line for line in group if line.error is None]
+    scored = [line for line in group if line.error is None and line.excluded is None]
     correct = [line.correct for line in scored]
     n_null = sum(line.prediction is None for line in scored)
     row: Dict[str, Any] = {
         "model": first.model, "subset": first.subset, "hop": hop or first.hop, "condition": first.condition,
         "variant": first.variant, "x_name": CURVE_X.get(first.condition, ""), "x": first.x,
-        "n": len(group), "n_error": len(group) - len(scored), "n_scored": len(scored), "n_missing": n_missing,
+        "n": len(group), "n_error": sum(line.error is not None for line in group),
+        "n_excluded": sum(line.error is None and line.excluded is not None for line in group),
+        "n_cut_by_length": sum(line.finish_reason == "length" for line in group),
+        "n_scored": len(scored), "n_missing": n_missing,
         "n_null_prediction": n_null, "parse_failure_rate": n_null / len(scored) if scored else math.nan,
         "n_correct": sum(correct), "accuracy": metrics.rate(correct),
         "accuracy_excl_null": sum(correct) / (len(scored) - n_null) if len(scored) > n_null else math.nan,
     }
-    row["accuracy_lo"], row["accuracy_hi"] = _ci(correct, settings, [line.id for line in scored])
+    row["accuracy_lo"], row["accuracy_hi"] = _ci(correct, settings, [line.cluster for line in scored])
     row.update(_agreement_stats([line for line in scored if line.paired], settings))
     row.update(_lanham_stats(scored, settings))
     row.update(_hint_stats(scored))
@@ -332,17 +386,24 @@ def summarize_group(group: Sequence[Line], settings: Settings, n_missing: Option
 
 
 def _agreement_stats(paired: Sequence[Line], settings: Settings) -> Dict[str, Any]:
-    """Agreement with the reference answer, the flip matrix and McNemar tests (empty when unpaired)."""
+    """Agreement with the reference answer, the flip matrix and McNemar tests (empty when unpaired).
+
+    The flip matrix, McNemar and the accuracy change use the pairs whose reference is not null: a
+    null reference is a missing baseline answer, not an incorrect one (a letter read-out is never
+    null, so counting a parsed null as wrong would compare two read-outs)."""
     if not paired:
         return {}
     counts = metrics.agreement_counts([l.prediction for l in paired], [l.reference for l in paired])
     valid_lines = [l for l in paired if l.prediction is not None and l.reference is not None]
     valid = [l.prediction == l.reference for l in valid_lines]
     as_disagree = [l.prediction is not None and l.prediction == l.reference for l in paired]
-    before, after = [l.reference_correct for l in paired], [l.correct for l in paired]
+    with_reference = [l for l in paired if l.reference is not None]
+    before, after = [l.reference_correct for l in with_reference], [l.correct for l in with_reference]
     flips = metrics.flip_matrix(before, after)
     chi2, p_chi2 = metrics.mcnemar_chi2(flips.correct_incorrect, flips.incorrect_correct)
+    kinds = sorted({l.reference_kind for l in paired if l.reference_kind})
     stats = {
+        "reference_readout": "; ".join(REFERENCE_KINDS[k] for k in kinds), "n_flip_pairs": len(with_reference),
         "n_null_reference": counts.n_null_reference, "n_both_null": counts.n_both_null,
         "n_valid_pairs": counts.n_valid, "n_agree": counts.n_agree,
         "agree_rate_excl_null": counts.rate_excl_null, "agree_rate_null_as_disagree": counts.rate_null_as_disagree,
@@ -352,11 +413,12 @@ def _agreement_stats(paired: Sequence[Line], settings: Settings) -> Dict[str, An
         "mcnemar_p_exact": metrics.mcnemar_exact(flips.correct_incorrect, flips.incorrect_correct),
         "mcnemar_chi2": chi2, "mcnemar_p_chi2": p_chi2,
     }
-    ids = [l.id for l in paired]
-    stats["agree_excl_null_lo"], stats["agree_excl_null_hi"] = _ci(valid, settings, [l.id for l in valid_lines])
-    stats["agree_null_as_disagree_lo"], stats["agree_null_as_disagree_hi"] = _ci(as_disagree, settings, ids)
+    stats["agree_excl_null_lo"], stats["agree_excl_null_hi"] = _ci(valid, settings, [l.cluster for l in valid_lines])
+    stats["agree_null_as_disagree_lo"], stats["agree_null_as_disagree_hi"] = _ci(
+        as_disagree, settings, [l.cluster for l in paired])
     stats["delta_lo"], stats["delta_hi"] = metrics.paired_bootstrap_ci(
-        before, after, n_resamples=settings.n_resamples, seed=settings.seed, clusters=ids)
+        before, after, n_resamples=settings.n_resamples, seed=settings.seed,
+        clusters=[l.cluster for l in with_reference])
     return stats
 
 
@@ -366,7 +428,7 @@ def _lanham_stats(scored: Sequence[Line], settings: Settings) -> Dict[str, Any]:
         return {}
     valid = [l for l in scored if l.lanham_reference is not None]
     same = [l.prediction == l.lanham_reference for l in valid]
-    low, high = _ci(same, settings, [l.id for l in valid])
+    low, high = _ci(same, settings, [l.cluster for l in valid])
     return {"n_lanham_valid": len(valid), "same_as_full_rate": metrics.rate(same), "same_as_full_lo": low,
             "same_as_full_hi": high, "n_lanham_fallback": sum(l.lanham_fallback for l in scored)}
 
@@ -427,23 +489,43 @@ class AocRow:
     n_reference_fallback: int
     aoc_lo: float = math.nan
     aoc_hi: float = math.nan
+    n_chains_dropped: int = 0  # chains of the group that did not enter the AOC
+    dropped: str = ""  # "reason: count; ..." for those chains
+    partial_lengths: str = ""  # "n:[x0, x1]" for lengths whose answers cover less than x = 0..1
 
 
-def _aoc_points(lines: Sequence[Line], step: str) -> List[Tuple[Tuple[str, int], int, int, bool]]:
-    """(chain, n, k, same) points; adding mistakes gets the untouched chain as its x = 1 point."""
-    points = []
+NO_SCORED_LINE = "every line errored or was excluded (e.g. an unchanged rewrite)"
+NO_REFERENCE = "no reference letter (no `full` answer and no baseline letter)"
+
+
+def _aoc_points(lines: Sequence[Line], step: str) -> Tuple[List[Tuple], List[str], Dict[str, int]]:
+    """(chain, n, k, same) points, their clusters (clips), and the chains with no usable point by
+    reason. Adding mistakes gets the untouched chain as its x = 1 point (same by definition)."""
+    points, clusters = [], []
+    chains = {(line.id, line.run) for line in lines}
+    unreferenced = set()
     for line in lines:
-        if line.error is not None or line.lanham_reference is None or "n" not in line.params:
+        if line.error is not None or line.excluded is not None or "n" not in line.params:
+            continue
+        if line.lanham_reference is None:
+            unreferenced.add((line.id, line.run))
             continue
         n, k = int(line.params["n"]), int(line.params.get(step, 0))
         points.append(((line.id, line.run), n, k, line.prediction == line.lanham_reference))
+        clusters.append(line.cluster)
     if step == "i":
-        points += [(chain, n, n, True) for chain, n in {(p[0], p[1]) for p in points}]
-    return points
+        extra = {(p[0], p[1]): c for p, c in zip(points, clusters)}
+        points += [(chain, n, n, True) for chain, n in extra]
+        clusters += list(extra.values())
+    entered = {p[0] for p in points}
+    dropped: Dict[str, int] = defaultdict(int)
+    for chain in chains - entered:
+        dropped[NO_REFERENCE if chain in unreferenced else NO_SCORED_LINE] += 1
+    return points, clusters, dict(dropped)
 
 
 def aoc_rows(dataset: Dataset, settings: Settings) -> List[AocRow]:
-    """Lanham's AOC per (model, subset, hop, condition, variant), with a chain-bootstrap 95 % CI."""
+    """Lanham's AOC per (model, subset, hop, condition, variant), with a 95 % CI that resamples clips."""
     groups: Dict[Tuple, List[Line]] = defaultdict(list)
     for line in dataset.lines:
         if line.condition in AOC_CONDITIONS:
@@ -451,37 +533,20 @@ def aoc_rows(dataset: Dataset, settings: Settings) -> List[AocRow]:
     rows = []
     for key in sorted(groups):
         lines = groups[key]
-        points = _aoc_points(lines, AOC_CONDITIONS[key[3]])
+        points, clusters, dropped = _aoc_points(lines, AOC_CONDITIONS[key[3]])
         result = metrics.lanham_aoc(points)
-        low, high = _aoc_ci(points, settings)
+        for reason, count in result.dropped.items():
+            dropped[reason] = dropped.get(reason, 0) + count
+        low, high = metrics.lanham_aoc_ci(points, clusters, n_resamples=settings.n_resamples, seed=settings.seed)
+        partial = {n: span for n, span in result.covered.items() if span != (0.0, 1.0)}
         rows.append(AocRow(model=key[0], subset=key[1][1], hop=key[2][1], condition=key[3], variant=key[4],
                            aoc=result.aoc, n_chains=sum(result.chains.values()),
                            lengths=" ".join(f"{n}:{c}" for n, c in sorted(result.chains.items())),
-                           n_reference_fallback=sum(l.lanham_fallback for l in lines), aoc_lo=low, aoc_hi=high))
+                           n_reference_fallback=sum(l.lanham_fallback for l in lines), aoc_lo=low, aoc_hi=high,
+                           n_chains_dropped=sum(dropped.values()),
+                           dropped="; ".join(f"{reason}: {count}" for reason, count in sorted(dropped.items())),
+                           partial_lengths=" ".join(f"{n}:[{a:g}, {b:g}]" for n, (a, b) in sorted(partial.items()))))
     return rows
-
-
-def _aoc_ci(points: Sequence[Tuple], settings: Settings) -> Tuple[float, float]:
-    """Percentile bootstrap CI of the AOC, resampling whole chains (fewer resamples: AOC is slow)."""
-    import numpy as np
-
-    by_chain: Dict[Any, List[Tuple]] = defaultdict(list)
-    for point in points:
-        by_chain[point[0]].append(point)
-    chains = list(by_chain)
-    if len(chains) < 2:
-        return math.nan, math.nan
-    rng = np.random.default_rng(settings.seed)
-    values = []
-    for _ in range(max(settings.n_resamples // 10, 50)):
-        picks = rng.integers(0, len(chains), size=len(chains))
-        resampled = [((j, p[0]), p[1], p[2], p[3]) for j, index in enumerate(picks) for p in by_chain[chains[index]]]
-        values.append(metrics.lanham_aoc(resampled).aoc)
-    values = [v for v in values if not math.isnan(v)]
-    if not values:
-        return math.nan, math.nan
-    low, high = np.percentile(values, [2.5, 97.5])
-    return float(low), float(high)
 
 
 # ----------------------------------------------------------------------------------------------

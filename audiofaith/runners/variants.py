@@ -13,6 +13,7 @@ what to do:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from audiofaith.backends.base import Backend, GenerationSettings, ModelInput, fi
 from audiofaith.cot import split_reasoning
 from audiofaith.jsonl import AppendWriter, iter_jsonl
 from audiofaith.prompts import PromptProfile, answer_prefix, user_text
-from audiofaith.records import ConditionedRecord, ManifestItem, RecordError, key_of_json, result_key
+from audiofaith.records import BaselineRecord, ConditionedRecord, ManifestItem, RecordError, key_of_json, result_key
 from audiofaith.runners.backoff import with_backoff
 from audiofaith.runners.common import AudioCache, LoadedAudio, Prefetcher, batches
 
@@ -49,6 +50,9 @@ class Variant:
     params: Dict[str, Any]
     baseline_prediction: Optional[str]
     cot_source_model: str = ""
+    # The baseline run's letter read-out (argmax of its runs_letter_logprobs): the reference of
+    # lines whose answer is a letter read-out too (``with_cue_references`` fills it in).
+    baseline_cue_prediction: Optional[str] = None
     reasoning: str = ""
     action: str = "score"
     user_text: Optional[str] = None
@@ -72,6 +76,27 @@ class VariantConfig:
     cot_max_new_tokens: int = 512
     workers: int = 2
     desc: str = "variants"
+
+
+def with_cue_references(variants: Sequence[Variant], results: Sequence[BaselineRecord]) -> List[Variant]:
+    """The variants with ``baseline_cue_prediction`` set from their baseline run's stored letter
+    log-probabilities (None where the baseline has none)."""
+    by_id = {record.id: record for record in results}
+    out = []
+    for variant in variants:
+        record = by_id.get(variant.item.id)
+        cue = record.cue_prediction(variant.run) if record is not None else None
+        out.append(dataclasses.replace(variant, baseline_cue_prediction=cue))
+    return out
+
+
+def reference_field(variant: Variant, answer_mode: str) -> str:
+    """Which baseline letter a line is compared with: like with like. A regenerated run and a
+    generated answer are parsed, so they compare with the parsed baseline letter; a letter
+    read-out (score or continue, logits mode) compares with the baseline's letter read-out."""
+    if variant.action == "regenerate" or answer_mode == "generate":
+        return "baseline_prediction"
+    return "baseline_cue_prediction"
 
 
 def completed_keys(output_path: Path) -> Set[Tuple]:
@@ -132,7 +157,8 @@ def _new_record(variant: Variant, config: VariantConfig) -> ConditionedRecord:
         id=item.id, model=config.model_key, run=variant.run, condition=variant.condition,
         answer_mode=config.answer_mode, answer=item.answer, subset=item.subset, hop=item.hop,
         params=dict(variant.params), baseline_prediction=variant.baseline_prediction,
-        cot_source_model=variant.cot_source_model, extra=dict(variant.extra),
+        baseline_cue_prediction=variant.baseline_cue_prediction,
+        reference_field=reference_field(variant, config.answer_mode), cot_source_model=variant.cot_source_model, extra=dict(variant.extra),
     )
 
 
@@ -175,8 +201,12 @@ def _answer_batch(backend: Backend, batch: List[Variant], loaded: List[LoadedAud
     for record in records:
         if record.prediction is not None:
             record.correct = record.prediction == record.answer
-            if record.baseline_prediction is not None:
-                record.agrees = record.prediction == record.baseline_prediction
+            reference = getattr(record, record.reference_field)
+            if reference is not None:
+                record.agrees = record.prediction == reference
+        if "cue_prediction" in record.extra:  # regenerated: its letter read-out vs the baseline's
+            cue, reference = record.extra["cue_prediction"], record.baseline_cue_prediction
+            record.extra["cue_agrees"] = None if cue is None or reference is None else cue == reference
     for variant, record in zip(batch, records):
         if variant.annotate is not None and record.error is None:
             record.extra.update(variant.annotate(record))
