@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from audiofaith.backends import GenerationSettings, ModelInput, load_backend
-from audiofaith.backends.base import GeneratedText, finish_reason_from_tokens, finish_reason_of
 from audiofaith.jsonl import read_jsonl
 from audiofaith.manifest import load_manifest
 from audiofaith.prompts import DEFAULT_PROFILE
@@ -76,6 +75,8 @@ def test_greedy_generation_is_unchanged_by_run_seeds(backend):
 
 
 def test_finish_reasons(backend, synthetic_data, tmp_path):
+    from audiofaith.backends.base import GeneratedText, finish_reason_from_tokens, finish_reason_of
+
     assert finish_reason_from_tokens([5, 7, 2, 0, 0], [2]) == "stop"
     assert finish_reason_from_tokens([5, 7, 9], [2]) == "length"
     assert finish_reason_of("plain") is None and finish_reason_of(GeneratedText("x", "stop")) == "stop"
