@@ -234,8 +234,11 @@ def conditioned_line(obj: Dict[str, Any], manifest: Dict[str, ManifestItem], whe
             and "cue_prediction" not in obj
         reference, kind = obj.get("baseline_prediction"), "legacy" if readout else "parsed"
     excluded = "rewrite_unchanged" if condition in REWRITE_CONDITIONS and obj.get("rewrite_unchanged") is True else None
+    variant = _variant(condition, params)
+    if condition == "swap" and obj.get("swap_answer_known") is False:  # --swap_multi_hop label: kept apart
+        variant += ", swap_answer_known=False"
     return Line(model=model_label(obj["model"], obj.get("cot_source_model")), subset=subset, hop=hop, id=obj["id"],
-                run=int(obj["run"]), condition=condition, variant=_variant(condition, params),
+                run=int(obj["run"]), condition=condition, variant=variant,
                 x=_x_value(condition, params), answer=answer, prediction=obj.get("prediction"), reference=reference,
                 paired=True, error=obj.get("error"), source=where, params=params, result=result, raw=obj.get("raw"),
                 reference_kind=kind, excluded=excluded, finish_reason=obj.get("finish_reason"),

@@ -103,3 +103,48 @@ def test_swap_hears_the_source_clip(mixed_animal, tmp_path):
         assert line["prediction"] == heard_letter(source_samples, target.letters), line["id"]
         differs += heard_letter(source_samples, target.letters) != heard_letter(own_samples, target.letters)
     assert differs > 0  # the check above could tell the two clips apart
+
+
+# -- issue 11, item 5: a swap must change the correct answer -------------------------------------
+
+def _item(name, label, hop, question, choices, gold):
+    from audiofaith.records import ManifestItem
+
+    return ManifestItem(id=f"sakura/animal/{hop}/{name}", dataset="sakura", subset="animal", hop=hop,
+                        audio=f"a/{name}.wav", question=question, choices=tuple(choices),
+                        answer="ABCD"[choices.index(gold)], meta={"attribute_label": label})
+
+
+def test_multi_hop_swap_sources_answer_the_question_differently():
+    question, options = "How does this animal move?", ["Walking", "Swimming", "Flying", "Slithering"]
+    items = [_item("cat1", "cat", "multi", question, options, "Walking"),
+             _item("dog1", "dog", "multi", question, options[::-1], "Walking"),  # shares cat's answer
+             _item("frog1", "frog", "multi", question, options, "Swimming"),
+             _item("pig1", "pig", "multi", "What does it eat?", ["Grass", "Insects", "Seeds", "Anything"], "Anything")]
+    table = family.answer_table(items)
+    for seed in range(20):
+        plan = family.swap_plan(items, seed)
+        assert plan["sakura/animal/multi/cat1"].id == "sakura/animal/multi/frog1"
+        assert plan["sakura/animal/multi/dog1"].id == "sakura/animal/multi/frog1"
+        assert plan["sakura/animal/multi/frog1"].id in {"sakura/animal/multi/cat1", "sakura/animal/multi/dog1"}
+        assert plan["sakura/animal/multi/pig1"] is None  # no clip known to answer "What does it eat?" otherwise
+        assert family.swap_plan(items, seed, "label")["sakura/animal/multi/pig1"] is not None
+    assert family.answer_to(items[1], items[0], table) == (True, "Walking")
+    assert family.answer_to(items[3], items[0], table) == (False, None)
+
+
+@needs_mixed
+def test_swap_lines_record_the_sources_answer_to_the_targets_question(mixed_animal, tmp_path):
+    by_id = {item.id: item for item in mixed_animal}
+    lines = [line for line in _run(mixed_animal, tmp_path, 8) if line["condition"] == "swap"]
+    single = [l for l in lines if l["hop"] == "single"]
+    assert single and all(l["error"] is None and l["swap_answer_known"] is True for l in single)
+    for line in single:
+        target = by_id[line["id"]]
+        gold = target.choices[target.letters.index(target.answer)]
+        assert line["swap_source_answer_to_target"] != gold
+        assert line["swap_source_answer_to_target"] in (None, by_id[line["swap_source_id"]].meta["attribute_label"])
+    # SAKURA's multi-hop questions are each asked once here: no clip is known to answer one
+    # differently, so the default restricts them to error lines that say why
+    multi = [l for l in lines if l["hop"] == "multi"]
+    assert multi and all(l["swap_source_id"] is None and "known to answer" in l["error"] for l in multi)
