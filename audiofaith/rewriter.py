@@ -11,8 +11,8 @@ parameter) and ``rewrite(prompts) -> texts``, one reply per prompt, batched by t
   for the mistakes; an external rewriter avoids the target model writing mistakes it would
   itself find natural.
 
-Greedy by default; ``--rewriter_temperature > 0`` samples with a seed derived per batch from
-``--seed``. Torch and transformers are imported only when an ``HFRewriter`` is built.
+Greedy by default; ``--rewriter_temperature > 0`` samples each prompt's rewrite with its own
+generator seeded from (``--seed``, the prompt), the same in any batch and after a resume. Torch and transformers are imported only when an ``HFRewriter`` is built.
 """
 
 from __future__ import annotations
@@ -145,7 +145,11 @@ class RewriteSettings:
         sample = self.temperature > 0
         return GenerationSettings(max_new_tokens=self.max_new_tokens, do_sample=sample,
                                   temperature=self.temperature if sample else 1.0,
-                                  top_p=self.top_p if sample else 1.0, seed=derive_seed(self.seed, *prompts))
+                                  top_p=self.top_p if sample else 1.0, seed=self.seed)
+
+    def prompt_seed(self, prompt: str) -> int:
+        """The sampling seed of one prompt's rewrite: the same in any batch and after a resume."""
+        return derive_seed(self.seed, "rewrite", prompt)
 
 
 class SelfRewriter:
@@ -158,7 +162,10 @@ class SelfRewriter:
         self.settings = settings
 
     def rewrite(self, prompts: List[str]) -> List[str]:
-        replies = self.backend.generate([ModelInput(p, None) for p in prompts], self.settings.generation(prompts))
+        generation = self.settings.generation(prompts)
+        seeds = [(self.settings.prompt_seed(p),) if generation.do_sample else None for p in prompts]
+        replies = self.backend.generate([ModelInput(p, None, run_seeds=seed) for p, seed in zip(prompts, seeds)],
+                                        generation)
         return [texts[0] for texts in replies]
 
 
@@ -202,10 +209,18 @@ class HFRewriter:
             pad_token_id=self.tokenizer.pad_token_id,
             eos_token_id=eos if eos is not None else self.tokenizer.eos_token_id,
         )
-        if generation.do_sample:
-            torch.manual_seed(generation.seed)
+        extra: Dict[str, Any] = {}
+        if generation.do_sample:  # one generator per prompt (backends/sampling.py)
+            from transformers import LogitsProcessorList
+
+            from audiofaith.backends.sampling import RowSeededSampler
+
+            sampler = RowSeededSampler([self.settings.prompt_seed(p) for p in prompts], generation.temperature,
+                                       generation.top_p, self.device)
+            config.temperature, config.top_p = 1.0, 1.0
+            extra["logits_processor"] = LogitsProcessorList([sampler])
         with torch.inference_mode():
-            output = self.model.generate(**batch, generation_config=config)
+            output = self.model.generate(**batch, **extra, generation_config=config)
         return self.tokenizer.batch_decode(output[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
 
 
@@ -219,7 +234,7 @@ def add_rewriter_arguments(parser: Any, max_new_tokens: int) -> None:
     parser.add_argument("--rewriter_max_new_tokens", type=int, default=max_new_tokens,
                         help="longest rewrite, in tokens")
     parser.add_argument("--rewriter_temperature", type=float, default=0.0,
-                        help="0: greedy; > 0: sampling, seeded per batch from --seed")
+                        help="0: greedy; > 0: sampling, each prompt seeded from (--seed, the prompt)")
     parser.add_argument("--rewriter_top_p", type=float, default=0.95, help="nucleus p when sampling")
     parser.add_argument("--rewriter_batch_size", type=int, default=8, help="prompts per rewriter call")
     parser.add_argument("--rewriter_device", default="auto", help="device of an external --rewriter_model")
