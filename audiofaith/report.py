@@ -583,7 +583,8 @@ def aoc_rows(dataset: Dataset, settings: Settings) -> List[AocRow]:
 # CSV files
 
 PER_ITEM_COLUMNS = ["model", "subset", "hop", "id", "run", "condition", "variant", "x", "answer", "prediction",
-                    "correct", "reference", "agrees", "lanham_reference", "error", "params", "source"]
+                    "correct", "reference", "reference_readout", "agrees", "lanham_reference", "error", "excluded",
+                    "finish_reason", "params", "source"]
 
 
 def _csv_value(value: Any) -> Any:
@@ -611,8 +612,9 @@ def per_item_rows(lines: Sequence[Line]) -> Iterable[Dict[str, Any]]:
         yield {"model": line.model, "subset": line.subset, "hop": line.hop, "id": line.id, "run": line.run,
                "condition": line.condition, "variant": line.variant, "x": line.x, "answer": line.answer,
                "prediction": line.prediction, "correct": None if line.error else line.correct,
-               "reference": line.reference, "agrees": agrees, "lanham_reference": line.lanham_reference,
-               "error": line.error, "params": json.dumps(line.params, sort_keys=True) if line.params else "",
+               "reference": line.reference, "reference_readout": REFERENCE_KINDS.get(line.reference_kind, ""),
+               "agrees": agrees, "lanham_reference": line.lanham_reference, "error": line.error,
+               "excluded": line.excluded, "finish_reason": line.finish_reason, "params": json.dumps(line.params, sort_keys=True) if line.params else "",
                "source": line.source}
 
 

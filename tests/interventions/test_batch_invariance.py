@@ -148,3 +148,35 @@ def test_swap_lines_record_the_sources_answer_to_the_targets_question(mixed_anim
     # differently, so the default restricts them to error lines that say why
     multi = [l for l in lines if l["hop"] == "multi"]
     assert multi and all(l["swap_source_id"] is None and "known to answer" in l["error"] for l in multi)
+
+
+@needs_mixed
+@pytest.mark.slow
+def test_real_backend_with_prefix_cache_is_batch_size_invariant(mixed_animal, tiny_qwen2_audio, tmp_path):
+    """The tiny Qwen2-Audio through from_pretrained, letters scored with the shared-prefix cache
+    (rows that share text and audio object): a swap must never share its target's clean prefix."""
+    from audiofaith.backends import load_backend
+
+    backend = load_backend("qwen2_audio", str(tiny_qwen2_audio), device="cpu", dtype="fp32")
+    items = [item for item in mixed_animal if item.hop == "single"][:6]
+    parser = argparse.ArgumentParser()
+    family.add_arguments(parser)
+    opts = vars(parser.parse_args(["--perturbations", "silence", "swap", "--modes", "fixed_cot"]))
+    results = [BaselineRecord(id=item.id, model="qwen2_audio", prompt_mode="cot", answer=item.answer,
+                              subset=item.subset, hop=item.hop, runs_reasonings=["It sounds like an animal."],
+                              runs_raw=["It sounds like an animal. Answer: (A)"], runs_predictions=["A"])
+               for item in items]
+    outputs = {}
+    for batch_size in (1, 8):
+        context = InterventionContext(items=items, results=results, profile=DEFAULT_PROFILE, options=opts, seed=0,
+                                      backend=backend, model_key="qwen2_audio", manifest=mixed_animal)
+        out = tmp_path / f"b{batch_size}.jsonl"
+        run_variants(backend, family.build_variants(context), MIXED.parent, out,
+                     VariantConfig(model_key="qwen2_audio", batch_size=batch_size), DEFAULT_PROFILE)
+        outputs[batch_size] = {(l["id"], l["condition"]): l["letter_logprobs"] for l in read_jsonl(out)}
+    assert outputs[1].keys() == outputs[8].keys() and len(outputs[1]) == 2 * len(items)
+    for key, scores in outputs[1].items():
+        assert outputs[8][key] == pytest.approx(scores, abs=1e-4), key
+    # the model hears the audio at all: a swapped clip and silence score differently
+    assert any(outputs[1][(item.id, "swap")] != pytest.approx(outputs[1][(item.id, "silence")], abs=1e-4)
+               for item in items)
