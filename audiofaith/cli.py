@@ -164,6 +164,10 @@ def conditioned_parser(model_key: Optional[str] = None, prog: Optional[str] = No
                           "generate: greedy generation of --answer_max_new_tokens tokens, then parsing")
     ans.add_argument("--answer_max_new_tokens", type=_positive_int, default=16,
                      help="generation length in --answer_mode generate")
+    ans.add_argument("--cot_source", choices=["own", "reference"], default="own",
+                     help="own: each baseline run's reasoning; reference: the benchmark's reference reasoning "
+                          "(manifest meta.reference_cot, i.e. MMAR's human-written 'thinking') instead, labelled "
+                          "cot_source=reference on every line (docs/benchmarks.md)")
     _add_foreign_cot(io)
     _add_common(parser, model_key, backend_key)
     return parser
@@ -234,6 +238,11 @@ def intervene_parser(model_key: Optional[str] = None, prog: Optional[str] = None
                           "from its .meta.json sidecar, else 512 with a warning)")
     _add_foreign_cot(io)
     ans.add_argument("--seed", type=int, default=0, help="base seed of seeded edits (per item)")
+    ans.add_argument("--cot_source", choices=["own", "reference"], default="own",
+                     help="own: each baseline run's reasoning; reference (text families only): the benchmark's "
+                          "reference reasoning (manifest meta.reference_cot, i.e. MMAR's human-written 'thinking') "
+                          "instead, labelled "
+                          "cot_source=reference on every line (docs/benchmarks.md)")
     if kind is not None:
         add_arguments = getattr(family(kind), "add_arguments", None)
         if add_arguments is not None:
@@ -335,6 +344,13 @@ def _run_variant_stage(model_key: str, args: argparse.Namespace, stage: str, out
     results = [record for record in load_baseline_results(args.input_results_file, selection.manifest)
                if record.id in selected]
     check_cot_source(results, model_key, args.input_results_file, args.allow_foreign_cot)
+    reference = getattr(args, "cot_source", "own") == "reference"
+    if reference:  # the benchmark's reference CoT instead of the model's own (audiofaith.benchmarks.reference)
+        from audiofaith.benchmarks import reference as reference_cot
+
+        reference_cot.check_items(selection.items)
+        results = reference_cot.with_reference_cot(results, selection.items)
+        fingerprint = {**fingerprint, "cot_source": "reference"}
     config = VariantConfig(model_key=model_key, answer_mode=args.answer_mode, batch_size=_effective_batch_size(args),
                            answer_max_new_tokens=args.answer_max_new_tokens,
                            cot_max_new_tokens=getattr(args, "cot_max_new_tokens", None) or 512, workers=args.workers,
@@ -345,8 +361,11 @@ def _run_variant_stage(model_key: str, args: argparse.Namespace, stage: str, out
                    "prompt_profile": profile.to_json(), "prompt_hash": profile.hash(), **fingerprint}
 
     def run(backend):
+        # the reference of letter read-out lines: each baseline run's own letter read-out
         variants = with_cue_references(build_variants(selection.items, results, profile, backend, selection.manifest),
                                        results)
+        if reference:
+            variants = reference_cot.mark_reference(variants)
         log.info("%d variant(s) to answer", len(variants))
         return run_variants(backend, variants, args.data_root, selection.output, config, profile)
 
@@ -374,6 +393,10 @@ def run_intervene_command(model_key: str, args: argparse.Namespace) -> int:
         else:
             log.info("continued / regenerated reasoning: up to %d tokens, the baseline's max_new_tokens",
                      args.cot_max_new_tokens)
+    if args.cot_source == "reference":
+        from audiofaith.benchmarks.reference import check_kind
+
+        check_kind(args.kind)
     check_options = getattr(family(args.kind), "check_options", None)
     if check_options is not None:
         check_options(options)  # before the model loads: a typo must not cost a 16 GB load

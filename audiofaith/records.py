@@ -112,6 +112,7 @@ class BaselineRecord:
     answer: str  # gold letter
     subset: str = ""
     hop: str = ""
+    dataset: str = ""  # the manifest's benchmark ("sakura", "mmau", "mmar"); "" in files from before it was written
     runs_reasonings: List[str] = field(default_factory=list)
     runs_raw: List[str] = field(default_factory=list)
     runs_predictions: List[Optional[str]] = field(default_factory=list)
@@ -166,6 +167,7 @@ class ConditionedRecord:
     answer: str  # gold letter
     subset: str = ""
     hop: str = ""
+    dataset: str = ""  # the manifest's benchmark; "" in files from before it was written
     params: Dict[str, Any] = field(default_factory=dict)
     baseline_prediction: Optional[str] = None  # the baseline run's parsed letter
     # The baseline run's letter read-out after its own CoT (argmax of its runs_letter_logprobs).
