@@ -43,6 +43,7 @@ def test_audio_interventions_in_both_modes(animal_run, synthetic_data, tiny_qwen
         if line["mode"] == "regenerate":
             assert isinstance(line["raw"], str) and "cue_prediction" in line and line["error"] is None
             assert line["cot_source_model"] == "qwen2_audio"
+            assert line["finish_reason"] in ("stop", "length")  # why the regenerated CoT stopped
         elif not base["runs_reasonings"][0].strip():
             assert line["error"] == "the baseline run has no reasoning to inject"
         else:
