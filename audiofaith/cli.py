@@ -207,7 +207,7 @@ def check_cot_source(results, model_key: str, path: str, allow_foreign: bool) ->
     """Refuse baseline records written by another model unless ``allow_foreign`` (the error names both)."""
     foreign = sorted({record.model for record in results if record.model and record.model != model_key})
     if foreign and not allow_foreign:
-        raise ValueError(f"{path}: the baseline was written by {', '.join(foreign)}, not by {model_key}: its CoT "
+        raise UserError(f"{path}: the baseline was written by {', '.join(foreign)}, not by {model_key}: its CoT "
                          f"would be injected into {model_key}. Pass --allow_foreign_cot to measure {model_key} "
                          f"conditioned on {', '.join(foreign)}'s CoT on purpose")
     if foreign:

@@ -102,20 +102,3 @@ def test_finish_reasons(backend, synthetic_data, tmp_path):
     for line in lines.values():
         assert line["runs_finish_reasons"] == ["length", "length"]  # 10 tokens of a random model
 
-
-def test_salmonn_reports_finish_reasons_and_samples_per_row(tmp_path):
-    """The SALMONN backend (against the stand-in checkout) follows the same protocol."""
-    from tests.backends import salmonn_standin
-
-    repo = salmonn_standin.write_checkout(tmp_path / "SALMONN")
-    weights = salmonn_standin.write_weights(tmp_path / "weights", repo)
-    salmonn = load_backend("salmonn", None, device="cpu", salmonn_repo=str(repo), **{k: str(v) for k, v in weights.items()})
-    rng = np.random.default_rng(0)
-    inputs = [ModelInput(f"Question {i}?\n(A) dog\n(B) cat", (0.1 * rng.standard_normal(16000)).astype(np.float32),
-                         run_seeds=(10 + i, 20 + i)) for i in range(3)]
-    [[greedy]] = salmonn.generate(inputs[:1], GenerationSettings(max_new_tokens=5))
-    assert greedy.finish_reason in ("stop", "length")
-    settings = GenerationSettings(max_new_tokens=5, do_sample=True, temperature=1.0, num_return_sequences=2)
-    whole = salmonn.generate(inputs, settings)
-    assert whole == [salmonn.generate([inp], settings)[0] for inp in inputs]
-    assert all(text.finish_reason in ("stop", "length") for texts in whole for text in texts)
