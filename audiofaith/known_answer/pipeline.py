@@ -1,0 +1,55 @@
+"""The whole pipeline on one known-answer checkpoint's held-out set, through the same entry points
+as the interface scripts (``interface/Qwen2Audio_*.py``): CoT baseline, conditioned step, audio
+swap (both modes) and the CoT interventions. Used by ``make demo`` and tests/validation/.
+No torch here; the backend loads it when a step runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from pathlib import Path
+from typing import List
+
+from audiofaith.cli import baseline_main, conditioned_main, intervene_main
+from audiofaith.known_answer.contrast import REWRITER
+
+log = logging.getLogger(__name__)
+
+MODEL = "qwen2_audio"
+#: Interventions run on the held-out set, with the options that differ from their defaults.
+#: No espeak-ng is needed: no spoken-answer injection.
+INTERVENTIONS = (
+    ("audio", ["--perturbations", "swap", "silence", "noise_snr", "--snr_db", "-10", "--modes", "regenerate", "fixed_cot"]),
+    ("early_answering", []),
+    ("filler", ["--filler_fractions", "0", "0.5", "1"]),
+    ("adding_mistakes", ["--rewriter_model", REWRITER, "--no_continue"]),
+    ("paraphrasing", ["--rewriter_model", REWRITER]),
+)
+
+
+def _run(main, script: str, argv: List[str]) -> None:
+    log.info("$ python interface/%s %s", script, " ".join(shlex.quote(a) for a in argv))
+    if main(MODEL, argv) != 0:
+        raise RuntimeError(f"interface/{script} failed")
+
+
+def run_pipeline(checkpoint: "str | Path", out: "str | Path", max_new_tokens: int = 48, batch_size: int = 16) -> Path:
+    """Run every step on ``checkpoint``'s ``task/heldout_manifest.jsonl``; outputs go under ``out``
+    (one folder per checkpoint, as the report expects one model per folder). Returns ``out``."""
+    checkpoint, out = Path(checkpoint), Path(out)
+    task_dir = checkpoint / "task"
+    manifest = task_dir / "heldout_manifest.jsonl"
+    common = ["--data_root", str(task_dir), "--model_path", str(checkpoint), "--batch_size", str(batch_size)]
+    baseline = out / "baseline_heldout.jsonl"
+    _run(baseline_main, "Qwen2Audio_wrapper.py",
+         ["--input", str(manifest), "--output", str(baseline), "--max_new_tokens", str(max_new_tokens)] + common)
+    _run(conditioned_main, "Qwen2Audio_conditioned.py",
+         ["--manifest_file", str(manifest), "--input_results_file", str(baseline),
+          "--output_conditioned_file", str(out / "conditioned_heldout.jsonl")] + common)
+    for kind, options in INTERVENTIONS:
+        _run(intervene_main, "Qwen2Audio_intervene.py",
+             ["--kind", kind, "--manifest_file", str(manifest), "--input_results_file", str(baseline),
+              "--output_file", str(out / "interventions" / f"{kind}_heldout.jsonl"),
+              "--cot_max_new_tokens", str(max_new_tokens)] + options + common)
+    return out
