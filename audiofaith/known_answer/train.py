@@ -65,17 +65,24 @@ class TrainConfig:
 
 
 def cache_key(config: TrainConfig, variant: str) -> str:
+    """A hash of everything the trained checkpoint depends on: the configuration and variant, the
+    task and training code, the prompt texts, the toy tokenizer and the library versions."""
+    import inspect
+
     import torch
     import transformers
 
+    from audiofaith import prompts, tiny
+
     here = Path(__file__).resolve().parent
-    sources = [here / "task.py", here / "train.py", Path(__file__).resolve().parents[1] / "prompts.py",
-               Path(__file__).resolve().parents[1] / "tiny.py"]
     digest = hashlib.sha256()
     digest.update(json.dumps({"config": dataclasses.asdict(config), "variant": variant, "torch": torch.__version__,
                               "transformers": transformers.__version__}, sort_keys=True).encode())
-    for source in sources:
+    for source in (here / "task.py", here / "train.py", Path(prompts.__file__)):
         digest.update(source.read_bytes())
+    for part in (tiny.toy_qwen2_tokenizer, tiny._save):
+        digest.update(inspect.getsource(part).encode())
+    digest.update(json.dumps([tiny._CORPUS, tiny.SPECIAL_TOKENS]).encode())
     return digest.hexdigest()[:16]
 
 
