@@ -61,3 +61,23 @@ def test_clips_vary_and_splits_never_share_a_clip():
     _, c, _ = task.clip_for("train", 0, seed=0)
     assert np.array_equal(a, c) and pa["f0_hz"] != pb["f0_hz"]
     assert 0.6 <= pa["seconds"] <= 1.6 and 5 <= pa["snr_db"] <= 30
+
+
+def test_trained_checkpoints_are_registered_for_qwen2_audio_only(tmp_path):
+    from audiofaith.tiny import TRAINED_BUILDERS, build_trained, main
+
+    assert set(TRAINED_BUILDERS) == {"qwen2_audio"}
+    with pytest.raises(ValueError, match="--trained is available for --arch qwen2_audio"):
+        build_trained("af3", "faithful", tmp_path)
+    with pytest.raises(SystemExit):
+        main(["--arch", "qwen2_audio", "--trained", "sometimes", "--out", str(tmp_path)])
+
+
+def test_cache_key_changes_with_the_configuration_and_variant():
+    pytest.importorskip("torch")
+    from audiofaith.known_answer.train import TrainConfig, cache_key
+
+    base = cache_key(TrainConfig(), "faithful")
+    assert base == cache_key(TrainConfig(), "faithful")
+    assert base != cache_key(TrainConfig(), "posthoc")
+    assert base != cache_key(TrainConfig(steps=499), "faithful")
