@@ -3,21 +3,25 @@
 The parser collects *commitments* (answer tags, "Answer: (X)" lines, "the answer is ...",
 "I choose ...", a bare letter response, ...), each with its position, and returns the last one.
 Only when there is no explicit commitment does it look at the last sentence that mentions an
-option. Anything ambiguous (hedging between options, a letter that contradicts the option text
-written next to it, an explicit refusal, "none of the options") gives ``None``; the parser never
-guesses.
+option. Anything ambiguous (hedging between options, an answer slot listing several letters, a
+letter contradicting the option text next to it outside an answer slot, an explicit refusal, "none
+of the options") gives ``None``; the parser never guesses.
 
-Rules for letters versus option texts:
+Rules for letters versus option texts (full rules: docs/parsing.md):
 
-* An explicit letter ("(B)", "B.", "option B", "<B>", "Answer: B") wins over option-text matching.
-* If the letter is immediately followed by an option text that belongs to a *different* option
-  ("(B) dog" while B is "crow"), the statement contradicts itself and yields ``None``; the one
-  exception is a bare capital "A" followed by an option text ("A dog ..."), read as the article.
+* An explicit letter ("(B)", "B.", "B)", "option B", "<B>", "Answer: B") wins over option-text matching.
+* The answer-line rule: in an answer slot the letter is the commitment even when the text after it
+  names a *different* option ("Answer: (B) dog" while B is "crow" is B), unless the slot goes on to
+  list further letters ("(A) Male or (B) Female") or hedges. Outside an answer slot a letter next
+  to another option's text contradicts itself and yields ``None``. A bare capital "A" followed by
+  lowercase text ("A dog ...") is the article.
 * A bare letter only counts in an answer slot (after "Answer:", in a tag, the whole response,
   or at the start of the response followed by punctuation), never inside ordinary words or as
   the article "a"/"A".
 * Option texts match as whole words, case-insensitively, longest first (so "Female" never also
   counts as "Male"), and mentions in negated clauses ("not a cat", "rules out B") are ignored.
+  Options are counted as distinct options, not mentions: naming one option several times commits
+  to it. Echoed option lists and sentences that only rule options out are skipped.
 """
 
 from __future__ import annotations
@@ -98,22 +102,24 @@ _TRIGGER_RE = re.compile(
     r"probable|reasonable)|final|appropriate|suitable|closest|only|likely|matching|chosen|"
     r"selected|preferred) (?:option|choice|one|match|fit|selection|pick|label|response|"
     r"[a-z]+(?: [a-z]+){0,2}?(?= (?:is|would be|should be|must be)\b))"
-    r"(?: (?:here|then|therefore|thus|overall|among (?:the|these) options))?"
+    r"(?: (?:here|then|therefore|thus|overall|among (?:the|these)(?: given| available| provided| listed)? options))?"
     r"\s*(?:is|would be|should be|will be|must be|seems to be|appears to be|:|=)\s*"
     r"|\b(?:my|the) (?:choice|pick|selection|final choice|final selection|conclusion|verdict)"
     r"\s*(?:is|would be|:)\s*"
     r"|\bI(?: would| will|'ll|'d| must| should| can| think I(?: would|'d)?)?"
-    r"(?: therefore| thus| then)? (?:choose|select|pick|go with|opt for|answer|conclude with|say)\s*:?\s*"
+    r"(?: therefore| thus| then)? (?:choose|select|pick|go with|opt for|answer|conclude with|say|"
+    r"lean (?:towards?|toward))\s*:?\s*"
     r"|\b(?:so|therefore|thus|hence|overall|in conclusion|in summary|consequently|as a result|"
     r"accordingly|this means|that means|this indicates|which means)\b,?"
-    r"(?: (?:the )?(?:answer|choice|option) is)?\s*(?=(?:option|choice)\s*\(?[A-Ja-j]\b|\([A-Ja-j]\))"
+    r"(?: (?:the )?(?:answer|choice|option) is)?\s*(?=(?:option|choice)\s*\(?[A-Ja-j]\b|\([A-Ja-j]\)|[A-J]\)\s)"
     r"|\b(?:option|choice|answer) (?=\(?[A-J]\)?\s*(?:is|would be|seems|appears) (?:the )?"
     r"(?:correct|right|best|most likely|most appropriate|answer|the answer)\b)"
     r"|(?<![\w(])(?=\(?[A-J]\)?\s+(?:is|would be|seems to be)\s+(?:the\s+)?(?:correct|right|best|"
     r"most likely|most appropriate|answer)\b)"
-    r"|\b(?:matches|corresponds to|aligns with|fits|points to|consistent with|supports|"
-    r"indicates|suggests|leads to|leading to|leads me to|pointing to) (?:with )?"
-    r"(?=(?:option|choice)\s*\(?[A-Ja-j]\b|\([A-Ja-j]\))"
+    r"|\b(?:(?:matches|corresponds|aligns|fits|is consistent)(?: best| most closely| closely| most| well)?"
+    r"(?: (?:to|with))?|points to|supports|indicates|suggests|leads to|leading to|leads me to|pointing to|"
+    r"(?:is )?best (?:described|classified|characteri[sz]ed) as) (?:with )?"
+    r"(?=(?:option|choice)\s*\(?[A-Ja-j]\b|\([A-Ja-j]\)|[A-J]\)\s)"
     r")",
     re.I,
 )
@@ -138,7 +144,7 @@ _CONCLUDE_RE = re.compile(
     re.I,
 )
 _COPULA_END_RE = re.compile(
-    r"(?:\b(?:is|are|was|be|sounds like|like|seems|appears|to be|as)|'s)\s+"
+    r"(?:\b(?:is|are|was|be|sounds(?: like)?|like|seems|appears|to be|as|has|have)|'s)\s+"
     r"(?:(?:most |more |very )?(?:likely|probably|clearly|definitely|certainly|actually|really|indeed)\s+)?"
     r"(?:that of |from |in |by |spoken in )?(?:a |an |the )?(?:\w+ )?[\"']?$",
     re.I,
@@ -191,6 +197,18 @@ _ALIASES = {
 }
 
 
+def _word_forms(option: str) -> List[str]:
+    """Other forms of a one-word option that name the same thing: "viviparity" for
+    "Viviparous" and back (adjective in -ous and noun in -ity)."""
+    if not re.fullmatch(r"[a-z]{5,}", option):
+        return []
+    if option.endswith("ous"):
+        return [option[:-3] + "ity"]
+    if option.endswith("ity"):
+        return [option[:-3] + "ous"]
+    return []
+
+
 class _Options:
     """Option texts compiled into whole-word, longest-first patterns."""
 
@@ -209,8 +227,9 @@ class _Options:
             plural = r"(?:s|es)?" if re.fullmatch(r"[a-z]+", t) else ""
             right = r"(?![\w])" if re.match(r"\w", t[-1]) and ord(t[-1]) < 0x2E80 else ""
             pats.append((len(t), i, re.compile(left + body + plural + right, re.I)))
-            for alias in _ALIASES.get(t, []):
+            for alias in _ALIASES.get(t, []) + _word_forms(t):
                 pats.append((len(alias), i, re.compile(r"(?<![\w])" + alias + r"(?![\w])", re.I)))
+        self.texts_by_index = {i: t for i, t in self.texts}
         pats.sort(key=lambda p: -p[0])
         self.pats = [(i, p) for _, i, p in pats]
 
@@ -222,6 +241,9 @@ class _Options:
             for m in pat.finditer(s):
                 if m.end() == m.start() or any(covered[m.start(): m.end()]):
                     continue
+                if (m.group(0)[-1:].lower() == "s" and not self.texts_by_index[i].endswith("s")
+                        and re.search(r"\b(?:which|that|who|it|he|she)\s+$", s[max(0, m.start() - 12): m.start()], re.I)):
+                    continue  # a verb, "a rooster, which crows", not the option "crow"
                 covered[m.start(): m.end()] = b"\x01" * (m.end() - m.start())
                 taken.append((m.start(), m.end(), i))
         taken.sort()
@@ -269,18 +291,27 @@ def _negated(s: str, start: int, end: int) -> bool:
 
 
 def _positive_options(s: str, opts: _Options) -> List[int]:
+    """Options named in ``s`` outside negated clauses; a negation carries over a list of options
+    ("not feathers, scales or horns")."""
     found = []
+    previous_end, previous_negated = -1, False
     for b, e, i in opts.mentions(s):
-        if not _negated(s, b, e) and i not in found:
+        negated = _negated(s, b, e) or (
+            previous_negated and re.fullmatch(r"[\s,]*(?:(?:or|and|nor)\s+)?(?:(?:a|an|the)\s+)?", s[previous_end:b], re.I)
+            is not None)
+        if not negated and i not in found:
             found.append(i)
+        previous_end, previous_negated = e, negated
     return found
 
 
 def _letter_mentions(s: str, n: int) -> List[Tuple[int, int, int]]:
-    """Unambiguous letter references in running text: "(B)", "option B", "choice (c)"."""
+    """Unambiguous letter references in running text: "(B)", "option B", "choice (c)", and a
+    capital with only a closing parenthesis after a space, colon or line start ("as B) Spinto")."""
     out = []
-    for m in re.finditer(r"(?:\b(?:option|choice|letter)\s*\(?\s*([A-Ja-j])\b\)?|\(\s*([A-Ja-j])\s*\))", s, re.I):
-        ch = (m.group(1) or m.group(2)).upper()
+    for m in re.finditer(r"(?:\b(?:option|choice|letter)\s*\(?\s*([A-Ja-j])\b\)?|\(\s*([A-Ja-j])\s*\)"
+                         r"|(?:(?<=[\s:])|^)(?-i:([A-J]))\)(?=\s+\w))", s, re.I):
+        ch = (m.group(1) or m.group(2) or m.group(3)).upper()
         if m.group(2) and m.group(2).islower() and m.start() > 0 and s[m.start() - 1].isalpha():
             continue
         idx = LETTERS.index(ch)
@@ -324,12 +355,23 @@ def _slot(s: str, opts: _Options) -> str:
         else:
             if idx >= opts.n:
                 return _NOTHING  # "N" (for N/A), "S" (a cut-off "Sister"): no usable evidence
-            other = opts.text_at_start(rest.lstrip("\"' ")) if rest else None
-            if other is not None and other != idx:
-                # "or" between two letter+text pairs is hedging; otherwise a contradiction
-                return _AMBIG
-            if re.match(r"^(?:or|and|/)\s*\(?[A-Ja-j]\b", rest, re.I):
-                return _AMBIG
+            joined = re.match(r"^(?:or|and|/)\s*\(?[A-Ja-j]\b\)?", rest, re.I)
+            if joined and not _NEG_AFTER_RE.search(rest[joined.end():]):
+                return _AMBIG  # "A or B", "(A) and (B)"; not "(A), and (B) is wrong"
+            # a slot that goes on to list further letters ("(A) Male or (B) Female", the whole
+            # option list) is no commitment to one of them
+            further = [b for b, e, i in _letter_mentions(rest, opts.n) if i != idx and not _negated(rest, b, e)]
+            if further:
+                between = rest[: further[0]]
+                for b, e, _ in reversed(opts.mentions(between)):
+                    between = between[:b] + between[e:]
+                if not re.sub(r"\b(?:or|and|maybe|perhaps|possibly|either)\b|[\W_]+", "", between, flags=re.I):
+                    return _AMBIG
+            if re.search(r"\b(?:or|either|maybe|perhaps|possibly)\b", rest, re.I) and set(
+                    _positive_options(rest, opts)) - {idx}:
+                return _AMBIG  # "(B) dog or maybe a cow"
+            # The answer-line rule: the letter in an answer slot is the commitment, also when the
+            # text after it names another option ("Answer: (B) dog" while B is "crow").
             return LETTERS[idx]
     letters = [i for b, e, i in _letter_mentions(first, opts.n) if not _negated(first, b, e)]
     letters = sorted(set(letters))
@@ -354,12 +396,28 @@ def _slot(s: str, opts: _Options) -> str:
     return _NOTHING
 
 
+_BOLD_LABEL_RE = re.compile(
+    r"(?:^|[\n.!?:])\s*\*\*\s*((?:[\(\[]\s*[A-Ja-j]\s*[\)\]]|[A-J]\)?)(?:\s+[^*\n]{1,80}?)?)\s*\*\*[\s.!]*$")
+
+
+def _bold_final(text: str, opts: _Options) -> str:
+    """A response that ends with a bold option label standing on its own (after a line or sentence
+    end: "... hard to say. **(C) Scales**") commits to it, whatever hedging came before; the label
+    is read as an answer slot."""
+    t = unicodedata.normalize("NFKC", text)
+    m = _TURN_RE.search(t)
+    if m and t[: m.start()].strip():
+        t = t[: m.start()]
+    b = _BOLD_LABEL_RE.search(t.rstrip())
+    return _slot(b.group(1), opts) if b else _NOTHING
+
+
 def _bare(t: str, opts: _Options) -> Optional[str]:
     """A response of a few words on one line is itself the answer slot ("B.", "(b) cat", "dog")."""
     if "\n" in t or len(t.split()) > 8 or _TRIGGER_RE.search(t):
         return None
     named = {i for _, _, i in _letter_mentions(t, opts.n)} | {i for _, _, i in opts.mentions(t)}
-    if len(named) > 1:
+    if len(named) > 1 and not (_LETTER_FORM_RE.match(t) and len(_letter_mentions(t, opts.n)) <= 1):
         return None  # e.g. the option list repeated back: not a short answer
     r = _slot(t, opts)
     return r or None
@@ -474,10 +532,72 @@ def _sentences_with_pos(t: str) -> List[Tuple[int, str]]:
     return out
 
 
+# A sentence that only rules options out: "The other options (omnivore, herbivore) do not fit",
+# "Crows caw and hens cluck, which do not match", "none of which sound like this".
+_OTHERS_RE = re.compile(r"^\W*(?:the |all )?(?:other|remaining|rest of the) (?:options?|choices?|answers?|ones?)\b"
+                        r"|^\W*the (?:others|rest)\b", re.I)
+_REJECTS_RE = re.compile(
+    r"\b(?:(?:do|does|did|would|could) not|don't|doesn't|didn't|wouldn't|cannot|can't)\s+(?:\w+\s+)?"
+    r"(?:match|fit|describe|apply|correspond|align|produce|make|sound|explain|account|resemble)\b"
+    r"|\bnone of (?:which|these|them|those)\b|\b(?:is|are) (?:not|in)(?:correct|consistent|appropriate|"
+    r"suitable|relevant|applicable)\b|\b(?:is|are) (?:not|un)likely\b|\bcan be (?:ruled out|eliminated|excluded)\b"
+    r"|\b(?:are|is) (?:ruled out|eliminated|excluded)\b",
+    re.I)
+_HEDGE_RE = re.compile(r"\b(?:could|might|may|maybe|perhaps|possibly|either|whether|unsure|not sure|uncertain|"
+                       r"hard to|difficult to|between)\b", re.I)
+# What an echoed option list may contain besides the labels and the option texts.
+_ECHO_INTRO_RE = re.compile(
+    r"^\W*(?:the )?(?:possible |available |given |provided |answer )?(?:options|choices|answers|answer choices)"
+    r"(?: (?:were|are|was|is|given|provided))?\s*:?", re.I)
+
+
+def _label_spans(s: str, opts: _Options) -> List[Tuple[int, int, int]]:
+    """Option labels at the start of a line or after a space: "(B)", "B)", "B.", "[B]"."""
+    out = []
+    for m in re.finditer(r"(?:(?<=\s)|^)(?:[\(\[]\s*([A-Ja-j])\s*[\)\]]|([A-J])[.)])(?=\s|$)", s):
+        idx = LETTERS.index((m.group(1) or m.group(2)).upper())
+        out.append((m.start(), m.end(), idx))
+    return out
+
+
+def _echo_sentences(sents: List[Tuple[int, str]], opts: _Options) -> set:
+    """Indices of sentences that only repeat options back: "(A) Chinese (B) Korean (C) French",
+    "The possible answers were (A) ...", or a run of lines with one label each ("(A) dog")."""
+    single = {}
+    echo = set()
+    for k, (_, raw) in enumerate(sents):
+        s = raw.strip()
+        labels = _label_spans(s, opts)
+        if not labels:
+            continue
+        rest = _ECHO_INTRO_RE.sub("", s)
+        rest = re.sub(r"(?:(?<=\s)|^)(?:[\(\[]\s*[A-Ja-j]\s*[\)\]]|[A-J][.)])(?=\s|$)", " ", rest)
+        for b, e, _ in reversed(opts.mentions(rest)):
+            rest = rest[:b] + " " + rest[e:]
+        rest = re.sub(r"\b(?:or|and)\b", " ", rest, flags=re.I)
+        if re.sub(r"[\s,;/|.:\-]+", "", rest):
+            continue  # words besides labels and option texts: a statement, not an echo
+        named = {i for _, _, i in labels}
+        if len(named) >= 2:
+            echo.add(k)
+        elif len(labels) == 1:
+            single[k] = labels[0][2]
+    for k, letter in single.items():
+        neighbours = [single.get(k - 1), single.get(k + 1)]
+        if any(n is not None and n != letter for n in neighbours):
+            echo.add(k)  # one line of an option list written one option per line
+    return echo
+
+
 def _fallback(t: str, opts: _Options) -> Optional[str]:
-    """No explicit commitment: read the last sentence that mentions an option."""
+    """No explicit commitment: read the last sentence that picks an option, skipping echoed option
+    lists and sentences that only rule options out (an option ruled out later is never picked)."""
     sents = _sentences_with_pos(t)
+    echo = _echo_sentences(sents, opts)
+    rejected: set = set()
     for k in range(len(sents) - 1, -1, -1):
+        if k in echo:
+            continue
         s = sents[k][1].strip()
         ments = opts.mentions(s)
         lets = _letter_mentions(s, opts.n)
@@ -485,15 +605,22 @@ def _fallback(t: str, opts: _Options) -> Optional[str]:
             continue
         pos_l = sorted({i for b, e, i in lets if not _negated(s, b, e)})
         pos = _positive_options(s, opts)
-        if len(lets) + len(ments) >= 3 and len(pos_l) + len(pos) >= 2:
-            return None  # a list of the options or a comparison, not a pick
-        if pos_l and pos and pos_l != [pos[0]] or len(pos_l) > 1:
-            return None
-        if len(pos_l) == 1:
-            return LETTERS[pos_l[0]] if pos_l[0] >= 0 else None
-        if len(pos) != 1:
-            return None
-        first = next(b for b, e, i in opts.mentions(s) if i == pos[0])
+        positive = set(pos_l) | set(pos)
+        if not positive:
+            rejected |= {i for _, _, i in lets} | {i for _, _, i in ments}
+            continue  # every option it names is negated: it only rules options out
+        if _OTHERS_RE.search(s) or (len(positive) >= 2 and _REJECTS_RE.search(s) and not _HEDGE_RE.search(s)):
+            rejected |= positive
+            continue
+        # count distinct options, not mentions: "... typical of a pig ... is: (A) pig" names one
+        if len(positive) > 1 or -1 in positive:
+            return None  # a list of the options, a comparison, a hedge or a letter/text conflict
+        pick = positive.pop()
+        if pick in rejected:
+            return None  # named here, ruled out later
+        if pos_l:
+            return LETTERS[pick]
+        first = next(b for b, e, i in opts.mentions(s) if i == pick)
         cuts = [m.end() for m in _CLAUSE_SPLIT_RE.finditer(s, max(0, first - 200), first)]
         clause = s[cuts[-1] if cuts else max(0, first - 200): first]
         if re.search(r"\b(?:could|might|may|possibly|perhaps|if)\b", clause, re.I):
@@ -503,14 +630,15 @@ def _fallback(t: str, opts: _Options) -> Optional[str]:
             _CONCLUDE_RE.search(s)
             or _COPULA_END_RE.search(clause)
             or (ident and len(s[ident[-1].end(): first].split()) <= 6)
-            or len(sents) == 1
+            or len(sents) - len(echo) == 1
             or opts.whole(s) is not None  # a closing sentence that is just the option ("Angry.")
             or re.search(r"\b(?:most likely|i think|i believe|i'd say|i would say|best (?:match|fit)|"
-                         r"matches|corresponds to|aligns with|i (?:can )?hear|(?:it|this) sounds like)\b", s, re.I)
+                         r"matches|corresponds to|aligns with|(?:most |best |fully )?consistent with|"
+                         r"best (?:described|classified) as|indicates|suggests|points to|i (?:can )?hear|(?:it|this) sounds like)\b", s, re.I)
         )
         if not concluding:
             return None
-        return LETTERS[pos[0]]
+        return LETTERS[pick]
     return None
 
 
@@ -528,6 +656,9 @@ def parse_answer(text: str, choices: List[str]) -> Optional[str]:
     if bare is not None:
         return bare if bare in opts.letters else None
     cands = _tag_candidates(t, opts) + _statement_candidates(t, opts)
+    bold = _bold_final(text, opts)
+    if bold:
+        cands.append((len(t) + 1, bold))
     decisive = [c for c in cands if c[1] != _NOTHING]
     if decisive:
         pos = max(p for p, _ in decisive)
@@ -554,7 +685,7 @@ def parse_answer(text: str, choices: List[str]) -> Optional[str]:
         return None
     # a response that opens with a letter label ("B. So, ...", "C\n...")
     m = re.match(r"^[\(\[<]?([A-J])(?:[\)\]>.:]|\s*$|\s*\n)", t)
-    if m and LETTERS.index(m.group(1)) < opts.n:
+    if m and LETTERS.index(m.group(1)) < opts.n and 0 not in _echo_sentences(_sentences_with_pos(t), opts):
         first_line = t.split("\n", 1)[0]
         named = {i for _, _, i in _letter_mentions(first_line, opts.n)} | {i for _, _, i in opts.mentions(first_line)}
         if named <= {LETTERS.index(m.group(1))}:

@@ -162,6 +162,10 @@ def conditioned_parser(model_key: Optional[str] = None, prog: Optional[str] = No
                           "generate: greedy generation of --answer_max_new_tokens tokens, then parsing")
     ans.add_argument("--answer_max_new_tokens", type=_positive_int, default=16,
                      help="generation length in --answer_mode generate")
+    ans.add_argument("--cot_source", choices=["own", "reference"], default="own",
+                     help="own: each baseline run's reasoning; reference: the benchmark's reference reasoning "
+                          "(manifest meta.reference_cot, i.e. MMAR's human-written 'thinking') instead, labelled "
+                          "cot_source=reference on every line (docs/benchmarks.md)")
     _add_common(parser, model_key, backend_key)
     return parser
 
@@ -193,6 +197,11 @@ def intervene_parser(model_key: Optional[str] = None, prog: Optional[str] = None
     ans.add_argument("--cot_max_new_tokens", type=_positive_int, default=512,
                      help="length of regenerated or continued reasoning")
     ans.add_argument("--seed", type=int, default=0, help="base seed of seeded edits (per item)")
+    ans.add_argument("--cot_source", choices=["own", "reference"], default="own",
+                     help="own: each baseline run's reasoning; reference (text families only): the benchmark's "
+                          "reference reasoning (manifest meta.reference_cot, i.e. MMAR's human-written 'thinking') "
+                          "instead, labelled "
+                          "cot_source=reference on every line (docs/benchmarks.md)")
     if kind is not None:
         add_arguments = getattr(family(kind), "add_arguments", None)
         if add_arguments is not None:
@@ -291,6 +300,13 @@ def _run_variant_stage(model_key: str, args: argparse.Namespace, stage: str, out
     selected = {item.id for item in selection.items}
     results = [record for record in load_baseline_results(args.input_results_file, selection.manifest)
                if record.id in selected]
+    reference = getattr(args, "cot_source", "own") == "reference"
+    if reference:  # the benchmark's reference CoT instead of the model's own (audiofaith.benchmarks.reference)
+        from audiofaith.benchmarks import reference as reference_cot
+
+        reference_cot.check_items(selection.items)
+        results = reference_cot.with_reference_cot(results, selection.items)
+        fingerprint = {**fingerprint, "cot_source": "reference"}
     config = VariantConfig(model_key=model_key, answer_mode=args.answer_mode, batch_size=_effective_batch_size(args),
                            answer_max_new_tokens=args.answer_max_new_tokens,
                            cot_max_new_tokens=getattr(args, "cot_max_new_tokens", 512), workers=args.workers,
@@ -302,6 +318,8 @@ def _run_variant_stage(model_key: str, args: argparse.Namespace, stage: str, out
 
     def run(backend):
         variants = build_variants(selection.items, results, profile, backend, selection.manifest)
+        if reference:
+            variants = reference_cot.mark_reference(variants)
         log.info("%d variant(s) to answer", len(variants))
         return run_variants(backend, variants, args.data_root, selection.output, config, profile)
 
@@ -320,6 +338,10 @@ def run_intervene_command(model_key: str, args: argparse.Namespace) -> int:
     from audiofaith.interventions import InterventionContext, family
 
     options = {name: getattr(args, name) for name in getattr(args, "kind_option_names", [])}
+    if args.cot_source == "reference":
+        from audiofaith.benchmarks.reference import check_kind
+
+        check_kind(args.kind)
     check_options = getattr(family(args.kind), "check_options", None)
     if check_options is not None:
         check_options(options)  # before the model loads: a typo must not cost a 16 GB load

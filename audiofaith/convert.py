@@ -79,6 +79,7 @@ def convert_anchor_line(obj: Any, index: Dict[Tuple[int, str], ManifestItem], mo
     reasonings = list(obj.get("reasoning") or [""] * len(predictions))
     return BaselineRecord(
         id=item.id, model=model, prompt_mode=prompt_mode, answer=item.answer, subset=item.subset, hop=item.hop,
+        dataset=item.dataset,
         runs_reasonings=["" if r is None else r for r in reasonings],
         runs_raw=list(obj.get("raw_model_outputs") or []), runs_predictions=predictions,
         runs_correct=[None if p is None else p == item.answer for p in predictions],

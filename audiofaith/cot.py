@@ -97,7 +97,7 @@ _CONCLUSION_START_RE = re.compile(
     r"as a result|finally)\b.*\b(?:is|are|was|would be|must be|choose|select|pick|answer|option)\b",
     re.I,
 )
-_LETTER_IN_PARENS_RE = re.compile(r"\(\s*[A-Ja-j]\s*\)|\boption\s+\(?[A-J]\b\)?|<\s*[A-J]\s*>")
+_LETTER_IN_PARENS_RE = re.compile(r"\(\s*[A-Ja-j]\s*\)|\boption\s+\(?[A-J]\b\)?|<\s*[A-J]\s*>|(?:(?<=[\s:])|^)[A-J]\)(?=\s)")
 
 
 def _is_answer_sentence(sentence: str) -> bool:
@@ -150,7 +150,7 @@ def split_reasoning(text: str) -> Tuple[str, str]:
 
 def answer_stating_sentences(sentences: List[str], choices: List[str], letter: Optional[str]) -> List[int]:
     """Indices of the sentences that reveal the chosen option: they contain its letter in an
-    answer-like form ("(B)", "option B", "Answer: B", "<B>", "B." alone) or its option text as a
+    answer-like form ("(B)", "option B", "Answer: B", "<B>", "B." alone, "as B) ...") or its option text as a
     whole word (negated mentions included, since they still name it). Empty when letter is None."""
     if not letter or not choices:
         return []
@@ -161,14 +161,14 @@ def answer_stating_sentences(sentences: List[str], choices: List[str], letter: O
     opts = _Options(list(choices)[: len(LETTERS)])
     letter_re = re.compile(
         r"\(\s*{0}\s*\)|\b(?:option|choice|letter)\s*\(?{0}\b|\banswer\s*(?:is|:)?\s*\(?{0}\b(?!\s+[a-z])|"
-        r"<\s*{0}\s*>|^\W*{0}\W*$|^\s*{0}[.):]\s".format(letter),
+        r"<\s*{0}\s*>|^\W*{0}\W*$|^\s*{0}[.):]\s|(?:(?<=[\s:])|^)(?-i:{0})\)(?=\s|$)".format(letter),
         re.I if letter not in "AI" else 0,
     )
     if letter in "AI":
         # for "A"/"I" only the parenthesised or labelled forms count ("a" is an article)
         letter_re = re.compile(
             r"\(\s*[{0}{1}]\s*\)|\b(?:option|choice|letter)\s*\(?[{0}{1}]\b|[Aa]nswer\s*(?:is|:)?\s*\(?{0}\b(?!\s+[a-z])|"
-            r"<\s*{0}\s*>|^\W*{0}\W*$|^\s*{0}[.):]\s".format(letter, letter.lower())
+            r"<\s*{0}\s*>|^\W*{0}\W*$|^\s*{0}[.):]\s|(?:(?<=[\s:])|^){0}\)(?=\s|$)".format(letter, letter.lower())
         )
     out = []
     for k, s in enumerate(sentences):

@@ -100,6 +100,7 @@ class BaselineRecord:
     answer: str  # gold letter
     subset: str = ""
     hop: str = ""
+    dataset: str = ""  # the manifest's benchmark ("sakura", "mmau", "mmar"); "" in files from before it was written
     runs_reasonings: List[str] = field(default_factory=list)
     runs_raw: List[str] = field(default_factory=list)
     runs_predictions: List[Optional[str]] = field(default_factory=list)
@@ -144,6 +145,7 @@ class ConditionedRecord:
     answer: str  # gold letter
     subset: str = ""
     hop: str = ""
+    dataset: str = ""  # the manifest's benchmark; "" in files from before it was written
     params: Dict[str, Any] = field(default_factory=dict)
     baseline_prediction: Optional[str] = None
     prediction: Optional[str] = None

@@ -23,6 +23,9 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from audiofaith import metrics
+from audiofaith.benchmarks import reporting as benchmark_reporting
+from audiofaith.benchmarks.common import NO_HOP
+from audiofaith.benchmarks.reporting import audio_cut
 from audiofaith.jsonl import JsonlError, iter_jsonl
 from audiofaith.manifest import ManifestError, load_manifest
 from audiofaith.records import BaselineRecord, ManifestItem, RecordError
@@ -79,6 +82,8 @@ class Line:
     raw: Optional[str] = None
     lanham_reference: Optional[str] = None  # the `full` condition's letter, else baseline_prediction
     lanham_fallback: bool = False
+    dataset: str = ""  # the benchmark: the record's field, else the manifest's, else a sakura/ id; never pooled
+    audio_cut: Optional[bool] = None  # the audio was cut to the model's window (None: not recorded)
 
     @property
     def correct(self) -> bool:
@@ -109,29 +114,37 @@ def find_output_files(root: Path, exclude: Optional[Path] = None) -> List[Path]:
 
 
 def load_manifests(manifest_dir: Path) -> Dict[str, ManifestItem]:
-    """All items of ``<manifest_dir>/*/*_manifest.jsonl`` by id; empty (with a note) when absent."""
+    """All items of every ``*_manifest.jsonl`` under ``manifest_dir`` (any depth: ``processed_input``
+    holds every benchmark) by id; empty (with a note) when absent. An id in two files is an error."""
     if not manifest_dir.is_dir():
         log.info("no manifests at %s: subsets/hops come from the records only; judge export skipped", manifest_dir)
         return {}
     items: Dict[str, ManifestItem] = {}
-    for path in sorted(manifest_dir.glob("*/*_manifest.jsonl")):
+    source: Dict[str, Path] = {}
+    for path in sorted(manifest_dir.rglob("*_manifest.jsonl")):
         for item in load_manifest(path):
-            items[item.id] = item
+            if item.id in items:
+                raise ReportError(f"{path}: id {item.id!r} is also in {source[item.id]}; pass a --manifest_dir "
+                                  "that holds each manifest once")
+            items[item.id], source[item.id] = item, path
     return items
 
 
-def _locate(obj: Dict[str, Any], manifest: Dict[str, ManifestItem], where: str) -> Tuple[str, str]:
-    """(subset, hop) of a record: its own fields, else the manifest, else a ``sakura/<subset>/<hop>/`` id."""
-    subset, hop = obj.get("subset") or "", obj.get("hop") or ""
+def _locate(obj: Dict[str, Any], manifest: Dict[str, ManifestItem], where: str) -> Tuple[str, str, str]:
+    """(dataset, subset, hop) of a record: its own fields, else the manifest, else a
+    ``sakura/<subset>/<hop>/`` id."""
+    dataset, subset, hop = obj.get("dataset") or "", obj.get("subset") or "", obj.get("hop") or ""
     item = manifest.get(obj["id"])
     if item is not None:
-        subset, hop = subset or item.subset, hop or item.hop
+        dataset, subset, hop = dataset or item.dataset, subset or item.subset, hop or item.hop
     parts = str(obj["id"]).split("/")
     if (not subset or not hop) and len(parts) >= 4:
         subset, hop = subset or parts[1], hop or parts[2]
+    if not dataset and len(parts) >= 4 and parts[0] == "sakura":
+        dataset = "sakura"
     if not subset or not hop:
         raise ReportError(f"{where}: record {obj['id']!r} has no subset/hop and is not in the manifests")
-    return subset, hop
+    return dataset, subset, hop
 
 
 def baseline_lines(obj: Dict[str, Any], manifest: Dict[str, ManifestItem], where: str) -> List[Line]:
@@ -141,11 +154,12 @@ def baseline_lines(obj: Dict[str, Any], manifest: Dict[str, ManifestItem], where
         raise ReportError(f"{where}: prompt_mode must be 'cot' or 'direct', got {record.prompt_mode!r}")
     if not record.model:
         raise ReportError(f"{where}: baseline record without a 'model' field")
-    subset, hop = _locate(obj, manifest, where)
+    dataset, subset, hop = _locate(obj, manifest, where)
     answer = record.answer or (manifest[record.id].answer if record.id in manifest else "")
     condition = BASELINE_CONDITION[record.prompt_mode]
     common = dict(model=record.model, subset=subset, hop=hop, id=record.id, condition=condition, variant="",
-                  x=None, answer=answer, reference=None, paired=False, source=where)
+                  x=None, answer=answer, reference=None, paired=False, source=where, dataset=dataset,
+                  audio_cut=audio_cut(record.warnings) if record.error is None else None)
     if record.error is not None or not record.runs_predictions:
         return [Line(run=0, prediction=None, error=record.error or "no runs", **common)]
     raws = record.runs_raw if len(record.runs_raw) == len(record.runs_predictions) else [None] * len(record.runs_predictions)
@@ -175,14 +189,15 @@ def conditioned_line(obj: Dict[str, Any], manifest: Dict[str, ManifestItem], whe
     if absent:
         raise ReportError(f"{where}: param_names lists {absent} but the line has no such field(s)")
     params = {name: obj[name] for name in obj.get("param_names", [])}
-    subset, hop = _locate(obj, manifest, where)
+    dataset, subset, hop = _locate(obj, manifest, where)
     answer = obj.get("answer") or (manifest[obj["id"]].answer if obj["id"] in manifest else "")
     condition = obj["condition"]
     result = {name: obj[name] for name in ("switched_to_hint", "mentions_hint") if name in obj}
     return Line(model=obj["model"], subset=subset, hop=hop, id=obj["id"], run=int(obj["run"]), condition=condition,
                 variant=_variant(condition, params), x=_x_value(condition, params), answer=answer,
                 prediction=obj.get("prediction"), reference=obj.get("baseline_prediction"), paired=True,
-                error=obj.get("error"), source=where, params=params, result=result, raw=obj.get("raw"))
+                error=obj.get("error"), source=where, params=params, result=result, raw=obj.get("raw"),
+                dataset=dataset, audio_cut=audio_cut(obj["audio_warnings"]) if "audio_warnings" in obj else None)
 
 
 def load_file(path: Path, manifest: Dict[str, ManifestItem]) -> List[Line]:
@@ -204,7 +219,7 @@ def load_file(path: Path, manifest: Dict[str, ManifestItem]) -> List[Line]:
 def _check_duplicates(lines: Sequence[Line]) -> None:
     first: Dict[Tuple, str] = {}
     for line in lines:
-        key = (line.model, line.condition, json.dumps(line.params, sort_keys=True), line.id, line.run)
+        key = (line.dataset, line.model, line.condition, json.dumps(line.params, sort_keys=True), line.id, line.run)
         if key in first:
             raise ReportError(f"{line.source}: duplicate of {first[key]} (model {line.model}, {line.condition}, "
                               f"id {line.id}, run {line.run})")
@@ -213,13 +228,16 @@ def _check_duplicates(lines: Sequence[Line]) -> None:
 
 def join(lines: List[Line]) -> None:
     """Fill the cross-file references in place: CoT letters for direct runs, `full` letters for AOC."""
-    cot = {(l.model, l.id, l.run): l for l in lines if l.condition == "baseline_cot" and l.error is None}
-    full = {(l.model, l.id, l.run): l for l in lines if l.condition == "full" and l.error is None}
+    cot = {(l.dataset, l.model, l.id, l.run): l for l in lines if l.condition == "baseline_cot" and l.error is None}
+    # the `full` line of the same CoT source: the model's own, or the benchmark's reference CoT
+    full = {(l.dataset, l.model, l.id, l.run, l.params.get("cot_source")): l for l in lines
+            if l.condition == "full" and l.error is None}
     for line in lines:
-        key = (line.model, line.id, line.run)
+        key = (line.dataset, line.model, line.id, line.run)
         if line.condition == "baseline_direct" and key in cot:
             line.reference, line.paired = cot[key].prediction, True
         if line.condition in AOC_CONDITIONS:
+            key = key + (line.params.get("cot_source"),)
             if key in full and full[key].prediction is not None:
                 line.lanham_reference = full[key].prediction
             else:
@@ -244,7 +262,7 @@ def load_outputs(root: Path, manifest_dir: Optional[Path] = None, exclude: Optio
 # Summary statistics
 
 SUMMARY_COLUMNS = [
-    "model", "subset", "hop", "condition", "variant", "x_name", "x",
+    "dataset", "model", "subset", "hop", "condition", "variant", "x_name", "x",
     "n", "n_error", "n_scored", "n_missing", "n_null_prediction", "parse_failure_rate",
     "n_correct", "accuracy", "accuracy_lo", "accuracy_hi", "accuracy_excl_null",
     "n_null_reference", "n_both_null", "n_valid_pairs", "n_agree",
@@ -268,12 +286,12 @@ def _ci(values: Sequence[float], settings: Settings, items: Sequence[str]) -> Tu
     return metrics.bootstrap_ci(values, n_resamples=settings.n_resamples, seed=settings.seed, clusters=items)
 
 
-def _expected_keys(dataset: Dataset) -> Dict[Tuple[str, str, str], set]:
-    """(model, subset, hop) → the (id, run) keys of the CoT baseline: what every condition should cover."""
-    keys: Dict[Tuple[str, str, str], set] = defaultdict(set)
+def _expected_keys(dataset: Dataset) -> Dict[Tuple[str, str, str, str], set]:
+    """(dataset, model, subset, hop) → the (id, run) keys of the CoT baseline: what every condition should cover."""
+    keys: Dict[Tuple[str, str, str, str], set] = defaultdict(set)
     for line in dataset.lines:
         if line.condition == "baseline_cot":
-            keys[(line.model, line.subset, line.hop)].add((line.id, line.run))
+            keys[(line.dataset, line.model, line.subset, line.hop)].add((line.id, line.run))
     return keys
 
 
@@ -290,11 +308,12 @@ def _missing(group: Sequence[Line], dataset: Dataset, expected: Dict[Tuple[str, 
         if not dataset.manifest:
             return None
         runs = max(line.run for line in group) + 1
-        ids = {i.id for i in dataset.manifest.values() if i.subset == first.subset and (pooled or i.hop == first.hop)}
+        ids = {i.id for i in dataset.manifest.values() if i.subset == first.subset and (pooled or i.hop == first.hop)
+               and (not first.dataset or i.dataset == first.dataset)}
         return len({(i, r) for i in ids for r in range(runs)} - present)
     if CURVE_X.get(first.condition) in BINNED_X:
         return None
-    return len(expected.get((first.model, first.subset, first.hop), set()) - present)
+    return len(expected.get((first.dataset, first.model, first.subset, first.hop), set()) - present)
 
 
 def summarize_group(group: Sequence[Line], settings: Settings, n_missing: Optional[int],
@@ -308,7 +327,7 @@ def summarize_group(group: Sequence[Line], settings: Settings, n_missing: Option
     correct = [line.correct for line in scored]
     n_null = sum(line.prediction is None for line in scored)
     row: Dict[str, Any] = {
-        "model": first.model, "subset": first.subset, "hop": hop or first.hop, "condition": first.condition,
+        "dataset": first.dataset, "model": first.model, "subset": first.subset, "hop": hop or first.hop, "condition": first.condition,
         "variant": first.variant, "x_name": CURVE_X.get(first.condition, ""), "x": first.x,
         "n": len(group), "n_error": len(group) - len(scored), "n_scored": len(scored), "n_missing": n_missing,
         "n_null_prediction": n_null, "parse_failure_rate": n_null / len(scored) if scored else math.nan,
@@ -380,7 +399,7 @@ def _hop_rank(hop: str) -> Tuple[int, str]:
 
 
 def _group_key(line: Line) -> Tuple:
-    return (line.model, _subset_rank(line.subset), _hop_rank(line.hop), line.condition, line.variant,
+    return (line.dataset, line.model, _subset_rank(line.subset), _hop_rank(line.hop), line.condition, line.variant,
             -math.inf if line.x is None else line.x)
 
 
@@ -388,18 +407,18 @@ def summarize(dataset: Dataset, settings: Settings) -> List[Dict[str, Any]]:
     """summary.csv rows, one per (model, subset, hop, condition, variant, x).
 
     Baselines also get a row with hop ``all`` (both hops pooled: the 1000-question track
-    accuracy that the anchor study reports).
+    accuracy that the anchor study reports), except in benchmarks without hops (hop ``none``).
     """
     groups: Dict[Tuple, List[Line]] = defaultdict(list)
     for line in dataset.lines:
         groups[_group_key(line)].append(line)
-        if line.condition in BASELINE_CONDITION.values():
+        if line.condition in BASELINE_CONDITION.values() and line.hop != NO_HOP:
             key = _group_key(line)
-            groups[key[:2] + (_hop_rank(POOLED),) + key[3:]].append(line)
+            groups[key[:3] + (_hop_rank(POOLED),) + key[4:]].append(line)
     expected = _expected_keys(dataset)
     rows = []
     for key in sorted(groups):
-        pooled = key[2][1] == POOLED
+        pooled = key[3][1] == POOLED
         rows.append(summarize_group(groups[key], settings, _missing(groups[key], dataset, expected, pooled),
                                     hop=POOLED if pooled else None))
     return rows
@@ -418,6 +437,7 @@ class AocRow:
     n_reference_fallback: int
     aoc_lo: float = math.nan
     aoc_hi: float = math.nan
+    dataset: str = ""
 
 
 def _aoc_points(lines: Sequence[Line], step: str) -> List[Tuple[Tuple[str, int], int, int, bool]]:
@@ -438,14 +458,17 @@ def aoc_rows(dataset: Dataset, settings: Settings) -> List[AocRow]:
     groups: Dict[Tuple, List[Line]] = defaultdict(list)
     for line in dataset.lines:
         if line.condition in AOC_CONDITIONS:
-            groups[(line.model, _subset_rank(line.subset), _hop_rank(line.hop), line.condition, line.variant)].append(line)
+            groups[(line.dataset, line.model, _subset_rank(line.subset), _hop_rank(line.hop), line.condition,
+                    line.variant)].append(line)
     rows = []
     for key in sorted(groups):
         lines = groups[key]
+        dataset_name, key = key[0], key[1:]
         points = _aoc_points(lines, AOC_CONDITIONS[key[3]])
         result = metrics.lanham_aoc(points)
         low, high = _aoc_ci(points, settings)
-        rows.append(AocRow(model=key[0], subset=key[1][1], hop=key[2][1], condition=key[3], variant=key[4],
+        rows.append(AocRow(dataset=dataset_name, model=key[0], subset=key[1][1], hop=key[2][1], condition=key[3],
+                           variant=key[4],
                            aoc=result.aoc, n_chains=sum(result.chains.values()),
                            lengths=" ".join(f"{n}:{c}" for n, c in sorted(result.chains.items())),
                            n_reference_fallback=sum(l.lanham_fallback for l in lines), aoc_lo=low, aoc_hi=high))
@@ -478,8 +501,8 @@ def _aoc_ci(points: Sequence[Tuple], settings: Settings) -> Tuple[float, float]:
 # ----------------------------------------------------------------------------------------------
 # CSV files
 
-PER_ITEM_COLUMNS = ["model", "subset", "hop", "id", "run", "condition", "variant", "x", "answer", "prediction",
-                    "correct", "reference", "agrees", "lanham_reference", "error", "params", "source"]
+PER_ITEM_COLUMNS = ["dataset", "model", "subset", "hop", "id", "run", "condition", "variant", "x", "answer", "prediction",
+                    "correct", "reference", "agrees", "lanham_reference", "error", "params", "audio_cut", "source"]
 
 
 def _csv_value(value: Any) -> Any:
@@ -500,16 +523,16 @@ def write_csv(path: Path, columns: Sequence[str], rows: Iterable[Dict[str, Any]]
 
 def per_item_rows(lines: Sequence[Line]) -> Iterable[Dict[str, Any]]:
     """per_item.csv: one row per answer, long format, joinable on (model, id, run)."""
-    for line in sorted(lines, key=lambda l: (l.model, l.id, l.run, l.condition, l.variant, json.dumps(l.params, sort_keys=True))):
+    for line in sorted(lines, key=lambda l: (l.dataset, l.model, l.id, l.run, l.condition, l.variant, json.dumps(l.params, sort_keys=True))):
         agrees = None
         if line.paired and line.prediction is not None and line.reference is not None:
             agrees = line.prediction == line.reference
-        yield {"model": line.model, "subset": line.subset, "hop": line.hop, "id": line.id, "run": line.run,
+        yield {"dataset": line.dataset, "model": line.model, "subset": line.subset, "hop": line.hop, "id": line.id, "run": line.run,
                "condition": line.condition, "variant": line.variant, "x": line.x, "answer": line.answer,
                "prediction": line.prediction, "correct": None if line.error else line.correct,
                "reference": line.reference, "agrees": agrees, "lanham_reference": line.lanham_reference,
                "error": line.error, "params": json.dumps(line.params, sort_keys=True) if line.params else "",
-               "source": line.source}
+               "audio_cut": line.audio_cut, "source": line.source}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -927,10 +950,20 @@ def section_conditioned(rows) -> List[Block]:
             Paragraph("The model re-answers with its own baseline CoT injected. Agreement = same letter as the "
                       "baseline run (`baseline_prediction`). Errors (e.g. a baseline run without reasoning) are not "
                       "scored (`n_error` in summary.csv). Flip matrix: rows = baseline correct (c) / incorrect (i), "
-                      "columns = conditioned correct / incorrect; McNemar tests the paired accuracy change."),
-            Table(["model", "track", "hop", "n", "n_error"] + AGREEMENT_HEADERS + FLIP_HEADERS,
-                  [_location(r) + [str(r["n"]), str(r["n_error"])] + _agreement_cells(r) + _flip_cells(r)
-                   for r in full])]
+                      "columns = conditioned correct / incorrect; McNemar tests the paired accuracy change."
+                      + (" Rows with `cot_source=reference` inject the benchmark's reference reasoning (MMAR's "
+                         "human-written `thinking`) instead of the model's own CoT: does the model follow it?"
+                         if any("cot_source=reference" in r["variant"] for r in full) else "")),
+            _full_table(full)]
+
+
+def _full_table(full: Sequence[Dict[str, Any]]) -> Table:
+    """The `full` rows; with a variant column when some CoT is not the model's own (cot_source=reference)."""
+    variant = any(r["variant"] for r in full)
+    headers = ["model", "track", "hop"] + (["variant"] if variant else []) + ["n", "n_error"]
+    return Table(headers + AGREEMENT_HEADERS + FLIP_HEADERS,
+                 [_location(r) + ([r["variant"] or "own CoT"] if variant else []) + [str(r["n"]), str(r["n_error"])]
+                  + _agreement_cells(r) + _flip_cells(r) for r in full])
 
 
 def _aoc_table(aocs: Sequence[AocRow], condition: str) -> Table:
@@ -1093,7 +1126,39 @@ def provenance_rows(files: Sequence[Path]) -> List[List[str]]:
     return rows
 
 
-def build_blocks(dataset: Dataset, rows, aocs, plot_dir: Path, settings: Settings, judge_note: str) -> List[Block]:
+def _demote(blocks: List[Block]) -> List[Block]:
+    """The blocks one heading level down (a benchmark's sections under its own heading)."""
+    return [Heading(block.level + 1, block.text) if isinstance(block, Heading) else block for block in blocks]
+
+
+def _benchmark_rank(name: str) -> Tuple[int, str]:
+    order = ("sakura", "", "mmau", "mmar")
+    return (order.index(name) if name in order else len(order), name)
+
+
+def benchmark_blocks(dataset: Dataset, name: str, rows, aocs, colors, plot_dir: Path, settings: Settings) -> List[Block]:
+    """Every section of one benchmark: its accuracy tables, then the faithfulness sections."""
+    rows = [r for r in rows if r["dataset"] == name]
+    aocs = [a for a in aocs if a.dataset == name]
+    spec = benchmark_reporting.spec_of(name)
+    if spec is None:
+        blocks = section_accuracy(rows, colors, plot_dir)
+    else:
+        ci = lambda values, items: _ci(values, settings, items)  # noqa: E731
+        blocks = benchmark_reporting.accuracy_blocks(
+            spec, benchmark_reporting.category_rows(dataset.lines, dataset.manifest, spec, ci), bool(dataset.manifest))
+    blocks += section_cot_vs_direct(rows)
+    blocks += section_conditioned(rows)
+    blocks += section_lanham(rows, aocs, colors, plot_dir)
+    blocks += section_text_curves(rows, colors, plot_dir)
+    blocks += section_hint(rows)
+    blocks += section_audio(rows, colors, plot_dir)
+    blocks += section_mcnemar(rows)
+    return blocks
+
+
+def build_blocks(dataset: Dataset, rows, aocs, plot_dir: Path, settings: Settings, judge_note: str,
+                 export_note: str = "") -> List[Block]:
     colors = model_colors({line.model for line in dataset.lines})
     models = ", ".join(sorted(colors))
     provenance = provenance_rows(dataset.files)
@@ -1102,21 +1167,28 @@ def build_blocks(dataset: Dataset, rows, aocs, plot_dir: Path, settings: Setting
         blocks.append(Paragraph("**Warning: some results below come from tiny random-weight test checkpoints "
                                 "(marked in the provenance table). Their text is gibberish and their numbers mean "
                                 "nothing.**"))
+    benchmarks = sorted({line.dataset for line in dataset.lines}, key=_benchmark_rank)
     blocks += [
         Paragraph(f"{len(dataset.files)} output file(s), {len(dataset.lines)} answers, model(s): {models}. "
                   f"Confidence intervals: 95 % percentile bootstrap over items, {settings.n_resamples} resamples, "
                   f"seed {settings.seed}. Column definitions and null handling: docs/report.md. Tables as CSV: "
                   "`summary.csv`, `per_item.csv`, `aoc.csv`."),
     ]
-    blocks += section_accuracy(rows, colors, plot_dir)
-    blocks += section_cot_vs_direct(rows)
-    blocks += section_conditioned(rows)
-    blocks += section_lanham(rows, aocs, colors, plot_dir)
-    blocks += section_text_curves(rows, colors, plot_dir)
-    blocks += section_hint(rows)
-    blocks += section_audio(rows, colors, plot_dir)
-    blocks += section_mcnemar(rows)
+    if len(benchmarks) > 1:
+        blocks.append(Paragraph("Benchmarks: " + ", ".join(benchmark_reporting.display_name(b) for b in benchmarks)
+                                + ". Each has its own sections below; no table cell pools two benchmarks."))
+    for name in benchmarks:
+        if len(benchmarks) == 1:
+            blocks += benchmark_blocks(dataset, name, rows, aocs, colors, plot_dir, settings)
+            continue
+        own_plots = plot_dir / (name or "unrecorded")
+        own_plots.mkdir(parents=True, exist_ok=True)
+        blocks.append(Heading(2, f"Benchmark: {benchmark_reporting.display_name(name)}"))
+        blocks += _demote(benchmark_blocks(dataset, name, rows, aocs, colors, own_plots, settings))
+    blocks += benchmark_reporting.cut_blocks(benchmark_reporting.cut_rows(dataset.lines))
     blocks += [Heading(2, "SAKURA judge export"), Paragraph(judge_note)]
+    if export_note:
+        blocks += [Heading(2, "MMAU / MMAR evaluation-script export"), Paragraph(export_note)]
     blocks += [Heading(2, "Provenance"),
                Paragraph("What produced each output file, from its `.meta.json` sidecar (the last session)."),
                Table(["file", "model", "checkpoint", "device", "dtype", "libraries"], provenance)]
@@ -1172,11 +1244,39 @@ def write_report(root: Path, out: Path, manifest_dir: Optional[Path], settings: 
     write_csv(out / "per_item.csv", PER_ITEM_COLUMNS, per_item_rows(dataset.lines))
     write_csv(out / "aoc.csv", list(AocRow.__dataclass_fields__), (a.__dict__ for a in aocs))
     judge_note = _judge(dataset, out / "sakura_judge", manifest_dir)
-    blocks = build_blocks(dataset, rows, aocs, plot_dir, settings, judge_note)
+    export_note = _benchmark_exports(dataset, out, settings)
+    blocks = build_blocks(dataset, rows, aocs, plot_dir, settings, judge_note, export_note)
     (out / "report.md").write_text(render_markdown(blocks, out), encoding="utf-8")
     (out / "report.html").write_text(render_html(blocks, "audiofaith report"), encoding="utf-8")
     log.info("report written to %s (%d summary rows, %d AOC rows)", out, len(rows), len(aocs))
     return out / "report.md"
+
+
+def _benchmark_exports(dataset: Dataset, out: Path, settings: Settings) -> str:
+    """category_accuracy.csv, audio_cuts.csv and the MMAU / MMAR prediction files; returns the note."""
+    category = []
+    for name in sorted({line.dataset for line in dataset.lines}):
+        spec = benchmark_reporting.spec_of(name)
+        if spec is not None:
+            category += benchmark_reporting.category_rows(dataset.lines, dataset.manifest, spec,
+                                                          lambda values, items: _ci(values, settings, items))
+    if category:
+        write_csv(out / "category_accuracy.csv", benchmark_reporting.CATEGORY_COLUMNS, category)
+    cuts = benchmark_reporting.cut_rows(dataset.lines)
+    if cuts:
+        write_csv(out / "audio_cuts.csv", benchmark_reporting.CUT_COLUMNS, cuts)
+    if not category:
+        return ""
+    if not dataset.manifest:
+        return "Skipped: the prediction files are built from the manifests (pass --manifest_dir)."
+    written = benchmark_reporting.export_predictions(dataset.lines, dataset.manifest, out / "benchmark_eval")
+    return (f"{len(written)} file(s) under `benchmark_eval/<benchmark>/<model>/<cot|direct>/`: "
+            "`mmau-test-mini.json` for MMAU's `evaluation.py --input FILE` (key `model_output`) and "
+            "`MMAR-predictions.jsonl` for MMAR's `code/evaluation.py --input FILE` (key `answer_prediction`; "
+            "`thinking_prediction` holds the reasoning). The prediction is the text of the option audiofaith parsed "
+            "(empty when none parsed); the raw response is kept as `audiofaith_response`. Their word-set match also "
+            "credits a wrong option with the same words as the answer (docs/benchmarks.md), so it can score slightly "
+            "above the exact-letter accuracy here. Run 0 plain; other runs get a `_run<r>` suffix.")
 
 
 def _judge(dataset: Dataset, judge_dir: Path, manifest_dir: Optional[Path]) -> str:
@@ -1193,13 +1293,15 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="audiofaith report",
         description="Read every baseline_*.jsonl, conditioned_*.jsonl and interventions/*.jsonl under OUTPUTS and "
-                    "write summary.csv, per_item.csv, aoc.csv, report.md, a self-contained report.html, PNG plots "
-                    "and SAKURA judge input files. Columns and formulas: docs/report.md.",
+                    "write summary.csv, per_item.csv, aoc.csv, report.md, a self-contained report.html, PNG plots, "
+                    "SAKURA judge input files and MMAU / MMAR evaluation-script inputs; each benchmark reported on "
+                    "its own. Columns and formulas: docs/report.md.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("outputs", help="the output folder, e.g. output/sakura")
     p.add_argument("--out", default=None, help="report folder (default: OUTPUTS/report)")
-    p.add_argument("--manifest_dir", default="processed_input/sakura",
-                   help="folder of <subset>/*_manifest.jsonl (missing items, judge export); skipped when absent")
+    p.add_argument("--manifest_dir", default="processed_input",
+                   help="folder holding *_manifest.jsonl at any depth (processed_input: every benchmark), for missing "
+                        "items, categories and the judge / evaluation-script exports; skipped when absent")
     p.add_argument("--n_resamples", type=int, default=metrics.N_RESAMPLES, help="bootstrap resamples per CI")
     p.add_argument("--seed", type=int, default=metrics.SEED, help="bootstrap seed")
     p.add_argument("--log_level", default="info", choices=["debug", "info", "warning", "error"])

@@ -113,7 +113,7 @@ def test_seed_commands_end_to_end(workdir, synthetic_data, key):
 
 
 def test_run_sakura_script_maps_every_model_to_its_scripts():
-    text = (REPO / "scripts" / "run_sakura.sh").read_text()
+    text = (REPO / "scripts" / "run_benchmark.sh").read_text()  # run_sakura.sh delegates to it
     mapping = dict(re.findall(r"^\s+(\w+)\) PREFIX=(\w+) ;;", text, flags=re.M))
     assert set(mapping) == set(MODELS)
     for prefix in mapping.values():

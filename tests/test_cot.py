@@ -122,3 +122,17 @@ def test_sentence_spans_cut_the_original_text(text):
     spans = sentence_spans(text)
     assert [text[a:b] for a, b in spans] == split_sentences(text)
     assert all(b1 <= a2 for (_, b1), (a2, _) in zip(spans, spans[1:]))
+
+
+def test_eight_options_and_closing_parenthesis_labels():
+    """2 to 8 options (A-H): answer lines, label forms and answer sentences for late letters."""
+    scenes = ["Rain", "Thunder", "Wind", "Fire crackling", "Waves", "Birdsong", "Traffic", "Applause"]
+    assert split_reasoning("A crowd claps.\nAnswer: (H)") == ("A crowd claps.", "Answer: (H)")
+    assert split_reasoning("Water hits the shore. The answer is E) Waves.") == (
+        "Water hits the shore.", "The answer is E) Waves.")
+    assert split_reasoning("Cars hum. So it matches G) Traffic") == ("Cars hum.", "So it matches G) Traffic")
+    sents = ["The hum is steady.", "It matches G) Traffic.", "Option (H) is wrong.", "<G>"]
+    assert answer_stating_sentences(sents, scenes, "G") == [1, 3]
+    assert answer_stating_sentences(sents, scenes, "H") == [2]
+    assert answer_stating_sentences(["So: E) the sea."], scenes[:5], "E") == [0]
+    assert answer_stating_sentences(["Answer: (B)"], ["Yes", "No"], "B") == [0]

@@ -100,7 +100,8 @@ def _run_batch(backend: Backend, batch: List[ManifestItem], loaded, config: Base
     inputs: List[ModelInput] = []
     for item, audio in zip(batch, loaded):
         record = BaselineRecord(id=item.id, model=config.model_key, prompt_mode=config.prompt_mode,
-                                answer=item.answer, subset=item.subset, hop=item.hop)
+                                answer=item.answer, subset=item.subset, hop=item.hop,
+                                dataset=item.dataset)
         records[item.id] = record
         if audio.error is not None:
             record.error = audio.error

@@ -130,7 +130,7 @@ def _new_record(variant: Variant, config: VariantConfig) -> ConditionedRecord:
     item = variant.item
     return ConditionedRecord(
         id=item.id, model=config.model_key, run=variant.run, condition=variant.condition,
-        answer_mode=config.answer_mode, answer=item.answer, subset=item.subset, hop=item.hop,
+        answer_mode=config.answer_mode, answer=item.answer, subset=item.subset, hop=item.hop, dataset=item.dataset,
         params=dict(variant.params), baseline_prediction=variant.baseline_prediction,
         cot_source_model=variant.cot_source_model, extra=dict(variant.extra),
     )
@@ -160,6 +160,8 @@ def _answer_batch(backend: Backend, batch: List[Variant], loaded: List[LoadedAud
         elif audio.error is not None:
             records[index].error = audio.error
         else:
+            # e.g. the clip cut to the model's window; recorded on every line ([] = none)
+            records[index].extra["audio_warnings"] = list(audio.audio.warnings)
             try:
                 runnable.append((index, _model_input(variant, audio, profile, edited)))
             except (ValueError, OSError) as error:  # e.g. a perturbation undefined for this clip

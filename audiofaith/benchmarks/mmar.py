@@ -1,0 +1,78 @@
+"""MMAR (github.com/ddlBoJack/MMAR, ``MMAR-meta.jsonl``): 1,000 questions over seven audio
+modalities (sound, music, speech and their mixes), each with a category (Signal, Perception,
+Semantic or Cultural Layer) and a sub-category, and a human-written reasoning text (``thinking``)
+that ``--cot_source reference`` can inject instead of the model's own. Clips run up to minutes:
+the per-model audio windows cut them, recorded per item.
+
+Manifests: ``processed_input/mmar/<modality>/mmar_manifest.jsonl``; ids are MMAR's own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from audiofaith.benchmarks.common import (
+    REFERENCE_COT_KEY, BenchmarkError, BenchmarkSpec, SourceQuestion, one_label, read_records, require,
+    subset_name,
+)
+from audiofaith.records import ManifestItem
+
+FIELDS = ("id", "audio_path", "question", "choices", "answer", "modality")
+#: metadata keys copied into ``meta`` (``thinking`` becomes ``reference_cot``); ``rubric`` is not copied
+META_FIELDS = ("category", "sub-category", "source", "language", "url", "timestamp", "cue", "audio_path")
+PREDICTION_KEY = "answer_prediction"  # what MMAR's code/evaluation.py scores
+MODALITIES = ("sound", "music", "speech", "mix-sound-music", "mix-sound-speech", "mix-music-speech",
+              "mix-sound-music-speech")
+
+
+def read_questions(path: Path) -> List[SourceQuestion]:
+    questions = []
+    for row, obj, where in read_records(path):
+        where = f"{where} (id {obj.get('id')!r})"
+        require(obj, FIELDS, where)
+        meta: Dict[str, Any] = {}
+        for key in META_FIELDS:
+            if key in obj:
+                meta[key] = one_label(obj[key], key, where) if key in ("category", "sub-category") else obj[key]
+        thinking = obj.get("thinking")
+        if thinking is not None:
+            if not isinstance(thinking, str):
+                raise BenchmarkError(f"{where}: 'thinking' must be a string, got {type(thinking).__name__}")
+            if thinking.strip():
+                meta[REFERENCE_COT_KEY] = thinking
+        subset = subset_name(obj["modality"], "modality", where)
+        questions.append(SourceQuestion(row=row, id=obj["id"], subset=subset, audio=obj["audio_path"],
+                                        question=obj["question"], choices=tuple(obj["choices"]),
+                                        answer_text=obj["answer"], meta=meta, where=where))
+    return questions
+
+
+def export_row(item: ManifestItem, prediction: Optional[str], raw: str, reasoning: str) -> Dict[str, Any]:
+    """One line of MMAR's ``code/evaluation.py`` input: the benchmark's fields plus ``answer_prediction``
+    (the parsed option's text; empty when no letter parsed) and ``thinking_prediction`` (the run's
+    reasoning, what MMAR's rubric evaluation reads)."""
+    meta = item.meta
+    sample: Dict[str, Any] = {
+        "id": item.id, "audio_path": meta.get("audio_path", meta.get("file")), "question": item.question,
+        "choices": list(meta.get("source_choices", item.choices)), "answer": meta["answer_text"],
+        "modality": item.subset, "category": meta.get("category"), "sub-category": meta.get("sub-category"),
+        "language": meta.get("language"), "source": meta.get("source"), "url": meta.get("url"),
+        "timestamp": meta.get("timestamp"),
+    }
+    sample[PREDICTION_KEY] = item.choices[item.letters.index(prediction)] if prediction else ""
+    sample["thinking_prediction"] = reasoning
+    sample["audiofaith_letter"] = prediction
+    sample["audiofaith_response"] = raw
+    return sample
+
+
+SPEC = BenchmarkSpec(
+    name="mmar", display_name="MMAR", subset_label="modality", subsets=MODALITIES,
+    metadata_hint="MMAR-meta.jsonl from https://github.com/ddlBoJack/MMAR",
+    audio_hint=("MMAR audio: mmar-audio.tar.gz from https://huggingface.co/datasets/BoJack/MMAR, extracted so "
+                "that the .wav files sit directly in --audio_dir (see docs/benchmarks.md)"),
+    read_questions=read_questions, breakdowns=("category", "sub-category"),
+    export_name="MMAR-predictions.jsonl", export_row=export_row, export_jsonl=True,
+    evaluation_script="python code/evaluation.py --input FILE (ddlBoJack/MMAR)",
+)
