@@ -23,7 +23,7 @@ import re
 from typing import List, Optional
 
 from audiofaith.known_answer import task
-from audiofaith.rewriter import MISTAKE_LABEL, PARAPHRASE_LABEL, prompt_subject
+from audiofaith.rewriter import MISTAKE_LABEL, prompt_subject
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 

@@ -30,7 +30,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence
 
 from audiofaith.known_answer import task
 from audiofaith.prompts import DIRECT_INSTRUCTION, answer_prefix, user_text
