@@ -18,9 +18,12 @@ log = logging.getLogger(__name__)
 
 MODEL = "qwen2_audio"
 #: Interventions run on the held-out set, with the options that differ from their defaults.
-#: No espeak-ng is needed: no spoken-answer injection.
+#: No espeak-ng is needed: no spoken-answer injection. The audio step puts every variant of an
+#: item (its clean clip silenced, and the swap that lends it another clip) in one batch, where an
+#: audio loader keyed by item id instead of by file would give the swap the clean clip (a bug
+#: the validation suite must catch; docs/validation.md).
 INTERVENTIONS = (
-    ("audio", ["--perturbations", "swap", "--modes", "regenerate", "fixed_cot"]),
+    ("audio", ["--perturbations", "silence", "swap", "--modes", "regenerate", "fixed_cot", "--batch_size", "256"]),
     ("early_answering", []),
     ("filler", ["--filler_fractions", "0", "0.5", "1"]),
     ("adding_mistakes", ["--rewriter_model", REWRITER, "--no_continue"]),
@@ -68,5 +71,5 @@ def _run_all(checkpoint: Path, out: Path, max_new_tokens: int, batch_size: int) 
         _run(intervene_main, "Qwen2Audio_intervene.py",
              ["--kind", kind, "--manifest_file", str(manifest), "--input_results_file", str(baseline),
               "--output_file", str(out / "interventions" / f"{kind}_heldout.jsonl"),
-              "--cot_max_new_tokens", str(max_new_tokens)] + options + common)
+              "--cot_max_new_tokens", str(max_new_tokens)] + common + options)
     return out
