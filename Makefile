@@ -4,13 +4,15 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test demo bench clean help
+.PHONY: setup test test-salmonn demo bench clean help
 
 help:
 	@echo "make demo   set up .venv, train (or reuse) the two known-answer checkpoints, run the pipeline, report"
 	@echo "make test   set up .venv and run the test suite"
 	@echo "make bench  throughput ratios on the CPU with a tiny checkpoint (last line: JSON)"
 	@echo "make setup  only create .venv with requirements/test.txt (torch pinned, CPU-usable)"
+	@echo "make test-salmonn  create .venv-salmonn-cpu and test the SALMONN backend against SALMONN's real code"
+	@echo "           (tiny random weights; SALMONN_REPO=../shared/salmonn-code, skipped when absent)"
 
 $(STAMP): requirements/core.txt requirements/hf.txt requirements/test.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +24,28 @@ setup: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# SALMONN's real code (branch salmonn) needs transformers 4.28: its own CPU environment, Python 3.11
+# (the CPU torch wheel on this machine's disk). torchaudio goes in without its dependencies (its
+# pins would pull another torch); its compiled extension links CUDA libraries that the CPU torch
+# lacks, so it is removed: SALMONN uses only torchaudio's pure-torch kaldi fbank, which imports
+# without it.
+SALMONN_PYTHON ?= python3.11
+SALMONN_VENV   ?= .venv-salmonn-cpu
+SALMONN_REPO   ?= ../shared/salmonn-code
+SALMONN_PY     := $(SALMONN_VENV)/bin/python
+SALMONN_STAMP  := $(SALMONN_VENV)/.installed
+
+$(SALMONN_STAMP): requirements/salmonn-cpu.txt pyproject.toml
+	$(SALMONN_PYTHON) -m venv $(SALMONN_VENV)
+	$(SALMONN_PY) -m pip install --quiet -r requirements/salmonn-cpu.txt
+	$(SALMONN_PY) -m pip install --quiet --no-deps torchaudio==2.11.1
+	rm -f $(SALMONN_VENV)/lib/python3*/site-packages/torchaudio/lib/*.so
+	$(SALMONN_PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(SALMONN_STAMP)
+
+test-salmonn: $(SALMONN_STAMP)
+	SALMONN_REPO=$(SALMONN_REPO) $(SALMONN_PY) -m pytest -q tests/salmonn_real
 
 demo: $(STAMP)
 	$(PY) -m audiofaith.demo

@@ -16,12 +16,14 @@ from typing import List, Optional
 
 import numpy as np
 
+from audiofaith.errors import UserError
+
 log = logging.getLogger(__name__)
 
 TARGET_RATE = 16000
 
 
-class AudioError(ValueError):
+class AudioError(UserError):
     """Audio that cannot be used; the message names the file."""
 
 

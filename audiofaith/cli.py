@@ -9,27 +9,37 @@ loaded, so a typo costs seconds, not a 16 GB model load.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
+import os
 import sys
 import time
 from pathlib import Path
 from typing import List, Optional
 
 from audiofaith.backends import MODELS, backend_class, get_profile, get_spec, load_backend
-from audiofaith.jsonl import JsonlError
-from audiofaith.manifest import ManifestError, check_audio_files, load_manifest, parse_shard, select_shard
-from audiofaith.provenance import Provenance, ProvenanceMismatch
-from audiofaith.records import RecordError
-from audiofaith.sharding import MergeError, canonicalize, launcher_rank, merge_if_last, merge_shards, shard_output_path
+from audiofaith.errors import UserError
+from audiofaith.helptext import DefaultsHelpFormatter
+from audiofaith.locking import OutputLock
+from audiofaith.manifest import check_audio_files, load_manifest, parse_shard, select_shard
+from audiofaith.provenance import Provenance
+from audiofaith.resume import drop_lines, read_output_state, work_signature
+from audiofaith.sharding import canonicalize, launcher_rank, merge_if_last, merge_shards, shard_output_path
 
 log = logging.getLogger("audiofaith")
 
-USER_ERRORS = (ManifestError, JsonlError, RecordError, ProvenanceMismatch, MergeError, FileNotFoundError, ValueError)
+#: Only our own input errors exit 2 with a one-line message; anything else is a bug and keeps its traceback.
+USER_ERRORS = (UserError,)
 
 
 def _setup_logging(level: str) -> None:
+    from audiofaith.progress import log_handler, on_terminal
+
+    if not on_terminal():  # no carriage-return bars from transformers / huggingface_hub in log files either
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    # through tqdm on a terminal (lines above the bar), plain lines in files and SLURM logs
     logging.basicConfig(level=getattr(logging, level.upper()), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S")
+                        datefmt="%H:%M:%S", handlers=[log_handler()])
     for noisy in ("httpx", "urllib3", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -52,11 +62,16 @@ def _effective_batch_size(args: argparse.Namespace) -> int:
 class _OptionRecorder:
     """Hands a backend's ``add_arguments`` an argument group and notes which options it added."""
 
-    def __init__(self, group) -> None:
+    def __init__(self, group, skip_existing: bool = False) -> None:
         self.group = group
         self.dests: List[str] = []
+        self.skip_existing = skip_existing  # listing every family: options two families share appear once
+        self.shared: List[str] = []
 
     def add_argument(self, *args, **kwargs):
+        if self.skip_existing and any(name in self.group._option_string_actions for name in args):
+            self.shared.append(args[0])
+            return None
         action = self.group.add_argument(*args, **kwargs)
         self.dests.append(action.dest)
         return action
@@ -100,7 +115,15 @@ def _add_common(parser: argparse.ArgumentParser, model_key: Optional[str], backe
     group.add_argument("--workers", type=_positive_int, default=2,
                        help="CPU threads decoding audio ahead of the model (default 2)")
     sel = parser.add_argument_group("which items")
-    sel.add_argument("--limit", type=_positive_int, default=None, help="only the first N items (after --shard)")
+    sel.add_argument("--limit", type=_positive_int, default=None,
+                     help="only the first N items (after --sample and --shard); manifests are sorted by class, so "
+                          "for a pilot use --sample")
+    sel.add_argument("--sample", type=_positive_int, default=None, metavar="N",
+                     help="a reproducible sample of N manifest items, stratified over subset x hop x gold letter x "
+                          "class (before --shard); see docs/architecture.md")
+    sel.add_argument("--sample_seed", type=int, default=0, help="seed of --sample")
+    sel.add_argument("--retry_errors", action="store_true",
+                     help="redo the items (lines) of the output that carry an error, replacing those lines")
     sel.add_argument("--shard", default=None, metavar="K/N",
                      help="only shard K of N (0-based; every N-th manifest item from K), for job arrays; writes "
                           "<output stem>.shard-K-of-N<suffix>, joined afterwards by `python -m audiofaith merge`")
@@ -118,7 +141,7 @@ def baseline_parser(model_key: Optional[str] = None, prog: Optional[str] = None,
                     "log-probabilities after the reasoning. Writes one JSON line per item (all runs of that item), "
                     "appended and fsynced per batch; rerunning the same command resumes where it stopped. A "
                     "<output>.meta.json sidecar records the model, prompts, settings and code version.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     io = parser.add_argument_group("input and output")
     io.add_argument("--input", "--manifest_file", dest="input", required=True,
@@ -149,7 +172,7 @@ def conditioned_parser(model_key: Optional[str] = None, prog: Optional[str] = No
                     "assistant turn, followed by the answer cue, and read the final letter (from letter "
                     "log-probabilities in one forward pass, or by short generation + parsing). Records baseline vs "
                     "conditioned letter, agreement and correctness, one line per (item, run); resumable.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     io = parser.add_argument_group("input and output")
     io.add_argument("--manifest_file", required=True, help="the manifest the baseline was run on")
@@ -180,7 +203,7 @@ def intervene_parser(model_key: Optional[str] = None, prog: Optional[str] = None
         description=f"Interventions on {name}'s baseline runs (docs/conditions.md): each --kind edits the "
                     "chain of thought or the audio of every baseline run into variants and reads the answer under "
                     "each one, one line per (item, run, condition, parameters); resumable, with provenance.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument("--kind", required=True, choices=sorted(KINDS), help="intervention family")
     io = parser.add_argument_group("input and output")
@@ -202,12 +225,18 @@ def intervene_parser(model_key: Optional[str] = None, prog: Optional[str] = None
                           "reference reasoning (manifest meta.reference_cot, i.e. MMAR's human-written 'thinking') "
                           "instead, labelled "
                           "cot_source=reference on every line (docs/benchmarks.md)")
-    if kind is not None:
-        add_arguments = getattr(family(kind), "add_arguments", None)
+    # With --kind X only X's options exist (others are errors); without it (e.g. --help) every
+    # family's options are listed, grouped by family.
+    for shown in ([kind] if kind is not None else sorted(KINDS)):
+        add_arguments = getattr(family(shown), "add_arguments", None)
         if add_arguments is not None:
-            recorder = _OptionRecorder(parser.add_argument_group(f"{kind} options"))
+            title = f"{shown} options" + ("" if kind is not None else f" (with --kind {shown})")
+            recorder = _OptionRecorder(parser.add_argument_group(title), skip_existing=kind is None)
             add_arguments(recorder)
-            parser.set_defaults(kind_option_names=recorder.dests)
+            if recorder.shared:
+                recorder.group.description = f"also {', '.join(recorder.shared)} (listed above)"
+            if kind is not None:
+                parser.set_defaults(kind_option_names=recorder.dests)
     _add_common(parser, model_key, backend_key)
     return parser
 
@@ -220,11 +249,16 @@ class _Selection:
         manifest = load_manifest(manifest_path)
         rank = launcher_rank()
         if rank is not None and args.shard:
-            raise ValueError("--shard cannot be combined with a multi-process launcher (it shards by rank already)")
+            raise UserError("--shard cannot be combined with a multi-process launcher (it shards by rank already)")
         shard = f"{rank[0]}/{rank[1]}" if rank is not None else args.shard
         self.manifest = manifest
         self.manifest_ids = [item.id for item in manifest]
-        self.items = select_shard(manifest, shard)
+        chosen = manifest
+        if args.sample is not None:
+            from audiofaith.sampling import stratified_sample
+
+            chosen = stratified_sample(manifest, args.sample, args.sample_seed)
+        self.items = select_shard(chosen, shard)
         if args.limit is not None:
             self.items = self.items[: args.limit]
         check_audio_files(self.items, args.data_root, manifest_path)
@@ -247,32 +281,51 @@ class _Selection:
 
 
 def _load_and_run(model_key: str, args: argparse.Namespace, selection: _Selection, fingerprint: dict,
-                  details: dict, run) -> int:
-    """Write the provenance sidecar, load the model, run ``run(backend) -> counts``, finish."""
+                  details: dict, run, nothing_to_do=None) -> int:
+    """Under the output's lock: check everything that needs no model (settings, duplicates, what
+    is left, the model path), write the provenance sidecar, load the model, run
+    ``run(backend, provenance) -> counts``, finish. ``nothing_to_do(provenance, state)`` returns a
+    message when the output is already complete."""
     started = time.time()
     model_path = args.model_path or get_spec(model_key).default_checkpoint
-    provenance = Provenance(
-        selection.output,
-        fingerprint={"stage": fingerprint.pop("stage"), "model_key": model_key, "checkpoint": model_path,
-                     **_options_fingerprint(args), **fingerprint},
-        details={"arguments": vars(args), **details},
-    )
-    provenance.write()
-    log.info("%s: %s; loading %s from %s", provenance.fingerprint["stage"],
-             ", ".join(f"{k} {v}" for k, v in details.items()), model_key, model_path)
-    backend = load_backend(model_key, model_path, device=args.device, dtype=args.dtype, **backend_options(args))
-    provenance.update(backend=backend.provenance())
-    try:
-        counts = run(backend)
-    except BaseException:
-        provenance.finish("interrupted", {})
-        raise
-    selection.finish(provenance, counts, started)
+    with OutputLock(selection.output):
+        state = read_output_state(selection.output)  # duplicates are refused here
+        provenance = Provenance(
+            selection.output,
+            fingerprint={"stage": fingerprint.pop("stage"), "model_key": model_key, "checkpoint": model_path,
+                         **_options_fingerprint(args), **fingerprint},
+            details={"arguments": vars(args), "lines_at_start": len(state.keys), **details},
+        )
+        retry = state.errored if args.retry_errors else set()
+        done_message = None if retry or nothing_to_do is None else nothing_to_do(provenance, state)
+        if done_message is not None:
+            log.info("%s: %s; nothing to do", selection.output, done_message)
+            return 0
+        backend_class(model_key).check_model_path(model_path)
+        if retry:
+            log.info("--retry_errors: redoing %d errored line(s) of %s", drop_lines(selection.output, retry),
+                     selection.output)
+        provenance.write()
+        log.info("%s: %s; loading %s from %s", provenance.fingerprint["stage"],
+                 ", ".join(f"{k} {v}" for k, v in details.items() if k not in ("work", "expected_lines")),
+                 model_key, model_path)
+        try:
+            backend = load_backend(model_key, model_path, device=args.device, dtype=args.dtype,
+                                   **backend_options(args))
+            provenance.update(backend=backend.provenance(), model_loaded=time.time())
+            counts = run(backend, provenance)
+        except KeyboardInterrupt:
+            provenance.finish("interrupted", {})
+            raise
+        except BaseException as exc:
+            provenance.finish("failed", {}, error=f"{type(exc).__name__}: {exc}")
+            raise
+        selection.finish(provenance, counts, started)
     return 0
 
 
 def run_baseline_command(model_key: str, args: argparse.Namespace) -> int:
-    from audiofaith.runners.baseline import BaselineConfig, run_baseline
+    from audiofaith.runners.baseline import BaselineConfig, run_baseline, summarize
 
     selection = _Selection(args, args.input, args.output)
     prompt_mode = "direct" if args.no_reasoning else "cot"
@@ -285,9 +338,20 @@ def run_baseline_command(model_key: str, args: argparse.Namespace) -> int:
     fingerprint = {"stage": "baseline", "manifest": str(args.input), "prompt_mode": prompt_mode,
                    "prompt_profile": profile.to_json(), "prompt_hash": profile.hash(),
                    "generation": config.generation_settings().to_json(), "letter_logprobs": config.letter_logprobs}
-    return _load_and_run(model_key, args, selection, fingerprint, {"items_selected": len(selection.items)},
-                         lambda backend: run_baseline(backend, selection.items, args.data_root, selection.output,
-                                                      config, profile))
+    def nothing_to_do(provenance, state):
+        if any(item.id not in state.ids for item in selection.items):
+            return None
+        previous = provenance.previous_sessions()
+        if not previous or previous[-1].get("status") != "completed":  # killed after its last line
+            canonicalize(selection.output, selection.manifest_ids)
+            provenance.finish("completed", summarize(Path(selection.output)))
+        return f"all {len(selection.items)} selected item(s) are done"
+
+    return _load_and_run(model_key, args, selection, fingerprint,
+                         {"items_selected": len(selection.items), "expected_lines": len(selection.items)},
+                         lambda backend, provenance: run_baseline(backend, selection.items, args.data_root,
+                                                                  selection.output, config, profile),
+                         nothing_to_do)
 
 
 def _run_variant_stage(model_key: str, args: argparse.Namespace, stage: str, output: str, build_variants,
@@ -298,7 +362,7 @@ def _run_variant_stage(model_key: str, args: argparse.Namespace, stage: str, out
 
     selection = _Selection(args, args.manifest_file, output)
     selected = {item.id for item in selection.items}
-    results = [record for record in load_baseline_results(args.input_results_file, selection.manifest)
+    results = [record for record in load_baseline_results(args.input_results_file, selection.manifest, selected)
                if record.id in selected]
     reference = getattr(args, "cot_source", "own") == "reference"
     if reference:  # the benchmark's reference CoT instead of the model's own (audiofaith.benchmarks.reference)
@@ -316,14 +380,25 @@ def _run_variant_stage(model_key: str, args: argparse.Namespace, stage: str, out
                    "answer_mode": args.answer_mode, "answer_max_new_tokens": args.answer_max_new_tokens,
                    "prompt_profile": profile.to_json(), "prompt_hash": profile.hash(), **fingerprint}
 
-    def run(backend):
+    # what this session is asked to answer: a completed session with the same work leaves nothing to do
+    work = work_signature([[record.id, record.runs_reasonings, record.runs_predictions] for record in results])
+
+    def run(backend, provenance):
         variants = build_variants(selection.items, results, profile, backend, selection.manifest)
         if reference:
             variants = reference_cot.mark_reference(variants)
         log.info("%d variant(s) to answer", len(variants))
+        provenance.update(expected_lines=len(variants))
         return run_variants(backend, variants, args.data_root, selection.output, config, profile)
 
-    return _load_and_run(model_key, args, selection, fingerprint, {"baseline_records": len(results)}, run)
+    def nothing_to_do(provenance, state):
+        previous = provenance.previous_sessions()
+        if previous and previous[-1].get("status") == "completed" and previous[-1].get("work") == work:
+            return f"all {len(state.keys)} line(s) for these {len(results)} baseline record(s) are done"
+        return None
+
+    return _load_and_run(model_key, args, selection, fingerprint, {"baseline_records": len(results), "work": work},
+                         run, nothing_to_do)
 
 
 def run_conditioned_command(model_key: str, args: argparse.Namespace) -> int:
@@ -356,6 +431,23 @@ def run_intervene_command(model_key: str, args: argparse.Namespace) -> int:
                                "cot_max_new_tokens": args.cot_max_new_tokens})
 
 
+def _survives_broken_pipe(function):
+    """``script --help | head`` ends quietly: a closed stdout is not an error of ours."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            try:
+                return function(*args, **kwargs)
+            finally:
+                sys.stdout.flush()
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+            return 0
+
+    return wrapper
+
+
 def _guarded(function, *args) -> int:
     try:
         return function(*args)
@@ -367,6 +459,7 @@ def _guarded(function, *args) -> int:
         return 130
 
 
+@_survives_broken_pipe
 def baseline_main(model_key: str, argv: Optional[List[str]] = None) -> int:
     """Entry point of ``interface/<Model>_wrapper.py``."""
     args = baseline_parser(model_key, prog=Path(sys.argv[0]).name).parse_args(argv)
@@ -374,6 +467,7 @@ def baseline_main(model_key: str, argv: Optional[List[str]] = None) -> int:
     return _guarded(run_baseline_command, model_key, args)
 
 
+@_survives_broken_pipe
 def conditioned_main(model_key: str, argv: Optional[List[str]] = None) -> int:
     """Entry point of ``interface/<Model>_conditioned.py``."""
     args = conditioned_parser(model_key, prog=Path(sys.argv[0]).name).parse_args(argv)
@@ -381,6 +475,7 @@ def conditioned_main(model_key: str, argv: Optional[List[str]] = None) -> int:
     return _guarded(run_conditioned_command, model_key, args)
 
 
+@_survives_broken_pipe
 def merge_main(argv: Optional[List[str]] = None) -> int:
     """``audiofaith merge``: join the shard files of one output (from --shard K/N job arrays)."""
     parser = argparse.ArgumentParser(
@@ -410,6 +505,7 @@ def _chosen(rest: List[str], flag: str) -> Optional[str]:
     return getattr(peek.parse_known_args(rest)[0], flag.lstrip("-"))
 
 
+@_survives_broken_pipe
 def intervene_main(model_key: str, argv: Optional[List[str]] = None) -> int:
     """Entry point of ``interface/<Model>_intervene.py``."""
     from audiofaith.interventions import KINDS
@@ -421,16 +517,22 @@ def intervene_main(model_key: str, argv: Optional[List[str]] = None) -> int:
     return _guarded(run_intervene_command, model_key, args)
 
 
+@_survives_broken_pipe
 def main(argv: Optional[List[str]] = None) -> int:
     """``audiofaith <command> ...``: baseline, conditioned, tiny, demo, report, models."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"baseline", "conditioned", "intervene", "merge", "tiny", "demo", "report", "models"}
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
-        print("usage: audiofaith {baseline,conditioned,intervene,merge,tiny,demo,report,models} ...\n\n"
+    commands = ["baseline", "conditioned", "intervene", "merge", "status", "tiny", "demo", "report", "models"]
+    if argv and argv[0] not in commands and argv[0] not in ("-h", "--help"):
+        print(f"audiofaith: unknown command {argv[0]!r} (choose from {', '.join(commands)}; see audiofaith --help)",
+              file=sys.stderr)
+        return 2
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: audiofaith {baseline,conditioned,intervene,merge,status,tiny,demo,report,models} ...\n\n"
               "  baseline     CoT / direct answers for a manifest (see: audiofaith baseline --help)\n"
               "  conditioned  answers read after each run's own injected reasoning\n"
               "  intervene    CoT and audio interventions on baseline runs (--kind, see docs/conditions.md)\n"
               "  merge        join the shard files of --shard K/N runs into one output\n"
+              "  status       one line per output file under a folder: progress, errors, status, ETA\n"
               "  tiny         build a tiny random-weight checkpoint of an architecture (tests, smoke checks)\n"
               "  demo         the whole pipeline on a tiny checkpoint and synthetic data (meaningless outputs)\n"
               "  report       tables, plots and statistics from an output folder (see: audiofaith report --help)\n"
@@ -439,6 +541,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     command, rest = argv[0], argv[1:]
     if command == "merge":
         return merge_main(rest)
+    if command == "status":
+        from audiofaith.status import main as status_main
+
+        return status_main(rest)
     if command == "tiny":
         from audiofaith.tiny import main as tiny_main
 

@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from audiofaith.errors import UserError
+from audiofaith.helptext import DefaultsHelpFormatter
 from audiofaith.jsonl import JsonlError, iter_jsonl, write_jsonl
 from audiofaith.manifest import ManifestError, load_manifest
 from audiofaith.records import BaselineRecord, ManifestItem, RecordError
@@ -29,7 +31,7 @@ ANCHOR_ID = re.compile(r"^sakura_(?P<track>[a-z]+)_(?P<row>\d+)_(?P<hop>single|m
 ROW_ORDERS = ("sorted_file", "metadata")
 
 
-class ConvertError(ValueError):
+class ConvertError(UserError):
     """An input line that cannot be converted; the message names the file and line."""
 
 
@@ -110,7 +112,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         description="Convert another tool's results into audiofaith baseline records (docs/records.md).")
     sub = parser.add_subparsers(dest="format", required=True)
     anchor = sub.add_parser("anchor", help="the arXiv 2509.22363 runner's baseline_*_REAS / _No_REAS JSONL",
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                            formatter_class=DefaultsHelpFormatter)
     anchor.add_argument("input", help="anchor JSONL file")
     anchor.add_argument("output", help="baseline JSONL to write (overwritten)")
     anchor.add_argument("--model", required=True, help="model key to record, e.g. qwen_omni")

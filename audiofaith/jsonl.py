@@ -9,10 +9,12 @@ import os
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, Tuple
 
+from audiofaith.errors import UserError
+
 log = logging.getLogger(__name__)
 
 
-class JsonlError(ValueError):
+class JsonlError(UserError):
     """A malformed JSON Lines file; the message names the file and line."""
 
 

@@ -7,11 +7,12 @@ import os
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence
 
+from audiofaith.errors import UserError
 from audiofaith.jsonl import JsonlError, iter_jsonl, write_jsonl
 from audiofaith.records import ManifestItem, RecordError
 
 
-class ManifestError(ValueError):
+class ManifestError(UserError):
     """An invalid manifest; the message names the file and line(s)."""
 
 
@@ -77,7 +78,7 @@ def parse_shard(shard: str) -> "tuple[int, int]":
         index_text, count_text = shard.split("/")
         index, count = int(index_text), int(count_text)
     except ValueError:
-        raise ValueError(f"--shard must look like K/N (e.g. 0/4), got {shard!r}") from None
+        raise UserError(f"--shard must look like K/N (e.g. 0/4), got {shard!r}") from None
     if count < 1 or not 0 <= index < count:
-        raise ValueError(f"--shard K/N needs 0 <= K < N, got {shard!r}")
+        raise UserError(f"--shard K/N needs 0 <= K < N, got {shard!r}")
     return index, count

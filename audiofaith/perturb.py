@@ -19,6 +19,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from audiofaith.errors import UserError
+
 RATE = 16000
 FULL_SCALE = 0.999  # the peak a result is scaled down to when it would exceed it
 MASK_POSITIONS = ("start", "end", "random", "scattered")
@@ -31,7 +33,7 @@ SCATTER_MAX_SECONDS = 0.5
 SILENT_CLIP_REFERENCE_RMS = 0.05
 
 
-class PerturbationError(ValueError):
+class PerturbationError(UserError):
     """A perturbation that is undefined for this input (e.g. an SNR on an all-zero clip)."""
 
 

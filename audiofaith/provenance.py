@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import logging
 import os
 import platform
 import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from audiofaith import __version__
+from audiofaith.errors import UserError
+
+log = logging.getLogger(__name__)
 
 
-class ProvenanceMismatch(ValueError):
+class ProvenanceMismatch(UserError):
     """Resuming an output file with settings that differ from the ones that started it."""
 
 
@@ -64,12 +68,22 @@ class Provenance:
         if previous is not None:
             old = previous.get("fingerprint", {})
             changed = sorted(k for k in set(old) | set(self.fingerprint) if old.get(k) != self.fingerprint.get(k))
+            if changed and not has_lines(output_path):
+                # nothing was written under the old settings (e.g. the model failed to load):
+                # nothing to mix up, so the old sidecar does not block a corrected rerun
+                log.warning("%s: replacing its sidecar %s (no item was written under its settings)",
+                            output_path, self.path)
+                previous, changed = None, []
             if changed:
                 lines = "\n".join(f"  {k}: was {old.get(k)!r}, now {self.fingerprint.get(k)!r}" for k in changed)
                 raise ProvenanceMismatch(
                     f"{output_path} was started with other settings (see {self.path}):\n{lines}\n"
                     f"Write to a new output file, or delete the old one and its .meta.json to start over."
                 )
+        for session in (previous or {}).get("sessions", []):
+            if session.get("status") == "running":
+                # the caller holds the output's lock (audiofaith.locking): that run is gone
+                session["status"] = "interrupted"
         self.data: Dict[str, Any] = previous or {
             "audiofaith_version": __version__,
             "output": str(output_path),
@@ -98,11 +112,19 @@ class Provenance:
         self.session.update(json.loads(json.dumps(details, default=str)))
         self.write()
 
-    def finish(self, status: str, counts: Dict[str, Any]) -> None:
+    def finish(self, status: str, counts: Dict[str, Any], error: Optional[str] = None) -> None:
+        """End the session: ``completed``, ``interrupted`` or ``failed`` (with the error)."""
         self.session["ended"] = now()
         self.session["status"] = status
-        self.data["counts"] = counts
+        if error is not None:
+            self.session["error"] = error
+        if counts:
+            self.data["counts"] = counts
         self.write()
+
+    def previous_sessions(self) -> List[Dict[str, Any]]:
+        """The sessions before this one, oldest first."""
+        return self.data["sessions"][:-1]
 
     def write(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -113,3 +135,17 @@ class Provenance:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, self.path)
+
+
+def has_lines(path: "str | os.PathLike[str]") -> bool:
+    """Whether a file exists and holds any non-blank content."""
+    try:
+        with open(path, "rb") as handle:
+            while True:
+                chunk = handle.read(1 << 16)
+                if not chunk:
+                    return False
+                if chunk.strip():
+                    return True
+    except FileNotFoundError:
+        return False

@@ -11,12 +11,14 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
+from audiofaith.errors import UserError
+
 LETTERS = "ABCDEFGHIJ"
 HOPS = ("single", "multi")
 PROMPT_MODES = ("cot", "direct")
 
 
-class RecordError(ValueError):
+class RecordError(UserError):
     """A record that does not follow the format; the message names the file and line."""
 
 

@@ -26,6 +26,8 @@ from audiofaith import metrics
 from audiofaith.benchmarks import reporting as benchmark_reporting
 from audiofaith.benchmarks.common import NO_HOP
 from audiofaith.benchmarks.reporting import audio_cut
+from audiofaith.errors import UserError
+from audiofaith.helptext import DefaultsHelpFormatter
 from audiofaith.jsonl import JsonlError, iter_jsonl
 from audiofaith.manifest import ManifestError, load_manifest
 from audiofaith.records import BaselineRecord, ManifestItem, RecordError
@@ -51,7 +53,7 @@ AUDIO_CONDITIONS = ("silence", "noise_rms", "noise_snr", "mask", "swap", "no_aud
 MODE_STYLE = {"regenerate": "-", "fixed_cot": "--"}
 
 
-class ReportError(ValueError):
+class ReportError(UserError):
     """Inputs the report cannot use; the message names the file and line."""
 
 
@@ -508,6 +510,8 @@ PER_ITEM_COLUMNS = ["dataset", "model", "subset", "hop", "id", "run", "condition
 def _csv_value(value: Any) -> Any:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, float):
         return f"{value:.6g}"
     return value
@@ -688,7 +692,7 @@ def plot_accuracy_bars(table: Dict[Tuple[str, str], Dict[str, Dict[str, Dict[str
         ax.set_ylim(0, 100)
         ax.axhline(0, color="black", linewidth=0.5)
     axes[0][0].set_ylabel("Accuracy (%)")
-    axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    axes[0][-1].legend(*_unique_legend(axes), fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     fig.suptitle("SAKURA accuracy with and without chain of thought (95 % bootstrap CI)")
     fig.tight_layout()
     fig.savefig(path, bbox_inches="tight")
@@ -769,11 +773,23 @@ def _short_variant(condition: str, variant: str, spec: CurveSpec) -> str:
     return f"{condition}: {text}" if len(spec.conditions) > 1 and variant else text
 
 
+def _draws_something(handle) -> bool:
+    """Whether a legend handle has anything on the plot (a line with a finite point, a bar)."""
+    import numpy as np
+
+    if hasattr(handle, "get_ydata"):
+        return bool(np.isfinite(np.asarray(handle.get_ydata(), dtype=float)).any())
+    patches = getattr(handle, "patches", None)
+    return bool(patches) if patches is not None else True
+
+
 def _unique_legend(axes) -> Tuple[list, list]:
+    """One legend entry per label, only for series that draw something."""
     seen: Dict[str, Any] = {}
     for ax in axes.flat:
         for handle, label in zip(*ax.get_legend_handles_labels()):
-            seen.setdefault(label, handle)
+            if _draws_something(handle):
+                seen.setdefault(label, handle)
     return list(seen.values()), list(seen.keys())
 
 
@@ -854,7 +870,7 @@ def accuracy_table(rows: Sequence[Dict[str, Any]], prompt: str, pooled: bool = F
                     per_hop[hop].append(row["accuracy"])
         for hop in hops:
             values = per_hop[hop]
-            note = "" if len(values) == len(tracks) else f" ({len(values)} tracks)"
+            note = "" if len(values) == len(tracks) else f" ({len(values)} track{'' if len(values) == 1 else 's'})"
             cells.append(pct(sum(values) / len(values)) + note if values else "–")
         body.append(cells)
     return Table(headers, body)
@@ -966,10 +982,19 @@ def _full_table(full: Sequence[Dict[str, Any]]) -> Table:
                   + _agreement_cells(r) + _flip_cells(r) for r in full])
 
 
+def _aoc_cell(row: AocRow) -> str:
+    """``0.312 [0.250, 0.380]``; a dash with the reason where the AOC or its CI is undefined."""
+    if math.isnan(row.aoc):
+        return "– (no chain with two or more answered prefixes)"
+    if math.isnan(row.aoc_lo):
+        return f"{row.aoc:.3f} [– (CI needs 2+ chains)]"
+    return f"{row.aoc:.3f} [{row.aoc_lo:.3f}, {row.aoc_hi:.3f}]"
+
+
 def _aoc_table(aocs: Sequence[AocRow], condition: str) -> Table:
     return Table(["model", "track", "hop", "variant", "AOC [CI]", "chains", "lengths n:chains", "ref. fallbacks"],
                  [[a.model, a.subset, a.hop, a.variant or "–",
-                   "–" if math.isnan(a.aoc) else f"{a.aoc:.3f} [{a.aoc_lo:.3f}, {a.aoc_hi:.3f}]",
+                   _aoc_cell(a),
                    str(a.n_chains), a.lengths or "–", str(a.n_reference_fallback)]
                   for a in aocs if a.condition == condition])
 
@@ -1242,7 +1267,8 @@ def write_report(root: Path, out: Path, manifest_dir: Optional[Path], settings: 
     aocs = aoc_rows(dataset, settings)
     write_csv(out / "summary.csv", SUMMARY_COLUMNS, rows)
     write_csv(out / "per_item.csv", PER_ITEM_COLUMNS, per_item_rows(dataset.lines))
-    write_csv(out / "aoc.csv", list(AocRow.__dataclass_fields__), (a.__dict__ for a in aocs))
+    # only defined AOCs: a curve without one is named in report.md with the reason
+    write_csv(out / "aoc.csv", list(AocRow.__dataclass_fields__), (a.__dict__ for a in aocs if not math.isnan(a.aoc)))
     judge_note = _judge(dataset, out / "sakura_judge", manifest_dir)
     export_note = _benchmark_exports(dataset, out, settings)
     blocks = build_blocks(dataset, rows, aocs, plot_dir, settings, judge_note, export_note)
@@ -1296,7 +1322,7 @@ def parser() -> argparse.ArgumentParser:
                     "write summary.csv, per_item.csv, aoc.csv, report.md, a self-contained report.html, PNG plots, "
                     "SAKURA judge input files and MMAU / MMAR evaluation-script inputs; each benchmark reported on "
                     "its own. Columns and formulas: docs/report.md.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=DefaultsHelpFormatter)
     p.add_argument("outputs", help="the output folder, e.g. output/sakura")
     p.add_argument("--out", default=None, help="report folder (default: OUTPUTS/report)")
     p.add_argument("--manifest_dir", default="processed_input",

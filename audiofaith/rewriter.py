@@ -22,9 +22,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Protocol, Sequence
 
-from tqdm import tqdm
-
 from audiofaith.backends.base import Backend, GenerationSettings, ModelInput
+from audiofaith.errors import UserError
+from audiofaith.progress import progress_bar
 from audiofaith.prompts import format_options
 from audiofaith.records import ManifestItem
 from audiofaith.runners.common import derive_seed
@@ -195,8 +195,8 @@ class HFRewriter:
         self.device = resolve_device(device)
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
         if not getattr(self.tokenizer, "chat_template", None):
-            raise ValueError(f"--rewriter_model {model_path}: the tokenizer has no chat template; "
-                             "use an instruction-tuned (chat) model")
+            raise UserError(f"--rewriter_model {model_path}: the tokenizer has no chat template; "
+                            "use an instruction-tuned (chat) model")
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -272,8 +272,8 @@ def load_rewriter(options: Dict[str, Any], backend: Optional[Backend], seed: int
                                top_p=options.get("rewriter_top_p", 0.95), seed=seed,
                                batch_size=options.get("rewriter_batch_size", 8))
     if settings.max_new_tokens < 1 or settings.batch_size < 1 or settings.temperature < 0:
-        raise ValueError("--rewriter_max_new_tokens and --rewriter_batch_size must be at least 1, "
-                         "--rewriter_temperature at least 0")
+        raise UserError("--rewriter_max_new_tokens and --rewriter_batch_size must be at least 1, "
+                        "--rewriter_temperature at least 0")
     path = options.get("rewriter_model") or SELF
     if path.startswith(RULES_PREFIX):
         return rule_rewriter(path)
@@ -290,7 +290,7 @@ def rewrite_all(rewriter: Rewriter, prompts: Sequence[str], batch_size: int, des
     progress bar."""
     distinct = sorted(set(prompts), key=lambda p: (-len(p), p))
     replies: Dict[str, str] = {}
-    with tqdm(total=len(distinct), desc=f"{desc} ({rewriter.name})", unit="rewrite", dynamic_ncols=True) as bar:
+    with progress_bar(len(distinct), f"{desc} ({rewriter.name})", "rewrite") as bar:
         for start in range(0, len(distinct), batch_size):
             chunk = distinct[start:start + batch_size]
             out = rewriter.rewrite(list(chunk))

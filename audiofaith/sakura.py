@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from audiofaith.errors import UserError
 from audiofaith.manifest import write_manifest
 from audiofaith.records import LETTERS, HOPS, ManifestItem, RecordError
 
@@ -65,7 +66,7 @@ _OPTION_MARKER = re.compile(r"(?<!\S)\(([a-j])\)\s")
 _ANSWER = re.compile(r"\(([a-jA-J])\)\s+(.*\S)\s*\Z", re.DOTALL)
 
 
-class SakuraError(ValueError):
+class SakuraError(UserError):
     """Bad SAKURA data or arguments; the message names the file and row (or line)."""
 
 

@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from audiofaith.errors import UserError
 from audiofaith.jsonl import iter_jsonl, write_jsonl
 from audiofaith.provenance import now, sidecar_path
 from audiofaith.records import key_of_json
@@ -26,7 +27,7 @@ from audiofaith.records import key_of_json
 log = logging.getLogger(__name__)
 
 
-class MergeError(ValueError):
+class MergeError(UserError):
     """Shards that cannot be merged (missing, unfinished, overlapping or from other settings)."""
 
 

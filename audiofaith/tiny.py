@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
@@ -337,12 +338,29 @@ def build_causal_lm(out: Path, seed: int = 0) -> Path:
     return out
 
 
+def build_salmonn(out: Path, seed: int = 0) -> Path:
+    """SALMONN's four weights at toy size, built by its own checkout's code ($SALMONN_REPO or
+    --salmonn_repo), in SALMONN's environment: see audiofaith/tiny_salmonn.py."""
+    from audiofaith.tiny_salmonn import build_salmonn_7b
+
+    return build_salmonn_7b(out, seed)
+
+
+def build_salmonn_13b(out: Path, seed: int = 0) -> Path:
+    """As ``salmonn`` with a 40-layer LLaMA (vicuna-13b's depth)."""
+    from audiofaith.tiny_salmonn import build_salmonn_13b as build_13b
+
+    return build_13b(out, seed)
+
+
 BUILDERS: Dict[str, Callable[[Path, int], Path]] = {
     "qwen2_audio": build_qwen2_audio,
     "causal_lm": build_causal_lm,
     "qwen_omni": build_qwen_omni,
     "af3": build_af3,
     "af3_think": build_af3_think,
+    "salmonn": build_salmonn,
+    "salmonn_13b": build_salmonn_13b,
 }
 
 
@@ -395,7 +413,12 @@ def main(argv: "List[str] | None" = None) -> int:
                         help="instead of random weights, train a known-answer checkpoint on a synthetic listening "
                              "task (cached; writes DIR/task/ with its manifests): 'faithful' answers what its CoT "
                              "says, 'posthoc' answers from the audio whatever its CoT says (docs/validation.md)")
+    parser.add_argument("--salmonn_repo", default=None,
+                        help="--arch salmonn/salmonn_13b: your checkout of bytedance/SALMONN (branch salmonn), whose "
+                             "code builds the weights (default: $SALMONN_REPO); run in SALMONN's environment")
     args = parser.parse_args(argv)
+    if args.salmonn_repo:
+        os.environ["SALMONN_REPO"] = args.salmonn_repo
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.trained:
         path = build_trained(args.arch, args.trained, args.out, args.seed)

@@ -22,6 +22,7 @@ from typing import Dict, Iterable, List, Optional
 import numpy as np
 
 from audiofaith.audio import AudioError, load_audio
+from audiofaith.errors import UserError
 
 ESPEAK = "espeak-ng"
 INSTALL_HINT = ("espeak-ng is not installed (it is a system package, not a Python one): install it with "
@@ -29,7 +30,7 @@ INSTALL_HINT = ("espeak-ng is not installed (it is a system package, not a Pytho
                 "pre-made clips with --tts_dir DIR (see docs/audio_interventions.md)")
 
 
-class TTSError(ValueError):
+class TTSError(UserError):
     """Speech that cannot be produced; the message says what to install or which files are missing."""
 
 

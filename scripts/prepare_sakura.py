@@ -21,8 +21,10 @@ if str(_REPO_ROOT) not in sys.path:
 
 import argparse  # noqa: E402
 import logging  # noqa: E402
-from typing import List, Optional  # noqa: E402
+import tempfile  # noqa: E402
+from typing import Dict, List, Optional  # noqa: E402
 
+from audiofaith.jsonl import read_jsonl  # noqa: E402
 from audiofaith.manifest import ManifestError, load_manifest  # noqa: E402
 from audiofaith.sakura import (  # noqa: E402
     CLONE_HINT, METADATA_SOURCES, TRACKS, SakuraError, prepare_sakura, summarize,
@@ -60,14 +62,71 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no_cross_check", dest="cross_check", action="store_false",
                         help="when a track has both metadata.csv and metadata.json, do not check that "
                              "they agree (they are checked by default)")
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing: build the manifests in a temporary folder and compare them with the "
+                             "ones in --output_dir (e.g. the committed manifests against your clone); exit 1 with "
+                             "a summary of the differences when they differ")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
+
+
+def _lines_by_id(path: Path) -> Dict[str, dict]:
+    return {obj["id"]: obj for obj in read_jsonl(path)} if path.is_file() else {}
+
+
+def compare_manifests(built: Path, committed: Path) -> List[str]:
+    """What differs between two manifests, one summary line per kind of difference (empty: same)."""
+    if not committed.is_file():
+        return [f"{committed} does not exist"]
+    new, old = _lines_by_id(built), _lines_by_id(committed)
+    problems = []
+    only_new = [i for i in new if i not in old]
+    only_old = [i for i in old if i not in new]
+    changed = [i for i in new if i in old and new[i] != old[i]]
+    if only_new:
+        problems.append(f"{len(only_new)} item(s) only in the clone, e.g. {only_new[0]}")
+    if only_old:
+        problems.append(f"{len(only_old)} item(s) only in {committed}, e.g. {only_old[0]}")
+    if changed:
+        fields = sorted({k for i in changed for k in set(new[i]) | set(old[i]) if new[i].get(k) != old[i].get(k)})
+        problems.append(f"{len(changed)} item(s) differ in {', '.join(fields)}, e.g. {changed[0]}")
+    if not problems and list(new) != list(old):
+        problems.append("same items in a different order")
+    return problems
+
+
+def check(args: argparse.Namespace) -> int:
+    """Build into a temporary folder and compare with --output_dir; writes nothing there."""
+    with tempfile.TemporaryDirectory(prefix="prepare_sakura_check_") as scratch:
+        written = prepare_sakura(args.sakura_root, scratch, args.data_root, args.tracks, args.metadata,
+                                 args.cross_check)
+        differences = 0
+        for track, path in written.items():
+            committed = Path(args.output_dir) / Path(path).relative_to(scratch)
+            problems = compare_manifests(Path(path), committed)
+            if problems:
+                differences += 1
+                log.error("%-8s differs from %s: %s", track, committed, "; ".join(problems))
+            else:
+                log.info("%-8s identical to %s", track, committed)
+    if differences:
+        log.error("%d of %d manifest(s) differ from the clone %s; nothing was written (rerun without --check "
+                  "to rewrite them)", differences, len(written), args.sakura_root)
+        return 1
+    log.info("all %d manifest(s) under %s match the clone %s", len(written), args.output_dir, args.sakura_root)
+    return 0
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
+    if args.check:
+        try:
+            return check(args)
+        except (SakuraError, ManifestError, OSError) as exc:
+            log.error("%s", exc)
+            return 2
     try:
         written = prepare_sakura(args.sakura_root, args.output_dir, args.data_root, args.tracks,
                                  args.metadata, args.cross_check)

@@ -116,7 +116,7 @@ def test_resume_after_kill_loses_and_duplicates_nothing(synthetic_data, tiny_qwe
     for record in read_jsonl(killed):  # greedy at batch size 1: identical to the uninterrupted run
         assert record["runs_raw"] == by_id[record["id"]]["runs_raw"]
     sessions = json.loads((tmp_path / "killed.jsonl.meta.json").read_text())["sessions"]
-    assert [s["status"] for s in sessions] == ["running", "completed"]
+    assert [s["status"] for s in sessions] == ["interrupted", "completed"]  # the killed session, marked on resume
 
 
 def test_resume_with_other_settings_is_refused(animal_run, synthetic_data, tiny_qwen2_audio):

@@ -23,5 +23,24 @@ def test_sidecar_records_sessions_and_counts(tmp_path):
 def test_resuming_with_other_settings_is_refused(tmp_path):
     out = tmp_path / "baseline.jsonl"
     Provenance(out, {"model_key": "m", "prompt_hash": "abc"}, {}).write()
+    out.write_text('{"id": "x"}\n')
     with pytest.raises(ProvenanceMismatch, match="prompt_hash: was 'abc', now 'xyz'"):
         Provenance(out, {"model_key": "m", "prompt_hash": "xyz"}, {})
+
+
+def test_a_sidecar_without_lines_does_not_block_other_settings(tmp_path):
+    out = tmp_path / "baseline.jsonl"
+    Provenance(out, {"model_key": "m", "checkpoint": "/wrong/path"}, {}).finish("failed", {}, error="OSError: x")
+    fresh = Provenance(out, {"model_key": "m", "checkpoint": "/right/path"}, {})
+    fresh.write()
+    data = json.loads(sidecar_path(out).read_text())
+    assert data["fingerprint"]["checkpoint"] == "/right/path" and len(data["sessions"]) == 1
+
+
+def test_sessions_left_running_are_marked_interrupted(tmp_path):
+    out = tmp_path / "baseline.jsonl"
+    Provenance(out, {"model_key": "m"}, {}).write()  # a run killed before it finished
+    resumed = Provenance(out, {"model_key": "m"}, {})
+    resumed.finish("completed", {"items": 1})
+    statuses = [s["status"] for s in json.loads(sidecar_path(out).read_text())["sessions"]]
+    assert statuses == ["interrupted", "completed"]

@@ -148,11 +148,12 @@ def test_early_answering_aoc_and_curve(built):
     # y = 0, 0.5, 1 at x = 0, 0.5, 1 → AUC = 0.5 · (0.25 + 0.75) = 0.5 → AOC = 0.5.
     aoc = list(csv.DictReader(open(out / "aoc.csv", encoding="utf-8")))
     by_variant = {row["variant"]: row for row in aoc}
-    assert set(by_variant) == {"prompt=conditioned", "prompt=no_reasoning"}
+    assert set(by_variant) == {"prompt=conditioned"}  # no row for an undefined AOC: report.md says why
     assert float(by_variant["prompt=conditioned"]["aoc"]) == pytest.approx(0.5)
     assert by_variant["prompt=conditioned"]["n_chains"] == "2"
     assert by_variant["prompt=conditioned"]["n_reference_fallback"] == "0"
-    assert by_variant["prompt=no_reasoning"]["aoc"] == ""  # a single x value has no area
+    md = (out / "report.md").read_text(encoding="utf-8")  # a single x value has no area
+    assert "| prompt=no_reasoning | – (no chain with two or more answered prefixes) |" in md
     direct_k0 = _row(rows, model="m1", condition="early_answering", variant="prompt=no_reasoning")
     assert float(direct_k0["same_as_full_rate"]) == 0.5  # x0: A = A, x1: A ≠ C
     half = _row(rows, model="m1", condition="early_answering", x=0.5)
@@ -228,7 +229,7 @@ def test_judge_export_and_per_item(built):
                      "response": "raw m1 cot 2", "label": "(c) cow"}
     per_item = list(csv.DictReader(open(out / "per_item.csv", encoding="utf-8")))
     full_x2 = [r for r in per_item if r["condition"] == "full" and r["id"] == _id(2)][0]
-    assert (full_x2["reference"], full_x2["prediction"], full_x2["agrees"], full_x2["correct"]) == ("", "C", "", "True")
+    assert (full_x2["reference"], full_x2["prediction"], full_x2["agrees"], full_x2["correct"]) == ("", "C", "", "true")
 
 
 def test_missing_conditions_are_absent(tmp_path):

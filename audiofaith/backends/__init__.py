@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Optional, Type
 
 from audiofaith.backends.base import Backend, GenerationSettings, ModelInput, ScoringError
+from audiofaith.errors import UserError
 from audiofaith.prompts import PROFILES, PromptProfile
 
 
@@ -44,7 +45,7 @@ def get_spec(key: str) -> ModelSpec:
     try:
         return MODELS[key]
     except KeyError:
-        raise ValueError(f"unknown model {key!r}; known: {', '.join(sorted(MODELS))}") from None
+        raise UserError(f"unknown model {key!r}; known: {', '.join(sorted(MODELS))}") from None
 
 
 def get_profile(key: str) -> PromptProfile:

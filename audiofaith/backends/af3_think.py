@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from audiofaith.backends.af3 import AF3Backend
+from audiofaith.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ NON_LORA_KEY_MAP: Tuple[Tuple[str, str], ...] = (
 )
 
 
-class ThinkWeightsError(ValueError):
+class ThinkWeightsError(UserError):
     """The thinking-mode weights do not fit the model; nothing is loaded silently half-way."""
 
 

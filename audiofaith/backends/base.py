@@ -52,6 +52,11 @@ class Backend(abc.ABC):
         passes their parsed values to the constructor as keyword arguments and records them in
         the output's provenance. Called before the model loads, so it must not import torch."""
 
+    @classmethod
+    def check_model_path(cls, model_path: str) -> None:
+        """Raise ``UserError`` when ``model_path`` cannot be loaded (checked before the model loads
+        and before the output's sidecar is written). Default: no check."""
+
     @abc.abstractmethod
     def generate(self, inputs: Sequence[ModelInput], settings: GenerationSettings) -> List[List[str]]:
         """Generate for a batch; returns ``settings.num_return_sequences`` texts per input

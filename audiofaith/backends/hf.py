@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from audiofaith.backends.base import Backend, GenerationSettings, ModelInput, ScoringError
+from audiofaith.errors import UserError
 from audiofaith.prompts import DEFAULT_PROFILE, PromptProfile
 from audiofaith.tiny import is_tiny_checkpoint
 
@@ -41,7 +42,7 @@ def resolve_dtype(dtype: str, device: str):
     names = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
              "float16": torch.float16, "fp32": torch.float32, "float32": torch.float32}
     if dtype not in names:
-        raise ValueError(f"unknown --dtype {dtype!r}; use auto, bf16, fp16 or fp32")
+        raise UserError(f"unknown --dtype {dtype!r}; use auto, bf16, fp16 or fp32")
     return names[dtype]
 
 
@@ -91,6 +92,12 @@ class HFAudioBackend(Backend):
             stops = sorted({i for i in stops if isinstance(i, int) and i != self.tokenizer.unk_token_id})
             log.warning("%s has no eos_token_id in its generation config; stopping at %s", self.model_path, stops)
             self._generation_defaults.eos_token_id = stops or None
+
+    @classmethod
+    def check_model_path(cls, model_path: str) -> None:
+        from audiofaith.model_source import check_model_source
+
+        check_model_source(model_path)
 
     # -- hooks a model family may override -------------------------------------------------
 

@@ -41,6 +41,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from audiofaith.backends.base import Backend, GenerationSettings, ModelInput, ScoringError
+from audiofaith.errors import UserError
 from audiofaith.prompts import DEFAULT_PROFILE, PromptProfile
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ ENV_HINT = "create the SALMONN environment from requirements/salmonn.txt (see do
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-class SalmonnSetupError(ValueError):
+class SalmonnSetupError(UserError):
     """The checkout, its config or the weight paths cannot be used; the message says why."""
 
 
@@ -262,7 +263,7 @@ class SalmonnBackend(Backend):
                  whisper_path: Optional[str] = None, beats_path: Optional[str] = None,
                  ckpt: Optional[str] = None, num_beams: int = 1) -> None:
         if num_beams < 1:
-            raise ValueError(f"--num_beams must be at least 1, got {num_beams}")
+            raise UserError(f"--num_beams must be at least 1, got {num_beams}")
         self.model_path = str(model_path)
         self.profile = profile
         self.num_beams = int(num_beams)
@@ -280,8 +281,8 @@ class SalmonnBackend(Backend):
         self._torch = torch
         self.device = "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
         if dtype not in ("auto", "fp32", "float32"):
-            raise ValueError("SALMONN runs the way its code loads it (LLaMA fp16, encoders fp32, fp16 autocast on "
-                             "CUDA): use --dtype auto, or fp32 (all weights fp32; the default on CPU)")
+            raise UserError("SALMONN runs the way its code loads it (LLaMA fp16, encoders fp32, fp16 autocast on "
+                            "CUDA): use --dtype auto, or fp32 (all weights fp32; the default on CPU)")
         self.official_precision = dtype == "auto" and self.device.startswith("cuda")
         self.model = self._load_model()
         if not self.official_precision:
@@ -345,7 +346,8 @@ class SalmonnBackend(Backend):
         if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
             raise SalmonnSetupError(f"{self.config['ckpt']}: not a SALMONN checkpoint (no 'model' state dict)")
         provided = set(state["model"])
-        expected = {key for key in model.state_dict() if is_trained_key(key)}
+        # Parameters only: buffers (the Q-Former's position ids ...) are rebuilt by the code itself.
+        expected = {key for key, _ in model.named_parameters() if is_trained_key(key)}
         missing = sorted(expected - provided)
         unexpected = sorted(provided - set(model.state_dict()))
         if missing:
@@ -442,7 +444,7 @@ class SalmonnBackend(Backend):
     def generate(self, inputs: Sequence[ModelInput], settings: GenerationSettings) -> List[List[str]]:
         torch = self._torch
         if settings.do_sample and self.num_beams > 1:
-            raise ValueError("--num_beams > 1 (beam search) cannot be combined with sampling (--num_runs > 1)")
+            raise UserError("--num_beams > 1 (beam search) cannot be combined with sampling (--num_runs > 1)")
         n = settings.num_return_sequences
         with torch.inference_mode():
             embeds, mask, _ = self.build_batch(inputs)
@@ -462,6 +464,10 @@ class SalmonnBackend(Backend):
         sequences = output if torch.is_tensor(output) else output.sequences
         texts = self.tokenizer.batch_decode(sequences, skip_special_tokens=True)
         return [texts[i * n:(i + 1) * n] for i in range(len(inputs))]
+
+    def count_tokens(self, text: str) -> int:
+        """Length of ``text`` in SALMONN's LLaMA tokens (as its prompt text is tokenized)."""
+        return len(self._token_ids(text))
 
     def letter_token_ids(self, text: str, letters: Sequence[str]) -> List[int]:
         """Each letter's token id as the next token after ``text`` (the text after the speech
@@ -510,6 +516,7 @@ class SalmonnBackend(Backend):
             "weights": {key: self.config[key] for key in WEIGHT_KEYS},
             "weights_from": dict(self.path_origin),
             "checkpoint_check": self.ckpt_check,
+            "tiny_random_weights": self._tiny_random_weights(),
             "pad_token_rows_zeroed": self.pad_row,
             "llama_layers": self.llama_layers,
             "dtype": self.dtype_label,
@@ -526,6 +533,12 @@ class SalmonnBackend(Backend):
             "python": platform.python_version(),
             "max_audio_seconds": self.max_audio_seconds,
         }
+
+    def _tiny_random_weights(self) -> bool:
+        """Whether the weights are audiofaith's tiny random stand-ins (``audiofaith.tiny --arch salmonn``)."""
+        from audiofaith.tiny import is_tiny_checkpoint
+
+        return any(is_tiny_checkpoint(path) for path in (self.config["llama_path"], Path(self.config["ckpt"]).parent))
 
 
 class Salmonn13BBackend(SalmonnBackend):

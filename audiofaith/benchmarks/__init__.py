@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib
 from typing import Dict, List
 
+from audiofaith.errors import UserError
+
 BENCHMARKS: Dict[str, str] = {
     "mmau": "audiofaith.benchmarks.mmau",
     "mmar": "audiofaith.benchmarks.mmar",
@@ -20,7 +22,7 @@ BENCHMARKS: Dict[str, str] = {
 def get_spec(name: str):
     """The :class:`BenchmarkSpec` of benchmark ``name`` (``mmau``, ``mmar``)."""
     if name not in BENCHMARKS:
-        raise ValueError(f"unknown benchmark {name!r}; known: {', '.join(sorted(BENCHMARKS))}")
+        raise UserError(f"unknown benchmark {name!r}; known: {', '.join(sorted(BENCHMARKS))}")
     return importlib.import_module(BENCHMARKS[name]).SPEC
 
 

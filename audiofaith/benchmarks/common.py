@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from audiofaith.errors import UserError
 from audiofaith.jsonl import JsonlError, iter_jsonl
 from audiofaith.manifest import ManifestError, load_manifest, write_manifest
 from audiofaith.records import LETTERS, ManifestItem, RecordError
@@ -33,7 +34,7 @@ REFERENCE_COT_KEY = "reference_cot"
 MAX_OPTIONS = 8
 
 
-class BenchmarkError(ValueError):
+class BenchmarkError(UserError):
     """Bad benchmark metadata or arguments; the message names the file, row and id."""
 
 

@@ -15,6 +15,7 @@ import dataclasses
 from typing import Dict, List, Sequence
 
 from audiofaith.benchmarks.common import REFERENCE_COT_KEY
+from audiofaith.errors import UserError
 from audiofaith.records import BaselineRecord, ManifestItem
 
 COT_SOURCES = ("own", "reference")
@@ -29,7 +30,7 @@ NOT_REFERENCE_KINDS: Dict[str, str] = {
 }
 
 
-class ReferenceError(ValueError):
+class ReferenceError(UserError):
     """``--cot_source reference`` asked where it cannot apply; the message says why."""
 
 

@@ -24,6 +24,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 import numpy as np
 
 from audiofaith import perturb
+from audiofaith.errors import UserError
 from audiofaith.interventions import InterventionContext
 from audiofaith.jsonl import AppendWriter, iter_jsonl
 from audiofaith.records import ManifestItem
@@ -216,14 +217,21 @@ def check_options(options: Dict[str, Any]) -> None:
     """Refuse bad options before any model is loaded, including missing speech synthesis."""
     bad = [r for r in options["mask_ratios"] if not 0.0 <= r <= 1.0]
     if bad:
-        raise ValueError(f"--mask_ratios must lie in [0, 1], got {bad}")
+        raise UserError(f"--mask_ratios must lie in [0, 1], got {bad}")
     bad = [s for s in options["snr_db"] if not np.isfinite(s)]
     if bad:
-        raise ValueError(f"--snr_db must be finite numbers, got {bad}")
-    if {"inject_correct", "inject_wrong"} & set(options["perturbations"]):
-        from audiofaith.tts import make_tts
+        raise UserError(f"--snr_db must be finite numbers, got {bad}")
+    spoken = [c for c in ("inject_correct", "inject_wrong") if c in options["perturbations"]]
+    if spoken:
+        from audiofaith.tts import TTSError, make_tts
 
-        make_tts(options.get("tts_dir"), options.get("tts_voice") or "en-us")  # raises with the fix
+        try:
+            make_tts(options.get("tts_dir"), options.get("tts_voice") or "en-us")  # raises with the fix
+        except TTSError as exc:
+            others = [c for c in options["perturbations"] if c not in spoken] or \
+                [c for c in CONDITIONS if c not in ("inject_correct", "inject_wrong")]
+            raise TTSError(f"{exc}. The condition(s) {', '.join(spoken)} need speech; to run without them: "
+                           f"--perturbations {' '.join(others)}") from None
 
 
 def _speech(items: Sequence[ManifestItem], options: Dict[str, Any], seed: int):

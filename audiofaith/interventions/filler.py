@@ -14,6 +14,7 @@ import argparse
 import math
 from typing import Callable, List
 
+from audiofaith.errors import UserError
 from audiofaith.interventions import InterventionContext
 from audiofaith.runners.variants import Variant
 
@@ -41,7 +42,7 @@ def tokens_per_copy(count_tokens: Callable[[str], int], unit: str = FILLER, prob
 def filler_copies(cot_tokens: int, fraction: float, per_copy: float) -> int:
     """How many copies of the filler unit make ``fraction`` of a CoT of ``cot_tokens`` tokens."""
     if fraction < 0:
-        raise ValueError(f"a filler fraction must be >= 0, got {fraction}")
+        raise UserError(f"a filler fraction must be >= 0, got {fraction}")
     return round_half_up(fraction * cot_tokens / per_copy)
 
 
@@ -57,7 +58,7 @@ def _count_tokens(context: InterventionContext) -> Callable[[str], int]:
     try:
         backend.count_tokens("probe")
     except NotImplementedError as exc:
-        raise ValueError(f"--kind filler measures the CoT in the model's own tokens, but {exc}") from None
+        raise UserError(f"--kind filler measures the CoT in the model's own tokens, but {exc}") from None
     return backend.count_tokens
 
 

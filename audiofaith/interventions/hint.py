@@ -19,6 +19,7 @@ import random
 import re
 from typing import Any, Dict, List, Optional, Sequence
 
+from audiofaith.errors import UserError
 from audiofaith.interventions import InterventionContext
 from audiofaith.prompts import user_text
 from audiofaith.records import ConditionedRecord
@@ -74,7 +75,7 @@ def hint_letters(letters: Sequence[str], baseline: Optional[str], mode: str = "a
         return wrong
     if mode == "one":
         return [random.Random(seed).choice(wrong)] if wrong else []
-    raise ValueError(f"unknown --hint_letters {mode!r}")
+    raise UserError(f"unknown --hint_letters {mode!r}")
 
 
 def mentions_hint(text: Optional[str]) -> bool:

@@ -18,6 +18,7 @@ import random
 import re
 from typing import List, Sequence, Tuple
 
+from audiofaith.errors import UserError
 from audiofaith.interventions import InterventionContext
 from audiofaith.interventions.filler import round_half_up
 from audiofaith.runners.common import derive_seed
@@ -45,7 +46,7 @@ def word_spans(text: str) -> List[Tuple[int, int]]:
 def replaced_words(n_words: int, percent: int, position: str, seed: int = 0) -> List[int]:
     """Indices (ascending) of the words replaced at ``percent`` % in ``position`` mode."""
     if not 0 <= percent <= 100:
-        raise ValueError(f"a percentage must be within 0-100, got {percent}")
+        raise UserError(f"a percentage must be within 0-100, got {percent}")
     m = round_half_up(percent * n_words / 100)
     if position == "first":
         return list(range(m))
@@ -55,7 +56,7 @@ def replaced_words(n_words: int, percent: int, position: str, seed: int = 0) -> 
         order = list(range(n_words))
         random.Random(seed).shuffle(order)
         return sorted(order[:m])
-    raise ValueError(f"unknown position {position!r}; use one of {POSITIONS}")
+    raise UserError(f"unknown position {position!r}; use one of {POSITIONS}")
 
 
 def replace_words(text: str, indices: Sequence[int], filler: str = WORD_FILLER) -> str:

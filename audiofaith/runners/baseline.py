@@ -8,12 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Sequence, Set
 
-from tqdm import tqdm
-
 from audiofaith.answers import parse_answer
 from audiofaith.backends.base import Backend, GenerationSettings, ModelInput
 from audiofaith.cot import split_reasoning
 from audiofaith.jsonl import AppendWriter, iter_jsonl
+from audiofaith.progress import progress_bar
 from audiofaith.prompts import PromptProfile, answer_prefix, user_text
 from audiofaith.records import BaselineRecord, ManifestItem, RecordError
 from audiofaith.runners.backoff import with_backoff
@@ -84,8 +83,8 @@ def run_baseline(backend: Backend, items: Sequence[ManifestItem], data_root: "st
     ordered = sort_longest_first(pending, lambda item: cache.duration(item) * 1000 + len(user_text(item, config.prompt_mode, profile)))
     settings = config.generation_settings()
     backend = with_backoff(backend, config.batch_size)
-    with AppendWriter(output_path) as writer, tqdm(total=len(ordered), desc=f"baseline {config.model_key}",
-                                                   unit="item", dynamic_ncols=True) as progress:
+    with AppendWriter(output_path) as writer, progress_bar(len(ordered), f"baseline {config.model_key}",
+                                                           "item") as progress:
         for batch, loaded in Prefetcher(batches(ordered, config.batch_size), lambda item: item, cache, config.workers):
             records = _run_batch(backend, batch, loaded, config, settings, profile)
             writer.write_many(record.to_json() for record in records)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence, Set
 
+from audiofaith.errors import UserError
 from audiofaith.jsonl import iter_jsonl
 from audiofaith.records import BaselineRecord, ManifestItem
 from audiofaith.runners.variants import Variant
@@ -19,12 +20,15 @@ log = logging.getLogger(__name__)
 NO_REASONING = "the baseline run has no reasoning to inject"
 
 
-class ResultsMismatch(ValueError):
+class ResultsMismatch(UserError):
     """Baseline results that do not belong to the manifest."""
 
 
-def load_baseline_results(path: "str | Path", manifest: Sequence[ManifestItem]) -> List[BaselineRecord]:
-    """Read CoT baseline records and check they belong to ``manifest`` (errors name file:line)."""
+def load_baseline_results(path: "str | Path", manifest: Sequence[ManifestItem],
+                          selected: Optional[Set[str]] = None) -> List[BaselineRecord]:
+    """Read CoT baseline records and check they belong to ``manifest`` (errors name file:line).
+    ``selected``: the ids this run asked for (--limit, --sample, --shard); only those are
+    warned about when they have no baseline result."""
     path = Path(path)
     if not path.is_file():
         raise ResultsMismatch(f"{path}: baseline results file not found")
@@ -45,9 +49,11 @@ def load_baseline_results(path: "str | Path", manifest: Sequence[ManifestItem]) 
         records.append(record)
     if not records:
         raise ResultsMismatch(f"{path}: no baseline records")
-    missing = len(known) - len(seen)
+    wanted = known if selected is None else set(selected)
+    missing = len(wanted - set(seen))
     if missing:
-        log.warning("%d manifest item(s) have no baseline result in %s and are skipped", missing, path)
+        which = "manifest" if selected is None else "selected"
+        log.warning("%d %s item(s) have no baseline result in %s and are skipped", missing, which, path)
     return records
 
 

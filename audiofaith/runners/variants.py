@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
-from tqdm import tqdm
 
 from audiofaith.answers import parse_answer
 from audiofaith.backends.base import Backend, GenerationSettings, ModelInput
 from audiofaith.cot import split_reasoning
 from audiofaith.jsonl import AppendWriter, iter_jsonl
+from audiofaith.progress import progress_bar
 from audiofaith.prompts import PromptProfile, answer_prefix, user_text
 from audiofaith.records import ConditionedRecord, ManifestItem, RecordError, key_of_json, result_key
 from audiofaith.runners.backoff import with_backoff
@@ -117,8 +117,8 @@ def run_variants(backend: Backend, variants: Sequence[Variant], data_root: "str 
     backend = with_backoff(backend, config.batch_size)
     # Longest first; variants of one (item, run) stay adjacent so a backend can share their prefix.
     ordered = sorted(pending, key=lambda v: (-cache.duration(v.item), v.item.id, v.run, -len(v.reasoning)))
-    with AppendWriter(output_path) as writer, tqdm(total=len(ordered), desc=f"{config.desc} {config.model_key}",
-                                                   unit="line", dynamic_ncols=True) as progress:
+    with AppendWriter(output_path) as writer, progress_bar(len(ordered), f"{config.desc} {config.model_key}",
+                                                           "line") as progress:
         for batch, loaded in Prefetcher(batches(ordered, config.batch_size), lambda v: v.item, cache, config.workers):
             records = _answer_batch(backend, batch, loaded, config, profile)
             writer.write_many(record.to_json() for record in records)

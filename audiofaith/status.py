@@ -1,0 +1,170 @@
+"""``python -m audiofaith status [DIR]``: one line per output file under DIR (default
+``output/``): model, stage, lines done / expected, errors, null answers, status, an ETA from the
+recorded throughput for unfinished files, and the settings in which a file differs from its
+siblings (the other files of the same model and stage). Reads only files and sidecars; no torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from audiofaith.jsonl import JsonlError, iter_jsonl
+from audiofaith.locking import is_held
+
+#: fingerprint entries that name a file's own inputs, so they differ between siblings by design
+_OWN_INPUTS = {"manifest", "baseline_results"}
+
+
+@dataclass
+class FileStatus:
+    path: Path
+    model: str
+    stage: str
+    done: int
+    expected: Optional[int]
+    errors: int
+    nulls: int
+    status: str
+    eta_seconds: Optional[float] = None
+    differs: List[str] = field(default_factory=list)
+    fingerprint: Dict[str, Any] = field(default_factory=dict)
+
+
+def _flatten(value: Any, prefix: str = "") -> Dict[str, str]:
+    if isinstance(value, dict):
+        flat: Dict[str, str] = {}
+        for key, inner in value.items():
+            flat.update(_flatten(inner, f"{prefix}{key}."))
+        return flat
+    return {prefix[:-1]: json.dumps(value, sort_keys=True)}
+
+
+def _epoch(text: Optional[str]) -> Optional[float]:
+    try:
+        return _dt.datetime.fromisoformat(text).timestamp() if text else None
+    except ValueError:
+        return None
+
+
+def _count(path: Path) -> "tuple[int, int, int]":
+    """(lines, lines with an error, null answers: runs for baseline lines, lines otherwise)."""
+    lines = errors = nulls = 0
+    for _, obj in iter_jsonl(path, allow_torn_tail=True):
+        lines += 1
+        errors += obj.get("error") is not None
+        if "runs_predictions" in obj:
+            nulls += sum(p is None for p in obj["runs_predictions"]) if obj.get("error") is None else 0
+        else:
+            nulls += obj.get("prediction") is None and obj.get("error") is None
+    return lines, errors, nulls
+
+
+def file_status(path: Path, meta: Dict[str, Any]) -> FileStatus:
+    fingerprint = meta.get("fingerprint") or {}
+    sessions = meta.get("sessions") or [{}]
+    last = sessions[-1]
+    done, errors, nulls = _count(path) if path.exists() else (0, 0, 0)
+    status = last.get("status") or "unknown"
+    if "merged_from" in meta:
+        status = "completed"
+    elif status == "running" and is_held(path) is None:
+        status = "interrupted"  # its process is gone; the next run resumes it
+    expected = last.get("expected_lines")
+    if expected is None and status == "completed":
+        expected = done
+    stage = fingerprint.get("stage", "?")
+    if stage == "baseline" and fingerprint.get("prompt_mode"):
+        stage = f"baseline ({fingerprint['prompt_mode']})"
+    eta = None
+    if status != "completed" and expected is not None and expected > done:
+        loaded = last.get("model_loaded")
+        start_lines = last.get("lines_at_start")
+        end = time.time() if status == "running" else (path.stat().st_mtime if path.exists() else None)
+        if loaded and start_lines is not None and end and end > loaded and done > start_lines:
+            eta = (expected - done) / ((done - start_lines) / (end - loaded))
+    return FileStatus(path=path, model=fingerprint.get("model_key", "?"), stage=stage, done=done, expected=expected,
+                      errors=errors, nulls=nulls, status=status, eta_seconds=eta, fingerprint=fingerprint)
+
+
+def mark_differences(files: List[FileStatus]) -> None:
+    """Settings in which a file differs from the most common value among its siblings."""
+    groups: Dict[tuple, List[FileStatus]] = {}
+    for entry in files:
+        groups.setdefault((entry.model, entry.stage), []).append(entry)
+    for siblings in groups.values():
+        if len(siblings) < 2:
+            continue
+        flats = [{k: v for k, v in _flatten(s.fingerprint).items() if k.split(".")[0] not in _OWN_INPUTS}
+                 for s in siblings]
+        for key in sorted(set().union(*flats)):
+            common, _ = Counter(flat.get(key, "(unset)") for flat in flats).most_common(1)[0]
+            for entry, flat in zip(siblings, flats):
+                value = flat.get(key, "(unset)")
+                if value != common:
+                    entry.differs.append(f"{key}={value} (others {common})")
+
+
+def collect(root: Path) -> List[FileStatus]:
+    files = []
+    for meta_path in sorted(root.rglob("*.meta.json")):
+        output = meta_path.with_name(meta_path.name[: -len(".meta.json")])
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            files.append(file_status(output, meta))
+        except (OSError, ValueError, JsonlError) as exc:
+            files.append(FileStatus(path=output, model="?", stage="?", done=0, expected=None, errors=0, nulls=0,
+                                    status=f"unreadable ({exc})"))
+    mark_differences(files)
+    return files
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+def render(files: List[FileStatus], root: Path) -> str:
+    rows = [["file", "model", "stage", "done/expected", "errors", "nulls", "status", "ETA", "differs from siblings"]]
+    for entry in files:
+        try:
+            name = str(entry.path.relative_to(root))
+        except ValueError:
+            name = str(entry.path)
+        expected = "?" if entry.expected is None else str(entry.expected)
+        rows.append([name, entry.model, entry.stage, f"{entry.done}/{expected}", str(entry.errors), str(entry.nulls),
+                     entry.status, "" if entry.eta_seconds is None else _duration(entry.eta_seconds),
+                     "; ".join(entry.differs)])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1]
+                     for row in rows).rstrip() + "\n"
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="audiofaith status",
+        description="One line per output file (a .jsonl with a .meta.json sidecar) under DIR: model, stage, lines "
+                    "done / expected, errors, null answers, status (running, interrupted, failed, completed), "
+                    "an ETA from the throughput of the file's last session, and the settings in which a file "
+                    "differs from the other files of the same model and stage.")
+    parser.add_argument("dir", nargs="?", default="output/", help="folder to scan recursively (default: output/)")
+    args = parser.parse_args(argv)
+    root = Path(args.dir)
+    if not root.is_dir():
+        print(f"audiofaith status: {root}: no such folder", file=sys.stderr)
+        return 2
+    files = collect(root)
+    if not files:
+        print(f"no output files (with a .meta.json sidecar) under {root}")
+        return 0
+    sys.stdout.write(render(files, root))
+    return 0
+
