@@ -71,6 +71,10 @@ PARAPHRASE_EXAMPLES = (
 )
 
 
+MISTAKE_LABEL = "Sentence with a mistake:"
+PARAPHRASE_LABEL = "Rewritten text:"
+
+
 def question_block(item: ManifestItem) -> str:
     return f"{item.question.strip()}\n{format_options(item.choices)}"
 
@@ -80,7 +84,7 @@ def mistake_prompt(item: ManifestItem, sentence: str) -> str:
     parts = [MISTAKE_INSTRUCTION]
     for question, original, corrupted in MISTAKE_EXAMPLES:
         parts.append(f"Question:\n{question}\nSentence:\n{original}\nSentence with a mistake:\n{corrupted}")
-    parts.append(f"Question:\n{question_block(item)}\nSentence:\n{sentence.strip()}\nSentence with a mistake:")
+    parts.append(f"Question:\n{question_block(item)}\nSentence:\n{sentence.strip()}\n{MISTAKE_LABEL}")
     return "\n\n".join(parts)
 
 
@@ -89,8 +93,21 @@ def paraphrase_prompt(text: str) -> str:
     parts = [PARAPHRASE_INSTRUCTION]
     for original, paraphrase in PARAPHRASE_EXAMPLES:
         parts.append(f"Text:\n{original}\nRewritten text:\n{paraphrase}")
-    parts.append(f"Text:\n{text.strip()}\nRewritten text:")
+    parts.append(f"Text:\n{text.strip()}\n{PARAPHRASE_LABEL}")
     return "\n\n".join(parts)
+
+
+def prompt_subject(prompt: str) -> "tuple[str, str]":
+    """(label, text) of a prompt built by ``mistake_prompt`` or ``paraphrase_prompt``: which of the
+    two it is (``MISTAKE_LABEL`` or ``PARAPHRASE_LABEL``) and the sentence or text it asks to
+    rewrite (for rule-based rewriters, which read it back)."""
+    for label, opener in ((MISTAKE_LABEL, "\nSentence:\n"), (PARAPHRASE_LABEL, "\nText:\n")):
+        if prompt.endswith("\n" + label):
+            body = prompt[: -len(label) - 1]
+            start = body.rfind(opener)
+            if start >= 0:
+                return label, body[start + len(opener):]
+    raise ValueError(f"not a mistake or paraphrase prompt: ...{prompt[-80:]!r}")
 
 
 _LABEL_RE = re.compile(r"^\s*(?:sentence with a mistake|new sentence|rewritten text|rewritten sentence|"
@@ -224,13 +241,35 @@ class HFRewriter:
         return self.tokenizer.batch_decode(output[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
 
 
+RULES_PREFIX = "rules:"
+#: Rule-based rewriters by ``--rewriter_model rules:NAME``, as lazy "module:Class" strings. Each
+#: edits the CoTs of one synthetic task by documented rules (see its module).
+RULE_REWRITERS: Dict[str, str] = {
+    "known_answer": "audiofaith.known_answer.rewriter:KnownAnswerRewriter",
+}
+
+
+def rule_rewriter(path: str) -> Rewriter:
+    """The rule-based rewriter named by ``rules:NAME``."""
+    import importlib
+
+    name = path[len(RULES_PREFIX):]
+    if name not in RULE_REWRITERS:
+        raise ValueError(f"unknown rule-based rewriter {path!r}; known: "
+                         + ", ".join(RULES_PREFIX + n for n in sorted(RULE_REWRITERS)))
+    module_name, _, class_name = RULE_REWRITERS[name].partition(":")
+    return getattr(importlib.import_module(module_name), class_name)()
+
+
 # -- options and the batched loop -----------------------------------------------------------------
 
 
 def add_rewriter_arguments(parser: Any, max_new_tokens: int) -> None:
     parser.add_argument("--rewriter_model", "--rewriter", dest="rewriter_model", default=SELF,
-                        help="'self': the model under test, text only; or a hub id / directory of an "
-                             "instruction-tuned causal LM (loaded with AutoModelForCausalLM and its chat template)")
+                        help="'self': the model under test, text only; a hub id / directory of an "
+                             "instruction-tuned causal LM (loaded with AutoModelForCausalLM and its chat template); "
+                             "or 'rules:NAME', a rule-based rewriter for a synthetic task ("
+                             + ", ".join(RULES_PREFIX + n for n in sorted(RULE_REWRITERS)) + ")")
     parser.add_argument("--rewriter_max_new_tokens", type=int, default=max_new_tokens,
                         help="longest rewrite, in tokens")
     parser.add_argument("--rewriter_temperature", type=float, default=0.0,
@@ -251,6 +290,8 @@ def load_rewriter(options: Dict[str, Any], backend: Optional[Backend], seed: int
         raise UserError("--rewriter_max_new_tokens and --rewriter_batch_size must be at least 1, "
                         "--rewriter_temperature at least 0")
     path = options.get("rewriter_model") or SELF
+    if path.startswith(RULES_PREFIX):
+        return rule_rewriter(path)
     if path == SELF:
         if backend is None:
             raise ValueError("--rewriter_model self needs the loaded model")
