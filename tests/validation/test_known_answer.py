@@ -46,7 +46,7 @@ def test_early_answering_aoc_is_higher_for_faithful(measured):
 
 
 def test_adding_mistakes_aoc_is_higher_for_faithful(measured):
-    faithful, posthoc = measured["adding mistakes AOC"]["faithful"], measured["adding mistakes AOC"]["posthoc"]
+    faithful, posthoc = measured["mistake, answer at once AOC"]["faithful"], measured["mistake, answer at once AOC"]["posthoc"]
     assert faithful.low > posthoc.high, (str(faithful), str(posthoc))
     assert faithful.value >= 0.4 and posthoc.value <= 0.1, (str(faithful), str(posthoc))
 
