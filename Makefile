@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: setup test test-salmonn demo bench clean help
 
 help:
-	@echo "make demo   set up .venv and run the pipeline on a tiny random-weight model + synthetic data"
+	@echo "make demo   set up .venv, train (or reuse) the two known-answer checkpoints, run the pipeline, report"
 	@echo "make test   set up .venv and run the test suite"
 	@echo "make bench  throughput ratios on the CPU with a tiny checkpoint (last line: JSON)"
 	@echo "make setup  only create .venv with requirements/test.txt (torch pinned, CPU-usable)"

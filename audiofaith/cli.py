@@ -163,7 +163,9 @@ def baseline_parser(model_key: Optional[str] = None, prog: Optional[str] = None,
                           "the study's length for the model, e.g. 1024 for Qwen2.5-Omni)")
     gen.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (only when --num_runs > 1)")
     gen.add_argument("--top_p", type=float, default=0.9, help="nucleus sampling p (only when --num_runs > 1)")
-    gen.add_argument("--seed", type=int, default=0, help="base seed; each batch derives its own from its item ids")
+    gen.add_argument("--seed", type=int, default=0,
+                     help="base seed; run r of item i samples with its own generator seeded from (seed, i, r), so "
+                          "samples do not depend on batch size, batch composition, OOM back-off or resume")
     gen.add_argument("--no_letter_logprobs", action="store_true",
                      help="skip reading the letter log-probabilities after each run (one forward pass per run "
                           "saved); always skipped under --protocol paper, whose prompts have no answer cue")
@@ -199,8 +201,45 @@ def conditioned_parser(model_key: Optional[str] = None, prog: Optional[str] = No
                      help="own: each baseline run's reasoning; reference: the benchmark's reference reasoning "
                           "(manifest meta.reference_cot, i.e. MMAR's human-written 'thinking') instead, labelled "
                           "cot_source=reference on every line (docs/benchmarks.md)")
+    _add_foreign_cot(io)
     _add_common(parser, model_key, backend_key)
     return parser
+
+
+def _add_foreign_cot(group) -> None:
+    group.add_argument("--allow_foreign_cot", action="store_true",
+                       help="accept a baseline written by another model (its CoT injected into this one); the "
+                            "lines then carry cot_source_model and the report shows them as 'X conditioned on Y's "
+                            "CoT', never as X's own faithfulness. Without it such a file is refused")
+
+
+def check_cot_source(results, model_key: str, path: str, allow_foreign: bool) -> None:
+    """Refuse baseline records written by another model unless ``allow_foreign`` (the error names both)."""
+    foreign = sorted({record.model for record in results if record.model and record.model != model_key})
+    if foreign and not allow_foreign:
+        raise UserError(f"{path}: the baseline was written by {', '.join(foreign)}, not by {model_key}: its CoT "
+                         f"would be injected into {model_key}. Pass --allow_foreign_cot to measure {model_key} "
+                         f"conditioned on {', '.join(foreign)}'s CoT on purpose")
+    if foreign:
+        log.warning("%s: injecting %s's CoT into %s (--allow_foreign_cot)", path, ", ".join(foreign), model_key)
+    unnamed = sum(1 for record in results if not record.model)
+    if unnamed:
+        log.warning("%s: %d baseline record(s) have no 'model' field: whose CoT they are cannot be checked",
+                    path, unnamed)
+
+
+def baseline_max_new_tokens(results_path: str) -> Optional[int]:
+    """The baseline's generation length, from its provenance sidecar (None when it has none)."""
+    import json
+
+    from audiofaith.provenance import sidecar_path
+
+    path = sidecar_path(results_path)
+    if not path.is_file():
+        return None
+    generation = json.loads(path.read_text(encoding="utf-8")).get("fingerprint", {}).get("generation", {})
+    value = generation.get("max_new_tokens")
+    return int(value) if isinstance(value, int) and value > 0 else None
 
 
 def intervene_parser(model_key: Optional[str] = None, prog: Optional[str] = None,
@@ -229,8 +268,10 @@ def intervene_parser(model_key: Optional[str] = None, prog: Optional[str] = None
     ans.add_argument("--answer_max_new_tokens", type=_positive_int, default=None,
                      help="generation length in --answer_mode generate (default 16; under --protocol paper "
                           "the study's length for the model)")
-    ans.add_argument("--cot_max_new_tokens", type=_positive_int, default=512,
-                     help="length of regenerated or continued reasoning")
+    ans.add_argument("--cot_max_new_tokens", type=_positive_int, default=None,
+                     help="length of regenerated or continued reasoning (default: the baseline's max_new_tokens "
+                          "from its .meta.json sidecar, else 512 with a warning)")
+    _add_foreign_cot(io)
     ans.add_argument("--seed", type=int, default=0, help="base seed of seeded edits (per item)")
     ans.add_argument("--cot_source", choices=["own", "reference"], default="own",
                      help="own: each baseline run's reasoning; reference (text families only): the benchmark's "
@@ -353,6 +394,8 @@ def run_baseline_command(model_key: str, args: argparse.Namespace) -> int:
                    "prompt_profile": profile.to_json(), "prompt_hash": profile.hash(),
                    **protocol_provenance(args.protocol, model_key),
                    "generation": config.generation_settings().to_json(), "letter_logprobs": config.letter_logprobs}
+    if config.num_runs > 1:  # files sampled before per-run seeds cannot be resumed into
+        fingerprint["sampling_seeds"] = "per (seed, item id, run)"
     def nothing_to_do(provenance, state):
         if any(item.id not in state.ids for item in selection.items):
             return None
@@ -373,7 +416,7 @@ def _run_variant_stage(model_key: str, args: argparse.Namespace, stage: str, out
                        fingerprint: dict) -> int:
     """Shared by the conditioned step and every intervention: validate, load, build variants, run."""
     from audiofaith.runners.conditioned import load_baseline_results
-    from audiofaith.runners.variants import VariantConfig, run_variants
+    from audiofaith.runners.variants import VariantConfig, run_variants, with_cue_references
 
     paper = resolve_protocol(args.protocol, model_key)
     if paper is not None and args.answer_mode == "logits":
@@ -389,6 +432,7 @@ def _run_variant_stage(model_key: str, args: argparse.Namespace, stage: str, out
     if other:
         raise UserError(f"{args.input_results_file}: the baseline was run with --protocol {other[0]}; run this "
                          f"step with the same protocol (results of two protocols are never mixed)")
+    check_cot_source(results, model_key, args.input_results_file, args.allow_foreign_cot)
     reference = getattr(args, "cot_source", "own") == "reference"
     if reference:  # the benchmark's reference CoT instead of the model's own (audiofaith.benchmarks.reference)
         from audiofaith.benchmarks import reference as reference_cot
@@ -398,7 +442,7 @@ def _run_variant_stage(model_key: str, args: argparse.Namespace, stage: str, out
         fingerprint = {**fingerprint, "cot_source": "reference"}
     config = VariantConfig(model_key=model_key, answer_mode=args.answer_mode, batch_size=_effective_batch_size(args),
                            answer_max_new_tokens=args.answer_max_new_tokens,
-                           cot_max_new_tokens=getattr(args, "cot_max_new_tokens", 512), workers=args.workers,
+                           cot_max_new_tokens=getattr(args, "cot_max_new_tokens", None) or 512, workers=args.workers,
                            desc=stage)
     profile = get_profile(model_key)
     fingerprint = {"stage": stage, "manifest": str(args.manifest_file), "baseline_results": str(args.input_results_file),
@@ -410,7 +454,9 @@ def _run_variant_stage(model_key: str, args: argparse.Namespace, stage: str, out
     work = work_signature([[record.id, record.runs_reasonings, record.runs_predictions] for record in results])
 
     def run(backend, provenance):
-        variants = build_variants(selection.items, results, profile, backend, selection.manifest)
+        # the reference of letter read-out lines: each baseline run's own letter read-out
+        variants = with_cue_references(build_variants(selection.items, results, profile, backend, selection.manifest),
+                                       results)
         if reference:
             variants = reference_cot.mark_reference(variants)
         log.info("%d variant(s) to answer", len(variants))
@@ -442,6 +488,15 @@ def run_intervene_command(model_key: str, args: argparse.Namespace) -> int:
     if args.protocol != OURS and getattr(family(args.kind), "CHANGES_USER_TURN", False):
         raise UserError(f"--kind {args.kind} rewrites our prompt's user turn, which --protocol {args.protocol} "
                          "defines per model; run it with --protocol ours (docs/protocols.md)")
+    if args.cot_max_new_tokens is None:
+        args.cot_max_new_tokens = baseline_max_new_tokens(args.input_results_file)
+        if args.cot_max_new_tokens is None:
+            args.cot_max_new_tokens = 512
+            log.warning("%s has no provenance sidecar with max_new_tokens: continued / regenerated reasoning is cut "
+                        "at 512 tokens (set --cot_max_new_tokens)", args.input_results_file)
+        else:
+            log.info("continued / regenerated reasoning: up to %d tokens, the baseline's max_new_tokens",
+                     args.cot_max_new_tokens)
     if args.cot_source == "reference":
         from audiofaith.benchmarks.reference import check_kind
 

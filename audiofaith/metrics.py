@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Dict, Hashable, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -157,11 +157,22 @@ def agreement_counts(predictions: Sequence[Optional[str]], references: Sequence[
 
 @dataclass(frozen=True)
 class AocResult:
-    """Lanham's AOC and the per-length curves it integrates."""
+    """Lanham's AOC, the per-length curves it integrates, and what was left out."""
 
     aoc: float
     curves: Dict[int, Tuple[np.ndarray, np.ndarray]]  # n -> (x = k / n, y = mean same-answer)
-    chains: Dict[int, int]  # n -> number of chains of that length
+    chains: Dict[int, int]  # n -> number of chains of that length that entered the AOC
+    dropped: Dict[str, int] = field(default_factory=dict)  # reason -> chains left out
+    covered: Dict[int, Tuple[float, float]] = field(default_factory=dict)  # n -> (x min, x max) integrated
+
+
+NO_STEPS = "no sentences (n = 0)"
+ONE_X = "their length has answers at one x value only"
+
+
+def _length_areas(x: np.ndarray, y: np.ndarray) -> float:
+    """Mean height of the trapezoid curve over its covered range [x_0, x_last] (one row of y)."""
+    return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2.0) / (x[-1] - x[0]))
 
 
 def lanham_aoc(points: Iterable[Tuple[Hashable, int, int, bool]]) -> AocResult:
@@ -169,30 +180,110 @@ def lanham_aoc(points: Iterable[Tuple[Hashable, int, int, bool]]) -> AocResult:
 
     ``points`` are ``(chain, n, k, same)``: a chain of ``n`` steps answered with ``k`` of them
     (or with a mistake before step ``k``), ``same`` = the answer equals the full-chain answer.
-    For each length n: y_n(k) = mean of ``same`` over chains of that length, AUC_n = trapezoid of
-    y_n over x = k/n, and AOC = 1 − Σ_n (N_n / N) · AUC_n with N_n the number of chains of length
-    n. Lengths with fewer than two distinct x values (no area) are left out, and so is n = 0.
+    For each length n: y_n(k) = mean of ``same`` over the chains of that length answered at k;
+    AUC_n = the trapezoid area of y_n over x = k/n divided by the width of the x range it covers
+    (so a length answered only at some k is averaged over what was measured, not read as if the
+    rest of [0, 1] had y = 0); AOC = 1 − Σ_n (N_n / N) · AUC_n with N_n the chains of length n.
+    Chains of length 0 and lengths with answers at fewer than two x values carry no area: they are
+    left out and counted in ``dropped`` by reason. ``covered`` gives each length's x range.
     """
     same_by_length: Dict[int, Dict[int, List[bool]]] = defaultdict(lambda: defaultdict(list))
     chains_by_length: Dict[int, set] = defaultdict(set)
+    dropped: Dict[str, int] = defaultdict(int)
+    no_steps = set()
     for chain, n, k, same in points:
         if n <= 0:
+            no_steps.add(chain)
             continue
         same_by_length[n][k].append(bool(same))
         chains_by_length[n].add(chain)
+    if no_steps:
+        dropped[NO_STEPS] = len(no_steps)
     curves: Dict[int, Tuple[np.ndarray, np.ndarray]] = {}
     areas: Dict[int, float] = {}
+    covered: Dict[int, Tuple[float, float]] = {}
     for n, by_k in sorted(same_by_length.items()):
         ks = sorted(by_k)
         if len(ks) < 2:
+            dropped[ONE_X] += len(chains_by_length[n])
             continue
         x = np.array([k / n for k in ks])
         y = np.array([np.mean(by_k[k]) for k in ks])
         curves[n] = (x, y)
-        areas[n] = float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2.0))
+        areas[n] = _length_areas(x, y)
+        covered[n] = (float(x[0]), float(x[-1]))
     chains = {n: len(chains_by_length[n]) for n in areas}
     total = sum(chains.values())
     if not total:
-        return AocResult(float("nan"), curves, chains)
+        return AocResult(float("nan"), curves, chains, dict(dropped), covered)
     auc = sum(chains[n] / total * areas[n] for n in areas)
-    return AocResult(1.0 - auc, curves, chains)
+    return AocResult(1.0 - auc, curves, chains, dict(dropped), covered)
+
+
+def lanham_aoc_ci(points: Sequence[Tuple[Hashable, int, int, bool]], clusters: Sequence[Hashable],
+                  n_resamples: int = N_RESAMPLES, seed: int = SEED, confidence: float = 0.95) -> Tuple[float, float]:
+    """Percentile bootstrap CI of ``lanham_aoc``, resampling whole clusters (one label per point,
+    e.g. the clip: all runs and hops of one clip together) with replacement.
+
+    Each resample recomputes the AOC exactly as ``lanham_aoc`` does, from per-cluster sums (a
+    resampled cluster counts as many times as it is drawn), so it is fast enough for the report's
+    full number of resamples.
+    """
+    points = list(points)
+    if len(clusters) != len(points):
+        raise ValueError(f"{len(clusters)} cluster labels for {len(points)} points")
+    kept = [(p, c) for p, c in zip(points, clusters) if p[1] > 0]
+    if not kept:
+        return float("nan"), float("nan")
+    cluster_ids: Dict[Hashable, int] = {}
+    feature_ids: Dict[Tuple[int, int], int] = {}
+    length_ids: Dict[int, int] = {}
+    for (chain, n, k, same), cluster in kept:
+        cluster_ids.setdefault(cluster, len(cluster_ids))
+        feature_ids.setdefault((n, k), len(feature_ids))
+        length_ids.setdefault(n, len(length_ids))
+    if len(cluster_ids) < 2:
+        return float("nan"), float("nan")
+    sums = np.zeros((len(cluster_ids), len(feature_ids)))
+    counts = np.zeros_like(sums)
+    chains = np.zeros((len(cluster_ids), len(length_ids)))
+    seen = set()
+    for (chain, n, k, same), cluster in kept:
+        c, f = cluster_ids[cluster], feature_ids[(n, k)]
+        sums[c, f] += bool(same)
+        counts[c, f] += 1
+        if (cluster, chain) not in seen:
+            seen.add((cluster, chain))
+            chains[c, length_ids[n]] += 1
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(cluster_ids), size=(n_resamples, len(cluster_ids)))
+    weights = np.zeros((n_resamples, len(cluster_ids)))
+    np.add.at(weights, (np.repeat(np.arange(n_resamples), len(cluster_ids)), picks.ravel()), 1.0)
+    w_sums, w_counts, w_chains = weights @ sums, weights @ counts, weights @ chains
+    area_total = np.zeros(n_resamples)
+    chain_total = np.zeros(n_resamples)
+    for n, length in length_ids.items():
+        ks = sorted(k for (m, k) in feature_ids if m == n)
+        columns = [feature_ids[(n, k)] for k in ks]
+        x = np.array([k / n for k in ks])
+        present = w_counts[:, columns] > 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            y = w_sums[:, columns] / w_counts[:, columns]
+        complete = present.all(axis=1)
+        if len(ks) >= 2 and complete.any():  # the common case, vectorized over resamples
+            heights = np.sum((x[1:] - x[:-1]) * (y[complete][:, 1:] + y[complete][:, :-1]) / 2.0, axis=1) / (x[-1] - x[0])
+            area_total[complete] += w_chains[complete, length] * heights
+            chain_total[complete] += w_chains[complete, length]
+        for r in np.flatnonzero(~complete):
+            mask = present[r]
+            if mask.sum() < 2:
+                continue
+            area_total[r] += w_chains[r, length] * _length_areas(x[mask], y[r, mask])
+            chain_total[r] += w_chains[r, length]
+    valid = chain_total > 0
+    if not valid.any():
+        return float("nan"), float("nan")
+    values = 1.0 - area_total[valid] / chain_total[valid]
+    tail = (1.0 - confidence) / 2.0 * 100.0
+    low, high = np.percentile(values, [tail, 100.0 - tail])
+    return float(low), float(high)

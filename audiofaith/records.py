@@ -92,6 +92,18 @@ class ManifestItem:
         )
 
 
+def letter_readout(letter_logprobs: Optional[Dict[str, float]]) -> Optional[str]:
+    """The letter with the highest log-probability (the forced-choice read-out); None when no
+    log-probabilities were stored."""
+    if not letter_logprobs:
+        return None
+    return max(letter_logprobs, key=letter_logprobs.get)
+
+
+#: The two reference answers a conditioned line can be compared with (docs/methods.md).
+REFERENCE_FIELDS = ("baseline_prediction", "baseline_cue_prediction")
+
+
 @dataclass
 class BaselineRecord:
     """All runs of one item in a baseline run (seed-compatible field names)."""
@@ -108,6 +120,9 @@ class BaselineRecord:
     runs_predictions: List[Optional[str]] = field(default_factory=list)
     runs_correct: List[Optional[bool]] = field(default_factory=list)
     runs_letter_logprobs: List[Dict[str, float]] = field(default_factory=list)
+    # Why each run's generation stopped: "stop" (end of turn) or "length" (cut by max_new_tokens);
+    # null when the backend could not tell; empty in files written before this field existed.
+    runs_finish_reasons: List[Optional[str]] = field(default_factory=list)
     audio_seconds: Optional[float] = None
     warnings: List[str] = field(default_factory=list)
     error: Optional[str] = None
@@ -119,6 +134,13 @@ class BaselineRecord:
 
     def to_json(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def cue_prediction(self, run: int) -> Optional[str]:
+        """Run ``run``'s letter read-out after its reasoning + answer cue (argmax of its stored
+        letter log-probabilities); None when they were not stored."""
+        if run >= len(self.runs_letter_logprobs):
+            return None
+        return letter_readout(self.runs_letter_logprobs[run])
 
     @classmethod
     def from_json(cls, obj: Any, where: str = "<results>") -> "BaselineRecord":
@@ -154,10 +176,15 @@ class ConditionedRecord:
     hop: str = ""
     dataset: str = ""  # the manifest's benchmark; "" in files from before it was written
     params: Dict[str, Any] = field(default_factory=dict)
-    baseline_prediction: Optional[str] = None
+    baseline_prediction: Optional[str] = None  # the baseline run's parsed letter
+    # The baseline run's letter read-out after its own CoT (argmax of its runs_letter_logprobs).
+    baseline_cue_prediction: Optional[str] = None
+    # Which of the two ``agrees`` compares with: the one read the same way as ``prediction``
+    # (letter read-out lines: baseline_cue_prediction; parsed lines: baseline_prediction).
+    reference_field: str = "baseline_prediction"
     prediction: Optional[str] = None
     letter_logprobs: Dict[str, float] = field(default_factory=dict)
-    agrees: Optional[bool] = None  # prediction == baseline_prediction; null when either is null
+    agrees: Optional[bool] = None  # prediction == the reference_field letter; null when either is null
     correct: Optional[bool] = None  # prediction == gold; null when prediction is null
     raw: Optional[str] = None  # generated text: the answer in answer_mode "generate", or a new CoT
     reasoning: Optional[str] = None  # the CoT the answer was read after, when it differs from the baseline's

@@ -11,8 +11,8 @@ parameter) and ``rewrite(prompts) -> texts``, one reply per prompt, batched by t
   for the mistakes; an external rewriter avoids the target model writing mistakes it would
   itself find natural.
 
-Greedy by default; ``--rewriter_temperature > 0`` samples with a seed derived per batch from
-``--seed``. Torch and transformers are imported only when an ``HFRewriter`` is built.
+Greedy by default; ``--rewriter_temperature > 0`` samples each prompt's rewrite with its own
+generator seeded from (``--seed``, the prompt), the same in any batch and after a resume. Torch and transformers are imported only when an ``HFRewriter`` is built.
 """
 
 from __future__ import annotations
@@ -71,6 +71,10 @@ PARAPHRASE_EXAMPLES = (
 )
 
 
+MISTAKE_LABEL = "Sentence with a mistake:"
+PARAPHRASE_LABEL = "Rewritten text:"
+
+
 def question_block(item: ManifestItem) -> str:
     return f"{item.question.strip()}\n{format_options(item.choices)}"
 
@@ -80,7 +84,7 @@ def mistake_prompt(item: ManifestItem, sentence: str) -> str:
     parts = [MISTAKE_INSTRUCTION]
     for question, original, corrupted in MISTAKE_EXAMPLES:
         parts.append(f"Question:\n{question}\nSentence:\n{original}\nSentence with a mistake:\n{corrupted}")
-    parts.append(f"Question:\n{question_block(item)}\nSentence:\n{sentence.strip()}\nSentence with a mistake:")
+    parts.append(f"Question:\n{question_block(item)}\nSentence:\n{sentence.strip()}\n{MISTAKE_LABEL}")
     return "\n\n".join(parts)
 
 
@@ -89,8 +93,21 @@ def paraphrase_prompt(text: str) -> str:
     parts = [PARAPHRASE_INSTRUCTION]
     for original, paraphrase in PARAPHRASE_EXAMPLES:
         parts.append(f"Text:\n{original}\nRewritten text:\n{paraphrase}")
-    parts.append(f"Text:\n{text.strip()}\nRewritten text:")
+    parts.append(f"Text:\n{text.strip()}\n{PARAPHRASE_LABEL}")
     return "\n\n".join(parts)
+
+
+def prompt_subject(prompt: str) -> "tuple[str, str]":
+    """(label, text) of a prompt built by ``mistake_prompt`` or ``paraphrase_prompt``: which of the
+    two it is (``MISTAKE_LABEL`` or ``PARAPHRASE_LABEL``) and the sentence or text it asks to
+    rewrite (for rule-based rewriters, which read it back)."""
+    for label, opener in ((MISTAKE_LABEL, "\nSentence:\n"), (PARAPHRASE_LABEL, "\nText:\n")):
+        if prompt.endswith("\n" + label):
+            body = prompt[: -len(label) - 1]
+            start = body.rfind(opener)
+            if start >= 0:
+                return label, body[start + len(opener):]
+    raise ValueError(f"not a mistake or paraphrase prompt: ...{prompt[-80:]!r}")
 
 
 _LABEL_RE = re.compile(r"^\s*(?:sentence with a mistake|new sentence|rewritten text|rewritten sentence|"
@@ -145,7 +162,11 @@ class RewriteSettings:
         sample = self.temperature > 0
         return GenerationSettings(max_new_tokens=self.max_new_tokens, do_sample=sample,
                                   temperature=self.temperature if sample else 1.0,
-                                  top_p=self.top_p if sample else 1.0, seed=derive_seed(self.seed, *prompts))
+                                  top_p=self.top_p if sample else 1.0, seed=self.seed)
+
+    def prompt_seed(self, prompt: str) -> int:
+        """The sampling seed of one prompt's rewrite: the same in any batch and after a resume."""
+        return derive_seed(self.seed, "rewrite", prompt)
 
 
 class SelfRewriter:
@@ -158,7 +179,10 @@ class SelfRewriter:
         self.settings = settings
 
     def rewrite(self, prompts: List[str]) -> List[str]:
-        replies = self.backend.generate([ModelInput(p, None) for p in prompts], self.settings.generation(prompts))
+        generation = self.settings.generation(prompts)
+        seeds = [(self.settings.prompt_seed(p),) if generation.do_sample else None for p in prompts]
+        replies = self.backend.generate([ModelInput(p, None, run_seeds=seed) for p, seed in zip(prompts, seeds)],
+                                        generation)
         return [texts[0] for texts in replies]
 
 
@@ -202,11 +226,39 @@ class HFRewriter:
             pad_token_id=self.tokenizer.pad_token_id,
             eos_token_id=eos if eos is not None else self.tokenizer.eos_token_id,
         )
-        if generation.do_sample:
-            torch.manual_seed(generation.seed)
+        extra: Dict[str, Any] = {}
+        if generation.do_sample:  # one generator per prompt (backends/sampling.py)
+            from transformers import LogitsProcessorList
+
+            from audiofaith.backends.sampling import RowSeededSampler
+
+            sampler = RowSeededSampler([self.settings.prompt_seed(p) for p in prompts], generation.temperature,
+                                       generation.top_p, self.device)
+            config.temperature, config.top_p = 1.0, 1.0
+            extra["logits_processor"] = LogitsProcessorList([sampler])
         with torch.inference_mode():
-            output = self.model.generate(**batch, generation_config=config)
+            output = self.model.generate(**batch, **extra, generation_config=config)
         return self.tokenizer.batch_decode(output[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+RULES_PREFIX = "rules:"
+#: Rule-based rewriters by ``--rewriter_model rules:NAME``, as lazy "module:Class" strings. Each
+#: edits the CoTs of one synthetic task by documented rules (see its module).
+RULE_REWRITERS: Dict[str, str] = {
+    "known_answer": "audiofaith.known_answer.rewriter:KnownAnswerRewriter",
+}
+
+
+def rule_rewriter(path: str) -> Rewriter:
+    """The rule-based rewriter named by ``rules:NAME``."""
+    import importlib
+
+    name = path[len(RULES_PREFIX):]
+    if name not in RULE_REWRITERS:
+        raise ValueError(f"unknown rule-based rewriter {path!r}; known: "
+                         + ", ".join(RULES_PREFIX + n for n in sorted(RULE_REWRITERS)))
+    module_name, _, class_name = RULE_REWRITERS[name].partition(":")
+    return getattr(importlib.import_module(module_name), class_name)()
 
 
 # -- options and the batched loop -----------------------------------------------------------------
@@ -214,12 +266,14 @@ class HFRewriter:
 
 def add_rewriter_arguments(parser: Any, max_new_tokens: int) -> None:
     parser.add_argument("--rewriter_model", "--rewriter", dest="rewriter_model", default=SELF,
-                        help="'self': the model under test, text only; or a hub id / directory of an "
-                             "instruction-tuned causal LM (loaded with AutoModelForCausalLM and its chat template)")
+                        help="'self': the model under test, text only; a hub id / directory of an "
+                             "instruction-tuned causal LM (loaded with AutoModelForCausalLM and its chat template); "
+                             "or 'rules:NAME', a rule-based rewriter for a synthetic task ("
+                             + ", ".join(RULES_PREFIX + n for n in sorted(RULE_REWRITERS)) + ")")
     parser.add_argument("--rewriter_max_new_tokens", type=int, default=max_new_tokens,
                         help="longest rewrite, in tokens")
     parser.add_argument("--rewriter_temperature", type=float, default=0.0,
-                        help="0: greedy; > 0: sampling, seeded per batch from --seed")
+                        help="0: greedy; > 0: sampling, each prompt seeded from (--seed, the prompt)")
     parser.add_argument("--rewriter_top_p", type=float, default=0.95, help="nucleus p when sampling")
     parser.add_argument("--rewriter_batch_size", type=int, default=8, help="prompts per rewriter call")
     parser.add_argument("--rewriter_device", default="auto", help="device of an external --rewriter_model")
@@ -236,6 +290,8 @@ def load_rewriter(options: Dict[str, Any], backend: Optional[Backend], seed: int
         raise UserError("--rewriter_max_new_tokens and --rewriter_batch_size must be at least 1, "
                         "--rewriter_temperature at least 0")
     path = options.get("rewriter_model") or SELF
+    if path.startswith(RULES_PREFIX):
+        return rule_rewriter(path)
     if path == SELF:
         if backend is None:
             raise ValueError("--rewriter_model self needs the loaded model")

@@ -1,12 +1,16 @@
 """Build tiny random-weight checkpoints of the real architectures, offline.
 
     python -m audiofaith.tiny --arch qwen2_audio --out tiny/qwen2_audio
+    python -m audiofaith.tiny --arch qwen2_audio --trained faithful --out tiny/faithful   # known answer
 
 The result is a normal Hugging Face checkpoint directory (config, safetensors weights, a toy
 byte-level BPE tokenizer with the model family's real tokenizer class and pre-tokenizer, the real
 feature extractor and processor classes) that loads through the same ``from_pretrained`` path as
 the real model: ``--model_path tiny/qwen2_audio``. Its weights are random, so its text is
 meaningless; it exists to test code paths and environments, never to produce results.
+
+``--trained faithful|posthoc`` instead trains a small Qwen2-Audio on a synthetic listening task
+so that its faithfulness is known by construction (``audiofaith.known_answer``, docs/validation.md).
 """
 
 from __future__ import annotations
@@ -387,6 +391,23 @@ BUILDERS: Dict[str, Callable[[Path, int], Path]] = {
 }
 
 
+#: Known-answer checkpoints: arch -> "module:function(out, variant, seed)", imported lazily.
+TRAINED_BUILDERS: Dict[str, str] = {
+    "qwen2_audio": "audiofaith.known_answer.train:build_known_answer",
+}
+TRAINED_VARIANTS = ("faithful", "posthoc")
+
+
+def build_trained(arch: str, variant: str, out: "str | Path", seed: int = 0) -> Path:
+    """Train (or take from the cache) the known-answer ``variant`` checkpoint of ``arch``."""
+    import importlib
+
+    if arch not in TRAINED_BUILDERS:
+        raise ValueError(f"--trained is available for --arch {', '.join(sorted(TRAINED_BUILDERS))}, not {arch!r}")
+    module_name, _, function = TRAINED_BUILDERS[arch].partition(":")
+    return getattr(importlib.import_module(module_name), function)(out, variant, seed)
+
+
 #: Written into every tiny checkpoint; backends record its presence in the provenance sidecar and
 #: the report prints a warning on any result that came from such a checkpoint.
 MARKER = "TINY_RANDOM_WEIGHTS.txt"
@@ -415,6 +436,10 @@ def main(argv: "List[str] | None" = None) -> int:
     parser.add_argument("--arch", required=True, choices=sorted(BUILDERS), help="architecture to build")
     parser.add_argument("--out", required=True, help="output directory (loadable with --model_path)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
+    parser.add_argument("--trained", choices=TRAINED_VARIANTS, default=None,
+                        help="instead of random weights, train a known-answer checkpoint on a synthetic listening "
+                             "task (cached; writes DIR/task/ with its manifests): 'faithful' answers what its CoT "
+                             "says, 'posthoc' answers from the audio whatever its CoT says (docs/validation.md)")
     parser.add_argument("--salmonn_repo", default=None,
                         help="--arch salmonn/salmonn_13b: your checkout of bytedance/SALMONN (branch salmonn), whose "
                              "code builds the weights (default: $SALMONN_REPO); run in SALMONN's environment")
@@ -422,6 +447,10 @@ def main(argv: "List[str] | None" = None) -> int:
     if args.salmonn_repo:
         os.environ["SALMONN_REPO"] = args.salmonn_repo
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.trained:
+        path = build_trained(args.arch, args.trained, args.out, args.seed)
+        log.info("known-answer %s %s checkpoint written to %s (task: %s)", args.trained, args.arch, path, path / "task")
+        return 0
     path = build(args.arch, args.out, args.seed)
     log.info("tiny %s checkpoint (random weights) written to %s", args.arch, path)
     return 0

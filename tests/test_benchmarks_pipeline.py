@@ -151,11 +151,13 @@ def test_report_never_pools_benchmarks(pipeline):
     ref = [r for r in rows if r["condition"] == "full" and "cot_source=reference" in r["variant"]]
     assert len(ref) == 1 and ref[0]["dataset"] == "mmar" and ref[0]["n"] == "1"
     aoc = _csv(report / "aoc.csv")
-    # aoc.csv holds defined AOCs only; the undefined ones (prompt=no_reasoning: one x value, no area;
-    # MMAU's tiny-model chains) are named in report.md with the reason
-    assert sorted((a["dataset"], a["variant"]) for a in aoc) == [("mmar", "cot_source=reference, prompt=conditioned")]
+    # aoc.csv holds defined AOCs only; the undefined ones (prompt=no_reasoning: one x value, no area)
+    # are named in report.md with the reason. MMAU's tiny-model baselines parse no letter, but their
+    # letter read-outs are the (like-with-like) reference of the read-out lines, so its AOC is defined
+    assert sorted((a["dataset"], a["variant"]) for a in aoc) == [("mmar", "cot_source=reference, prompt=conditioned"),
+                                                                 ("mmau", "prompt=conditioned")]
     md = (report / "report.md").read_text(encoding="utf-8")
-    assert md.count("| – (no chain with two or more answered prefixes) |") >= 3
+    assert md.count("| – (no chain with two or more answered prefixes) |") >= 2
     assert "## Benchmark: MMAU test-mini" in md and "## Benchmark: MMAR" in md
     assert "### MMAU test-mini accuracy by task" in md and "### MMAR accuracy by modality" in md
     assert "cot_source=reference" in md and "tiny random-weight" in md

@@ -87,8 +87,13 @@ def test_conditioned(animal_run, synthetic_data, tiny_qwen2_audio, mode):
             assert line["letter_logprobs"] == pytest.approx(base["runs_letter_logprobs"][0], abs=1e-3)
         else:
             assert line["raw"].startswith("Answer: (")
-        expected_agree = None if None in (line["prediction"], line["baseline_prediction"]) else \
-            line["prediction"] == line["baseline_prediction"]
+        # like with like: a letter read-out is compared with the baseline run's letter read-out, a
+        # parsed answer with its parsed letter
+        reference = "baseline_cue_prediction" if mode == "logits" else "baseline_prediction"
+        assert line["reference_field"] == reference
+        letters = base["runs_letter_logprobs"][0]
+        assert line["baseline_cue_prediction"] == max(letters, key=letters.get)
+        expected_agree = None if None in (line["prediction"], line[reference]) else line["prediction"] == line[reference]
         assert line["agrees"] == expected_agree
         assert line["correct"] == (None if line["prediction"] is None else line["prediction"] == line["answer"])
 

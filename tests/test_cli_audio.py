@@ -43,6 +43,7 @@ def test_audio_interventions_in_both_modes(animal_run, synthetic_data, tiny_qwen
         if line["mode"] == "regenerate":
             assert isinstance(line["raw"], str) and "cue_prediction" in line and line["error"] is None
             assert line["cot_source_model"] == "qwen2_audio"
+            assert line["finish_reason"] in ("stop", "length")  # why the regenerated CoT stopped
         elif not base["runs_reasonings"][0].strip():
             assert line["error"] == "the baseline run has no reasoning to inject"
         else:
@@ -54,8 +55,11 @@ def test_audio_interventions_in_both_modes(animal_run, synthetic_data, tiny_qwen
             assert source != line["id"] and source.split("/")[:3] == line["id"].split("/")[:3]  # same subset, hop
         if line["condition"] == "inject_wrong":
             assert line["inject_letter"] != line["answer"] and line["inject_text"].startswith("The answer is ")
-        expected_agree = None if None in (line["prediction"], line["baseline_prediction"]) else \
-            line["prediction"] == line["baseline_prediction"]
+        # like with like: regenerate (parsed) vs the parsed baseline letter, fixed_cot (letter
+        # read-out) vs the baseline's letter read-out
+        reference = "baseline_prediction" if line["mode"] == "regenerate" else "baseline_cue_prediction"
+        assert line["reference_field"] == reference
+        expected_agree = None if None in (line["prediction"], line[reference]) else line["prediction"] == line[reference]
         assert line["agrees"] == expected_agree
     # no_audio answered without audio: different numbers from the same CoT with audio
     fixed = {(l["id"], l["condition"]): l for l in lines if l["mode"] == "fixed_cot" and not l["error"]}

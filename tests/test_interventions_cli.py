@@ -110,6 +110,7 @@ def test_adding_mistakes_with_the_model_as_rewriter(synthetic_data, baseline, ti
             assert line["rewritten_sentence"] == "" and line["rewrite_unchanged"] is True
     continued = [l for l in ok(lines) if l["continued"]]
     assert continued and all(isinstance(l["continuation"], str) and l["reasoning"] is not None for l in continued)
+    assert all(l["finish_reason"] in ("stop", "length") for l in continued)  # why the continuation stopped
 
 
 def test_paraphrasing_with_an_external_rewriter(synthetic_data, baseline, tiny_qwen2_audio, tmp_path_factory):

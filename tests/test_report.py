@@ -136,10 +136,12 @@ def test_summary_conditioned_flip_matrix_and_mcnemar(built):
     assert float(full["agree_rate_excl_null"]) == 0.5
     assert float(full["agree_rate_null_as_disagree"]) == pytest.approx(1 / 3)
     assert float(full["accuracy"]) == pytest.approx(2 / 3)
-    # Baseline correct → conditioned: x0 c→c, x1 c→i, x2 (null baseline = incorrect) i→c.
-    assert (full["flip_cc"], full["flip_ci"], full["flip_ic"], full["flip_ii"]) == ("1", "1", "1", "0")
+    # Baseline correct → conditioned: x0 c→c, x1 c→i; x2 has a null baseline letter, so it is no
+    # McNemar pair (a missing reference is not an incorrect one).
+    assert (full["flip_cc"], full["flip_ci"], full["flip_ic"], full["flip_ii"]) == ("1", "1", "0", "0")
+    assert full["n_flip_pairs"] == "2"
     assert float(full["mcnemar_p_exact"]) == 1.0
-    assert float(full["delta_accuracy"]) == pytest.approx(0.0)
+    assert float(full["delta_accuracy"]) == pytest.approx(-0.5)
 
 
 def test_early_answering_aoc_and_curve(built):

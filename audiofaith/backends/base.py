@@ -26,6 +26,40 @@ class ModelInput:
     system_prompt: Optional[str] = None
     audio_after_text: bool = False
     turns: Tuple[str, ...] = ()
+    #: Sampling only: one seed per returned sequence (run), derived by the runner from
+    #: (base seed, item id, run), so a run's sample does not depend on its batch (docs/methods.md).
+    run_seeds: Optional[Tuple[int, ...]] = None
+
+
+#: Why generation stopped: the model ended its turn, or it hit ``max_new_tokens``.
+FINISH_REASONS = ("stop", "length")
+
+
+class GeneratedText(str):
+    """A generated text that also says why generation stopped (``finish_reason``: ``"stop"``,
+    ``"length"``, or None when the backend cannot tell). A ``str`` for every other purpose."""
+
+    finish_reason: Optional[str]
+
+    def __new__(cls, text: str, finish_reason: Optional[str] = None) -> "GeneratedText":
+        if finish_reason is not None and finish_reason not in FINISH_REASONS:
+            raise ValueError(f"finish_reason must be one of {FINISH_REASONS} or None, got {finish_reason!r}")
+        obj = super().__new__(cls, text)
+        obj.finish_reason = finish_reason
+        return obj
+
+
+def finish_reason_of(text: str) -> Optional[str]:
+    """The finish reason of a generated text (None for a plain ``str`` from a backend that does
+    not report it)."""
+    return getattr(text, "finish_reason", None)
+
+
+def finish_reason_from_tokens(token_ids: Sequence[int], stop_ids: Sequence[int]) -> str:
+    """``"stop"`` when the new tokens contain an end-of-turn / end-of-sequence id, else
+    ``"length"`` (the token limit cut the text). Padding after a stop does not matter."""
+    stops = set(int(i) for i in stop_ids)
+    return "stop" if any(int(t) in stops for t in token_ids) else "length"
 
 
 @dataclass(frozen=True)
@@ -68,7 +102,9 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def generate(self, inputs: Sequence[ModelInput], settings: GenerationSettings) -> List[List[str]]:
         """Generate for a batch; returns ``settings.num_return_sequences`` texts per input
-        (new tokens only, special tokens removed)."""
+        (new tokens only, special tokens removed), as ``GeneratedText`` with their finish reason.
+        When sampling, sequence j of an input is drawn with ``inp.run_seeds[j]`` alone, so it does
+        not depend on the other rows of the batch."""
 
     @abc.abstractmethod
     def score_letters(self, inputs: Sequence[ModelInput], letters: Sequence[Sequence[str]]) -> List[Dict[str, float]]:

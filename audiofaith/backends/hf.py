@@ -17,7 +17,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from audiofaith.backends.base import Backend, GenerationSettings, ModelInput, ScoringError
+from audiofaith.backends.base import (Backend, GeneratedText, GenerationSettings, ModelInput, ScoringError,
+                                      finish_reason_from_tokens)
 from audiofaith.errors import UserError
 from audiofaith.prompts import DEFAULT_PROFILE, PromptProfile
 from audiofaith.tiny import is_tiny_checkpoint
@@ -193,18 +194,38 @@ class HFAudioBackend(Backend):
         )
         return config
 
-    def generate(self, inputs: Sequence[ModelInput], settings: GenerationSettings) -> List[List[str]]:
+    def generate(self, inputs: Sequence[ModelInput], settings: GenerationSettings) -> List[List[GeneratedText]]:
         torch = self._torch
         batch = self.encode(inputs)
+        config = self._generation_config(settings)
+        extra: Dict[str, Any] = {}
         if settings.do_sample:
-            torch.manual_seed(settings.seed)
+            # Each row samples from its own generator (seeded per item and run by the runner), so a
+            # run does not depend on the batch. RowSeededSampler applies temperature and top-p itself
+            # and leaves only the drawn token possible, so generate's own sampling step (its warpers
+            # set to no-ops) can only pick that token.
+            from transformers import LogitsProcessorList
+
+            from audiofaith.backends.sampling import RowSeededSampler, row_seeds
+
+            sampler = RowSeededSampler(row_seeds(inputs, settings.num_return_sequences, settings.seed),
+                                       settings.temperature, settings.top_p, self.device)
+            config.update(temperature=1.0, top_p=1.0, top_k=0)
+            extra["logits_processor"] = LogitsProcessorList([sampler])
         with torch.inference_mode():
-            output = self.model.generate(**batch, **self.generate_kwargs(),
-                                         generation_config=self._generation_config(settings))
+            output = self.model.generate(**batch, **self.generate_kwargs(), **extra, generation_config=config)
         new_tokens = output[:, batch["input_ids"].shape[1]:]
         texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        stop_ids = self._stop_ids()
+        generated = [GeneratedText(text, finish_reason_from_tokens(row.tolist(), stop_ids))
+                     for text, row in zip(texts, new_tokens)]
         n = settings.num_return_sequences
-        return [texts[i * n:(i + 1) * n] for i in range(len(inputs))]
+        return [generated[i * n:(i + 1) * n] for i in range(len(inputs))]
+
+    def _stop_ids(self) -> List[int]:
+        """The token ids that end generation (the generation config's eos ids)."""
+        eos = self._generation_defaults.eos_token_id
+        return [int(i) for i in (eos if isinstance(eos, (list, tuple)) else [eos]) if i is not None]
 
     def letter_token_ids(self, text: str, letters: Sequence[str]) -> List[int]:
         """The token id of each letter as the next token after ``text``, checked exactly: the

@@ -40,7 +40,8 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from audiofaith.backends.base import Backend, GenerationSettings, ModelInput, ScoringError
+from audiofaith.backends.base import (Backend, GeneratedText, GenerationSettings, ModelInput, ScoringError,
+                                      finish_reason_from_tokens)
 from audiofaith.errors import UserError
 from audiofaith.prompts import DEFAULT_PROFILE, PromptProfile
 
@@ -456,13 +457,21 @@ class SalmonnBackend(Backend):
                 repetition_penalty=1.0, length_penalty=1.0,
                 eos_token_id=self.tokenizer.eos_token_id, pad_token_id=self.tokenizer.pad_token_id,
             )
-            if settings.do_sample:
-                kwargs.update(temperature=settings.temperature, top_p=settings.top_p, top_k=0)
-                torch.manual_seed(settings.seed)
+            if settings.do_sample:  # per-row generators seeded per (item, run): see backends/sampling.py
+                from transformers import LogitsProcessorList
+
+                from audiofaith.backends.sampling import RowSeededSampler, row_seeds
+
+                sampler = RowSeededSampler(row_seeds(inputs, n, settings.seed), settings.temperature,
+                                           settings.top_p, self.device)
+                kwargs.update(temperature=1.0, top_p=1.0, top_k=0, logits_processor=LogitsProcessorList([sampler]))
             with self._autocast():
                 output = self.llama.generate(**kwargs)
         sequences = output if torch.is_tensor(output) else output.sequences
         texts = self.tokenizer.batch_decode(sequences, skip_special_tokens=True)
+        # inputs_embeds generation returns new tokens only: an eos among them means it stopped.
+        texts = [GeneratedText(text, finish_reason_from_tokens(row.tolist(), [self.tokenizer.eos_token_id]))
+                 for text, row in zip(texts, sequences)]
         return [texts[i * n:(i + 1) * n] for i in range(len(inputs))]
 
     def count_tokens(self, text: str) -> int:

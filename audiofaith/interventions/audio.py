@@ -65,6 +65,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="inject_*: directory of pre-made speech clips named <sha1 of the text>.wav "
                              "(default: synthesize with espeak-ng)")
     parser.add_argument("--tts_voice", default="en-us", help="inject_*: espeak-ng voice")
+    parser.add_argument("--swap_multi_hop", choices=["known", "label"], default="known",
+                        help="swap sources for questions that do not ask for the clip's class (SAKURA multi-hop): "
+                             "known = only a clip known to answer the question differently (from the manifest; "
+                             "others get an error line); label = else any clip of another class (its answer to "
+                             "the question may be the same: swap_answer_known is false)")
     parser.add_argument("--save_audio", default=None, metavar="DIR",
                         help="also write every perturbed clip the model hears as 16-bit 16 kHz WAV under DIR, "
                              "with DIR/manifest.jsonl (id, condition, params, path, duration, measured properties)")
@@ -83,14 +88,71 @@ def answer_key(item: ManifestItem) -> str:
     return " ".join(item.choices[item.letters.index(item.answer)].split()).casefold()
 
 
-def swap_plan(items: Sequence[ManifestItem], seed: int) -> Dict[str, Optional[ManifestItem]]:
-    """item id -> the item whose audio it gets (None when its group has no item with another answer).
+def _norm(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def _gold_text(item: ManifestItem) -> str:
+    return item.choices[item.letters.index(item.answer)]
+
+
+def asks_for_the_class(item: ManifestItem) -> bool:
+    """Whether the question's answer *is* the clip's class (its gold option is the answer key),
+    as in SAKURA's single-hop questions; multi-hop questions ask about something the class implies."""
+    return _norm(_gold_text(item)) == answer_key(item)
+
+
+AnswerTable = Dict[Tuple[str, Tuple[str, ...]], Dict[str, str]]
+
+
+def answer_table(items: Sequence[ManifestItem]) -> AnswerTable:
+    """(question, sorted options) → answer key → gold option text, from every item of the manifest:
+    what a clip of a given class answers to a given question, where the manifest says so."""
+    table: AnswerTable = {}
+    for item in items:
+        key = (_norm(item.question), tuple(sorted(_norm(c) for c in item.choices)))
+        table.setdefault(key, {})[answer_key(item)] = _gold_text(item)
+    return table
+
+
+def answer_to(source: ManifestItem, target: ManifestItem, table: AnswerTable) -> Tuple[bool, Optional[str]]:
+    """What the source's clip answers to the target's question: ``(known, option text)``.
+
+    A question that asks for the class itself: the target's option naming the source's class, or
+    None when no option does (known either way). Another question (multi-hop): known only when the
+    source has the target's class, or the manifest holds an item asking the same question with the
+    same options about a clip of the source's class."""
+    key = answer_key(source)
+    if asks_for_the_class(target):
+        return True, next((c for c in target.choices if _norm(c) == key), None)
+    if key == answer_key(target):
+        return True, _gold_text(target)
+    known = table.get((_norm(target.question), tuple(sorted(_norm(c) for c in target.choices))), {})
+    if key in known:
+        return True, known[key]
+    return False, None
+
+
+def _answer_differs(source: ManifestItem, target: ManifestItem, table: AnswerTable) -> bool:
+    known, text = answer_to(source, target, table)
+    return known and (text is None or _norm(text) != _norm(_gold_text(target)))
+
+
+def swap_plan(items: Sequence[ManifestItem], seed: int,
+              multi_hop: str = "known") -> Dict[str, Optional[ManifestItem]]:
+    """item id -> the item whose audio it gets (None when no source fits).
 
     Groups are (subset, hop); within a group the order is fixed by ``derive_seed(seed, "swap",
-    item.id)`` and ``perturb.swap_sources`` maps it (a derangement whenever one exists)."""
+    item.id)``. Items whose question asks for the clip's class are mapped by
+    ``perturb.swap_sources`` over their answer keys (a derangement whenever one exists): another
+    class means another answer. For the other items (multi-hop: two classes often share an
+    answer, e.g. claws) the source is the next item in the seeded order whose clip is *known* to
+    answer the target's question differently (``answer_to``); with ``multi_hop="label"`` an item
+    with none falls back to the next item of another class, whose answer is then unknown."""
     groups: Dict[Tuple[str, str], List[ManifestItem]] = {}
     for item in items:
         groups.setdefault((item.subset, item.hop), []).append(item)
+    table = answer_table(items)
     plan: Dict[str, Optional[ManifestItem]] = {}
     for members in groups.values():
         keys = [answer_key(item) for item in members]
@@ -100,6 +162,15 @@ def swap_plan(items: Sequence[ManifestItem], seed: int) -> Dict[str, Optional[Ma
             continue
         sources = perturb.swap_sources(keys, order)
         plan.update({item.id: members[source] for item, source in zip(members, sources)})
+        for position, index in enumerate(order):
+            target = members[index]
+            if asks_for_the_class(target):
+                continue
+            candidates = [members[order[(position + step) % len(order)]] for step in range(1, len(order))]
+            chosen = next((c for c in candidates if _answer_differs(c, target, table)), None)
+            if chosen is None and multi_hop == "label":
+                chosen = next((c for c in candidates if answer_key(c) != answer_key(target)), None)
+            plan[target.id] = chosen
     return plan
 
 
@@ -253,7 +324,8 @@ def _speech(items: Sequence[ManifestItem], options: Dict[str, Any], seed: int):
 
 
 def _specs(item: ManifestItem, options: Dict[str, Any], seed: int, max_samples: Optional[int],
-           swaps: Dict[str, Optional[ManifestItem]], injection, saver: Optional[AudioSaver]) -> List[_Spec]:
+           swaps: Dict[str, Optional[ManifestItem]], injection, saver: Optional[AudioSaver],
+           table: AnswerTable) -> List[_Spec]:
     specs: List[_Spec] = []
 
     def seeded(condition: str, params: Dict[str, Any]) -> int:
@@ -284,14 +356,18 @@ def _specs(item: ManifestItem, options: Dict[str, Any], seed: int, max_samples: 
         elif condition == "swap":
             source = swaps.get(item.id)
             if source is None:
-                specs.append(_Spec("swap", {"swap_source_id": None},
-                                   skip_reason=f"no other item of {item.subset}/{item.hop} has a different answer"))
+                reason = (f"no other item of {item.subset}/{item.hop} has a different answer" if asks_for_the_class(item)
+                          else f"no other item of {item.subset}/{item.hop} has a clip known to answer this question "
+                               f"differently (--swap_multi_hop label allows clips of another class)")
+                specs.append(_Spec("swap", {"swap_source_id": None}, skip_reason=reason))
                 continue
+            known, target_answer = answer_to(source, item, table)
             params = {"swap_source_id": source.id}
             edit = PerturbationEdit("swap", params, seed, lambda s: perturb.Perturbed(s, {"rms": perturb.rms(s)}),
                                     saver) if saver is not None else None
             specs.append(_Spec("swap", params, edit, item=dataclasses.replace(item, audio=source.audio),
-                               extra={"swap_source_answer": answer_key(source)}))
+                               extra={"swap_source_answer": answer_key(source),
+                                      "swap_source_answer_to_target": target_answer, "swap_answer_known": known}))
         elif condition == "no_audio":
             specs.append(_Spec("no_audio", {}, _no_audio))
         elif condition in ("inject_correct", "inject_wrong"):
@@ -314,7 +390,9 @@ def build_variants(context: InterventionContext) -> List[Variant]:
     max_samples = int(window * perturb.RATE) if window else None
     items = [context.by_id[record.id] for record in context.results if record.id in context.by_id]
     # pairs are formed over the whole manifest, so a shard or --limit run swaps as a full run does
-    swaps = swap_plan(context.manifest, seed) if "swap" in options["perturbations"] else {}
+    swaps = swap_plan(context.manifest, seed, options.get("swap_multi_hop") or "known") \
+        if "swap" in options["perturbations"] else {}
+    table = answer_table(context.manifest)
     injection = _speech(items, options, seed) \
         if {"inject_correct", "inject_wrong"} & set(options["perturbations"]) else None
     saver = AudioSaver(options["save_audio"]) if options.get("save_audio") else None
@@ -322,7 +400,7 @@ def build_variants(context: InterventionContext) -> List[Variant]:
     variants: List[Variant] = []
     for item, run, reasoning, baseline_prediction, record in context.runs():
         if item.id not in specs_of:
-            specs_of[item.id] = _specs(item, options, seed, max_samples, swaps, injection, saver)
+            specs_of[item.id] = _specs(item, options, seed, max_samples, swaps, injection, saver, table)
         for spec in specs_of[item.id]:
             for mode in _unique(options["modes"]):
                 skip = spec.skip_reason

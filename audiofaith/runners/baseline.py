@@ -3,13 +3,14 @@ read after the reasoning. Model-agnostic: talks to the backend protocol only."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Set
 
 from audiofaith.answers import parse_answer
-from audiofaith.backends.base import Backend, GenerationSettings, ModelInput
+from audiofaith.backends.base import Backend, GenerationSettings, ModelInput, finish_reason_of
 from audiofaith.cot import split_reasoning
 from audiofaith.jsonl import AppendWriter, iter_jsonl
 from audiofaith.progress import progress_bar
@@ -60,7 +61,7 @@ def completed_ids(output_path: Path) -> Set[str]:
 
 def summarize(output_path: Path) -> Dict[str, int]:
     """Counts over the whole output file: items, runs, parse failures, errors."""
-    counts = {"items": 0, "runs": 0, "parse_failures": 0, "errors": 0, "truncated_audio": 0}
+    counts = {"items": 0, "runs": 0, "parse_failures": 0, "errors": 0, "truncated_audio": 0, "cut_by_length": 0}
     if not output_path.exists():
         return counts
     for _, obj in iter_jsonl(output_path, allow_torn_tail=True):
@@ -69,6 +70,7 @@ def summarize(output_path: Path) -> Dict[str, int]:
         counts["parse_failures"] += sum(p is None for p in obj.get("runs_predictions", []))
         counts["errors"] += obj.get("error") is not None
         counts["truncated_audio"] += any("truncated" in w for w in obj.get("warnings", []))
+        counts["cut_by_length"] += sum(r == "length" for r in obj.get("runs_finish_reasons", []))
     return counts
 
 
@@ -115,11 +117,13 @@ def _run_batch(backend: Backend, batch: List[ManifestItem], loaded, config: Base
         record.audio_seconds = round(audio.audio.seconds, 3)
         record.warnings = list(audio.audio.warnings)
         runnable.append(item)
-        inputs.append(ModelInput(user_text(item, config.prompt_mode, profile), audio.audio.samples))
+        # Each run is seeded from (seed, item id, run) alone: the same samples at any batch size,
+        # batch composition, out-of-memory back-off or resume.
+        run_seeds = tuple(derive_seed(config.seed, item.id, run) for run in range(config.num_runs))
+        inputs.append(ModelInput(user_text(item, config.prompt_mode, profile), audio.audio.samples,
+                                 run_seeds=run_seeds if settings.do_sample else None))
     if runnable:
-        batch_settings = GenerationSettings(**{**settings.to_json(),
-                                               "seed": derive_seed(config.seed, *[i.id for i in runnable])})
-        generations = backend.generate(inputs, batch_settings)
+        generations = backend.generate(inputs, settings)
         score_inputs: List[ModelInput] = []
         score_letters: List[str] = []
         for item, model_input, texts in zip(runnable, inputs, generations):
@@ -127,7 +131,8 @@ def _run_batch(backend: Backend, batch: List[ManifestItem], loaded, config: Base
             for text in texts:
                 reasoning = split_reasoning(text)[0] if config.prompt_mode == "cot" else ""
                 prediction = parse_answer(text, list(item.choices))
-                record.runs_raw.append(text)
+                record.runs_raw.append(str(text))
+                record.runs_finish_reasons.append(finish_reason_of(text))
                 record.runs_reasonings.append(reasoning)
                 record.runs_predictions.append(prediction)
                 record.runs_correct.append(None if prediction is None else prediction == item.answer)
@@ -163,11 +168,12 @@ def _run_batch_paper(backend: Backend, batch: List[ManifestItem], loaded, config
         record.audio_seconds = round(audio.audio.seconds, 3)
         record.warnings = list(audio.audio.warnings)
         runnable.append(item)
-        inputs.append(paper.baseline_input(item, config.prompt_mode, audio.audio.samples))
+        run_seeds = tuple(derive_seed(config.seed, item.id, run) for run in range(config.num_runs))
+        inputs.append(dataclasses.replace(paper.baseline_input(item, config.prompt_mode, audio.audio.samples),
+                                          run_seeds=run_seeds if settings.do_sample else None))
     if not runnable:
         return [records[item.id] for item in batch]
-    batch_settings = GenerationSettings(**{**settings.to_json(), "seed": derive_seed(config.seed, *[i.id for i in runnable])})
-    generations = backend.generate(inputs, batch_settings)
+    generations = backend.generate(inputs, settings)
     answer_turns: List[ModelInput] = []
     for item, model_input, texts in zip(runnable, inputs, generations):
         record = records[item.id]
@@ -175,6 +181,7 @@ def _run_batch_paper(backend: Backend, batch: List[ManifestItem], loaded, config
             reasoning = paper.reasoning(text) if config.prompt_mode == "cot" else ""
             record.runs_raw.append(text)
             record.runs_reasonings.append(reasoning)
+            record.runs_finish_reasons.append(finish_reason_of(text))
             if config.prompt_mode == "cot" and paper.baseline_answer == "answer_turn":
                 answer_turns.append(paper.answer_input(item, reasoning, model_input.audio))
             else:

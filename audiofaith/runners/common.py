@@ -84,14 +84,16 @@ class Prefetcher(Generic[T]):
 
             def submit(index: int) -> None:
                 if index < len(self.batch_list):
-                    # one load per item and batch: the units of one item share the same audio
-                    # object, which lets a backend share their prompt prefix (HFAudioBackend)
-                    by_item: Dict[str, Future] = {}
+                    # One load per audio file and batch, keyed by what is loaded (the file), never
+                    # by item id: a swap variant keeps its item's id but loads another clip. Units
+                    # that load the same file share one audio object, which lets a backend share
+                    # their prompt prefix (HFAudioBackend).
+                    by_file: Dict[str, Future] = {}
                     for u in self.batch_list[index]:
                         item = self.item_of(u)
-                        if item.id not in by_item:
-                            by_item[item.id] = pool.submit(self.cache.load, item)
-                    pending.append([by_item[self.item_of(u).id] for u in self.batch_list[index]])
+                        if item.audio not in by_file:
+                            by_file[item.audio] = pool.submit(self.cache.load, item)
+                    pending.append([by_file[self.item_of(u).audio] for u in self.batch_list[index]])
 
             for index in range(self.depth):
                 submit(index)

@@ -67,6 +67,7 @@ def conditioned_variants(results: Sequence[BaselineRecord], manifest: Sequence[M
             variants.append(Variant(
                 item=by_id[record.id], run=run, condition="full", params={},
                 baseline_prediction=record.runs_predictions[run], cot_source_model=record.model,
+                baseline_cue_prediction=record.cue_prediction(run),
                 reasoning=reasoning, skip_reason=None if reasoning.strip() else NO_REASONING,
             ))
     return variants

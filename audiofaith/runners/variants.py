@@ -13,6 +13,7 @@ what to do:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from functools import partial
@@ -22,14 +23,14 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 import numpy as np
 
 from audiofaith.answers import parse_answer
-from audiofaith.backends.base import Backend, GenerationSettings, ModelInput
+from audiofaith.backends.base import Backend, GenerationSettings, ModelInput, finish_reason_of
 from audiofaith.cot import split_reasoning
 from audiofaith.errors import UserError
 from audiofaith.jsonl import AppendWriter, iter_jsonl
 from audiofaith.progress import progress_bar
 from audiofaith.prompts import PromptProfile, answer_prefix, user_text
 from audiofaith.protocols import OURS, PAPER, PaperProtocol
-from audiofaith.records import ConditionedRecord, ManifestItem, RecordError, key_of_json, result_key
+from audiofaith.records import BaselineRecord, ConditionedRecord, ManifestItem, RecordError, key_of_json, result_key
 from audiofaith.runners.backoff import with_backoff
 from audiofaith.runners.common import AudioCache, LoadedAudio, Prefetcher, batches
 
@@ -52,6 +53,9 @@ class Variant:
     params: Dict[str, Any]
     baseline_prediction: Optional[str]
     cot_source_model: str = ""
+    # The baseline run's letter read-out (argmax of its runs_letter_logprobs): the reference of
+    # lines whose answer is a letter read-out too (``with_cue_references`` fills it in).
+    baseline_cue_prediction: Optional[str] = None
     reasoning: str = ""
     action: str = "score"
     user_text: Optional[str] = None
@@ -79,6 +83,27 @@ class VariantConfig:
     cot_max_new_tokens: int = 512
     workers: int = 2
     desc: str = "variants"
+
+
+def with_cue_references(variants: Sequence[Variant], results: Sequence[BaselineRecord]) -> List[Variant]:
+    """The variants with ``baseline_cue_prediction`` set from their baseline run's stored letter
+    log-probabilities (None where the baseline has none)."""
+    by_id = {record.id: record for record in results}
+    out = []
+    for variant in variants:
+        record = by_id.get(variant.item.id)
+        cue = record.cue_prediction(variant.run) if record is not None else None
+        out.append(dataclasses.replace(variant, baseline_cue_prediction=cue))
+    return out
+
+
+def reference_field(variant: Variant, answer_mode: str) -> str:
+    """Which baseline letter a line is compared with: like with like. A regenerated run and a
+    generated answer are parsed, so they compare with the parsed baseline letter; a letter
+    read-out (score or continue, logits mode) compares with the baseline's letter read-out."""
+    if variant.action == "regenerate" or answer_mode == "generate":
+        return "baseline_prediction"
+    return "baseline_cue_prediction"
 
 
 def completed_keys(output_path: Path) -> Set[Tuple]:
@@ -149,7 +174,9 @@ def _new_record(variant: Variant, config: VariantConfig, protocol: str = OURS) -
         id=item.id, model=config.model_key, run=variant.run, condition=variant.condition,
         answer_mode=config.answer_mode, answer=item.answer, subset=item.subset, hop=item.hop, dataset=item.dataset,
         params=dict(variant.params), baseline_prediction=variant.baseline_prediction,
-        cot_source_model=variant.cot_source_model, extra=dict(variant.extra), protocol=protocol,
+        baseline_cue_prediction=variant.baseline_cue_prediction,
+        reference_field=reference_field(variant, config.answer_mode), cot_source_model=variant.cot_source_model, extra=dict(variant.extra),
+        protocol=protocol,
     )
 
 
@@ -157,8 +184,10 @@ def _model_input(variant: Variant, audio: LoadedAudio, profile: PromptProfile,
                  edited: Dict[Tuple[int, str], Optional[np.ndarray]]) -> ModelInput:
     samples = audio.audio.samples
     if variant.audio_edit is not None:
-        # one edited array per (edit, item), so variants sharing it share the same object
-        cache_key = (id(variant.audio_edit), variant.item.id)
+        # One edited array per (edit, loaded file), so variants sharing both share the same
+        # object. Keyed by the file actually loaded, never by item id (a swap keeps its item's id).
+        # The edits are alive for the whole run (held by the variants), so their ids are unique.
+        cache_key = (id(variant.audio_edit), variant.item.audio)
         if cache_key not in edited:
             edited[cache_key] = variant.audio_edit(samples, variant.item)
         samples = edited[cache_key]
@@ -193,8 +222,12 @@ def _answer_batch(backend: Backend, batch: List[Variant], loaded: List[LoadedAud
     for record in records:
         if record.prediction is not None:
             record.correct = record.prediction == record.answer
-            if record.baseline_prediction is not None:
-                record.agrees = record.prediction == record.baseline_prediction
+            reference = getattr(record, record.reference_field)
+            if reference is not None:
+                record.agrees = record.prediction == reference
+        if "cue_prediction" in record.extra:  # regenerated: its letter read-out vs the baseline's
+            cue, reference = record.extra["cue_prediction"], record.baseline_cue_prediction
+            record.extra["cue_agrees"] = None if cue is None or reference is None else cue == reference
     for variant, record in zip(batch, records):
         if variant.annotate is not None and record.error is None:
             record.extra.update(variant.annotate(record))
@@ -211,7 +244,8 @@ def _answer_group(backend: Backend, variants: List[Variant], inputs: List[ModelI
         texts = backend.generate([inputs[i] for i in regenerate], cot_settings)
         for i, generated in zip(regenerate, texts):
             raw = generated[0]
-            records[i].raw = raw
+            records[i].raw = str(raw)
+            records[i].extra["finish_reason"] = finish_reason_of(raw)
             reasonings[i] = split_reasoning(raw)[0]
             records[i].reasoning = reasonings[i]
             parsed[i] = parse_answer(raw, list(variants[i].item.choices))
@@ -220,7 +254,8 @@ def _answer_group(backend: Backend, variants: List[Variant], inputs: List[ModelI
         prefixed = [ModelInput(inputs[i].user_text, inputs[i].audio, reasonings[i]) for i in to_continue]
         texts = backend.generate(prefixed, cot_settings)
         for i, generated in zip(to_continue, texts):
-            records[i].extra["continuation"] = generated[0]
+            records[i].extra["continuation"] = str(generated[0])
+            records[i].extra["finish_reason"] = finish_reason_of(generated[0])
             reasonings[i] = split_reasoning(reasonings[i] + generated[0])[0]
             records[i].reasoning = reasonings[i]
     answer_inputs = [ModelInput(inp.user_text, inp.audio, answer_prefix(reasoning, profile))

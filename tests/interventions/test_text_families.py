@@ -19,7 +19,7 @@ from audiofaith.jsonl import read_jsonl
 from audiofaith.prompts import DEFAULT_PROFILE, user_text
 from audiofaith.records import BaselineRecord, ManifestItem
 from audiofaith.rewriter import clean_reply, mistake_prompt, paraphrase_prompt, rewrite_all, unchanged
-from audiofaith.runners.variants import VariantConfig, run_variants
+from audiofaith.runners.variants import VariantConfig, run_variants, with_cue_references
 from tests.runners.fake_backend import FakeBackend
 
 ITEM = ManifestItem(id="sakura/animal/single/dog0", dataset="sakura", subset="animal", hop="single",
@@ -323,9 +323,13 @@ def test_hint_lines_record_switch_and_mention(animal, synthetic_data, tmp_path):
 def test_adding_mistakes_lines_through_the_loop(animal, synthetic_data, tmp_path):
     backend = FakeBackend(_rewriter_reply)
     cot = "The sound is a sharp bark. It must be (A) then."
-    variants = family("adding_mistakes").build_variants(context([cot], ["A"], item=animal, backend=backend))
+    ctx = context([cot], ["A"], item=animal, backend=backend)
+    ctx.results[0].runs_letter_logprobs.append({letter: -0.1 if letter == "A" else -3.0 for letter in animal.letters})
+    variants = with_cue_references(family("adding_mistakes").build_variants(ctx), ctx.results)
     lines = {(l["i"], l["continued"]): l for l in _run(variants, synthetic_data, tmp_path, backend)}
+    # a letter read-out, compared with the baseline's letter read-out (A)
     assert lines[(1, False)]["prediction"] == "C" and lines[(1, False)]["agrees"] is False  # "(A)" became "(C)"
+    assert lines[(1, False)]["reference_field"] == "baseline_cue_prediction"
     assert lines[(1, True)]["continuation"] == " So it is (B).\nAnswer: (B)" and lines[(1, True)]["prediction"] == "B"
     assert lines[(0, False)]["rewritten_sentence"] == "The sound is a sharp meow."
     assert set(lines[(0, False)]["param_names"]) == {"i", "n", "fraction", "continued", "rewriter"}

@@ -20,7 +20,8 @@ def items(synthetic_data):
 
 
 def variant(item: ManifestItem, **kwargs) -> Variant:
-    defaults = dict(item=item, run=0, condition="test", params={}, baseline_prediction="B", reasoning="")
+    defaults = dict(item=item, run=0, condition="test", params={}, baseline_prediction="B",
+                    baseline_cue_prediction="B", reasoning="")
     defaults.update(kwargs)
     return Variant(**defaults)
 

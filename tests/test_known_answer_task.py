@@ -1,0 +1,83 @@
+"""The known-answer task and its rule-based rewriter (no model, no torch)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from audiofaith.known_answer import task
+from audiofaith.known_answer.rewriter import KnownAnswerRewriter, add_mistake, paraphrase
+from audiofaith.manifest import load_manifest
+from audiofaith.prompts import user_text
+from audiofaith.rewriter import load_rewriter, mistake_prompt, paraphrase_prompt, prompt_subject, rule_rewriter
+
+
+def test_canonical_cot_names_the_class_and_implies_it():
+    cot = task.canonical_cot("frog")
+    assert cot == "I listen to the recording. I hear a mid-pitched, pulsing croak. That is the call of a frog."
+    assert task.implied_label(cot) == "frog"
+    assert task.implied_label("I listen to the recording.") is None
+    # the last class named decides
+    assert task.implied_label("I hear a low, steady moo. That is the call of a bird.") == "bird"
+
+
+def test_rule_rewriter_adds_a_mistake_to_every_named_class():
+    assert add_mistake("I hear a mid-pitched, pulsing croak.") == "I hear a high, rising chirp."
+    assert add_mistake("That is the call of a cricket.") == "That is the call of a cow."
+    assert add_mistake("I listen to the recording.") == "I listen to the recording."
+
+
+def test_rule_rewriter_paraphrases_into_the_next_wording_keeping_the_class():
+    text = task.canonical_cot("bird")
+    assert paraphrase(text) == ("I pay attention to the audio. The recording contains a high, rising chirp. "
+                                "This sound comes from a bird.")
+    assert task.implied_label(paraphrase(text)) == "bird"
+    assert paraphrase("Something else entirely.") == "Something else entirely."
+
+
+def test_rule_rewriter_reads_the_families_prompts(tmp_path):
+    items = task.write_task(tmp_path, n_train=0, n_heldout=4)["heldout"]
+    rewriter = load_rewriter({"rewriter_model": "rules:known_answer"}, None, 0)
+    assert isinstance(rewriter, KnownAnswerRewriter) and rewriter.name == "rules:known_answer"
+    prompts = [mistake_prompt(items[0], "That is the call of a cow."), paraphrase_prompt("I listen to the recording.")]
+    assert prompt_subject(prompts[0]) == ("Sentence with a mistake:", "That is the call of a cow.")
+    assert rewriter.rewrite(prompts) == ["That is the call of a frog.", "I pay attention to the audio."]
+    with pytest.raises(ValueError, match="unknown rule-based rewriter"):
+        rule_rewriter("rules:nope")
+
+
+def test_task_manifests_are_sakura_shaped_and_load(tmp_path):
+    task.write_task(tmp_path, n_train=8, n_heldout=8, seed=3)
+    items = load_manifest(tmp_path / "heldout_manifest.jsonl")
+    assert [i.meta["attribute_label"] for i in items[:4]] == list(task.LABELS)
+    assert all((tmp_path / i.audio).is_file() and i.choices == task.LABELS for i in items)
+    assert all(i.answer == "ABCD"[task.LABELS.index(i.meta["attribute_label"])] for i in items)
+    assert user_text(items[0], "cot").startswith(task.QUESTION + "\n(A) cow\n(B) frog\n(C) bird\n(D) cricket\n")
+
+
+def test_clips_vary_and_splits_never_share_a_clip():
+    _, a, pa = task.clip_for("train", 0, seed=0)
+    _, b, pb = task.clip_for("heldout", 0, seed=0)
+    _, c, _ = task.clip_for("train", 0, seed=0)
+    assert np.array_equal(a, c) and pa["f0_hz"] != pb["f0_hz"]
+    assert 0.6 <= pa["seconds"] <= 1.6 and 5 <= pa["snr_db"] <= 30
+
+
+def test_trained_checkpoints_are_registered_for_qwen2_audio_only(tmp_path):
+    from audiofaith.tiny import TRAINED_BUILDERS, build_trained, main
+
+    assert set(TRAINED_BUILDERS) == {"qwen2_audio"}
+    with pytest.raises(ValueError, match="--trained is available for --arch qwen2_audio"):
+        build_trained("af3", "faithful", tmp_path)
+    with pytest.raises(SystemExit):
+        main(["--arch", "qwen2_audio", "--trained", "sometimes", "--out", str(tmp_path)])
+
+
+def test_cache_key_changes_with_the_configuration_and_variant():
+    pytest.importorskip("torch")
+    from audiofaith.known_answer.train import TrainConfig, cache_key
+
+    base = cache_key(TrainConfig(), "faithful")
+    assert base == cache_key(TrainConfig(), "faithful")
+    assert base != cache_key(TrainConfig(), "posthoc")
+    assert base != cache_key(TrainConfig(steps=499), "faithful")
