@@ -4,7 +4,7 @@ model is loaded."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Iterable, List, Optional, Sequence
 
 from audiofaith.errors import UserError
@@ -82,3 +82,17 @@ def parse_shard(shard: str) -> "tuple[int, int]":
     if count < 1 or not 0 <= index < count:
         raise UserError(f"--shard K/N needs 0 <= K < N, got {shard!r}")
     return index, count
+
+
+def path_inside(path: "str | os.PathLike[str]", root: "str | os.PathLike[str]") -> Optional[str]:
+    """``path`` relative to ``root`` (both made absolute, symlinks kept) as a posix string, or
+    ``None`` when ``path`` is not inside ``root``."""
+    absolute = os.path.normpath(os.path.abspath(path))
+    base = os.path.normpath(os.path.abspath(root))
+    try:
+        common = os.path.commonpath([absolute, base])
+    except ValueError:  # different drives (Windows)
+        return None
+    if common != base:
+        return None
+    return PurePosixPath(*Path(os.path.relpath(absolute, base)).parts).as_posix()

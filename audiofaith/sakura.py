@@ -29,7 +29,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from audiofaith.errors import UserError
-from audiofaith.manifest import write_manifest
+from audiofaith.manifest import path_inside, write_manifest
 from audiofaith.records import LETTERS, HOPS, ManifestItem, RecordError
 
 log = logging.getLogger(__name__)
@@ -346,18 +346,13 @@ def _folder(track: str) -> str:
 
 
 def _relative_to(path: Path, root: Path) -> str:
-    """``path`` relative to ``root`` (both made absolute, symlinks kept) as a posix string."""
-    absolute = os.path.normpath(os.path.abspath(path))
-    base = os.path.normpath(os.path.abspath(root))
-    try:
-        common = os.path.commonpath([absolute, base])
-    except ValueError:  # different drives (Windows)
-        common = ""
-    if common != base:
+    """``path`` relative to ``root`` as a posix string; an error when it is not inside."""
+    relative = path_inside(path, root)
+    if relative is None:
         raise SakuraError(
             f"the SAKURA audio {path} is not inside --data_root {root}: manifest audio paths are "
             f"relative to --data_root, so pass a --data_root that contains --sakura_root")
-    return PurePosixPath(*Path(os.path.relpath(absolute, base)).parts).as_posix()
+    return relative
 
 
 def build_items(rows: Sequence[SakuraRow], track: str, audio_prefix: str) -> List[ManifestItem]:

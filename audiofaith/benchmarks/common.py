@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 
 from audiofaith.errors import UserError
 from audiofaith.jsonl import JsonlError, iter_jsonl
-from audiofaith.manifest import ManifestError, load_manifest, write_manifest
+from audiofaith.manifest import ManifestError, load_manifest, path_inside, write_manifest
 from audiofaith.records import LETTERS, ManifestItem, RecordError
 
 log = logging.getLogger(__name__)
@@ -188,17 +188,12 @@ def build_item(dataset: str, question: SourceQuestion, audio: str) -> ManifestIt
 
 
 def relative_to(path: Path, root: Path) -> str:
-    """``path`` relative to ``root`` (both made absolute, symlinks kept) as a posix string."""
-    absolute = os.path.normpath(os.path.abspath(path))
-    base = os.path.normpath(os.path.abspath(root))
-    try:
-        common = os.path.commonpath([absolute, base])
-    except ValueError:  # different drives (Windows)
-        common = ""
-    if common != base:
+    """``path`` relative to ``root`` as a posix string; an error when it is not inside."""
+    relative = path_inside(path, root)
+    if relative is None:
         raise BenchmarkError(f"--audio_dir {path} is not inside --data_root {root}: manifest audio paths are "
                              f"relative to --data_root, so pass a --data_root that contains --audio_dir")
-    return PurePosixPath(*Path(os.path.relpath(absolute, base)).parts).as_posix()
+    return relative
 
 
 def check_audio(questions: Sequence[SourceQuestion], audio_dir: Path, metadata: Path, audio_hint: str) -> None:

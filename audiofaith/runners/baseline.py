@@ -7,7 +7,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Set
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from audiofaith.answers import parse_answer
 from audiofaith.backends.base import Backend, GenerationSettings, ModelInput, finish_reason_of
@@ -101,15 +101,18 @@ def run_baseline(backend: Backend, items: Sequence[ManifestItem], data_root: "st
     return summarize(output_path)
 
 
-def _run_batch(backend: Backend, batch: List[ManifestItem], loaded, config: BaselineConfig,
-               settings: GenerationSettings, profile: PromptProfile) -> List[BaselineRecord]:
+def _start_batch(batch: List[ManifestItem], loaded, config: BaselineConfig, settings: GenerationSettings,
+                 protocol: Optional[str], build_input: Callable[[ManifestItem, Any], ModelInput]
+                 ) -> Tuple[Dict[str, BaselineRecord], List[ManifestItem], List[ModelInput]]:
+    """A record per item (an error record where the audio failed) and the model inputs of the rest."""
     records: Dict[str, BaselineRecord] = {}
     runnable: List[ManifestItem] = []
     inputs: List[ModelInput] = []
+    extra = {} if protocol is None else {"protocol": protocol}
     for item, audio in zip(batch, loaded):
         record = BaselineRecord(id=item.id, model=config.model_key, prompt_mode=config.prompt_mode,
                                 answer=item.answer, subset=item.subset, hop=item.hop,
-                                dataset=item.dataset)
+                                dataset=item.dataset, **extra)
         records[item.id] = record
         if audio.error is not None:
             record.error = audio.error
@@ -120,8 +123,16 @@ def _run_batch(backend: Backend, batch: List[ManifestItem], loaded, config: Base
         # Each run is seeded from (seed, item id, run) alone: the same samples at any batch size,
         # batch composition, out-of-memory back-off or resume.
         run_seeds = tuple(derive_seed(config.seed, item.id, run) for run in range(config.num_runs))
-        inputs.append(ModelInput(user_text(item, config.prompt_mode, profile), audio.audio.samples,
-                                 run_seeds=run_seeds if settings.do_sample else None))
+        inputs.append(dataclasses.replace(build_input(item, audio.audio.samples),
+                                          run_seeds=run_seeds if settings.do_sample else None))
+    return records, runnable, inputs
+
+
+def _run_batch(backend: Backend, batch: List[ManifestItem], loaded, config: BaselineConfig,
+               settings: GenerationSettings, profile: PromptProfile) -> List[BaselineRecord]:
+    records, runnable, inputs = _start_batch(
+        batch, loaded, config, settings, None,
+        lambda item, samples: ModelInput(user_text(item, config.prompt_mode, profile), samples))
     if runnable:
         generations = backend.generate(inputs, settings)
         score_inputs: List[ModelInput] = []
@@ -154,23 +165,9 @@ def _run_batch_paper(backend: Backend, batch: List[ManifestItem], loaded, config
                      settings: GenerationSettings, paper: PaperProtocol) -> List[BaselineRecord]:
     """One batch under the study's protocol: its prompt; the reasoning cut as it cut it; the answer
     parsed from the response, or from a second call after the cut reasoning where it asked that way."""
-    records: Dict[str, BaselineRecord] = {}
-    runnable: List[ManifestItem] = []
-    inputs: List[ModelInput] = []
-    for item, audio in zip(batch, loaded):
-        record = BaselineRecord(id=item.id, model=config.model_key, prompt_mode=config.prompt_mode,
-                                answer=item.answer, subset=item.subset, hop=item.hop, dataset=item.dataset,
-                                protocol=PAPER)
-        records[item.id] = record
-        if audio.error is not None:
-            record.error = audio.error
-            continue
-        record.audio_seconds = round(audio.audio.seconds, 3)
-        record.warnings = list(audio.audio.warnings)
-        runnable.append(item)
-        run_seeds = tuple(derive_seed(config.seed, item.id, run) for run in range(config.num_runs))
-        inputs.append(dataclasses.replace(paper.baseline_input(item, config.prompt_mode, audio.audio.samples),
-                                          run_seeds=run_seeds if settings.do_sample else None))
+    records, runnable, inputs = _start_batch(
+        batch, loaded, config, settings, PAPER,
+        lambda item, samples: paper.baseline_input(item, config.prompt_mode, samples))
     if not runnable:
         return [records[item.id] for item in batch]
     generations = backend.generate(inputs, settings)
