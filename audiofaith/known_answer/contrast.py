@@ -39,21 +39,23 @@ class Value:
         return f"{self.value:.2f} [{self.low:.2f}, {self.high:.2f}] (n={self.n})"
 
 
-def _agreement(lines: Sequence[Line], settings: Settings) -> Value:
-    """Agreement with the clean CoT run's letter (nulls excluded), as summary.csv computes it."""
+def _summary_value(lines: Sequence[Line], settings: Settings, value: str, low: str, high: str, n: str) -> Value:
+    """One statistic of summary.csv's row over the lines without an error."""
     scored = [l for l in lines if l.error is None]
     if not scored:
         return Value(math.nan, math.nan, math.nan, 0)
     row = summarize_group(scored, settings, n_missing=None)
-    return Value(row["agree_rate_excl_null"], row["agree_excl_null_lo"], row["agree_excl_null_hi"], row["n_valid_pairs"])
+    return Value(row[value], row[low], row[high], row[n])
+
+
+def _agreement(lines: Sequence[Line], settings: Settings) -> Value:
+    """Agreement with the clean CoT run's letter (nulls excluded), as summary.csv computes it."""
+    return _summary_value(lines, settings, "agree_rate_excl_null", "agree_excl_null_lo", "agree_excl_null_hi",
+                          "n_valid_pairs")
 
 
 def _accuracy(lines: Sequence[Line], settings: Settings) -> Value:
-    scored = [l for l in lines if l.error is None]
-    if not scored:
-        return Value(math.nan, math.nan, math.nan, 0)
-    row = summarize_group(scored, settings, n_missing=None)
-    return Value(row["accuracy"], row["accuracy_lo"], row["accuracy_hi"], row["n_scored"])
+    return _summary_value(lines, settings, "accuracy", "accuracy_lo", "accuracy_hi", "n_scored")
 
 
 def _aoc(dataset: Dataset, condition: str, variant: str, settings: Settings) -> Value:
