@@ -211,6 +211,33 @@ class ConditionedRecord:
         obj["param_names"] = sorted(params)
         return obj
 
+    @classmethod
+    def from_json(cls, obj: Any, where: str = "<results>") -> "ConditionedRecord":
+        """Validate one parsed conditioned / intervention line: the fields named in ``param_names``
+        become ``params``, other unknown fields ``extra``. A line written before ``reference_field``
+        existed gets ``reference_field=""`` (the reader decides which baseline letter it meant)."""
+        if not isinstance(obj, dict):
+            raise RecordError(f"{where}: expected a JSON object")
+        missing = [n for n in ("id", "model", "run", "condition") if n not in obj]
+        if missing:
+            raise RecordError(f"{where}: conditioned record missing field(s) {', '.join(missing)}")
+        param_names = obj.get("param_names", [])
+        absent = [name for name in param_names if name not in obj]
+        if absent:
+            raise RecordError(f"{where}: param_names lists {absent} but the line has no such field(s)")
+        known = {f.name for f in dataclasses.fields(cls)} - {"params", "extra"}
+        kwargs: Dict[str, Any] = {"answer_mode": "logits", "answer": "", "reference_field": ""}
+        params: Dict[str, Any] = {}
+        extra: Dict[str, Any] = {}
+        for name, value in obj.items():
+            if name in param_names:
+                params[name] = value
+            elif name in known:
+                kwargs[name] = value
+            elif name != "param_names":
+                extra[name] = value
+        return cls(params=params, extra=extra, **kwargs)
+
 
 def result_key(item_id: str, run: int, condition: str, params: Dict[str, Any]) -> Tuple[str, int, str, str]:
     """The deterministic resume key of a conditioned / intervention line."""

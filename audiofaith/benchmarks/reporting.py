@@ -95,7 +95,7 @@ def category_rows(lines: Sequence[Any], manifest: Dict[str, ManifestItem], spec:
 
 def accuracy_blocks(spec: BenchmarkSpec, rows: Sequence[Dict[str, Any]], have_manifest: bool) -> List[Any]:
     """report.md blocks: accuracy per subset (columns) per model and prompt, then each breakdown."""
-    from audiofaith.report import Heading, Paragraph, Table, pct_ci
+    from audiofaith.report.render import Heading, Paragraph, Table, pct_ci
 
     if not rows:
         return []
@@ -175,7 +175,7 @@ def cut_rows(lines: Sequence[Any]) -> List[Dict[str, Any]]:
 
 
 def cut_blocks(rows: Sequence[Dict[str, Any]]) -> List[Any]:
-    from audiofaith.report import Heading, Paragraph, Table, pct
+    from audiofaith.report.render import Heading, Paragraph, Table, pct
 
     if not rows:
         return []

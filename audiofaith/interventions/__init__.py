@@ -6,7 +6,9 @@ A family is one module with:
 - ``add_arguments(parser)``: its own command-line options (optional);
 - ``build_variants(context) -> list[Variant]``: pure with respect to the model, except where the
   family needs a rewriter model (``context.backend`` is loaded by then);
-- ``check_options(options)``: refuses bad options before the model is loaded (optional).
+- ``check_options(options)``: refuses bad options before the model is loaded (optional);
+- ``REPORT``: its ``audiofaith.report.spec.ReportSpec`` (conditions, curve x-axis, per-item
+  parameters, AOC step, plots, report sections), which the report reads from this registry.
 
 Registered here by ``--kind`` name as lazy module paths; no module is imported until chosen.
 """
@@ -16,7 +18,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from audiofaith.backends.base import Backend
 from audiofaith.prompts import PromptProfile
@@ -32,6 +34,8 @@ KINDS: Dict[str, str] = {
     "answer_stripped": "audiofaith.interventions.answer_stripped",
     "audio": "audiofaith.interventions.audio",
 }
+#: Modules besides the families whose ``REPORT`` the report reads: the conditioned step (``full``).
+REPORTED_STAGES = ("audiofaith.runners.conditioned",)
 
 
 @dataclass
@@ -71,3 +75,13 @@ def family(kind: str) -> ModuleType:
 
 def conditions() -> List[str]:
     return sorted(c for kind in KINDS for c in family(kind).CONDITIONS)
+
+
+def report_modules() -> Tuple[str, ...]:
+    """The modules whose ``REPORT`` spec the report reads, in report order."""
+    return tuple(REPORTED_STAGES) + tuple(KINDS[kind] for kind in KINDS)
+
+
+def report_specs(modules: Optional[Sequence[str]] = None) -> list:
+    """The ``REPORT`` spec of each module of ``report_modules()`` (or of ``modules``)."""
+    return [importlib.import_module(module).REPORT for module in (modules or report_modules())]

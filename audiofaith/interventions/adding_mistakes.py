@@ -20,6 +20,9 @@ from typing import Any, Dict, List, Tuple
 
 from audiofaith.cot import sentence_spans
 from audiofaith.interventions import InterventionContext
+from audiofaith.report.blocks import aoc_table, continued_of, lanham_section
+from audiofaith.report.render import Heading, Paragraph
+from audiofaith.report.spec import CurveSpec, ReportSpec, Section, SectionContext
 from audiofaith.rewriter import add_rewriter_arguments, answer_jobs, clean_reply, load_rewriter, mistake_prompt, unchanged
 from audiofaith.runners.variants import Variant
 
@@ -81,3 +84,35 @@ def build_variants(context: InterventionContext) -> List[Variant]:
                                     action="continue" if continued and skip is None else "score",
                                     extra=dict(extra), **job["common"]))
     return variants
+
+
+def _report_tables(aocs) -> list:
+    return [Heading(3, "Lanham's adding mistakes (`continued=True`)"),
+            Paragraph("The model continues its reasoning from the corrupted prefix, then answers: Lanham "
+                      "et al.'s adding-mistakes test."),
+            aoc_table(aocs, "adding_mistakes", lambda v: continued_of(v) is not False),
+            Heading(3, "Answer right after the corrupted sentence (`continued=False`)"),
+            Paragraph("The answer is read right after the corrupted sentence, with nothing after it: "
+                      "early answering with a mistake, not Lanham's adding mistakes. Not comparable "
+                      "with the table above."),
+            aoc_table(aocs, "adding_mistakes", lambda v: continued_of(v) is False)]
+
+
+def _report_section(context: SectionContext) -> list:
+    return lanham_section(
+        context, "Adding mistakes",
+        "One CoT sentence i is rewritten by a rewriter model to contain a mistake. x = i/n, the share of the CoT "
+        "before the mistake; the untouched chain is the x = 1 point (same answer by definition). Reference and AOC "
+        "as for early answering. Lines whose rewrite came back unchanged measure nothing and are left out (see "
+        "'Rewrites returned unchanged').",
+        _report_tables, "Adding mistakes: % same answer as the full-CoT answer (95 % bootstrap bands).")
+
+
+REPORT = ReportSpec(
+    conditions=CONDITIONS, curve_x=(("adding_mistakes", "fraction"),), binned_x=frozenset({"fraction"}),
+    per_item_params=frozenset({"i", "n", "fraction"}), aoc_step="i", aoc_untouched_end=True, rewritten=True,
+    result_fields=("rewrite_unchanged",),
+    curves=(("adding_mistakes", CurveSpec(("adding_mistakes",), "same_as_full_rate", "same_as_full_lo",
+                                          "same_as_full_hi", "Adding mistakes: answer after a corrupted CoT step",
+                                          "% of CoT before the mistake", "% same answer as full CoT", x_scale=100)),),
+    sections=(Section(50, _report_section),))

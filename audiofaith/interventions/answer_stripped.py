@@ -14,6 +14,9 @@ from typing import List, Optional, Sequence, Tuple
 
 from audiofaith.cot import answer_stating_sentences, sentence_spans
 from audiofaith.interventions import InterventionContext
+from audiofaith.report.blocks import condition_table
+from audiofaith.report.render import Heading, Paragraph
+from audiofaith.report.spec import ReportSpec, Section, SectionContext
 from audiofaith.runners.variants import Variant
 
 CONDITIONS = ("answer_stripped",)
@@ -54,3 +57,16 @@ def build_variants(context: InterventionContext) -> List[Variant]:
         variants.append(Variant(params={"removed": len(removed), "n": n}, reasoning=stripped, skip_reason=skip,
                                 extra={"removed_sentences": removed}, **common))
     return variants
+
+
+def _report_section(context: SectionContext) -> list:
+    rows = context.own_rows()
+    if not rows:
+        return []
+    return [Heading(2, "Answer-stating sentences removed"),
+            Paragraph("The CoT with every sentence that states the answer removed, so agreement is not "
+                      "trivially high."), condition_table(rows)]
+
+
+REPORT = ReportSpec(conditions=CONDITIONS, per_item_params=frozenset({"removed", "n"}),
+                    sections=(Section(80, _report_section),))

@@ -28,6 +28,10 @@ from audiofaith.errors import UserError
 from audiofaith.interventions import InterventionContext
 from audiofaith.jsonl import AppendWriter, iter_jsonl
 from audiofaith.records import ManifestItem
+from audiofaith.report.blocks import condition_table, location, override_cell
+from audiofaith.report.load import mode_of
+from audiofaith.report.render import Heading, Paragraph, Table
+from audiofaith.report.spec import CurveSpec, ReportSpec, Section, SectionContext
 from audiofaith.runners.common import derive_seed
 from audiofaith.runners.variants import Variant
 
@@ -415,3 +419,69 @@ def build_variants(context: InterventionContext) -> List[Variant]:
                     audio_edit=spec.edit, extra=dict(spec.extra), skip_reason=skip,
                 ))
     return variants
+
+
+def _swap_label(record: Any) -> str:
+    """Swap lines whose answer under the source clip is not known (``--swap_multi_hop``) are kept apart."""
+    return ", swap_answer_known=False" if record.condition == "swap" and \
+        record.extra.get("swap_answer_known") is False else ""
+
+
+_READOUTS = (" Solid: regenerate, a parsed answer (an unparsed answer counts as wrong); dashed: fixed CoT, a "
+             "forced choice (the letter with the highest log-probability, never null). The two read-outs are not "
+             "on one scale: compare each line with itself across x, not the two lines with each other.")
+_CURVE_CAPTIONS = (
+    ("noise_snr_accuracy", "Accuracy under additive noise."),
+    ("noise_snr_agreement", "Same answer as the clean baseline (read the same way) under additive noise."),
+    ("mask_accuracy", "Accuracy under partial masking."),
+    ("mask_agreement", "Same answer as the clean baseline (read the same way) under partial masking."))
+
+
+def _report_section(context: SectionContext) -> list:
+    audio = context.own_rows()
+    if not audio:
+        return []
+    blocks = [
+        Heading(2, "Audio interventions"),
+        Paragraph("Mode `regenerate`: the CoT is generated again on the perturbed audio and its answer parsed (an "
+                  "unparsed answer is null, and counts as wrong in accuracy); mode `fixed_cot`: the clean CoT is kept, "
+                  "only the audio changes, and the answer is a forced choice (the letter read-out, never null). "
+                  "Agreement = same letter as the clean baseline read the same way (column 'reference'). The "
+                  "accuracies of the two modes use different read-outs and are not comparable with each other."),
+        condition_table(audio)]
+    for key, caption in _CURVE_CAPTIONS:
+        blocks += context.curve(key, caption + _READOUTS)
+    fixed = [r for r in audio if mode_of(r.variant) == "fixed_cot" and r.paired]
+    if fixed:
+        blocks += [Heading(3, "Audio-override rate (fixed CoT)"),
+                   Paragraph("P(letter read-out ≠ the baseline run's letter read-out after the same clean CoT) with "
+                             "only the audio changed: how often the audio overrides the model's own reasoning. "
+                             "= 100 − agreement excl. nulls."),
+                   Table(["model", "track", "hop", "condition", "variant", "x", "n valid pairs", "override % [CI]"],
+                         [location(r) + [r.condition, r.variant, "–" if r.x is None else f"{r.x:g}",
+                                         str(r.n_valid_pairs), override_cell(r)] for r in fixed])]
+    return blocks
+
+
+def _curve(conditions: Tuple[str, ...], metric: str, title: str, xlabel: str, ylabel: str, **kwargs: Any) -> CurveSpec:
+    low, high = {"accuracy": ("accuracy_lo", "accuracy_hi"),
+                 "agree_rate_excl_null": ("agree_excl_null_lo", "agree_excl_null_hi")}[metric]
+    return CurveSpec(conditions, metric, low, high, title, xlabel, ylabel, **kwargs)
+
+
+REPORT = ReportSpec(
+    conditions=CONDITIONS, curve_x=(("noise_snr", "snr_db"), ("mask", "mask_ratio")),
+    per_item_params=frozenset({"swap_source_id", "inject_letter"}), variant_suffix=_swap_label,
+    curves=(
+        ("noise_snr_accuracy", _curve(("noise_snr",), "accuracy", "Noise: accuracy vs SNR (solid: regenerated, parsed, "
+                                      "null = wrong; dashed: fixed CoT, forced choice)", "SNR (dB)", "Accuracy (%)",
+                                      invert_x=True)),
+        ("noise_snr_agreement", _curve(("noise_snr",), "agree_rate_excl_null", "Noise: same answer as clean baseline vs "
+                                       "SNR (solid: regenerate, dashed: fixed CoT)", "SNR (dB)",
+                                       "% same answer as clean baseline", invert_x=True)),
+        ("mask_accuracy", _curve(("mask",), "accuracy", "Masking: accuracy (solid: regenerated, parsed, null = wrong; "
+                                 "dashed: fixed CoT, forced choice)", "% of audio masked", "Accuracy (%)", x_scale=100)),
+        ("mask_agreement", _curve(("mask",), "agree_rate_excl_null", "Masking: same answer as clean baseline (solid: "
+                                  "regenerate, dashed: fixed CoT)", "% of audio masked",
+                                  "% same answer as clean baseline", x_scale=100))),
+    sections=(Section(100, _report_section),))

@@ -16,6 +16,9 @@ from typing import Callable, List
 
 from audiofaith.errors import UserError
 from audiofaith.interventions import InterventionContext
+from audiofaith.report.blocks import condition_table
+from audiofaith.report.render import Heading, Paragraph
+from audiofaith.report.spec import CurveSpec, ReportSpec, Section, SectionContext
 from audiofaith.runners.variants import Variant
 
 CONDITIONS = ("filler",)
@@ -83,3 +86,27 @@ def build_variants(context: InterventionContext) -> List[Variant]:
                 extra={"cot_tokens": cot_tokens, "filler_model_tokens": count(text.strip()) if copies else 0},
                 **common))
     return variants
+
+
+def _report_section(context: SectionContext) -> list:
+    rows = context.own_rows()  # filler and partial_filler (which shares this section)
+    if not rows:
+        return []
+    return [Heading(2, "Filler tokens"),
+            Paragraph("`filler`: the CoT replaced by length-matched \" ...\" tokens (x = filler length ÷ CoT "
+                      "length); `partial_filler`: a share of the CoT's words replaced (x = percent)."),
+            condition_table(rows)] \
+        + context.curve("filler", "Filler tokens: accuracy.") \
+        + context.curve("partial_filler", "Partial filler: % same answer as baseline.")
+
+
+#: The "Filler tokens" section, shared with partial_filler: one table over both conditions.
+FILLER_SECTION = Section(70, _report_section)
+
+REPORT = ReportSpec(
+    conditions=CONDITIONS, curve_x=(("filler", "length_fraction"),), binned_x=frozenset({"length_fraction"}),
+    per_item_params=frozenset({"filler_tokens", "length_fraction"}),
+    curves=(("filler", CurveSpec(("filler",), "accuracy", "accuracy_lo", "accuracy_hi",
+                                 "Filler tokens: accuracy with the CoT replaced by \" ...\"",
+                                 "Filler length (% of the CoT's token length)", "Accuracy (%)", x_scale=100)),),
+    sections=(FILLER_SECTION,))

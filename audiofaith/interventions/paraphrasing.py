@@ -22,6 +22,9 @@ from typing import Any, Dict, List
 
 from audiofaith.cot import sentence_spans
 from audiofaith.interventions import InterventionContext
+from audiofaith.report.blocks import condition_table
+from audiofaith.report.render import Heading, Paragraph
+from audiofaith.report.spec import CurveSpec, ReportSpec, Section, SectionContext
 from audiofaith.rewriter import add_rewriter_arguments, answer_jobs, clean_reply, load_rewriter, paraphrase_prompt, unchanged
 from audiofaith.runners.variants import Variant
 
@@ -83,3 +86,27 @@ def _join(prefix: str, rest: str) -> str:
     if prefix and rest and not rest[:1].isspace() and not prefix[-1:].isspace():
         return f"{prefix} {rest}"
     return prefix + rest
+
+
+def _report_section(context: SectionContext) -> list:
+    rows = context.own_rows()
+    if not rows:
+        return []
+    return [Heading(2, "Paraphrasing"),
+            Paragraph("The first k sentences are paraphrased (the paraphraser does not see the question). "
+                      "Agreement with the baseline letter and accuracy, against the paraphrased share."),
+            condition_table(rows)] \
+        + context.curve("paraphrasing", "Paraphrasing: % same answer as baseline.") \
+        + context.curve("paraphrasing_accuracy", "Paraphrasing: accuracy.")
+
+
+REPORT = ReportSpec(
+    conditions=CONDITIONS, curve_x=(("paraphrasing", "fraction"),), binned_x=frozenset({"fraction"}),
+    per_item_params=frozenset({"k", "n", "fraction"}), rewritten=True, result_fields=("rewrite_unchanged",),
+    curves=(("paraphrasing", CurveSpec(("paraphrasing",), "agree_rate_excl_null", "agree_excl_null_lo",
+                                       "agree_excl_null_hi", "Paraphrasing: answer after a paraphrased CoT prefix",
+                                       "% of CoT paraphrased", "% same answer as baseline", x_scale=100)),
+            ("paraphrasing_accuracy", CurveSpec(("paraphrasing",), "accuracy", "accuracy_lo", "accuracy_hi",
+                                                "Paraphrasing: accuracy", "% of CoT paraphrased", "Accuracy (%)",
+                                                x_scale=100))),
+    sections=(Section(60, _report_section),))

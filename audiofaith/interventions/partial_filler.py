@@ -20,7 +20,8 @@ from typing import List, Sequence, Tuple
 
 from audiofaith.errors import UserError
 from audiofaith.interventions import InterventionContext
-from audiofaith.interventions.filler import round_half_up
+from audiofaith.interventions.filler import FILLER_SECTION, round_half_up
+from audiofaith.report.spec import CurveSpec, ReportSpec
 from audiofaith.runners.common import derive_seed
 from audiofaith.runners.variants import Variant
 
@@ -92,3 +93,11 @@ def build_variants(context: InterventionContext) -> List[Variant]:
                                         reasoning=replace_words(reasoning, indices),
                                         extra={"words": n_words, "words_replaced": len(indices)}, **common))
     return variants
+
+
+REPORT = ReportSpec(
+    conditions=CONDITIONS, curve_x=(("partial_filler", "percent"),),
+    curves=(("partial_filler", CurveSpec(("partial_filler",), "agree_rate_excl_null", "agree_excl_null_lo",
+                                         "agree_excl_null_hi", "Partial filler: CoT words replaced by filler",
+                                         "% of CoT words replaced", "% same answer as baseline")),),
+    sections=(FILLER_SECTION,))

@@ -45,7 +45,7 @@ def _summary_value(lines: Sequence[Line], settings: Settings, value: str, low: s
     if not scored:
         return Value(math.nan, math.nan, math.nan, 0)
     row = summarize_group(scored, settings, n_missing=None)
-    return Value(row[value], row[low], row[high], row[n])
+    return Value(getattr(row, value), getattr(row, low), getattr(row, high), getattr(row, n))
 
 
 def _agreement(lines: Sequence[Line], settings: Settings) -> Value:

@@ -13,6 +13,8 @@ from typing import Dict, List, Optional, Sequence, Set
 from audiofaith.errors import UserError
 from audiofaith.jsonl import iter_jsonl
 from audiofaith.records import BaselineRecord, ManifestItem
+from audiofaith.report.sections import section_conditioned
+from audiofaith.report.spec import ReportSpec, Section
 from audiofaith.runners.variants import Variant
 
 log = logging.getLogger(__name__)
@@ -71,3 +73,7 @@ def conditioned_variants(results: Sequence[BaselineRecord], manifest: Sequence[M
                 reasoning=reasoning, skip_reason=None if reasoning.strip() else NO_REASONING,
             ))
     return variants
+
+
+#: How the report shows the conditioned step's ``full`` lines; they are also the AOC's reference.
+REPORT = ReportSpec(conditions=("full",), aoc_reference=True, sections=(Section(20, section_conditioned),))

@@ -1,0 +1,83 @@
+"""``audiofaith report``: read every output under a folder and write the whole report."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+from pathlib import Path
+from typing import List, Optional
+
+from audiofaith import metrics
+from audiofaith.helptext import DefaultsHelpFormatter
+from audiofaith.jsonl import JsonlError
+from audiofaith.manifest import ManifestError
+from audiofaith.records import RecordError
+from audiofaith.report.export import _benchmark_exports, _judge
+from audiofaith.report.load import ReportError, load_outputs
+from audiofaith.report.render import render_html, render_markdown
+from audiofaith.report.sections import build_blocks
+from audiofaith.report.stats import AocRow, Settings, aoc_rows, summarize, summary_columns
+from audiofaith.report.tables import PER_ITEM_COLUMNS, per_item_rows, write_csv
+
+log = logging.getLogger("audiofaith.report")
+
+
+def write_report(root: Path, out: Path, manifest_dir: Optional[Path], settings: Settings = Settings()) -> Path:
+    """Read every output under ``root`` and write the report into ``out``; returns report.md's path."""
+    dataset = load_outputs(root, manifest_dir, exclude=out, exclude_cut=settings.exclude_cut_cots)
+    out.mkdir(parents=True, exist_ok=True)
+    plot_dir = out / "plots"
+    plot_dir.mkdir(exist_ok=True)
+    rows = summarize(dataset, settings)
+    aocs = aoc_rows(dataset, settings)
+    write_csv(out / "summary.csv", summary_columns(), rows)
+    write_csv(out / "per_item.csv", PER_ITEM_COLUMNS, per_item_rows(dataset.lines))
+    # only defined AOCs: a curve without one is named in report.md with the reason
+    write_csv(out / "aoc.csv", list(AocRow.__dataclass_fields__), (a.__dict__ for a in aocs if not math.isnan(a.aoc)))
+    judge_note = _judge(dataset, out / "sakura_judge", manifest_dir)
+    export_note = _benchmark_exports(dataset, out, settings)
+    blocks = build_blocks(dataset, rows, aocs, plot_dir, settings, judge_note, export_note)
+    (out / "report.md").write_text(render_markdown(blocks, out), encoding="utf-8")
+    (out / "report.html").write_text(render_html(blocks, "audiofaith report"), encoding="utf-8")
+    log.info("report written to %s (%d summary rows, %d AOC rows)", out, len(rows), len(aocs))
+    return out / "report.md"
+
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="audiofaith report",
+        description="Read every baseline_*.jsonl, conditioned_*.jsonl and interventions/*.jsonl under OUTPUTS and "
+                    "write summary.csv, per_item.csv, aoc.csv, report.md, a self-contained report.html, PNG plots, "
+                    "SAKURA judge input files and MMAU / MMAR evaluation-script inputs; each benchmark reported on "
+                    "its own. Columns and formulas: docs/report.md.",
+        formatter_class=DefaultsHelpFormatter)
+    p.add_argument("outputs", help="the output folder, e.g. output/sakura")
+    p.add_argument("--out", default=None, help="report folder (default: OUTPUTS/report)")
+    p.add_argument("--manifest_dir", default="processed_input",
+                   help="folder holding *_manifest.jsonl at any depth (processed_input: every benchmark), for missing "
+                        "items, categories and the judge / evaluation-script exports; skipped when absent")
+    p.add_argument("--n_resamples", type=int, default=metrics.N_RESAMPLES, help="bootstrap resamples per CI")
+    p.add_argument("--seed", type=int, default=metrics.SEED, help="bootstrap seed")
+    p.add_argument("--exclude_cut_cots", action="store_true",
+                   help="leave out every answer whose CoT was cut by the token limit (finish reason 'length'): "
+                        "baseline runs, regenerated / continued lines, and lines built on a cut baseline run "
+                        "(counted in n_excluded)")
+    p.add_argument("--log_level", default="info", choices=["debug", "info", "warning", "error"])
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=getattr(logging, args.log_level.upper()), format="%(levelname)s %(name)s: %(message)s")
+    root = Path(args.outputs)
+    out = Path(args.out) if args.out else root / "report"
+    try:
+        path = write_report(root, out, Path(args.manifest_dir),
+                            Settings(args.n_resamples, args.seed, args.exclude_cut_cots))
+    except (ReportError, JsonlError, RecordError, ManifestError, FileNotFoundError) as exc:
+        log.error("%s", exc)
+        return 2
+    print(path)
+    return 0

@@ -1,0 +1,330 @@
+"""Loading and joining: every output JSONL line, read through its record type, as a ``Line``."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+from audiofaith.benchmarks.reporting import audio_cut
+from audiofaith.errors import UserError
+from audiofaith.jsonl import iter_jsonl
+from audiofaith.manifest import load_manifest
+from audiofaith.records import REFERENCE_FIELDS, BaselineRecord, ConditionedRecord, ManifestItem, RecordError
+from audiofaith.report.spec import spec_index
+
+log = logging.getLogger("audiofaith.report")
+
+BASELINE_CONDITION = {"cot": "baseline_cot", "direct": "baseline_direct"}
+#: Track order of SAKURA's leaderboard; other subsets follow alphabetically.
+TRACK_ORDER = ("gender", "language", "emotion", "animal")
+HOP_ORDER = ("single", "multi")
+#: The hop value of summary rows that pool both hops (baselines only).
+POOLED = "all"
+
+
+class ReportError(UserError):
+    """Inputs the report cannot use; the message names the file and line."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Loading and joining
+
+
+@dataclass
+class Line:
+    """One answer: a baseline run or a conditioned / intervention line, flattened for the report."""
+
+    model: str
+    subset: str
+    hop: str
+    id: str
+    run: int
+    condition: str
+    variant: str  # the condition's setting parameters, "mode=fixed_cot" ("" when none)
+    x: Optional[float]  # the curve x-axis value (binned for per-chain fractions)
+    answer: str
+    prediction: Optional[str]
+    reference: Optional[str]  # baseline_prediction; for baseline_direct the CoT run's letter
+    paired: bool  # whether a reference answer exists to compare with
+    error: Optional[str]
+    source: str  # file:line
+    params: Dict[str, Any] = field(default_factory=dict)
+    result: Dict[str, Any] = field(default_factory=dict)  # switched_to_hint, mentions_hint, ...
+    raw: Optional[str] = None
+    lanham_reference: Optional[str] = None  # the `full` condition's letter, else the line's reference
+    lanham_fallback: bool = False
+    dataset: str = ""  # the benchmark: the record's field, else the manifest's, else a sakura/ id; never pooled
+    audio_cut: Optional[bool] = None  # the audio was cut to the model's window (None: not recorded)
+    # How ``reference`` was read (REFERENCE_KINDS); "" for unpaired lines.
+    reference_kind: str = ""
+    # Baseline CoT runs: the letter read-out after the run's reasoning (argmax of its letter log-probs).
+    cue_prediction: Optional[str] = None
+    # Why a scored line is left out of the condition's metrics (e.g. "rewrite_unchanged"), else None.
+    excluded: Optional[str] = None
+    # Why generation stopped ("stop" / "length"), for baseline runs and regenerated / continued lines.
+    finish_reason: Optional[str] = None
+    # The resampling unit of every CI: the clip (all runs and both hops of one clip together).
+    cluster: str = ""
+
+    @property
+    def correct(self) -> bool:
+        """Prediction equals the gold letter; a null prediction counts as incorrect."""
+        return self.prediction is not None and self.prediction == self.answer
+
+    @property
+    def reference_correct(self) -> bool:
+        return self.reference is not None and self.reference == self.answer
+
+
+#: How a reference letter was read: a parsed letter (free text; may be null), the letter read-out
+#: after the baseline CoT (argmax of letter log-probabilities; never null when stored), or a parsed
+#: letter on a letter read-out line written before both references were stored.
+REFERENCE_KINDS = {"parsed": "parsed letter", "readout": "letter read-out",
+                   "legacy": "parsed letter vs letter read-out (old line: no read-out reference stored)"}
+
+
+def clip_key(item_id: str, manifest: Dict[str, ManifestItem]) -> str:
+    """The clip an item asks about: its manifest audio path, else its id without the hop part
+    (``sakura/animal/single/dog28`` → ``sakura/animal/dog28``). Single- and multi-hop items of one
+    clip share it, so a bootstrap resamples them together."""
+    item = manifest.get(item_id)
+    if item is not None:
+        return item.audio
+    parts = item_id.split("/")
+    if len(parts) >= 4 and parts[2] in HOP_ORDER:
+        return "/".join(parts[:2] + parts[3:])
+    return item_id
+
+
+@dataclass
+class Dataset:
+    """Everything the report reads: lines, the files they came from, and manifest items."""
+
+    lines: List[Line]
+    files: List[Path]
+    manifest: Dict[str, ManifestItem]
+
+
+def find_output_files(root: Path, exclude: Optional[Path] = None) -> List[Path]:
+    """Baseline, conditioned and intervention JSONL files under ``root``, sorted."""
+    patterns = ("baseline_*.jsonl", "conditioned_*.jsonl", "interventions/*.jsonl")
+    found = {path for pattern in patterns for path in root.rglob(pattern)}
+    if exclude is not None:
+        found = {path for path in found if exclude.resolve() not in path.resolve().parents}
+    return sorted(found)
+
+
+def load_manifests(manifest_dir: Path) -> Dict[str, ManifestItem]:
+    """All items of every ``*_manifest.jsonl`` under ``manifest_dir`` (any depth: ``processed_input``
+    holds every benchmark) by id; empty (with a note) when absent. An id in two files is an error."""
+    if not manifest_dir.is_dir():
+        log.info("no manifests at %s: subsets/hops come from the records only; judge export skipped", manifest_dir)
+        return {}
+    items: Dict[str, ManifestItem] = {}
+    source: Dict[str, Path] = {}
+    for path in sorted(manifest_dir.rglob("*_manifest.jsonl")):
+        for item in load_manifest(path):
+            if item.id in items:
+                raise ReportError(f"{path}: id {item.id!r} is also in {source[item.id]}; pass a --manifest_dir "
+                                  "that holds each manifest once")
+            items[item.id], source[item.id] = item, path
+    return items
+
+
+def protocol_label(model: str, protocol: Optional[str]) -> str:
+    """The model name every table shows: plain under our protocol, marked under any other, so that
+    results of two protocols are separate rows everywhere and never pooled or joined."""
+    return model if protocol in (None, "", "ours") else f"{model} [{protocol} protocol]"
+
+
+def _locate(record: Union[BaselineRecord, ConditionedRecord], manifest: Dict[str, ManifestItem],
+            where: str) -> Tuple[str, str, str]:
+    """(dataset, subset, hop) of a record: its own fields, else the manifest, else a
+    ``sakura/<subset>/<hop>/`` id."""
+    dataset, subset, hop = record.dataset or "", record.subset or "", record.hop or ""
+    item = manifest.get(record.id)
+    if item is not None:
+        dataset, subset, hop = dataset or item.dataset, subset or item.subset, hop or item.hop
+    parts = str(record.id).split("/")
+    if (not subset or not hop) and len(parts) >= 4:
+        subset, hop = subset or parts[1], hop or parts[2]
+    if not dataset and len(parts) >= 4 and parts[0] == "sakura":
+        dataset = "sakura"
+    if not subset or not hop:
+        raise ReportError(f"{where}: record {record.id!r} has no subset/hop and is not in the manifests")
+    return dataset, subset, hop
+
+
+def baseline_lines(record: BaselineRecord, manifest: Dict[str, ManifestItem], where: str) -> List[Line]:
+    """One Line per run of a baseline record (one error Line when the item failed)."""
+    if record.prompt_mode not in BASELINE_CONDITION:
+        raise ReportError(f"{where}: prompt_mode must be 'cot' or 'direct', got {record.prompt_mode!r}")
+    if not record.model:
+        raise ReportError(f"{where}: baseline record without a 'model' field")
+    dataset, subset, hop = _locate(record, manifest, where)
+    answer = record.answer or (manifest[record.id].answer if record.id in manifest else "")
+    condition = BASELINE_CONDITION[record.prompt_mode]
+    common = dict(model=protocol_label(record.model, record.protocol), subset=subset, hop=hop, id=record.id,
+                  condition=condition, variant="", x=None, answer=answer, reference=None, paired=False, source=where, dataset=dataset,
+                  audio_cut=audio_cut(record.warnings) if record.error is None else None,
+                  cluster=clip_key(record.id, manifest))
+    if record.error is not None or not record.runs_predictions:
+        return [Line(run=0, prediction=None, error=record.error or "no runs", **common)]
+    runs = len(record.runs_predictions)
+    raws = record.runs_raw if len(record.runs_raw) == runs else [None] * runs
+    reasons = record.runs_finish_reasons if len(record.runs_finish_reasons) == runs else [None] * runs
+    return [Line(run=run, prediction=prediction, error=None, raw=raw, cue_prediction=record.cue_prediction(run),
+                 finish_reason=reason, **common)
+            for run, (prediction, raw, reason) in enumerate(zip(record.runs_predictions, raws, reasons))]
+
+
+def _x_value(condition: str, params: Dict[str, Any]) -> Optional[float]:
+    index = spec_index()
+    name = index.curve_x.get(condition)
+    if name is None or params.get(name) is None:
+        return None
+    value = float(params[name])
+    return round(value * 10) / 10 if name in index.binned_x else value
+
+
+def _variant(condition: str, params: Dict[str, Any]) -> str:
+    index = spec_index()
+    names = sorted(name for name in params
+                   if name not in index.per_item_params and name != index.curve_x.get(condition))
+    return ", ".join(f"{name}={params[name]}" for name in names)
+
+
+def mode_of(variant: str) -> str:
+    """The ``mode`` setting in a variant string ("mode=fixed_cot, ..." → "fixed_cot"), else ""."""
+    for part in variant.split(", "):
+        if part.startswith("mode="):
+            return part[len("mode="):]
+    return ""
+
+
+def model_label(model: str, cot_source_model: Optional[str]) -> str:
+    """The report's name for the lines of ``model``: its own name when the injected CoT is its own,
+    else "X conditioned on Y's CoT" (written with --allow_foreign_cot), so such lines are never
+    read as X's own faithfulness."""
+    if cot_source_model and cot_source_model not in (model, "reference"):  # reference: its own variant
+        return f"{model} conditioned on {cot_source_model}'s CoT"
+    return model
+
+
+def conditioned_line(record: ConditionedRecord, manifest: Dict[str, ManifestItem], where: str) -> Line:
+    """A conditioned / intervention record as a Line (agreement and correctness recomputed)."""
+    params = record.params
+    dataset, subset, hop = _locate(record, manifest, where)
+    answer = record.answer or (manifest[record.id].answer if record.id in manifest else "")
+    condition = record.condition
+    spec = spec_index().spec(condition)
+    result = {name: record.extra[name] for name in spec.result_fields if name in record.extra}
+    if record.reference_field:
+        if record.reference_field not in REFERENCE_FIELDS:
+            raise ReportError(f"{where}: reference_field must be one of {REFERENCE_FIELDS}, "
+                              f"got {record.reference_field!r}")
+        reference = getattr(record, record.reference_field)
+        kind = "readout" if record.reference_field == "baseline_cue_prediction" else "parsed"
+    else:  # written before both references were stored: join() looks for the baseline's read-out
+        readout = record.answer_mode == "logits" and params.get("mode") != "regenerate" \
+            and "cue_prediction" not in record.extra
+        reference, kind = record.baseline_prediction, "legacy" if readout else "parsed"
+    excluded = "rewrite_unchanged" if spec.rewritten and record.extra.get("rewrite_unchanged") is True else None
+    variant = _variant(condition, params)
+    if spec.variant_suffix is not None:
+        variant += spec.variant_suffix(record)
+    model = protocol_label(model_label(record.model, record.cot_source_model), record.protocol)
+    return Line(model=model, subset=subset, hop=hop, id=record.id,
+                run=int(record.run), condition=condition, variant=variant,
+                x=_x_value(condition, params), answer=answer, prediction=record.prediction, reference=reference,
+                paired=True, error=record.error, source=where, params=params, result=result, raw=record.raw,
+                reference_kind=kind, excluded=excluded, finish_reason=record.extra.get("finish_reason"),
+                cluster=clip_key(record.id, manifest), dataset=dataset,
+                audio_cut=audio_cut(record.extra["audio_warnings"]) if "audio_warnings" in record.extra else None)
+
+
+def load_file(path: Path, manifest: Dict[str, ManifestItem]) -> List[Line]:
+    """Lines of one output file; each JSON line is read as the record type its fields say, not the file name."""
+    lines: List[Line] = []
+    for line_number, obj in iter_jsonl(path):
+        where = f"{path}:{line_number}"
+        if not isinstance(obj, dict) or "id" not in obj:
+            raise ReportError(f"{where}: expected a JSON object with an 'id'")
+        if "runs_predictions" in obj:
+            lines.extend(baseline_lines(BaselineRecord.from_json(obj, where), manifest, where))
+        elif "condition" in obj:
+            try:
+                record = ConditionedRecord.from_json(obj, where)
+            except RecordError as exc:
+                raise ReportError(str(exc)) from None
+            lines.append(conditioned_line(record, manifest, where))
+        else:
+            raise ReportError(f"{where}: neither a baseline record (runs_predictions) nor a conditioned one (condition)")
+    return lines
+
+
+def _check_duplicates(lines: Sequence[Line]) -> None:
+    first: Dict[Tuple, str] = {}
+    for line in lines:
+        key = (line.dataset, line.model, line.condition, json.dumps(line.params, sort_keys=True), line.id, line.run)
+        if key in first:
+            raise ReportError(f"{line.source}: duplicate of {first[key]} (model {line.model}, {line.condition}, "
+                              f"id {line.id}, run {line.run})")
+        first[key] = line.source
+
+
+def join(lines: List[Line]) -> None:
+    """Fill the cross-file references in place: CoT letters for direct runs, the baseline's letter
+    read-out for old letter read-out lines, `full` letters for AOC."""
+    cot = {(l.dataset, l.model, l.id, l.run): l for l in lines if l.condition == "baseline_cot" and l.error is None}
+    # the `full` line of the same CoT source: the model's own, or the benchmark's reference CoT
+    index = spec_index()
+    full = {(l.dataset, l.model, l.id, l.run, l.params.get("cot_source")): l for l in lines
+            if index.spec(l.condition).aoc_reference and l.error is None}
+    for line in lines:
+        key = (line.dataset, line.model, line.id, line.run)
+        if line.condition == "baseline_direct" and key in cot:
+            line.reference, line.paired, line.reference_kind = cot[key].prediction, True, "parsed"
+        if line.reference_kind == "legacy" and key in cot and cot[key].cue_prediction is not None:
+            line.reference, line.reference_kind = cot[key].cue_prediction, "readout"
+        if index.aoc_step(line.condition) is not None:
+            key = key + (line.params.get("cot_source"),)
+            if key in full and full[key].prediction is not None:
+                line.lanham_reference = full[key].prediction
+            else:
+                line.lanham_reference, line.lanham_fallback = line.reference, True
+
+
+def load_outputs(root: Path, manifest_dir: Optional[Path] = None, exclude: Optional[Path] = None,
+                 exclude_cut: bool = False) -> Dataset:
+    """Read and join every output file under ``root``."""
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such output folder")
+    manifest = load_manifests(manifest_dir) if manifest_dir is not None else {}
+    files = find_output_files(root, exclude)
+    if not files:
+        raise ReportError(f"{root}: no baseline_*.jsonl, conditioned_*.jsonl or interventions/*.jsonl files")
+    lines = [line for path in files for line in load_file(path, manifest)]
+    _check_duplicates(lines)
+    join(lines)
+    if exclude_cut:
+        exclude_cut_cots(lines)
+    return Dataset(lines, files, manifest)
+
+
+CUT_BY_LENGTH = "cut_by_length"
+
+
+def exclude_cut_cots(lines: Sequence[Line]) -> None:
+    """``--exclude_cut_cots``: leave out (``excluded``) every answer whose own generation was cut
+    by the token limit, and every line built on a baseline CoT run that was (its CoT is cut too)."""
+    cut = {(l.dataset, l.model, l.id, l.run) for l in lines
+           if l.condition == "baseline_cot" and l.finish_reason == "length"}
+    for line in lines:
+        if line.excluded is None and (line.finish_reason == "length" or (
+                line.condition != "baseline_direct" and (line.dataset, line.model, line.id, line.run) in cut)):
+            line.excluded = CUT_BY_LENGTH
+

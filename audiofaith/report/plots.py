@@ -1,0 +1,142 @@
+"""Plots (matplotlib is imported lazily: the core stays importable without it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, Sequence, Tuple
+
+from audiofaith.report.load import mode_of
+from audiofaith.report.render import _finite
+from audiofaith.report.spec import CurveSpec
+from audiofaith.report.stats import SummaryRow, _hop_rank, _subset_rank
+
+MODE_STYLE = {"regenerate": "-", "fixed_cot": "--"}
+_PROMPT_LABEL = {"cot": "with CoT", "direct": "without CoT"}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"font.size": 10, "axes.titlesize": 11, "axes.spines.top": False,
+                         "axes.spines.right": False, "axes.grid": True, "grid.alpha": 0.3, "figure.dpi": 110})
+    return plt
+
+
+def model_colors(models: Sequence[str]) -> Dict[str, Any]:
+    """One consistent colour per model (matplotlib's tab10 cycle, in sorted model order)."""
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+               "#bcbd22", "#17becf"]
+    return {model: palette[index % len(palette)] for index, model in enumerate(sorted(models))}
+
+
+def plot_accuracy_bars(table: Dict[Tuple[str, str], Dict[str, Dict[str, Dict[str, Any]]]], colors: Dict[str, Any],
+                       path: Path) -> None:
+    """SAKURA accuracy per track and hop: bars per (model, prompt), 95 % CI whiskers, one panel per hop."""
+    plt = _pyplot()
+    series = sorted(table)  # (model, prompt)
+    tracks = sorted({s for per_hop in table.values() for hop in per_hop.values() for s in hop}, key=_subset_rank)
+    hops = sorted({hop for per_hop in table.values() for hop in per_hop}, key=_hop_rank)
+    fig, axes = plt.subplots(1, len(hops), figsize=(5.5 * len(hops), 3.8), sharey=True, squeeze=False)
+    width = 0.8 / max(len(series), 1)
+    for ax, hop in zip(axes[0], hops):
+        for index, (model, prompt) in enumerate(series):
+            rows = table[(model, prompt)].get(hop, {})
+            xs, ys, errs = [], [], [[], []]
+            for position, track in enumerate(tracks):
+                row = rows.get(track)
+                if row is None or not _finite(row.accuracy):
+                    continue
+                xs.append(position + (index - (len(series) - 1) / 2) * width)
+                ys.append(100 * row.accuracy)
+                errs[0].append(100 * (row.accuracy - row.accuracy_lo))
+                errs[1].append(100 * (row.accuracy_hi - row.accuracy))
+            ax.bar(xs, ys, width * 0.92, yerr=errs, capsize=2, color=colors[model],
+                   alpha=1.0 if prompt == "cot" else 0.45, hatch="" if prompt == "cot" else "//",
+                   edgecolor="white" if prompt == "cot" else colors[model], label=f"{model} ({_PROMPT_LABEL[prompt]})")
+        ax.set_xticks(range(len(tracks)), [t.capitalize() for t in tracks])
+        ax.grid(False, axis="x")
+        ax.set_title(f"{hop.capitalize()}-hop")
+        ax.set_ylim(0, 100)
+        ax.axhline(0, color="black", linewidth=0.5)
+    axes[0][0].set_ylabel("Accuracy (%)")
+    axes[0][-1].legend(*_unique_legend(axes), fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    fig.suptitle("SAKURA accuracy with and without chain of thought (95 % bootstrap CI)")
+    fig.tight_layout()
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+
+
+def plot_curves(rows: Sequence[SummaryRow], spec: CurveSpec, colors: Dict[str, Any], path: Path) -> bool:
+    """A track × hop grid of curves: one colour per model, one line style per variant, CI bands.
+
+    Returns False (and writes nothing) when no row has data for the figure.
+    """
+    rows = [r for r in rows if r.condition in spec.conditions and r.x is not None and _finite(r.get(spec.metric))]
+    if not rows:
+        return False
+    plt = _pyplot()
+    tracks = sorted({r.subset for r in rows}, key=_subset_rank)
+    hops = sorted({r.hop for r in rows}, key=_hop_rank)
+    fig, axes = plt.subplots(len(hops), len(tracks), figsize=(3.6 * len(tracks) + 1.8, 2.9 * len(hops)),
+                             sharex=True, sharey=True, squeeze=False)
+    variants = sorted({(r.condition, r.variant) for r in rows})
+    styles = ["-", "--", ":", "-."]
+    for (row_index, hop), (col_index, track) in ((h, t) for h in enumerate(hops) for t in enumerate(tracks)):
+        ax = axes[row_index][col_index]
+        for model in sorted({r.model for r in rows}):
+            for variant_index, (condition, variant) in enumerate(variants):
+                points = sorted((r for r in rows if (r.model, r.subset, r.hop, r.condition, r.variant)
+                                 == (model, track, hop, condition, variant)), key=lambda r: r.x)
+                if not points:
+                    continue
+                style = MODE_STYLE.get(mode_of(variant), styles[variant_index % len(styles)])
+                x = [spec.x_scale * p.x for p in points]
+                label = model + (f" · {_short_variant(condition, variant, spec)}" if len(variants) > 1 else "")
+                ax.plot(x, [100 * p[spec.metric] for p in points], style, marker="o", markersize=3,
+                        color=colors[model], label=label)
+                ax.fill_between(x, [100 * p[spec.low] for p in points], [100 * p[spec.high] for p in points],
+                                color=colors[model], alpha=0.15, linewidth=0)
+        ax.set_title(f"{track.capitalize()} · {hop}-hop")
+        ax.set_ylim(-2, 102)
+        if row_index == len(hops) - 1:
+            ax.set_xlabel(spec.xlabel)
+        if col_index == 0:
+            ax.set_ylabel(spec.ylabel)
+    if spec.invert_x:
+        axes[0][0].invert_xaxis()  # the x axes are shared: inverting one inverts all
+    handles, labels = _unique_legend(axes)
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
+    fig.suptitle(spec.title)
+    fig.tight_layout()
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+    return True
+
+
+def _short_variant(condition: str, variant: str, spec: CurveSpec) -> str:
+    text = variant.replace("mode=", "") or condition
+    return f"{condition}: {text}" if len(spec.conditions) > 1 and variant else text
+
+
+def _draws_something(handle) -> bool:
+    """Whether a legend handle has anything on the plot (a line with a finite point, a bar)."""
+    import numpy as np
+
+    if hasattr(handle, "get_ydata"):
+        return bool(np.isfinite(np.asarray(handle.get_ydata(), dtype=float)).any())
+    patches = getattr(handle, "patches", None)
+    return bool(patches) if patches is not None else True
+
+
+def _unique_legend(axes) -> Tuple[list, list]:
+    """One legend entry per label, only for series that draw something."""
+    seen: Dict[str, Any] = {}
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            if _draws_something(handle):
+                seen.setdefault(label, handle)
+    return list(seen.values()), list(seen.keys())
+

@@ -1,0 +1,326 @@
+"""The report's own sections (accuracy, CoT vs direct, cut CoTs, unchanged rewrites, McNemar, provenance)
+and the document: each benchmark's sections, with every registered spec's sections in their order."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from audiofaith.benchmarks import reporting as benchmark_reporting
+from audiofaith.report.blocks import (AGREEMENT_HEADERS, FLIP_HEADERS, agreement_cells, count_cell, flip_cells,
+                                      location, select_rows)
+from audiofaith.report.load import BASELINE_CONDITION, POOLED, Dataset
+from audiofaith.report.plots import _PROMPT_LABEL, model_colors, plot_accuracy_bars
+from audiofaith.report.render import Block, Heading, Image, Paragraph, Table, _finite, pct, pct_ci, pvalue
+from audiofaith.report.spec import Section, SectionContext, spec_index
+from audiofaith.report.stats import AocRow, Settings, SummaryRow, _ci, _hop_rank, _subset_rank
+
+
+def _track_hop_columns(rows: Sequence[SummaryRow]) -> Tuple[List[str], List[str]]:
+    tracks = sorted({r.subset for r in rows}, key=_subset_rank)
+    hops = sorted({r.hop for r in rows}, key=_hop_rank)
+    return tracks, hops
+
+
+def _hop_label(hop: str) -> str:
+    return "" if hop == POOLED else f" {hop[0].upper()}"
+
+
+def accuracy_table(rows: Sequence[SummaryRow], prompt: str, pooled: bool = False) -> Optional[Table]:
+    """SAKURA leaderboard layout: one row per model, track × hop columns, then the average per hop.
+
+    With ``pooled`` the columns are the tracks with both hops pooled instead.
+    """
+    selected = [r for r in select_rows(rows, condition=BASELINE_CONDITION[prompt]) if (r.hop == POOLED) == pooled]
+    if not selected:
+        return None
+    tracks, hops = _track_hop_columns(selected)
+    headers = ["model"] + [f"{t.capitalize()}{_hop_label(h)}" for t in tracks for h in hops] + \
+              [f"Average{_hop_label(h)}" for h in hops]
+    body = []
+    for model in sorted({r.model for r in selected}):
+        cells, per_hop = [model], defaultdict(list)
+        for track in tracks:
+            for hop in hops:
+                found = select_rows(selected, model=model, subset=track, hop=hop)
+                row = found[0] if found else None
+                cells.append(pct_ci(row.accuracy, row.accuracy_lo, row.accuracy_hi) if row else "–")
+                if row and _finite(row.accuracy):
+                    per_hop[hop].append(row.accuracy)
+        for hop in hops:
+            values = per_hop[hop]
+            note = "" if len(values) == len(tracks) else f" ({len(values)} track{'' if len(values) == 1 else 's'})"
+            cells.append(pct(sum(values) / len(values)) + note if values else "–")
+        body.append(cells)
+    return Table(headers, body)
+
+
+def section_accuracy(rows, colors, plot_dir) -> List[Block]:
+    blocks: List[Block] = []
+    tables = [(prompt, accuracy_table(rows, prompt)) for prompt in ("cot", "direct")]
+    if not any(table for _, table in tables):
+        return blocks
+    blocks += [Heading(2, "SAKURA accuracy by track and hop"),
+               Paragraph("Accuracy in % with a 95 % bootstrap CI, over every baseline answer that was produced "
+                         "(an unparsed answer counts as wrong; items with an error are left out, see `n_error`). "
+                         "S = single-hop, M = multi-hop; Average = mean of the track accuracies per hop, as in "
+                         "SAKURA's leaderboard. Letters are parsed by audiofaith, not judged by GPT-4o.")]
+    for prompt, table in tables:
+        if table:
+            blocks += [Heading(3, f"Baseline {_PROMPT_LABEL[prompt]} (`{BASELINE_CONDITION[prompt]}`)"), table]
+    pooled = [(prompt, accuracy_table(rows, prompt, pooled=True)) for prompt in ("cot", "direct")]
+    blocks += [Heading(3, "Both hops pooled (per track)"),
+               Paragraph("Accuracy over both hops of a track (1000 questions when complete): the denominator of "
+                         "the anchor study's per-track numbers. Rows with hop `all` in summary.csv.")]
+    blocks += [Table([f"{h} ({_PROMPT_LABEL[prompt]})" if i == 0 else h for i, h in enumerate(table.headers)],
+                     table.rows) for prompt, table in pooled if table]
+    baseline = [r for r in rows if r.condition in BASELINE_CONDITION.values() and r.hop != POOLED]
+    blocks.append(Heading(3, "Null answers, errors and missing items"))
+    blocks.append(Table(["model", "track", "hop", "prompt", "n", "n_error", "n_missing", "null answers",
+                         "parse failures %", "accuracy excl. nulls %"],
+                        [location(r) + [r.condition, str(r.n), str(r.n_error), count_cell(r.n_missing),
+                                         str(r.n_null_prediction), pct(r.parse_failure_rate),
+                                         pct(r.accuracy_excl_null)] for r in baseline]))
+    table = _accuracy_plot_table(baseline)
+    path = plot_dir / "sakura_accuracy.png"
+    plot_accuracy_bars(table, colors, path)
+    blocks.append(Image(path, "SAKURA accuracy per track and hop, with (solid) and without (hatched) CoT; "
+                              "whiskers are 95 % bootstrap CIs."))
+    return blocks
+
+
+
+def _accuracy_plot_table(baseline: Sequence[SummaryRow]):
+    table: Dict[Tuple[str, str], Dict[str, Dict[str, SummaryRow]]] = defaultdict(lambda: defaultdict(dict))
+    prompt_of = {v: k for k, v in BASELINE_CONDITION.items()}
+    for row in baseline:
+        table[(row.model, prompt_of[row.condition])][row.hop][row.subset] = row
+    return table
+
+
+
+def section_cot_vs_direct(rows) -> List[Block]:
+    direct = [r for r in select_rows(rows, condition="baseline_direct") if r.paired]
+    if not direct:
+        return []
+    return [Heading(2, "% same answer with vs without CoT"),
+            Paragraph("Share of (item, run) pairs where the direct answer (no CoT) equals the CoT answer: Lanham's "
+                      "cheap proxy (early answering at 0 % of the chain). Lower = the CoT changes the answer more "
+                      "often. 'null ref.' = unparsed CoT answers, 'null pred.' = unparsed direct answers."),
+            Table(["model", "track", "hop"] + AGREEMENT_HEADERS + ["acc. with CoT %", "acc. without %"],
+                  [location(r) + agreement_cells(r) + [pct(r.reference_accuracy), pct(r.accuracy)]
+                   for r in direct])]
+
+
+
+def section_conditioned(context: SectionContext) -> List[Block]:
+    """The conditioned step's section (declared by ``audiofaith.runners.conditioned.REPORT``)."""
+    full = context.own_rows()
+    if not full:
+        return []
+    return [Heading(2, "Conditioned on its own CoT (`full`)"),
+            Paragraph("The model re-answers with its own baseline CoT injected. Agreement = same letter as the "
+                      "baseline run, read the same way (column 'reference': a letter read-out line is compared with "
+                      "the baseline run's letter read-out after the same CoT, a parsed line with its parsed letter). "
+                      "Errors (e.g. a baseline run without reasoning) are not "
+                      "scored (`n_error` in summary.csv). Flip matrix: rows = baseline correct (c) / incorrect (i), "
+                      "columns = conditioned correct / incorrect; McNemar tests the paired accuracy change."
+                      + (" Rows with `cot_source=reference` inject the benchmark's reference reasoning (MMAR's "
+                         "human-written `thinking`) instead of the model's own CoT: does the model follow it?"
+                         if any("cot_source=reference" in r.variant for r in full) else "")),
+            _full_table(full)]
+
+
+def _full_table(full: Sequence[SummaryRow]) -> Table:
+    """The `full` rows; with a variant column when some CoT is not the model's own (cot_source=reference)."""
+    variant = any(r.variant for r in full)
+    headers = ["model", "track", "hop"] + (["variant"] if variant else []) + ["n", "n_error", "reference"]
+    return Table(headers + AGREEMENT_HEADERS + FLIP_HEADERS,
+                 [location(r) + ([r.variant or "own CoT"] if variant else [])
+                  + [str(r.n), str(r.n_error), r.reference_readout or "–"]
+                  + agreement_cells(r) + flip_cells(r) for r in full])
+
+
+def section_rewrites(dataset: Dataset) -> List[Block]:
+    """Per model and condition: how often the rewriter returned the sentence unchanged."""
+    index = spec_index()
+    counts: Dict[Tuple[str, str], List[int]] = defaultdict(lambda: [0, 0])
+    for line in dataset.lines:
+        if index.spec(line.condition).rewritten and line.result.get("rewrite_unchanged") is not None:
+            counts[(line.model, line.condition)][0] += 1
+            counts[(line.model, line.condition)][1] += bool(line.result["rewrite_unchanged"])
+    if not counts:
+        return []
+    return [Heading(2, "Rewrites returned unchanged"),
+            Paragraph("Lines of adding mistakes and paraphrasing whose rewrite is identical to the original (up to "
+                      "spacing and case) or empty. They are left out of every statistic of their condition (counted "
+                      "in `n_excluded`). A high rate means the rewriter did not do its job: use an external "
+                      "rewriter model (`--rewriter_model`) for published numbers."),
+            Table(["model", "condition", "lines with a rewrite", "unchanged", "unchanged %"],
+                  [[model, condition, str(total), str(unchanged), pct(unchanged / total)]
+                   for (model, condition), (total, unchanged) in sorted(counts.items())])]
+
+
+def section_finish_reasons(dataset: Dataset, settings: Settings) -> List[Block]:
+    """Per model and condition: generated CoTs cut by the token limit (finish reason 'length')."""
+    counts: Dict[Tuple[str, str], List[int]] = defaultdict(lambda: [0, 0, 0])
+    for line in dataset.lines:
+        if line.condition == "baseline_direct" or line.error is not None:
+            continue
+        if line.condition != "baseline_cot" and line.finish_reason is None:
+            continue  # a line whose CoT was injected, not generated
+        entry = counts[(line.model, line.condition)]
+        entry[0] += 1
+        entry[1] += line.finish_reason is not None
+        entry[2] += line.finish_reason == "length"
+    if not any(entry[1] for entry in counts.values()):
+        return []
+    note = ("They are left out of every statistic (`--exclude_cut_cots`), together with every line built on a cut "
+            "baseline run." if settings.exclude_cut_cots else
+            "They are included in every statistic; `audiofaith report --exclude_cut_cots` leaves them out, together "
+            "with every line built on a cut baseline run.")
+    return [Heading(2, "CoTs cut by the token limit"),
+            Paragraph("Generated runs whose generation stopped at `max_new_tokens` (finish reason `length`) instead "
+                      "of ending their turn: their reasoning, and often their answer, is cut. " + note +
+                      " 'reason unknown' counts runs from files written before finish reasons were recorded."),
+            Table(["model", "condition", "generated runs", "reason unknown", "cut by the limit", "cut %"],
+                  [[model, condition, str(total), str(total - known), str(cut), pct(cut / known) if known else "–"]
+                   for (model, condition), (total, known, cut) in sorted(counts.items())])]
+
+
+def section_mcnemar(rows) -> List[Block]:
+    paired = [r for r in rows if r.paired and r.condition != "baseline_direct"]
+    direct = [r for r in rows if r.paired and r.condition == "baseline_direct"]
+    if not paired and not direct:
+        return []
+    headers = ["model", "track", "hop", "condition", "variant", "x", "reference", "n pairs", "b (c→i)", "c (i→c)",
+               "Δ acc. pts [CI]", "McNemar p exact", "χ² (cc)", "p χ²"]
+    body = [location(r) + [r.condition, r.variant or "–", "–" if r.x is None else f"{r.x:g}",
+                            r.reference_readout or "–",
+                            str(r.flip_cc + r.flip_ci + r.flip_ic + r.flip_ii), str(r.flip_ci),
+                            str(r.flip_ic), pct_ci(r.delta_accuracy, r.delta_lo, r.delta_hi),
+                            pvalue(r.mcnemar_p_exact), f"{r['mcnemar_chi2']:.2f}", pvalue(r["mcnemar_p_chi2"])]
+            for r in direct + paired]
+    return [Heading(2, "Paired accuracy changes (McNemar)"),
+            Paragraph("Each condition against its reference answers on the same (item, run): the clean CoT baseline "
+                      "read the same way as the condition's answer (column 'reference'; for `baseline_direct`: direct "
+                      "vs CoT, both parsed). Pairs whose reference is null are left out (no baseline answer to "
+                      "compare with). b = correct → incorrect, c = incorrect → correct; a null answer under the "
+                      "condition counts as incorrect. Exact = two-sided binomial test on b vs c; χ² with continuity "
+                      "correction. No correction for multiple comparisons is applied."),
+            Table(headers, body)]
+
+
+def provenance_rows(files: Sequence[Path]) -> List[List[str]]:
+    """Model, checkpoint, hardware and library per output file, from its ``.meta.json`` sidecar."""
+    rows = []
+    for path in files:
+        meta_path = path.with_name(path.name + ".meta.json")
+        if not meta_path.exists():
+            rows.append([path.name, "–", "no provenance sidecar", "–", "–", "–"])
+            continue
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        sessions = meta.get("sessions") or [{}]
+        backend = sessions[-1].get("backend", {})
+        fingerprint = meta.get("fingerprint", {})
+        hardware = " ".join(str(v) for v in (backend.get("device"), backend.get("device_name")) if v)
+        libraries = ", ".join(f"{k} {v}" for k, v in backend.get("libraries", {}).items())
+        checkpoint = str(fingerprint.get("checkpoint", backend.get("checkpoint", "–")))
+        if any(s.get("backend", {}).get("tiny_random_weights") for s in sessions):
+            checkpoint += " (TINY RANDOM WEIGHTS)"
+        rows.append([path.name, str(fingerprint.get("model_key", "–")), checkpoint, hardware or "–",
+                     str(backend.get("dtype", "–")), libraries or "–"])
+    return rows
+
+
+def _demote(blocks: List[Block]) -> List[Block]:
+    """The blocks one heading level down (a benchmark's sections under its own heading)."""
+    return [Heading(block.level + 1, block.text) if isinstance(block, Heading) else block for block in blocks]
+
+
+def _benchmark_rank(name: str) -> Tuple[int, str]:
+    order = ("sakura", "", "mmau", "mmar")
+    return (order.index(name) if name in order else len(order), name)
+
+
+def benchmark_blocks(dataset: Dataset, name: str, rows, aocs, colors, plot_dir: Path, settings: Settings) -> List[Block]:
+    """Every section of one benchmark: its accuracy tables, then the faithfulness sections."""
+    rows = [r for r in rows if r.dataset == name]
+    aocs = [a for a in aocs if a.dataset == name]
+    spec = benchmark_reporting.spec_of(name)
+    if spec is None:
+        blocks = section_accuracy(rows, colors, plot_dir)
+    else:
+        ci = lambda values, items: _ci(values, settings, items)  # noqa: E731
+        blocks = benchmark_reporting.accuracy_blocks(
+            spec, benchmark_reporting.category_rows(dataset.lines, dataset.manifest, spec, ci), bool(dataset.manifest))
+    own = Dataset([line for line in dataset.lines if line.dataset == name], dataset.files, dataset.manifest)
+    context = SectionContext(rows=rows, aocs=aocs, dataset=own, colors=colors, plot_dir=plot_dir, settings=settings)
+    sections = [(section, ()) for section in REPORT_SECTIONS] + spec_index().sections()
+    for section, conditions in sorted(sections, key=lambda pair: pair[0].order):
+        blocks += section.build(replace(context, conditions=conditions))
+    return blocks
+
+
+#: The report's own sections after the accuracy tables; the registered specs' sections go between
+#: them by ``order`` (docs/architecture.md, "Adding an intervention").
+REPORT_SECTIONS = (
+    Section(10, lambda context: section_cot_vs_direct(context.rows)),
+    Section(30, lambda context: section_finish_reasons(context.dataset, context.settings)),
+    Section(55, lambda context: section_rewrites(context.dataset)),
+    Section(1000, lambda context: section_mcnemar(context.rows)),
+)
+
+
+def section_lanham(rows: Sequence[SummaryRow], aocs: Sequence[AocRow], colors: Dict[str, Any],
+                   plot_dir: Path) -> List[Block]:
+    """The sections of every condition with an AOC (its spec's ``aoc_step``), in report order."""
+    index = spec_index()
+    context = SectionContext(rows=rows, aocs=aocs, dataset=Dataset([], [], {}), colors=colors, plot_dir=plot_dir,
+                             settings=Settings())
+    return index.section_blocks(context, lambda conditions: any(index.aoc_step(c) for c in conditions))
+
+
+def build_blocks(dataset: Dataset, rows, aocs, plot_dir: Path, settings: Settings, judge_note: str,
+                 export_note: str = "") -> List[Block]:
+    colors = model_colors({line.model for line in dataset.lines})
+    models = ", ".join(sorted(colors))
+    provenance = provenance_rows(dataset.files)
+    blocks: List[Block] = [Heading(1, "audiofaith report")]
+    if any("TINY RANDOM WEIGHTS" in row[2] for row in provenance):
+        blocks.append(Paragraph("**Warning: some results below come from tiny random-weight test checkpoints "
+                                "(marked in the provenance table). Their text is gibberish and their numbers mean "
+                                "nothing.**"))
+    benchmarks = sorted({line.dataset for line in dataset.lines}, key=_benchmark_rank)
+    blocks += [
+        Paragraph(f"{len(dataset.files)} output file(s), {len(dataset.lines)} answers, model(s): {models}. "
+                  f"Confidence intervals: 95 % percentile bootstrap over items, {settings.n_resamples} resamples, "
+                  f"seed {settings.seed}. Column definitions and null handling: docs/report.md. Tables as CSV: "
+                  "`summary.csv`, `per_item.csv`, `aoc.csv`."),
+        Paragraph("Protocol: a plain model name is our protocol; `[paper protocol]` after it marks the published "
+                  "study's prompts and conditioning (docs/protocols.md). Each protocol has its own rows in every "
+                  "table; results of two protocols are never pooled."),
+    ]
+    if len(benchmarks) > 1:
+        blocks.append(Paragraph("Benchmarks: " + ", ".join(benchmark_reporting.display_name(b) for b in benchmarks)
+                                + ". Each has its own sections below; no table cell pools two benchmarks."))
+    for name in benchmarks:
+        if len(benchmarks) == 1:
+            blocks += benchmark_blocks(dataset, name, rows, aocs, colors, plot_dir, settings)
+            continue
+        own_plots = plot_dir / (name or "unrecorded")
+        own_plots.mkdir(parents=True, exist_ok=True)
+        blocks.append(Heading(2, f"Benchmark: {benchmark_reporting.display_name(name)}"))
+        blocks += _demote(benchmark_blocks(dataset, name, rows, aocs, colors, own_plots, settings))
+    blocks += benchmark_reporting.cut_blocks(benchmark_reporting.cut_rows(dataset.lines))
+    blocks += [Heading(2, "SAKURA judge export"), Paragraph(judge_note)]
+    if export_note:
+        blocks += [Heading(2, "MMAU / MMAR evaluation-script export"), Paragraph(export_note)]
+    blocks += [Heading(2, "Provenance"),
+               Paragraph("What produced each output file, from its `.meta.json` sidecar (the last session)."),
+               Table(["file", "model", "checkpoint", "device", "dtype", "libraries"], provenance)]
+    return blocks
+

@@ -1,0 +1,335 @@
+"""Summary statistics: one typed ``SummaryRow`` per (model, subset, hop, condition, variant, x),
+and Lanham's AOC per chain group (``AocRow``). Every column is defined in docs/report.md."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from audiofaith import metrics
+from audiofaith.benchmarks.common import NO_HOP
+from audiofaith.report.load import BASELINE_CONDITION, HOP_ORDER, POOLED, REFERENCE_KINDS, TRACK_ORDER, Dataset, Line
+from audiofaith.report.spec import spec_index
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """One summary.csv row. Statistics that do not apply to the group are None (an empty cell):
+    the agreement, flip and McNemar columns for unpaired groups (baselines with CoT), the Lanham
+    columns outside AOC conditions. Columns a family adds (its spec's ``summary_columns``) are in
+    ``extra``. ``row["name"]`` and ``row.get("name")`` read any column by its CSV name."""
+
+    dataset: str
+    model: str
+    subset: str
+    hop: str
+    condition: str
+    variant: str
+    x_name: str
+    x: Optional[float]
+    n: int
+    n_error: int
+    n_excluded: int
+    n_cut_by_length: int
+    n_scored: int
+    n_missing: Optional[int]
+    n_null_prediction: int
+    parse_failure_rate: float
+    n_correct: int
+    accuracy: float
+    accuracy_lo: float
+    accuracy_hi: float
+    accuracy_excl_null: float
+    reference_readout: Optional[str] = None
+    n_null_reference: Optional[int] = None
+    n_both_null: Optional[int] = None
+    n_valid_pairs: Optional[int] = None
+    n_agree: Optional[int] = None
+    agree_rate_excl_null: Optional[float] = None
+    agree_excl_null_lo: Optional[float] = None
+    agree_excl_null_hi: Optional[float] = None
+    agree_rate_null_as_disagree: Optional[float] = None
+    agree_null_as_disagree_lo: Optional[float] = None
+    agree_null_as_disagree_hi: Optional[float] = None
+    n_lanham_valid: Optional[int] = None
+    same_as_full_rate: Optional[float] = None
+    same_as_full_lo: Optional[float] = None
+    same_as_full_hi: Optional[float] = None
+    n_lanham_fallback: Optional[int] = None
+    n_flip_pairs: Optional[int] = None
+    reference_accuracy: Optional[float] = None
+    delta_accuracy: Optional[float] = None
+    delta_lo: Optional[float] = None
+    delta_hi: Optional[float] = None
+    flip_cc: Optional[int] = None
+    flip_ci: Optional[int] = None
+    flip_ic: Optional[int] = None
+    flip_ii: Optional[int] = None
+    mcnemar_p_exact: Optional[float] = None
+    mcnemar_chi2: Optional[float] = None
+    mcnemar_p_chi2: Optional[float] = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def paired(self) -> bool:
+        """Whether the group has reference answers (the agreement, flip and McNemar columns)."""
+        return self.n_agree is not None
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """Column ``name`` (a field or a family's extra column); ``default`` when it is None or absent."""
+        value = self.extra.get(name) if name not in _FIELDS else getattr(self, name)
+        return default if value is None else value
+
+    def __getitem__(self, name: str) -> Any:
+        if name in _FIELDS:
+            return getattr(self, name)
+        return self.extra[name]
+
+
+_FIELDS = frozenset(f.name for f in dataclasses.fields(SummaryRow)) - {"extra"}
+
+
+def summary_columns() -> List[str]:
+    """summary.csv's columns: SummaryRow's fields, then each registered family's own columns."""
+    columns = [f.name for f in dataclasses.fields(SummaryRow) if f.name != "extra"]
+    return columns + [name for spec in spec_index().specs for name in spec.summary_columns if name not in columns]
+
+
+
+@dataclass(frozen=True)
+class Settings:
+    n_resamples: int = metrics.N_RESAMPLES
+    seed: int = metrics.SEED
+    exclude_cut_cots: bool = False  # leave out answers whose CoT the token limit cut
+
+
+def _ci(values: Sequence[float], settings: Settings, items: Sequence[str]) -> Tuple[float, float]:
+    """Bootstrap CI resampling whole items (all runs of an item together)."""
+    return metrics.bootstrap_ci(values, n_resamples=settings.n_resamples, seed=settings.seed, clusters=items)
+
+
+def _expected_keys(dataset: Dataset) -> Dict[Tuple[str, str, str, str], set]:
+    """(dataset, model, subset, hop) → the (id, run) keys of the CoT baseline: what every condition should cover."""
+    keys: Dict[Tuple[str, str, str, str], set] = defaultdict(set)
+    for line in dataset.lines:
+        if line.condition == "baseline_cot":
+            keys[(line.dataset, line.model, line.subset, line.hop)].add((line.id, line.run))
+    return keys
+
+
+def _missing(group: Sequence[Line], dataset: Dataset, expected: Dict[Tuple[str, str, str], set],
+             pooled: bool = False) -> Optional[int]:
+    """Expected answers absent from ``group``; None where it is not defined (per-chain curve points).
+
+    Baselines are checked against the manifest (both hops when ``pooled``), conditions against the
+    model's CoT baseline.
+    """
+    first = group[0]
+    present = {(line.id, line.run) for line in group}
+    if first.condition in BASELINE_CONDITION.values():
+        if not dataset.manifest:
+            return None
+        runs = max(line.run for line in group) + 1
+        ids = {i.id for i in dataset.manifest.values() if i.subset == first.subset and (pooled or i.hop == first.hop)
+               and (not first.dataset or i.dataset == first.dataset)}
+        return len({(i, r) for i in ids for r in range(runs)} - present)
+    index = spec_index()
+    if index.curve_x.get(first.condition) in index.binned_x:
+        return None
+    return len(expected.get((first.dataset, first.model, first.subset, first.hop), set()) - present)
+
+
+def summarize_group(group: Sequence[Line], settings: Settings, n_missing: Optional[int],
+                    hop: Optional[str] = None) -> SummaryRow:
+    """Every summary.csv statistic of one (model, subset, hop, condition, variant, x) group.
+
+    ``hop`` overrides the lines' hop (``"all"`` for the pooled baseline rows).
+    """
+    first = group[0]
+    scored = [line for line in group if line.error is None and line.excluded is None]
+    correct = [line.correct for line in scored]
+    n_null = sum(line.prediction is None for line in scored)
+    spec = spec_index().spec(first.condition)
+    row: Dict[str, Any] = {
+        "dataset": first.dataset, "model": first.model, "subset": first.subset, "hop": hop or first.hop, "condition": first.condition,
+        "variant": first.variant, "x_name": spec_index().curve_x.get(first.condition, ""), "x": first.x,
+        "n": len(group), "n_error": sum(line.error is not None for line in group),
+        "n_excluded": sum(line.error is None and line.excluded is not None for line in group),
+        "n_cut_by_length": sum(line.finish_reason == "length" for line in group),
+        "n_scored": len(scored), "n_missing": n_missing,
+        "n_null_prediction": n_null, "parse_failure_rate": n_null / len(scored) if scored else math.nan,
+        "n_correct": sum(correct), "accuracy": metrics.rate(correct),
+        "accuracy_excl_null": sum(correct) / (len(scored) - n_null) if len(scored) > n_null else math.nan,
+    }
+    row["accuracy_lo"], row["accuracy_hi"] = _ci(correct, settings, [line.cluster for line in scored])
+    row.update(_agreement_stats([line for line in scored if line.paired], settings))
+    row.update(_lanham_stats(scored, settings))
+    extra = spec.summary_stats(scored) if scored and spec.summary_stats is not None else {}
+    return SummaryRow(extra=extra, **row)
+
+
+def _agreement_stats(paired: Sequence[Line], settings: Settings) -> Dict[str, Any]:
+    """Agreement with the reference answer, the flip matrix and McNemar tests (empty when unpaired).
+
+    The flip matrix, McNemar and the accuracy change use the pairs whose reference is not null: a
+    null reference is a missing baseline answer, not an incorrect one (a letter read-out is never
+    null, so counting a parsed null as wrong would compare two read-outs)."""
+    if not paired:
+        return {}
+    counts = metrics.agreement_counts([l.prediction for l in paired], [l.reference for l in paired])
+    valid_lines = [l for l in paired if l.prediction is not None and l.reference is not None]
+    valid = [l.prediction == l.reference for l in valid_lines]
+    as_disagree = [l.prediction is not None and l.prediction == l.reference for l in paired]
+    with_reference = [l for l in paired if l.reference is not None]
+    before, after = [l.reference_correct for l in with_reference], [l.correct for l in with_reference]
+    flips = metrics.flip_matrix(before, after)
+    chi2, p_chi2 = metrics.mcnemar_chi2(flips.correct_incorrect, flips.incorrect_correct)
+    kinds = sorted({l.reference_kind for l in paired if l.reference_kind})
+    stats = {
+        "reference_readout": "; ".join(REFERENCE_KINDS[k] for k in kinds), "n_flip_pairs": len(with_reference),
+        "n_null_reference": counts.n_null_reference, "n_both_null": counts.n_both_null,
+        "n_valid_pairs": counts.n_valid, "n_agree": counts.n_agree,
+        "agree_rate_excl_null": counts.rate_excl_null, "agree_rate_null_as_disagree": counts.rate_null_as_disagree,
+        "reference_accuracy": metrics.rate(before), "delta_accuracy": metrics.rate(after) - metrics.rate(before),
+        "flip_cc": flips.correct_correct, "flip_ci": flips.correct_incorrect, "flip_ic": flips.incorrect_correct,
+        "flip_ii": flips.incorrect_incorrect,
+        "mcnemar_p_exact": metrics.mcnemar_exact(flips.correct_incorrect, flips.incorrect_correct),
+        "mcnemar_chi2": chi2, "mcnemar_p_chi2": p_chi2,
+    }
+    stats["agree_excl_null_lo"], stats["agree_excl_null_hi"] = _ci(valid, settings, [l.cluster for l in valid_lines])
+    stats["agree_null_as_disagree_lo"], stats["agree_null_as_disagree_hi"] = _ci(
+        as_disagree, settings, [l.cluster for l in paired])
+    stats["delta_lo"], stats["delta_hi"] = metrics.paired_bootstrap_ci(
+        before, after, n_resamples=settings.n_resamples, seed=settings.seed,
+        clusters=[l.cluster for l in with_reference])
+    return stats
+
+
+def _lanham_stats(scored: Sequence[Line], settings: Settings) -> Dict[str, Any]:
+    """Same answer as the full-CoT answer (Lanham's y-axis), for early answering / adding mistakes."""
+    if not scored or spec_index().aoc_step(scored[0].condition) is None:
+        return {}
+    valid = [l for l in scored if l.lanham_reference is not None]
+    same = [l.prediction == l.lanham_reference for l in valid]
+    low, high = _ci(same, settings, [l.cluster for l in valid])
+    return {"n_lanham_valid": len(valid), "same_as_full_rate": metrics.rate(same), "same_as_full_lo": low,
+            "same_as_full_hi": high, "n_lanham_fallback": sum(l.lanham_fallback for l in scored)}
+
+
+def _subset_rank(subset: str) -> Tuple[int, str]:
+    return (TRACK_ORDER.index(subset) if subset in TRACK_ORDER else len(TRACK_ORDER), subset)
+
+
+def _hop_rank(hop: str) -> Tuple[int, str]:
+    return (HOP_ORDER.index(hop) if hop in HOP_ORDER else len(HOP_ORDER), hop)
+
+
+def _group_key(line: Line) -> Tuple:
+    return (line.dataset, line.model, _subset_rank(line.subset), _hop_rank(line.hop), line.condition, line.variant,
+            -math.inf if line.x is None else line.x)
+
+
+def summarize(dataset: Dataset, settings: Settings) -> List[SummaryRow]:
+    """summary.csv rows, one per (model, subset, hop, condition, variant, x).
+
+    Baselines also get a row with hop ``all`` (both hops pooled: the 1000-question track
+    accuracy that the anchor study reports), except in benchmarks without hops (hop ``none``).
+    """
+    groups: Dict[Tuple, List[Line]] = defaultdict(list)
+    for line in dataset.lines:
+        groups[_group_key(line)].append(line)
+        if line.condition in BASELINE_CONDITION.values() and line.hop != NO_HOP:
+            key = _group_key(line)
+            groups[key[:3] + (_hop_rank(POOLED),) + key[4:]].append(line)
+    expected = _expected_keys(dataset)
+    rows = []
+    for key in sorted(groups):
+        pooled = key[3][1] == POOLED
+        rows.append(summarize_group(groups[key], settings, _missing(groups[key], dataset, expected, pooled),
+                                    hop=POOLED if pooled else None))
+    return rows
+
+
+@dataclass(frozen=True)
+class AocRow:
+    model: str
+    subset: str
+    hop: str
+    condition: str
+    variant: str
+    aoc: float
+    n_chains: int
+    lengths: str  # "n:count" pairs of the lengths that entered the AOC
+    n_reference_fallback: int
+    aoc_lo: float = math.nan
+    aoc_hi: float = math.nan
+    dataset: str = ""
+    n_chains_dropped: int = 0  # chains of the group that did not enter the AOC
+    dropped: str = ""  # "reason: count; ..." for those chains
+    partial_lengths: str = ""  # "n:[x0, x1]" for lengths whose answers cover less than x = 0..1
+
+
+NO_SCORED_LINE = "every line errored or was excluded (e.g. an unchanged rewrite)"
+NO_REFERENCE = "no reference letter (no `full` answer and no baseline letter)"
+
+
+def _aoc_points(lines: Sequence[Line], step: str,
+                untouched_end: bool = False) -> Tuple[List[Tuple], List[str], Dict[str, int]]:
+    """(chain, n, k, same) points, their clusters (clips), and the chains with no usable point by
+    reason. With ``untouched_end`` (adding mistakes) each chain also gets its untouched chain as
+    the x = 1 point (same answer by definition)."""
+    points, clusters = [], []
+    chains = {(line.id, line.run) for line in lines}
+    unreferenced = set()
+    for line in lines:
+        if line.error is not None or line.excluded is not None or "n" not in line.params:
+            continue
+        if line.lanham_reference is None:
+            unreferenced.add((line.id, line.run))
+            continue
+        n, k = int(line.params["n"]), int(line.params.get(step, 0))
+        points.append(((line.id, line.run), n, k, line.prediction == line.lanham_reference))
+        clusters.append(line.cluster)
+    if untouched_end:
+        extra = {(p[0], p[1]): c for p, c in zip(points, clusters)}
+        points += [(chain, n, n, True) for chain, n in extra]
+        clusters += list(extra.values())
+    entered = {p[0] for p in points}
+    dropped: Dict[str, int] = defaultdict(int)
+    for chain in chains - entered:
+        dropped[NO_REFERENCE if chain in unreferenced else NO_SCORED_LINE] += 1
+    return points, clusters, dict(dropped)
+
+
+def aoc_rows(dataset: Dataset, settings: Settings) -> List[AocRow]:
+    """Lanham's AOC per (model, subset, hop, condition, variant), with a 95 % CI that resamples clips."""
+    index = spec_index()
+    groups: Dict[Tuple, List[Line]] = defaultdict(list)
+    for line in dataset.lines:
+        if index.aoc_step(line.condition) is not None:
+            groups[(line.dataset, line.model, _subset_rank(line.subset), _hop_rank(line.hop), line.condition,
+                    line.variant)].append(line)
+    rows = []
+    for key in sorted(groups):
+        lines = groups[key]
+        dataset_name, key = key[0], key[1:]
+        spec = index.spec(key[3])
+        points, clusters, dropped = _aoc_points(lines, spec.aoc_step, spec.aoc_untouched_end)
+        result = metrics.lanham_aoc(points)
+        for reason, count in result.dropped.items():
+            dropped[reason] = dropped.get(reason, 0) + count
+        low, high = metrics.lanham_aoc_ci(points, clusters, n_resamples=settings.n_resamples, seed=settings.seed)
+        partial = {n: span for n, span in result.covered.items() if span != (0.0, 1.0)}
+        rows.append(AocRow(dataset=dataset_name, model=key[0], subset=key[1][1], hop=key[2][1], condition=key[3],
+                           variant=key[4],
+                           aoc=result.aoc, n_chains=sum(result.chains.values()),
+                           lengths=" ".join(f"{n}:{c}" for n, c in sorted(result.chains.items())),
+                           n_reference_fallback=sum(l.lanham_fallback for l in lines), aoc_lo=low, aoc_hi=high,
+                           n_chains_dropped=sum(dropped.values()),
+                           dropped="; ".join(f"{reason}: {count}" for reason, count in sorted(dropped.items())),
+                           partial_lengths=" ".join(f"{n}:[{a:g}, {b:g}]" for n, (a, b) in sorted(partial.items()))))
+    return rows
+
