@@ -15,8 +15,11 @@ from tests.test_report import built  # noqa: F401  (the module-scoped report fix
 
 
 def _row(model, subset, accuracy):
-    return {"condition": report.BASELINE_CONDITION["cot"], "hop": "single", "model": model, "subset": subset,
-            "accuracy": accuracy, "accuracy_lo": accuracy - 0.1, "accuracy_hi": accuracy + 0.1}
+    return report.SummaryRow(
+        dataset="sakura", model=model, subset=subset, hop="single", condition=report.BASELINE_CONDITION["cot"],
+        variant="", x_name="", x=None, n=10, n_error=0, n_excluded=0, n_cut_by_length=0, n_scored=10, n_missing=0,
+        n_null_prediction=0, parse_failure_rate=0.0, n_correct=int(10 * accuracy), accuracy=accuracy,
+        accuracy_lo=accuracy - 0.1, accuracy_hi=accuracy + 0.1, accuracy_excl_null=accuracy)
 
 
 def test_average_over_one_track_is_singular():
