@@ -216,6 +216,8 @@ def model_label(model: str, cot_source_model: Optional[str]) -> str:
 
 def conditioned_line(record: ConditionedRecord, manifest: Dict[str, ManifestItem], where: str) -> Line:
     """A conditioned / intervention record as a Line (agreement and correctness recomputed)."""
+    if not record.model:
+        raise ReportError(f"{where}: conditioned record without a 'model' field")
     params = record.params
     dataset, subset, hop = _locate(record, manifest, where)
     answer = record.answer or (manifest[record.id].answer if record.id in manifest else "")
@@ -229,7 +231,7 @@ def conditioned_line(record: ConditionedRecord, manifest: Dict[str, ManifestItem
         reference = getattr(record, record.reference_field)
         kind = "readout" if record.reference_field == "baseline_cue_prediction" else "parsed"
     else:  # written before both references were stored: join() looks for the baseline's read-out
-        readout = record.answer_mode == "logits" and params.get("mode") != "regenerate" \
+        readout = record.answer_mode != "generate" and params.get("mode") != "regenerate" \
             and "cue_prediction" not in record.extra
         reference, kind = record.baseline_prediction, "legacy" if readout else "parsed"
     excluded = "rewrite_unchanged" if spec.rewritten and record.extra.get("rewrite_unchanged") is True else None
