@@ -38,15 +38,14 @@ def _manifest(tmp: Path) -> Path:
 def _baseline(model, mode, predictions, error_at=None):
     records = []
     for i, prediction in enumerate(predictions):
-        record = BaselineRecord(id=_id(i), model=model, prompt_mode=mode, answer=GOLD[i], subset="animal",
-                                hop="single")
+        common = dict(id=_id(i), model=model, prompt_mode=mode, answer=GOLD[i], subset="animal", hop="single")
         if i == error_at:
-            record.error = "audio file could not be decoded"
+            record = BaselineRecord(error="audio file could not be decoded", **common)
         else:
-            record.runs_predictions = [prediction]
-            record.runs_reasonings = ["It barks. So the answer is (A)." if mode == "cot" else ""]
-            record.runs_raw = [f"raw {model} {mode} {i}"]
-            record.runs_correct = [None if prediction is None else prediction == GOLD[i]]
+            record = BaselineRecord(runs_predictions=[prediction],
+                                    runs_reasonings=["It barks. So the answer is (A)." if mode == "cot" else ""],
+                                    runs_raw=[f"raw {model} {mode} {i}"],
+                                    runs_correct=[None if prediction is None else prediction == GOLD[i]], **common)
         records.append(record.to_json())
     return records
 
@@ -56,12 +55,13 @@ def _conditioned(model, condition, baseline, predictions, params=None, error_at=
     for i, (reference, prediction) in enumerate(zip(baseline, predictions)):
         if prediction == "skip":
             continue
+        error = None
+        if i == error_at:
+            prediction, error = None, "the baseline run has no reasoning to inject"
         record = ConditionedRecord(id=_id(i), model=model, run=0, condition=condition, answer_mode="logits",
                                    answer=GOLD[i], subset="animal", hop="single", params=dict(params or {}),
-                                   baseline_prediction=reference, prediction=prediction)
-        if i == error_at:
-            record.prediction, record.error = None, "the baseline run has no reasoning to inject"
-        record.correct = None if record.prediction is None else record.prediction == GOLD[i]
+                                   baseline_prediction=reference, prediction=prediction, error=error,
+                                   correct=None if prediction is None else prediction == GOLD[i])
         lines.append(record.to_json())
     return lines
 
