@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from typing import List, Optional
 
-from audiofaith.backends import MODELS
+from audiofaith.backends import MODELS, models_main
 from audiofaith.cli_parsers import (backend_options, baseline_parser, baseline_stage, chosen, conditioned_parser,
                                     conditioned_stage, intervene_parser, intervention_stage)
 from audiofaith.commands import (USER_ERRORS, baseline_main, conditioned_main, guarded, intervene_main, merge_main,
@@ -69,9 +69,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
         return report_main(rest)
     if command == "models":
-        for spec in MODELS.values():
-            print(f"{spec.key:14s} {spec.display_name:28s} {spec.default_checkpoint}")
-        return 0
+        return models_main(rest)
     model = chosen(rest, "--model")  # its backend's own options join the parser
     backend_key = model if model in MODELS else None
     if command == "intervene":
