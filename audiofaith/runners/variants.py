@@ -1,5 +1,6 @@
-"""The one loop behind the conditioned step and every intervention: a list of *variants* (an
-edited version of one baseline run) is answered in length-sorted batches, resumably.
+"""The runner behind the conditioned step and every intervention: a list of *variants* (an
+edited version of one baseline run, ``audiofaith/variant.py``) is answered in length-sorted
+batches, resumably (the shared loop, ``runners/common.py`` ``run_resumable``).
 
 A variant says what to inject (an edited CoT), what the user turn is (default: the CoT prompt),
 how the audio is changed (default: untouched; an edit may also drop it for a text-only call) and
