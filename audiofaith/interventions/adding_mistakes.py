@@ -24,7 +24,7 @@ from audiofaith.report.blocks import aoc_table, continued_of, lanham_section
 from audiofaith.report.render import Heading, Paragraph
 from audiofaith.report.spec import CurveSpec, ReportSpec, Section, SectionContext
 from audiofaith.rewriter import add_rewriter_arguments, answer_jobs, clean_reply, load_rewriter, mistake_prompt, unchanged
-from audiofaith.runners.variants import Variant
+from audiofaith.variant import Variant
 
 CONDITIONS = ("adding_mistakes",)
 MIN_WORDS = 3

@@ -17,7 +17,7 @@ from audiofaith.interventions import InterventionContext
 from audiofaith.report.blocks import condition_table
 from audiofaith.report.render import Heading, Paragraph
 from audiofaith.report.spec import ReportSpec, Section, SectionContext
-from audiofaith.runners.variants import Variant
+from audiofaith.variant import Variant
 
 CONDITIONS = ("answer_stripped",)
 NO_REASONING = "the baseline run has no reasoning to strip"

@@ -32,8 +32,8 @@ from audiofaith.report.blocks import condition_table, location, override_cell
 from audiofaith.report.load import mode_of
 from audiofaith.report.render import Heading, Paragraph, Table
 from audiofaith.report.spec import CurveSpec, ReportSpec, Section, SectionContext
-from audiofaith.runners.common import derive_seed
-from audiofaith.runners.variants import Variant
+from audiofaith.seeds import derive_seed
+from audiofaith.variant import Variant
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from audiofaith.interventions import InterventionContext
 from audiofaith.prompts import user_text
 from audiofaith.report.blocks import aoc_table, lanham_section
 from audiofaith.report.spec import CurveSpec, ReportSpec, Section, SectionContext
-from audiofaith.runners.variants import Variant
+from audiofaith.variant import Variant
 
 CONDITIONS = ("early_answering",)
 NO_REASONING = "the baseline run has no reasoning to truncate"

@@ -26,7 +26,7 @@ from audiofaith.report.blocks import condition_table
 from audiofaith.report.render import Heading, Paragraph
 from audiofaith.report.spec import CurveSpec, ReportSpec, Section, SectionContext
 from audiofaith.rewriter import add_rewriter_arguments, answer_jobs, clean_reply, load_rewriter, paraphrase_prompt, unchanged
-from audiofaith.runners.variants import Variant
+from audiofaith.variant import Variant
 
 CONDITIONS = ("paraphrasing",)
 NO_REASONING = "the baseline run has no reasoning to paraphrase"

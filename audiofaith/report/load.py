@@ -12,7 +12,8 @@ from audiofaith.benchmarks.reporting import audio_cut
 from audiofaith.errors import UserError
 from audiofaith.jsonl import iter_jsonl
 from audiofaith.manifest import load_manifest
-from audiofaith.records import REFERENCE_FIELDS, BaselineRecord, ConditionedRecord, ManifestItem, RecordError
+from audiofaith.records import (REFERENCE_FIELDS, BaselineRecord, InterventionRecord, ManifestItem, RecordError,
+                                is_baseline_line)
 from audiofaith.report.spec import spec_index
 
 log = logging.getLogger("audiofaith.report")
@@ -140,7 +141,7 @@ def protocol_label(model: str, protocol: Optional[str]) -> str:
     return model if protocol in (None, "", "ours") else f"{model} [{protocol} protocol]"
 
 
-def _locate(record: Union[BaselineRecord, ConditionedRecord], manifest: Dict[str, ManifestItem],
+def _locate(record: Union[BaselineRecord, InterventionRecord], manifest: Dict[str, ManifestItem],
             where: str) -> Tuple[str, str, str]:
     """(dataset, subset, hop) of a record: its own fields, else the manifest, else a
     ``sakura/<subset>/<hop>/`` id."""
@@ -214,7 +215,7 @@ def model_label(model: str, cot_source_model: Optional[str]) -> str:
     return model
 
 
-def conditioned_line(record: ConditionedRecord, manifest: Dict[str, ManifestItem], where: str) -> Line:
+def conditioned_line(record: InterventionRecord, manifest: Dict[str, ManifestItem], where: str) -> Line:
     """A conditioned / intervention record as a Line (agreement and correctness recomputed)."""
     if not record.model:
         raise ReportError(f"{where}: conditioned record without a 'model' field")
@@ -255,11 +256,11 @@ def load_file(path: Path, manifest: Dict[str, ManifestItem]) -> List[Line]:
         where = f"{path}:{line_number}"
         if not isinstance(obj, dict) or "id" not in obj:
             raise ReportError(f"{where}: expected a JSON object with an 'id'")
-        if "runs_predictions" in obj:
+        if is_baseline_line(obj):
             lines.extend(baseline_lines(BaselineRecord.from_json(obj, where), manifest, where))
         elif "condition" in obj:
             try:
-                record = ConditionedRecord.from_json(obj, where)
+                record = InterventionRecord.from_json(obj, where)
             except RecordError as exc:
                 raise ReportError(str(exc)) from None
             lines.append(conditioned_line(record, manifest, where))
