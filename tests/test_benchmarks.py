@@ -13,7 +13,6 @@ from audiofaith.benchmarks import BENCHMARKS, get_spec
 from audiofaith.benchmarks.common import (
     NO_HOP, REFERENCE_COT_KEY, BenchmarkError, build_benchmark, diff_manifests, write_manifests,
 )
-from audiofaith.jsonl import read_jsonl
 from audiofaith.manifest import load_manifest
 from audiofaith.audio import write_wav
 from audiofaith.synthetic import synthetic_clip
