@@ -15,6 +15,9 @@ SHARED = REPO.parent / "shared"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+# One CPU thread for torch here and in the scripts the tests start: the tiny models' matrices are
+# too small to share, and spare threads only spin (on a 2-core machine, against each other).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def _in_salmonn_environment() -> bool:
