@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-from audiofaith.backends import MODELS, backend_class, get_profile, get_spec, load_backend
+from audiofaith.backends import MODELS, backend_class, get_profile, get_spec, load_backend, models_main
 from audiofaith.errors import UserError
 from audiofaith.helptext import DefaultsHelpFormatter
 from audiofaith.locking import OutputLock
@@ -642,9 +642,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
         return report_main(rest)
     if command == "models":
-        for spec in MODELS.values():
-            print(f"{spec.key:14s} {spec.display_name:28s} {spec.default_checkpoint}")
-        return 0
+        return models_main(rest)
     model = _chosen(rest, "--model")  # its backend's own options join the parser
     backend_key = model if model in MODELS else None
     if command == "intervene":

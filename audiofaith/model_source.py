@@ -16,6 +16,15 @@ from urllib.parse import urlparse
 
 from audiofaith.errors import UserError
 
+#: Written into every tiny random-weight checkpoint (``python -m audiofaith.tiny``); backends record
+#: its presence in the provenance sidecar and the report warns on any result from such a checkpoint.
+MARKER = "TINY_RANDOM_WEIGHTS.txt"
+
+
+def is_tiny_checkpoint(path: "str | os.PathLike[str]") -> bool:
+    return (Path(path) / MARKER).is_file()
+
+
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _TRUE = {"1", "true", "yes", "on"}
 

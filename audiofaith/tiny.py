@@ -11,6 +11,10 @@ meaningless; it exists to test code paths and environments, never to produce res
 
 ``--trained faithful|posthoc`` instead trains a small Qwen2-Audio on a synthetic listening task
 so that its faithfulness is known by construction (``audiofaith.known_answer``, docs/validation.md).
+
+Which builder makes ``--arch KEY`` is the model's ``ModelSpec.tiny_builder`` in the registry
+(``audiofaith/backends/__init__.py``); ``causal_lm`` (a rewriter, not a registered model) is the one
+extra architecture.
 """
 
 from __future__ import annotations
@@ -20,13 +24,15 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
+
+from audiofaith.model_source import MARKER, is_tiny_checkpoint  # noqa: F401  (re-exported: their old place)
 
 log = logging.getLogger(__name__)
 
 # Text the toy tokenizer's merges are learned from: prompt words and SAKURA-like vocabulary, so
 # prompts tokenize into a realistic number of tokens instead of single bytes.
-_CORPUS = [
+TOY_CORPUS = [
     "Think step by step about what you hear in the audio and explain your reasoning.",
     "Then give your final answer on its own line as Answer: (X), where X is the letter of the correct option.",
     "Answer with the letter of the correct option only. Therefore, the answer is (A) (B) (C) (D).",
@@ -63,7 +69,7 @@ def toy_qwen2_tokenizer(vocab_size: int = 400, special_tokens: Sequence[str] = t
         vocab_size=vocab_size, special_tokens=["<|endoftext|>"],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
     )
-    bpe.train_from_iterator((list(_CORPUS) + list(extra_corpus)) * 4, trainer=trainer)
+    bpe.train_from_iterator((list(TOY_CORPUS) + list(extra_corpus)) * 4, trainer=trainer)
     state = __import__("json").loads(bpe.to_str())["model"]
     merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in state["merges"]]
     tokenizer = Qwen2Tokenizer(vocab=state["vocab"], merges=merges, **(named_tokens or {}))
@@ -80,7 +86,7 @@ def _tiny_qwen2_text_config(tokenizer) -> Dict:
     )
 
 
-def _save(out: Path, model, processor) -> Path:
+def save_tiny(out: Path, model, processor) -> Path:
     """Save a tiny model and its processor; generation stops at the toy tokenizer's end of turn."""
     model.generation_config.eos_token_id = model.config.text_config.eos_token_id
     model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
@@ -129,7 +135,7 @@ def build_qwen2_audio(out: Path, seed: int = 0) -> Path:
                           encoder_ffn_dim=16, encoder_layers=2, num_mel_bins=128, max_source_positions=1500),
         audio_token_index=tokenizer.convert_tokens_to_ids("<|AUDIO|>"),
     )
-    return _save(out, Qwen2AudioForConditionalGeneration(config).eval(), processor)
+    return save_tiny(out, Qwen2AudioForConditionalGeneration(config).eval(), processor)
 
 
 # --- Qwen2.5-Omni ------------------------------------------------------------------------------
@@ -285,7 +291,7 @@ def build_af3(out: Path, seed: int = 0) -> Path:
                           intermediate_size=16, num_hidden_layers=2, num_mel_bins=128, max_source_positions=1500),
         audio_token_id=tokenizer.convert_tokens_to_ids("<sound>"),
     )
-    return _save(out, AudioFlamingo3ForConditionalGeneration(config).eval(), processor)
+    return save_tiny(out, AudioFlamingo3ForConditionalGeneration(config).eval(), processor)
 
 
 # Module path (transformers >= 5.10) -> the old-layout name the tiny think/non_lora_trainables.bin
@@ -365,30 +371,15 @@ def build_causal_lm(out: Path, seed: int = 0) -> Path:
     return out
 
 
-def build_salmonn(out: Path, seed: int = 0) -> Path:
-    """SALMONN's four weights at toy size, built by its own checkout's code ($SALMONN_REPO or
-    --salmonn_repo), in SALMONN's environment: see audiofaith/tiny_salmonn.py."""
-    from audiofaith.tiny_salmonn import build_salmonn_7b
-
-    return build_salmonn_7b(out, seed)
+#: Architectures --arch builds besides the registered models: name -> "module:function(out, seed)".
+EXTRA_BUILDERS: Dict[str, str] = {"causal_lm": "audiofaith.tiny:build_causal_lm"}
 
 
-def build_salmonn_13b(out: Path, seed: int = 0) -> Path:
-    """As ``salmonn`` with a 40-layer LLaMA (vicuna-13b's depth)."""
-    from audiofaith.tiny_salmonn import build_salmonn_13b as build_13b
+def builders() -> Dict[str, str]:
+    """Every architecture --arch builds: each registered model's ``tiny_builder``, then the extras."""
+    from audiofaith.backends import MODELS
 
-    return build_13b(out, seed)
-
-
-BUILDERS: Dict[str, Callable[[Path, int], Path]] = {
-    "qwen2_audio": build_qwen2_audio,
-    "causal_lm": build_causal_lm,
-    "qwen_omni": build_qwen_omni,
-    "af3": build_af3,
-    "af3_think": build_af3_think,
-    "salmonn": build_salmonn,
-    "salmonn_13b": build_salmonn_13b,
-}
+    return {**{key: spec.tiny_builder for key, spec in MODELS.items()}, **EXTRA_BUILDERS}
 
 
 #: Known-answer checkpoints: arch -> "module:function(out, variant, seed)", imported lazily.
@@ -400,28 +391,21 @@ TRAINED_VARIANTS = ("faithful", "posthoc")
 
 def build_trained(arch: str, variant: str, out: "str | Path", seed: int = 0) -> Path:
     """Train (or take from the cache) the known-answer ``variant`` checkpoint of ``arch``."""
-    import importlib
+    from audiofaith.backends import resolve_lazy
 
     if arch not in TRAINED_BUILDERS:
         raise ValueError(f"--trained is available for --arch {', '.join(sorted(TRAINED_BUILDERS))}, not {arch!r}")
-    module_name, _, function = TRAINED_BUILDERS[arch].partition(":")
-    return getattr(importlib.import_module(module_name), function)(out, variant, seed)
-
-
-#: Written into every tiny checkpoint; backends record its presence in the provenance sidecar and
-#: the report prints a warning on any result that came from such a checkpoint.
-MARKER = "TINY_RANDOM_WEIGHTS.txt"
-
-
-def is_tiny_checkpoint(path: "str | Path") -> bool:
-    return (Path(path) / MARKER).is_file()
+    return resolve_lazy(TRAINED_BUILDERS[arch])(out, variant, seed)
 
 
 def build(arch: str, out: "str | Path", seed: int = 0) -> Path:
     """Build the tiny checkpoint of ``arch`` into ``out`` and return the directory."""
-    if arch not in BUILDERS:
-        raise ValueError(f"unknown --arch {arch!r}; known: {', '.join(sorted(BUILDERS))}")
-    path = BUILDERS[arch](Path(out), seed)
+    from audiofaith.backends import resolve_lazy
+
+    targets = builders()
+    if arch not in targets:
+        raise ValueError(f"unknown --arch {arch!r}; known: {', '.join(sorted(targets))}")
+    path = resolve_lazy(targets[arch])(Path(out), seed)
     (path / MARKER).write_text(f"A tiny {arch} checkpoint with random weights, built by audiofaith.tiny (seed {seed}).\n"
                                "Its outputs are meaningless: it tests code paths, never models.\n", encoding="utf-8")
     return path
@@ -433,7 +417,8 @@ def main(argv: "List[str] | None" = None) -> int:
         description="Build a tiny random-weight checkpoint of a real model architecture (offline). "
                     "Its outputs are meaningless: use it to test code paths, never for results.",
     )
-    parser.add_argument("--arch", required=True, choices=sorted(BUILDERS), help="architecture to build")
+    parser.add_argument("--arch", required=True, choices=sorted(builders()),
+                        help="architecture to build: a registered model key (audiofaith models) or causal_lm")
     parser.add_argument("--out", required=True, help="output directory (loadable with --model_path)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
     parser.add_argument("--trained", choices=TRAINED_VARIANTS, default=None,

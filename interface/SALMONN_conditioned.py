@@ -1,12 +1,12 @@
 #!/usr/bin/env python
-"""SALMONN-7B: conditioned step (own reasoning injected back). Runs in the SALMONN environment
-(requirements/salmonn.txt) with --salmonn_repo and the weight paths; see docs/salmonn.md and --help."""
+"""A model's script: its file name, interface/<Prefix>_<kind>.py, picks the model (the registry's script
+prefix: python -m audiofaith models) and the step (wrapper: baseline, conditioned, intervene). See --help."""
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from audiofaith.cli import conditioned_main  # noqa: E402
+from audiofaith.model_scripts import run_script  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(conditioned_main("salmonn"))
+    sys.exit(run_script(__file__))

@@ -6,6 +6,8 @@ set -euo pipefail
 usage() {
     cat <<'EOF_USAGE'
 usage: scripts/run_benchmark.sh BENCH MODEL [STAGE ...]
+       scripts/run_benchmark.sh BENCH --model MODEL [STAGE ...]
+       MODEL=MODEL scripts/run_benchmark.sh BENCH [STAGE ...]
 
 Run one model over the subsets of one benchmark, one stage at a time per subset:
   prepare      build <MANIFEST_DIR>/<subset>/<BENCH>_manifest.jsonl, only where it is missing
@@ -21,9 +23,9 @@ the repository root for the defaults below.
 BENCH: sakura (subsets: animal emotion gender language), mmau (tasks: sound music speech),
   mmar (modalities: sound music speech mix-sound-music mix-sound-speech mix-music-speech
   mix-sound-music-speech)
-MODEL (script prefix): qwen2_audio (Qwen2Audio), qwen_omni (QwenOmni), af3 (AF3), af3_think (AFthink),
-  salmonn (SALMONN), salmonn_13b (SALMONN13B; in their own environment: set PYTHON, and EXTRA_ARGS
-  for the options SALMONN's scripts need)
+MODEL: a key of the model registry (audiofaith/backends/__init__.py), listed below with the prefix
+  of its scripts and its environment; the models of the salmonn environment run in their own: set PYTHON, and
+  EXTRA_ARGS for the options SALMONN's scripts need (docs/salmonn.md)
 
 Environment variables (all optional):
   MODEL_PATH        checkpoint: hub id or local directory (default: the model's hub checkpoint)
@@ -48,6 +50,17 @@ Example:
   MODEL_PATH=/models/audio-flamingo-3-hf BATCH_SIZE=32 scripts/run_benchmark.sh mmar af3_think baseline conditioned reference
   PROTOCOL=paper OUTPUT_DIR=output/sakura_paper scripts/run_benchmark.sh sakura qwen_omni
 EOF_USAGE
+    echo
+    echo "Registered models (python -m audiofaith models):"
+    models | sed 's/^/  /'
+}
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [[ -z "${PYTHON:-}" ]]; then
+    if [[ -x "$REPO/.venv/bin/python" ]]; then PYTHON="$REPO/.venv/bin/python"; else PYTHON=python; fi
+fi
+models() {  # audiofaith models ARGS..., from this checkout
+    PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -m audiofaith models "$@"
 }
 
 NAME="${RUN_BENCHMARK_NAME:-run_benchmark.sh}"
@@ -55,15 +68,34 @@ if [[ $# -ge 1 && ( "$1" == "-h" || "$1" == "--help" ) ]]; then
     usage
     exit 0
 fi
-if [[ $# -lt 2 ]]; then
+is_stage() {
+    case "$1" in prepare | baseline | conditioned | reference) return 0 ;; *) return 1 ;; esac
+}
+# BENCH, then the model (as --model KEY, the first word that is not a stage, or $MODEL), then stages.
+POSITIONAL=()
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --model) if [[ $# -lt 2 ]]; then echo "$NAME: --model needs a model key" >&2; exit 2; fi
+                 MODEL="$2"; MODEL_GIVEN=1; shift 2 ;;
+        --model=*) MODEL="${1#--model=}"; MODEL_GIVEN=1; shift ;;
+        *) POSITIONAL+=("$1"); shift ;;
+    esac
+done
+set -- ${POSITIONAL[@]+"${POSITIONAL[@]}"}
+if [[ $# -lt 1 ]]; then
     usage >&2
     exit 2
 fi
-
 BENCH="$1"
-MODEL="$2"
-shift 2
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+shift
+if [[ -z "${MODEL_GIVEN:-}" && $# -ge 1 ]] && ! is_stage "$1"; then
+    MODEL="$1"
+    shift
+fi
+if [[ -z "${MODEL:-}" ]]; then
+    usage >&2
+    exit 2
+fi
 DATA_ROOT="${DATA_ROOT:-data/}"
 case "$BENCH" in
     sakura) DEFAULT_SUBSETS="animal emotion gender language" ;;
@@ -76,36 +108,25 @@ case "$BENCH" in
     *) echo "$NAME: unknown benchmark '$BENCH' (known: sakura mmau mmar)" >&2
        exit 2 ;;
 esac
-case "$MODEL" in
-    qwen2_audio) PREFIX=Qwen2Audio ;;
-    qwen_omni) PREFIX=QwenOmni ;;
-    af3) PREFIX=AF3 ;;
-    af3_think) PREFIX=AFthink ;;
-    salmonn) PREFIX=SALMONN ;;
-    salmonn_13b) PREFIX=SALMONN13B ;;
-    *) echo "$NAME: unknown model '$MODEL' (known: qwen2_audio qwen_omni af3 af3_think salmonn salmonn_13b)" >&2
-       exit 2 ;;
-esac
+if ! PREFIX="$(models --script_prefix "$MODEL" 2>&1)"; then
+    echo "$NAME: ${PREFIX#audiofaith models: }" >&2
+    exit 2
+fi
 
 STAGES=("$@")
 if [[ ${#STAGES[@]} -eq 0 ]]; then
     STAGES=(prepare baseline conditioned)
 fi
 for stage in "${STAGES[@]}"; do
-    case "$stage" in
-        prepare | baseline | conditioned) ;;
-        reference)
-            if [[ "$BENCH" != mmar ]]; then
-                echo "$NAME: stage 'reference' needs a benchmark with reference reasoning (mmar), not $BENCH" >&2
-                exit 2
-            fi ;;
-        *) echo "$NAME: unknown stage '$stage' (known: prepare baseline conditioned reference)" >&2; exit 2 ;;
-    esac
+    if ! is_stage "$stage"; then
+        echo "$NAME: unknown stage '$stage' (known: prepare baseline conditioned reference)" >&2
+        exit 2
+    elif [[ "$stage" == reference && "$BENCH" != mmar ]]; then
+        echo "$NAME: stage 'reference' needs a benchmark with reference reasoning (mmar), not $BENCH" >&2
+        exit 2
+    fi
 done
 
-if [[ -z "${PYTHON:-}" ]]; then
-    if [[ -x "$REPO/.venv/bin/python" ]]; then PYTHON="$REPO/.venv/bin/python"; else PYTHON=python; fi
-fi
 SAKURA_ROOT="${SAKURA_ROOT:-${DATA_ROOT%/}/SAKURA}"
 MANIFEST_DIR="${MANIFEST_DIR:-processed_input/$BENCH}"
 OUTPUT_DIR="${OUTPUT_DIR:-output/$BENCH}"

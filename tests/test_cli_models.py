@@ -19,14 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from audiofaith.backends import MODELS
+from audiofaith.backends import MODELS, get_spec, model_keys
 from audiofaith.jsonl import read_jsonl
 from tests.conftest import REPO, run_cli
 
 pytestmark = pytest.mark.slow
 
-PREFIX = {"qwen_omni": "QwenOmni", "af3": "AF3", "af3_think": "AFthink"}
-HUB_IDS = {"qwen_omni": "Qwen/Qwen2.5-Omni-7B", "af3": "nvidia/audio-flamingo-3-hf", "af3_think": "nvidia/audio-flamingo-3-hf"}
+# The seed commands on hub ids; qwen2_audio's run in conftest's animal_run (a local --model_path).
+SEED_KEYS = ("qwen_omni", "af3", "af3_think")
 SNAPSHOT = "0123456789abcdef0123456789abcdef01234567"
 
 
@@ -46,8 +46,9 @@ def workdir(synthetic_data, tiny_qwen_omni, tiny_af3_think, tmp_path_factory):
     (root / "processed_input").symlink_to(synthetic_data["root"] / "processed_input")
     (root / "data").symlink_to(synthetic_data["data_root"])
     home = tmp_path_factory.mktemp("hf_home")
-    _hub_cache(home, HUB_IDS["qwen_omni"], tiny_qwen_omni)
-    _hub_cache(home, HUB_IDS["af3"], tiny_af3_think)  # the real repo holds AF3 and think/ together
+    _hub_cache(home, get_spec("qwen_omni").default_checkpoint, tiny_qwen_omni)
+    assert get_spec("af3").default_checkpoint == get_spec("af3_think").default_checkpoint
+    _hub_cache(home, get_spec("af3").default_checkpoint, tiny_af3_think)  # the real repo holds AF3 and think/
     return {"root": root, "env": dict(os.environ, HF_HOME=str(home), HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")}
 
 
@@ -56,16 +57,20 @@ def _run(workdir, *args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=600)
 
 
-def test_help_of_every_new_script():
-    for prefix in PREFIX.values():
-        for kind in ("wrapper", "conditioned", "intervene"):
-            done = run_cli(f"interface/{prefix}_{kind}.py", "--help")
-            assert done.returncode == 0 and "usage:" in done.stdout, (prefix, kind, done.stderr)
+@pytest.mark.parametrize("key", [model_keys(environment)[0] for environment in ("hf", "salmonn")])
+def test_help_of_every_script_kind(key):
+    """Each kind of script answers --help for its model (one model per environment: the scripts are all the
+    same file, tests/backends/test_registry.py checks that, and which model each name picks)."""
+    spec = get_spec(key)
+    for name in spec.scripts:
+        done = run_cli(f"interface/{name}", "--help")
+        assert done.returncode == 0 and done.stdout.startswith(f"usage: {name}"), (name, done.stderr)
+        assert spec.display_name in done.stdout, name
 
 
-@pytest.mark.parametrize("key", sorted(PREFIX))
+@pytest.mark.parametrize("key", SEED_KEYS)
 def test_seed_commands_end_to_end(workdir, synthetic_data, key):
-    name, prefix = "animal", PREFIX[key]
+    name, prefix = "animal", get_spec(key).script_prefix
     manifest = f"processed_input/sakura/{name}/sakura_manifest.jsonl"
     baseline = f"output/sakura/{key}/{name}/baseline_{name}.jsonl"
     conditioned = f"output/sakura/{key}/{name}/conditioned_{name}.jsonl"
@@ -92,7 +97,7 @@ def test_seed_commands_end_to_end(workdir, synthetic_data, key):
 
     meta = json.loads((workdir["root"] / (baseline + ".meta.json")).read_text())
     backend = meta["sessions"][-1]["backend"]
-    assert meta["fingerprint"]["checkpoint"] == HUB_IDS[key] and backend["revision"] == SNAPSHOT
+    assert meta["fingerprint"]["checkpoint"] == get_spec(key).default_checkpoint and backend["revision"] == SNAPSHOT
     assert backend["model_class"] == {"qwen_omni": "Qwen2_5OmniThinkerForConditionalGeneration"}.get(
         key, "AudioFlamingo3ForConditionalGeneration")
     if key == "af3_think":
@@ -112,13 +117,24 @@ def test_seed_commands_end_to_end(workdir, synthetic_data, key):
             assert line["prediction"] == max(line["letter_logprobs"], key=line["letter_logprobs"].get)
 
 
-def test_run_sakura_script_maps_every_model_to_its_scripts():
-    text = (REPO / "scripts" / "run_benchmark.sh").read_text()  # run_sakura.sh delegates to it
-    mapping = dict(re.findall(r"^\s+(\w+)\) PREFIX=(\w+) ;;", text, flags=re.M))
-    assert set(mapping) == set(MODELS)
-    for prefix in mapping.values():
-        for kind in ("wrapper", "conditioned"):
-            assert (REPO / "interface" / f"{prefix}_{kind}.py").is_file()
+def test_run_benchmark_reads_the_model_from_the_registry(synthetic_data, tmp_path):
+    """Every way to name the model (positional, --model, MODEL=) reaches the registry's key; the help lists
+    every registered model with its script prefix."""
+    help_text = subprocess.run(["bash", str(REPO / "scripts" / "run_benchmark.sh"), "--help"], capture_output=True,
+                               text=True).stdout
+    for spec in MODELS.values():
+        assert re.search(rf"^  {spec.key} .* interface/{spec.script_prefix}_\*\.py ", help_text, flags=re.M), spec.key
+    manifests = synthetic_data["root"] / "processed_input" / "sakura"
+    env = dict(os.environ, MANIFEST_DIR=str(manifests), OUTPUT_DIR=str(tmp_path), TRACKS="gender",
+               PYTHON=sys.executable)
+    env.pop("MODEL", None)
+    script = str(REPO / "scripts" / "run_sakura.sh")
+    for args, extra_env in ((["af3", "prepare"], {}), (["--model", "af3", "prepare"], {}), (["prepare"], {"MODEL": "af3"}),
+                            (["--model=af3", "prepare"], {"MODEL": "qwen_omni"})):  # the flag wins over MODEL=
+        done = subprocess.run(["bash", script, *args], env={**env, **extra_env}, capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0, (args, done.stderr)
+        assert "== af3 / sakura / gender ==" in done.stderr and "exists; prepare skipped" in done.stderr, args
 
 
 def test_run_sakura_help_and_bad_arguments():
@@ -126,9 +142,11 @@ def test_run_sakura_help_and_bad_arguments():
     done = subprocess.run(["bash", script, "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "usage: scripts/run_sakura.sh MODEL [STAGE ...]" in done.stdout
     assert "MODEL_PATH" in done.stdout and "EXTRA_ARGS" in done.stdout
-    for args, message in ((["nope"], "unknown model 'nope'"), (["af3", "bake"], "unknown stage 'bake'"), ([], "usage:")):
-        done = subprocess.run(["bash", script, *args], capture_output=True, text=True)
-        assert done.returncode == 2 and message in done.stderr
+    for args, message in ((["nope"], "unknown model 'nope'; known: af3, af3_think"), (["af3", "bake"], "unknown stage 'bake'"),
+                          ([], "usage:"), (["--model"], "--model needs a model key")):
+        done = subprocess.run(["bash", script, *args], capture_output=True, text=True,
+                              env={k: v for k, v in os.environ.items() if k != "MODEL"})
+        assert done.returncode == 2 and message in done.stderr, (args, done.stderr)
 
 
 def test_run_sakura_loop_prepares_runs_and_conditions(synthetic_data, tiny_qwen2_audio, tmp_path):

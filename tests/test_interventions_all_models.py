@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from audiofaith.backends import get_profile, load_backend
+from audiofaith.backends import get_profile, load_backend, model_keys
 from audiofaith.cli import intervene_parser
 from audiofaith.interventions import KINDS, InterventionContext, family
 from audiofaith.jsonl import read_jsonl
@@ -37,7 +37,7 @@ def baseline(items, model_key):
                            runs_correct=[item.answer == "A"]) for item in items]
 
 
-@pytest.mark.parametrize("model_key", ["qwen2_audio", "qwen_omni", "af3", "af3_think"])
+@pytest.mark.parametrize("model_key", model_keys("hf"))
 def test_every_family_runs_on_every_hf_backend(model_key, request, synthetic_data, tmp_path):
     checkpoint = request.getfixturevalue(f"tiny_{model_key}")
     backend = load_backend(model_key, str(checkpoint), device="cpu")

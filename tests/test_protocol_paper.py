@@ -17,9 +17,10 @@ import pytest
 from audiofaith.jsonl import read_jsonl
 from audiofaith.protocols import PAPER_PROTOCOLS, drop_last_sentence, paper_protocol, resolve, tagged_conclusion, \
     tagged_reasoning
+from audiofaith.backends import get_spec, model_keys
 from tests.conftest import REPO, run_cli
 
-PREFIX = {"qwen2_audio": "Qwen2Audio", "qwen_omni": "QwenOmni", "af3": "AF3", "af3_think": "AFthink"}
+PAPER_KEYS = sorted(PAPER_PROTOCOLS)  # the models whose study prompts audiofaith reproduces
 REASONING = "The clip has short, loud barks. Dogs bark while crows caw."
 TRACK = "gender"
 
@@ -37,7 +38,8 @@ def test_reasoning_cuts_and_answer_tags_as_the_study_read_them():
 
 
 def test_paper_protocol_is_defined_for_every_hf_model_and_refused_for_others():
-    assert set(PAPER_PROTOCOLS) == set(PREFIX)
+    assert set(PAPER_KEYS) == {"qwen2_audio", "qwen_omni", "af3", "af3_think"}  # the study's four models
+    assert set(PAPER_KEYS) <= set(model_keys("hf"))
     assert resolve("ours", "salmonn") is None
     with pytest.raises(ValueError, match="no prompts for 'salmonn'"):
         resolve("paper", "salmonn")
@@ -52,7 +54,8 @@ def paper_runs(request, synthetic_data, tmp_path_factory):
     manifest = str(synthetic_data["manifests"][TRACK])
     root = tmp_path_factory.mktemp("paper")
     runs = {}
-    for key, prefix in PREFIX.items():
+    for key in PAPER_KEYS:
+        prefix = get_spec(key).script_prefix
         checkpoint = str(request.getfixturevalue(f"tiny_{key}"))
         out = root / key / TRACK
         baseline = out / f"baseline_{TRACK}.jsonl"
@@ -71,7 +74,7 @@ def paper_runs(request, synthetic_data, tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("key", sorted(PREFIX))
+@pytest.mark.parametrize("key", PAPER_KEYS)
 def test_paper_baseline_records_and_sidecar(paper_runs, key):
     run = paper_runs[key]
     records = read_jsonl(run["baseline"])
@@ -91,11 +94,11 @@ def test_paper_baseline_records_and_sidecar(paper_runs, key):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("key", sorted(PREFIX))
+@pytest.mark.parametrize("key", PAPER_KEYS)
 def test_paper_conditioned_generates_after_the_injected_reasoning(paper_runs, key):
     run = paper_runs[key]
     output = run["out"] / f"conditioned_{TRACK}.jsonl"
-    done = run_cli(f"interface/{PREFIX[key]}_conditioned.py", "--manifest_file", run["manifest"],
+    done = run_cli(f"interface/{get_spec(key).script_prefix}_conditioned.py", "--manifest_file", run["manifest"],
                    "--input_results_file", str(run["injected"]), "--output_conditioned_file", str(output),
                    "--data_root", run["data_root"], "--model_path", run["checkpoint"], "--protocol", "paper")
     assert done.returncode == 0, done.stderr
@@ -114,7 +117,7 @@ def test_paper_conditioned_generates_after_the_injected_reasoning(paper_runs, ke
 def test_paper_intervention_runs(paper_runs, key):
     run = paper_runs[key]
     output = run["out"] / "interventions" / f"early_answering_{TRACK}.jsonl"
-    done = run_cli(f"interface/{PREFIX[key]}_intervene.py", "--kind", "early_answering",
+    done = run_cli(f"interface/{get_spec(key).script_prefix}_intervene.py", "--kind", "early_answering",
                    "--manifest_file", run["manifest"], "--input_results_file", str(run["injected"]),
                    "--output_file", str(output), "--data_root", run["data_root"], "--model_path", run["checkpoint"],
                    "--protocol", "paper")

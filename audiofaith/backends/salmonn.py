@@ -545,7 +545,7 @@ class SalmonnBackend(Backend):
 
     def _tiny_random_weights(self) -> bool:
         """Whether the weights are audiofaith's tiny random stand-ins (``audiofaith.tiny --arch salmonn``)."""
-        from audiofaith.tiny import is_tiny_checkpoint
+        from audiofaith.model_source import is_tiny_checkpoint
 
         return any(is_tiny_checkpoint(path) for path in (self.config["llama_path"], Path(self.config["ckpt"]).parent))
 

@@ -139,6 +139,23 @@ def one_label(value: Any, key: str, where: str) -> Optional[str]:
     raise BenchmarkError(f"{where}: '{key}' must be a string (or a list of one), got {value!r}")
 
 
+LABEL_KEYS = ("category", "sub-category")
+
+
+def source_question(row: int, obj: Dict[str, Any], where: str, fields: Sequence[str], meta_fields: Dict[str, str],
+                    subset_key: str, audio_key: str) -> SourceQuestion:
+    """One metadata row checked (``fields`` present) and read: ``meta_fields`` maps the source's
+    keys to ``meta`` names (category labels as one string); the subset comes from ``subset_key``."""
+    require(obj, fields, where)
+    meta: Dict[str, Any] = {}
+    for key, name in meta_fields.items():
+        if key in obj:
+            meta[name] = one_label(obj[key], key, where) if key in LABEL_KEYS else obj[key]
+    return SourceQuestion(row=row, id=obj["id"], subset=subset_name(obj[subset_key], subset_key, where),
+                          audio=obj[audio_key], question=obj["question"], choices=tuple(obj["choices"]),
+                          answer_text=obj["answer"], meta=meta, where=where)
+
+
 # --------------------------------------------------------------------------------------------
 # Gold letters
 

@@ -9,18 +9,19 @@ Manifests: ``processed_input/mmar/<modality>/mmar_manifest.jsonl``; ids are MMAR
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from audiofaith.benchmarks.common import (
-    REFERENCE_COT_KEY, BenchmarkError, BenchmarkSpec, SourceQuestion, one_label, read_records, require,
-    subset_name,
+    REFERENCE_COT_KEY, BenchmarkError, BenchmarkSpec, SourceQuestion, read_records, source_question,
 )
 from audiofaith.records import ManifestItem
 
 FIELDS = ("id", "audio_path", "question", "choices", "answer", "modality")
 #: metadata keys copied into ``meta`` (``thinking`` becomes ``reference_cot``); ``rubric`` is not copied
-META_FIELDS = ("category", "sub-category", "source", "language", "url", "timestamp", "cue", "audio_path")
+META_FIELDS = {key: key for key in ("category", "sub-category", "source", "language", "url", "timestamp", "cue",
+                                     "audio_path")}
 PREDICTION_KEY = "answer_prediction"  # what MMAR's code/evaluation.py scores
 MODALITIES = ("sound", "music", "speech", "mix-sound-music", "mix-sound-speech", "mix-music-speech",
               "mix-sound-music-speech")
@@ -30,21 +31,14 @@ def read_questions(path: Path) -> List[SourceQuestion]:
     questions = []
     for row, obj, where in read_records(path):
         where = f"{where} (id {obj.get('id')!r})"
-        require(obj, FIELDS, where)
-        meta: Dict[str, Any] = {}
-        for key in META_FIELDS:
-            if key in obj:
-                meta[key] = one_label(obj[key], key, where) if key in ("category", "sub-category") else obj[key]
+        question = source_question(row, obj, where, FIELDS, META_FIELDS, "modality", "audio_path")
         thinking = obj.get("thinking")
         if thinking is not None:
             if not isinstance(thinking, str):
                 raise BenchmarkError(f"{where}: 'thinking' must be a string, got {type(thinking).__name__}")
             if thinking.strip():
-                meta[REFERENCE_COT_KEY] = thinking
-        subset = subset_name(obj["modality"], "modality", where)
-        questions.append(SourceQuestion(row=row, id=obj["id"], subset=subset, audio=obj["audio_path"],
-                                        question=obj["question"], choices=tuple(obj["choices"]),
-                                        answer_text=obj["answer"], meta=meta, where=where))
+                question = replace(question, meta={**question.meta, REFERENCE_COT_KEY: thinking})
+        questions.append(question)
     return questions
 
 

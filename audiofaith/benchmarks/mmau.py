@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from audiofaith.benchmarks.common import BenchmarkSpec, SourceQuestion, one_label, read_records, require, subset_name
+from audiofaith.benchmarks.common import BenchmarkSpec, SourceQuestion, read_records, source_question
 from audiofaith.records import ManifestItem
 
 FIELDS = ("id", "audio_id", "question", "choices", "answer", "task")
@@ -21,19 +21,8 @@ PREDICTION_KEY = "model_output"  # what MMAU's evaluation.py scores (its README 
 
 
 def read_questions(path: Path) -> List[SourceQuestion]:
-    questions = []
-    for row, obj, where in read_records(path):
-        where = f"{where} (id {obj.get('id')!r})"
-        require(obj, FIELDS, where)
-        meta: Dict[str, Any] = {}
-        for key, name in META_FIELDS.items():
-            if key in obj:
-                meta[name] = one_label(obj[key], key, where) if key in ("category", "sub-category") else obj[key]
-        subset = subset_name(obj["task"], "task", where)
-        questions.append(SourceQuestion(row=row, id=obj["id"], subset=subset, audio=obj["audio_id"],
-                                        question=obj["question"], choices=tuple(obj["choices"]),
-                                        answer_text=obj["answer"], meta=meta, where=where))
-    return questions
+    return [source_question(row, obj, f"{where} (id {obj.get('id')!r})", FIELDS, META_FIELDS, "task", "audio_id")
+            for row, obj, where in read_records(path)]
 
 
 def export_row(item: ManifestItem, prediction: Optional[str], raw: str, reasoning: str) -> Dict[str, Any]:

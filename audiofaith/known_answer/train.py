@@ -80,9 +80,9 @@ def cache_key(config: TrainConfig, variant: str) -> str:
                               "transformers": transformers.__version__}, sort_keys=True).encode())
     for source in (here / "task.py", here / "train.py", Path(prompts.__file__)):
         digest.update(source.read_bytes())
-    for part in (tiny.toy_qwen2_tokenizer, tiny._save):
+    for part in (tiny.toy_qwen2_tokenizer, tiny.save_tiny):
         digest.update(inspect.getsource(part).encode())
-    digest.update(json.dumps([tiny._CORPUS, tiny.SPECIAL_TOKENS]).encode())
+    digest.update(json.dumps([tiny.TOY_CORPUS, tiny.SPECIAL_TOKENS]).encode())
     return digest.hexdigest()[:16]
 
 
@@ -230,7 +230,7 @@ def _train_single_thread(out: Path, variant: str, config: TrainConfig, key: str,
 
     from audiofaith.audio import load_audio
     from audiofaith.records import ManifestItem
-    from audiofaith.tiny import _save, toy_qwen2_tokenizer
+    from audiofaith.tiny import save_tiny, toy_qwen2_tokenizer
 
     torch.manual_seed(config.seed)
     rng_examples = random.Random(config.seed)  # the same example draws for both variants
@@ -336,7 +336,7 @@ def _train_single_thread(out: Path, variant: str, config: TrainConfig, key: str,
             log.info("known-answer %s: step %d/%d loss %.4f (%.0f s)", variant, step, config.steps, loss.item(),
                      time.time() - started)
     model.eval()
-    _save(out, model, processor)
+    save_tiny(out, model, processor)
     info = {"variant": variant, "cache_key": key, "config": dataclasses.asdict(config),
             "train_seconds": round(time.time() - started, 1), "torch_threads": 1,
             "answer_rule": ("the letter of the class the CoT names last (uniform when it names none)"

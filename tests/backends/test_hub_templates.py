@@ -13,32 +13,29 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from audiofaith.backends import ModelInput, get_profile, load_backend
+from audiofaith.backends import ModelInput, get_profile, load_backend, model_keys
 from audiofaith.interventions.hint import hinted_user_text
 from audiofaith.prompts import answer_prefix, user_text
-from audiofaith.protocols import paper_protocol
-from audiofaith.tiny import _AF3_CHAT_TEMPLATE, _OMNI_CHAT_TEMPLATE, QWEN2_AUDIO_CHAT_TEMPLATE
+from audiofaith.protocols import PAPER_PROTOCOLS, paper_protocol
 from tests.test_prompts import ITEM, REASONING, check_golden
 
 pytestmark = pytest.mark.slow
 
-KEYS = ("qwen2_audio", "qwen_omni", "af3", "af3_think")
-PLACEHOLDER = {"qwen2_audio": "<|AUDIO|>", "qwen_omni": "<|AUDIO|>", "af3": "<sound>", "af3_think": "<sound>"}
+KEYS = model_keys("hf")
+
+#: How a tiny template recognises an audio part by its type alone; dropping it leaves only the keyed rule.
+TYPED_AUDIO_RULE = "part['type'] == 'audio' or "
 
 
-def _keyed_only(template: str, typed_rule: str, keyed_rule: str) -> str:
-    assert template.count(typed_rule) == 1, typed_rule
-    return template.replace(typed_rule, keyed_rule)
+def keyed_only(template: str) -> str:
+    """The tiny template with its audio rule narrowed to keys only: the strictest published behaviour
+    (Qwen2-Audio's tiny template, like its hub one, is keyed-only already)."""
+    return template.replace(TYPED_AUDIO_RULE, "")
 
 
-# The tiny templates with their audio rule narrowed to keys only: the strictest published behaviour.
-KEYED_ONLY = {
-    "qwen2_audio": QWEN2_AUDIO_CHAT_TEMPLATE,  # already keyed-only, as the hub's
-    "qwen_omni": _keyed_only(_OMNI_CHAT_TEMPLATE, "part['type'] == 'audio' or 'audio' in part or 'audio_url' in part",
-                             "'audio' in part or 'audio_url' in part"),
-    "af3": _keyed_only(_AF3_CHAT_TEMPLATE, "part['type'] == 'audio' or 'audio' in part", "'audio' in part"),
-}
-KEYED_ONLY["af3_think"] = KEYED_ONLY["af3"]
+def placeholder(backend) -> str:
+    """The audio placeholder the backend's processor expands (``<|AUDIO|>``, ``<sound>``)."""
+    return backend.processor.audio_token
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +51,7 @@ def _prompts(key: str, audio: np.ndarray):
     """(name, input) of the backend's baseline, conditioned and intervention calls, both protocols."""
     profile = get_profile(key)
     cot = user_text(ITEM, "cot", profile)
-    paper = paper_protocol(key)
-    return [
+    ours = [
         ("ours baseline", ModelInput(cot, audio)),
         ("ours baseline letters", ModelInput(cot, audio, answer_prefix(REASONING, profile))),
         ("ours conditioned", ModelInput(cot, audio, answer_prefix(REASONING, profile))),
@@ -63,6 +59,11 @@ def _prompts(key: str, audio: np.ndarray):
          ModelInput(user_text(ITEM, "direct", profile), audio, answer_prefix("", profile))),
         ("ours hint", ModelInput(hinted_user_text(cot, "B"), audio)),
         ("ours no-audio intervention", ModelInput(cot, None, answer_prefix(REASONING, profile))),
+    ]
+    if key not in PAPER_PROTOCOLS:  # the published study's prompts exist for its models only
+        return ours
+    paper = paper_protocol(key)
+    return ours + [
         ("paper baseline", paper.baseline_input(ITEM, "cot", audio)),
         ("paper direct", paper.baseline_input(ITEM, "direct", audio)),
         ("paper conditioned", paper.answer_input(ITEM, REASONING, audio)),
@@ -78,11 +79,11 @@ def test_every_prompt_renders_under_a_keyed_only_template(backends, key):
     audio = _clip()
     try:
         rendered_own = {name: backend.render(inp) for name, inp in _prompts(key, audio)}
-        backend.processor.chat_template = KEYED_ONLY[key]
+        backend.processor.chat_template = keyed_only(own)
         for name, inp in _prompts(key, audio):
             text = backend.render(inp)
             expected = 1 if inp.audio is not None else 0
-            assert text.count(PLACEHOLDER[key]) == expected, (key, name, text)
+            assert text.count(placeholder(backend)) == expected, (key, name, text)
             assert text == rendered_own[name], (key, name)
             assert ITEM.choices[2] in text  # the options are in the prompt
             batch = backend.encode([inp])  # the processor accepts it (audio tokens match the clip)
@@ -99,8 +100,9 @@ def test_a_bare_audio_part_is_what_the_keyed_only_template_drops(backends, key):
     keyed = [{"role": "user", "content": [{"type": "audio", "audio": _clip()}, {"type": "text", "text": "Q"}]}]
     render = lambda messages, template: backend.processor.apply_chat_template(  # noqa: E731
         messages, chat_template=template, add_generation_prompt=True, tokenize=False)
-    assert PLACEHOLDER[key] not in render(bare, KEYED_ONLY[key])
-    assert render(keyed, KEYED_ONLY[key]).count(PLACEHOLDER[key]) == 1
+    strict = keyed_only(backend.processor.chat_template)
+    assert placeholder(backend) not in render(bare, strict)
+    assert render(keyed, strict).count(placeholder(backend)) == 1
 
 
 def test_tiny_templates_accept_what_the_published_ones_accept(backends):
@@ -110,10 +112,10 @@ def test_tiny_templates_accept_what_the_published_ones_accept(backends):
     for key, accepts_bare in (("qwen2_audio", False), ("qwen_omni", True), ("af3", True)):
         processor = backends[key].processor
         text = processor.apply_chat_template(bare, add_generation_prompt=True, tokenize=False)
-        assert (PLACEHOLDER[key] in text) == accepts_bare, key
+        assert (placeholder(backends[key]) in text) == accepts_bare, key
 
 
-@pytest.mark.parametrize("key", KEYS)
+@pytest.mark.parametrize("key", sorted(PAPER_PROTOCOLS))
 def test_paper_prompts_are_golden(backends, key):
     backend, paper, audio = backends[key], paper_protocol(key), [0.0]
     check_golden(f"paper_{key}_baseline.txt", backend.render(paper.baseline_input(ITEM, "cot", audio)))

@@ -8,14 +8,12 @@ import re
 import numpy as np
 import pytest
 
-from audiofaith.backends import GenerationSettings, ModelInput, load_backend
-
-ARCHES = {"qwen2_audio": "tiny_qwen2_audio", "qwen_omni": "tiny_qwen_omni", "af3": "tiny_af3"}
+from audiofaith.backends import GenerationSettings, ModelInput, load_backend, model_keys
 
 
-@pytest.mark.parametrize("key", sorted(ARCHES))
+@pytest.mark.parametrize("key", model_keys("hf"))
 def test_text_only_call(key, request):
-    backend = load_backend(key, str(request.getfixturevalue(ARCHES[key])), device="cpu")
+    backend = load_backend(key, str(request.getfixturevalue(f"tiny_{key}")), device="cpu")
     question = "Which animal is it?\n(A) dog\n(B) cat"
     with_audio = backend.render(ModelInput(question, np.zeros(16000, np.float32)))
     text_only = backend.render(ModelInput(question, None))
