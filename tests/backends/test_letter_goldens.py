@@ -15,13 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from audiofaith.backends import ModelInput, load_backend
+from audiofaith.backends import ModelInput, load_backend, model_keys
 from audiofaith.synthetic import synthetic_clip
 
 pytestmark = pytest.mark.slow
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "letter_logprobs"
-MODELS = ["qwen2_audio", "qwen_omni", "af3", "af3_think"]
 #: float32 on the CPU: kernels may differ in the last bits across machines, never by this much
 TOLERANCE = 2e-4
 QUESTION = ("Which animal most likely made the sound in this recording? "
@@ -39,7 +38,7 @@ def _scores(backend):
             + backend.score_letters(without, [list("ABCD")]))
 
 
-@pytest.mark.parametrize("model_key", MODELS)
+@pytest.mark.parametrize("model_key", model_keys("hf"))
 def test_letter_logprobs_match_the_golden(model_key, request):
     checkpoint = request.getfixturevalue(f"tiny_{model_key}")
     backend = load_backend(model_key, str(checkpoint), device="cpu", dtype="fp32")
@@ -48,6 +47,7 @@ def test_letter_logprobs_match_the_golden(model_key, request):
     if os.environ.get("AUDIOFAITH_UPDATE_GOLDENS"):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps([{k: round(v, 6) for k, v in row.items()} for row in got], indent=1) + "\n")
+    assert path.is_file(), f"no golden for {model_key}: write it with AUDIOFAITH_UPDATE_GOLDENS=1 (see above)"
     golden = json.loads(path.read_text(encoding="utf-8"))
     assert len(got) == len(golden)
     for index, (row, expected) in enumerate(zip(got, golden)):
