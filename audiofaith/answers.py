@@ -30,7 +30,8 @@ import re
 import unicodedata
 from typing import List, Optional, Tuple
 
-LETTERS = "ABCDEFGHIJ"
+from audiofaith.option_matching import (CLAUSE_SPLIT_RE, LETTERS, NEG_AFTER_RE, OptionMatcher, is_negated,
+                                         letter_mentions, positive_options)
 
 # Result markers for an answer slot besides a letter.
 _AMBIG = "?"  # several options or a self-contradiction: a commitment to no single option
@@ -40,26 +41,6 @@ _NOTHING = ""  # the slot carries no usable evidence
 _TURN_RE = re.compile(
     r"(?:\n\s*(?:Human|User|USER|HUMAN|Question|### ?(?:Human|User|Instruction))\s*:"
     r"|<\|im_end\|>|<\|im_start\|>|<\|endoftext\|>|<\|eot_id\|>|</s>)"
-)
-_NEG_BEFORE_RE = re.compile(
-    r"(?:\bnot\b|n't\b|\bno\b|\bnever\b|\bneither\b|\bnor\b|\brul(?:e|es|ed|ing) out\b|"
-    r"\beliminat\w*|\bexclud\w*|\brather than\b|\binstead of\b|\bunlikely\b|\bother than\b|"
-    r"\bexcept\b|\bless likely\b|\bwithout\b|\black\w*|\bagainst\b|\bopposed to\b|\bunlike\b|"
-    r"\bnone of\b|\bdiffer\w* from\b|\bcontrary to\b|\binconsistent\b|\bwrong\b|\bincorrect\b)",
-    re.I,
-)
-_NEG_AFTER_RE = re.compile(
-    r"^\W{0,3}(?:\w+\W+){0,3}?(?:is not|isn't|are not|aren't|was not|wasn't|does not|doesn't|"
-    r"do not|don't|did not|didn't|cannot|can't|can be ruled out|can be eliminated|would not|"
-    r"wouldn't|is incorrect|is wrong|is unlikely|are unlikely|is less likely|are incorrect|"
-    r"is ruled out|is eliminated|seems unlikely|is not likely|are less likely|would be incorrect|"
-    r"does not fit|doesn't fit|doesn't match|does not match|don't match|do not match)\b",
-    re.I,
-)
-_CLAUSE_SPLIT_RE = re.compile(
-    r"[,;:\n]|\.\s|\s(?:but|while|whereas|however|although|though|so|therefore|thus|hence|"
-    r"and therefore|which means|whereas)\s",
-    re.I,
 )
 _REFUSAL_RE = re.compile(
     r"^(?:none|n/?a|null|nothing|unknown|unclear|undetermined|undecided|uncertain|not sure|"
@@ -179,147 +160,7 @@ def _clean(text: str) -> str:
     return t.strip()
 
 
-def _norm(s: str) -> str:
-    s = unicodedata.normalize("NFKC", s).replace("\u2019", "'").replace("\u2018", "'")
-    s = s.replace("\u201c", '"').replace("\u201d", '"')
-    return re.sub(r"\s+", " ", s).strip().casefold()
-
-
-# Everyday forms of SAKURA's one-word emotion and gender options ("sadness" names "sad").
-_ALIASES = {
-    "sad": ["sadness", "saddened"],
-    "happy": ["happiness"],
-    "angry": ["anger", "angered"],
-    "fear": ["fearful", "afraid", "scared", "frightened"],
-    "disgust": ["disgusted"],
-    "male": ["man", "men"],
-    "female": ["woman", "women"],
-}
-
-
-def _word_forms(option: str) -> List[str]:
-    """Other forms of a one-word option that name the same thing: "viviparity" for
-    "Viviparous" and back (adjective in -ous and noun in -ity)."""
-    if not re.fullmatch(r"[a-z]{5,}", option):
-        return []
-    if option.endswith("ous"):
-        return [option[:-3] + "ity"]
-    if option.endswith("ity"):
-        return [option[:-3] + "ous"]
-    return []
-
-
-class _Options:
-    """Option texts compiled into whole-word, longest-first patterns."""
-
-    def __init__(self, choices: List[str]):
-        self.n = len(choices)
-        self.letters = LETTERS[: self.n]
-        self.texts = []
-        pats = []
-        for i, c in enumerate(choices):
-            t = _norm(str(c)).strip(" .!?;:,\"'")
-            if not t:
-                continue
-            self.texts.append((i, t))
-            body = re.escape(t).replace(r"\ ", r"\s+")
-            left = r"(?<![\w])" if re.match(r"\w", t[0]) and ord(t[0]) < 0x2E80 else ""
-            plural = r"(?:s|es)?" if re.fullmatch(r"[a-z]+", t) else ""
-            right = r"(?![\w])" if re.match(r"\w", t[-1]) and ord(t[-1]) < 0x2E80 else ""
-            pats.append((len(t), i, re.compile(left + body + plural + right, re.I)))
-            for alias in _ALIASES.get(t, []) + _word_forms(t):
-                pats.append((len(alias), i, re.compile(r"(?<![\w])" + alias + r"(?![\w])", re.I)))
-        self.texts_by_index = {i: t for i, t in self.texts}
-        pats.sort(key=lambda p: -p[0])
-        self.pats = [(i, p) for _, i, p in pats]
-
-    def mentions(self, s: str) -> List[Tuple[int, int, int]]:
-        """(start, end, index) of non-overlapping option-text mentions, longest options first."""
-        taken: List[Tuple[int, int, int]] = []
-        covered = bytearray(len(s))
-        for i, pat in self.pats:
-            for m in pat.finditer(s):
-                if m.end() == m.start() or any(covered[m.start(): m.end()]):
-                    continue
-                if (m.group(0)[-1:].lower() == "s" and not self.texts_by_index[i].endswith("s")
-                        and re.search(r"\b(?:which|that|who|it|he|she)\s+$", s[max(0, m.start() - 12): m.start()], re.I)):
-                    continue  # a verb, "a rooster, which crows", not the option "crow"
-                covered[m.start(): m.end()] = b"\x01" * (m.end() - m.start())
-                taken.append((m.start(), m.end(), i))
-        taken.sort()
-        return taken
-
-    def whole(self, s: str) -> Optional[int]:
-        """The option that ``s`` names in full (its text, an alias, or a word unique to it)."""
-        s = _norm(s).strip(" .!?;:,\"'()[]<>")
-        if not s:
-            return None
-        for i, pat in self.pats:
-            if pat.fullmatch(s):
-                return i
-        # a distinctive word of a multi-word option, such as a surname ("DiCaprio")
-        if len(s) >= 4 and " " not in s:
-            owners = {i for i, t in self.texts if " " in t and s in re.findall(r"[^\W_]+", t)}
-            if len(owners) == 1:
-                return owners.pop()
-        return None
-
-    def text_at_start(self, s: str) -> Optional[int]:
-        """The option whose text starts ``s`` (longest), if any."""
-        for i, pat in self.pats:
-            m = pat.match(s)
-            if m:
-                return i
-        return None
-
-
-def _negated(s: str, start: int, end: int) -> bool:
-    """Whether the mention s[start:end] sits in a negated clause."""
-    window = max(0, start - 200)  # clauses are short; the bound keeps repetition loops linear
-    cuts = [m.end() for m in _CLAUSE_SPLIT_RE.finditer(s, window, start)]
-    clause_start = cuts[-1] if cuts else window
-    before = s[clause_start:start]
-    nxt = _CLAUSE_SPLIT_RE.search(s, end, end + 200)
-    after = s[end : nxt.start() if nxt else min(len(s), end + 200)]
-    # "not only", "no doubt" and "nothing but" do not negate the mention.
-    before = re.sub(r"\b(?:not only|no doubt|nothing but|not just|no other|not a single)\b", " ", before, flags=re.I)
-    if _NEG_BEFORE_RE.search(before):
-        return True
-    if re.match(r"\s+to (?:help|assist|answer|provide|clarify|explain)\b", s[end:], re.I):
-        return True  # "happy to help" is politeness, not the option "happy"
-    return bool(_NEG_AFTER_RE.search(after))
-
-
-def _positive_options(s: str, opts: _Options) -> List[int]:
-    """Options named in ``s`` outside negated clauses; a negation carries over a list of options
-    ("not feathers, scales or horns")."""
-    found = []
-    previous_end, previous_negated = -1, False
-    for b, e, i in opts.mentions(s):
-        negated = _negated(s, b, e) or (
-            previous_negated and re.fullmatch(r"[\s,]*(?:(?:or|and|nor)\s+)?(?:(?:a|an|the)\s+)?", s[previous_end:b], re.I)
-            is not None)
-        if not negated and i not in found:
-            found.append(i)
-        previous_end, previous_negated = e, negated
-    return found
-
-
-def _letter_mentions(s: str, n: int) -> List[Tuple[int, int, int]]:
-    """Unambiguous letter references in running text: "(B)", "option B", "choice (c)", and a
-    capital with only a closing parenthesis after a space, colon or line start ("as B) Spinto")."""
-    out = []
-    for m in re.finditer(r"(?:\b(?:option|choice|letter)\s*\(?\s*([A-Ja-j])\b\)?|\(\s*([A-Ja-j])\s*\)"
-                         r"|(?:(?<=[\s:])|^)(?-i:([A-J]))\)(?=\s+\w))", s, re.I):
-        ch = (m.group(1) or m.group(2) or m.group(3)).upper()
-        if m.group(2) and m.group(2).islower() and m.start() > 0 and s[m.start() - 1].isalpha():
-            continue
-        idx = LETTERS.index(ch)
-        out.append((m.start(), m.end(), idx if idx < n else -1))
-    return out
-
-
-def _slot(s: str, opts: _Options) -> str:
+def _slot(s: str, opts: OptionMatcher) -> str:
     """Interpret the text that fills an answer slot; a letter or one of the markers."""
     s = s.strip()
     s = re.sub(r"^[\s\"'«»:=,\-–—>]+", "", s)
@@ -356,11 +197,11 @@ def _slot(s: str, opts: _Options) -> str:
             if idx >= opts.n:
                 return _NOTHING  # "N" (for N/A), "S" (a cut-off "Sister"): no usable evidence
             joined = re.match(r"^(?:or|and|/)\s*\(?[A-Ja-j]\b\)?", rest, re.I)
-            if joined and not _NEG_AFTER_RE.search(rest[joined.end():]):
+            if joined and not NEG_AFTER_RE.search(rest[joined.end():]):
                 return _AMBIG  # "A or B", "(A) and (B)"; not "(A), and (B) is wrong"
             # a slot that goes on to list further letters ("(A) Male or (B) Female", the whole
             # option list) is no commitment to one of them
-            further = [b for b, e, i in _letter_mentions(rest, opts.n) if i != idx and not _negated(rest, b, e)]
+            further = [b for b, e, i in letter_mentions(rest, opts.n) if i != idx and not is_negated(rest, b, e)]
             if further:
                 between = rest[: further[0]]
                 for b, e, _ in reversed(opts.mentions(between)):
@@ -368,18 +209,18 @@ def _slot(s: str, opts: _Options) -> str:
                 if not re.sub(r"\b(?:or|and|maybe|perhaps|possibly|either)\b|[\W_]+", "", between, flags=re.I):
                     return _AMBIG
             if re.search(r"\b(?:or|either|maybe|perhaps|possibly)\b", rest, re.I) and set(
-                    _positive_options(rest, opts)) - {idx}:
+                    positive_options(rest, opts)) - {idx}:
                 return _AMBIG  # "(B) dog or maybe a cow"
             # The answer-line rule: the letter in an answer slot is the commitment, also when the
             # text after it names another option ("Answer: (B) dog" while B is "crow").
             return LETTERS[idx]
-    letters = [i for b, e, i in _letter_mentions(first, opts.n) if not _negated(first, b, e)]
+    letters = [i for b, e, i in letter_mentions(first, opts.n) if not is_negated(first, b, e)]
     letters = sorted(set(letters))
     if len(letters) == 1 and letters[0] >= 0:
         return LETTERS[letters[0]]
     if len(letters) > 1:
         return _AMBIG
-    pos = _positive_options(first, opts)
+    pos = positive_options(first, opts)
     if len(pos) == 1:
         return LETTERS[pos[0]]
     if len(pos) > 1:
@@ -400,7 +241,7 @@ _BOLD_LABEL_RE = re.compile(
     r"(?:^|[\n.!?:])\s*\*\*\s*((?:[\(\[]\s*[A-Ja-j]\s*[\)\]]|[A-J]\)?)(?:\s+[^*\n]{1,80}?)?)\s*\*\*[\s.!]*$")
 
 
-def _bold_final(text: str, opts: _Options) -> str:
+def _bold_final(text: str, opts: OptionMatcher) -> str:
     """A response that ends with a bold option label standing on its own (after a line or sentence
     end: "... hard to say. **(C) Scales**") commits to it, whatever hedging came before; the label
     is read as an answer slot."""
@@ -412,18 +253,18 @@ def _bold_final(text: str, opts: _Options) -> str:
     return _slot(b.group(1), opts) if b else _NOTHING
 
 
-def _bare(t: str, opts: _Options) -> Optional[str]:
+def _bare(t: str, opts: OptionMatcher) -> Optional[str]:
     """A response of a few words on one line is itself the answer slot ("B.", "(b) cat", "dog")."""
     if "\n" in t or len(t.split()) > 8 or _TRIGGER_RE.search(t):
         return None
-    named = {i for _, _, i in _letter_mentions(t, opts.n)} | {i for _, _, i in opts.mentions(t)}
-    if len(named) > 1 and not (_LETTER_FORM_RE.match(t) and len(_letter_mentions(t, opts.n)) <= 1):
+    named = {i for _, _, i in letter_mentions(t, opts.n)} | {i for _, _, i in opts.mentions(t)}
+    if len(named) > 1 and not (_LETTER_FORM_RE.match(t) and len(letter_mentions(t, opts.n)) <= 1):
         return None  # e.g. the option list repeated back: not a short answer
     r = _slot(t, opts)
     return r or None
 
 
-def _tag_candidates(t: str, opts: _Options) -> List[Tuple[int, str]]:
+def _tag_candidates(t: str, opts: OptionMatcher) -> List[Tuple[int, str]]:
     out: List[Tuple[int, str]] = []
     spans = []
     for m in _PAIR_TAG_RE.finditer(t):
@@ -460,13 +301,13 @@ def _tag_candidates(t: str, opts: _Options) -> List[Tuple[int, str]]:
     return out
 
 
-def _names_option_tag(before: str, opts: _Options) -> bool:
+def _names_option_tag(before: str, opts: OptionMatcher) -> bool:
     """Whether ``before`` ends with a tag whose name is an option's text (``<Dog>``), not a letter."""
     m = re.search(r"<\s*([^<>/]{2,40}?)\s*>\s*$", before)
     return bool(m) and opts.whole(m.group(1)) is not None and not re.fullmatch(r"[A-Ja-j](?:\s+[A-Ja-j])*", m.group(1))
 
 
-def _tag_name(name: str, opts: _Options) -> str:
+def _tag_name(name: str, opts: OptionMatcher) -> str:
     """A tag such as <B>, <C C>, <Dog> or <N/A> used as the answer itself."""
     name = name.strip()
     if re.fullmatch(r"([A-Ja-j])(?:\s+\1)*", name, re.I):
@@ -478,7 +319,7 @@ def _tag_name(name: str, opts: _Options) -> str:
     return LETTERS[i] if i is not None else _NOTHING
 
 
-def _statement_candidates(t: str, opts: _Options) -> List[Tuple[int, str]]:
+def _statement_candidates(t: str, opts: OptionMatcher) -> List[Tuple[int, str]]:
     out: List[Tuple[int, str]] = []
     for m in _TRIGGER_RE.finditer(t):
         # skip "answer" used as a verb in the instructions ("answer with ...") or questions
@@ -506,12 +347,12 @@ def _statement_candidates(t: str, opts: _Options) -> List[Tuple[int, str]]:
     return out
 
 
-def _refuses(t: str, opts: _Options) -> bool:
+def _refuses(t: str, opts: OptionMatcher) -> bool:
     """Whether some sentence declines to answer ("impossible to determine", "none of the options")."""
     for _, s in _sentences_with_pos(t):
         if not _REFUSAL_SENTENCE_RE.search(s):
             continue
-        named = set(_positive_options(s, opts)) | {i for _, _, i in _letter_mentions(s, opts.n)}
+        named = set(positive_options(s, opts)) | {i for _, _, i in letter_mentions(s, opts.n)}
         if not named or len(named) >= opts.n or re.search(r"\beither\b[^.]*\bor\b", s, re.I):
             return True  # declines without naming a pick, or declines every option it names
     return False
@@ -551,7 +392,7 @@ _ECHO_INTRO_RE = re.compile(
     r"(?: (?:were|are|was|is|given|provided))?\s*:?", re.I)
 
 
-def _label_spans(s: str, opts: _Options) -> List[Tuple[int, int, int]]:
+def _label_spans(s: str, opts: OptionMatcher) -> List[Tuple[int, int, int]]:
     """Option labels at the start of a line or after a space: "(B)", "B)", "B.", "[B]"."""
     out = []
     for m in re.finditer(r"(?:(?<=\s)|^)(?:[\(\[]\s*([A-Ja-j])\s*[\)\]]|([A-J])[.)])(?=\s|$)", s):
@@ -560,7 +401,7 @@ def _label_spans(s: str, opts: _Options) -> List[Tuple[int, int, int]]:
     return out
 
 
-def _echo_sentences(sents: List[Tuple[int, str]], opts: _Options) -> set:
+def _echo_sentences(sents: List[Tuple[int, str]], opts: OptionMatcher) -> set:
     """Indices of sentences that only repeat options back: "(A) Chinese (B) Korean (C) French",
     "The possible answers were (A) ...", or a run of lines with one label each ("(A) dog")."""
     single = {}
@@ -589,7 +430,7 @@ def _echo_sentences(sents: List[Tuple[int, str]], opts: _Options) -> set:
     return echo
 
 
-def _fallback(t: str, opts: _Options) -> Optional[str]:
+def _fallback(t: str, opts: OptionMatcher) -> Optional[str]:
     """No explicit commitment: read the last sentence that picks an option, skipping echoed option
     lists and sentences that only rule options out (an option ruled out later is never picked)."""
     sents = _sentences_with_pos(t)
@@ -600,11 +441,11 @@ def _fallback(t: str, opts: _Options) -> Optional[str]:
             continue
         s = sents[k][1].strip()
         ments = opts.mentions(s)
-        lets = _letter_mentions(s, opts.n)
+        lets = letter_mentions(s, opts.n)
         if not ments and not lets:
             continue
-        pos_l = sorted({i for b, e, i in lets if not _negated(s, b, e)})
-        pos = _positive_options(s, opts)
+        pos_l = sorted({i for b, e, i in lets if not is_negated(s, b, e)})
+        pos = positive_options(s, opts)
         positive = set(pos_l) | set(pos)
         if not positive:
             rejected |= {i for _, _, i in lets} | {i for _, _, i in ments}
@@ -621,7 +462,7 @@ def _fallback(t: str, opts: _Options) -> Optional[str]:
         if pos_l:
             return LETTERS[pick]
         first = next(b for b, e, i in opts.mentions(s) if i == pick)
-        cuts = [m.end() for m in _CLAUSE_SPLIT_RE.finditer(s, max(0, first - 200), first)]
+        cuts = [m.end() for m in CLAUSE_SPLIT_RE.finditer(s, max(0, first - 200), first)]
         clause = s[cuts[-1] if cuts else max(0, first - 200): first]
         if re.search(r"\b(?:could|might|may|possibly|perhaps|if)\b", clause, re.I):
             return None  # a hedged or conditional mention is not a pick
@@ -646,7 +487,7 @@ def parse_answer(text: str, choices: List[str]) -> Optional[str]:
     """The option letter the response finally commits to, or None (no, several, or unclear)."""
     if not text or not isinstance(text, str) or not choices:
         return None
-    opts = _Options(list(choices)[: len(LETTERS)])
+    opts = OptionMatcher(list(choices)[: len(LETTERS)])
     if opts.n == 0:
         return None
     t = _clean(text)
@@ -687,7 +528,7 @@ def parse_answer(text: str, choices: List[str]) -> Optional[str]:
     m = re.match(r"^[\(\[<]?([A-J])(?:[\)\]>.:]|\s*$|\s*\n)", t)
     if m and LETTERS.index(m.group(1)) < opts.n and 0 not in _echo_sentences(_sentences_with_pos(t), opts):
         first_line = t.split("\n", 1)[0]
-        named = {i for _, _, i in _letter_mentions(first_line, opts.n)} | {i for _, _, i in opts.mentions(first_line)}
+        named = {i for _, _, i in letter_mentions(first_line, opts.n)} | {i for _, _, i in opts.mentions(first_line)}
         if named <= {LETTERS.index(m.group(1))}:
             return m.group(1)
     return _fallback(t, opts)

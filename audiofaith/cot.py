@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import List, Optional, Tuple
 
-from audiofaith.answers import LETTERS, _Options
+from audiofaith.option_matching import LETTERS, OptionMatcher
 
 # Tokens whose trailing period does not end a sentence.
 _ABBREVIATIONS = {
@@ -158,7 +158,7 @@ def answer_stating_sentences(sentences: List[str], choices: List[str], letter: O
     if letter not in LETTERS[: len(choices)]:
         return []
     idx = LETTERS.index(letter)
-    opts = _Options(list(choices)[: len(LETTERS)])
+    opts = OptionMatcher(list(choices)[: len(LETTERS)])
     letter_re = re.compile(
         r"\(\s*{0}\s*\)|\b(?:option|choice|letter)\s*\(?{0}\b|\banswer\s*(?:is|:)?\s*\(?{0}\b(?!\s+[a-z])|"
         r"<\s*{0}\s*>|^\W*{0}\W*$|^\s*{0}[.):]\s|(?:(?<=[\s:])|^)(?-i:{0})\)(?=\s|$)".format(letter),

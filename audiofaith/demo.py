@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-from audiofaith.cli import baseline_main, conditioned_main, intervene_main
+from audiofaith.commands import baseline_main, conditioned_main, intervene_main
 from audiofaith.jsonl import read_jsonl
 from audiofaith.synthetic import write_synthetic_sakura
 

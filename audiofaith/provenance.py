@@ -8,6 +8,7 @@ settings: appending lines made under other settings to one file would silently m
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import logging
 import os
@@ -31,6 +32,21 @@ class ProvenanceMismatch(UserError):
 def sidecar_path(output_path: "str | os.PathLike[str]") -> Path:
     output_path = Path(output_path)
     return output_path.with_name(output_path.name + ".meta.json")
+
+
+def content_fingerprint(path: "str | os.PathLike[str]") -> Dict[str, str]:
+    """What a fingerprint records about an input file (the manifest, the baseline results): the
+    SHA-256 of its bytes, not its path, so a moved or copied file still resumes and an edited one
+    does not."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return {"sha256": digest.hexdigest()}
+
+
+def _same_file_path(old: str, new: str) -> bool:
+    return old == new or Path(old).resolve() == Path(new).resolve()
 
 
 def now() -> str:
@@ -58,15 +74,19 @@ class Provenance:
 
     ``fingerprint`` holds the settings that must not change between sessions of one file;
     ``details`` holds everything else worth recording (may change, e.g. batch size).
+    ``inputs`` names the fingerprint entries that are input files' contents
+    (``content_fingerprint``) and the paths they are read from now: sidecars written before
+    content fingerprints recorded those entries as paths, and resume when the path is the same.
     """
 
     def __init__(self, output_path: "str | os.PathLike[str]", fingerprint: Dict[str, Any],
-                 details: Dict[str, Any]) -> None:
+                 details: Dict[str, Any], inputs: Optional[Dict[str, "str | os.PathLike[str]"]] = None) -> None:
         self.path = sidecar_path(output_path)
         self.fingerprint = json.loads(json.dumps(fingerprint))
+        inputs = {key: str(path) for key, path in (inputs or {}).items()}
         previous = self._load()
         if previous is not None:
-            old = previous.get("fingerprint", {})
+            old = _upgrade_path_entries(previous.get("fingerprint", {}), self.fingerprint, inputs)
             changed = sorted(k for k in set(old) | set(self.fingerprint) if old.get(k) != self.fingerprint.get(k))
             if changed and not has_lines(output_path):
                 # nothing was written under the old settings (e.g. the model failed to load):
@@ -75,11 +95,13 @@ class Provenance:
                             output_path, self.path)
                 previous, changed = None, []
             if changed:
-                lines = "\n".join(f"  {k}: was {old.get(k)!r}, now {self.fingerprint.get(k)!r}" for k in changed)
+                lines = "\n".join(_difference(k, old.get(k), self.fingerprint.get(k), inputs) for k in changed)
                 raise ProvenanceMismatch(
                     f"{output_path} was started with other settings (see {self.path}):\n{lines}\n"
                     f"Write to a new output file, or delete the old one and its .meta.json to start over."
                 )
+        if previous is not None:
+            previous["fingerprint"] = old  # an old sidecar's path entries now record the content
         for session in (previous or {}).get("sessions", []):
             if session.get("status") == "running":
                 # the caller holds the output's lock (audiofaith.locking): that run is gone
@@ -135,6 +157,35 @@ class Provenance:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, self.path)
+
+
+def _upgrade_path_entries(old: Dict[str, Any], new: Dict[str, Any], inputs: Dict[str, str]) -> Dict[str, Any]:
+    """An old sidecar's fingerprint with its input entries in today's form: a path (sidecars
+    written before content fingerprints) that names the file read now stands for its content,
+    since the old check compared only the path. A different path stays as it is, a mismatch."""
+    upgraded = dict(old)
+    for key, path in inputs.items():
+        if isinstance(old.get(key), str) and key in new and _same_file_path(old[key], path):
+            log.info("%s: its sidecar names %s by path (an older format); recording its content from now on",
+                     path, key)
+            upgraded[key] = new[key]
+    return upgraded
+
+
+def _difference(key: str, old: Any, new: Any, inputs: Dict[str, str]) -> str:
+    if key not in inputs:
+        return f"  {key}: was {old!r}, now {new!r}"
+    if isinstance(old, str):
+        return (f"  {key}: the sidecar (written before input files were fingerprinted by content) names {old!r}, "
+                f"this run reads {inputs[key]!r}; if it is the same file, moved, give it under its old path to "
+                f"resume (the sidecar then records its content, and later moves do not matter)")
+    return (f"  {key}: the content of {inputs[key]} differs from the file this output was started with "
+            f"(sha256 {_short(old)}, now {_short(new)})")
+
+
+def _short(entry: Any) -> str:
+    digest = entry.get("sha256") if isinstance(entry, dict) else None
+    return f"{digest[:12]}…" if isinstance(digest, str) else repr(entry)
 
 
 def has_lines(path: "str | os.PathLike[str]") -> bool:

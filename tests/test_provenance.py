@@ -44,3 +44,51 @@ def test_sessions_left_running_are_marked_interrupted(tmp_path):
     resumed.finish("completed", {"items": 1})
     statuses = [s["status"] for s in json.loads(sidecar_path(out).read_text())["sessions"]]
     assert statuses == ["interrupted", "completed"]
+
+
+def _started(out, manifest):
+    """An output started on ``manifest`` with one line written."""
+    from audiofaith.provenance import content_fingerprint
+
+    Provenance(out, {"model_key": "m", "manifest": content_fingerprint(manifest)}, {},
+               inputs={"manifest": manifest}).finish("completed", {})
+    out.write_text('{"id": "x"}\n')
+
+
+def test_input_files_are_fingerprinted_by_content_not_path(tmp_path):
+    from audiofaith.provenance import content_fingerprint
+
+    out, manifest = tmp_path / "baseline.jsonl", tmp_path / "m.jsonl"
+    manifest.write_text('{"id": "x"}\n')
+    _started(out, manifest)
+    moved = tmp_path / "elsewhere" / "m.jsonl"
+    moved.parent.mkdir()
+    manifest.rename(moved)
+    Provenance(out, {"model_key": "m", "manifest": content_fingerprint(moved)}, {}, inputs={"manifest": moved})
+    moved.write_text('{"id": "x"}\n{"id": "y"}\n')  # edited
+    with pytest.raises(ProvenanceMismatch, match=r"manifest: the content of .*m\.jsonl differs from the file this "
+                                                 r"output was started with \(sha256 [0-9a-f]{12}…, now [0-9a-f]{12}…\)"):
+        Provenance(out, {"model_key": "m", "manifest": content_fingerprint(moved)}, {}, inputs={"manifest": moved})
+
+
+def test_old_sidecars_that_name_inputs_by_path(tmp_path):
+    """Sidecars written before content fingerprints hold the manifest's path: the same path resumes
+    (and the sidecar records the content from then on); another path is refused, saying why."""
+    from audiofaith.provenance import content_fingerprint
+
+    out, manifest = tmp_path / "baseline.jsonl", tmp_path / "m.jsonl"
+    manifest.write_text('{"id": "x"}\n')
+    Provenance(out, {"model_key": "m", "manifest": str(manifest)}, {}).finish("completed", {})  # the old format
+    out.write_text('{"id": "x"}\n')
+    moved = tmp_path / "moved.jsonl"
+    moved.write_bytes(manifest.read_bytes())
+    with pytest.raises(ProvenanceMismatch, match=r"manifest: the sidecar \(written before input files were "
+                                                 r"fingerprinted by content\) names .*m\.jsonl'.*give it under its old "
+                                                 r"path to resume"):
+        Provenance(out, {"model_key": "m", "manifest": content_fingerprint(moved)}, {}, inputs={"manifest": moved})
+    resumed = Provenance(out, {"model_key": "m", "manifest": content_fingerprint(manifest)}, {},
+                         inputs={"manifest": manifest})
+    resumed.finish("completed", {})
+    data = json.loads(sidecar_path(out).read_text())
+    assert data["fingerprint"]["manifest"] == content_fingerprint(manifest) and len(data["sessions"]) == 2
+    Provenance(out, {"model_key": "m", "manifest": content_fingerprint(moved)}, {}, inputs={"manifest": moved})

@@ -11,7 +11,7 @@ import shlex
 from pathlib import Path
 from typing import List, Optional
 
-from audiofaith.cli import baseline_main, conditioned_main, intervene_main
+from audiofaith.commands import baseline_main, conditioned_main, intervene_main
 from audiofaith.known_answer.contrast import REWRITER
 
 log = logging.getLogger(__name__)
