@@ -1,7 +1,11 @@
-"""Typed records for manifests, baseline results and conditioned / intervention results.
+"""Typed, frozen, versioned records for manifests, baseline results and intervention results.
 
 The JSON field names are a stable, documented format (docs/records.md): results from other
-tools are converted into it and fed to the report, so rename nothing here lightly.
+tools are converted into it and fed to the report, so rename nothing here lightly. Every line
+written carries ``schema_version``; a line from an older version is brought up to date by
+``migrate`` (the one place that knows old formats) before it becomes a record. Readers (runners,
+resume, merger, status, report) go through ``BaselineRecord.from_json`` /
+``InterventionRecord.from_json`` / ``read_result_line``, never by probing the raw dict.
 """
 
 from __future__ import annotations
@@ -9,9 +13,12 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple, Union
 
 from audiofaith.errors import UserError
+
+#: The version of the line format this code writes; see ``migrate`` and docs/records.md.
+SCHEMA_VERSION = 1
 
 LETTERS = "ABCDEFGHIJ"
 HOPS = ("single", "multi")
@@ -20,6 +27,17 @@ PROMPT_MODES = ("cot", "direct")
 
 class RecordError(UserError):
     """A record that does not follow the format; the message names the file and line."""
+
+
+def _schema_version(obj: Dict[str, Any], where: str) -> int:
+    """The line's ``schema_version`` (0 when absent: written before versions); newer is an error."""
+    version = obj.get("schema_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise RecordError(f"{where}: 'schema_version' must be a non-negative integer, got {version!r}")
+    if version > SCHEMA_VERSION:
+        raise RecordError(f"{where}: schema_version {version} is newer than this audiofaith reads "
+                          f"({SCHEMA_VERSION}); update audiofaith to read it")
+    return version
 
 
 def letters_for(n_choices: int) -> str:
@@ -43,6 +61,7 @@ class ManifestItem:
     answer: str  # gold letter, "A".."J"
     instruction: str = ""  # the dataset's own prompt text, verbatim
     meta: Dict[str, Any] = field(default_factory=dict)
+    schema_version: int = field(default=SCHEMA_VERSION, init=False)
 
     @property
     def letters(self) -> str:
@@ -51,13 +70,14 @@ class ManifestItem:
     def to_json(self) -> Dict[str, Any]:
         obj = dataclasses.asdict(self)
         obj["choices"] = list(self.choices)
-        return obj
+        return _versioned(obj)
 
     @classmethod
     def from_json(cls, obj: Any, where: str = "<manifest>") -> "ManifestItem":
         """Validate one parsed manifest line; errors name ``where`` (file:line)."""
         if not isinstance(obj, dict):
             raise RecordError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+        _schema_version(obj, where)  # version 0 (no field) and 1 have the same manifest fields
         required = ("id", "dataset", "subset", "hop", "audio", "question", "choices", "answer")
         missing = [name for name in required if name not in obj]
         if missing:
@@ -104,9 +124,21 @@ def letter_readout(letter_logprobs: Optional[Dict[str, float]]) -> Optional[str]
 REFERENCE_FIELDS = ("baseline_prediction", "baseline_cue_prediction")
 
 
-@dataclass
+def _versioned(obj: Dict[str, Any]) -> Dict[str, Any]:
+    """``obj`` with ``schema_version`` as its first field (so a reader sees the version first)."""
+    version = obj.pop("schema_version")
+    return {"schema_version": version, **obj}
+
+
+#: Fields of a baseline line that hold one entry per run (tuples in the record, lists in JSON).
+_RUN_LISTS = ("runs_reasonings", "runs_raw", "runs_predictions", "runs_correct", "runs_letter_logprobs",
+              "runs_finish_reasons", "warnings", "runs_answer_raw")
+
+
+@dataclass(frozen=True)
 class BaselineRecord:
-    """All runs of one item in a baseline run (seed-compatible field names)."""
+    """All runs of one item in a baseline run (seed-compatible field names). Frozen: the runner
+    builds it whole; ``dataclasses.replace`` makes a changed copy. Lists are stored as tuples."""
 
     id: str
     model: str
@@ -115,25 +147,39 @@ class BaselineRecord:
     subset: str = ""
     hop: str = ""
     dataset: str = ""  # the manifest's benchmark ("sakura", "mmau", "mmar"); "" in files from before it was written
-    runs_reasonings: List[str] = field(default_factory=list)
-    runs_raw: List[str] = field(default_factory=list)
-    runs_predictions: List[Optional[str]] = field(default_factory=list)
-    runs_correct: List[Optional[bool]] = field(default_factory=list)
-    runs_letter_logprobs: List[Dict[str, float]] = field(default_factory=list)
+    runs_reasonings: Tuple[str, ...] = ()
+    runs_raw: Tuple[str, ...] = ()
+    runs_predictions: Tuple[Optional[str], ...] = ()
+    runs_correct: Tuple[Optional[bool], ...] = ()
+    runs_letter_logprobs: Tuple[Dict[str, float], ...] = ()
     # Why each run's generation stopped: "stop" (end of turn) or "length" (cut by max_new_tokens);
     # null when the backend could not tell; empty in files written before this field existed.
-    runs_finish_reasons: List[Optional[str]] = field(default_factory=list)
+    runs_finish_reasons: Tuple[Optional[str], ...] = ()
     audio_seconds: Optional[float] = None
-    warnings: List[str] = field(default_factory=list)
+    warnings: Tuple[str, ...] = ()
     error: Optional[str] = None
     # The prompt protocol ("ours" | "paper", docs/protocols.md); files written before it existed are "ours".
     protocol: str = "ours"
     # Under a protocol that asks for the answer in a second call after the cut reasoning
     # (paper, Qwen2-Audio): that call's text per run, which runs_predictions is parsed from.
-    runs_answer_raw: List[str] = field(default_factory=list)
+    runs_answer_raw: Tuple[str, ...] = ()
+    schema_version: int = field(default=SCHEMA_VERSION, init=False)
+
+    def __post_init__(self) -> None:
+        for name in _RUN_LISTS:
+            value = getattr(self, name)
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
+
+    def key(self) -> Tuple[str]:
+        """The resume key of a baseline line: its item id."""
+        return (self.id,)
 
     def to_json(self) -> Dict[str, Any]:
-        return dataclasses.asdict(self)
+        obj = dataclasses.asdict(self)
+        for name in _RUN_LISTS:
+            obj[name] = list(obj[name])
+        return _versioned(obj)
 
     def cue_prediction(self, run: int) -> Optional[str]:
         """Run ``run``'s letter read-out after its reasoning + answer cue (argmax of its stored
@@ -144,27 +190,31 @@ class BaselineRecord:
 
     @classmethod
     def from_json(cls, obj: Any, where: str = "<results>") -> "BaselineRecord":
+        """Validate one parsed baseline line of any version (``migrate``); errors name ``where``."""
         if not isinstance(obj, dict):
             raise RecordError(f"{where}: expected a JSON object")
         missing = [n for n in ("id", "runs_reasonings", "runs_predictions") if n not in obj]
         if missing:
             raise RecordError(f"{where}: not a baseline record, missing {', '.join(missing)}")
-        known = {f.name for f in dataclasses.fields(cls)}
+        obj = migrate(obj, where)
+        known = {f.name for f in dataclasses.fields(cls) if f.init}
         kwargs = {k: v for k, v in obj.items() if k in known}
         kwargs.setdefault("model", "")
         kwargs.setdefault("prompt_mode", "cot")
         kwargs.setdefault("answer", "")
-        record = cls(**kwargs)
-        if not isinstance(record.runs_reasonings, list) or not isinstance(record.runs_predictions, list):
+        if not isinstance(kwargs["runs_reasonings"], list) or not isinstance(kwargs["runs_predictions"], list):
             raise RecordError(f"{where}: runs_reasonings and runs_predictions must be lists")
+        record = cls(**kwargs)
         if record.error is None and len(record.runs_reasonings) != len(record.runs_predictions):
             raise RecordError(f"{where}: runs_reasonings and runs_predictions differ in length")
         return record
 
 
-@dataclass
-class ConditionedRecord:
-    """One (item, run, condition, parameters) answer read after an injected or edited CoT."""
+@dataclass(frozen=True)
+class InterventionRecord:
+    """One (item, run, condition, parameters) answer read after an injected or edited CoT: the
+    conditioned step's ``full`` lines and every intervention's lines. Frozen: built whole by the
+    variant runner; ``dataclasses.replace`` makes a changed copy."""
 
     id: str
     model: str
@@ -193,6 +243,7 @@ class ConditionedRecord:
     protocol: str = "ours"  # the prompt protocol ("ours" | "paper", docs/protocols.md)
     # Condition-specific results (e.g. "switched_to_hint"), written as top-level fields too.
     extra: Dict[str, Any] = field(default_factory=dict)
+    schema_version: int = field(default=SCHEMA_VERSION, init=False)
 
     def key(self) -> Tuple[str, int, str, str]:
         return result_key(self.id, self.run, self.condition, self.params)
@@ -203,13 +254,88 @@ class ConditionedRecord:
         obj = dataclasses.asdict(self)
         params = obj.pop("params")
         extra = obj.pop("extra")
-        clash = (set(params) | set(extra)) & set(obj) | set(params) & set(extra)
+        clash = (set(params) | set(extra)) & (set(obj) | {"param_names"}) | set(params) & set(extra)
         if clash:
             raise ValueError(f"condition parameters or results shadow record fields: {sorted(clash)}")
         obj.update(params)
         obj.update(extra)
         obj["param_names"] = sorted(params)
+        return _versioned(obj)
+
+    @classmethod
+    def from_json(cls, obj: Any, where: str = "<results>") -> "InterventionRecord":
+        """Validate one parsed conditioned / intervention line of any version (``migrate``): the
+        fields named in ``param_names`` become ``params``, other unknown fields ``extra``."""
+        if not isinstance(obj, dict):
+            raise RecordError(f"{where}: expected a JSON object")
+        missing = [n for n in ("id", "run", "condition") if n not in obj]
+        if missing:
+            raise RecordError(f"{where}: not a conditioned / intervention record, missing {', '.join(missing)}")
+        obj = migrate(obj, where)
+        if not isinstance(obj["run"], int) or isinstance(obj["run"], bool):
+            raise RecordError(f"{where}: 'run' must be an integer, got {obj['run']!r}")
+        param_names = obj.get("param_names", [])
+        if not isinstance(param_names, list) or not all(name in obj for name in param_names):
+            raise RecordError(f"{where}: 'param_names' must list fields of the line, got {param_names!r}")
+        known = {f.name for f in dataclasses.fields(cls)} - {"params", "extra"}
+        kwargs: Dict[str, Any] = {"model": "", "answer_mode": "", "answer": ""}
+        params: Dict[str, Any] = {}
+        extra: Dict[str, Any] = {}
+        for name, value in obj.items():  # in the line's order, so to_json writes it back unchanged
+            if name in param_names:
+                params[name] = value
+            elif name in known:
+                if name != "schema_version":
+                    kwargs[name] = value
+            elif name != "param_names":
+                extra[name] = value
+        return cls(params=params, extra=extra, **kwargs)
+
+
+#: Deprecated name of ``InterventionRecord`` (it holds every intervention's lines, not only the
+#: conditioned step's); kept so existing imports keep working.
+ConditionedRecord = InterventionRecord
+
+ResultRecord = Union[BaselineRecord, InterventionRecord]
+
+
+def is_baseline_line(obj: Dict[str, Any]) -> bool:
+    """Whether a parsed result line is a baseline line (it has ``runs_predictions``) rather than
+    a conditioned / intervention line (it has ``condition``)."""
+    return "runs_predictions" in obj
+
+
+def migrate(obj: Dict[str, Any], where: str = "<results>") -> Dict[str, Any]:
+    """One parsed result line (baseline or conditioned / intervention) brought to ``SCHEMA_VERSION``.
+
+    Version 0: lines without ``schema_version`` (everything written before versions). Fields added
+    over version 0's life may be absent; their meaning when absent is filled in explicitly:
+    ``dataset`` "" (the report infers it from the manifest or id), ``protocol`` "ours", baseline
+    ``runs_finish_reasons`` / ``runs_answer_raw`` [] (not recorded), ``warnings`` []. Version 1 adds
+    ``schema_version`` and nothing else, so a version-0 line is otherwise unchanged. The input is
+    not modified; a line already at the current version is returned as it is.
+    """
+    version = _schema_version(obj, where)
+    if version == SCHEMA_VERSION:
         return obj
+    migrated = dict(obj)
+    if version == 0:
+        migrated.setdefault("dataset", "")
+        migrated.setdefault("protocol", "ours")
+        if is_baseline_line(obj):
+            for name in ("runs_finish_reasons", "runs_answer_raw", "warnings"):
+                migrated.setdefault(name, [])
+    migrated["schema_version"] = SCHEMA_VERSION
+    return migrated
+
+
+def read_result_line(obj: Any, where: str = "<results>") -> ResultRecord:
+    """A parsed output line as its record: ``BaselineRecord`` or ``InterventionRecord``."""
+    if not isinstance(obj, dict) or "id" not in obj:
+        raise RecordError(f"{where}: not an audiofaith output line (no 'id')")
+    if is_baseline_line(obj):
+        return BaselineRecord.from_json(obj, where)
+    return InterventionRecord.from_json(obj, where)
 
 
 def result_key(item_id: str, run: int, condition: str, params: Dict[str, Any]) -> Tuple[str, int, str, str]:
@@ -218,6 +344,5 @@ def result_key(item_id: str, run: int, condition: str, params: Dict[str, Any]) -
 
 
 def key_of_json(obj: Dict[str, Any]) -> Tuple[str, int, str, str]:
-    """Resume key of a conditioned / intervention JSON line written by ``ConditionedRecord``."""
-    params = {name: obj[name] for name in obj.get("param_names", [])}
-    return result_key(obj["id"], obj["run"], obj["condition"], params)
+    """Resume key of a conditioned / intervention JSON line (``InterventionRecord.key``)."""
+    return InterventionRecord.from_json(obj).key()

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, Set, Tuple
 
 from audiofaith.jsonl import iter_jsonl, write_jsonl
-from audiofaith.records import RecordError
+from audiofaith.records import RecordError, read_result_line
 from audiofaith.sharding import line_key
 
 
@@ -34,26 +34,26 @@ def read_output_state(path: "str | Path") -> OutputState:
         return state
     first: Dict[Tuple, int] = {}
     for line_number, obj in iter_jsonl(path, allow_torn_tail=True):
-        if not isinstance(obj, dict) or "id" not in obj:
-            raise RecordError(f"{path}:{line_number}: not an audiofaith output line (no 'id')")
-        key = line_key(obj)
+        record = read_result_line(obj, f"{path}:{line_number}")
+        key = record.key()
         if key in first:
             raise RecordError(f"{path}:{line_number}: duplicate line {key} (first on line {first[key]}); the file "
                               f"was written by two runs at once. Keep one line per key (or start a new output)")
         first[key] = line_number
         state.keys.add(key)
-        if obj.get("error") is not None:
+        if record.error is not None:
             state.errored.add(key)
     return state
 
 
 def drop_lines(path: "str | Path", keys: Set[Tuple]) -> int:
-    """Rewrite ``path`` atomically without the lines whose key is in ``keys``; returns how many went."""
+    """Rewrite ``path`` atomically without the lines whose key is in ``keys``; returns how many went.
+    The kept lines are written as they were read (an older version's line is not rewritten)."""
     if not keys:
         return 0
     kept, dropped = [], 0
-    for _, obj in iter_jsonl(path, allow_torn_tail=True):
-        if line_key(obj) in keys:
+    for line_number, obj in iter_jsonl(path, allow_torn_tail=True):
+        if line_key(obj, f"{path}:{line_number}") in keys:
             dropped += 1
         else:
             kept.append(obj)

@@ -27,7 +27,7 @@ from audiofaith.errors import UserError
 from audiofaith.progress import progress_bar
 from audiofaith.prompts import format_options
 from audiofaith.records import ManifestItem
-from audiofaith.runners.common import derive_seed
+from audiofaith.seeds import derive_seed
 
 log = logging.getLogger(__name__)
 

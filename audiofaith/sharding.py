@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from audiofaith.errors import UserError
 from audiofaith.jsonl import iter_jsonl, write_jsonl
 from audiofaith.provenance import now, sidecar_path
-from audiofaith.records import key_of_json
+from audiofaith.records import read_result_line
 
 log = logging.getLogger(__name__)
 
@@ -54,20 +54,20 @@ def _shard_files(output: Path) -> Dict[Tuple[int, int], Path]:
     return found
 
 
-def line_key(obj: Dict[str, Any]) -> Tuple:
-    """The identity of an output line: id for baseline lines, (id, run, condition, params) else."""
-    if "runs_predictions" in obj:
-        return (obj["id"],)
-    return key_of_json(obj)
+def line_key(obj: Dict[str, Any], where: str = "<output>") -> Tuple:
+    """The identity of an output line, read through its record: id for baseline lines,
+    (id, run, condition, params) for conditioned / intervention lines."""
+    return read_result_line(obj, where).key()
 
 
 def canonical_sort(lines: List[Dict[str, Any]], id_order: Sequence[str]) -> List[Dict[str, Any]]:
-    """Manifest order of ids (unknown ids last, by id), then run, condition and parameters."""
+    """Manifest order of ids (unknown ids last, by id), then run, condition and parameters.
+    The lines are returned as they are (an older version's line is not rewritten)."""
     position = {item_id: index for index, item_id in enumerate(id_order)}
 
     def key(obj: Dict[str, Any]) -> Tuple:
         ident = line_key(obj)
-        return (position.get(obj["id"], len(position)), obj["id"]) + ident[1:]
+        return (position.get(ident[0], len(position)), ident[0]) + ident[1:]
 
     return sorted(lines, key=key)
 
@@ -116,7 +116,7 @@ def merge_shards(output: "str | Path", id_order: Sequence[str], count: Optional[
             raise MergeError(f"cannot merge: {path} was made with other settings than shard 0")
         sessions.extend(meta.get("sessions", []))
         for line_number, obj in iter_jsonl(path):
-            key = line_key(obj)
+            key = line_key(obj, f"{path}:{line_number}")
             if key in merged:
                 raise MergeError(f"cannot merge: {path}:{line_number} repeats {key} from another shard (overlap)")
             merged[key] = obj

@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional
 
 from audiofaith.jsonl import JsonlError, iter_jsonl
 from audiofaith.locking import is_held
+from audiofaith.records import BaselineRecord, read_result_line
 
 #: fingerprint entries that name a file's own inputs, so they differ between siblings by design
 _OWN_INPUTS = {"manifest", "baseline_results"}
@@ -57,13 +58,16 @@ def _epoch(text: Optional[str]) -> Optional[float]:
 def _count(path: Path) -> "tuple[int, int, int]":
     """(lines, lines with an error, null answers: runs for baseline lines, lines otherwise)."""
     lines = errors = nulls = 0
-    for _, obj in iter_jsonl(path, allow_torn_tail=True):
+    for line_number, obj in iter_jsonl(path, allow_torn_tail=True):
+        record = read_result_line(obj, f"{path}:{line_number}")
         lines += 1
-        errors += obj.get("error") is not None
-        if "runs_predictions" in obj:
-            nulls += sum(p is None for p in obj["runs_predictions"]) if obj.get("error") is None else 0
+        errors += record.error is not None
+        if record.error is not None:
+            continue
+        if isinstance(record, BaselineRecord):
+            nulls += sum(p is None for p in record.runs_predictions)
         else:
-            nulls += obj.get("prediction") is None and obj.get("error") is None
+            nulls += record.prediction is None
     return lines, errors, nulls
 
 

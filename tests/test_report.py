@@ -1,6 +1,7 @@
 """The report on synthetic outputs of two models, checked by hand; and on the converted anchor data."""
 
 import csv
+import dataclasses
 import json
 import subprocess
 import sys
@@ -41,12 +42,12 @@ def _baseline(model, mode, predictions, error_at=None):
         record = BaselineRecord(id=_id(i), model=model, prompt_mode=mode, answer=GOLD[i], subset="animal",
                                 hop="single")
         if i == error_at:
-            record.error = "audio file could not be decoded"
+            record = dataclasses.replace(record, error="audio file could not be decoded")
         else:
-            record.runs_predictions = [prediction]
-            record.runs_reasonings = ["It barks. So the answer is (A)." if mode == "cot" else ""]
-            record.runs_raw = [f"raw {model} {mode} {i}"]
-            record.runs_correct = [None if prediction is None else prediction == GOLD[i]]
+            record = dataclasses.replace(
+                record, runs_predictions=[prediction],
+                runs_reasonings=["It barks. So the answer is (A)." if mode == "cot" else ""],
+                runs_raw=[f"raw {model} {mode} {i}"], runs_correct=[None if prediction is None else prediction == GOLD[i]])
         records.append(record.to_json())
     return records
 
@@ -60,8 +61,8 @@ def _conditioned(model, condition, baseline, predictions, params=None, error_at=
                                    answer=GOLD[i], subset="animal", hop="single", params=dict(params or {}),
                                    baseline_prediction=reference, prediction=prediction)
         if i == error_at:
-            record.prediction, record.error = None, "the baseline run has no reasoning to inject"
-        record.correct = None if record.prediction is None else record.prediction == GOLD[i]
+            record = dataclasses.replace(record, prediction=None, error="the baseline run has no reasoning to inject")
+        record = dataclasses.replace(record, correct=None if record.prediction is None else record.prediction == GOLD[i])
         lines.append(record.to_json())
     return lines
 

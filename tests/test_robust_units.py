@@ -119,7 +119,7 @@ def test_missing_baseline_warning_counts_only_selected_items(synthetic_data, cap
 
 def test_drop_lines_and_duplicates(tmp_path):
     path = tmp_path / "o.jsonl"
-    lines = [{"id": "a", "runs_predictions": [], "error": None}, {"id": "b", "runs_predictions": [], "error": "x"}]
+    lines = [{"id": i, "runs_reasonings": [], "runs_predictions": [], "error": e} for i, e in (("a", None), ("b", "x"))]
     path.write_text("".join(json.dumps(l) + "\n" for l in lines))
     state = read_output_state(path)
     assert state.ids == {"a", "b"} and state.errored == {("b",)}

@@ -29,6 +29,10 @@ class ModelInput:
     #: Sampling only: one seed per returned sequence (run), derived by the runner from
     #: (base seed, item id, run), so a run's sample does not depend on its batch (docs/methods.md).
     run_seeds: Optional[Tuple[int, ...]] = None
+    #: What ``audio`` is, among the inputs of one call: rows with the same key hear the same
+    #: samples (the runner names them by source file and audio edit). A backend may share the
+    #: prompt prefix of such rows (``HFAudioBackend``); audio without a key is never shared.
+    audio_key: Optional[str] = None
 
 
 #: Why generation stopped: the model ended its turn, or it hit ``max_new_tokens``.

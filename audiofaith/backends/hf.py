@@ -249,7 +249,7 @@ class HFAudioBackend(Backend):
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def score_letters(self, inputs: Sequence[ModelInput], letters: Sequence[Sequence[str]]) -> List[Dict[str, float]]:
-        """Rows that share their user text and audio object (the variants of one item) are scored
+        """Rows that share their user text and audio key (the variants of one item) are scored
         from one forward pass over their shared prompt (see ``_score_shared_prefix``); the other
         rows, and any group that cannot share exactly, take one ordinary batched forward pass."""
         texts = [self.render(inp) for inp in inputs]
@@ -361,11 +361,15 @@ class HFAudioBackend(Backend):
 
 
 def _shared_prefix_groups(inputs: Sequence[ModelInput]) -> List[List[int]]:
-    """Row indices of inputs that share their user text, their audio *object* (variants of one
-    item) and the rest of their conversation, in groups of two or more."""
+    """Row indices of inputs that share their user text, their audio (the same ``audio_key``, or
+    no audio) and the rest of their conversation, in groups of two or more. Rows whose audio has
+    no key are never grouped: equal-looking arrays are not assumed to be the same clip."""
     groups: Dict[Any, List[int]] = {}
     for i, inp in enumerate(inputs):
-        groups.setdefault((inp.user_text, id(inp.audio), inp.system_prompt, inp.audio_after_text, inp.turns),
+        if inp.audio is not None and inp.audio_key is None:
+            continue
+        audio = None if inp.audio is None else inp.audio_key
+        groups.setdefault((inp.user_text, audio, inp.system_prompt, inp.audio_after_text, inp.turns),
                           []).append(i)
     return [rows for rows in groups.values() if len(rows) > 1]
 

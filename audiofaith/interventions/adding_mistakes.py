@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Tuple
 from audiofaith.cot import sentence_spans
 from audiofaith.interventions import InterventionContext
 from audiofaith.rewriter import add_rewriter_arguments, answer_jobs, clean_reply, load_rewriter, mistake_prompt, unchanged
-from audiofaith.runners.variants import Variant
+from audiofaith.variant import Variant
 
 CONDITIONS = ("adding_mistakes",)
 MIN_WORDS = 3

@@ -14,7 +14,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from audiofaith.cot import answer_stating_sentences, sentence_spans
 from audiofaith.interventions import InterventionContext
-from audiofaith.runners.variants import Variant
+from audiofaith.variant import Variant
 
 CONDITIONS = ("answer_stripped",)
 NO_REASONING = "the baseline run has no reasoning to strip"

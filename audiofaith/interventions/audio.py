@@ -29,8 +29,8 @@ from audiofaith.errors import UserError
 from audiofaith.interventions import InterventionContext
 from audiofaith.jsonl import AppendWriter, iter_jsonl
 from audiofaith.records import ManifestItem
-from audiofaith.runners.common import derive_seed
-from audiofaith.runners.variants import Variant
+from audiofaith.seeds import derive_seed
+from audiofaith.variant import Variant
 
 log = logging.getLogger(__name__)
 

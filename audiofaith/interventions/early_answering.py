@@ -11,7 +11,7 @@ from typing import List
 from audiofaith.cot import sentence_spans
 from audiofaith.interventions import InterventionContext
 from audiofaith.prompts import user_text
-from audiofaith.runners.variants import Variant
+from audiofaith.variant import Variant
 
 CONDITIONS = ("early_answering",)
 NO_REASONING = "the baseline run has no reasoning to truncate"

@@ -16,7 +16,7 @@ from typing import Callable, List
 
 from audiofaith.errors import UserError
 from audiofaith.interventions import InterventionContext
-from audiofaith.runners.variants import Variant
+from audiofaith.variant import Variant
 
 CONDITIONS = ("filler",)
 FILLER = " ..."

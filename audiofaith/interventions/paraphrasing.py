@@ -23,7 +23,7 @@ from typing import Any, Dict, List
 from audiofaith.cot import sentence_spans
 from audiofaith.interventions import InterventionContext
 from audiofaith.rewriter import add_rewriter_arguments, answer_jobs, clean_reply, load_rewriter, paraphrase_prompt, unchanged
-from audiofaith.runners.variants import Variant
+from audiofaith.variant import Variant
 
 CONDITIONS = ("paraphrasing",)
 NO_REASONING = "the baseline run has no reasoning to paraphrase"

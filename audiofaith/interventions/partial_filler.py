@@ -21,8 +21,8 @@ from typing import List, Sequence, Tuple
 from audiofaith.errors import UserError
 from audiofaith.interventions import InterventionContext
 from audiofaith.interventions.filler import round_half_up
-from audiofaith.runners.common import derive_seed
-from audiofaith.runners.variants import Variant
+from audiofaith.seeds import derive_seed
+from audiofaith.variant import Variant
 
 CONDITIONS = ("partial_filler",)
 POSITIONS = ("first", "last", "random")

@@ -1,28 +1,28 @@
-"""What every runner shares: seeds, length-sorted batches, audio prefetching on CPU threads,
-and per-item audio errors instead of crashes."""
+"""What every runner shares: the resumable loop (``run_resumable``: skip finished keys, length-sorted
+batches, audio prefetching on CPU threads, append + fsync per batch, progress), and per-item audio
+errors instead of crashes. ``derive_seed`` lives in ``audiofaith/seeds.py`` (re-exported here)."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Generic, Iterator, List, Optional, Sequence, Tuple, TypeVar
+from typing import Any, Callable, Dict, Generic, Hashable, Iterator, List, Optional, Sequence, Set, Tuple, TypeVar
 
 from audiofaith.audio import Audio, AudioError, audio_duration, load_audio, truncate
+from audiofaith.jsonl import AppendWriter, iter_jsonl
 from audiofaith.manifest import audio_path
-from audiofaith.records import ManifestItem
+from audiofaith.progress import progress_bar
+from audiofaith.records import ManifestItem, RecordError, ResultRecord
+from audiofaith.seeds import derive_seed
+
+__all__ = ["AudioCache", "LoadedAudio", "Prefetcher", "batches", "completed_keys", "derive_seed", "run_resumable",
+           "sort_longest_first"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-def derive_seed(base_seed: int, *parts: object) -> int:
-    """A stable 31-bit seed from a base seed and any labels (item ids, run numbers ...)."""
-    text = "\x1f".join([str(base_seed)] + [str(p) for p in parts])
-    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:4], "big") & 0x7FFFFFFF
 
 
 def batches(units: Sequence[T], size: int) -> List[List[T]]:
@@ -85,9 +85,9 @@ class Prefetcher(Generic[T]):
             def submit(index: int) -> None:
                 if index < len(self.batch_list):
                     # One load per audio file and batch, keyed by what is loaded (the file), never
-                    # by item id: a swap variant keeps its item's id but loads another clip. Units
-                    # that load the same file share one audio object, which lets a backend share
-                    # their prompt prefix (HFAudioBackend).
+                    # by item id: a swap variant keeps its item's id but loads another clip. The
+                    # runners name the audio of each model input by this file (``audio_key``), so
+                    # a backend can share the prompt prefix of rows that hear it (HFAudioBackend).
                     by_file: Dict[str, Future] = {}
                     for u in self.batch_list[index]:
                         item = self.item_of(u)
@@ -101,3 +101,40 @@ class Prefetcher(Generic[T]):
                 futures = pending.pop(0)
                 submit(index + self.depth)
                 yield list(batch), [future.result() for future in futures]
+
+
+def completed_keys(output_path: Path, read_record: Callable[[Any, str], ResultRecord]) -> Set[Tuple]:
+    """Resume keys of the records already in an output file, each line read by ``read_record``
+    (``BaselineRecord.from_json`` or ``InterventionRecord.from_json``); a torn last line is
+    ignored, a duplicated key is an error naming both lines."""
+    first: Dict[Tuple, int] = {}
+    if not output_path.exists():
+        return set()
+    for line_number, obj in iter_jsonl(output_path, allow_torn_tail=True):
+        where = f"{output_path}:{line_number}"
+        key = read_record(obj, where).key()
+        if key in first:
+            raise RecordError(f"{where}: duplicate line {key} (first on line {first[key]})")
+        first[key] = line_number
+    return set(first)
+
+
+def run_resumable(units: Sequence[T], output_path: "str | Path", *, read_record: Callable[[Any, str], ResultRecord],
+                  unit_key: Callable[[T], Hashable], sort_key: Callable[[T], Any], item_of: Callable[[T], ManifestItem],
+                  cache: AudioCache, batch_size: int, workers: int, desc: str, unit_name: str,
+                  answer_batch: Callable[[List[T], List[LoadedAudio]], List[ResultRecord]]) -> None:
+    """The loop of every runner: answer each unit (an item, a variant) whose key is not yet in
+    ``output_path``, in batches ordered by ``sort_key`` (stable), with the audio of the next batches
+    decoding on threads; ``answer_batch`` returns one record per unit, appended and fsynced per
+    batch, so a run killed anywhere resumes with nothing lost or repeated."""
+    output_path = Path(output_path)
+    done = completed_keys(output_path, read_record)
+    pending = [unit for unit in units if unit_key(unit) not in done]
+    if done:
+        log.info("resuming %s: %d %s(s) already done, %d to go", output_path, len(done), unit_name, len(pending))
+    ordered = sorted(pending, key=sort_key)
+    with AppendWriter(output_path) as writer, progress_bar(len(ordered), desc, unit_name) as progress:
+        for batch, loaded in Prefetcher(batches(ordered, batch_size), item_of, cache, workers):
+            records = answer_batch(batch, loaded)
+            writer.write_many(record.to_json() for record in records)
+            progress.update(len(batch))

@@ -1,5 +1,6 @@
-"""The one loop behind the conditioned step and every intervention: a list of *variants* (an
-edited version of one baseline run) is answered in length-sorted batches, resumably.
+"""The runner behind the conditioned step and every intervention: a list of *variants* (an
+edited version of one baseline run, ``audiofaith/variant.py``) is answered in length-sorted
+batches, resumably (the shared loop, ``runners/common.py`` ``run_resumable``).
 
 A variant says what to inject (an edited CoT), what the user turn is (default: the CoT prompt),
 how the audio is changed (default: untouched; an edit may also drop it for a text-only call) and
@@ -15,10 +16,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
@@ -26,52 +27,21 @@ from audiofaith.answers import parse_answer
 from audiofaith.backends.base import Backend, GenerationSettings, ModelInput, finish_reason_of
 from audiofaith.cot import split_reasoning
 from audiofaith.errors import UserError
-from audiofaith.jsonl import AppendWriter, iter_jsonl
-from audiofaith.progress import progress_bar
+from audiofaith.jsonl import iter_jsonl
 from audiofaith.prompts import PromptProfile, answer_prefix, user_text
 from audiofaith.protocols import OURS, PAPER, PaperProtocol
-from audiofaith.records import BaselineRecord, ConditionedRecord, ManifestItem, RecordError, key_of_json, result_key
+from audiofaith.records import InterventionRecord
 from audiofaith.runners.backoff import with_backoff
-from audiofaith.runners.common import AudioCache, LoadedAudio, Prefetcher, batches
+from audiofaith.runners.common import AudioCache, LoadedAudio, run_resumable
+from audiofaith.runners.common import completed_keys as _completed_keys
+from audiofaith.variant import ACTIONS, AudioEdit, Variant, with_cue_references
+
+__all__ = ["ACTIONS", "ANSWER_MODES", "AudioEdit", "Variant", "VariantConfig", "completed_keys", "reference_field",
+           "run_variants", "summarize", "with_cue_references"]
 
 log = logging.getLogger(__name__)
 
-ACTIONS = ("score", "continue", "regenerate")
 ANSWER_MODES = ("logits", "generate")
-
-#: An audio edit maps (16 kHz samples, item) to new samples, or to None for a text-only call.
-AudioEdit = Callable[[np.ndarray, ManifestItem], Optional[np.ndarray]]
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One edited version of one baseline run, to be answered."""
-
-    item: ManifestItem
-    run: int
-    condition: str
-    params: Dict[str, Any]
-    baseline_prediction: Optional[str]
-    cot_source_model: str = ""
-    # The baseline run's letter read-out (argmax of its runs_letter_logprobs): the reference of
-    # lines whose answer is a letter read-out too (``with_cue_references`` fills it in).
-    baseline_cue_prediction: Optional[str] = None
-    reasoning: str = ""
-    action: str = "score"
-    user_text: Optional[str] = None
-    # What ``user_text`` is, where it is a prompt a protocol defines for itself: "direct" (the
-    # direct-answer prompt). Under the paper protocol such a variant gets that protocol's prompt;
-    # any other user-turn override has no paper form and is refused.
-    user_mode: Optional[str] = None
-    audio_edit: Optional[AudioEdit] = None
-    extra: Dict[str, Any] = field(default_factory=dict)
-    skip_reason: Optional[str] = None  # written as the line's error instead of running it
-    # Computes condition-specific results from the finished line (e.g. the hint family's
-    # ``switched_to_hint``); what it returns is added to ``extra``. Not called for skipped lines.
-    annotate: Optional[Callable[[ConditionedRecord], Dict[str, Any]]] = None
-
-    def key(self) -> Tuple[str, int, str, str]:
-        return result_key(self.item.id, self.run, self.condition, self.params)
 
 
 @dataclass(frozen=True)
@@ -85,18 +55,6 @@ class VariantConfig:
     desc: str = "variants"
 
 
-def with_cue_references(variants: Sequence[Variant], results: Sequence[BaselineRecord]) -> List[Variant]:
-    """The variants with ``baseline_cue_prediction`` set from their baseline run's stored letter
-    log-probabilities (None where the baseline has none)."""
-    by_id = {record.id: record for record in results}
-    out = []
-    for variant in variants:
-        record = by_id.get(variant.item.id)
-        cue = record.cue_prediction(variant.run) if record is not None else None
-        out.append(dataclasses.replace(variant, baseline_cue_prediction=cue))
-    return out
-
-
 def reference_field(variant: Variant, answer_mode: str) -> str:
     """Which baseline letter a line is compared with: like with like. A regenerated run and a
     generated answer are parsed, so they compare with the parsed baseline letter; a letter
@@ -108,27 +66,20 @@ def reference_field(variant: Variant, answer_mode: str) -> str:
 
 def completed_keys(output_path: Path) -> Set[Tuple]:
     """Resume keys already in an output file (a torn last line is ignored; duplicates are errors)."""
-    keys: Set[Tuple] = set()
-    if not output_path.exists():
-        return keys
-    for line_number, obj in iter_jsonl(output_path, allow_torn_tail=True):
-        key = key_of_json(obj)
-        if key in keys:
-            raise RecordError(f"{output_path}:{line_number}: duplicate result {key}")
-        keys.add(key)
-    return keys
+    return _completed_keys(output_path, InterventionRecord.from_json)
 
 
 def summarize(output_path: Path) -> Dict[str, int]:
     counts = {"lines": 0, "null_predictions": 0, "errors": 0, "agree": 0, "disagree": 0}
     if not output_path.exists():
         return counts
-    for _, obj in iter_jsonl(output_path, allow_torn_tail=True):
+    for line_number, obj in iter_jsonl(output_path, allow_torn_tail=True):
+        record = InterventionRecord.from_json(obj, f"{output_path}:{line_number}")
         counts["lines"] += 1
-        counts["null_predictions"] += obj.get("prediction") is None
-        counts["errors"] += obj.get("error") is not None
-        counts["agree"] += obj.get("agrees") is True
-        counts["disagree"] += obj.get("agrees") is False
+        counts["null_predictions"] += record.prediction is None
+        counts["errors"] += record.error is not None
+        counts["agree"] += record.agrees is True
+        counts["disagree"] += record.agrees is False
     return counts
 
 
@@ -150,27 +101,21 @@ def run_variants(backend: Backend, variants: Sequence[Variant], data_root: "str 
         if overridden:
             raise UserError(f"condition(s) {overridden} change the user turn, which the paper protocol defines "
                              "per model; run them with --protocol ours (docs/protocols.md)")
-    output_path = Path(output_path)
-    done = completed_keys(output_path)
-    pending = [v for v in variants if v.key() not in done]
-    if done:
-        log.info("resuming %s: %d line(s) already done, %d to go", output_path, len(done), len(pending))
     cache = AudioCache(data_root, backend.max_audio_seconds, config.model_key)
     backend = with_backoff(backend, config.batch_size)
-    # Longest first; variants of one (item, run) stay adjacent so a backend can share their prefix.
-    ordered = sorted(pending, key=lambda v: (-cache.duration(v.item), v.item.id, v.run, -len(v.reasoning)))
-    with AppendWriter(output_path) as writer, progress_bar(len(ordered), f"{config.desc} {config.model_key}",
-                                                           "line") as progress:
-        for batch, loaded in Prefetcher(batches(ordered, config.batch_size), lambda v: v.item, cache, config.workers):
-            records = _answer_batch(backend, batch, loaded, config, profile, paper)
-            writer.write_many(record.to_json() for record in records)
-            progress.update(len(batch))
-    return summarize(output_path)
+    run_resumable(
+        variants, output_path, read_record=InterventionRecord.from_json, unit_key=Variant.key,
+        # longest first; variants of one (item, run) stay adjacent so a backend can share their prefix
+        sort_key=lambda v: (-cache.duration(v.item), v.item.id, v.run, -len(v.reasoning)),
+        item_of=lambda v: v.item, cache=cache, batch_size=config.batch_size, workers=config.workers,
+        desc=f"{config.desc} {config.model_key}", unit_name="line",
+        answer_batch=lambda batch, loaded: _answer_batch(backend, batch, loaded, config, profile, paper))
+    return summarize(Path(output_path))
 
 
-def _new_record(variant: Variant, config: VariantConfig, protocol: str = OURS) -> ConditionedRecord:
+def _new_record(variant: Variant, config: VariantConfig, protocol: str = OURS) -> InterventionRecord:
     item = variant.item
-    return ConditionedRecord(
+    return InterventionRecord(
         id=item.id, model=config.model_key, run=variant.run, condition=variant.condition,
         answer_mode=config.answer_mode, answer=item.answer, subset=item.subset, hop=item.hop, dataset=item.dataset,
         params=dict(variant.params), baseline_prediction=variant.baseline_prediction,
@@ -180,62 +125,75 @@ def _new_record(variant: Variant, config: VariantConfig, protocol: str = OURS) -
     )
 
 
+def _changed(records: List[InterventionRecord], index: int, extra: Optional[Dict[str, Any]] = None,
+             **fields: Any) -> None:
+    """Replace ``records[index]`` by a copy with ``fields`` set and ``extra`` added to its results."""
+    if extra:
+        fields["extra"] = {**records[index].extra, **extra}
+    records[index] = dataclasses.replace(records[index], **fields)
+
+
 def _model_input(variant: Variant, audio: LoadedAudio, profile: PromptProfile,
-                 edited: Dict[Tuple[int, str], Optional[np.ndarray]]) -> ModelInput:
-    samples = audio.audio.samples
+                 edited: Dict[Tuple[int, str], Tuple[str, Optional[np.ndarray]]]) -> ModelInput:
+    samples, audio_key = audio.audio.samples, variant.item.audio
     if variant.audio_edit is not None:
         # One edited array per (edit, loaded file), so variants sharing both share the same
-        # object. Keyed by the file actually loaded, never by item id (a swap keeps its item's id).
-        # The edits are alive for the whole run (held by the variants), so their ids are unique.
+        # array and the same audio key (the file, then which of the batch's edits), which lets
+        # a backend share their prompt prefix. Keyed by the file actually loaded, never by item id
+        # (a swap keeps its item's id). The edits are alive for the whole run (held by the
+        # variants), so their ids are unique.
         cache_key = (id(variant.audio_edit), variant.item.audio)
         if cache_key not in edited:
-            edited[cache_key] = variant.audio_edit(samples, variant.item)
-        samples = edited[cache_key]
+            edited[cache_key] = (f"{variant.item.audio} (edit {len(edited)})",
+                                 variant.audio_edit(samples, variant.item))
+        audio_key, samples = edited[cache_key]
     text = variant.user_text if variant.user_text is not None else user_text(variant.item, "cot", profile)
-    return ModelInput(text, samples)
+    return ModelInput(text, samples, audio_key=audio_key)
 
 
 def _answer_batch(backend: Backend, batch: List[Variant], loaded: List[LoadedAudio], config: VariantConfig,
-                  profile: PromptProfile, paper: Optional[PaperProtocol] = None) -> List[ConditionedRecord]:
+                  profile: PromptProfile, paper: Optional[PaperProtocol] = None) -> List[InterventionRecord]:
     records = [_new_record(variant, config, OURS if paper is None else PAPER) for variant in batch]
     runnable: List[Tuple[int, ModelInput]] = []
-    edited: Dict[Tuple[int, str], Optional[np.ndarray]] = {}
+    edited: Dict[Tuple[int, str], Tuple[str, Optional[np.ndarray]]] = {}
     for index, (variant, audio) in enumerate(zip(batch, loaded)):
         if variant.skip_reason is not None:
-            records[index].error = variant.skip_reason
+            _changed(records, index, error=variant.skip_reason)
         elif audio.error is not None:
-            records[index].error = audio.error
+            _changed(records, index, error=audio.error)
         else:
             # e.g. the clip cut to the model's window; recorded on every line ([] = none)
-            records[index].extra["audio_warnings"] = list(audio.audio.warnings)
+            _changed(records, index, extra={"audio_warnings": list(audio.audio.warnings)})
             try:
                 runnable.append((index, _model_input(variant, audio, profile, edited)))
             except (ValueError, OSError) as error:  # e.g. a perturbation undefined for this clip
-                records[index].error = f"audio edit failed: {error}"
+                _changed(records, index, error=f"audio edit failed: {error}")
     # A batch goes to the model as all-with-audio or all-text-only.
     for with_audio in (True, False):
         group = [(i, inp) for i, inp in runnable if (inp.audio is not None) == with_audio]
         if group:
             answer = _answer_group if paper is None else partial(_answer_group_paper, paper=paper)
-            answer(backend, [batch[i] for i, _ in group], [inp for _, inp in group],
-                   [records[i] for i, _ in group], config, profile)
-    for record in records:
+            answered = [records[i] for i, _ in group]
+            answer(backend, [batch[i] for i, _ in group], [inp for _, inp in group], answered, config, profile)
+            for (i, _), record in zip(group, answered):
+                records[i] = record
+    for index, variant in enumerate(batch):
+        record = records[index]
         if record.prediction is not None:
-            record.correct = record.prediction == record.answer
             reference = getattr(record, record.reference_field)
-            if reference is not None:
-                record.agrees = record.prediction == reference
+            _changed(records, index, correct=record.prediction == record.answer,
+                     agrees=None if reference is None else record.prediction == reference)
         if "cue_prediction" in record.extra:  # regenerated: its letter read-out vs the baseline's
             cue, reference = record.extra["cue_prediction"], record.baseline_cue_prediction
-            record.extra["cue_agrees"] = None if cue is None or reference is None else cue == reference
-    for variant, record in zip(batch, records):
+            _changed(records, index, extra={"cue_agrees": None if cue is None or reference is None else cue == reference})
         if variant.annotate is not None and record.error is None:
-            record.extra.update(variant.annotate(record))
+            _changed(records, index, extra=variant.annotate(records[index]))
     return records
 
 
 def _answer_group(backend: Backend, variants: List[Variant], inputs: List[ModelInput],
-                  records: List[ConditionedRecord], config: VariantConfig, profile: PromptProfile) -> None:
+                  records: List[InterventionRecord], config: VariantConfig, profile: PromptProfile) -> None:
+    """Answer one all-audio or all-text group; ``records`` are replaced in place by answered copies."""
     reasonings = [v.reasoning for v in variants]
     cot_settings = GenerationSettings(max_new_tokens=config.cot_max_new_tokens)
     regenerate = [i for i, v in enumerate(variants) if v.action == "regenerate"]
@@ -244,45 +202,41 @@ def _answer_group(backend: Backend, variants: List[Variant], inputs: List[ModelI
         texts = backend.generate([inputs[i] for i in regenerate], cot_settings)
         for i, generated in zip(regenerate, texts):
             raw = generated[0]
-            records[i].raw = str(raw)
-            records[i].extra["finish_reason"] = finish_reason_of(raw)
             reasonings[i] = split_reasoning(raw)[0]
-            records[i].reasoning = reasonings[i]
+            _changed(records, i, raw=str(raw), reasoning=reasonings[i], extra={"finish_reason": finish_reason_of(raw)})
             parsed[i] = parse_answer(raw, list(variants[i].item.choices))
     to_continue = [i for i, v in enumerate(variants) if v.action == "continue"]
     if to_continue:
-        prefixed = [ModelInput(inputs[i].user_text, inputs[i].audio, reasonings[i]) for i in to_continue]
+        prefixed = [dataclasses.replace(inputs[i], assistant_prefix=reasonings[i]) for i in to_continue]
         texts = backend.generate(prefixed, cot_settings)
         for i, generated in zip(to_continue, texts):
-            records[i].extra["continuation"] = str(generated[0])
-            records[i].extra["finish_reason"] = finish_reason_of(generated[0])
             reasonings[i] = split_reasoning(reasonings[i] + generated[0])[0]
-            records[i].reasoning = reasonings[i]
-    answer_inputs = [ModelInput(inp.user_text, inp.audio, answer_prefix(reasoning, profile))
+            _changed(records, i, reasoning=reasonings[i], extra={"continuation": str(generated[0]),
+                                                                 "finish_reason": finish_reason_of(generated[0])})
+    answer_inputs = [dataclasses.replace(inp, assistant_prefix=answer_prefix(reasoning, profile))
                      for inp, reasoning in zip(inputs, reasonings)]
     if config.answer_mode == "logits":
         scores = backend.score_letters(answer_inputs, [v.item.letters for v in variants])
-        for record, letter_scores in zip(records, scores):
-            record.letter_logprobs = {k: round(v, 6) for k, v in letter_scores.items()}
-            record.prediction = max(letter_scores, key=letter_scores.get)
+        for i, letter_scores in enumerate(scores):
+            _changed(records, i, letter_logprobs={k: round(v, 6) for k, v in letter_scores.items()},
+                     prediction=max(letter_scores, key=letter_scores.get))
     else:
         texts = backend.generate(answer_inputs, GenerationSettings(max_new_tokens=config.answer_max_new_tokens))
-        for record, variant, generated in zip(records, variants, texts):
+        for i, (variant, generated) in enumerate(zip(variants, texts)):
             answer_text = profile.answer_cue + generated[0]
+            prediction = parse_answer(answer_text, list(variant.item.choices))
             if variant.action == "score":
-                record.raw = answer_text
+                _changed(records, i, raw=answer_text, prediction=prediction)
             else:
-                record.extra["answer_raw"] = answer_text
-            record.prediction = parse_answer(answer_text, list(variant.item.choices))
+                _changed(records, i, prediction=prediction, extra={"answer_raw": answer_text})
     for i in regenerate:
         # A regenerated run is compared like a baseline run, by its own parsed answer; the answer
         # read after its reasoning + cue is kept beside it.
-        records[i].extra["cue_prediction"] = records[i].prediction
-        records[i].prediction = parsed[i]
+        _changed(records, i, prediction=parsed[i], extra={"cue_prediction": records[i].prediction})
 
 
 def _answer_group_paper(backend: Backend, variants: List[Variant], inputs: List[ModelInput],
-                        records: List[ConditionedRecord], config: VariantConfig, profile: PromptProfile,
+                        records: List[InterventionRecord], config: VariantConfig, profile: PromptProfile,
                         paper: PaperProtocol) -> None:
     """``_answer_group`` under the study's protocol: a new CoT from its baseline prompt, a
     continuation from its continuation prompt, and the answer from its conditioned prompt (the
@@ -295,19 +249,17 @@ def _answer_group_paper(backend: Backend, variants: List[Variant], inputs: List[
         texts = backend.generate(calls, GenerationSettings(max_new_tokens=paper.cot_max_new_tokens))
         for i, generated in zip(regenerate, texts):
             raw = generated[0]
-            records[i].raw = raw
             reasonings[i] = paper.reasoning(raw)
-            records[i].reasoning = reasonings[i]
+            _changed(records, i, raw=raw, reasoning=reasonings[i])
             parsed[i] = paper.read_answer(raw, variants[i].item)
     to_continue = [i for i, v in enumerate(variants) if v.action == "continue"]
     if to_continue:
         calls = [paper.continue_input(variants[i].item, reasonings[i], inputs[i].audio) for i in to_continue]
         texts = backend.generate(calls, GenerationSettings(max_new_tokens=config.cot_max_new_tokens))
         for i, generated in zip(to_continue, texts):
-            records[i].extra["continuation"] = generated[0]
             # cut again as the baseline's was (the study's experiments/cot/adding_mistakes.py)
             reasonings[i] = paper.reasoning(f"{reasonings[i].rstrip()} {generated[0].strip()}".strip())
-            records[i].reasoning = reasonings[i]
+            _changed(records, i, reasoning=reasonings[i], extra={"continuation": generated[0]})
     direct = [i for i, v in enumerate(variants) if v.user_mode == "direct"]
     calls = [paper.baseline_input(v.item, "direct", inp.audio) if i in direct
              else paper.answer_input(v.item, reasoning, inp.audio)
@@ -319,11 +271,10 @@ def _answer_group_paper(backend: Backend, variants: List[Variant], inputs: List[
         texts = backend.generate([calls[i] for i in rows], GenerationSettings(max_new_tokens=length))
         for i, generated in zip(rows, texts):
             answer_text = generated[0]
+            prediction = paper.read_answer(answer_text, variants[i].item)
             if variants[i].action == "score":
-                records[i].raw = answer_text
+                _changed(records, i, raw=answer_text, prediction=prediction)
             else:
-                records[i].extra["answer_raw"] = answer_text
-            records[i].prediction = paper.read_answer(answer_text, variants[i].item)
+                _changed(records, i, prediction=prediction, extra={"answer_raw": answer_text})
     for i in regenerate:
-        records[i].extra["cue_prediction"] = records[i].prediction
-        records[i].prediction = parsed[i]
+        _changed(records, i, prediction=parsed[i], extra={"cue_prediction": records[i].prediction})

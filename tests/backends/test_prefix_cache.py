@@ -22,9 +22,10 @@ def _tone(seconds: float, hz: float) -> np.ndarray:
     return (0.3 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
 
 
-def early_answering_rows(audio, question=QUESTION):
+def early_answering_rows(audio, question=QUESTION, audio_key="dog.wav"):
     cuts = ["", "The clip starts with a bark.", "The clip starts with a bark. It repeats twice.", COT]
-    return [ModelInput(question, audio, (cut + "\n\n" if cut else "") + "Answer: (") for cut in cuts]
+    return [ModelInput(question, audio, (cut + "\n\n" if cut else "") + "Answer: (", audio_key=audio_key)
+            for cut in cuts]
 
 
 def _sharpened(key, path):
@@ -76,10 +77,13 @@ def test_early_answering_group_matches_the_plain_pass(qwen2_audio):
 
 def test_mixed_batch(qwen2_audio):
     dog, crow = _tone(3.0, 440), _tone(5.0, 880)
-    rows = (early_answering_rows(dog)[:3] + [ModelInput("Answer with the letter only.", dog, "Answer: (")]
-            + early_answering_rows(crow)[1:] + [ModelInput(QUESTION, _tone(3.0, 440), "Answer: (")])
+    rows = (early_answering_rows(dog)[:3] + [ModelInput("Answer with the letter only.", dog, "Answer: (",
+                                                        audio_key="dog.wav")]
+            + early_answering_rows(crow, audio_key="crow.wav")[1:]
+            + [ModelInput(QUESTION, _tone(3.0, 440), "Answer: (", audio_key="dog-copy.wav"),
+               ModelInput(QUESTION, dog, "Answer: (")])
     cached, plain, calls = _both(qwen2_audio, rows)
-    assert sorted(calls) == [3, 3]  # an equal but distinct audio array is not shared
+    assert sorted(calls) == [3, 3]  # another key, or no key, is not shared
     _assert_close(cached, plain)
 
 
@@ -113,11 +117,12 @@ def test_qwen_omni_falls_back_to_the_plain_pass(tiny_qwen_omni):
     assert calls == [] and cached == plain
 
 
-def test_grouping_needs_the_same_audio_object_and_text():
+def test_grouping_needs_the_same_audio_key_and_text():
     a, b = np.zeros(3), np.zeros(3)
-    rows = [ModelInput("q", a, "1"), ModelInput("q", b, "2"), ModelInput("q", a, "3"), ModelInput("r", a, "4"),
-            ModelInput("q", None, "5"), ModelInput("q", None, "6")]
-    assert _shared_prefix_groups(rows) == [[0, 2], [4, 5]]
+    rows = [ModelInput("q", a, "1", audio_key="a"), ModelInput("q", b, "2", audio_key="b"),
+            ModelInput("q", b, "3", audio_key="a"), ModelInput("r", a, "4", audio_key="a"),
+            ModelInput("q", None, "5"), ModelInput("q", None, "6"), ModelInput("q", a, "7"), ModelInput("q", a, "8")]
+    assert _shared_prefix_groups(rows) == [[0, 2], [4, 5]]  # rows 6, 7: audio without a key is never shared
 
 
 def test_multimodal_rope_detection():

@@ -3,6 +3,7 @@ and ``build_variants`` / the shared loop with the deterministic fake backend."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -324,7 +325,8 @@ def test_adding_mistakes_lines_through_the_loop(animal, synthetic_data, tmp_path
     backend = FakeBackend(_rewriter_reply)
     cot = "The sound is a sharp bark. It must be (A) then."
     ctx = context([cot], ["A"], item=animal, backend=backend)
-    ctx.results[0].runs_letter_logprobs.append({letter: -0.1 if letter == "A" else -3.0 for letter in animal.letters})
+    ctx.results[0] = dataclasses.replace(ctx.results[0], runs_letter_logprobs=[
+        {letter: -0.1 if letter == "A" else -3.0 for letter in animal.letters}])
     variants = with_cue_references(family("adding_mistakes").build_variants(ctx), ctx.results)
     lines = {(l["i"], l["continued"]): l for l in _run(variants, synthetic_data, tmp_path, backend)}
     # a letter read-out, compared with the baseline's letter read-out (A)
