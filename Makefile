@@ -4,11 +4,12 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test test-salmonn demo bench clean help
+.PHONY: setup test lint test-salmonn demo bench clean help
 
 help:
 	@echo "make demo   set up .venv, train (or reuse) the two known-answer checkpoints, run the pipeline, report"
-	@echo "make test   set up .venv and run the test suite"
+	@echo "make test   set up .venv, lint (ruff check) and run the test suite"
+	@echo "make lint   only ruff check (rules in pyproject.toml)"
 	@echo "make bench  throughput ratios on the CPU with a tiny checkpoint (last line: JSON)"
 	@echo "make setup  only create .venv with requirements/test.txt (torch pinned, CPU-usable)"
 	@echo "make test-salmonn  create .venv-salmonn-cpu and test the SALMONN backend against SALMONN's real code"
@@ -22,7 +23,10 @@ $(STAMP): requirements/core.txt requirements/hf.txt requirements/test.txt pyproj
 
 setup: $(STAMP)
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+test: lint
 	$(PY) -m pytest -q
 
 # SALMONN's real code (branch salmonn) needs transformers 4.28: its own CPU environment, Python 3.11

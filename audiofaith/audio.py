@@ -1,20 +1,20 @@
-"""Audio loading and validation: any rate / channel count in, 16 kHz mono float32 out.
+"""Audio loading, validation and writing: any rate / channel count in, 16 kHz mono float32 out.
 
-Uses soundfile (and soxr for resampling) when installed. Without them it falls back to the
-standard library's ``wave`` for PCM WAV and to linear interpolation for resampling, with a
-warning, so the core still runs in minimal environments (SALMONN's).
+soundfile decodes and writes, soxr resamples: both are core dependencies (SALMONN's environment
+has them too). No torch here.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional
 
 import numpy as np
+import soundfile
+import soxr
 
 from audiofaith.errors import UserError
 
@@ -45,63 +45,36 @@ class Audio:
 def audio_duration(path: "str | os.PathLike[str]") -> float:
     """Duration in seconds read from the file header (no decoding); 0.0 if unreadable."""
     try:
-        import soundfile
-
         info = soundfile.info(str(path))
-        return float(info.frames) / float(info.samplerate)
-    except ImportError:
-        pass
     except Exception:  # an unreadable file is reported properly when it is loaded
         return 0.0
-    try:
-        with wave.open(str(path), "rb") as handle:
-            return handle.getnframes() / float(handle.getframerate())
-    except (wave.Error, OSError, EOFError):
-        return 0.0
+    return float(info.frames) / float(info.samplerate)
 
 
 def _read(path: Path) -> "tuple[np.ndarray, int]":
     try:
-        import soundfile
-    except ImportError:
-        soundfile = None
-    if soundfile is not None:
-        try:
-            data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-        except Exception as exc:
-            raise AudioError(f"{path}: cannot decode audio ({exc})") from None
-        return data, int(rate)
-    try:
-        with wave.open(str(path), "rb") as handle:
-            width, channels, rate = handle.getsampwidth(), handle.getnchannels(), handle.getframerate()
-            raw = handle.readframes(handle.getnframes())
-    except (wave.Error, OSError, EOFError) as exc:
-        raise AudioError(f"{path}: cannot decode audio without soundfile ({exc})") from None
-    if width == 2:
-        data = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
-    elif width == 4:
-        data = np.frombuffer(raw, dtype="<i4").astype(np.float32) / 2147483648.0
-    elif width == 1:
-        data = (np.frombuffer(raw, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0
-    else:
-        raise AudioError(f"{path}: unsupported sample width {width} bytes (install soundfile)")
-    return data.reshape(-1, channels), rate
+        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:
+        raise AudioError(f"{path}: cannot decode audio ({exc})") from None
+    return data, int(rate)
 
 
 def resample(samples: np.ndarray, source_rate: int, target_rate: int = TARGET_RATE) -> np.ndarray:
-    """Resample a mono float32 signal (soxr high quality when available)."""
+    """Resample a mono float32 signal (soxr, high quality)."""
     if source_rate == target_rate:
         return samples.astype(np.float32, copy=False)
-    try:
-        import soxr
+    return soxr.resample(samples, source_rate, target_rate, quality="HQ").astype(np.float32)
 
-        return soxr.resample(samples, source_rate, target_rate, quality="HQ").astype(np.float32)
-    except ImportError:
-        log.warning("soxr is not installed: resampling %d -> %d Hz linearly (lower quality)",
-                    source_rate, target_rate)
-        n_out = int(round(len(samples) * target_rate / float(source_rate)))
-        positions = np.arange(n_out) * (source_rate / float(target_rate))
-        return np.interp(positions, np.arange(len(samples)), samples).astype(np.float32)
+
+def write_wav(path: "str | os.PathLike[str]", samples: np.ndarray, rate: int = TARGET_RATE) -> None:
+    """Write 16-bit PCM WAV (samples clipped to [-1, 1]; one column per channel when 2-D) through
+    a temporary file renamed into place, so a reader never sees half a clip. Creates the folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    soundfile.write(str(tmp), np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0), rate,
+                    subtype="PCM_16", format="WAV")
+    tmp.replace(path)
 
 
 def load_audio(path: "str | os.PathLike[str]", min_seconds: float = 0.0) -> Audio:

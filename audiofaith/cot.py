@@ -14,7 +14,7 @@ _ABBREVIATIONS = {
     "fig", "figs", "approx", "ca", "al", "viz", "resp", "incl", "esp", "min", "max", "sec", "hz",
     "khz", "mt", "mts", "inc", "ltd", "co", "corp", "dept", "est", "u.s", "u.k", "a.m", "p.m",
     "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "op",
-    "vol", "ch", "sec", "eq", "ref", "ed", "eds", "gen", "gov", "sgt", "capt", "lt", "col",
+    "vol", "ch", "eq", "ref", "ed", "eds", "gen", "gov", "sgt", "capt", "lt", "col",
 }
 _END_RE = re.compile(r"(?:\.{2,}|…|[.!?]+)[\"')\]’”»]*(?=\s)")
 _LABEL_RE = re.compile(r"^\s*(?:[-*•·]\s*)?(?:option\s+)?\(?[A-Za-j]\)?[.):]?\s*$", re.I)

@@ -151,7 +151,10 @@ def known_answer_demo(work: Path, max_new_tokens: int) -> int:
     from audiofaith.report import main as report_main
     from audiofaith.tiny import TRAINED_VARIANTS, build_trained
 
+    from audiofaith.known_answer.train import train_missing
+
     started = time.time()
+    train_missing(TRAINED_VARIANTS)  # both at once on two cores when the cache is empty
     outputs = work / "output" / "known_answer"
     shutil.rmtree(outputs, ignore_errors=True)
     folders = {}

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import csv
 import io
-import wave
 from pathlib import Path
 from typing import Dict, List
 
 import numpy as np
+
+from audiofaith.audio import write_wav
 
 # (track folder, attribute labels, single-hop stem, multi-hop stem, multi-hop options per label)
 _TRACKS: Dict[str, Dict] = {
@@ -40,15 +41,6 @@ _TRACKS: Dict[str, Dict] = {
         "multi_options": ["New Zealand", "Austria", "Chile", "Belgium"],
     },
 }
-
-
-def _write_wav(path: Path, samples: np.ndarray, rate: int = 16000) -> None:
-    pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as handle:
-        handle.setnchannels(1)
-        handle.setsampwidth(2)
-        handle.setframerate(rate)
-        handle.writeframes(pcm.tobytes())
 
 
 def synthetic_clip(seconds: float, seed: int, rate: int = 16000) -> np.ndarray:
@@ -85,7 +77,7 @@ def write_synthetic_sakura(root: "str | Path", rows_per_track: int = 3, long_cli
             seconds = float(rng.uniform(1.0, 4.0)) if clip_seconds is None else clip_seconds
             if track == "Animal" and row == 0 and long_clip_seconds > 0:
                 seconds = long_clip_seconds
-            _write_wav(folder / "audio" / file_name, synthetic_clip(seconds, seed * 1000 + track_index * 100 + row))
+            write_wav(folder / "audio" / file_name, synthetic_clip(seconds, seed * 1000 + track_index * 100 + row))
             order = list(rng.permutation(len(labels)))
             single_options = [labels[i] for i in order]
             multi_options = [spec["multi_options"][i] for i in order]

@@ -15,6 +15,9 @@ SHARED = REPO.parent / "shared"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+# One CPU thread for torch here and in the scripts the tests start: the tiny models' matrices are
+# too small to share, and spare threads only spin (on a 2-core machine, against each other).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def _in_salmonn_environment() -> bool:
@@ -81,17 +84,81 @@ def synthetic_data(tmp_path_factory) -> dict:
 @pytest.fixture(scope="session")
 def animal_run(synthetic_data, tiny_qwen2_audio, tmp_path_factory) -> dict:
     """A CoT baseline of the tiny Qwen2-Audio on the synthetic Animal track (6 items), built once
-    through the interface script; tests write their own outputs beside it."""
+    through the interface script in its own process (its log is what a SLURM job writes); tests
+    write their own outputs beside it."""
     out = tmp_path_factory.mktemp("out") / "qwen2_audio" / "animal"
     baseline = out / "baseline_animal.jsonl"
     done = run_cli("interface/Qwen2Audio_wrapper.py", "--input", str(synthetic_data["manifests"]["animal"]),
                    "--output", str(baseline), "--data_root", str(synthetic_data["data_root"]),
-                   "--model_path", str(tiny_qwen2_audio), "--max_new_tokens", "24", "--batch_size", "4")
+                   "--model_path", str(tiny_qwen2_audio), "--max_new_tokens", "24", "--batch_size", "4", subprocess_=True)
     assert done.returncode == 0, done.stderr
     return {"dir": out, "baseline": baseline, "log": done.stderr}
 
 
-def run_cli(*args: str, cwd: Path = REPO, timeout: int = 300) -> subprocess.CompletedProcess:
-    """Run a command exactly as a user types it (``python interface/... --flags``)."""
+def run_cli(*args: str, cwd: Path = REPO, timeout: int = 300, subprocess_: bool = False) -> subprocess.CompletedProcess:
+    """Run a command as a user types it (``python interface/... --flags`` or ``python -m module ...``).
+
+    By default in this process (``run_in_process``): the same argv, exit code, stdout and stderr,
+    without a new interpreter importing torch and transformers for every call. ``subprocess_=True``
+    starts a real ``python``: for the CLI contract (tests/test_cli.py) and whatever is about
+    processes (locks held by a pid, kills, signals, environment)."""
+    if not subprocess_:
+        return run_in_process(*args, cwd=cwd)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def run_in_process(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    """``python SCRIPT ARGS`` / ``python -m MODULE ARGS`` through runpy in this interpreter, with
+    sys.argv, the working directory, stdout/stderr, logging, os.environ and sys.path set as a fresh
+    process would have them and restored afterwards. An uncaught exception gives exit code 1 and
+    its traceback on stderr, like the interpreter."""
+    import contextlib
+    import io
+    import logging
+    import runpy
+    import traceback
+
+    if args[0] == "-m":
+        argv, run = [args[1], *args[2:]], lambda: runpy.run_module(args[1], run_name="__main__", alter_sys=True)
+    else:
+        script = Path(cwd) / args[0]
+        argv, run = [args[0], *args[1:]], lambda: runpy.run_path(str(script), run_name="__main__")
+    stdout, stderr = io.StringIO(), io.StringIO()
+    root = logging.getLogger()
+    saved = (list(sys.argv), list(sys.path), dict(os.environ), os.getcwd(), root.handlers[:], root.level)
+    saved_levels = {name: logger.level for name, logger in logging.Logger.manager.loggerDict.items()
+                    if isinstance(logger, logging.Logger)}
+    code = 0
+    try:
+        sys.argv = argv
+        os.chdir(cwd)
+        root.handlers = []  # the script's logging.basicConfig then writes to this call's stderr
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            try:
+                run()
+            except SystemExit as exc:
+                if exc.code is None:
+                    code = 0
+                elif isinstance(exc.code, int):
+                    code = exc.code
+                else:
+                    print(exc.code, file=sys.stderr)
+                    code = 1
+            except Exception:  # noqa: BLE001 - the interpreter prints it and exits 1
+                traceback.print_exc()
+                code = 1
+            finally:
+                for handler in root.handlers:
+                    handler.flush()
+    finally:
+        sys.argv = saved[0]
+        sys.path[:] = saved[1]
+        os.environ.clear()
+        os.environ.update(saved[2])
+        os.chdir(saved[3])
+        root.handlers = saved[4]
+        root.setLevel(saved[5])
+        for name, level in saved_levels.items():
+            logging.getLogger(name).setLevel(level)
+    return subprocess.CompletedProcess(["python", *args], code, stdout.getvalue(), stderr.getvalue())

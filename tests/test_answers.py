@@ -34,8 +34,18 @@ def test_parse_cases(case):
     assert parse_answer(case["text"], case["choices"]) == case["expected"], case["why"]
 
 
-def test_parse_cases_count():
-    assert len(PARSE_CASES) >= 60
+def test_parse_cases_are_well_formed():
+    """Each golden case is distinct and expects null or a letter that names one of its options: a
+    duplicated case or an impossible letter would pass or fail for the wrong reason."""
+    seen = set()
+    for case in PARSE_CASES:
+        key = (case["text"], tuple(case["choices"]))
+        assert key not in seen, f"duplicated golden case: {case}"
+        seen.add(key)
+        assert set(case) == {"text", "choices", "expected", "why"} and case["why"].strip(), case
+        expected = case["expected"]
+        assert expected is None or (len(expected) == 1 and "A" <= expected < chr(ord("A") + len(case["choices"]))), case
+    assert {case["expected"] is None for case in PARSE_CASES} == {True, False}  # both kinds are pinned
 
 
 # --- anchor sample --------------------------------------------------------------------------

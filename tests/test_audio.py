@@ -55,3 +55,28 @@ def test_truncation_is_recorded(tmp_path):
     assert cut.seconds == pytest.approx(2.0)
     assert "truncated to qwen2_audio's 2 s window" in cut.warnings[-1]
     assert truncate(audio, None, "x") is audio
+
+
+def test_write_wav_is_16_bit_pcm_rounded_and_clipped(tmp_path):
+    """audiofaith.audio.write_wav (soundfile) read back by the standard library's wave module."""
+    from audiofaith.audio import write_wav as write_pcm16
+
+    samples = np.array([0.0, 0.5, -0.5, 1e-4, 2.0, -2.0, 0.25 / 32767], dtype=np.float32)
+    path = tmp_path / "nested" / "w.wav"
+    write_pcm16(path, samples, rate=8000)
+    with wave.open(str(path), "rb") as handle:
+        assert (handle.getnchannels(), handle.getsampwidth(), handle.getframerate()) == (1, 2, 8000)
+        pcm = np.frombuffer(handle.readframes(handle.getnframes()), dtype="<i2")
+    assert pcm.tolist() == [0, 16384, -16384, 3, 32767, -32768, 0]  # libsndfile's full-scale 2**15, clipped
+    assert not list(path.parent.glob("*.tmp"))
+    assert load_audio(path).source_rate == 8000
+
+
+def test_resampling_is_soxr_not_linear():
+    """A 7 kHz tone at 44.1 kHz keeps its amplitude through 16 kHz (linear interpolation would not)."""
+    from audiofaith.audio import resample
+
+    t = np.arange(44100) / 44100.0
+    out = resample((0.5 * np.sin(2 * np.pi * 7000 * t)).astype(np.float32), 44100, 16000)
+    assert out.dtype == np.float32 and len(out) == 16000
+    assert np.sqrt(np.mean(out[1000:-1000] ** 2)) == pytest.approx(0.5 / np.sqrt(2), rel=0.02)

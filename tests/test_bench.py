@@ -1,5 +1,6 @@
 """The benchmark script runs and prints its JSON line (no speed is asserted: speed claims come from
-`make bench`, never from a timed unit test)."""
+`make bench`, never from a timed unit test). What is checked is that each ratio is the quotient of
+the two timings it names, so a ratio computed from the wrong arms (or upside down) fails."""
 
 import json
 
@@ -9,11 +10,26 @@ from tests.conftest import run_cli
 
 pytestmark = pytest.mark.slow
 
+#: ratio -> (numerator, denominator) among the reported seconds: a ratio > 1 means "faster"
+RATIOS = {
+    "batched_speedup": ("runner_batch1", "runner_batched"),
+    "runner_efficiency": ("raw_generate", "runner_batched"),
+    "scoring_speedup": ("generate_answer", "score"),
+    "seed_style_speedup": ("generate_answer_batch1", "score"),
+    "prefix_cache_speedup": ("early_uncached", "early_cached"),
+}
 
-def test_bench_prints_its_ratios_as_one_json_line():
+
+def test_bench_ratios_are_the_quotients_of_their_timings():
     done = run_cli("scripts/bench.py", "--items", "4", "--batch_size", "2", "--new_tokens", "3")
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    for key in ("batched_speedup", "scoring_speedup", "prefix_cache_speedup", "runner_efficiency"):
-        assert isinstance(result[key], float) and result[key] > 0
-    assert result["mode"] == "cpu-tiny" and result["items"] == 4
+    assert result["mode"] == "cpu-tiny" and result["items"] == 4 and result["batch_size"] == 2
+    seconds = result["seconds"]
+    assert set(seconds) == {arm for pair in RATIOS.values() for arm in pair}
+    assert all(value > 0 for value in seconds.values()), seconds
+    for ratio, (numerator, denominator) in RATIOS.items():
+        # seconds are rounded to 1 ms in the JSON, so allow that much error in the quotient
+        low = max(seconds[numerator] - 5e-4, 0) / (seconds[denominator] + 5e-4)
+        high = (seconds[numerator] + 5e-4) / max(seconds[denominator] - 5e-4, 1e-9)
+        assert low * 0.999 <= result[ratio] <= high * 1.001, (ratio, result[ratio], seconds)

@@ -13,9 +13,9 @@ from audiofaith.benchmarks import BENCHMARKS, get_spec
 from audiofaith.benchmarks.common import (
     NO_HOP, REFERENCE_COT_KEY, BenchmarkError, build_benchmark, diff_manifests, write_manifests,
 )
-from audiofaith.jsonl import read_jsonl
 from audiofaith.manifest import load_manifest
-from audiofaith.synthetic import _write_wav, synthetic_clip
+from audiofaith.audio import write_wav
+from audiofaith.synthetic import synthetic_clip
 from tests.conftest import REPO, run_cli
 
 
@@ -76,10 +76,10 @@ def write_metadata(root: Path, audio=True, long_seconds=31.0) -> dict:
     mmar.write_text("".join(json.dumps(q) + "\n" for q in MMAR_QUESTIONS), encoding="utf-8")
     if audio:
         for index, q in enumerate(MMAU_QUESTIONS):
-            _write_wav(data / "MMAU" / "test-mini-audios" / f"{q['id']}.wav", synthetic_clip(1.5, index))
+            write_wav(data / "MMAU" / "test-mini-audios" / f"{q['id']}.wav", synthetic_clip(1.5, index))
         for index, q in enumerate(MMAR_QUESTIONS):
             seconds = long_seconds if "00-00-31" in q["audio_path"] else 2.0
-            _write_wav(data / "MMAR" / Path(q["audio_path"]), synthetic_clip(seconds, 50 + index))
+            write_wav(data / "MMAR" / Path(q["audio_path"]), synthetic_clip(seconds, 50 + index))
     return {"data_root": data, "mmau": mmau, "mmar": mmar, "mmau_audio": data / "MMAU" / "test-mini-audios",
             "mmar_audio": data / "MMAR" / "audio"}
 
@@ -162,7 +162,7 @@ def test_audio_must_exist(tmp_path):
     nested = meta["mmau_audio"] / "test-mini-audios"
     nested.mkdir()
     for q in MMAU_QUESTIONS:
-        _write_wav(nested / f"{q['id']}.wav", synthetic_clip(0.5, 0))
+        write_wav(nested / f"{q['id']}.wav", synthetic_clip(0.5, 0))
     with pytest.raises(BenchmarkError, match=f"pass --audio_dir {nested}"):
         build_benchmark(get_spec("mmau"), meta["mmau"], meta["mmau_audio"], meta["data_root"])
     with pytest.raises(BenchmarkError, match="not inside --data_root"):

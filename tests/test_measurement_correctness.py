@@ -14,7 +14,7 @@ import pytest
 from audiofaith import metrics, report
 from audiofaith.jsonl import read_jsonl, write_jsonl
 from audiofaith.prompts import DEFAULT_PROFILE
-from audiofaith.records import BaselineRecord, ConditionedRecord, ManifestItem
+from audiofaith.records import BaselineRecord, ConditionedRecord
 from audiofaith.runners.conditioned import conditioned_variants
 from audiofaith.runners.variants import Variant, VariantConfig, run_variants
 from tests.runners.fake_backend import FakeBackend

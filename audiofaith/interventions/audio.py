@@ -24,6 +24,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 import numpy as np
 
 from audiofaith import perturb
+from audiofaith.audio import write_wav
 from audiofaith.errors import UserError
 from audiofaith.interventions import InterventionContext
 from audiofaith.jsonl import AppendWriter, iter_jsonl
@@ -204,18 +205,8 @@ def audio_file_name(item_id: str, condition: str, params: Dict[str, Any], seed: 
 
 
 def write_wav16(path: Path, samples: np.ndarray, rate: int = perturb.RATE) -> None:
-    """16-bit PCM mono WAV (samples clipped to [-1, 1], rounded)."""
-    import wave
-
-    pcm = np.round(np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with wave.open(str(tmp), "wb") as handle:
-        handle.setnchannels(1)
-        handle.setsampwidth(2)
-        handle.setframerate(rate)
-        handle.writeframes(pcm.tobytes())
-    tmp.replace(path)
+    """16-bit PCM mono WAV (samples clipped to [-1, 1], rounded), written atomically."""
+    write_wav(path, samples, rate)
 
 
 class AudioSaver:

@@ -16,9 +16,9 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from audiofaith.audio import write_wav
 from audiofaith.manifest import write_manifest
 from audiofaith.records import ManifestItem
-from audiofaith.synthetic import _write_wav
 
 SAMPLE_RATE = 16000
 DATASET = "known_answer"
@@ -166,7 +166,7 @@ def write_task(task_dir: "str | Path", n_train: int, n_heldout: int, seed: int =
         for index in range(count):
             label, audio, params = clip_for(split, index, seed)
             item = make_item(split, index, label, params)
-            _write_wav(task_dir / item.audio, audio)
+            write_wav(task_dir / item.audio, audio)
             items.append(item)
         write_manifest(task_dir / f"{split}_manifest.jsonl", items)
         splits[split] = items

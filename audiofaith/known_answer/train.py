@@ -96,21 +96,54 @@ def build_known_answer(out: "str | Path", variant: str, seed: int = 0, config: O
     if variant not in VARIANTS:
         raise ValueError(f"unknown --trained {variant!r}; known: {', '.join(VARIANTS)}")
     config = config or TrainConfig(seed=seed)
-    key = cache_key(config, variant)
-    cached = cache_root() / f"{variant}-{key}"
-    if not (cached / INFO_FILE).is_file():
-        scratch = cached.with_name(cached.name + f".tmp{os.getpid()}")
-        shutil.rmtree(scratch, ignore_errors=True)
-        _train(scratch, variant, config, key)
-        shutil.rmtree(cached, ignore_errors=True)
-        scratch.rename(cached)
-    else:
-        log.info("known-answer %s checkpoint from the cache: %s", variant, cached)
+    cached = _cached_or_trained(variant, config)
     out = Path(out)
     if out.resolve() != cached.resolve():
         shutil.rmtree(out, ignore_errors=True)
         shutil.copytree(cached, out)
     return out
+
+
+def _cached_or_trained(variant: str, config: TrainConfig) -> Path:
+    """The cache folder of ``variant``, trained first if missing. Training writes a scratch folder
+    renamed into place when complete; a process that finds the folder already there (another run
+    trained the same key meanwhile) keeps that one, so readers never see a half-replaced folder."""
+    key = cache_key(config, variant)
+    cached = cache_root() / f"{variant}-{key}"
+    if (cached / INFO_FILE).is_file():
+        log.info("known-answer %s checkpoint from the cache: %s", variant, cached)
+        return cached
+    scratch = cached.with_name(cached.name + f".tmp{os.getpid()}")
+    shutil.rmtree(scratch, ignore_errors=True)
+    _train(scratch, variant, config, key)
+    if cached.exists() and not (cached / INFO_FILE).is_file():
+        shutil.rmtree(cached, ignore_errors=True)  # an incomplete folder left by an older version
+    try:
+        scratch.rename(cached)
+    except OSError:  # trained by another process meanwhile: same key, same checkpoint
+        shutil.rmtree(scratch, ignore_errors=True)
+    return cached
+
+
+def train_missing(variants: Sequence[str] = VARIANTS, seed: int = 0, config: Optional[TrainConfig] = None) -> None:
+    """Train the ``variants`` not yet in the cache, side by side in worker processes when there
+    are two or more and the machine has the cores (each trains on one torch thread, so on two
+    cores both take the time of one; the checkpoints are the same as when trained one by one)."""
+    config = config or TrainConfig(seed=seed)
+    missing = [v for v in variants if not (cache_root() / f"{v}-{cache_key(config, v)}" / INFO_FILE).is_file()]
+    workers = min(len(missing), os.cpu_count() or 1)
+    if workers < 2:
+        for variant in missing:
+            _cached_or_trained(variant, config)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    log.info("training the known-answer %s checkpoints side by side (%d processes, about 2 min on a CPU)",
+             " and ".join(missing), workers)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for done in [pool.submit(_cached_or_trained, variant, config) for variant in missing]:
+            done.result()
 
 
 # -- the examples ---------------------------------------------------------------------------------

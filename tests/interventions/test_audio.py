@@ -222,9 +222,9 @@ def test_answer_text_and_file_names():
 
 
 def test_tts_dir_clips_and_missing_ones_are_listed(tmp_path):
-    from audiofaith.synthetic import _write_wav
+    from audiofaith.audio import write_wav
 
-    _write_wav(tmp_path / tts_file_name("The answer is dog."), 0.1 * np.ones(8000, np.float32), rate=8000)
+    write_wav(tmp_path / tts_file_name("The answer is dog."), 0.1 * np.ones(8000, np.float32), rate=8000)
     speech = DirectoryTTS(tmp_path).synthesize(["The answer is dog."])
     assert len(speech["The answer is dog."]) == 16000  # resampled to 16 kHz
     with pytest.raises(TTSError, match=r"1 of 2 speech clip\(s\) missing") as error:

@@ -28,7 +28,8 @@ def checkout() -> Path:
 
 
 def _build(arch: str, out: Path, repo: Path) -> Path:
-    done = run_cli("-m", "audiofaith.tiny", "--arch", arch, "--out", str(out), "--salmonn_repo", str(repo))
+    done = run_cli("-m", "audiofaith.tiny", "--arch", arch, "--out", str(out), "--salmonn_repo", str(repo),
+                   subprocess_=True)  # before this process imports transformers (see tiny_salmonn)
     assert done.returncode == 0, done.stderr
     return out
 

@@ -12,7 +12,13 @@ import pytest
 
 from audiofaith.jsonl import read_jsonl, write_jsonl
 from audiofaith.manifest import load_manifest
-from tests.conftest import run_cli
+from tests.conftest import run_cli as _run_cli
+
+
+def run_cli(*args: str):
+    """SALMONN's scripts each in their own process, as a user runs them (the checkout's modules and
+    the offline environment are per process)."""
+    return _run_cli(*args, subprocess_=True)
 
 
 def _flags(checkout, weights):

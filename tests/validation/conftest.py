@@ -12,8 +12,10 @@ import pytest
 @pytest.fixture(scope="session")
 def known_answer_checkpoints(tmp_path_factory) -> dict:
     """{variant: checkpoint directory} for ``faithful`` and ``posthoc``."""
+    from audiofaith.known_answer.train import train_missing
     from audiofaith.tiny import build_trained
 
+    train_missing(("faithful", "posthoc"))  # both at once on two cores when the cache is empty
     root = tmp_path_factory.mktemp("known_answer")
     return {variant: build_trained("qwen2_audio", variant, root / variant) for variant in ("faithful", "posthoc")}
 
