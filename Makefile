@@ -26,8 +26,12 @@ setup: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
+# Test files are spread over TEST_WORKERS processes (pytest-xdist), each file whole on one worker:
+# a file's session fixtures (tiny models) are built once per worker that runs it.
+TEST_WORKERS ?= 2
+
 test: lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # SALMONN's real code (branch salmonn) needs transformers 4.28: its own CPU environment, Python 3.11
 # (the CPU torch wheel on this machine's disk). torchaudio goes in without its dependencies (its

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import hypothesis
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -18,6 +19,10 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 # One CPU thread for torch here and in the scripts the tests start: the tiny models' matrices are
 # too small to share, and spare threads only spin (on a 2-core machine, against each other).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+# Property tests check behaviour, not speed: on a loaded 2-core machine an example can take seconds.
+hypothesis.settings.register_profile("audiofaith", deadline=None)
+hypothesis.settings.load_profile("audiofaith")
 
 
 def _in_salmonn_environment() -> bool:
