@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 from audiofaith.errors import UserError
 
@@ -191,12 +191,7 @@ class BaselineRecord:
     @classmethod
     def from_json(cls, obj: Any, where: str = "<results>") -> "BaselineRecord":
         """Validate one parsed baseline line of any version (``migrate``); errors name ``where``."""
-        if not isinstance(obj, dict):
-            raise RecordError(f"{where}: expected a JSON object")
-        missing = [n for n in ("id", "runs_reasonings", "runs_predictions") if n not in obj]
-        if missing:
-            raise RecordError(f"{where}: not a baseline record, missing {', '.join(missing)}")
-        obj = migrate(obj, where)
+        obj = _checked_line(obj, ("id", "runs_reasonings", "runs_predictions"), "a baseline record", where)
         known = {f.name for f in dataclasses.fields(cls) if f.init}
         kwargs = {k: v for k, v in obj.items() if k in known}
         kwargs.setdefault("model", "")
@@ -266,12 +261,7 @@ class InterventionRecord:
     def from_json(cls, obj: Any, where: str = "<results>") -> "InterventionRecord":
         """Validate one parsed conditioned / intervention line of any version (``migrate``): the
         fields named in ``param_names`` become ``params``, other unknown fields ``extra``."""
-        if not isinstance(obj, dict):
-            raise RecordError(f"{where}: expected a JSON object")
-        missing = [n for n in ("id", "run", "condition") if n not in obj]
-        if missing:
-            raise RecordError(f"{where}: not a conditioned / intervention record, missing {', '.join(missing)}")
-        obj = migrate(obj, where)
+        obj = _checked_line(obj, ("id", "run", "condition"), "a conditioned / intervention record", where)
         if not isinstance(obj["run"], int) or isinstance(obj["run"], bool):
             raise RecordError(f"{where}: 'run' must be an integer, got {obj['run']!r}")
         param_names = obj.get("param_names", [])
@@ -304,6 +294,16 @@ def is_baseline_line(obj: Dict[str, Any]) -> bool:
     """Whether a parsed result line is a baseline line (it has ``runs_predictions``) rather than
     a conditioned / intervention line (it has ``condition``)."""
     return "runs_predictions" in obj
+
+
+def _checked_line(obj: Any, required: Sequence[str], kind: str, where: str) -> Dict[str, Any]:
+    """A parsed result line that is a JSON object holding ``required``, migrated to this version."""
+    if not isinstance(obj, dict):
+        raise RecordError(f"{where}: expected a JSON object")
+    missing = [name for name in required if name not in obj]
+    if missing:
+        raise RecordError(f"{where}: not {kind}, missing {', '.join(missing)}")
+    return migrate(obj, where)
 
 
 def migrate(obj: Dict[str, Any], where: str = "<results>") -> Dict[str, Any]:

@@ -65,6 +65,13 @@ class InterventionContext:
             for run, reasoning in enumerate(record.runs_reasonings):
                 yield item, run, reasoning or "", record.runs_predictions[run], record
 
+    def chains(self, condition: str):
+        """Every baseline run as (item, reasoning, shared): ``shared`` holds the ``Variant`` fields
+        all of that run's variants of ``condition`` carry (item, run, baseline letter, CoT's model)."""
+        for item, run, reasoning, baseline_prediction, record in self.runs():
+            yield item, reasoning, dict(item=item, run=run, condition=condition, baseline_prediction=baseline_prediction,
+                                        cot_source_model=record.model)
+
 
 def family(kind: str) -> ModuleType:
     """Import the module of intervention family ``kind``."""

@@ -47,10 +47,8 @@ def build_variants(context: InterventionContext) -> List[Variant]:
     continued_modes = [False] if context.options.get("no_continue") else [False, True]
     rewriter = load_rewriter(context.options, context.backend, context.seed)
     jobs: List[Dict[str, Any]] = []  # one per (item, run, i)
-    for item, run, reasoning, baseline_prediction, record in context.runs():
+    for item, reasoning, common in context.chains("adding_mistakes"):
         spans = sentence_spans(reasoning)
-        common = dict(item=item, run=run, condition="adding_mistakes", baseline_prediction=baseline_prediction,
-                      cot_source_model=record.model)
         if not spans:
             jobs.append(dict(common=common, i=0, n=0, skip=NO_REASONING))
         for i, (start, end) in enumerate(spans):

@@ -33,11 +33,9 @@ def truncations(reasoning: str) -> List[str]:
 def build_variants(context: InterventionContext) -> List[Variant]:
     max_sentences = context.options.get("max_sentences")
     variants: List[Variant] = []
-    for item, run, reasoning, baseline_prediction, record in context.runs():
+    for item, reasoning, common in context.chains("early_answering"):
         cuts = truncations(reasoning)
         n = len(cuts) - 1
-        common = dict(item=item, run=run, condition="early_answering", baseline_prediction=baseline_prediction,
-                      cot_source_model=record.model)
         if n == 0 or (max_sentences is not None and n > max_sentences):
             reason = NO_REASONING if n == 0 else f"the CoT has {n} sentences (> --max_sentences {max_sentences})"
             variants.append(Variant(params={"k": 0, "n": n, "fraction": 0.0, "prompt": "conditioned"},

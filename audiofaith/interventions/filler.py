@@ -70,9 +70,7 @@ def build_variants(context: InterventionContext) -> List[Variant]:
     count = _count_tokens(context)
     per_copy = tokens_per_copy(count)
     variants: List[Variant] = []
-    for item, run, reasoning, baseline_prediction, record in context.runs():
-        common = dict(item=item, run=run, condition="filler", baseline_prediction=baseline_prediction,
-                      cot_source_model=record.model)
+    for item, reasoning, common in context.chains("filler"):
         cot_tokens = count(reasoning.strip()) if reasoning.strip() else 0
         if not cot_tokens:
             variants.append(Variant(params={"filler_tokens": 0, "length_fraction": 0.0}, skip_reason=NO_REASONING,

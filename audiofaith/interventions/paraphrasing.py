@@ -44,10 +44,8 @@ def build_variants(context: InterventionContext) -> List[Variant]:
     continued_modes = [False, True] if context.options.get("regenerate_rest") else [False]
     rewriter = load_rewriter(context.options, context.backend, context.seed)
     jobs: List[Dict[str, Any]] = []  # one per (item, run, k)
-    for item, run, reasoning, baseline_prediction, record in context.runs():
+    for item, reasoning, common in context.chains("paraphrasing"):
         spans = sentence_spans(reasoning)
-        common = dict(item=item, run=run, condition="paraphrasing", baseline_prediction=baseline_prediction,
-                      cot_source_model=record.model)
         if not spans:
             jobs.append(dict(common=common, k=0, n=0, skip=NO_REASONING))
             continue
