@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from audiofaith.backends import GenerationSettings, ModelInput, ScoringError, load_backend
+from tests.backends import hf_checks
 
 pytestmark = pytest.mark.slow
 
@@ -16,55 +16,19 @@ def backend(tiny_qwen2_audio):
 
 
 def _inputs():
-    rng = np.random.default_rng(0)
-    clip = lambda seconds: (0.1 * rng.standard_normal(int(16000 * seconds))).astype(np.float32)
-    return [
-        ModelInput("Which animal is it?\n(A) dog\n(B) cat", clip(3.0)),
-        ModelInput("Which animal is it?\n(A) dog\n(B) cat\n(C) cow\n(D) crow", clip(5.5), "It barks.\n\nAnswer: ("),
-        ModelInput("Is the speaker male or female?\n(A) Male\n(B) Female", clip(1.2), "Answer: ("),
-    ]
+    return hf_checks.sample_inputs()
 
 
 def test_batched_generation_equals_one_at_a_time(backend):
-    settings = GenerationSettings(max_new_tokens=10)
-    batched = backend.generate(_inputs(), settings)
-    single = [backend.generate([inp], settings)[0] for inp in _inputs()]
-    assert batched == single
-    assert all(len(texts) == 1 and texts[0] for texts in batched)
+    hf_checks.check_batched_generation_equals_one_at_a_time(backend, _inputs())
 
 
 def test_batched_scores_equal_one_at_a_time(backend):
-    letters = [["A", "B"], ["A", "B", "C", "D"], ["A", "B"]]
-    batched = backend.score_letters(_inputs(), letters)
-    single = [backend.score_letters([inp], [row])[0] for inp, row in zip(_inputs(), letters)]
-    for b, s, row in zip(batched, single, letters):
-        assert list(b) == row
-        for letter in row:
-            assert b[letter] == pytest.approx(s[letter], abs=1e-4)
-            assert b[letter] < 0
+    hf_checks.check_batched_scores_equal_one_at_a_time(backend, _inputs())
 
 
 def test_letter_scores_agree_with_greedy_generation(backend):
-    """The scored log-probabilities are those of generate's first step, and the letter generation
-    ranks highest among the options is the scored argmax."""
-    import torch
-
-    inputs = _inputs()
-    letters = [["A", "B"], ["A", "B", "C", "D"], ["A", "B"]]
-    scores = backend.score_letters(inputs, letters)
-    batch = backend.encode(inputs)
-    with torch.inference_mode():
-        out = backend.model.generate(**batch, max_new_tokens=1, do_sample=False, output_logits=True,
-                                     return_dict_in_generate=True)
-    logprobs = torch.log_softmax(out.logits[0].float(), dim=-1)
-    tok = backend.tokenizer
-    for row, (row_scores, row_letters) in enumerate(zip(scores, letters)):
-        ids = [tok.convert_tokens_to_ids(letter) for letter in row_letters]
-        expected = {letter: float(logprobs[row, i]) for letter, i in zip(row_letters, ids)}
-        assert row_scores == pytest.approx(expected, abs=1e-4)
-        # restricted to the option letters, greedy generation picks the scored argmax
-        restricted = max(row_letters, key=lambda letter: float(logprobs[row, tok.convert_tokens_to_ids(letter)]))
-        assert restricted == max(row_scores, key=row_scores.get)
+    hf_checks.check_scores_are_generate_first_step(backend, _inputs())
 
 
 def test_scoring_rejects_a_cue_that_merges_with_the_letter(backend):

@@ -15,8 +15,9 @@ import pytest
 
 from audiofaith.backends import GenerationSettings, ModelInput, ScoringError, load_backend
 from audiofaith.backends.salmonn import SPEECH_SLOT, SalmonnSetupError, checkout_scope, split_prompt
+from tests.backends import hf_checks
 
-LETTERS = [["A", "B"], ["A", "B", "C", "D"], ["A", "B"]]
+LETTERS = hf_checks.LETTERS
 
 
 def _inputs():
@@ -123,11 +124,7 @@ def test_speech_embeddings_have_the_real_layout(backend):
 
 
 def test_batched_generation_equals_one_at_a_time(backend):
-    settings = GenerationSettings(max_new_tokens=10)
-    batched = backend.generate(_inputs(), settings)
-    single = [backend.generate([inp], settings)[0] for inp in _inputs()]
-    assert batched == single
-    assert all(len(texts) == 1 and texts[0] for texts in batched)
+    hf_checks.check_batched_generation_equals_one_at_a_time(backend, _inputs())
 
 
 def test_generation_matches_the_official_single_item_path(backend, checkout, tmp_path, monkeypatch):
@@ -158,12 +155,7 @@ def test_generation_matches_the_official_single_item_path(backend, checkout, tmp
 
 
 def test_batched_scores_equal_one_at_a_time(backend):
-    batched = backend.score_letters(_inputs(), LETTERS)
-    single = [backend.score_letters([inp], [row])[0] for inp, row in zip(_inputs(), LETTERS)]
-    for b, s, row in zip(batched, single, LETTERS):
-        assert list(b) == row
-        assert b == pytest.approx(s, abs=1e-4)
-        assert all(value < 0 for value in b.values())
+    hf_checks.check_batched_scores_equal_one_at_a_time(backend, _inputs())
 
 
 def test_letter_scores_are_greedy_generations_first_step(backend):
