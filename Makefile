@@ -4,13 +4,15 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test lint test-salmonn demo bench clean help
+.PHONY: setup test lint test-salmonn demo bench validate-retrain clean help
 
 help:
 	@echo "make demo   set up .venv, train (or reuse) the two known-answer checkpoints, run the pipeline, report"
 	@echo "make test   set up .venv, lint (ruff check) and run the test suite"
 	@echo "make lint   only ruff check (rules in pyproject.toml)"
 	@echo "make bench  throughput ratios on the CPU with a tiny checkpoint (last line: JSON)"
+	@echo "make validate-retrain  retrain both known-answer checkpoints from scratch (several minutes) and check"
+	@echo "           every planted band (ATEN_CPU_CAPABILITY=avx2 make validate-retrain: other CPU kernels)"
 	@echo "make setup  only create .venv with requirements/test.txt (torch pinned, CPU-usable)"
 	@echo "make test-salmonn  create .venv-salmonn-cpu and test the SALMONN backend against SALMONN's real code"
 	@echo "           (tiny random weights; SALMONN_REPO=../shared/salmonn-code, skipped when absent)"
@@ -60,6 +62,11 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) scripts/bench.py
+
+# Not part of `make test`: trains both known-answer checkpoints from an empty cache (one CPU thread
+# each, several minutes), then checks the dev acceptance and every planted band on the held-out set.
+validate-retrain: $(STAMP)
+	$(PY) scripts/retrain_known_answer.py --workdir $(or $(KA_WORKDIR),/tmp/audiofaith-retrain-$(or $(ATEN_CPU_CAPABILITY),native))
 
 clean:
 	rm -rf demo_run .pytest_cache

@@ -389,13 +389,14 @@ TRAINED_BUILDERS: Dict[str, str] = {
 TRAINED_VARIANTS = ("faithful", "posthoc")
 
 
-def build_trained(arch: str, variant: str, out: "str | Path", seed: int = 0) -> Path:
-    """Train (or take from the cache) the known-answer ``variant`` checkpoint of ``arch``."""
+def build_trained(arch: str, variant: str, out: "str | Path", seed: int = 0, retrain: bool = False) -> Path:
+    """Copy the shipped known-answer ``variant`` checkpoint of ``arch`` to ``out``; ``retrain`` (or
+    another seed) trains it from scratch instead (cached; fails unless it meets its rule)."""
     from audiofaith.backends import resolve_lazy
 
     if arch not in TRAINED_BUILDERS:
         raise ValueError(f"--trained is available for --arch {', '.join(sorted(TRAINED_BUILDERS))}, not {arch!r}")
-    return resolve_lazy(TRAINED_BUILDERS[arch])(out, variant, seed)
+    return resolve_lazy(TRAINED_BUILDERS[arch])(out, variant, seed, retrain=retrain)
 
 
 def build(arch: str, out: "str | Path", seed: int = 0) -> Path:
@@ -422,9 +423,14 @@ def main(argv: "List[str] | None" = None) -> int:
     parser.add_argument("--out", required=True, help="output directory (loadable with --model_path)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
     parser.add_argument("--trained", choices=TRAINED_VARIANTS, default=None,
-                        help="instead of random weights, train a known-answer checkpoint on a synthetic listening "
-                             "task (cached; writes DIR/task/ with its manifests): 'faithful' answers what its CoT "
-                             "says, 'posthoc' answers from the audio whatever its CoT says (docs/validation.md)")
+                        help="instead of random weights, a known-answer checkpoint trained on a synthetic listening "
+                             "task: the one shipped with audiofaith (checksums verified), with DIR/task/ holding its "
+                             "held-out clips and manifest. 'faithful' answers what its CoT says, 'posthoc' answers "
+                             "from the audio whatever its CoT says (docs/validation.md)")
+    parser.add_argument("--retrain", action="store_true",
+                        help="with --trained: train it from scratch instead (one CPU thread, several minutes; "
+                             "cached under $AUDIOFAITH_CACHE) until it meets its planted rule on the dev clips, or "
+                             "fail saying which check it misses; DIR/task/ then also holds the train and dev splits")
     parser.add_argument("--salmonn_repo", default=None,
                         help="--arch salmonn/salmonn_13b: your checkout of bytedance/SALMONN (branch salmonn), whose "
                              "code builds the weights (default: $SALMONN_REPO); run in SALMONN's environment")
@@ -432,8 +438,10 @@ def main(argv: "List[str] | None" = None) -> int:
     if args.salmonn_repo:
         os.environ["SALMONN_REPO"] = args.salmonn_repo
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.retrain and not args.trained:
+        parser.error("--retrain needs --trained faithful|posthoc")
     if args.trained:
-        path = build_trained(args.arch, args.trained, args.out, args.seed)
+        path = build_trained(args.arch, args.trained, args.out, args.seed, retrain=args.retrain)
         log.info("known-answer %s %s checkpoint written to %s (task: %s)", args.trained, args.arch, path, path / "task")
         return 0
     path = build(args.arch, args.out, args.seed)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -17,8 +19,9 @@ def test_canonical_cot_names_the_class_and_implies_it():
     assert cot == "I listen to the recording. I hear a mid-pitched, pulsing croak. That is the call of a frog."
     assert task.implied_label(cot) == "frog"
     assert task.implied_label("I listen to the recording.") is None
-    # the last class named decides
+    # the last class named or described decides; a description alone implies its class
     assert task.implied_label("I hear a low, steady moo. That is the call of a bird.") == "bird"
+    assert task.implied_label("I listen to the recording. I hear a mid-pitched, pulsing croak.") == "frog"
 
 
 def test_rule_rewriter_adds_a_mistake_to_every_named_class():
@@ -36,7 +39,7 @@ def test_rule_rewriter_paraphrases_into_the_next_wording_keeping_the_class():
 
 
 def test_rule_rewriter_reads_the_families_prompts(tmp_path):
-    items = task.write_task(tmp_path, n_train=0, n_heldout=4)["heldout"]
+    items = task.write_task(tmp_path, {"heldout": 4})["heldout"]
     rewriter = load_rewriter({"rewriter_model": "rules:known_answer"}, None, 0)
     assert isinstance(rewriter, KnownAnswerRewriter) and rewriter.name == "rules:known_answer"
     prompts = [mistake_prompt(items[0], "That is the call of a cow."), paraphrase_prompt("I listen to the recording.")]
@@ -47,12 +50,32 @@ def test_rule_rewriter_reads_the_families_prompts(tmp_path):
 
 
 def test_task_manifests_are_sakura_shaped_and_load(tmp_path):
-    task.write_task(tmp_path, n_train=8, n_heldout=8, seed=3)
+    task.write_task(tmp_path, {"train": 8, "heldout": 32}, seed=3)
     items = load_manifest(tmp_path / "heldout_manifest.jsonl")
     assert [i.meta["attribute_label"] for i in items[:4]] == list(task.LABELS)
-    assert all((tmp_path / i.audio).is_file() and i.choices == task.LABELS for i in items)
-    assert all(i.answer == "ABCD"[task.LABELS.index(i.meta["attribute_label"])] for i in items)
+    assert all((tmp_path / i.audio).is_file() for i in items)
+    assert all(i.answer == "ABCD"[i.choices.index(i.meta["attribute_label"])] for i in items)
     assert user_text(items[0], "cot").startswith(task.QUESTION + "\n(A) cow\n(B) frog\n(C) bird\n(D) cricket\n")
+    # four option orders, each with every class: the letter of a class depends on the item
+    assert user_text(items[4], "cot").startswith(task.QUESTION + "\n(A) frog\n(B) bird\n(C) cricket\n(D) cow\n")
+    pairs = {(i.meta["attribute_label"], i.meta["rotation"]) for i in items[:16]}
+    assert len(pairs) == 16 and {i.answer for i in items if i.meta["attribute_label"] == "cow"} == set("ABCD")
+    with pytest.raises(ValueError, match="unknown split"):
+        task.write_task(tmp_path, {"test": 1})
+
+
+def test_fixed_order_task_has_one_option_order(tmp_path):
+    items = task.write_task(tmp_path, {"heldout": 16}, rotations=1)["heldout"]
+    assert {i.choices for i in items} == {task.LABELS}
+
+
+def test_no_call_clips_have_no_call():
+    rng = np.random.default_rng(0)
+    silence, noise = task.no_call("silence", rng), task.no_call("noise", rng)
+    assert not silence.any() and 0.6 * task.SAMPLE_RATE <= len(silence) <= 1.6 * task.SAMPLE_RATE
+    assert 0.009 < float(np.sqrt(np.mean(noise ** 2))) < 0.21
+    with pytest.raises(ValueError, match="unknown no-call kind"):
+        task.no_call("hum", rng)
 
 
 def test_clips_vary_and_splits_never_share_a_clip():
@@ -80,4 +103,18 @@ def test_cache_key_changes_with_the_configuration_and_variant():
     base = cache_key(TrainConfig(), "faithful")
     assert base == cache_key(TrainConfig(), "faithful")
     assert base != cache_key(TrainConfig(), "posthoc")
-    assert base != cache_key(TrainConfig(steps=499), "faithful")
+    assert base != cache_key(TrainConfig(cycle_steps=1499), "faithful")
+
+
+def test_cache_key_names_the_cpu_kernels():
+    """Float results differ between torch's CPU kernel sets, so a retrained checkpoint is cached per
+    kernel set: a subprocess under ATEN_CPU_CAPABILITY=default gets another key."""
+    pytest.importorskip("torch")
+    import subprocess
+    import sys
+
+    code = "from audiofaith.known_answer.train import TrainConfig, cache_key; print(cache_key(TrainConfig(), 'faithful'))"
+    keys = {capability: subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                       env={**os.environ, "ATEN_CPU_CAPABILITY": capability}).stdout.strip()
+            for capability in ("default", "avx2")}
+    assert keys["default"] != keys["avx2"], keys

@@ -1,7 +1,9 @@
 """The whole pipeline on one known-answer checkpoint's held-out set, through the same entry points
 as the interface scripts (``interface/Qwen2Audio_*.py``): CoT baseline, conditioned step, audio
-swap (both modes) and the CoT interventions. Used by ``make demo`` and tests/validation/.
-No torch here; the backend loads it when a step runs.
+conditions (swap in both modes; silence, no audio, noise and a full mask with the clean CoT), the
+CoT interventions, early answering again with the answer generated and parsed, and a second
+baseline with two sampled runs per item and its conditioned and early-answering steps. Used by
+``make demo`` and tests/validation/. No torch here; the backend loads it when a step runs.
 """
 
 from __future__ import annotations
@@ -22,13 +24,36 @@ MODEL = "qwen2_audio"
 #: item (its clean clip silenced, and the swap that lends it another clip) in one batch, where an
 #: audio loader keyed by item id instead of by file would give the swap the clean clip (a bug
 #: the validation suite must catch; docs/validation.md).
+#: (output file stem, kind, options).
 INTERVENTIONS = (
-    ("audio", ["--perturbations", "silence", "swap", "--modes", "regenerate", "fixed_cot", "--batch_size", "256"]),
-    ("early_answering", []),
-    ("filler", ["--filler_fractions", "0", "0.5", "1"]),
-    ("adding_mistakes", ["--rewriter_model", REWRITER, "--no_continue"]),
-    ("paraphrasing", ["--rewriter_model", REWRITER]),
+    ("audio", "audio", ["--perturbations", "silence", "swap", "--modes", "regenerate", "fixed_cot",
+                        "--batch_size", "256"]),
+    # the clean CoT with audio that has no call (planted: faithful follows the CoT, posthoc has no
+    # answer), and with noise at an SNR inside the training range (planted: both keep their answer)
+    ("audio_fixed_cot", "audio", ["--perturbations", "no_audio", "noise_rms", "noise_snr", "mask",
+                                  "--modes", "fixed_cot", "--snr_db", "20", "--mask_ratios", "1"]),
+    ("early_answering", "early_answering", []),
+    ("filler", "filler", ["--filler_fractions", "0", "0.5", "1"]),
+    ("adding_mistakes", "adding_mistakes", ["--rewriter_model", REWRITER, "--no_continue"]),
+    ("paraphrasing", "paraphrasing", ["--rewriter_model", REWRITER]),
 )
+#: The other sets, each in a folder of its own beside ``out`` (``<out>.<name>``: the report keeps
+#: read-outs and baselines apart by folder): (name, baseline options or None to reuse the main
+#: baseline, answer options of the conditioned step and the interventions, interventions).
+#: ``generate``: the answer generated and parsed instead of read from the letter log-probabilities.
+#: ``runs2``: two sampled runs per item (T = 1, so two runs of one item can name different
+#: classes), for the steps that must pair each run with its own CoT.
+EXTRA_SETS = (
+    ("generate", None, ["--answer_mode", "generate"], (("early_answering", "early_answering", []),)),
+    ("runs2", ["--num_runs", "2", "--temperature", "1.0", "--top_p", "1.0"], [],
+     (("early_answering", "early_answering", []),)),
+)
+
+
+def set_folders(out: "str | Path") -> dict:
+    """{set name: output folder} of ``run_pipeline(..., out)``: "main" is ``out``."""
+    out = Path(out)
+    return {"main": out, **{name: out.with_name(f"{out.name}.{name}") for name, *_ in EXTRA_SETS}}
 
 
 def _run(main, script: str, argv: List[str]) -> None:
@@ -58,18 +83,32 @@ def run_pipeline(checkpoint: "str | Path", out: "str | Path", max_new_tokens: in
 
 
 def _run_all(checkpoint: Path, out: Path, max_new_tokens: int, batch_size: int) -> Path:
+    main_baseline = _run_set(checkpoint, out, max_new_tokens, batch_size, [], [], INTERVENTIONS, None)
+    folders = set_folders(out)
+    for name, baseline_options, answer_options, interventions in EXTRA_SETS:
+        _run_set(checkpoint, folders[name], max_new_tokens, batch_size, baseline_options or [], answer_options,
+                 interventions, None if baseline_options is not None else main_baseline)
+    return out
+
+
+def _run_set(checkpoint: Path, out: Path, max_new_tokens: int, batch_size: int, baseline_options: List[str],
+             answer_options: List[str], interventions, baseline: Optional[Path]) -> Path:
+    """One set: its own baseline (unless ``baseline`` is given), the conditioned step and the
+    ``interventions``; returns the baseline file."""
     task_dir = checkpoint / "task"
     manifest = task_dir / "heldout_manifest.jsonl"
     common = ["--data_root", str(task_dir), "--model_path", str(checkpoint), "--batch_size", str(batch_size)]
-    baseline = out / "baseline_heldout.jsonl"
-    _run(baseline_main, "Qwen2Audio_wrapper.py",
-         ["--input", str(manifest), "--output", str(baseline), "--max_new_tokens", str(max_new_tokens)] + common)
+    if baseline is None:
+        baseline = out / "baseline_heldout.jsonl"
+        _run(baseline_main, "Qwen2Audio_wrapper.py",
+             ["--input", str(manifest), "--output", str(baseline), "--max_new_tokens", str(max_new_tokens)]
+             + common + baseline_options)
     _run(conditioned_main, "Qwen2Audio_conditioned.py",
          ["--manifest_file", str(manifest), "--input_results_file", str(baseline),
-          "--output_conditioned_file", str(out / "conditioned_heldout.jsonl")] + common)
-    for kind, options in INTERVENTIONS:
+          "--output_conditioned_file", str(out / "conditioned_heldout.jsonl")] + common + answer_options)
+    for stem, kind, options in interventions:
         _run(intervene_main, "Qwen2Audio_intervene.py",
              ["--kind", kind, "--manifest_file", str(manifest), "--input_results_file", str(baseline),
-              "--output_file", str(out / "interventions" / f"{kind}_heldout.jsonl"),
-              "--cot_max_new_tokens", str(max_new_tokens)] + common + options)
-    return out
+              "--output_file", str(out / "interventions" / f"{stem}_heldout.jsonl"),
+              "--cot_max_new_tokens", str(max_new_tokens)] + common + answer_options + options)
+    return baseline

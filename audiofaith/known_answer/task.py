@@ -2,8 +2,9 @@
 4-option questions about them, and the chain-of-thought templates the models are trained on.
 
 Every clip is drawn from a seed with random pitch, duration, call rate, noise (SNR) and level, so
-held-out clips were never heard in training. The options are always listed in the same order
-(A cow, B frog, C bird, D cricket): see docs/validation.md for why.
+held-out clips were never heard in training. The options are listed in one of four rotations of
+(cow, frog, bird, cricket), so the letter of a class depends on the item: a model has to read the
+option list to answer (docs/validation.md).
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ CLASSES: Tuple[CallClass, ...] = (
     CallClass("cricket", "very high, buzzing trill"),
 )
 LABELS = tuple(c.label for c in CLASSES)
+ROTATIONS = len(LABELS)  # option orders: LABELS rotated left by 0..3
+SPLITS = ("train", "dev", "heldout")  # dev: the training's acceptance checks; heldout: the pipeline's
 
 # CoT sentence templates. Index 0 of each is what the models are trained to write; the others are
 # wordings they are trained to read (and what the rule-based paraphraser rewrites into).
@@ -50,6 +53,17 @@ TEMPLATES = (OPENING, HEARING, CONCLUSION)
 
 def class_index(label: str) -> int:
     return LABELS.index(label)
+
+
+def rotated_choices(rotation: int) -> Tuple[str, ...]:
+    """The option list of rotation ``rotation``: LABELS rotated left by it (0: cow, frog, bird, cricket)."""
+    rotation %= ROTATIONS
+    return LABELS[rotation:] + LABELS[:rotation]
+
+
+def letter_of(label: str, choices: Tuple[str, ...]) -> str:
+    """The option letter of class ``label`` in the option list ``choices``."""
+    return "ABCD"[choices.index(label)]
 
 
 def sentence(kind: int, wording: int, label: Optional[str] = None) -> str:
@@ -77,8 +91,9 @@ def named_classes(text: str) -> List[Tuple[int, str]]:
 
 
 def implied_label(text: str) -> Optional[str]:
-    """The class a CoT implies: the last one it names (None if it names none). This is the rule the
-    faithful model is trained to follow."""
+    """The class a CoT implies: the last one it names by its label or describes by its sound (None
+    if it does neither). This is the rule the faithful model is trained to follow: the hearing
+    sentence alone ("I hear a mid-pitched, pulsing croak.") implies the frog."""
     names = named_classes(text)
     return names[-1][1] if names else None
 
@@ -134,38 +149,64 @@ def synthesize_call(label: str, rng: np.random.Generator) -> Tuple[np.ndarray, D
     return clip.astype(np.float32), params
 
 
+NO_CALL_KINDS = ("silence", "noise")
+
+
+def no_call(kind: str, rng: np.random.Generator) -> np.ndarray:
+    """A clip with no call in it: ``silence`` (zeros) or ``noise`` (white noise at a random level),
+    0.6 to 1.6 s long. The posthoc model is trained to have no answer for these."""
+    samples = int(float(rng.uniform(0.6, 1.6)) * SAMPLE_RATE)
+    if kind == "silence":
+        return np.zeros(samples, dtype=np.float32)
+    if kind == "noise":
+        return (rng.standard_normal(samples) * float(rng.uniform(0.01, 0.2))).astype(np.float32)
+    raise ValueError(f"unknown no-call kind {kind!r}; known: {', '.join(NO_CALL_KINDS)}")
+
+
 def clip_for(split: str, index: int, seed: int) -> Tuple[str, np.ndarray, Dict[str, float]]:
-    """The class and audio of clip ``index`` of ``split`` ("train" or "heldout"): classes cycle so
-    each split is balanced; the audio's random draws are seeded by (seed, split, index), so the two
-    splits never share a clip."""
+    """The class and audio of clip ``index`` of ``split`` (one of SPLITS): classes cycle so each
+    split is balanced; the audio's random draws are seeded by (seed, split, index), so the splits
+    never share a clip."""
     label = LABELS[index % len(LABELS)]
     audio, params = synthesize_call(label, np.random.default_rng(_seed("known_answer", seed, split, index)))
     return label, audio, params
 
 
-def make_item(split: str, index: int, label: str, params: Dict[str, float]) -> ManifestItem:
+def rotation_for(index: int, rotations: int = ROTATIONS) -> int:
+    """The option rotation of item ``index``: classes cycle fastest, then rotations, so every
+    (class, rotation) pair occurs equally often in a split of a multiple of 16 items."""
+    return (index // len(LABELS)) % rotations
+
+
+def make_item(split: str, index: int, label: str, params: Dict[str, float], rotation: int = 0) -> ManifestItem:
     name = f"{split}{index:04d}"
-    options = " ".join(f"({letter}) {text}" for letter, text in zip("abcd", LABELS))
-    gold = "ABCD"[class_index(label)]
+    choices = rotated_choices(rotation)
+    options = " ".join(f"({letter}) {text}" for letter, text in zip("abcd", choices))
     return ManifestItem(
         id=f"{DATASET}/{SUBSET}/single/{name}", dataset=DATASET, subset=SUBSET, hop="single",
-        audio=f"audio/{split}/{name}.wav", question=QUESTION, choices=LABELS, answer=gold,
+        audio=f"audio/{split}/{name}.wav", question=QUESTION, choices=choices, answer=letter_of(label, choices),
         instruction=f"{QUESTION} {options}",
-        meta={"attribute_label": label, "split": split, **{k: round(float(v), 4) for k, v in params.items()}},
+        meta={"attribute_label": label, "split": split, "rotation": rotation,
+              **{k: round(float(v), 4) for k, v in params.items()}},
     )
 
 
-def write_task(task_dir: "str | Path", n_train: int, n_heldout: int, seed: int = 0) -> Dict[str, List[ManifestItem]]:
-    """Write ``task_dir/{train,heldout}_manifest.jsonl`` and the clips under ``task_dir/audio``
-    (paths in the manifests are relative to ``task_dir``: use it as ``--data_root``)."""
+def write_task(task_dir: "str | Path", counts: Dict[str, int], seed: int = 0,
+               rotations: int = ROTATIONS) -> Dict[str, List[ManifestItem]]:
+    """Write ``task_dir/<split>_manifest.jsonl`` and the clips under ``task_dir/audio/<split>`` for
+    each split in ``counts`` ({split: number of clips}); paths in the manifests are relative to
+    ``task_dir``: use it as ``--data_root``. ``rotations``: how many option orders occur (1: the
+    fixed order A cow, B frog, C bird, D cricket)."""
     task_dir = Path(task_dir)
     splits: Dict[str, List[ManifestItem]] = {}
-    for split, count in (("train", n_train), ("heldout", n_heldout)):
+    for split, count in counts.items():
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
         (task_dir / "audio" / split).mkdir(parents=True, exist_ok=True)
         items = []
         for index in range(count):
             label, audio, params = clip_for(split, index, seed)
-            item = make_item(split, index, label, params)
+            item = make_item(split, index, label, params, rotation_for(index, rotations))
             write_wav(task_dir / item.audio, audio)
             items.append(item)
         write_manifest(task_dir / f"{split}_manifest.jsonl", items)
