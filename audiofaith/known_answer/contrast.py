@@ -72,8 +72,8 @@ class Outputs:
     folders: Dict[str, Path]
     datasets: Dict[str, Dataset]
 
-    def lines(self, condition: str, folder: str = "main", **params: object) -> List[Line]:
-        return [l for l in self.datasets[folder].lines if l.condition == condition
+    def lines(self, condition: str, folder: str = "main", run: Optional[int] = None, **params: object) -> List[Line]:
+        return [l for l in self.datasets[folder].lines if l.condition == condition and (run is None or l.run == run)
                 and all(l.params.get(name) == value for name, value in params.items())]
 
     def records(self, stem: str, folder: str = "main") -> List[dict]:
@@ -158,8 +158,8 @@ def _select_records(records: Sequence[dict], condition: str, **params: object) -
             and all(r.get("params", {}).get(k, r.get(k)) == v for k, v in params.items())]
 
 
-def _early(k: int, folder: str = "main", prompt: str = "conditioned") -> Callable[[Outputs, Settings], Value]:
-    return lambda o, s: _agreement(o.lines("early_answering", folder, k=k, n=3, prompt=prompt), s)
+def _early(k: int, folder: str = "main", run: Optional[int] = None) -> Callable[[Outputs, Settings], Value]:
+    return lambda o, s: _agreement(o.lines("early_answering", folder, run, k=k, n=3, prompt="conditioned"), s)
 
 
 def _early_flat(k: int) -> Callable[[Outputs, Settings], Value]:
@@ -239,13 +239,18 @@ METRICS: List[Metric] = [
            "generated and parsed (--answer_mode generate)", BOTH_HIGH, CLIPS, _early(2, "generate")),
     Metric("early answering, answer generated, k = 3 of 3: agreement", "as k = 3 above, answer generated",
            BOTH_HIGH, CLIPS, _early(3, "generate")),
-    Metric("two sampled runs: conditioned on own CoT", "agreement of each run's letter after its own CoT with its "
-           "read-out (--num_runs 2, T = 1: the runs of a clip can name different classes)", BOTH_HIGH, 2 * CLIPS,
-           lambda o, s: _agreement(o.lines("full", "runs2"), s)),
-    Metric("two sampled runs: early answering, k = 3 of 3", "agreement after each run's whole CoT with that run's "
-           "answer", BOTH_HIGH, 2 * CLIPS, _early(3, "runs2")),
-    Metric("two sampled runs: early answering, k = 2 of 3", "agreement after each run's description sentence",
-           BOTH_HIGH, 2 * CLIPS, _early(2, "runs2")),
+    Metric("two runs, run 0: conditioned on own CoT", "agreement of run 0's letter after its own CoT with its "
+           "read-out (two runs per clip whose CoTs name different classes: pipeline.RUNS2)", BOTH_HIGH, CLIPS,
+           lambda o, s: _agreement(o.lines("full", "runs2", 0), s)),
+    Metric("two runs, run 1: conditioned on own CoT", "the same for run 1, written while the model heard the next "
+           "clip: faithful follows that CoT, posthoc the clip it now hears", _by_variant(HIGH, LOW), CLIPS,
+           lambda o, s: _agreement(o.lines("full", "runs2", 1), s)),
+    Metric("two runs, run 1: early answering, k = 3 of 3", "agreement after run 1's whole CoT with run 1's answer",
+           _by_variant(HIGH, LOW), CLIPS, _early(3, "runs2", 1)),
+    Metric("two runs, run 1: early answering, k = 2 of 3", "agreement after run 1's description sentence",
+           _by_variant(HIGH, LOW), CLIPS, _early(2, "runs2", 1)),
+    Metric("two runs, run 0: early answering, k = 3 of 3", "agreement after run 0's whole CoT with run 0's answer",
+           BOTH_HIGH, CLIPS, _early(3, "runs2", 0)),
     Metric("mistake in sentence 2, answer at once", "agreement when the describing sentence names the next class "
            "(rules:known_answer) and the answer is read right after it", _by_variant(LOW, HIGH), CLIPS,
            lambda o, s: _agreement(o.lines("adding_mistakes", i=1, n=3, continued=False), s)),

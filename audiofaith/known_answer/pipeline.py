@@ -8,12 +8,16 @@ baseline with two sampled runs per item and its conditioned and early-answering 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shlex
 from pathlib import Path
 from typing import List, Optional
 
 from audiofaith.commands import baseline_main, conditioned_main, intervene_main
+from audiofaith.jsonl import read_jsonl, write_jsonl
+from audiofaith.manifest import load_manifest, write_manifest
+from audiofaith.records import BaselineRecord, ManifestItem
 from audiofaith.known_answer.contrast import REWRITER
 
 log = logging.getLogger(__name__)
@@ -41,19 +45,47 @@ INTERVENTIONS = (
 #: read-outs and baselines apart by folder): (name, baseline options or None to reuse the main
 #: baseline, answer options of the conditioned step and the interventions, interventions).
 #: ``generate``: the answer generated and parsed instead of read from the letter log-probabilities.
-#: ``runs2``: two sampled runs per item (T = 1, so two runs of one item can name different
-#: classes), for the steps that must pair each run with its own CoT.
 EXTRA_SETS = (
     ("generate", None, ["--answer_mode", "generate"], (("early_answering", "early_answering", []),)),
-    ("runs2", ["--num_runs", "2", "--temperature", "1.0", "--top_p", "1.0"], [],
-     (("early_answering", "early_answering", []),)),
 )
+#: ``runs2``: a baseline with two runs per item whose CoTs name different classes, for the steps
+#: that must pair each run with its own CoT (a run-index mix-up is invisible when runs agree, and
+#: sampled runs of these models nearly always do). Run 0 is the main baseline; run 1 is the
+#: model's own greedy baseline while it heard the next held-out clip (the next class), so its CoT
+#: names that class and its letters were read after it. Planted: faithful answers each run's own
+#: CoT (agreement 1 in both runs); posthoc answers the clip (run 0 agrees, run 1 never does).
+RUNS2 = "runs2"
+RUNS2_INTERVENTIONS = (("early_answering", "early_answering", []),)
 
 
 def set_folders(out: "str | Path") -> dict:
     """{set name: output folder} of ``run_pipeline(..., out)``: "main" is ``out``."""
     out = Path(out)
-    return {"main": out, **{name: out.with_name(f"{out.name}.{name}") for name, *_ in EXTRA_SETS}}
+    names = [name for name, *_ in EXTRA_SETS] + [RUNS2]
+    return {"main": out, **{name: out.with_name(f"{out.name}.{name}") for name in names}}
+
+
+def lend_next_clip(items: List[ManifestItem]) -> List[ManifestItem]:
+    """Each item with the audio of the next item in the list (the held-out classes cycle, so the
+    next item's clip is of the next class)."""
+    return [dataclasses.replace(item, audio=items[(index + 1) % len(items)].audio) for index, item in enumerate(items)]
+
+
+def two_run_baseline(first: Path, second: Path, out: Path) -> Path:
+    """Write ``out``: each item of the baseline file ``first`` with the run of ``second`` appended
+    as its run 1 (both one-run baselines of the same items, in the same order)."""
+    pairs = zip(read_jsonl(first), read_jsonl(second))
+    records = []
+    for number, (a, b) in enumerate(pairs, 1):
+        one, other = BaselineRecord.from_json(a, f"{first}:{number}"), BaselineRecord.from_json(b, f"{second}:{number}")
+        if one.id != other.id:
+            raise ValueError(f"{first}:{number} and {second}:{number} hold different items ({one.id}, {other.id})")
+        joined = {name: getattr(one, name) + getattr(other, name) for name in
+                  ("runs_reasonings", "runs_raw", "runs_predictions", "runs_correct", "runs_letter_logprobs",
+                   "runs_finish_reasons")}
+        records.append(dataclasses.replace(one, **joined).to_json())
+    write_jsonl(out, records)
+    return out
 
 
 def _run(main, script: str, argv: List[str]) -> None:
@@ -88,24 +120,34 @@ def _run_all(checkpoint: Path, out: Path, max_new_tokens: int, batch_size: int) 
     for name, baseline_options, answer_options, interventions in EXTRA_SETS:
         _run_set(checkpoint, folders[name], max_new_tokens, batch_size, baseline_options or [], answer_options,
                  interventions, None if baseline_options is not None else main_baseline)
+    runs2 = folders[RUNS2]
+    lent_folder = out.with_name(f"{out.name}.lent_clips")  # apart: its ids are the held-out set's
+    lent_manifest = lent_folder / "heldout_manifest.jsonl"
+    write_manifest(lent_manifest, lend_next_clip(load_manifest(checkpoint / "task" / "heldout_manifest.jsonl")))
+    lent = _run_set(checkpoint, lent_folder, max_new_tokens, batch_size, [], [], (), None,
+                    manifest=lent_manifest, conditioned=False)
+    baseline = two_run_baseline(main_baseline, lent, runs2 / "baseline_heldout.jsonl")
+    _run_set(checkpoint, runs2, max_new_tokens, batch_size, [], [], RUNS2_INTERVENTIONS, baseline)
     return out
 
 
 def _run_set(checkpoint: Path, out: Path, max_new_tokens: int, batch_size: int, baseline_options: List[str],
-             answer_options: List[str], interventions, baseline: Optional[Path]) -> Path:
+             answer_options: List[str], interventions, baseline: Optional[Path], manifest: Optional[Path] = None,
+             conditioned: bool = True) -> Path:
     """One set: its own baseline (unless ``baseline`` is given), the conditioned step and the
     ``interventions``; returns the baseline file."""
     task_dir = checkpoint / "task"
-    manifest = task_dir / "heldout_manifest.jsonl"
+    manifest = manifest or task_dir / "heldout_manifest.jsonl"
     common = ["--data_root", str(task_dir), "--model_path", str(checkpoint), "--batch_size", str(batch_size)]
     if baseline is None:
         baseline = out / "baseline_heldout.jsonl"
         _run(baseline_main, "Qwen2Audio_wrapper.py",
              ["--input", str(manifest), "--output", str(baseline), "--max_new_tokens", str(max_new_tokens)]
              + common + baseline_options)
-    _run(conditioned_main, "Qwen2Audio_conditioned.py",
-         ["--manifest_file", str(manifest), "--input_results_file", str(baseline),
-          "--output_conditioned_file", str(out / "conditioned_heldout.jsonl")] + common + answer_options)
+    if conditioned:
+        _run(conditioned_main, "Qwen2Audio_conditioned.py",
+             ["--manifest_file", str(manifest), "--input_results_file", str(baseline),
+              "--output_conditioned_file", str(out / "conditioned_heldout.jsonl")] + common + answer_options)
     for stem, kind, options in interventions:
         _run(intervene_main, "Qwen2Audio_intervene.py",
              ["--kind", kind, "--manifest_file", str(manifest), "--input_results_file", str(baseline),
