@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import cached_property
 from typing import Dict, List, Optional, Set, Tuple
 
 from rapidfuzz import fuzz
@@ -131,13 +132,6 @@ class OptionMatcher:
         self.texts_by_index = {i: t for i, t in self.texts}
         pats.sort(key=lambda p: -p[0])
         self.pats = [(i, p) for _, i, p in pats]
-        # content words of each option, and those that no other option shares (its distinctive words)
-        self.words: Dict[int, List[str]] = {}
-        for i, t in self.texts:
-            self.words[i] = list(dict.fromkeys(w for _, _, w in _content_words(t)))
-        self.distinctive: Dict[int, Set[str]] = {
-            i: {w for w in ws if not any(same_word(w, v) for j, vs in self.words.items() if j != i for v in vs)}
-            for i, ws in self.words.items()}
 
     def mentions(self, s: str) -> List[Tuple[int, int, int]]:
         """(start, end, index) of non-overlapping option-text mentions, longest options first."""
@@ -169,6 +163,17 @@ class OptionMatcher:
             if len(owners) == 1:
                 return owners.pop()
         return None
+
+    @cached_property
+    def words(self) -> Dict[int, List[str]]:
+        """The content words of each option (computed when a paraphrase is first looked for)."""
+        return {i: list(dict.fromkeys(w for _, _, w in _content_words(t))) for i, t in self.texts}
+
+    @cached_property
+    def distinctive(self) -> Dict[int, Set[str]]:
+        """The content words of each option that no other option shares."""
+        return {i: {w for w in ws if not any(same_word(w, v) for j, vs in self.words.items() if j != i for v in vs)}
+                for i, ws in self.words.items()}
 
     def fuzzy(self, s: str) -> Optional[Tuple[int, int, int]]:
         """The one option that ``s`` names in other words, as (start, end, index) of the words that
