@@ -191,6 +191,26 @@ def section_finish_reasons(dataset: Dataset, settings: Settings) -> List[Block]:
                    for (model, condition), (total, known, cut) in sorted(counts.items())])]
 
 
+def section_readout_ties(dataset: Dataset) -> List[Block]:
+    """Per model and condition: letter read-outs whose top log-probability is shared by two letters."""
+    counts: Dict[Tuple[str, str], List[int]] = defaultdict(lambda: [0, 0])
+    for line in dataset.lines:
+        if line.error is None and line.readout_tie is not None:
+            counts[(line.model, line.condition)][0] += 1
+            counts[(line.model, line.condition)][1] += line.readout_tie
+    if not counts:
+        return []
+    return [Heading(2, "Letter read-out ties"),
+            Paragraph("Answers whose stored letter log-probabilities (6 decimals) have two or more letters at the "
+                      "top: the read-out then takes the first of them in option order, so its letter says nothing "
+                      "about the tied options. In bf16 exact ties happen. For a baseline run the read-out is its "
+                      "letter after its own CoT (the reference of letter read-out lines); for a regenerated line, "
+                      "the letter after its new CoT (`cue_prediction`). `n_readout_ties` in summary.csv."),
+            Table(["model", "condition", "answers with letter log-probs", "ties", "ties %"],
+                  [[model, condition, str(total), str(tied), pct(tied / total)]
+                   for (model, condition), (total, tied) in sorted(counts.items())])]
+
+
 def section_mcnemar(rows) -> List[Block]:
     paired = [r for r in rows if r.paired and r.condition != "baseline_direct"]
     direct = [r for r in rows if r.paired and r.condition == "baseline_direct"]
@@ -270,6 +290,7 @@ def benchmark_blocks(dataset: Dataset, name: str, rows, aocs, colors, plot_dir: 
 REPORT_SECTIONS = (
     Section(10, lambda context: section_cot_vs_direct(context.rows)),
     Section(30, lambda context: section_finish_reasons(context.dataset, context.settings)),
+    Section(35, lambda context: section_readout_ties(context.dataset)),
     Section(55, lambda context: section_rewrites(context.dataset)),
     Section(1000, lambda context: section_mcnemar(context.rows)),
 )

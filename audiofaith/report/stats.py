@@ -71,6 +71,7 @@ class SummaryRow:
     mcnemar_p_exact: Optional[float] = None
     mcnemar_chi2: Optional[float] = None
     mcnemar_p_chi2: Optional[float] = None
+    n_readout_ties: Optional[int] = None  # scored lines whose letter log-probabilities tie at the top
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -165,6 +166,8 @@ def summarize_group(group: Sequence[Line], settings: Settings, n_missing: Option
         "accuracy_excl_null": sum(correct) / (len(scored) - n_null) if len(scored) > n_null else math.nan,
     }
     row["accuracy_lo"], row["accuracy_hi"] = _ci(correct, settings, [line.cluster for line in scored])
+    ties = [line.readout_tie for line in scored if line.readout_tie is not None]
+    row["n_readout_ties"] = sum(ties) if ties else None
     row.update(_agreement_stats([line for line in scored if line.paired], settings))
     row.update(_lanham_stats(scored, settings))
     extra = spec.summary_stats(scored) if scored and spec.summary_stats is not None else {}
