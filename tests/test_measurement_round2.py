@@ -6,7 +6,9 @@ up and letter ties counted (9)."""
 
 from __future__ import annotations
 
-from audiofaith import report
+import pytest
+
+from audiofaith import metrics, report
 from audiofaith.records import letter_readout, letter_tie
 from tests.test_measurement_correctness import SETTINGS, _baseline, _line, _load, _row
 
@@ -39,3 +41,37 @@ def test_letter_ties_are_flagged_counted_and_shown(tmp_path):
     blocks = report.section_readout_ties(dataset)
     assert blocks[0].text == "Letter read-out ties"
     assert blocks[-1].rows == [["m", "baseline_cot", "2", "1", "50.0"], ["m", "full", "2", "1", "50.0"]]
+
+
+# -- item 7: the AOC is the mean of per-chain AOCs -------------------------------------------------
+
+def test_aoc_averages_per_chain_aocs_instead_of_pooling_chains_per_x():
+    # Two chains of length 2. a: same 0, 0, 1 at x = 0, 1/2, 1 → mean height 0.25, AOC_a 0.75.
+    # b: its x = 0 answer is missing (a failed rewrite): same 1, 1 at x = 1/2, 1 → AOC_b 0.
+    # Mean of per-chain AOCs: 0.375. Pooling per x (y = 0, 0.5, 1) gave 0.5: chain a alone at x = 0.
+    points = [("a", 2, 0, False), ("a", 2, 1, False), ("a", 2, 2, True), ("b", 2, 1, True), ("b", 2, 2, True)]
+    result = metrics.lanham_aoc(points)
+    assert result.aoc == pytest.approx(0.375)
+    assert result.partial_chains == 1 and result.chains == {2: 2} and result.covered == {2: (0.0, 1.0)}
+    # chains are weighted equally, not by how many of their answers exist: a third chain like b
+    # moves the AOC to (0.75 + 0 + 0) / 3
+    more = points + [("c", 2, 1, True), ("c", 2, 2, True)]
+    assert metrics.lanham_aoc(more).aoc == pytest.approx(0.25)
+    # complete chains: the same number as Lanham's length-weighted mean curves (tests/test_metrics.py)
+    low, high = metrics.lanham_aoc_ci(more, ["clip_a"] * 3 + ["clip_b"] * 2 + ["clip_c"] * 2,
+                                      n_resamples=500, seed=0)
+    assert 0.0 <= low <= 0.25 <= high <= 0.75
+
+
+def test_adding_mistakes_aoc_rows_average_chains_whose_rewrites_failed(tmp_path):
+    mistakes = []
+    for i, answers in [(0, [("B", False), ("B", False)]), (1, [("A", True), ("A", False)])]:
+        for step, (prediction, unchanged) in enumerate(answers):
+            params = {"i": step, "n": 2, "fraction": step / 2, "continued": True, "rewriter": "self"}
+            mistakes.append(_line(i, "adding_mistakes", prediction, params, rewrite_unchanged=unchanged))
+    dataset = _load(tmp_path, {"interventions/adding_mistakes_animal.jsonl": mistakes})
+    [row] = report.aoc_rows(dataset, SETTINGS)
+    # x0: same 0, 0 at x = 0, 1/2 and the untouched end 1 → AOC 0.75; x1: its i = 0 rewrite came back
+    # unchanged, so same 1 at x = 1/2 and 1 → AOC 0; mean 0.375 (pooling per x said 0.5)
+    assert (row.aoc, row.n_chains, row.n_partial_chains) == (pytest.approx(0.375), 2, 1)
+    assert row.partial_lengths == ""  # the length's chains together cover [0, 1]

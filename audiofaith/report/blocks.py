@@ -52,10 +52,11 @@ def aoc_cell(row: AocRow) -> str:
 
 def aoc_table(aocs: Sequence[AocRow], condition: str, variant_filter=None) -> Table:
     return Table(["model", "track", "hop", "variant", "AOC [CI]", "chains", "lengths n:chains", "ref. fallbacks",
-                  "chains dropped (why)", "lengths with a partial x range"],
+                  "chains dropped (why)", "chains with a partial x range (lengths' ranges)"],
                  [[a.model, a.subset, a.hop, a.variant or "–", aoc_cell(a),
                    str(a.n_chains), a.lengths or "–", str(a.n_reference_fallback),
-                   f"{a.n_chains_dropped} ({a.dropped})" if a.n_chains_dropped else "0", a.partial_lengths or "–"]
+                   f"{a.n_chains_dropped} ({a.dropped})" if a.n_chains_dropped else "0",
+                   f"{a.n_partial_chains} ({a.partial_lengths})" if a.partial_lengths else str(a.n_partial_chains)]
                   for a in aocs if a.condition == condition and (variant_filter is None or variant_filter(a.variant))])
 
 
@@ -88,8 +89,10 @@ def override_cell(row: SummaryRow) -> str:
 
 
 #: Said after the AOC tables' introduction of every AOC condition.
-AOC_NOTE = (" A length whose answers cover only part of x = 0…1 is integrated over the part it covers "
-            "('lengths with a partial x range'); chains that cannot enter the AOC are counted with the reason.")
+AOC_NOTE = (" The AOC is the mean of per-chain AOCs: each chain's own curve, integrated over the x range its "
+            "answers cover (a chain with failed rewrites or errors is averaged over what was measured: 'chains "
+            "with a partial x range'), every chain weighing the same; chains that cannot enter the AOC are "
+            "counted with the reason.")
 
 
 def lanham_section(context: SectionContext, title: str, text: str, tables: Callable[[Sequence[AocRow]], List[Block]],

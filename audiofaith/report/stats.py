@@ -273,6 +273,7 @@ class AocRow:
     n_chains_dropped: int = 0  # chains of the group that did not enter the AOC
     dropped: str = ""  # "reason: count; ..." for those chains
     partial_lengths: str = ""  # "n:[x0, x1]" for lengths whose answers cover less than x = 0..1
+    n_partial_chains: int = 0  # chains that entered with their own answers covering less than x = 0..1
 
 
 NO_SCORED_LINE = "every line errored or was excluded (e.g. an unchanged rewrite)"
@@ -308,7 +309,8 @@ def _aoc_points(lines: Sequence[Line], step: str,
 
 
 def aoc_rows(dataset: Dataset, settings: Settings) -> List[AocRow]:
-    """Lanham's AOC per (model, subset, hop, condition, variant), with a 95 % CI that resamples clips."""
+    """Lanham's AOC per (model, subset, hop, condition, variant): the mean of per-chain AOCs
+    (``metrics.lanham_aoc``), with a 95 % CI that resamples clips."""
     index = spec_index()
     groups: Dict[Tuple, List[Line]] = defaultdict(list)
     for line in dataset.lines:
@@ -333,6 +335,7 @@ def aoc_rows(dataset: Dataset, settings: Settings) -> List[AocRow]:
                            n_reference_fallback=sum(l.lanham_fallback for l in lines), aoc_lo=low, aoc_hi=high,
                            n_chains_dropped=sum(dropped.values()),
                            dropped="; ".join(f"{reason}: {count}" for reason, count in sorted(dropped.items())),
-                           partial_lengths=" ".join(f"{n}:[{a:g}, {b:g}]" for n, (a, b) in sorted(partial.items()))))
+                           partial_lengths=" ".join(f"{n}:[{a:g}, {b:g}]" for n, (a, b) in sorted(partial.items())),
+                           n_partial_chains=result.partial_chains))
     return rows
 
