@@ -1,5 +1,6 @@
-"""Metrics for the report: rates, bootstrap confidence intervals, McNemar tests, flip matrices
-and Lanham's area over the curve (AOC). Pure functions over plain sequences; numpy only.
+"""Metrics for the report: rates, bootstrap confidence intervals, clip-level paired tests with
+Holm-adjusted p-values, McNemar tests, flip matrices and Lanham's area over the curve (AOC). Pure
+functions over plain sequences; numpy only.
 
 Conventions (docs/report.md): a rate of an empty sample is ``nan``; confidence intervals are
 percentile bootstrap intervals from a generator seeded with ``seed`` for every call, so a CI does
@@ -95,6 +96,8 @@ def flip_matrix(before: Sequence[bool], after: Sequence[bool]) -> FlipMatrix:
 
 def mcnemar_exact(b: int, c: int) -> float:
     """Two-sided exact McNemar p-value: binomial test of ``b`` vs ``c`` discordant pairs at p = 1/2.
+    It treats every pair as independent; the report uses the clip-level ``cluster_sign_flip_p``,
+    which equals this when every clip has one pair.
 
     p = min(1, 2 · P(X ≤ min(b, c))) with X ~ Binomial(b + c, 1/2); 1.0 when there is no
     discordant pair.
@@ -116,6 +119,62 @@ def mcnemar_chi2(b: int, c: int) -> Tuple[float, float]:
         return 0.0, 1.0
     statistic = max(abs(b - c) - 1, 0) ** 2 / (b + c)
     return float(statistic), float(math.erfc(math.sqrt(statistic / 2.0)))
+
+
+def _sign_flip_distribution(magnitudes: Sequence[int]) -> Tuple[np.ndarray, int]:
+    """Exact null distribution of Σ_c s_c · d_c over independent fair signs s_c = ±1, for integer
+    magnitudes d_c ≥ 1: (probabilities of the sums −S..S, S = Σ d_c). Clusters with the same d
+    contribute d · (2 · Binomial(m_d, ½) − m_d), so one convolution per distinct d."""
+    total = int(sum(magnitudes))
+    distribution = np.zeros(2 * total + 1)
+    distribution[total] = 1.0
+    counts: Dict[int, int] = defaultdict(int)
+    for d in magnitudes:
+        counts[int(d)] += 1
+    for d, m in sorted(counts.items()):
+        weights = np.array([math.comb(m, k) / 2 ** m for k in range(m + 1)])  # exact integers, one rounding
+        kernel = np.zeros(2 * m * d + 1)
+        kernel[::2 * d] = weights  # sums −m·d, −m·d + 2d, ..., m·d
+        distribution = np.convolve(distribution, kernel)[m * d: m * d + 2 * total + 1]
+    return distribution, total
+
+
+def cluster_sign_flip_p(before: Sequence[bool], after: Sequence[bool], clusters: Sequence[Hashable]) -> float:
+    """Two-sided exact p-value of a clip-level paired test of ``mean(after) − mean(before)``.
+
+    Each cluster (a clip: all its runs, hint letters and binned-x lines) gives D_c = Σ (after −
+    before) over its pairs; under the null hypothesis that the two answers of a cluster are
+    exchangeable, each D_c is as likely to have the other sign. The statistic is T = Σ_c D_c
+    (= c − b of the flip matrix) and p = P(|T*| ≥ |T|) over all 2^m sign patterns, computed exactly
+    (no sampling, no seed). With one pair per cluster this is the exact McNemar test
+    (``mcnemar_exact``). ``nan`` when there is no pair.
+    """
+    if not (len(before) == len(after) == len(clusters)):
+        raise ValueError(f"paired samples differ in length: {len(before)}, {len(after)}, {len(clusters)} clusters")
+    if not before:
+        return float("nan")
+    sums: Dict[Hashable, int] = defaultdict(int)
+    for was, now, cluster in zip(before, after, clusters):
+        sums[cluster] += int(bool(now)) - int(bool(was))
+    observed = abs(sum(sums.values()))
+    if observed == 0:
+        return 1.0
+    distribution, total = _sign_flip_distribution([abs(d) for d in sums.values() if d])
+    values = np.arange(-total, total + 1)
+    return float(min(1.0, distribution[np.abs(values) >= observed].sum()))
+
+
+def holm_adjust(pvalues: Sequence[float]) -> List[float]:
+    """Holm's step-down adjusted p-values of one family of tests (valid under any dependence
+    between them): the i-th smallest p becomes max over j ≤ i of min(1, (m − j + 1) · p_(j)), with
+    m the number of tests. ``nan`` entries (no test) stay ``nan`` and do not count in m."""
+    adjusted = [float("nan")] * len(pvalues)
+    tested = sorted((p, i) for i, p in enumerate(pvalues) if not math.isnan(p))
+    running = 0.0
+    for rank, (p, i) in enumerate(tested):
+        running = max(running, min(1.0, (len(tested) - rank) * p))
+        adjusted[i] = running
+    return adjusted
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ up and letter ties counted (9)."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from audiofaith import metrics, report
@@ -75,3 +77,54 @@ def test_adding_mistakes_aoc_rows_average_chains_whose_rewrites_failed(tmp_path)
     # unchanged, so same 1 at x = 1/2 and 1 → AOC 0; mean 0.375 (pooling per x said 0.5)
     assert (row.aoc, row.n_chains, row.n_partial_chains) == (pytest.approx(0.375), 2, 1)
     assert row.partial_lengths == ""  # the length's chains together cover [0, 1]
+
+
+# -- item 6: paired tests over clips, adjusted within a family --------------------------------------
+
+def test_clip_level_paired_test_by_hand():
+    # one pair per clip: the exact McNemar test
+    for b, c in [(1, 9), (0, 6), (5, 5), (12, 30)]:
+        before, after = [True] * b + [False] * c, [False] * b + [True] * c
+        assert metrics.cluster_sign_flip_p(before, after, list(range(b + c))) == \
+            pytest.approx(metrics.mcnemar_exact(b, c))
+    # three clips with two incorrect → correct pairs each, one clip unchanged: T = 6 = c − b.
+    # Over lines McNemar says 2/64; over clips only 2 of the 8 sign patterns reach |T| ≥ 6.
+    clips = ["a", "a", "b", "b", "c", "c", "d", "d"]
+    before = [False] * 6 + [True, True]
+    after = [True] * 6 + [True, True]
+    assert metrics.mcnemar_exact(0, 6) == pytest.approx(2 / 64)
+    assert metrics.cluster_sign_flip_p(before, after, clips) == pytest.approx(2 / 8)
+    # clip sums D = 3, -1, 1 (T = 3): sums ±3 ±1 ±1 = 5, 3, 3, 1, -1, -3, -3, -5 → 6 of 8 reach |3|
+    before = [False, False, False, True, False]
+    after = [True, True, True, False, True]
+    assert metrics.cluster_sign_flip_p(before, after, ["x", "x", "x", "y", "z"]) == pytest.approx(6 / 8)
+    assert metrics.cluster_sign_flip_p([True], [True], ["x"]) == 1.0
+    assert math.isnan(metrics.cluster_sign_flip_p([], [], []))
+
+
+def test_holm_adjustment_by_hand():
+    # sorted: 0.01·4 = 0.04, 0.03·3 = 0.09, 0.04·2 = 0.08 → 0.09 (monotone), 0.5·1 = 0.5; nan is no test
+    adjusted = metrics.holm_adjust([0.01, 0.04, 0.03, math.nan, 0.5])
+    assert adjusted[:3] == pytest.approx([0.04, 0.09, 0.09]) and adjusted[4] == pytest.approx(0.5)
+    assert math.isnan(adjusted[3])
+    assert metrics.holm_adjust([0.3, 0.6]) == pytest.approx([0.6, 0.6])
+
+
+def test_report_tests_hint_rows_over_clips_and_adjusts_within_the_family(tmp_path):
+    # single hop: 4 clips × 3 hinted letters, every baseline-correct answer moved to the (wrong) hint
+    hint = [_line(i, "hint", letter, {"hint_letter": letter}, switched_to_hint=True, mentions_hint=False)
+            for i in range(4) for letter in "BCD"]
+    # multi hop: 2 clips, one hinted letter each, both moved
+    hint += [_line(i, "hint", "B", {"hint_letter": "B"}, hop="multi", switched_to_hint=True, mentions_hint=False)
+             for i in range(2)]
+    rows = report.summarize(_load(tmp_path, {"interventions/hint_animal.jsonl": hint}), SETTINGS)
+    single, multi = _row(rows, condition="hint", hop="single"), _row(rows, condition="hint", hop="multi")
+    assert (single["flip_ci"], single["n_flip_pairs"], single["n_flip_clips"]) == (12, 12, 4)
+    # over lines: McNemar 2 / 2^12; over clips: 2 of 2^4 sign patterns
+    assert single["paired_p"] == pytest.approx(2 / 16)
+    assert multi["paired_p"] == pytest.approx(2 / 4)
+    # Holm within the family (model m, condition hint): 0.125 · 2 = 0.25, then max(0.25, 0.5 · 1)
+    assert (single["paired_p_holm"], multi["paired_p_holm"]) == (pytest.approx(0.25), pytest.approx(0.5))
+    text = report.render_markdown(report.section_mcnemar(rows), tmp_path)
+    assert "| m | animal | single | hint | – | – | parsed letter | 12 | 4 | 12 | 0 | -100.0 [-100.0, -100.0] | " \
+           "0.125 | 0.250 |" in text

@@ -1,5 +1,6 @@
-"""The report's own sections (accuracy, CoT vs direct, cut CoTs, unchanged rewrites, McNemar, provenance)
-and the document: each benchmark's sections, with every registered spec's sections in their order."""
+"""The report's own sections (accuracy, CoT vs direct, cut CoTs, read-out ties, unchanged rewrites,
+paired tests, provenance) and the document: each benchmark's sections, with every registered spec's
+sections in their order."""
 
 from __future__ import annotations
 
@@ -127,7 +128,8 @@ def section_conditioned(context: SectionContext) -> List[Block]:
                       "the baseline run's letter read-out after the same CoT, a parsed line with its parsed letter). "
                       "Errors (e.g. a baseline run without reasoning) are not "
                       "scored (`n_error` in summary.csv). Flip matrix: rows = baseline correct (c) / incorrect (i), "
-                      "columns = conditioned correct / incorrect; McNemar tests the paired accuracy change."
+                      "columns = conditioned correct / incorrect; p = the clip-level paired test of the accuracy change "
+                      "(Holm-adjusted in parentheses; section 'Paired accuracy changes')."
                       + (" Rows with `cot_source=reference` inject the benchmark's reference reasoning (MMAR's "
                          "human-written `thinking`) instead of the model's own CoT: does the model follow it?"
                          if any("cot_source=reference" in r.variant for r in full) else "")),
@@ -212,25 +214,30 @@ def section_readout_ties(dataset: Dataset) -> List[Block]:
 
 
 def section_mcnemar(rows) -> List[Block]:
+    """The paired accuracy change of every paired row, with its clip-level test (the section kept
+    its function name; it no longer shows McNemar's line-level test)."""
     paired = [r for r in rows if r.paired and r.condition != "baseline_direct"]
     direct = [r for r in rows if r.paired and r.condition == "baseline_direct"]
     if not paired and not direct:
         return []
-    headers = ["model", "track", "hop", "condition", "variant", "x", "reference", "n pairs", "b (c→i)", "c (i→c)",
-               "Δ acc. pts [CI]", "McNemar p exact", "χ² (cc)", "p χ²"]
+    headers = ["model", "track", "hop", "condition", "variant", "x", "reference", "n pairs", "clips", "b (c→i)",
+               "c (i→c)", "Δ acc. pts [CI]", "p, clips", "p Holm"]
     body = [location(r) + [r.condition, r.variant or "–", "–" if r.x is None else f"{r.x:g}",
                             r.reference_readout or "–",
-                            str(r.flip_cc + r.flip_ci + r.flip_ic + r.flip_ii), str(r.flip_ci),
-                            str(r.flip_ic), pct_ci(r.delta_accuracy, r.delta_lo, r.delta_hi),
-                            pvalue(r.mcnemar_p_exact), f"{r['mcnemar_chi2']:.2f}", pvalue(r["mcnemar_p_chi2"])]
+                            str(r.flip_cc + r.flip_ci + r.flip_ic + r.flip_ii), count_cell(r.n_flip_clips),
+                            str(r.flip_ci), str(r.flip_ic), pct_ci(r.delta_accuracy, r.delta_lo, r.delta_hi),
+                            pvalue(r.paired_p), pvalue(r.paired_p_holm)]
             for r in direct + paired]
-    return [Heading(2, "Paired accuracy changes (McNemar)"),
+    return [Heading(2, "Paired accuracy changes (clip-level test)"),
             Paragraph("Each condition against its reference answers on the same (item, run): the clean CoT baseline "
                       "read the same way as the condition's answer (column 'reference'; for `baseline_direct`: direct "
                       "vs CoT, both parsed). Pairs whose reference is null are left out (no baseline answer to "
                       "compare with). b = correct → incorrect, c = incorrect → correct; a null answer under the "
-                      "condition counts as incorrect. Exact = two-sided binomial test on b vs c; χ² with continuity "
-                      "correction. No correction for multiple comparisons is applied."),
+                      "condition counts as incorrect. The test is over clips, not lines: lines that share a clip "
+                      "(runs, hops, hint letters, binned-x rows) are one unit. 'p, clips' = two-sided exact "
+                      "sign-flip test of the clips' summed changes (c − b), the exact McNemar test when every clip "
+                      "has one pair; 'p Holm' = Holm's adjustment within the family of rows of one model and "
+                      "condition in this benchmark (every track, hop, variant and x)."),
             Table(headers, body)]
 
 

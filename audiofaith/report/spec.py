@@ -63,8 +63,8 @@ class SectionContext:
 @dataclass(frozen=True)
 class Section:
     """One part of a benchmark's report. ``order`` places it among the others (the report's own:
-    accuracy 0, CoT vs direct 10, finish reasons 30, rewrites 55, McNemar 1000); specs that share a
-    Section object get one section over all their conditions."""
+    accuracy 0, CoT vs direct 10, finish reasons 30, read-out ties 35, rewrites 55, paired tests
+    1000); specs that share a Section object get one section over all their conditions."""
 
     order: int
     build: Callable[[SectionContext], list]

@@ -18,7 +18,7 @@ from audiofaith.report.spec import spec_index
 @dataclass(frozen=True)
 class SummaryRow:
     """One summary.csv row. Statistics that do not apply to the group are None (an empty cell):
-    the agreement, flip and McNemar columns for unpaired groups (baselines with CoT), the Lanham
+    the agreement, flip and paired-test columns for unpaired groups (baselines with CoT), the Lanham
     columns outside AOC conditions. Columns a family adds (its spec's ``summary_columns``) are in
     ``extra``. ``row["name"]`` and ``row.get("name")`` read any column by its CSV name."""
 
@@ -68,15 +68,15 @@ class SummaryRow:
     flip_ci: Optional[int] = None
     flip_ic: Optional[int] = None
     flip_ii: Optional[int] = None
-    mcnemar_p_exact: Optional[float] = None
-    mcnemar_chi2: Optional[float] = None
-    mcnemar_p_chi2: Optional[float] = None
+    n_flip_clips: Optional[int] = None  # clips of the n_flip_pairs pairs: the units of the paired test
+    paired_p: Optional[float] = None  # clip-level exact sign-flip test of the accuracy change
+    paired_p_holm: Optional[float] = None  # paired_p, Holm-adjusted within its family (dataset, model, condition)
     n_readout_ties: Optional[int] = None  # scored lines whose letter log-probabilities tie at the top
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def paired(self) -> bool:
-        """Whether the group has reference answers (the agreement, flip and McNemar columns)."""
+        """Whether the group has reference answers (the agreement, flip and paired-test columns)."""
         return self.n_agree is not None
 
     def get(self, name: str, default: Any = None) -> Any:
@@ -175,9 +175,10 @@ def summarize_group(group: Sequence[Line], settings: Settings, n_missing: Option
 
 
 def _agreement_stats(paired: Sequence[Line], settings: Settings) -> Dict[str, Any]:
-    """Agreement with the reference answer, the flip matrix and McNemar tests (empty when unpaired).
+    """Agreement with the reference answer, the flip matrix and the clip-level paired test (empty
+    when unpaired; ``paired_p_holm`` is filled by ``summarize``, which sees the whole family).
 
-    The flip matrix, McNemar and the accuracy change use the pairs whose reference is not null: a
+    The flip matrix, the paired test and the accuracy change use the pairs whose reference is not null: a
     null reference is a missing baseline answer, not an incorrect one (a letter read-out is never
     null, so counting a parsed null as wrong would compare two read-outs)."""
     if not paired:
@@ -189,7 +190,7 @@ def _agreement_stats(paired: Sequence[Line], settings: Settings) -> Dict[str, An
     with_reference = [l for l in paired if l.reference is not None]
     before, after = [l.reference_correct for l in with_reference], [l.correct for l in with_reference]
     flips = metrics.flip_matrix(before, after)
-    chi2, p_chi2 = metrics.mcnemar_chi2(flips.correct_incorrect, flips.incorrect_correct)
+    clips = [l.cluster for l in with_reference]
     kinds = sorted({l.reference_kind for l in paired if l.reference_kind})
     stats = {
         "reference_readout": "; ".join(REFERENCE_KINDS[k] for k in kinds), "n_flip_pairs": len(with_reference),
@@ -199,15 +200,13 @@ def _agreement_stats(paired: Sequence[Line], settings: Settings) -> Dict[str, An
         "reference_accuracy": metrics.rate(before), "delta_accuracy": metrics.rate(after) - metrics.rate(before),
         "flip_cc": flips.correct_correct, "flip_ci": flips.correct_incorrect, "flip_ic": flips.incorrect_correct,
         "flip_ii": flips.incorrect_incorrect,
-        "mcnemar_p_exact": metrics.mcnemar_exact(flips.correct_incorrect, flips.incorrect_correct),
-        "mcnemar_chi2": chi2, "mcnemar_p_chi2": p_chi2,
+        "n_flip_clips": len(set(clips)), "paired_p": metrics.cluster_sign_flip_p(before, after, clips),
     }
     stats["agree_excl_null_lo"], stats["agree_excl_null_hi"] = _ci(valid, settings, [l.cluster for l in valid_lines])
     stats["agree_null_as_disagree_lo"], stats["agree_null_as_disagree_hi"] = _ci(
         as_disagree, settings, [l.cluster for l in paired])
     stats["delta_lo"], stats["delta_hi"] = metrics.paired_bootstrap_ci(
-        before, after, n_resamples=settings.n_resamples, seed=settings.seed,
-        clusters=[l.cluster for l in with_reference])
+        before, after, n_resamples=settings.n_resamples, seed=settings.seed, clusters=clips)
     return stats
 
 
@@ -253,7 +252,26 @@ def summarize(dataset: Dataset, settings: Settings) -> List[SummaryRow]:
         pooled = key[3][1] == POOLED
         rows.append(summarize_group(groups[key], settings, _missing(groups[key], dataset, expected, pooled),
                                     hop=POOLED if pooled else None))
-    return rows
+    return with_family_adjusted_p(rows)
+
+
+def p_value_family(row: SummaryRow) -> Tuple[str, str, str]:
+    """The family within which paired p-values are adjusted: every row of one condition of one
+    model in one benchmark (its tracks, hops, variants and x values)."""
+    return (row.dataset, row.model, row.condition)
+
+
+def with_family_adjusted_p(rows: Sequence[SummaryRow]) -> List[SummaryRow]:
+    """``rows`` with ``paired_p_holm``: Holm's adjustment of ``paired_p`` within each ``p_value_family``."""
+    families: Dict[Tuple[str, str, str], List[int]] = defaultdict(list)
+    for index, row in enumerate(rows):
+        if row.paired_p is not None and not math.isnan(row.paired_p):
+            families[p_value_family(row)].append(index)
+    adjusted = list(rows)
+    for members in families.values():
+        for index, p in zip(members, metrics.holm_adjust([rows[i].paired_p for i in members])):
+            adjusted[index] = dataclasses.replace(rows[index], paired_p_holm=p)
+    return adjusted
 
 
 @dataclass(frozen=True)
