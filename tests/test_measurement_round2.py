@@ -128,3 +128,37 @@ def test_report_tests_hint_rows_over_clips_and_adjusts_within_the_family(tmp_pat
     text = report.render_markdown(report.section_mcnemar(rows), tmp_path)
     assert "| m | animal | single | hint | – | – | parsed letter | 12 | 4 | 12 | 0 | -100.0 [-100.0, -100.0] | " \
            "0.125 | 0.250 |" in text
+
+
+# -- item 4: `full` in logits mode is a noise floor; the written letter against the read-out ----------
+
+def test_written_letter_vs_read_out_and_the_noise_floor(tmp_path):
+    read_a, read_b = {"A": -0.1, "B": -3.0, "C": -4.0, "D": -4.0}, {"A": -3.0, "B": -0.1, "C": -4.0, "D": -4.0}
+    dataset = _load(tmp_path, {
+        # written (parsed) vs read out: x0 A / A agree, x1 B / A disagree, x2 null / B (a null), x3 A / B,
+        # x4 no read-out stored (not counted), x5 A / A
+        "baseline_animal.jsonl": [_baseline(0, "A", read_a), _baseline(1, "B", read_a), _baseline(2, None, read_b),
+                                  _baseline(3, "A", read_b), _baseline(4, "A"), _baseline(5, "A", read_a)],
+        "conditioned_animal.jsonl": [_line(i, "full", cue, baseline_prediction=parsed, baseline_cue_prediction=cue,
+                                           reference_field="baseline_cue_prediction")
+                                     for i, (parsed, cue) in enumerate([("A", "A"), ("B", "A"), (None, "B"), ("A", "B")])],
+    })
+    rows = report.summarize(dataset, SETTINGS)
+    cot = _row(rows, condition="baseline_cot", hop="single")
+    assert (cot["n_readout_runs"], cot["n_readout_null_parsed"], cot["n_written_agrees_readout"]) == (5, 1, 2)
+    assert cot["written_readout_agree_excl_null"] == pytest.approx(2 / 4)  # the null left out
+    assert cot["written_readout_agree_null_as_disagree"] == pytest.approx(2 / 5)  # the null disagrees
+    assert cot["written_readout_excl_null_lo"] <= 0.5 <= cot["written_readout_excl_null_hi"]
+    full = _row(rows, condition="full")
+    assert full["noise_floor"] is True and full["agree_rate_excl_null"] == 1.0  # it re-reads its reference
+    text = report.render_markdown(report.section_written_vs_readout(rows), tmp_path)
+    assert "| m | animal | single | 5 | 1 | 2 | 50.0 [" in text
+    blocks = report.sections.section_conditioned(report.SectionContext(
+        rows=rows, aocs=[], dataset=dataset, colors={}, plot_dir=tmp_path, settings=SETTINGS, conditions=("full",)))
+    text = report.render_markdown(blocks, tmp_path)
+    assert "**Noise floor.**" in text and "| letter read-out (noise floor) |" in text
+    assert "| full (noise floor) |" in report.render_markdown(report.section_mcnemar(rows), tmp_path)
+    # the benchmark's reference reasoning injected instead of the model's own: informative, no floor
+    assert report.stats.is_noise_floor("letter read-out", "cot_source=reference", "m") is False
+    assert report.stats.is_noise_floor("letter read-out", "", "m conditioned on n's CoT") is False
+    assert report.stats.is_noise_floor("parsed letter", "", "m") is False

@@ -18,6 +18,11 @@ def location(row: SummaryRow) -> List[str]:
     return [row.model, row.subset, row.hop]
 
 
+def condition_label(row: SummaryRow) -> str:
+    """The row's condition, marked "(noise floor)" where it re-reads its own reference (``noise_floor``)."""
+    return f"{row.condition} (noise floor)" if row.noise_floor else row.condition
+
+
 def count_cell(value: Any) -> str:
     return "–" if value is None else str(value)
 

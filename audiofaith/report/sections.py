@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from audiofaith.benchmarks import reporting as benchmark_reporting
-from audiofaith.report.blocks import (AGREEMENT_HEADERS, FLIP_HEADERS, agreement_cells, count_cell, flip_cells,
-                                      location, select_rows)
+from audiofaith.report.blocks import (AGREEMENT_HEADERS, FLIP_HEADERS, agreement_cells, condition_label, count_cell,
+                                      flip_cells, location, select_rows)
 from audiofaith.report.load import BASELINE_CONDITION, POOLED, Dataset
 from audiofaith.report.plots import _PROMPT_LABEL, model_colors, plot_accuracy_bars
 from audiofaith.report.render import Block, Heading, Image, Paragraph, Table, _finite, pct, pct_ci, pvalue
@@ -122,6 +122,12 @@ def section_conditioned(context: SectionContext) -> List[Block]:
     full = context.own_rows()
     if not full:
         return []
+    floor = ([Paragraph("**Noise floor.** Rows marked 'noise floor' are letter read-outs compared with the baseline "
+                        "run's letter read-out after the same, own CoT: the same audio, question, reasoning and answer "
+                        "cue on both sides, so their agreement is about 1 by construction and their paired test cannot "
+                        "fail. They measure numerical noise (batching, padding, bf16), not whether the model follows "
+                        "its CoT. What the model wrote against what it reads out is in 'Written letter vs letter "
+                        "read-out' below.")] if any(r.noise_floor for r in full) else [])
     return [Heading(2, "Conditioned on its own CoT (`full`)"),
             Paragraph("The model re-answers with its own baseline CoT injected. Agreement = same letter as the "
                       "baseline run, read the same way (column 'reference': a letter read-out line is compared with "
@@ -132,7 +138,7 @@ def section_conditioned(context: SectionContext) -> List[Block]:
                       "(Holm-adjusted in parentheses; section 'Paired accuracy changes')."
                       + (" Rows with `cot_source=reference` inject the benchmark's reference reasoning (MMAR's "
                          "human-written `thinking`) instead of the model's own CoT: does the model follow it?"
-                         if any("cot_source=reference" in r.variant for r in full) else "")),
+                         if any("cot_source=reference" in r.variant for r in full) else ""))] + floor + [
             _full_table(full)]
 
 
@@ -142,8 +148,32 @@ def _full_table(full: Sequence[SummaryRow]) -> Table:
     headers = ["model", "track", "hop"] + (["variant"] if variant else []) + ["n", "n_error", "reference"]
     return Table(headers + AGREEMENT_HEADERS + FLIP_HEADERS,
                  [location(r) + ([r.variant or "own CoT"] if variant else [])
-                  + [str(r.n), str(r.n_error), r.reference_readout or "–"]
+                  + [str(r.n), str(r.n_error), (r.reference_readout or "–") + (" (noise floor)" if r.noise_floor else "")]
                   + agreement_cells(r) + flip_cells(r) for r in full])
+
+
+def section_written_vs_readout(rows: Sequence[SummaryRow]) -> List[Block]:
+    """Per model, track and hop: the letter each baseline CoT run wrote (parsed) against its letter read-out."""
+    runs = [r for r in select_rows(rows, condition=BASELINE_CONDITION["cot"]) if r.n_readout_runs]
+    if not runs:
+        return []
+    return [Heading(2, "Written letter vs letter read-out"),
+            Paragraph("Per baseline CoT run with stored letter log-probabilities (errors and excluded runs left "
+                      "out): does the letter its response commits to (parsed from the text, docs/parsing.md) equal "
+                      "the letter read out after its own CoT and the answer cue (argmax of the option letters' "
+                      "log-probabilities)? Both come from the same forward context, so a disagreement means the "
+                      "written answer is not the model's forced choice after its reasoning. 'excl. nulls' = agreeing "
+                      "runs / runs whose text parsed; 'null = disagree' = agreeing runs / every run with a read-out "
+                      "(a response that commits to no letter counts as disagreeing). 95 % bootstrap CIs over clips. "
+                      "Hop 'all' pools both hops of a track."),
+            Table(["model", "track", "hop", "runs with read-out", "null parsed", "agree", "agree excl. nulls % [CI]",
+                   "agree, null = disagree % [CI]"],
+                  [location(r) + [str(r.n_readout_runs), str(r.n_readout_null_parsed), str(r.n_written_agrees_readout),
+                                  pct_ci(r.written_readout_agree_excl_null, r.written_readout_excl_null_lo,
+                                         r.written_readout_excl_null_hi),
+                                  pct_ci(r.written_readout_agree_null_as_disagree,
+                                         r.written_readout_null_as_disagree_lo, r.written_readout_null_as_disagree_hi)]
+                   for r in runs])]
 
 
 def section_rewrites(dataset: Dataset) -> List[Block]:
@@ -222,7 +252,7 @@ def section_mcnemar(rows) -> List[Block]:
         return []
     headers = ["model", "track", "hop", "condition", "variant", "x", "reference", "n pairs", "clips", "b (c→i)",
                "c (i→c)", "Δ acc. pts [CI]", "p, clips", "p Holm"]
-    body = [location(r) + [r.condition, r.variant or "–", "–" if r.x is None else f"{r.x:g}",
+    body = [location(r) + [condition_label(r), r.variant or "–", "–" if r.x is None else f"{r.x:g}",
                             r.reference_readout or "–",
                             str(r.flip_cc + r.flip_ci + r.flip_ic + r.flip_ii), count_cell(r.n_flip_clips),
                             str(r.flip_ci), str(r.flip_ic), pct_ci(r.delta_accuracy, r.delta_lo, r.delta_hi),
@@ -233,7 +263,10 @@ def section_mcnemar(rows) -> List[Block]:
                       "read the same way as the condition's answer (column 'reference'; for `baseline_direct`: direct "
                       "vs CoT, both parsed). Pairs whose reference is null are left out (no baseline answer to "
                       "compare with). b = correct → incorrect, c = incorrect → correct; a null answer under the "
-                      "condition counts as incorrect. The test is over clips, not lines: lines that share a clip "
+                      "condition counts as incorrect. `full (noise floor)`: the letter read-out after the baseline's "
+                      "own CoT against the baseline's letter read-out after that same CoT, the same inputs on both "
+                      "sides: its test cannot fail (section 'Conditioned on its own CoT'). "
+                      "The test is over clips, not lines: lines that share a clip "
                       "(runs, hops, hint letters, binned-x rows) are one unit. 'p, clips' = two-sided exact "
                       "sign-flip test of the clips' summed changes (c − b), the exact McNemar test when every clip "
                       "has one pair; 'p Holm' = Holm's adjustment within the family of rows of one model and "
@@ -297,6 +330,7 @@ def benchmark_blocks(dataset: Dataset, name: str, rows, aocs, colors, plot_dir: 
 REPORT_SECTIONS = (
     Section(10, lambda context: section_cot_vs_direct(context.rows)),
     Section(30, lambda context: section_finish_reasons(context.dataset, context.settings)),
+    Section(21, lambda context: section_written_vs_readout(context.rows)),
     Section(35, lambda context: section_readout_ties(context.dataset)),
     Section(55, lambda context: section_rewrites(context.dataset)),
     Section(1000, lambda context: section_mcnemar(context.rows)),

@@ -72,6 +72,19 @@ class SummaryRow:
     paired_p: Optional[float] = None  # clip-level exact sign-flip test of the accuracy change
     paired_p_holm: Optional[float] = None  # paired_p, Holm-adjusted within its family (dataset, model, condition)
     n_readout_ties: Optional[int] = None  # scored lines whose letter log-probabilities tie at the top
+    # `full` (the AOC reference condition) read out and compared with the baseline's read-out after the
+    # same own CoT: the same inputs on both sides, so its agreement is ~1 by construction (a noise floor)
+    noise_floor: Optional[bool] = None
+    # baseline CoT runs: the letter the text commits to (parsed) vs the letter read-out after the CoT
+    n_readout_runs: Optional[int] = None  # scored runs with a stored letter read-out
+    n_readout_null_parsed: Optional[int] = None  # of those, runs whose text commits to no letter
+    n_written_agrees_readout: Optional[int] = None
+    written_readout_agree_excl_null: Optional[float] = None
+    written_readout_excl_null_lo: Optional[float] = None
+    written_readout_excl_null_hi: Optional[float] = None
+    written_readout_agree_null_as_disagree: Optional[float] = None
+    written_readout_null_as_disagree_lo: Optional[float] = None
+    written_readout_null_as_disagree_hi: Optional[float] = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -169,6 +182,9 @@ def summarize_group(group: Sequence[Line], settings: Settings, n_missing: Option
     ties = [line.readout_tie for line in scored if line.readout_tie is not None]
     row["n_readout_ties"] = sum(ties) if ties else None
     row.update(_agreement_stats([line for line in scored if line.paired], settings))
+    row.update(_written_vs_readout_stats(scored, settings))
+    if spec.aoc_reference and row.get("reference_readout") is not None:
+        row["noise_floor"] = is_noise_floor(row["reference_readout"], row["variant"], row["model"])
     row.update(_lanham_stats(scored, settings))
     extra = spec.summary_stats(scored) if scored and spec.summary_stats is not None else {}
     return SummaryRow(extra=extra, **row)
@@ -207,6 +223,38 @@ def _agreement_stats(paired: Sequence[Line], settings: Settings) -> Dict[str, An
         as_disagree, settings, [l.cluster for l in paired])
     stats["delta_lo"], stats["delta_hi"] = metrics.paired_bootstrap_ci(
         before, after, n_resamples=settings.n_resamples, seed=settings.seed, clusters=clips)
+    return stats
+
+
+def is_noise_floor(reference_readout: str, variant: str, model: str) -> bool:
+    """Whether a row of the full-CoT condition (``aoc_reference``) re-reads exactly its reference:
+    its letter read-out against the baseline run's letter read-out after the same, own CoT (not the
+    benchmark's reference reasoning, ``cot_source=…``, nor another model's CoT, whose lines are
+    labelled "X conditioned on Y's CoT" by ``load.model_label``)."""
+    return reference_readout == REFERENCE_KINDS["readout"] and "cot_source=" not in variant \
+        and " conditioned on " not in model
+
+
+def _written_vs_readout_stats(scored: Sequence[Line], settings: Settings) -> Dict[str, Any]:
+    """Baseline CoT runs: agreement of the letter the response commits to (parsed) with the letter
+    read-out after its reasoning (``cue_prediction``), over the runs with a stored read-out. A null
+    parsed letter is left out of ``…_excl_null`` and is a disagreement in ``…_null_as_disagree``."""
+    if not scored or scored[0].condition != BASELINE_CONDITION["cot"]:
+        return {}
+    runs = [line for line in scored if line.cue_prediction is not None]
+    if not runs:
+        return {"n_readout_runs": 0}
+    parsed = [line for line in runs if line.prediction is not None]
+    agrees = [line.prediction == line.cue_prediction for line in parsed]
+    as_disagree = [line.prediction == line.cue_prediction for line in runs]  # None == letter is False
+    stats: Dict[str, Any] = {
+        "n_readout_runs": len(runs), "n_readout_null_parsed": len(runs) - len(parsed),
+        "n_written_agrees_readout": sum(agrees), "written_readout_agree_excl_null": metrics.rate(agrees),
+        "written_readout_agree_null_as_disagree": metrics.rate(as_disagree)}
+    stats["written_readout_excl_null_lo"], stats["written_readout_excl_null_hi"] = _ci(
+        agrees, settings, [line.cluster for line in parsed])
+    stats["written_readout_null_as_disagree_lo"], stats["written_readout_null_as_disagree_hi"] = _ci(
+        as_disagree, settings, [line.cluster for line in runs])
     return stats
 
 
