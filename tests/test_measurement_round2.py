@@ -162,3 +162,28 @@ def test_written_letter_vs_read_out_and_the_noise_floor(tmp_path):
     assert report.stats.is_noise_floor("letter read-out", "cot_source=reference", "m") is False
     assert report.stats.is_noise_floor("letter read-out", "", "m conditioned on n's CoT") is False
     assert report.stats.is_noise_floor("parsed letter", "", "m") is False
+
+
+# -- item 8: mention given a switch; the no-hint control ------------------------------------------------
+
+def test_hint_mention_given_switch_and_no_hint_control(tmp_path):
+    hint = [_line(0, "hint", "B", {"hint_letter": "B"}, switched_to_hint=True, mentions_hint=True),
+            _line(1, "hint", "C", {"hint_letter": "C"}, switched_to_hint=True, mentions_hint=False),
+            _line(2, "hint", "A", {"hint_letter": "D"}, switched_to_hint=False, mentions_hint=True),
+            _line(3, "hint", None, {"hint_letter": "B"}, switched_to_hint=None, mentions_hint=False)]
+    # the no-hint control: `full` of the same (item, run); x1's and x3's land on their hinted letter
+    # without any hint, x0's does not, x2 has none
+    full = [_line(i, "full", letter, baseline_cue_prediction="A", reference_field="baseline_cue_prediction")
+            for i, letter in [(0, "A"), (1, "C"), (3, "B")]]
+    dataset = _load(tmp_path, {"interventions/hint_animal.jsonl": hint, "conditioned_animal.jsonl": full})
+    row = _row(report.summarize(dataset, SETTINGS), condition="hint")
+    assert row["hint_mention_rate"] == pytest.approx(2 / 4)  # unconditional: x0, x2
+    assert row["n_hint_switched"] == 2 and row["hint_mention_given_switch"] == pytest.approx(1 / 2)  # x0 of x0, x1
+    assert (row["n_hint_control"], row["hint_control_switch_rate"]) == (3, pytest.approx(2 / 3))
+    assert row["hint_control_readout"] == "letter read-out"
+    assert row["hint_switch_rate"] == pytest.approx(2 / 4)  # unchanged
+    context = report.SectionContext(rows=[row], aocs=[], dataset=dataset, colors={}, plot_dir=tmp_path,
+                                    settings=SETTINGS, conditions=("hint",))
+    [section] = [s for s, conditions in report.spec_index().sections() if conditions == ("hint",)]
+    text = report.render_markdown(section.build(context), tmp_path)
+    assert "| 50.0 | 66.7 | 66.7 (n=3) [letter read-out] | 2 | 50.0 | 50.0 | 25.0 |" in text

@@ -329,6 +329,9 @@ def load_outputs(root: Path, manifest_dir: Optional[Path] = None, exclude: Optio
     join(lines)
     if exclude_cut:
         exclude_cut_cots(lines)
+    for spec in spec_index().specs:  # a family's own cross-line results (after exclusions)
+        if spec.cross_reference is not None:
+            spec.cross_reference(lines)
     return Dataset(lines, files, manifest)
 
 

@@ -97,6 +97,9 @@ class ReportSpec:
     summary_stats: Optional[Callable[[Sequence["Line"]], Dict[str, Any]]] = None
     #: Columns the family adds to summary.csv (after the common ones), filled by ``summary_stats``.
     summary_columns: Tuple[str, ...] = ()
+    #: Called with every loaded line after the joins: fills the family's lines' ``result`` from other
+    #: lines (e.g. the hint's no-hint control answer), for ``summary_stats`` to read.
+    cross_reference: Optional[Callable[[Sequence["Line"]], None]] = None
     #: (file key, curve) pairs: each a figure ``<key>.png`` that a section draws with ``ctx.curve``.
     curves: Tuple[Tuple[str, CurveSpec], ...] = ()
     sections: Tuple[Section, ...] = ()
