@@ -11,7 +11,6 @@ import math
 import pytest
 
 from audiofaith import metrics, report
-from audiofaith.records import letter_readout, letter_tie
 from tests.test_measurement_correctness import SETTINGS, _baseline, _line, _load, _row
 
 
@@ -27,6 +26,8 @@ def test_x_bins_round_half_up(tmp_path):
 
 
 def test_letter_ties_are_flagged_counted_and_shown(tmp_path):
+    from audiofaith.records import letter_readout, letter_tie
+
     tied = {"A": -1.0, "B": -1.0, "C": -3.0, "D": -4.0}
     assert letter_readout(tied) == "A" and letter_tie(tied) is True  # the pick is only the option order
     assert letter_tie({"A": -0.5, "B": -1.0}) is False and letter_tie({}) is None
