@@ -258,16 +258,16 @@ def section_mcnemar(rows) -> List[Block]:
                             str(r.flip_ci), str(r.flip_ic), pct_ci(r.delta_accuracy, r.delta_lo, r.delta_hi),
                             pvalue(r.paired_p), pvalue(r.paired_p_holm)]
             for r in direct + paired]
+    floor = (" `full (noise floor)`: the letter read-out after the baseline's own CoT against the baseline's letter "
+             "read-out after that same CoT, the same inputs on both sides: its test cannot fail (section 'Conditioned "
+             "on its own CoT')." if any(r.noise_floor for r in paired) else "")
     return [Heading(2, "Paired accuracy changes (clip-level test)"),
             Paragraph("Each condition against its reference answers on the same (item, run): the clean CoT baseline "
                       "read the same way as the condition's answer (column 'reference'; for `baseline_direct`: direct "
                       "vs CoT, both parsed). Pairs whose reference is null are left out (no baseline answer to "
                       "compare with). b = correct → incorrect, c = incorrect → correct; a null answer under the "
-                      "condition counts as incorrect. `full (noise floor)`: the letter read-out after the baseline's "
-                      "own CoT against the baseline's letter read-out after that same CoT, the same inputs on both "
-                      "sides: its test cannot fail (section 'Conditioned on its own CoT'). "
-                      "The test is over clips, not lines: lines that share a clip "
-                      "(runs, hops, hint letters, binned-x rows) are one unit. 'p, clips' = two-sided exact "
+                      "condition counts as incorrect." + floor + " The test is over clips, not lines: lines that "
+                      "share a clip (runs, hops, hint letters, binned-x rows) are one unit. 'p, clips' = two-sided exact "
                       "sign-flip test of the clips' summed changes (c − b), the exact McNemar test when every clip "
                       "has one pair; 'p Holm' = Holm's adjustment within the family of rows of one model and "
                       "condition in this benchmark (every track, hop, variant and x)."),
