@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from decimal import ROUND_HALF_UP, Decimal
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
