@@ -188,3 +188,18 @@ def test_hint_mention_given_switch_and_no_hint_control(tmp_path):
     [section] = [s for s, conditions in report.spec_index().sections() if conditions == ("hint",)]
     text = report.render_markdown(section.build(context), tmp_path)
     assert "| 50.0 | 66.7 | 66.7 (n=3) [letter read-out] | 2 | 50.0 | 50.0 | 25.0 |" in text
+
+
+def test_no_hint_control_prefers_a_parsed_full_line():
+    from audiofaith.interventions.hint import attach_no_hint_control
+
+    def line(condition, prediction, kind, **params):
+        return report.Line(model="m", subset="animal", hop="single", id="x0", run=0, condition=condition, variant="",
+                           x=None, answer="A", prediction=prediction, reference="A", paired=True, error=None,
+                           source="-", params=params, reference_kind=kind)
+
+    hint = line("hint", "B", "parsed", hint_letter="B")
+    lines = [line("full", "A", "readout"), line("full", "B", "parsed"), line("full", "C", "readout"),
+             line("full", "D", "parsed", cot_source="reference"), hint]
+    attach_no_hint_control(lines)
+    assert hint.result == {"no_hint_prediction": "B", "no_hint_readout": "parsed letter"}

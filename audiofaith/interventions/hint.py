@@ -128,10 +128,15 @@ def attach_no_hint_control(lines: Sequence[Any]) -> None:
     """Give every hint line the letter of its no-hint control line (``NO_HINT_CONTROL`` for the same
     benchmark, model, item and run, the model's own CoT, not errored or excluded) as
     ``result["no_hint_prediction"]`` (None: the control's answer is null) and its read-out as
-    ``result["no_hint_readout"]``; a hint line without a control gets neither."""
-    controls = {(line.dataset, line.model, line.id, line.run): line for line in lines
-                if line.condition == NO_HINT_CONTROL and line.error is None and line.excluded is None
-                and not line.params.get("cot_source")}
+    ``result["no_hint_readout"]``; a hint line without a control gets neither. Where a run has a
+    parsed control line and a letter read-out one, the parsed one is used (the hinted answer is parsed)."""
+    controls: Dict[tuple, Any] = {}
+    for line in lines:
+        if line.condition == NO_HINT_CONTROL and line.error is None and line.excluded is None \
+                and not line.params.get("cot_source"):
+            key = (line.dataset, line.model, line.id, line.run)
+            if key not in controls or line.reference_kind == "parsed":
+                controls[key] = line
     for line in lines:
         control = controls.get((line.dataset, line.model, line.id, line.run)) if line.condition in CONDITIONS else None
         if control is not None:
