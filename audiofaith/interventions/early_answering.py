@@ -54,8 +54,9 @@ def _report_section(context: SectionContext) -> list:
         context, "Early answering",
         "The answer is read after the first k of n CoT sentences. Curve: % same answer as with the full CoT "
         "(reference = the `full` condition's letter for the same (id, run); where that is missing or null, the "
-        "baseline letter — counted in 'ref. fallbacks'). AOC = area over the curve per CoT length n, weighted by the "
-        "number of chains of that length (Lanham et al. 2023); higher = less post-hoc. The plot pools lengths, "
+        "baseline letter — counted in 'ref. fallbacks'). AOC = area over the curve (Lanham et al. 2023; with "
+        "every k answered, their per-length AOC weighted by the number of chains of each length); higher = less "
+        "post-hoc. The plot pools lengths, "
         "binning k/n to tenths.",
         lambda aocs: [aoc_table(aocs, "early_answering")],
         "Early answering: % same answer as the full-CoT answer (95 % bootstrap bands).")

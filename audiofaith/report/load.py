@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -13,7 +14,7 @@ from audiofaith.errors import UserError
 from audiofaith.jsonl import iter_jsonl
 from audiofaith.manifest import load_manifest
 from audiofaith.records import (REFERENCE_FIELDS, BaselineRecord, InterventionRecord, ManifestItem, RecordError,
-                                is_baseline_line)
+                                is_baseline_line, letter_tie)
 from audiofaith.report.spec import spec_index
 
 log = logging.getLogger("audiofaith.report")
@@ -69,6 +70,10 @@ class Line:
     finish_reason: Optional[str] = None
     # The resampling unit of every CI: the clip (all runs and both hops of one clip together).
     cluster: str = ""
+    # Whether the line's stored letter log-probabilities tie at the top (its read-out, ``prediction``
+    # of a letter read-out line or ``cue_prediction`` of a baseline / regenerated run, then took the
+    # first tied letter); None when none were stored.
+    readout_tie: Optional[bool] = None
 
     @property
     def correct(self) -> bool:
@@ -177,9 +182,18 @@ def baseline_lines(record: BaselineRecord, manifest: Dict[str, ManifestItem], wh
     runs = len(record.runs_predictions)
     raws = record.runs_raw if len(record.runs_raw) == runs else [None] * runs
     reasons = record.runs_finish_reasons if len(record.runs_finish_reasons) == runs else [None] * runs
+    ties = [letter_tie(record.runs_letter_logprobs[run]) if run < len(record.runs_letter_logprobs) else None
+            for run in range(runs)]
     return [Line(run=run, prediction=prediction, error=None, raw=raw, cue_prediction=record.cue_prediction(run),
-                 finish_reason=reason, **common)
-            for run, (prediction, raw, reason) in enumerate(zip(record.runs_predictions, raws, reasons))]
+                 finish_reason=reason, readout_tie=tie, **common)
+            for run, (prediction, raw, reason, tie) in enumerate(zip(record.runs_predictions, raws, reasons, ties))]
+
+
+def bin_tenth(value: float) -> float:
+    """``value`` rounded to tenths, a half rounded up (0.25 → 0.3, 0.75 → 0.8): Python's ``round``
+    rounds a half to the even tenth (0.25 → 0.2), which would bin k/n = 1/4 and 3/4 unevenly. The
+    decimal digits of ``value`` (the records store fractions to 6 places) are rounded exactly."""
+    return float(Decimal(repr(float(value))).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
 def _x_value(condition: str, params: Dict[str, Any]) -> Optional[float]:
@@ -188,7 +202,7 @@ def _x_value(condition: str, params: Dict[str, Any]) -> Optional[float]:
     if name is None or params.get(name) is None:
         return None
     value = float(params[name])
-    return round(value * 10) / 10 if name in index.binned_x else value
+    return bin_tenth(value) if name in index.binned_x else value
 
 
 def _variant(condition: str, params: Dict[str, Any]) -> str:
@@ -245,7 +259,7 @@ def conditioned_line(record: InterventionRecord, manifest: Dict[str, ManifestIte
                 x=_x_value(condition, params), answer=answer, prediction=record.prediction, reference=reference,
                 paired=True, error=record.error, source=where, params=params, result=result, raw=record.raw,
                 reference_kind=kind, excluded=excluded, finish_reason=record.extra.get("finish_reason"),
-                cluster=clip_key(record.id, manifest), dataset=dataset,
+                cluster=clip_key(record.id, manifest), dataset=dataset, readout_tie=letter_tie(record.letter_logprobs),
                 audio_cut=audio_cut(record.extra["audio_warnings"]) if "audio_warnings" in record.extra else None)
 
 
@@ -315,6 +329,9 @@ def load_outputs(root: Path, manifest_dir: Optional[Path] = None, exclude: Optio
     join(lines)
     if exclude_cut:
         exclude_cut_cots(lines)
+    for spec in spec_index().specs:  # a family's own cross-line results (after exclusions)
+        if spec.cross_reference is not None:
+            spec.cross_reference(lines)
     return Dataset(lines, files, manifest)
 
 

@@ -63,8 +63,8 @@ class SectionContext:
 @dataclass(frozen=True)
 class Section:
     """One part of a benchmark's report. ``order`` places it among the others (the report's own:
-    accuracy 0, CoT vs direct 10, finish reasons 30, rewrites 55, McNemar 1000); specs that share a
-    Section object get one section over all their conditions."""
+    accuracy 0, CoT vs direct 10, finish reasons 30, read-out ties 35, rewrites 55, paired tests
+    1000); specs that share a Section object get one section over all their conditions."""
 
     order: int
     build: Callable[[SectionContext], list]
@@ -97,6 +97,9 @@ class ReportSpec:
     summary_stats: Optional[Callable[[Sequence["Line"]], Dict[str, Any]]] = None
     #: Columns the family adds to summary.csv (after the common ones), filled by ``summary_stats``.
     summary_columns: Tuple[str, ...] = ()
+    #: Called with every loaded line after the joins: fills the family's lines' ``result`` from other
+    #: lines (e.g. the hint's no-hint control answer), for ``summary_stats`` to read.
+    cross_reference: Optional[Callable[[Sequence["Line"]], None]] = None
     #: (file key, curve) pairs: each a figure ``<key>.png`` that a section draws with ``ctx.curve``.
     curves: Tuple[Tuple[str, CurveSpec], ...] = ()
     sections: Tuple[Section, ...] = ()
