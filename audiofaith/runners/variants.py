@@ -240,7 +240,9 @@ def _answer_group_paper(backend: Backend, variants: List[Variant], inputs: List[
                         paper: PaperProtocol) -> None:
     """``_answer_group`` under the study's protocol: a new CoT from its baseline prompt, a
     continuation from its continuation prompt, and the answer from its conditioned prompt (the
-    reasoning where the protocol puts it), by a short greedy generation, parsed."""
+    reasoning where the protocol puts it), by a short greedy generation, parsed. A regenerated
+    run's ``prediction`` is read as the baseline's letter was (``PaperProtocol.baseline_answer``):
+    parsed from the new response, or from its answer turn."""
     reasonings = [v.reasoning for v in variants]
     regenerate = [i for i, v in enumerate(variants) if v.action == "regenerate"]
     parsed: Dict[int, Optional[str]] = {}
@@ -264,8 +266,12 @@ def _answer_group_paper(backend: Backend, variants: List[Variant], inputs: List[
     calls = [paper.baseline_input(v.item, "direct", inp.audio) if i in direct
              else paper.answer_input(v.item, reasoning, inp.audio)
              for i, (v, inp, reasoning) in enumerate(zip(variants, inputs, reasonings))]
-    lengths = [paper.direct_max_new_tokens if i in direct else config.answer_max_new_tokens
-               for i in range(len(variants))]
+    # Where the baseline's letter is an answer turn (Qwen2-Audio), a regenerated run is read the
+    # same way: its answer turn, at the baseline's answer length.
+    answer_turn = paper.baseline_answer == "answer_turn"
+    lengths = [paper.direct_max_new_tokens if i in direct
+               else paper.baseline_answer_max_new_tokens if answer_turn and i in regenerate
+               else config.answer_max_new_tokens for i in range(len(variants))]
     for length in sorted(set(lengths)):
         rows = [i for i, n in enumerate(lengths) if n == length]
         texts = backend.generate([calls[i] for i in rows], GenerationSettings(max_new_tokens=length))
@@ -277,4 +283,8 @@ def _answer_group_paper(backend: Backend, variants: List[Variant], inputs: List[
             else:
                 _changed(records, i, prediction=prediction, extra={"answer_raw": answer_text})
     for i in regenerate:
-        _changed(records, i, prediction=parsed[i], extra={"cue_prediction": records[i].prediction})
+        if answer_turn:
+            # compared with the baseline's answer-turn letter; the letter the new CoT states is kept beside it
+            _changed(records, i, extra={"response_prediction": parsed[i]})
+        else:
+            _changed(records, i, prediction=parsed[i], extra={"cue_prediction": records[i].prediction})

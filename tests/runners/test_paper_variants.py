@@ -83,3 +83,17 @@ def test_direct_variant_gets_the_study_direct_prompt_and_new_turn_gets_its_quest
     assert by_length[7].turns == ("It barks.", GIVEN_THE_REASONING)
     assert by_length[50].turns == () and by_length[50].user_text.startswith("audio\n\nQuestion: ")
     assert {r.prediction for r in records} == {"B", "C"}
+
+
+def test_qwen2_audio_regenerate_is_read_from_its_answer_turn_like_the_baseline():
+    """The baseline's letter (qwen2_audio, paper) comes from the answer turn; a regenerated run is
+    compared by the same read-out, not by the letter its step-by-step text states (issue 22, item 1)."""
+    calls, records = _run("qwen2_audio", [_variant(action="regenerate")],
+                          ["It barks, so the answer is (C). That is all.", "(D)"])
+    (cot, cot_length), (answer, answer_length) = calls
+    assert cot.turns == ("Let's think step by step:",) and cot_length == 768
+    assert answer.turns == ("It barks, so the answer is (C).", GIVEN_THE_REASONING)
+    assert answer_length == paper_protocol("qwen2_audio").baseline_answer_max_new_tokens == 50
+    record = records[0]
+    assert record.prediction == "D" and record.reference_field == "baseline_prediction"
+    assert record.extra["response_prediction"] == "C" and "cue_prediction" not in record.extra
