@@ -69,6 +69,8 @@ class Line:
     finish_reason: Optional[str] = None
     # The resampling unit of every CI: the clip (all runs and both hops of one clip together).
     cluster: str = ""
+    # How a conditioned / intervention line read its answer (``logits`` / ``generate``); "" for baselines.
+    answer_mode: str = ""
 
     @property
     def correct(self) -> bool:
@@ -245,7 +247,7 @@ def conditioned_line(record: InterventionRecord, manifest: Dict[str, ManifestIte
                 x=_x_value(condition, params), answer=answer, prediction=record.prediction, reference=reference,
                 paired=True, error=record.error, source=where, params=params, result=result, raw=record.raw,
                 reference_kind=kind, excluded=excluded, finish_reason=record.extra.get("finish_reason"),
-                cluster=clip_key(record.id, manifest), dataset=dataset,
+                cluster=clip_key(record.id, manifest), dataset=dataset, answer_mode=record.answer_mode or "",
                 audio_cut=audio_cut(record.extra["audio_warnings"]) if "audio_warnings" in record.extra else None)
 
 
@@ -281,11 +283,14 @@ def _check_duplicates(lines: Sequence[Line]) -> None:
 
 def join(lines: List[Line]) -> None:
     """Fill the cross-file references in place: CoT letters for direct runs, the baseline's letter
-    read-out for old letter read-out lines, `full` letters for AOC."""
+    read-out for old letter read-out lines, `full` letters for AOC (the `full` line of the same
+    CoT source read the same way: a `--answer_mode generate` line is never compared with a letter
+    read-out; with no such `full` line the line's own reference is used, counted as a fallback)."""
     cot = {(l.dataset, l.model, l.id, l.run): l for l in lines if l.condition == "baseline_cot" and l.error is None}
-    # the `full` line of the same CoT source: the model's own, or the benchmark's reference CoT
+    # the `full` line of the same CoT source (the model's own, or the benchmark's reference CoT)
+    # and the same read-out (answer mode)
     index = spec_index()
-    full = {(l.dataset, l.model, l.id, l.run, l.params.get("cot_source")): l for l in lines
+    full = {(l.dataset, l.model, l.id, l.run, l.params.get("cot_source"), l.answer_mode): l for l in lines
             if index.spec(l.condition).aoc_reference and l.error is None}
     for line in lines:
         key = (line.dataset, line.model, line.id, line.run)
@@ -294,7 +299,7 @@ def join(lines: List[Line]) -> None:
         if line.reference_kind == "legacy" and key in cot and cot[key].cue_prediction is not None:
             line.reference, line.reference_kind = cot[key].cue_prediction, "readout"
         if index.aoc_step(line.condition) is not None:
-            key = key + (line.params.get("cot_source"),)
+            key = key + (line.params.get("cot_source"), line.answer_mode)
             if key in full and full[key].prediction is not None:
                 line.lanham_reference = full[key].prediction
             else:
