@@ -19,9 +19,10 @@ No torch here: this is core.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, TypeVar
 
 import numpy as np
 
@@ -36,6 +37,9 @@ PAPER = "paper"
 PROTOCOLS = (OURS, PAPER)
 
 STUDY_REPO = "lovenya/Measuring-Faithfulness-of-CoT-Reasoning-LALMs"
+
+#: A frozen dataclass with ``do_sample``, ``temperature`` and ``top_p`` (``runners.variants.CotSampler``).
+_Sampler = TypeVar("_Sampler")
 
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+")
 
@@ -86,7 +90,11 @@ class PaperProtocol:
     #: "answer_turn" (a second call, as in the conditioned step, after the cut reasoning).
     baseline_answer: str = "response"
     baseline_answer_max_new_tokens: int = 0
+    #: The continuation length of interventions that continue a CoT (the study's 512 for every model).
     continue_max_new_tokens: int = 512
+    #: (temperature, top-p) where the study's continuation sampled explicitly (Qwen2-Audio, the
+    #: parent framework's ``continue_reasoning``); None: decoded as the baseline's CoT was.
+    continue_sampling: Optional[Tuple[float, float]] = None
 
     # -- texts -----------------------------------------------------------------------------
 
@@ -111,8 +119,18 @@ class PaperProtocol:
             "max_new_tokens": {"cot": self.cot_max_new_tokens, "direct": self.direct_max_new_tokens,
                                "answer": self.answer_max_new_tokens, "continue": self.continue_max_new_tokens,
                                "baseline_answer": self.baseline_answer_max_new_tokens},
+            "continue_sampling": None if self.continue_sampling is None else
+            {"temperature": self.continue_sampling[0], "top_p": self.continue_sampling[1]},
             "reasoning_cut": self.reasoning_cut_name, "baseline_answer": self.baseline_answer,
         }
+
+    def continue_sampler(self, baseline: "_Sampler") -> "_Sampler":
+        """How a continuation is decoded: the study's sampling where it set one (sampled, seeded as
+        the baseline run), else ``baseline`` (the baseline CoT's own decoding)."""
+        if self.continue_sampling is None:
+            return baseline
+        temperature, top_p = self.continue_sampling
+        return dataclasses.replace(baseline, do_sample=True, temperature=temperature, top_p=top_p)
 
     # -- per-model hooks ---------------------------------------------------------------------
 
@@ -253,7 +271,7 @@ PAPER_PROTOCOLS: Dict[str, PaperProtocol] = {
     "qwen2_audio": _NewTurnPaper(
         "qwen2_audio", ("core/prompt_strategies.py", "core/qwen_utils.py", "experiments/cot/adding_mistakes.py"),
         conditioning="new_turn", cot_max_new_tokens=768, direct_max_new_tokens=50, answer_max_new_tokens=10,
-        baseline_answer="answer_turn", baseline_answer_max_new_tokens=50),
+        baseline_answer="answer_turn", baseline_answer_max_new_tokens=50, continue_sampling=(0.7, 0.9)),
 }
 
 

@@ -6,7 +6,9 @@ audio perturbed, in one or both modes:
   (does the answer follow the reasoning or the audio?).
 
 Conditions: ``silence``, ``noise_rms``, ``noise_snr``, ``mask``, ``swap``, ``no_audio`` (a
-text-only call), ``inject_correct`` and ``inject_wrong`` (a spoken "The answer is …"). The
+text-only call), ``inject_correct`` and ``inject_wrong`` (a spoken "The answer is …"), and the
+control ``unedited`` (``regenerate`` only: the clean clip, the CoT regenerated with the baseline's
+decoding and nothing edited, so decoder drift is measured, not assumed to be zero). The
 perturbations themselves are the pure functions of ``audiofaith.perturb``, seeded per item with
 ``derive_seed(seed, item.id, condition, params...)``; ``mode`` is not part of the seed, so both
 modes see the same perturbed audio.
@@ -38,7 +40,11 @@ from audiofaith.variant import Variant
 
 log = logging.getLogger(__name__)
 
-CONDITIONS = ("silence", "noise_rms", "noise_snr", "mask", "swap", "no_audio", "inject_correct", "inject_wrong")
+CONDITIONS = ("silence", "noise_rms", "noise_snr", "mask", "swap", "no_audio", "inject_correct", "inject_wrong",
+              "unedited")
+#: Conditions that only exist in one mode: the unedited control is a regenerated run (its fixed-CoT
+#: form would be the conditioned step's ``full``).
+ONLY_MODE = {"unedited": "regenerate"}
 MODES = ("regenerate", "fixed_cot")
 DEFAULT_SNR_DB = (20.0, 10.0, 5.0, 0.0, -5.0, -10.0, -20.0)
 DEFAULT_MASK_RATIOS = (0.2, 0.4, 0.6, 0.8, 1.0)
@@ -47,7 +53,8 @@ NO_REASONING = "the baseline run has no reasoning to inject"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--perturbations", nargs="+", choices=CONDITIONS, default=list(CONDITIONS),
-                        help="which audio conditions to run (inject_* need espeak-ng or --tts_dir)")
+                        help="which audio conditions to run (inject_* need espeak-ng or --tts_dir; unedited, "
+                             "regenerate mode only, is the control: the clean clip, the CoT regenerated, no edit)")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES),
                         help="regenerate: new CoT on the perturbed audio; fixed_cot: the clean CoT injected, "
                              "answer read from letter log-probabilities")
@@ -392,6 +399,8 @@ def _specs(item: ManifestItem, options: Dict[str, Any], seed: int, max_samples: 
                                       "swap_source_answer_to_target": target_answer, "swap_answer_known": known}))
         elif condition == "no_audio":
             specs.append(_Spec("no_audio", {}, _no_audio))
+        elif condition == "unedited":
+            specs.append(_Spec("unedited", {}))
         elif condition in ("inject_correct", "inject_wrong"):
             letters, texts, speech, described = injection
             letter, text = letters[(item.id, condition)], texts[(item.id, condition)]
@@ -425,6 +434,8 @@ def build_variants(context: InterventionContext) -> List[Variant]:
             specs_of[item.id] = _specs(item, options, seed, max_samples, swaps, injection, saver, table)
         for spec in specs_of[item.id]:
             for mode in _unique(options["modes"]):
+                if ONLY_MODE.get(spec.condition, mode) != mode:
+                    continue
                 skip = spec.skip_reason
                 if skip is None and mode == "fixed_cot" and not reasoning.strip():
                     skip = NO_REASONING
@@ -465,7 +476,10 @@ def _report_section(context: SectionContext) -> list:
                   "unparsed answer is null, and counts as wrong in accuracy); mode `fixed_cot`: the clean CoT is kept, "
                   "only the audio changes, and the answer is a forced choice (the letter read-out, never null). "
                   "Agreement = same letter as the clean baseline read the same way (column 'reference'). The "
-                  "accuracies of the two modes use different read-outs and are not comparable with each other."),
+                  "accuracies of the two modes use different read-outs and are not comparable with each other. "
+                  "Row `unedited` is the control of every `regenerate` row: the clean clip, the CoT regenerated "
+                  "with the baseline's own decoding (its sampler and run seeds), nothing edited; its agreement is "
+                  "what regenerating alone keeps, so a perturbation's effect is its drop below that row."),
         condition_table(audio)]
     for key, caption in _CURVE_CAPTIONS:
         blocks += context.curve(key, caption + _READOUTS)
