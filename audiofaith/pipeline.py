@@ -516,7 +516,8 @@ def _run_intervention(stage: InterventionStage) -> StageResult:
 
     def build(items, results, profile, backend, manifest):
         context = InterventionContext(items=items, results=results, profile=profile, options=options,
-                                      seed=stage.seed, backend=backend, model_key=stage.model, manifest=manifest)
+                                      seed=stage.seed, backend=backend, model_key=stage.model, manifest=manifest,
+                                      protocol=stage.protocol)
         return module.build_variants(context)
 
     # continued / regenerated reasoning is decoded as the baseline's CoT was (sampled: its sampler, run seeds)

@@ -30,7 +30,7 @@ from audiofaith.answers import parse_answer
 from audiofaith.backends.base import ModelInput
 from audiofaith.errors import UserError
 from audiofaith.prompts import AF3_THINK_SUFFIX, QWEN_OMNI_SYSTEM_PROMPT, format_options
-from audiofaith.records import ManifestItem
+from audiofaith.records import ManifestItem, letters_for
 
 OURS = "ours"
 PAPER = "paper"
@@ -103,12 +103,14 @@ class PaperProtocol:
         placeholders: what the provenance sidecar records."""
         item = ManifestItem(id="-", dataset="-", subset="-", hop="-", audio="-", question="{question}",
                             choices=("{options}", "-"), answer="A")
-        options = format_options(item.choices)
+        per_line, one_line = format_options(item.choices), options_on_one_line(item.choices)
+
+        def placeholders(text: str) -> str:
+            return text.replace(one_line, "{options_on_one_line}").replace(per_line, "{options}")
 
         def show(inp: ModelInput) -> Dict[str, object]:
-            text = inp.user_text.replace(options, "{options}")
-            return {"system": inp.system_prompt, "user": text, "audio_after_text": inp.audio_after_text,
-                    "later_turns": [t.replace(options, "{options}") for t in inp.turns]}
+            return {"system": inp.system_prompt, "user": placeholders(inp.user_text),
+                    "audio_after_text": inp.audio_after_text, "later_turns": [placeholders(t) for t in inp.turns]}
 
         return {
             "sources": list(self.sources), "conditioning": self.conditioning,
@@ -153,13 +155,27 @@ class PaperProtocol:
         """The letter a response commits to (our parser; None when it commits to none)."""
         return parse_answer(text, list(item.choices))
 
+    def response_answer(self, text: str, item: ManifestItem, mode: str = "cot") -> Optional[str]:
+        """The letter of a whole baseline response (``mode`` "cot" or "direct"), read from the part
+        the study read it from; ``read_answer`` of the whole text unless a model says otherwise."""
+        return self.read_answer(text, item)
+
     def max_new_tokens(self, mode: str) -> int:
         return self.cot_max_new_tokens if mode == "cot" else self.direct_max_new_tokens
 
 
-def _select_one(item: ManifestItem) -> str:
-    """``{question} Select one option from the provided choices.\\n{options}`` (AF3 and Omni)."""
-    return f"{item.question.strip()} Select one option from the provided choices.\n{format_options(item.choices)}"
+def options_on_one_line(choices: Tuple[str, ...]) -> str:
+    """``(A) sheep (B) cat (C) rooster (D) crow``: the options as the study's own manifests wrote
+    them (``pooneh_version``: the ``choices`` string), which its AF3 and Omni prompts insert."""
+    return " ".join(f"({letter}) {text.strip()}" for letter, text in zip(letters_for(len(choices)), choices))
+
+
+def _select_one(item: ManifestItem, one_line: bool = True) -> str:
+    """``{question} Select one option from the provided choices.\\n{options}`` (AF3 and Omni): the
+    options on one line as in ``pooneh_version``, or one per line (the parent framework's
+    ``format_choices_for_prompt``, which its continuation prompts use)."""
+    options = options_on_one_line(item.choices) if one_line else format_options(item.choices)
+    return f"{item.question.strip()} Select one option from the provided choices.\n{options}"
 
 
 class _AF3Paper(PaperProtocol):
@@ -178,8 +194,16 @@ class _AF3Paper(PaperProtocol):
         text = f"{_select_one(item)}. {AF3_THINK_SUFFIX}\n\n{reasoning}\n\nTherefore, the answer is:"
         return ModelInput(text, audio, audio_after_text=True)
 
+    def response_answer(self, text, item, mode="cot"):
+        """The study's AF3 wrapper parsed a CoT response's last sentence only (split as
+        ``drop_last_sentence`` splits; the whole text when it is one sentence, or without reasoning)."""
+        sentences = _SENTENCE_BREAK.split(text.strip())
+        return self.read_answer(sentences[-1] if mode == "cot" and len(sentences) > 1 else text, item)
+
     def continue_input(self, item, partial, audio):
-        return ModelInput(f"{_select_one(item)}. {AF3_THINK_SUFFIX}\n\n{partial}", audio, audio_after_text=True)
+        # the parent framework's run_continue_reasoning: its options one per line
+        return ModelInput(f"{_select_one(item, one_line=False)}. {AF3_THINK_SUFFIX}\n\n{partial}", audio,
+                          audio_after_text=True)
 
 
 # The study's Qwen2.5-Omni identity line (its baseline system turn) and XML instructions.
@@ -302,4 +326,4 @@ def provenance(protocol: str, model_key: str) -> Dict[str, object]:
 
 
 __all__: List[str] = ["OURS", "PAPER", "PROTOCOLS", "PAPER_PROTOCOLS", "PaperProtocol", "drop_last_sentence",
-                      "paper_protocol", "provenance", "resolve", "tagged_conclusion", "tagged_reasoning"]
+                      "options_on_one_line", "paper_protocol", "provenance", "resolve", "tagged_conclusion", "tagged_reasoning"]

@@ -12,6 +12,7 @@ from audiofaith.benchmarks.reporting import audio_cut
 from audiofaith.errors import UserError
 from audiofaith.jsonl import iter_jsonl
 from audiofaith.manifest import load_manifest
+from audiofaith.protocols import PAPER
 from audiofaith.records import (REFERENCE_FIELDS, BaselineRecord, InterventionRecord, ManifestItem, RecordError,
                                 is_baseline_line)
 from audiofaith.report.spec import spec_index
@@ -71,6 +72,8 @@ class Line:
     cluster: str = ""
     # How a conditioned / intervention line read its answer (``logits`` / ``generate``); "" for baselines.
     answer_mode: str = ""
+    # The prompt protocol of a conditioned / intervention line ("ours" / "paper"); "" for baselines.
+    protocol: str = ""
 
     @property
     def correct(self) -> bool:
@@ -248,6 +251,7 @@ def conditioned_line(record: InterventionRecord, manifest: Dict[str, ManifestIte
                 paired=True, error=record.error, source=where, params=params, result=result, raw=record.raw,
                 reference_kind=kind, excluded=excluded, finish_reason=record.extra.get("finish_reason"),
                 cluster=clip_key(record.id, manifest), dataset=dataset, answer_mode=record.answer_mode or "",
+                protocol=record.protocol or "",
                 audio_cut=audio_cut(record.extra["audio_warnings"]) if "audio_warnings" in record.extra else None)
 
 
@@ -285,7 +289,8 @@ def join(lines: List[Line]) -> None:
     """Fill the cross-file references in place: CoT letters for direct runs, the baseline's letter
     read-out for old letter read-out lines, `full` letters for AOC (the `full` line of the same
     CoT source read the same way: a `--answer_mode generate` line is never compared with a letter
-    read-out; with no such `full` line the line's own reference is used, counted as a fallback)."""
+    read-out; with no such `full` line the line's own reference is used, counted as a fallback).
+    Under the paper protocol the reference is the baseline's letter, as the study compared."""
     cot = {(l.dataset, l.model, l.id, l.run): l for l in lines if l.condition == "baseline_cot" and l.error is None}
     # the `full` line of the same CoT source (the model's own, or the benchmark's reference CoT)
     # and the same read-out (answer mode)
@@ -300,7 +305,9 @@ def join(lines: List[Line]) -> None:
             line.reference, line.reference_kind = cot[key].cue_prediction, "readout"
         if index.aoc_step(line.condition) is not None:
             key = key + (line.params.get("cot_source"), line.answer_mode)
-            if key in full and full[key].prediction is not None:
+            if line.protocol == PAPER:  # the study compared every step with the baseline's letter
+                line.lanham_reference = line.reference
+            elif key in full and full[key].prediction is not None:
                 line.lanham_reference = full[key].prediction
             else:
                 line.lanham_reference, line.lanham_fallback = line.reference, True

@@ -292,7 +292,7 @@ def _answer_group_paper(backend: Backend, variants: List[Variant], inputs: List[
             raw = generated[0]
             reasonings[i] = paper.reasoning(raw)
             _changed(records, i, raw=raw, reasoning=reasonings[i])
-            parsed[i] = paper.read_answer(raw, variants[i].item)
+            parsed[i] = paper.response_answer(raw, variants[i].item)
     to_continue = [i for i, v in enumerate(variants) if v.action == "continue"]
     if to_continue:
         # the study's continuation decoding where its code sets one, else the baseline's
