@@ -402,8 +402,8 @@ def _run_baseline(stage: BaselineStage) -> StageResult:
 def _run_variant_stage(stage: Union[ConditionedStage, InterventionStage], name: str, build_variants,
                        fingerprint: dict, cot_max_new_tokens: int, cot_sampler=None) -> StageResult:
     """Shared by the conditioned step and every intervention: validate, load, build variants, run.
-    ``cot_sampler``: the baseline's CoT decoding (None: its sidecar is missing; greedy is then
-    assumed only for a baseline with one run per item)."""
+    ``cot_sampler``: the baseline's CoT decoding (None: its sidecar is missing; greedy, and with
+    several runs per item a warning and a ``cot_sampler`` note in the fingerprint)."""
     from audiofaith.runners.conditioned import load_baseline_results
     from audiofaith.runners.variants import CotSampler, VariantConfig, run_variants, with_cue_references
 
@@ -426,12 +426,15 @@ def _run_variant_stage(stage: Union[ConditionedStage, InterventionStage], name: 
     check_cot_source(results, model_key, stage.baseline, stage.allow_foreign_cot)
     if cot_sampler is None:
         runs = max((len(record.runs_reasonings) for record in results), default=0)
-        if runs > 1:
-            raise UserError(f"{stage.baseline}: {runs} runs per item but no provenance sidecar, so how they were "
-                            "sampled (temperature, top-p, seed) is unknown and continued or regenerated reasoning "
-                            f"cannot be decoded the same way; restore {sidecar_path(stage.baseline)}")
-        log.info("%s has no provenance sidecar; one run per item: continued / regenerated reasoning is greedy",
-                 stage.baseline)
+        if runs > 1:  # e.g. a converted file: its sampler is unknown; greedy, said and recorded
+            log.warning("%s: %d runs per item but no provenance sidecar: how they were sampled is unknown, so "
+                        "continued / regenerated reasoning is decoded greedily and its agreement mixes the change "
+                        "of decoder with the intervention (recorded as cot_sampler in the sidecar)",
+                        stage.baseline, runs)
+            fingerprint = {**fingerprint, "cot_sampler": "unknown (no baseline sidecar): greedy"}
+        else:
+            log.info("%s has no provenance sidecar; one run per item: continued / regenerated reasoning is greedy",
+                     stage.baseline)
         cot_sampler = CotSampler()
     reference = stage.cot_source == "reference"
     if reference:  # the benchmark's reference CoT instead of the model's own (audiofaith.benchmarks.reference)

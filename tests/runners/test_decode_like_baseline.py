@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from audiofaith.backends.base import GenerationSettings, ModelInput
-from audiofaith.errors import UserError
 from audiofaith.jsonl import read_jsonl
 from audiofaith.pipeline import BaselineStage, Hardware, InterventionStage, Selection, run_stage
 from audiofaith.prompts import DEFAULT_PROFILE
@@ -82,10 +81,18 @@ def test_unedited_control_reproduces_a_sampled_baseline(synthetic_data, tiny_qwe
     assert {line["mode"] for line in lines} == {"regenerate"}  # the control has no fixed-CoT form
     for line in lines:
         assert line["error"] is None and line["raw"] == runs[line["id"]][line["run"]], line
-    # without the sidecar the sampler of a multi-run baseline is unknown: refused, not assumed greedy
+    assert _fingerprint(control)["cot_sampler"] == {"do_sample": True, "temperature": 1.0, "top_p": 0.95, "seed": 3}
+    # without the sidecar the sampler of a multi-run baseline is unknown: greedy, and the sidecar says so
     sidecar_path(str(baseline)).unlink()
-    with pytest.raises(UserError, match="no provenance sidecar"):
-        run_stage(dataclasses.replace(stage, output=str(tmp_path / "again.jsonl")))
+    again = tmp_path / "again.jsonl"
+    run_stage(dataclasses.replace(stage, output=str(again)))
+    assert _fingerprint(again)["cot_sampler"] == "unknown (no baseline sidecar): greedy"
+
+
+def _fingerprint(output) -> dict:
+    import json
+
+    return json.loads(sidecar_path(str(output)).read_text(encoding="utf-8"))["fingerprint"]
 
 
 def test_the_report_shows_the_unedited_control_as_its_own_row(tmp_path):
