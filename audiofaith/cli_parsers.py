@@ -200,7 +200,9 @@ def intervene_parser(model_key: Optional[str] = None, prog: Optional[str] = None
                           "the study's length for the model)")
     ans.add_argument("--cot_max_new_tokens", type=_positive_int, default=None,
                      help="length of regenerated or continued reasoning (default: the baseline's max_new_tokens "
-                          "from its .meta.json sidecar, else 512 with a warning)")
+                          "from its .meta.json sidecar, else 512 with a warning; decoded as the baseline's CoT was, "
+                          "its sampler and run seeds read from the same sidecar; unused under --protocol paper, "
+                          "whose lengths are the study's)")
     _add_foreign_cot(io)
     ans.add_argument("--seed", type=int, default=0, help="base seed of seeded edits (per item)")
     ans.add_argument("--cot_source", choices=["own", "reference"], default="own",

@@ -102,7 +102,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     argv_audio = ["--kind", "audio", "--manifest_file", str(manifests / "animal" / "sakura_manifest.jsonl"),
                   "--input_results_file", str(outputs / "animal" / "baseline_animal.jsonl"),
                   "--output_file", str(outputs / "animal" / "interventions" / "audio_animal.jsonl"),
-                  "--perturbations", "silence", "noise_rms", "noise_snr", "mask", "swap", "no_audio",
+                  "--perturbations", "silence", "noise_rms", "noise_snr", "mask", "swap", "no_audio", "unedited",
                   *(["inject_correct", "inject_wrong"] if shutil.which("espeak-ng") else []),
                   "--modes", "regenerate", "fixed_cot",
                   "--snr_db", "10", "-10", "--mask_ratios", "0.5", "--cot_max_new_tokens", str(args.max_new_tokens),

@@ -238,14 +238,33 @@ def check_cot_source(results, model_key: str, path: str, allow_foreign: bool) ->
                     path, unnamed)
 
 
-def baseline_max_new_tokens(results_path: str) -> Optional[int]:
-    """The baseline's generation length, from its provenance sidecar (None when it has none)."""
+def _baseline_generation(results_path: str) -> Optional[Dict[str, Any]]:
+    """The baseline's generation settings, from its provenance sidecar (None when it has none)."""
     path = sidecar_path(results_path)
     if not path.is_file():
         return None
-    generation = json.loads(path.read_text(encoding="utf-8")).get("fingerprint", {}).get("generation", {})
-    value = generation.get("max_new_tokens")
+    generation = json.loads(path.read_text(encoding="utf-8")).get("fingerprint", {}).get("generation")
+    return generation if isinstance(generation, dict) else None
+
+
+def baseline_max_new_tokens(results_path: str) -> Optional[int]:
+    """The baseline's generation length, from its provenance sidecar (None when it has none)."""
+    value = (_baseline_generation(results_path) or {}).get("max_new_tokens")
     return int(value) if isinstance(value, int) and value > 0 else None
+
+
+def baseline_cot_sampler(results_path: str):
+    """How the baseline decoded its CoTs (a ``runners.variants.CotSampler``: greedy, or its
+    temperature, top-p and seed), from its provenance sidecar; None when it has none."""
+    from audiofaith.runners.variants import CotSampler
+
+    generation = _baseline_generation(results_path)
+    if generation is None:
+        return None
+    if not generation.get("do_sample"):
+        return CotSampler()
+    return CotSampler(do_sample=True, temperature=float(generation["temperature"]), top_p=float(generation["top_p"]),
+                      seed=int(generation.get("seed", 0)))
 
 
 class _Selected:
@@ -381,10 +400,12 @@ def _run_baseline(stage: BaselineStage) -> StageResult:
 
 
 def _run_variant_stage(stage: Union[ConditionedStage, InterventionStage], name: str, build_variants,
-                       fingerprint: dict, cot_max_new_tokens: int) -> StageResult:
-    """Shared by the conditioned step and every intervention: validate, load, build variants, run."""
+                       fingerprint: dict, cot_max_new_tokens: int, cot_sampler=None) -> StageResult:
+    """Shared by the conditioned step and every intervention: validate, load, build variants, run.
+    ``cot_sampler``: the baseline's CoT decoding (None: its sidecar is missing; greedy, and with
+    several runs per item a warning and a ``cot_sampler`` note in the fingerprint)."""
     from audiofaith.runners.conditioned import load_baseline_results
-    from audiofaith.runners.variants import VariantConfig, run_variants, with_cue_references
+    from audiofaith.runners.variants import CotSampler, VariantConfig, run_variants, with_cue_references
 
     model_key = stage.model
     paper = resolve_protocol(stage.protocol, model_key)
@@ -403,6 +424,18 @@ def _run_variant_stage(stage: Union[ConditionedStage, InterventionStage], name: 
         raise UserError(f"{stage.baseline}: the baseline was run with --protocol {other[0]}; run this "
                         f"step with the same protocol (results of two protocols are never mixed)")
     check_cot_source(results, model_key, stage.baseline, stage.allow_foreign_cot)
+    if cot_sampler is None:
+        runs = max((len(record.runs_reasonings) for record in results), default=0)
+        if runs > 1:  # e.g. a converted file: its sampler is unknown; greedy, said and recorded
+            log.warning("%s: %d runs per item but no provenance sidecar: how they were sampled is unknown, so "
+                        "continued / regenerated reasoning is decoded greedily and its agreement mixes the change "
+                        "of decoder with the intervention (recorded as cot_sampler in the sidecar)",
+                        stage.baseline, runs)
+            fingerprint = {**fingerprint, "cot_sampler": "unknown (no baseline sidecar): greedy"}
+        else:
+            log.info("%s has no provenance sidecar; one run per item: continued / regenerated reasoning is greedy",
+                     stage.baseline)
+        cot_sampler = CotSampler()
     reference = stage.cot_source == "reference"
     if reference:  # the benchmark's reference CoT instead of the model's own (audiofaith.benchmarks.reference)
         from audiofaith.benchmarks import reference as reference_cot
@@ -413,7 +446,7 @@ def _run_variant_stage(stage: Union[ConditionedStage, InterventionStage], name: 
     config = VariantConfig(model_key=model_key, answer_mode=stage.answer_mode,
                            batch_size=stage.hardware.effective_batch_size(),
                            answer_max_new_tokens=stage.answer_max_new_tokens, cot_max_new_tokens=cot_max_new_tokens,
-                           workers=stage.hardware.workers, desc=name)
+                           workers=stage.hardware.workers, desc=name, cot_sampler=cot_sampler)
     profile = get_profile(model_key)
     fingerprint = {"stage": name, "manifest": content_fingerprint(stage.manifest),
                    "baseline_results": content_fingerprint(stage.baseline),
@@ -446,11 +479,12 @@ def _run_variant_stage(stage: Union[ConditionedStage, InterventionStage], name: 
 
 def _run_conditioned(stage: ConditionedStage) -> StageResult:
     from audiofaith.runners.conditioned import conditioned_variants
+    from audiofaith.runners.variants import CotSampler
 
     _check_common(stage)
     return _run_variant_stage(_with_backend_defaults(stage), "conditioned",
                               lambda items, results, profile, backend, manifest: conditioned_variants(results, items),
-                              {}, cot_max_new_tokens=512)
+                              {}, cot_max_new_tokens=512, cot_sampler=CotSampler())
 
 
 def _run_intervention(stage: InterventionStage) -> StageResult:
@@ -485,10 +519,17 @@ def _run_intervention(stage: InterventionStage) -> StageResult:
 
     def build(items, results, profile, backend, manifest):
         context = InterventionContext(items=items, results=results, profile=profile, options=options,
-                                      seed=stage.seed, backend=backend, model_key=stage.model, manifest=manifest)
+                                      seed=stage.seed, backend=backend, model_key=stage.model, manifest=manifest,
+                                      protocol=stage.protocol)
         return module.build_variants(context)
 
-    return _run_variant_stage(stage, f"intervene:{stage.kind}", build,
-                              {"kind": stage.kind, "kind_options": options, "seed": stage.seed,
-                               "cot_max_new_tokens": stage.cot_max_new_tokens},
-                              cot_max_new_tokens=stage.cot_max_new_tokens)
+    # continued / regenerated reasoning is decoded as the baseline's CoT was (sampled: its sampler, run seeds)
+    sampler = baseline_cot_sampler(stage.baseline)
+    fingerprint = {"kind": stage.kind, "kind_options": options, "seed": stage.seed,
+                   "cot_max_new_tokens": stage.cot_max_new_tokens}
+    if sampler is not None and sampler.do_sample:  # greedy files from before this field still resume
+        fingerprint["cot_sampler"] = sampler.to_json()
+        log.info("continued / regenerated reasoning: sampled as the baseline was (temperature %g, top-p %g, "
+                 "run r seeded as baseline run r)", sampler.temperature, sampler.top_p)
+    return _run_variant_stage(stage, f"intervene:{stage.kind}", build, fingerprint,
+                              cot_max_new_tokens=stage.cot_max_new_tokens, cot_sampler=sampler)

@@ -52,6 +52,9 @@ class InterventionContext:
     # The whole manifest, not only the selected items (--limit / --shard): e.g. swap sources.
     manifest: Sequence[ManifestItem] = ()
     by_id: Dict[str, ManifestItem] = field(default_factory=dict)
+    # The prompt protocol ("ours" / "paper", audiofaith/protocols.py): a family may build its
+    # variants as the published study did under "paper".
+    protocol: str = "ours"
 
     def __post_init__(self) -> None:
         self.by_id = {item.id: item for item in self.items}

@@ -13,6 +13,7 @@ from audiofaith.benchmarks.reporting import audio_cut
 from audiofaith.errors import UserError
 from audiofaith.jsonl import iter_jsonl
 from audiofaith.manifest import load_manifest
+from audiofaith.protocols import PAPER
 from audiofaith.records import (REFERENCE_FIELDS, BaselineRecord, InterventionRecord, ManifestItem, RecordError,
                                 is_baseline_line, letter_tie)
 from audiofaith.report.spec import spec_index
@@ -74,6 +75,10 @@ class Line:
     # of a letter read-out line or ``cue_prediction`` of a baseline / regenerated run, then took the
     # first tied letter); None when none were stored.
     readout_tie: Optional[bool] = None
+    # How a conditioned / intervention line read its answer (``logits`` / ``generate``); "" for baselines.
+    answer_mode: str = ""
+    # The prompt protocol of a conditioned / intervention line ("ours" / "paper"); "" for baselines.
+    protocol: str = ""
 
     @property
     def correct(self) -> bool:
@@ -260,6 +265,7 @@ def conditioned_line(record: InterventionRecord, manifest: Dict[str, ManifestIte
                 paired=True, error=record.error, source=where, params=params, result=result, raw=record.raw,
                 reference_kind=kind, excluded=excluded, finish_reason=record.extra.get("finish_reason"),
                 cluster=clip_key(record.id, manifest), dataset=dataset, readout_tie=letter_tie(record.letter_logprobs),
+                answer_mode=record.answer_mode or "", protocol=record.protocol or "",
                 audio_cut=audio_cut(record.extra["audio_warnings"]) if "audio_warnings" in record.extra else None)
 
 
@@ -295,11 +301,15 @@ def _check_duplicates(lines: Sequence[Line]) -> None:
 
 def join(lines: List[Line]) -> None:
     """Fill the cross-file references in place: CoT letters for direct runs, the baseline's letter
-    read-out for old letter read-out lines, `full` letters for AOC."""
+    read-out for old letter read-out lines, `full` letters for AOC (the `full` line of the same
+    CoT source read the same way: a `--answer_mode generate` line is never compared with a letter
+    read-out; with no such `full` line the line's own reference is used, counted as a fallback).
+    Under the paper protocol the reference is the baseline's letter, as the study compared."""
     cot = {(l.dataset, l.model, l.id, l.run): l for l in lines if l.condition == "baseline_cot" and l.error is None}
-    # the `full` line of the same CoT source: the model's own, or the benchmark's reference CoT
+    # the `full` line of the same CoT source (the model's own, or the benchmark's reference CoT)
+    # and the same read-out (answer mode)
     index = spec_index()
-    full = {(l.dataset, l.model, l.id, l.run, l.params.get("cot_source")): l for l in lines
+    full = {(l.dataset, l.model, l.id, l.run, l.params.get("cot_source"), l.answer_mode): l for l in lines
             if index.spec(l.condition).aoc_reference and l.error is None}
     for line in lines:
         key = (line.dataset, line.model, line.id, line.run)
@@ -308,8 +318,10 @@ def join(lines: List[Line]) -> None:
         if line.reference_kind == "legacy" and key in cot and cot[key].cue_prediction is not None:
             line.reference, line.reference_kind = cot[key].cue_prediction, "readout"
         if index.aoc_step(line.condition) is not None:
-            key = key + (line.params.get("cot_source"),)
-            if key in full and full[key].prediction is not None:
+            key = key + (line.params.get("cot_source"), line.answer_mode)
+            if line.protocol == PAPER:  # the study compared every step with the baseline's letter
+                line.lanham_reference = line.reference
+            elif key in full and full[key].prediction is not None:
                 line.lanham_reference = full[key].prediction
             else:
                 line.lanham_reference, line.lanham_fallback = line.reference, True
