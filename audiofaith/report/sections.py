@@ -13,6 +13,7 @@ from audiofaith.benchmarks import reporting as benchmark_reporting
 from audiofaith.report.blocks import (AGREEMENT_HEADERS, FLIP_HEADERS, agreement_cells, count_cell, flip_cells,
                                       location, select_rows)
 from audiofaith.report.load import BASELINE_CONDITION, POOLED, Dataset
+from audiofaith.report.noise_floor import section_noise_floor
 from audiofaith.report.plots import _PROMPT_LABEL, model_colors, plot_accuracy_bars
 from audiofaith.report.render import Block, Heading, Image, Paragraph, Table, _finite, pct, pct_ci, pvalue
 from audiofaith.report.spec import Section, SectionContext, spec_index
@@ -271,6 +272,7 @@ REPORT_SECTIONS = (
     Section(10, lambda context: section_cot_vs_direct(context.rows)),
     Section(30, lambda context: section_finish_reasons(context.dataset, context.settings)),
     Section(55, lambda context: section_rewrites(context.dataset)),
+    Section(990, section_noise_floor),
     Section(1000, lambda context: section_mcnemar(context.rows)),
 )
 
