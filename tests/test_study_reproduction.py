@@ -20,8 +20,8 @@ from audiofaith.convert import (ConvertError, anchor_kind, convert_anchor, main 
 from audiofaith.jsonl import read_jsonl
 from audiofaith.manifest import write_manifest
 from audiofaith.records import ManifestItem
-from audiofaith.report.noise_floor import NOT_MEASURED, noise_floors
-from audiofaith.report.spec import spec_index
+from audiofaith.report.noise_floor import NOT_MEASURED, noise_floors, section_noise_floor
+from audiofaith.report.spec import SectionContext, spec_index
 
 REPO = Path(__file__).resolve().parents[1]
 STUDY = REPO.parent / "shared" / "anchor-outputs" / "study-e4cee03"
@@ -101,11 +101,12 @@ def study_early_answering() -> dict:
 
 
 # ------------------------------------------------------------------------------------------------
-# Convert everything, report once
+# Convert everything once; summarize everything, write the report of MMAR (its plots are small)
 
 
 @pytest.fixture(scope="module")
-def study_report(tmp_path_factory):
+def converted(tmp_path_factory):
+    """The folder holding ``outputs/`` (every converted file) and ``manifests/``."""
     if not STUDY.is_dir():
         pytest.skip("../shared/anchor-outputs/study-e4cee03 is absent")
     tmp = tmp_path_factory.mktemp("study")
@@ -131,15 +132,30 @@ def study_report(tmp_path_factory):
     omni = out / "mmar" / "qwen_omni"
     assert convert_anchor(OMNI_BASELINE, omni / "baseline_mmar.jsonl", "qwen_omni", str(manifests)) == 99
     assert convert_anchor(EARLY, omni / "interventions" / "early_answering.jsonl", "qwen_omni", str(manifests)) == 63
-    folder = tmp / "report"
-    report.write_report(out, folder, manifests, report.Settings(n_resamples=10))
+    return tmp
+
+
+@pytest.fixture(scope="module")
+def summary_rows(converted):
+    """Every converted file's summary rows, as summary.csv writes them (``SummaryRow``)."""
+    dataset = report.load_outputs(converted / "outputs", converted / "manifests")
+    return report.summarize(dataset, report.Settings(n_resamples=10))
+
+
+@pytest.fixture(scope="module")
+def mmar_report(converted):
+    """``audiofaith report`` on the converted MMAR files: its folder and summary.csv's rows."""
+    folder = converted / "report"
+    report.write_report(converted / "outputs" / "mmar", folder, converted / "manifests", report.Settings(n_resamples=10))
     with open(folder / "summary.csv", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    return folder, rows
+        return folder, list(csv.DictReader(handle))
 
 
 def _row(rows, x, **where):
-    found = [r for r in rows if all(r[k] == v for k, v in where.items()) and r["x"] and float(r["x"]) == x]
+    """The one summary row at ``x`` matching ``where`` (summary.csv dicts or SummaryRow objects)."""
+    get = (lambda r, k: r[k]) if rows and isinstance(rows[0], dict) else getattr
+    found = [r for r in rows if all(get(r, k) == v for k, v in where.items())
+             and get(r, "x") not in (None, "") and float(get(r, "x")) == x]
     assert len(found) == 1, (where, x, found)
     return found[0]
 
@@ -154,25 +170,27 @@ def _pandas_same(row) -> float:
     return float(row["agree_rate_null_as_disagree"])
 
 
+
+
+
 def _close(ours: float, study: float) -> bool:
     return abs(100 * ours - 100 * study) < 0.1
 
 
 @needs_study
 @pytest.mark.parametrize("track", TRACKS)
-def test_audio_masking_per_level_and_track(study_report, track):
-    _, rows = study_report
+def test_audio_masking_per_level_and_track(summary_rows, track):
     for level, (accuracy, same) in study_masking(track).items():
-        row = _row(rows, level / 100, dataset="sakura", model="qwen_omni" + PAPER, subset=track, hop="all",
+        row = _row(summary_rows, level / 100, dataset="sakura", model="qwen_omni" + PAPER, subset=track, hop="all",
                    condition="mask")
-        assert row["n"] == "1000" and row["x_name"] == "mask_ratio"
+        assert row["n"] == 1000 and row["x_name"] == "mask_ratio"
         assert _close(float(row["accuracy"]), accuracy), (track, level, row["accuracy"], accuracy)
         assert _close(_python_same(row), same), (track, level, _python_same(row), same)
 
 
 @needs_study
-def test_random_partial_filler_as_the_plot_script_merges_the_baseline_file(study_report):
-    _, rows = study_report
+def test_random_partial_filler_as_the_plot_script_merges_the_baseline_file(mmar_report):
+    _, rows = mmar_report
     study = study_partial_filler(merge_baseline_file=True)
     assert sorted(study) == list(range(0, 101, 5))
     for x, (accuracy, same) in study.items():
@@ -183,10 +201,10 @@ def test_random_partial_filler_as_the_plot_script_merges_the_baseline_file(study
 
 
 @needs_study
-def test_random_partial_filler_against_each_lines_own_baseline_letter(study_report):
+def test_random_partial_filler_against_each_lines_own_baseline_letter(mmar_report):
     """The lines' own reference: 76 of 100 chains keep their letter with nothing replaced, where the
     plot script draws 100 %."""
-    _, rows = study_report
+    _, rows = mmar_report
     study = study_partial_filler(merge_baseline_file=False)
     for x, (accuracy, same) in study.items():
         row = _row(rows, x, dataset="mmar", model="af3_think" + PAPER, subset="all", condition="partial_filler",
@@ -198,8 +216,8 @@ def test_random_partial_filler_against_each_lines_own_baseline_letter(study_repo
 
 
 @needs_study
-def test_early_answering_in_the_study_5_percent_bins(study_report):
-    _, rows = study_report
+def test_early_answering_in_the_study_5_percent_bins(mmar_report):
+    _, rows = mmar_report
     study = study_early_answering()
     assert 100 in study and len(study) >= 10
     for x, (accuracy, same) in study.items():
@@ -213,26 +231,20 @@ def test_early_answering_in_the_study_5_percent_bins(study_report):
 
 
 @needs_study
-def test_noise_floor_beside_every_curve_in_the_table_and_plots(study_report):
-    folder, _ = study_report
+def test_noise_floor_beside_every_curve_in_the_table_and_plots(mmar_report, summary_rows):
+    folder, _ = mmar_report
     text = (folder / "report.md").read_text(encoding="utf-8")
     section = text.split("Noise floor: the same answer with nothing changed", 1)[1]
     assert "| af3_think [paper protocol] | all | none | partial_filler | filler=lorem, position=random, " \
            "reference_from=run | agree_rate_excl_null | x = 0 (nothing changed) | 77.6 | 100 | 100 |" in section
     assert "| qwen_omni [paper protocol] | all | none | early_answering_5pct | – | agree_rate_null_as_disagree | " \
            "x = 100 (nothing changed) | 73.3 | 15 | 0 |" in section
-    assert f"| qwen_omni [paper protocol] | animal | all | mask | mode=regenerate | agree_rate_excl_null | " \
-           f"{NOT_MEASURED} |" in section
-    for plot in ("mmar/partial_filler.png", "mmar/early_answering_5pct.png", "sakura/mask_agreement.png"):
+    for plot in ("partial_filler.png", "early_answering_5pct.png"):
         assert (folder / "plots" / plot).is_file()
-
-
-@pytest.fixture(scope="module")
-def summary_rows(study_report):
-    """SummaryRow objects of the converted files, read through the report's own loader."""
-    folder, _ = study_report
-    dataset = report.load_outputs(folder.parent / "outputs", folder.parent / "manifests", exclude=folder)
-    return report.summarize(dataset, report.Settings(n_resamples=10))
+    blocks = section_noise_floor(SectionContext(rows=summary_rows, aocs=[], dataset=None, colors={},
+                                                plot_dir=folder, settings=report.Settings()))
+    masking = [row for block in blocks if hasattr(block, "rows") for row in block.rows if row[3] == "mask"]
+    assert len(masking) == 12 and all(row[6] == NOT_MEASURED for row in masking)  # the study has no unmasked rerun
 
 
 @needs_study
