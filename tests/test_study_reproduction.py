@@ -345,3 +345,15 @@ def test_study_mmar_manifest_takes_the_gold_from_answer_key():
     assert "mmar_263" not in items and items["mmar_0"].answer == "A" and items["mmar_0"].dataset == "mmar"
     assert items["mmar_158"].choices[items["mmar_158"].letters.index(items["mmar_158"].answer)] == \
         "Octave interval leap simulates bell"
+
+
+@needs_study
+@pytest.mark.parametrize("model, path", [("af3_think", AF3_BASELINE), ("qwen_omni", OMNI_BASELINE)])
+def test_mmar_baselines_keep_the_study_correctness(summary_rows, model, path):
+    """Every chain a run: correct answers summed over the modality rows equal the study's ``is_correct``."""
+    lines = _lines(path)
+    rows = [r for r in summary_rows if r.dataset == "mmar" and r.model == model + PAPER
+            and r.condition == "baseline_cot"]
+    assert sum(r.n for r in rows) == len(lines)
+    assert sum(r.n_correct for r in rows) == sum(line["is_correct"] for line in lines)
+    assert sum(r.n_null_prediction for r in rows) == sum(line["predicted_choice"] is None for line in lines)
