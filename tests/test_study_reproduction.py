@@ -241,6 +241,10 @@ def test_noise_floor_beside_every_curve_in_the_table_and_plots(mmar_report, summ
            "x = 100 (nothing changed) | 73.3 | 15 | 0 |" in section
     for plot in ("partial_filler.png", "early_answering_5pct.png"):
         assert (folder / "plots" / plot).is_file()
+    with open(folder / "noise_floor.csv", encoding="utf-8") as handle:
+        floors = {(r["model"], r["subset"], r["condition"], r["variant"]): r for r in csv.DictReader(handle)}
+    early = floors[("qwen_omni" + PAPER, "all", "early_answering_5pct", "")]
+    assert (early["floor"], early["n_floor"], early["strongest_x"]) == ("0.733333", "15", "0")
     blocks = section_noise_floor(SectionContext(rows=summary_rows, aocs=[], dataset=None, colors={},
                                                 plot_dir=folder, settings=report.Settings()))
     masking = [row for block in blocks if hasattr(block, "rows") for row in block.rows if row[3] == "mask"]
@@ -357,3 +361,16 @@ def test_mmar_baselines_keep_the_study_correctness(summary_rows, model, path):
     assert sum(r.n for r in rows) == len(lines)
     assert sum(r.n_correct for r in rows) == sum(line["is_correct"] for line in lines)
     assert sum(r.n_null_prediction for r in rows) == sum(line["predicted_choice"] is None for line in lines)
+
+
+@needs_study
+def test_mmar_export_scores_as_the_study(mmar_report):
+    """The evaluation-script input of MMAR (answer_prediction = the chosen option's text, empty for a
+    letter that is no option) scores the study's AF3 run as its own ``is_correct`` does."""
+    folder, _ = mmar_report
+    exported = [line for path in sorted((folder / "benchmark_eval" / "mmar" / ("af3_think" + PAPER) / "cot")
+                                        .glob("MMAR-predictions*.jsonl")) for line in read_jsonl(path)]
+    study = _lines(AF3_BASELINE)
+    assert len(exported) == len(study) == 1194
+    assert sum(line["answer_prediction"] == line["answer"] for line in exported) == \
+        sum(line["is_correct"] for line in study)

@@ -87,6 +87,24 @@ def noise_floors(rows: Sequence[SummaryRow], curve: CurveSpec) -> List[NoiseFloo
     return floors
 
 
+def all_noise_floors(rows: Sequence[SummaryRow]) -> List[Tuple[str, CurveSpec, NoiseFloor]]:
+    """(curve key, curve, floor) for every series of every registered agreement curve."""
+    return [(key, curve, floor) for key, curve in spec_index().curves.items() for floor in noise_floors(rows, curve)]
+
+
+#: noise_floor.csv: one row per curve series; x in the curve's own unit (summary.csv's x).
+NOISE_FLOOR_COLUMNS = ["dataset", "model", "subset", "hop", "condition", "variant", "curve", "metric", "source",
+                       "floor", "n_floor", "strongest_x", "strongest"]
+
+
+def noise_floor_rows(rows: Sequence[SummaryRow]) -> List[Dict[str, object]]:
+    """noise_floor.csv's rows."""
+    return [{"dataset": f.dataset, "model": f.model, "subset": f.subset, "hop": f.hop, "condition": f.condition,
+             "variant": f.variant, "curve": key, "metric": f.metric, "source": f.source, "floor": f.floor,
+             "n_floor": f.n_floor, "strongest_x": f.strongest_x, "strongest": f.strongest}
+            for key, _, f in all_noise_floors(rows)]
+
+
 def _x_cell(x: Optional[float], curve: CurveSpec) -> str:
     return "–" if x is None else f"{curve.x_scale * x:g}"
 
@@ -94,14 +112,12 @@ def _x_cell(x: Optional[float], curve: CurveSpec) -> str:
 def section_noise_floor(context: SectionContext) -> List[Block]:
     """Every agreement curve of the benchmark beside its noise floor."""
     body = []
-    for key, curve in spec_index().curves.items():
-        for floor in noise_floors(context.rows, curve):
-            change = floor.strongest - floor.floor if floor.floor is not None and _finite(floor.strongest) else None
-            body.append([floor.model, floor.subset, floor.hop, floor.condition, floor.variant or "–", floor.metric,
-                         floor.source, pct(floor.floor) if floor.floor is not None else "–",
-                         "–" if floor.n_floor is None else str(floor.n_floor), _x_cell(floor.strongest_x, curve),
-                         pct(floor.strongest),
-                         "–" if change is None else f"{100 * change:+.1f}"])
+    for _, curve, floor in all_noise_floors(context.rows):
+        change = floor.strongest - floor.floor if floor.floor is not None and _finite(floor.strongest) else None
+        body.append([floor.model, floor.subset, floor.hop, floor.condition, floor.variant or "–", floor.metric,
+                     floor.source, pct(floor.floor) if floor.floor is not None else "–",
+                     "–" if floor.n_floor is None else str(floor.n_floor), _x_cell(floor.strongest_x, curve),
+                     pct(floor.strongest), "–" if change is None else f"{100 * change:+.1f}"])
     if not body:
         return []
     return [Heading(2, "Noise floor: the same answer with nothing changed"),
