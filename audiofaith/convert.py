@@ -191,6 +191,27 @@ class ItemIndex:
         return item
 
 
+#: The fields each kind of line must have (besides ``id``).
+REQUIRED = {
+    "baseline_item": ("true_letter", "predicted_letters"),
+    "baseline_chain": ("chain_id", "correct_choice", "predicted_choice"),
+    "mask": ("true_letter", "predicted_letters"),
+    "partial_filler": ("chain_id", "correct_choice", "predicted_choice", "percent_replaced",
+                       "corresponding_baseline_predicted_choice"),
+    "early_answering": ("chain_id", "correct_choice", "predicted_choice", "num_sentences_provided",
+                        "total_sentences_in_chain", "corresponding_baseline_predicted_choice"),
+}
+
+
+def _require(lines: Sequence[Tuple[int, Any]], layout: str, source: Path) -> None:
+    """Every line a JSON object with ``id`` and the fields of ``layout`` (``REQUIRED``)."""
+    for number, obj in lines:
+        missing = [name for name in ("id",) + REQUIRED[layout] if not isinstance(obj, dict) or name not in obj]
+        if missing:
+            raise ConvertError(f"{source}:{number}: not an anchor {layout.replace('_', ' ')} line, missing "
+                               f"{', '.join(missing)}")
+
+
 def convert_anchor_line(obj: Any, index: ItemIndex, model: str, prompt_mode: str, where: str) -> BaselineRecord:
     """One ``pooneh_version`` line (all runs of one item) as a BaselineRecord; predictions, raw
     outputs and reasoning kept as they are."""
@@ -343,15 +364,21 @@ def convert_anchor(source: Path, destination: Path, model: str, manifest: str, r
     for number, obj in lines:
         if not isinstance(obj, dict) or "id" not in obj:
             raise ConvertError(f"{source}:{number}: expected a JSON object with an 'id'")
+    if "mask_percent" in lines[0][1]:
+        raise ConvertError(f"{source}: the study's results/<model>/audio_masking layout is not converted (only "
+                           "pooneh_version's mask_p<level>_* files)")
     if reference_from not in REFERENCES:
         raise ConvertError(f"reference must be one of {REFERENCES}, got {reference_from!r}")
     index = ItemIndex(manifest, row_order)
     kind = anchor_kind(source, lines[0][1])
     letters = baseline_letters(baseline) if baseline is not None else None
     records: Sequence[Any]
+    layout = kind if kind != "baseline" else "baseline_item" if "predicted_letters" in lines[0][1] \
+        else "baseline_chain"
+    _require(lines, layout, source)
     if kind == "baseline":
         mode = prompt_mode or anchor_prompt_mode(source)
-        if "predicted_letters" in lines[0][1]:
+        if layout == "baseline_item":
             records = [convert_anchor_line(obj, index, model, mode, f"{source}:{number}") for number, obj in lines]
         else:
             records = convert_chain_baseline(lines, index, model, mode, source)

@@ -374,3 +374,14 @@ def test_mmar_export_scores_as_the_study(mmar_report):
     assert len(exported) == len(study) == 1194
     assert sum(line["answer_prediction"] == line["answer"] for line in exported) == \
         sum(line["is_correct"] for line in study)
+
+
+def test_a_line_without_the_fields_of_its_kind_is_named(tmp_path):
+    manifests = _mmau_manifest(tmp_path)
+    source = tmp_path / "early.jsonl"
+    source.write_text(json.dumps({"id": MMAU_IDS[0], "chain_id": 0, "correct_choice": "A", "predicted_choice": "A",
+                                  "num_sentences_provided": 1, "total_sentences_in_chain": 2}) + "\n",
+                      encoding="utf-8")
+    with pytest.raises(ConvertError, match=r"early.jsonl:1: not an anchor early answering line, missing "
+                                           r"corresponding_baseline_predicted_choice"):
+        convert_anchor(source, tmp_path / "out.jsonl", "qwen_omni", str(manifests))
