@@ -34,8 +34,9 @@ KINDS: Dict[str, str] = {
     "answer_stripped": "audiofaith.interventions.answer_stripped",
     "audio": "audiofaith.interventions.audio",
 }
-#: Modules besides the families whose ``REPORT`` the report reads: the conditioned step (``full``).
-REPORTED_STAGES = ("audiofaith.runners.conditioned",)
+#: Modules besides the families whose ``REPORT`` the report reads: the conditioned step (``full``)
+#: and the converter of the published study's files (its early answering in 5 % bins).
+REPORTED_STAGES = ("audiofaith.runners.conditioned", "audiofaith.convert")
 
 
 @dataclass

@@ -503,7 +503,7 @@ def _curve(conditions: Tuple[str, ...], metric: str, title: str, xlabel: str, yl
 
 REPORT = ReportSpec(
     conditions=CONDITIONS, curve_x=(("noise_snr", "snr_db"), ("mask", "mask_ratio")),
-    per_item_params=frozenset({"swap_source_id", "inject_letter"}), variant_suffix=_swap_label,
+    per_item_params=frozenset({"swap_source_id", "inject_letter"}), variant_suffix=_swap_label, pooled=("mask",),
     curves=(
         ("noise_snr_accuracy", _curve(("noise_snr",), "accuracy", "Noise: accuracy vs SNR (solid: regenerated, parsed, "
                                       "null = wrong; dashed: fixed CoT, forced choice)", "SNR (dB)", "Accuracy (%)",

@@ -73,6 +73,7 @@ def _report_section(context: SectionContext) -> list:
 
 REPORT = ReportSpec(
     conditions=CONDITIONS, curve_x=(("early_answering", "fraction"),), binned_x=frozenset({"fraction"}),
+    zero_x=(("early_answering", 1.0),),
     per_item_params=frozenset({"k", "n", "fraction"}), aoc_step="k",
     curves=(("early_answering", CurveSpec(("early_answering",), "same_as_full_rate", "same_as_full_lo",
                                           "same_as_full_hi", "Early answering: answer with a truncated CoT",

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, Dict, Sequence, Tuple
 
 from audiofaith.report.load import mode_of
+from audiofaith.report.noise_floor import noise_floors
 from audiofaith.report.render import _finite
 from audiofaith.report.spec import CurveSpec
 from audiofaith.report.stats import SummaryRow, _hop_rank, _subset_rank
@@ -74,6 +75,9 @@ def plot_curves(rows: Sequence[SummaryRow], spec: CurveSpec, colors: Dict[str, A
 
     Returns False (and writes nothing) when no row has data for the figure.
     """
+    # the noise floors read every row (a curve without its own zero point takes the `full` rows')
+    floors = {(f.model, f.subset, f.hop, f.condition, f.variant): f.floor for f in noise_floors(rows, spec)
+              if f.floor is not None}
     rows = [r for r in rows if r.condition in spec.conditions and r.x is not None and _finite(r.get(spec.metric))]
     if not rows:
         return False
@@ -99,6 +103,10 @@ def plot_curves(rows: Sequence[SummaryRow], spec: CurveSpec, colors: Dict[str, A
                         color=colors[model], label=label)
                 ax.fill_between(x, [100 * p[spec.low] for p in points], [100 * p[spec.high] for p in points],
                                 color=colors[model], alpha=0.15, linewidth=0)
+                floor = floors.get((model, track, hop, condition, variant))
+                if floor is not None:  # the noise floor: agreement with nothing changed (docs/report.md)
+                    ax.axhline(100 * floor, linestyle=":", linewidth=1.2, color=colors[model],
+                               label=f"{label}: no intervention")
         ax.set_title(f"{track.capitalize()} · {hop}-hop")
         ax.set_ylim(-2, 102)
         if row_index == len(hops) - 1:

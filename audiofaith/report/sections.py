@@ -14,6 +14,7 @@ from audiofaith.benchmarks import reporting as benchmark_reporting
 from audiofaith.report.blocks import (AGREEMENT_HEADERS, FLIP_HEADERS, agreement_cells, condition_label, count_cell,
                                       flip_cells, location, select_rows)
 from audiofaith.report.load import BASELINE_CONDITION, POOLED, Dataset
+from audiofaith.report.noise_floor import section_noise_floor
 from audiofaith.report.plots import _PROMPT_LABEL, model_colors, plot_accuracy_bars
 from audiofaith.report.render import Block, Heading, Image, Paragraph, Table, _finite, pct, pct_ci, pvalue
 from audiofaith.report.spec import Section, SectionContext, spec_index
@@ -333,6 +334,7 @@ REPORT_SECTIONS = (
     Section(21, lambda context: section_written_vs_readout(context.rows)),
     Section(35, lambda context: section_readout_ties(context.dataset)),
     Section(55, lambda context: section_rewrites(context.dataset)),
+    Section(990, section_noise_floor),
     Section(1000, lambda context: section_mcnemar(context.rows)),
 )
 

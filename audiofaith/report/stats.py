@@ -157,10 +157,10 @@ def _missing(group: Sequence[Line], dataset: Dataset, expected: Dict[Tuple[str, 
 
 
 def summarize_group(group: Sequence[Line], settings: Settings, n_missing: Optional[int],
-                    hop: Optional[str] = None) -> SummaryRow:
+                    hop: Optional[str] = None, subset: Optional[str] = None) -> SummaryRow:
     """Every summary.csv statistic of one (model, subset, hop, condition, variant, x) group.
 
-    ``hop`` overrides the lines' hop (``"all"`` for the pooled baseline rows).
+    ``hop`` and ``subset`` override the lines' (``"all"`` for pooled rows).
     """
     first = group[0]
     scored = [line for line in group if line.error is None and line.excluded is None]
@@ -168,7 +168,7 @@ def summarize_group(group: Sequence[Line], settings: Settings, n_missing: Option
     n_null = sum(line.prediction is None for line in scored)
     spec = spec_index().spec(first.condition)
     row: Dict[str, Any] = {
-        "dataset": first.dataset, "model": first.model, "subset": first.subset, "hop": hop or first.hop, "condition": first.condition,
+        "dataset": first.dataset, "model": first.model, "subset": subset or first.subset, "hop": hop or first.hop, "condition": first.condition,
         "variant": first.variant, "x_name": spec_index().curve_x.get(first.condition, ""), "x": first.x,
         "n": len(group), "n_error": sum(line.error is not None for line in group),
         "n_excluded": sum(line.error is None and line.excluded is not None for line in group),
@@ -287,19 +287,30 @@ def summarize(dataset: Dataset, settings: Settings) -> List[SummaryRow]:
 
     Baselines also get a row with hop ``all`` (both hops pooled: the 1000-question track
     accuracy that the anchor study reports), except in benchmarks without hops (hop ``none``).
+    The conditions a spec lists in ``pooled`` get the same hop ``all`` rows and, in benchmarks
+    without hops, a row with subset ``all`` (every subset pooled: the published study's per-dataset
+    curves); their pooled rows have no ``n_missing``.
     """
+    pooled_conditions = spec_index().pooled
     groups: Dict[Tuple, List[Line]] = defaultdict(list)
     for line in dataset.lines:
-        groups[_group_key(line)].append(line)
+        key = _group_key(line)
+        groups[key].append(line)
         if line.condition in BASELINE_CONDITION.values() and line.hop != NO_HOP:
-            key = _group_key(line)
             groups[key[:3] + (_hop_rank(POOLED),) + key[4:]].append(line)
+        elif line.condition in pooled_conditions:
+            pooled_key = key[:3] + (_hop_rank(POOLED),) + key[4:] if line.hop != NO_HOP else \
+                key[:2] + (_subset_rank(POOLED),) + key[3:]
+            groups[pooled_key].append(line)
     expected = _expected_keys(dataset)
     rows = []
     for key in sorted(groups):
-        pooled = key[3][1] == POOLED
-        rows.append(summarize_group(groups[key], settings, _missing(groups[key], dataset, expected, pooled),
-                                    hop=POOLED if pooled else None))
+        pooled_hop, pooled_subset = key[3][1] == POOLED, key[2][1] == POOLED
+        baseline = key[4] in BASELINE_CONDITION.values()
+        n_missing = _missing(groups[key], dataset, expected, pooled_hop) \
+            if baseline or not (pooled_hop or pooled_subset) else None
+        rows.append(summarize_group(groups[key], settings, n_missing, hop=POOLED if pooled_hop else None,
+                                    subset=POOLED if pooled_subset else None))
     return with_family_adjusted_p(rows)
 
 
