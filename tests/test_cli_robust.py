@@ -17,7 +17,7 @@ import pytest
 from audiofaith.jsonl import read_jsonl
 from audiofaith.manifest import load_manifest
 from audiofaith.sampling import stratified_sample
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, require, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -215,9 +215,8 @@ def test_progress_lines_without_a_terminal(animal_run):
     assert "\r" not in animal_run["log"]  # no tqdm bar, ours or transformers' "Loading weights"
 
 
-def test_missing_espeak_names_the_conditions_and_the_way_around(animal_run, synthetic_data, tmp_path):
-    if shutil.which("espeak-ng"):
-        pytest.skip("espeak-ng is installed here")
+def test_missing_espeak_names_the_conditions_and_the_way_around(animal_run, synthetic_data, tmp_path, monkeypatch):
+    monkeypatch.setattr("audiofaith.tts.ESPEAK", str(tmp_path / "no-espeak-ng"))  # absent, installed or not
     done = run_cli(INTERVENE, "--kind", "audio", "--manifest_file", str(synthetic_data["manifests"]["animal"]),
                    "--input_results_file", str(animal_run["baseline"]), "--output_file", str(tmp_path / "a.jsonl"),
                    "--data_root", str(synthetic_data["data_root"]), "--model_path", str(tmp_path / "none"))
@@ -249,8 +248,7 @@ def test_prepare_sakura_check(synthetic_data, tmp_path):
 
 def test_run_sakura_uses_the_project_venv():
     venv_python = REPO / ".venv" / "bin" / "python"
-    if not venv_python.exists():
-        pytest.skip("no .venv in this checkout")
+    require(venv_python.exists(), "no .venv in this checkout (make setup creates it)")
     env = dict(os.environ, PATH="/usr/bin:/bin", TRACKS="animal", EXTRA_ARGS="--help")
     env.pop("PYTHON", None)
     done = subprocess.run(["bash", "scripts/run_sakura.sh", "qwen2_audio", "baseline"], cwd=REPO, env=env,

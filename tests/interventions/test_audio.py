@@ -22,11 +22,12 @@ from audiofaith.prompts import DEFAULT_PROFILE
 from audiofaith.records import BaselineRecord
 from audiofaith.runners.variants import VariantConfig, run_variants
 from audiofaith.tts import DirectoryTTS, EspeakTTS, TTSError, answer_text, espeak_available, tts_file_name
+from tests.conftest import requires
 from tests.runners.fake_backend import FakeBackend
 
 REPO = Path(__file__).resolve().parents[2]
-needs_espeak = pytest.mark.skipif(not espeak_available(), reason="espeak-ng is not installed "
-                                  "(apt-get install espeak-ng); the spoken-injection tests need it")
+needs_espeak = requires(espeak_available(), "espeak-ng is not installed (apt-get install espeak-ng); "
+                                            "the spoken-injection tests need it")
 
 
 def options(*argv: str) -> dict:
