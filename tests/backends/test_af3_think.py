@@ -12,7 +12,7 @@ from audiofaith.backends.af3_think import NON_LORA_FILE, ThinkWeightsError, map_
 from audiofaith.prompts import AF3_THINK_SUFFIX, answer_prefix, user_text
 from audiofaith.tiny import TINY_NON_LORA_NAMES
 from tests.backends import hf_checks
-from tests.test_prompts import ITEM, REASONING, check_golden
+from tests.test_prompts import ITEM, REASONING, check_published_golden
 
 pytestmark = pytest.mark.slow
 
@@ -161,5 +161,5 @@ def test_prompt_has_the_thinking_suffix_and_still_asks_for_the_answer_line(think
     text = user_text(ITEM, "cot", think.profile)
     assert text.endswith(AF3_THINK_SUFFIX) and '"Answer: (X)"' in text
     assert AF3_THINK_SUFFIX not in user_text(ITEM, "direct", think.profile)
-    check_golden("af3_think_conditioned.txt",
-                 think.render(ModelInput(text, audio=[0.0], assistant_prefix=answer_prefix(REASONING, think.profile))))
+    check_published_golden("af3_think_conditioned.txt", think, "af3_think",
+                           ModelInput(text, audio=[0.0], assistant_prefix=answer_prefix(REASONING, think.profile)))
