@@ -173,6 +173,31 @@ def speech_clips(synthetic_data, tmp_path_factory) -> Path:
     return folder
 
 
+def start_and_stop_after(args: "list[str]", lines: int, timeout: float = 300) -> subprocess.Popen:
+    """Start ``python ARGS`` in its own process and return once it has stopped itself (SIGSTOP)
+    after writing ``lines`` JSONL lines (audiofaith.jsonl's test-only hook): the caller then kills
+    or races it at that exact point. ``timeout`` only guards a hung start; nothing depends on speed."""
+    import signal
+    import time
+
+    from audiofaith.jsonl import STOP_AFTER_LINES_ENV
+
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **{STOP_AFTER_LINES_ENV: str(lines)})
+    process = subprocess.Popen([sys.executable, *args], cwd=REPO, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, env=env)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pid, status = os.waitpid(process.pid, os.WNOHANG | os.WUNTRACED)
+        if pid and os.WIFSTOPPED(status):
+            return process
+        if pid:  # exited without stopping: the hook was never reached
+            raise AssertionError(f"{args[0]} exited (status {status}) before writing {lines} line(s)")
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    raise AssertionError(f"{args[0]} did not reach {lines} written line(s) within {timeout} s")
+
+
 def run_cli(*args: str, cwd: Path = REPO, timeout: int = 300, subprocess_: bool = False) -> subprocess.CompletedProcess:
     """Run a command as a user types it (``python interface/... --flags`` or ``python -m module ...``).
 
