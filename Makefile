@@ -13,7 +13,7 @@ help:
 	@echo "make bench  throughput ratios on the CPU with a tiny checkpoint (last line: JSON)"
 	@echo "make setup  only create .venv with requirements/test.txt (torch pinned, CPU-usable)"
 	@echo "make test-salmonn  create .venv-salmonn-cpu and test the SALMONN backend against SALMONN's real code"
-	@echo "           (tiny random weights; SALMONN_REPO=../shared/salmonn-code, skipped when absent)"
+	@echo "           (tiny random weights; SALMONN_REPO=../shared/salmonn-code; skipped when absent, failed under AUDIOFAITH_CI=1)"
 
 $(STAMP): requirements/core.txt requirements/hf.txt requirements/test.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)

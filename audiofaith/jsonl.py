@@ -6,12 +6,18 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, Tuple
 
 from audiofaith.errors import UserError
 
 log = logging.getLogger(__name__)
+
+#: Test-only hook: a process with this variable set to N stops itself (SIGSTOP) once an
+#: AppendWriter has written N lines, so a test can kill or race it at a known point instead of
+#: after a guessed delay (tests/test_cli.py, tests/test_cli_robust.py). Unset in normal use.
+STOP_AFTER_LINES_ENV = "AUDIOFAITH_TEST_STOP_AFTER_LINES"
 
 
 class JsonlError(UserError):
@@ -88,6 +94,9 @@ class AppendWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         repair_torn_tail(self.path)
         self._handle = open(self.path, "a", encoding="utf-8")
+        self._written = 0
+        stop_after = os.environ.get(STOP_AFTER_LINES_ENV)
+        self._stop_after = int(stop_after) if stop_after else None
 
     def write_many(self, objects: Iterable[Dict[str, Any]]) -> int:
         lines = [json.dumps(obj, ensure_ascii=False) + "\n" for obj in objects]
@@ -96,6 +105,11 @@ class AppendWriter:
         self._handle.write("".join(lines))
         self._handle.flush()
         os.fsync(self._handle.fileno())
+        before, self._written = self._written, self._written + len(lines)
+        if self._stop_after is not None and before < self._stop_after <= self._written:
+            log.warning("%s=%d: %d line(s) written to %s; stopping (SIGSTOP)", STOP_AFTER_LINES_ENV,
+                        self._stop_after, self._written, self.path)
+            os.kill(os.getpid(), signal.SIGSTOP)
         return len(lines)
 
     def close(self) -> None:

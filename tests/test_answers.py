@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from audiofaith.answers import LETTERS, parse_answer
 from audiofaith.option_matching import same_word
+from tests.conftest import CI, require
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -63,8 +64,7 @@ def _anchor_choices():
     table = {}
     for track in TRACKS:
         manifest = MANIFESTS / track / "sakura_manifest.jsonl"
-        if not manifest.is_file():
-            pytest.skip(f"manifest {manifest} is missing")
+        assert manifest.is_file(), f"committed manifest {manifest} is missing"
         items = _read_jsonl(manifest)
         anchors = {}
         for path in sorted((ANCHORS / track).glob("*.jsonl")):
@@ -85,8 +85,8 @@ def _anchor_choices():
             if ok:
                 chosen = mapping
                 break
-        if chosen is None:
-            pytest.skip(f"cannot align anchor ids of {track} with its manifest")
+        # data drift (anchor outputs or manifests changed) is a failure, never a skip
+        assert chosen is not None, f"cannot align the anchor ids of {track} with its manifest (data drift?)"
         for aid, item in chosen.items():
             table[(track, aid)] = item["choices"]
     return table
@@ -100,11 +100,19 @@ def _naive_last_paren(text, choices):
     return letter if LETTERS.index(letter) < len(choices) else None
 
 
+#: (file, id, run) of the hand-labelled anchor responses parse_answer disagrees with today: none.
+ANCHOR_KNOWN_MISSES: set = set()
+
+#: The fresh sample's known disagreements: (file, id, run) for anchor lines, ("text", first 60
+#: characters) for synthetic ones (docs/parsing.md discusses each).
+FRESH_KNOWN_MISSES = {
+    ("text", "The speaker's language is Spanish. Among the novels, 'One Hu"),  # names the fitting option, no letter
+}
+
+
 def test_anchor_agreement():
-    if not ANCHORS.is_dir():
-        pytest.skip(f"anchor outputs not found at {ANCHORS}")
-    if not MANIFESTS.is_dir():
-        pytest.skip(f"SAKURA manifests not found at {MANIFESTS}")
+    require(ANCHORS.is_dir(), f"anchor outputs not found at {ANCHORS} (../shared)")
+    assert MANIFESTS.is_dir(), f"committed SAKURA manifests not found at {MANIFESTS}"
     choices = _anchor_choices()
     labels = _read_jsonl(GOLDEN / "anchor_labels.jsonl")
     assert len(labels) >= 200
@@ -113,7 +121,7 @@ def test_anchor_agreement():
         for obj in _read_jsonl(ANCHORS / rel):
             responses[(rel, obj["id"])] = obj["raw_model_outputs"]
     agree = naive = 0
-    misses = []
+    misses = {}
     for lab in labels:
         track = lab["file"].split("/")[0]
         text = responses[(lab["file"], lab["id"])][lab["run"]]
@@ -122,12 +130,10 @@ def test_anchor_agreement():
         agree += got == lab["label"]
         naive += _naive_last_paren(text, ch) == lab["label"]
         if got != lab["label"]:
-            misses.append(f"{lab['file']} {lab['id']} run {lab['run']}: label {lab['label']} got {got} ({lab['why']})")
-    rate = agree / len(labels)
-    print(f"\nparse_answer agreement {agree}/{len(labels)} = {rate:.3f}; naive last-(X) {naive / len(labels):.3f}")
-    for line in misses:
-        print("  disagreement:", line)
-    assert rate >= 0.95, "\n".join(misses)
+            misses[(lab["file"], lab["id"], lab["run"])] = f"label {lab['label']} got {got} ({lab['why']})"
+    print(f"\nparse_answer agreement {agree}/{len(labels)}; naive last-(X) {naive}/{len(labels)}")
+    # The exact set of known disagreements: one more (or one fixed) shows up here and is reviewed.
+    assert misses.keys() == ANCHOR_KNOWN_MISSES, "\n".join(f"{key}: {why}" for key, why in misses.items())
 
 
 # --- properties -----------------------------------------------------------------------------
@@ -206,10 +212,13 @@ def test_fresh_sample_agreement():
     changes. Synthetic AF3-style lines always run; anchor lines need ../shared."""
     labels = _read_jsonl(GOLDEN / "fresh_sample_labels.jsonl")
     assert len(labels) >= 140
+    known = FRESH_KNOWN_MISSES
     if not ANCHORS.is_dir():
+        assert not CI, f"AUDIOFAITH_CI=1: anchor outputs not found at {ANCHORS} (../shared)"
         labels = [lab for lab in labels if "text" in lab]
+        known = {key for key in known if key[0] == "text"}
     cache = {}
-    misses = []
+    misses = {}
     for lab in labels:
         if "text" in lab:
             text = lab["text"]
@@ -219,8 +228,9 @@ def test_fresh_sample_agreement():
             text = cache[lab["file"]][lab["id"]][lab["run"]]
         got = parse_answer(text, lab["choices"])
         if got != lab["label"]:
-            misses.append(f"[{lab['source']}] label {lab['label']} got {got}: {lab['why']}")
-    assert 1 - len(misses) / len(labels) >= 0.97, "\n".join(misses)
+            key = ("text", lab["text"][:60]) if "text" in lab else (lab["file"], lab["id"], lab["run"])
+            misses[key] = f"[{lab['source']}] label {lab['label']} got {got}: {lab['why']}"
+    assert misses.keys() == known, "\n".join(f"{key}: {why}" for key, why in misses.items())
 
 
 # --- real Audio Flamingo 3 responses (the published study's MMAR outputs) ----------------------
@@ -256,8 +266,7 @@ def test_af3_label_files_are_well_formed():
 
 @pytest.mark.parametrize("name", AF3_SAMPLES)
 def test_af3_sample_known_misses(name):
-    if not STUDY.is_dir():
-        pytest.skip(f"the study's outputs are not at {STUDY}")
+    require(STUDY.is_dir(), f"the study's outputs are not at {STUDY} (../shared/anchor-outputs/study-e4cee03)")
     files = {}
     misses = set()
     for number, lab in enumerate(_read_jsonl(GOLDEN / name), 1):

@@ -14,6 +14,7 @@ from audiofaith.convert import convert_anchor
 from audiofaith.jsonl import JsonlError, write_jsonl
 from audiofaith.manifest import write_manifest
 from audiofaith.records import BaselineRecord, ConditionedRecord, ManifestItem
+from tests.conftest import requires
 
 REPO = Path(__file__).resolve().parents[1]
 ANCHOR = REPO.parent / "shared" / "anchor-outputs" / "qwen2.5-omni"
@@ -280,7 +281,7 @@ PUBLISHED_COT = {"animal": 83.6, "language": 83.2, "emotion": 34.0, "gender": 47
 PUBLISHED_DIRECT = {"animal": 81.4, "language": 79.2, "emotion": 31.8}  # gender: README 46.87, see docs/report.md
 
 
-@pytest.mark.skipif(not ANCHOR.is_dir(), reason="../shared/anchor-outputs is absent")
+@requires(ANCHOR.is_dir(), "../shared/anchor-outputs is absent")
 def test_anchor_data_reproduces_published_accuracy(tmp_path):
     root = tmp_path / "output" / "sakura"
     manifest = str(REPO / "processed_input" / "sakura" / "{track}" / "sakura_manifest.jsonl")
