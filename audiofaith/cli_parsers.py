@@ -8,7 +8,7 @@ import argparse
 from typing import List, Optional
 
 from audiofaith.backends import MODELS, backend_class, get_spec
-from audiofaith.helptext import DefaultsHelpFormatter
+from audiofaith.helptext import ArgumentParser, DefaultsHelpFormatter
 from audiofaith.pipeline import BaselineStage, ConditionedStage, Hardware, InterventionStage, Selection
 from audiofaith.protocols import OURS, PROTOCOLS
 
@@ -21,7 +21,15 @@ def _positive_int(text: str) -> int:
 
 
 def _batch_size(text: str):
-    return "auto" if text == "auto" else _positive_int(text)
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer or 'auto', got {text!r}")
+    return value
 
 
 class _OptionRecorder:
@@ -99,7 +107,7 @@ def _add_common(parser: argparse.ArgumentParser, model_key: Optional[str], backe
 def baseline_parser(model_key: Optional[str] = None, prog: Optional[str] = None,
                     backend_key: Optional[str] = None) -> argparse.ArgumentParser:
     name = get_spec(model_key).display_name if model_key else "a registered model"
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=prog,
         description=f"Baseline run of {name}: for every manifest item, generate a chain of thought and an answer "
                     "(or a direct answer with --no_reasoning), parse the chosen letter, and read the letter "
@@ -135,7 +143,7 @@ def baseline_parser(model_key: Optional[str] = None, prog: Optional[str] = None,
 def conditioned_parser(model_key: Optional[str] = None, prog: Optional[str] = None,
                        backend_key: Optional[str] = None) -> argparse.ArgumentParser:
     name = get_spec(model_key).display_name if model_key else "a registered model"
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=prog,
         description=f"Conditioned run of {name}: inject each baseline run's reasoning back as the model's own "
                     "assistant turn, followed by the answer cue, and read the final letter (from letter "
@@ -177,7 +185,7 @@ def intervene_parser(model_key: Optional[str] = None, prog: Optional[str] = None
     from audiofaith.interventions import KINDS, family
 
     name = get_spec(model_key).display_name if model_key else "a registered model"
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=prog,
         description=f"Interventions on {name}'s baseline runs (docs/conditions.md): each --kind edits the "
                     "chain of thought or the audio of every baseline run into variants and reads the answer under "
@@ -226,7 +234,7 @@ def intervene_parser(model_key: Optional[str] = None, prog: Optional[str] = None
 
 
 def merge_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="audiofaith merge",
         description="Merge <stem>.shard-K-of-N<suffix> files (written by runs with --shard K/N) into the requested "
                     "output, in the canonical order a single-process run leaves, with a merged provenance sidecar. "
