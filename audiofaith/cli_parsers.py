@@ -127,7 +127,8 @@ def baseline_parser(model_key: Optional[str] = None, prog: Optional[str] = None,
                      help="answers per item; 1 = greedy decoding, N > 1 = N seeded samples")
     gen.add_argument("--max_new_tokens", type=_positive_int, default=None,
                      help="generation length (default 512 with reasoning, 32 without; under --protocol paper "
-                          "the study's length for the model, e.g. 1024 for Qwen2.5-Omni)")
+                          "the study's length for the model, e.g. 1024 for Qwen2.5-Omni; with reasoning on a tiny "
+                          "test checkpoint, the max_new_tokens of its generation_config.json, 48)")
     gen.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (only when --num_runs > 1)")
     gen.add_argument("--top_p", type=float, default=0.9, help="nucleus sampling p (only when --num_runs > 1)")
     gen.add_argument("--seed", type=int, default=0,
@@ -208,7 +209,8 @@ def intervene_parser(model_key: Optional[str] = None, prog: Optional[str] = None
                           "the study's length for the model)")
     ans.add_argument("--cot_max_new_tokens", type=_positive_int, default=None,
                      help="length of regenerated or continued reasoning (default: the baseline's max_new_tokens "
-                          "from its .meta.json sidecar, else 512 with a warning)")
+                          "from its .meta.json sidecar, else a tiny test checkpoint's own (48), else 512 with a "
+                          "warning)")
     _add_foreign_cot(io)
     ans.add_argument("--seed", type=int, default=0, help="base seed of seeded edits (per item)")
     ans.add_argument("--cot_source", choices=["own", "reference"], default="own",

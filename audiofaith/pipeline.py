@@ -35,6 +35,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Union
 from audiofaith.backends import backend_class, get_profile, get_spec, load_backend
 from audiofaith.errors import DiskFull, UserError
 from audiofaith.locking import OutputLock
+from audiofaith.model_source import tiny_max_new_tokens
 from audiofaith.manifest import check_audio_files, load_manifest, parse_shard, select_shard
 from audiofaith.protocols import OURS, PROTOCOLS, provenance as protocol_provenance, resolve as resolve_protocol
 from audiofaith.provenance import Provenance, content_fingerprint, sidecar_path
@@ -377,6 +378,11 @@ def _run_baseline(stage: BaselineStage) -> StageResult:
     selected = _Selected(stage.selection, stage.data_root, stage.manifest, stage.output)
     prompt_mode = "cot" if stage.reasoning else "direct"
     default_length = paper.max_new_tokens(prompt_mode) if paper else (512 if stage.reasoning else 32)
+    tiny_length = tiny_max_new_tokens(stage.hardware.model_path)
+    if stage.max_new_tokens is None and paper is None and stage.reasoning and tiny_length:
+        log.info("a tiny test checkpoint: reasoning up to %d tokens, from its generation_config.json "
+                 "(--max_new_tokens changes it)", tiny_length)
+        default_length = tiny_length
     stage = dataclasses.replace(stage, max_new_tokens=stage.max_new_tokens or default_length)
     config = BaselineConfig(model_key=model_key, prompt_mode=prompt_mode, num_runs=stage.num_runs,
                             batch_size=stage.hardware.effective_batch_size(), max_new_tokens=stage.max_new_tokens,
@@ -498,7 +504,12 @@ def _run_intervention(stage: InterventionStage) -> StageResult:
                         "defines per model; run it with --protocol ours (docs/protocols.md)")
     if stage.cot_max_new_tokens is None:
         from_baseline = baseline_max_new_tokens(stage.baseline)
-        if from_baseline is None:
+        tiny_length = tiny_max_new_tokens(stage.hardware.model_path)
+        if from_baseline is None and tiny_length:
+            log.info("a tiny test checkpoint: continued / regenerated reasoning up to %d tokens, from its "
+                     "generation_config.json (--cot_max_new_tokens changes it)", tiny_length)
+            from_baseline = tiny_length
+        elif from_baseline is None:
             log.warning("%s has no provenance sidecar with max_new_tokens: continued / regenerated reasoning is cut "
                         "at 512 tokens (set --cot_max_new_tokens)", stage.baseline)
         else:

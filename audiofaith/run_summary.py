@@ -80,9 +80,10 @@ def reason_lines(reasons: Counter) -> List[str]:
         lines.append(f"  … and {len(ordered) - SHOWN_REASONS} other reason(s) on {rest} line(s) (the `error` field)")
     if swap_without_clip:
         lines.append(f"  ({swap_without_clip} swap line(s) found no clip to swap in. Partners come from every item of "
-                     "the manifest in the same track and hop, whatever --sample / --limit / --shard select: a small "
-                     "manifest (a pilot manifest, a few clips per track and hop) is the likely cause; on multi-hop "
-                     "questions --swap_multi_hop label also allows clips of another class)")
+                     "the manifest in the same track and hop, whatever --sample / --limit / --shard select, so a "
+                     "small sample is not the cause and a full run gives these items none either; a small manifest "
+                     "(a few clips per track and hop) is, or a multi-hop question no other clip is known to answer "
+                     "differently: --swap_multi_hop label allows clips of another class)")
     return lines
 
 
