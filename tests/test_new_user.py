@@ -391,3 +391,94 @@ def test_smoke_runs_on_a_tiny_checkpoint_use_its_budget(synthetic_data, tiny_qwe
     assert done.returncode == 0, done.stderr
     assert "continued / regenerated reasoning up to 48 tokens" in done.stderr
     assert json.loads(Path(f"{output}.meta.json").read_text())["fingerprint"]["cot_max_new_tokens"] == 48
+
+
+# -- 8. report oddities -------------------------------------------------------------------------------
+
+def _summary_row(**fields):
+    from audiofaith import report
+
+    values = dict(dataset="sakura", model="m", subset="animal", hop="single",
+                  condition=report.BASELINE_CONDITION["cot"], variant="", x_name="", x=None, n=10, n_error=0,
+                  n_excluded=0, n_cut_by_length=0, n_scored=10, n_missing=0, n_null_prediction=0,
+                  parse_failure_rate=0.0, n_correct=5, accuracy=0.5, accuracy_lo=0.4, accuracy_hi=0.6,
+                  accuracy_excl_null=0.5)
+    values.update(fields)
+    return report.SummaryRow(**values)
+
+
+def _texts(blocks):
+    return [getattr(block, "text", "") for block in blocks]
+
+
+def test_the_accuracy_section_is_named_after_the_dataset(tmp_path):
+    from audiofaith import report
+
+    known = report.section_accuracy([_summary_row(dataset="known_answer", subset="calls")], {"m": "#000"}, tmp_path,
+                                    "known_answer")
+    assert _texts(known)[0] == "known_answer accuracy by track and hop"
+    assert not any("SAKURA accuracy" in text or "1000 questions" in text for text in _texts(known))
+    sakura = report.section_accuracy([_summary_row()], {"m": "#000"}, tmp_path, "sakura")
+    assert _texts(sakura)[0] == "SAKURA accuracy by track and hop"
+    assert any("1000 questions when complete" in text for text in _texts(sakura))
+
+
+def test_an_empty_adding_mistakes_table_is_left_out_and_explained():
+    from audiofaith import report
+    from audiofaith.interventions.adding_mistakes import _report_tables
+
+    def aoc(variant):
+        return report.AocRow("m", "animal", "single", "adding_mistakes", variant, aoc=0.5, n_chains=2, lengths="3:2",
+                             n_reference_fallback=0)
+
+    only_at_once = _report_tables([aoc("continued=False")])
+    texts = _texts(only_at_once)
+    assert "Lanham's adding mistakes (`continued=True`)" not in texts
+    assert any("No `continued=True` lines" in text for text in texts)
+    assert all(block.rows for block in only_at_once if isinstance(block, report.Table))
+    both = _report_tables([aoc("continued=True"), aoc("continued=False")])
+    assert "Lanham's adding mistakes (`continued=True`)" in _texts(both)
+    assert sum(isinstance(block, report.Table) for block in both) == 2
+
+
+def _drawn_figure(monkeypatch, rows, spec, tmp_path):
+    """plot_curves' figure, kept open for inspection."""
+    from audiofaith import report
+
+    plt = report._pyplot()
+    monkeypatch.setattr(plt, "close", lambda fig=None: None)
+    assert report.plot_curves(rows, spec, {"m": "#1f77b4"}, tmp_path / "curve.png")
+    figure = plt.gcf()
+    monkeypatch.undo()
+    return plt, figure
+
+
+def test_the_adding_mistakes_plot_spans_the_range_the_aoc_integrates(monkeypatch, tmp_path):
+    from audiofaith.interventions.adding_mistakes import REPORT
+
+    spec = dict(REPORT.curves)["adding_mistakes"]
+    rows = [_summary_row(condition="adding_mistakes", x_name="fraction", x=x, same_as_full_rate=0.5,
+                         same_as_full_lo=0.4, same_as_full_hi=0.6) for x in (0.3, 0.5, 0.7)]
+    plt, figure = _drawn_figure(monkeypatch, rows, spec, tmp_path)
+    low, high = figure.axes[0].get_xlim()
+    plt.close(figure)
+    assert low <= 0 and high >= 100
+
+
+def test_the_legend_says_why_a_promised_line_is_missing(monkeypatch, tmp_path):
+    import math
+
+    from audiofaith.interventions.audio import REPORT
+
+    spec = dict(REPORT.curves)["noise_snr_agreement"]
+    rows = [_summary_row(condition="noise_snr", variant=f"mode={mode}", x_name="snr_db", x=snr,
+                         agree_rate_excl_null=math.nan if mode == "regenerate" else 0.5,
+                         agree_excl_null_lo=math.nan if mode == "regenerate" else 0.4,
+                         agree_excl_null_hi=math.nan if mode == "regenerate" else 0.6)
+            for mode in ("regenerate", "fixed_cot") for snr in (10.0, -10.0)]
+    plt, figure = _drawn_figure(monkeypatch, rows, spec, tmp_path)
+    labels = [text.get_text() for legend in figure.legends for text in legend.get_texts()]
+    plt.close(figure)
+    missing = [label for label in labels if "regenerate" in label]
+    assert len(missing) == 1 and "no line" in missing[0] and "every answer null" in missing[0], labels
+    assert any("fixed_cot" in label and "no line" not in label for label in labels)
