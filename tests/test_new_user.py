@@ -482,3 +482,16 @@ def test_the_legend_says_why_a_promised_line_is_missing(monkeypatch, tmp_path):
     missing = [label for label in labels if "regenerate" in label]
     assert len(missing) == 1 and "no line" in missing[0] and "every answer null" in missing[0], labels
     assert any("fixed_cot" in label and "no line" not in label for label in labels)
+
+
+def test_a_full_disk_elsewhere_is_one_line_too(caplog):
+    from audiofaith.commands import guarded
+
+    def save_audio():
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "out/perturbed/a.wav")
+
+    assert guarded(save_audio) == 2
+    assert caplog.messages == ["out/perturbed/a.wav: no space left on device; every batch written before it is safe. "
+                               "Free space and rerun the same command to resume"]
+    with pytest.raises(PermissionError):  # any other OSError is not ours to hide
+        guarded(lambda: (_ for _ in ()).throw(PermissionError(errno.EACCES, "denied")))
