@@ -11,6 +11,7 @@ seconds, not a 16 GB model load.
 
 from __future__ import annotations
 
+import difflib
 import sys
 from typing import List, Optional
 
@@ -34,8 +35,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = COMMANDS
     if argv and argv[0] not in commands and argv[0] not in ("-h", "--help"):
-        print(f"audiofaith: unknown command {argv[0]!r} (choose from {', '.join(commands)}; see audiofaith --help)",
-              file=sys.stderr)
+        close = difflib.get_close_matches(argv[0], commands, n=2, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        print(f"audiofaith: unknown command {argv[0]!r} (choose from {', '.join(commands)}; see audiofaith --help)"
+              f"{hint}", file=sys.stderr)
         return 2
     if not argv or argv[0] in ("-h", "--help"):
         print("usage: audiofaith {baseline,conditioned,intervene,merge,status,tiny,demo,report,models} ...\n\n"
@@ -45,7 +48,8 @@ def main(argv: Optional[List[str]] = None) -> int:
               "  merge        join the shard files of --shard K/N runs into one output\n"
               "  status       one line per output file under a folder: progress, errors, status, ETA\n"
               "  tiny         build a tiny random-weight checkpoint of an architecture (tests, smoke checks)\n"
-              "  demo         the whole pipeline on a tiny checkpoint and synthetic data (meaningless outputs)\n"
+              "  demo         trains (or reuses) two small known-answer checkpoints and runs the whole pipeline\n"
+              "               and a report on each (--random_weights: every stage on a random-weight model)\n"
               "  report       tables, plots and statistics from an output folder (see: audiofaith report --help)\n"
               "  models       list the registered models")
         return 0 if argv and argv[0] in ("-h", "--help") else 2

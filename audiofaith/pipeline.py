@@ -33,8 +33,9 @@ from types import MappingProxyType
 from typing import Any, Callable, Dict, Mapping, Optional, Union
 
 from audiofaith.backends import backend_class, get_profile, get_spec, load_backend
-from audiofaith.errors import UserError
+from audiofaith.errors import DiskFull, UserError
 from audiofaith.locking import OutputLock
+from audiofaith.model_source import tiny_max_new_tokens
 from audiofaith.manifest import check_audio_files, load_manifest, parse_shard, select_shard
 from audiofaith.protocols import OURS, PROTOCOLS, provenance as protocol_provenance, resolve as resolve_protocol
 from audiofaith.provenance import Provenance, content_fingerprint, sidecar_path
@@ -267,6 +268,20 @@ def baseline_cot_sampler(results_path: str):
                       seed=int(generation.get("seed", 0)))
 
 
+#: The command-line flag of each stage's output, named in the messages about it.
+OUTPUT_FLAGS = {"baseline": "--output", "conditioned": "--output_conditioned_file", "intervene": "--output_file"}
+
+
+def check_output_file(path: str, flag: str, example: str) -> None:
+    """A folder given as the output (an existing one, or a path ending in ``/``) is one line that
+    says what to pass: the runners write a JSONL *file* there."""
+    text = str(path)
+    if text.endswith(("/", "\\")) or Path(text).is_dir():
+        folder = text.rstrip("/\\") or text
+        raise UserError(f"{flag} {text}: a folder, not a file; give the JSONL file to write in it, "
+                        f"e.g. {flag} {Path(folder) / example}")
+
+
 class _Selected:
     """The items this process runs and where it writes: the requested output, or its shard file
     under ``Selection.shard`` or a multi-process launcher (torchrun / accelerate launch)."""
@@ -283,6 +298,10 @@ class _Selected:
         if selection.sample is not None:
             from audiofaith.sampling import stratified_sample
 
+            if selection.sample >= len(manifest):
+                log.warning("--sample %d is not smaller than the %d items of %s: every item runs (a pilot needs "
+                            "fewer; leave --sample out to run them all on purpose)", selection.sample,
+                            len(manifest), manifest_path)
             chosen = stratified_sample(manifest, selection.sample, selection.sample_seed)
         self.items = select_shard(chosen, shard)
         if selection.limit is not None:
@@ -294,9 +313,12 @@ class _Selected:
         self.output = str(shard_output_path(requested_output, *self.shard)) if self.shard else requested_output
 
     def finish(self, provenance: Provenance, counts: dict, started: float) -> None:
+        from audiofaith.run_summary import log_run_end
+
         canonicalize(self.output, self.manifest_ids)
         provenance.finish("completed", counts)
         log.info("done in %.1f s: %s", time.time() - started, counts)
+        log_run_end(self.output)  # each error reason once; null answers, labelled
         log.info("output: %s (provenance: %s)", self.output, provenance.path)
         if self.launched:
             if merge_if_last(self.requested_output, self.shard[1], self.manifest_ids):
@@ -347,6 +369,10 @@ def _load_and_run(stage: Stage, selected: _Selected, fingerprint: dict, inputs: 
         except KeyboardInterrupt:
             provenance.finish("interrupted", {})
             raise
+        except DiskFull:
+            # the sidecar cannot be written either: it keeps "running", which the rerun marks interrupted
+            log.debug("%s: not marked failed (the disk is full)", provenance.path)
+            raise
         except BaseException as exc:
             provenance.finish("failed", {}, error=f"{type(exc).__name__}: {exc}")
             raise
@@ -367,9 +393,15 @@ def _run_baseline(stage: BaselineStage) -> StageResult:
     stage = _with_backend_defaults(stage)
     model_key = stage.model
     paper = resolve_protocol(stage.protocol, model_key)
+    check_output_file(stage.output, OUTPUT_FLAGS["baseline"], "baseline.jsonl")
     selected = _Selected(stage.selection, stage.data_root, stage.manifest, stage.output)
     prompt_mode = "cot" if stage.reasoning else "direct"
     default_length = paper.max_new_tokens(prompt_mode) if paper else (512 if stage.reasoning else 32)
+    tiny_length = tiny_max_new_tokens(stage.hardware.model_path)
+    if stage.max_new_tokens is None and paper is None and stage.reasoning and tiny_length:
+        log.info("a tiny test checkpoint: reasoning up to %d tokens, from its generation_config.json "
+                 "(--max_new_tokens changes it)", tiny_length)
+        default_length = tiny_length
     stage = dataclasses.replace(stage, max_new_tokens=stage.max_new_tokens or default_length)
     config = BaselineConfig(model_key=model_key, prompt_mode=prompt_mode, num_runs=stage.num_runs,
                             batch_size=stage.hardware.effective_batch_size(), max_new_tokens=stage.max_new_tokens,
@@ -415,10 +447,13 @@ def _run_variant_stage(stage: Union[ConditionedStage, InterventionStage], name: 
     stage = dataclasses.replace(
         stage, answer_mode=stage.answer_mode or ("generate" if paper else "logits"),
         answer_max_new_tokens=stage.answer_max_new_tokens or (paper.answer_max_new_tokens if paper else 16))
+    check_output_file(stage.output, OUTPUT_FLAGS["conditioned" if name == "conditioned" else "intervene"],
+                      f"{name.split(':')[-1]}.jsonl")
     selected = _Selected(stage.selection, stage.data_root, stage.manifest, stage.output)
     chosen = {item.id for item in selected.items}
     results = [record for record in load_baseline_results(stage.baseline, selected.manifest, chosen)
                if record.id in chosen]
+    baseline_missing = len(chosen - {record.id for record in results})  # warned about by load_baseline_results
     other = sorted({record.protocol for record in results} - {stage.protocol})
     if other:
         raise UserError(f"{stage.baseline}: the baseline was run with --protocol {other[0]}; run this "
@@ -474,7 +509,8 @@ def _run_variant_stage(stage: Union[ConditionedStage, InterventionStage], name: 
         return None
 
     return _load_and_run(stage, selected, fingerprint, {"manifest": stage.manifest, "baseline_results": stage.baseline},
-                         {"baseline_records": len(results), "work": work}, run, nothing_to_do)
+                         {"baseline_records": len(results), "items_selected": len(selected.items),
+                          "baseline_missing": baseline_missing, "work": work}, run, nothing_to_do)
 
 
 def _run_conditioned(stage: ConditionedStage) -> StageResult:
@@ -502,7 +538,12 @@ def _run_intervention(stage: InterventionStage) -> StageResult:
                         "defines per model; run it with --protocol ours (docs/protocols.md)")
     if stage.cot_max_new_tokens is None:
         from_baseline = baseline_max_new_tokens(stage.baseline)
-        if from_baseline is None:
+        tiny_length = tiny_max_new_tokens(stage.hardware.model_path)
+        if from_baseline is None and tiny_length:
+            log.info("a tiny test checkpoint: continued / regenerated reasoning up to %d tokens, from its "
+                     "generation_config.json (--cot_max_new_tokens changes it)", tiny_length)
+            from_baseline = tiny_length
+        elif from_baseline is None:
             log.warning("%s has no provenance sidecar with max_new_tokens: continued / regenerated reasoning is cut "
                         "at 512 tokens (set --cot_max_new_tokens)", stage.baseline)
         else:

@@ -163,7 +163,7 @@ def test_status_lists_every_output(animal_run, tmp_path):
     folder = tmp_path / "output"
     (folder / "a").mkdir(parents=True)
     copy_output(animal_run["baseline"], folder / "a" / "baseline_animal.jsonl")
-    # an unfinished file from a killed session with another max_new_tokens: interrupted, ETA, differs
+    # an unfinished file from a killed session with another max_new_tokens: interrupted, differs
     partial = folder / "a" / "baseline_other.jsonl"
     copy_output(animal_run["baseline"], partial)
     partial.write_text("".join(partial.read_text().splitlines(keepends=True)[:4]))
@@ -177,12 +177,12 @@ def test_status_lists_every_output(animal_run, tmp_path):
     lines = done.stdout.splitlines()
     assert lines[0].split()[:4] == ["file", "model", "stage", "done/expected"]
     finished = next(l for l in lines if l.startswith("a/baseline_animal.jsonl"))
-    assert finished.split()[1:8] == ["qwen2_audio", "baseline", "(cot)", "6/6", "0",
+    assert finished.split()[1:9] == ["qwen2_audio", "baseline", "(cot)", "6/6", "6/6", "0",
                                      str(sum(p is None for r in read_jsonl(animal_run["baseline"])
                                              for p in r["runs_predictions"])), "completed"]
     unfinished = next(l for l in lines if l.startswith("a/baseline_other.jsonl"))
     assert "4/6" in unfinished and "interrupted" in unfinished
-    assert "0m20s" in unfinished  # 2 lines in 20 s, 2 to go
+    assert "0m20s" not in unfinished  # interrupted, not running: no ETA (tests/test_new_user.py: a running one has)
     assert "generation.max_new_tokens=99" in unfinished
 
 

@@ -77,5 +77,6 @@ REPORT = ReportSpec(
     per_item_params=frozenset({"k", "n", "fraction"}), aoc_step="k",
     curves=(("early_answering", CurveSpec(("early_answering",), "same_as_full_rate", "same_as_full_lo",
                                           "same_as_full_hi", "Early answering: answer with a truncated CoT",
-                                          "% of CoT sentences kept", "% same answer as full CoT", x_scale=100)),),
+                                          "% of CoT sentences kept", "% same answer as full CoT", x_scale=100,
+                                          x_range=(0.0, 1.0))),),
     sections=(Section(40, _report_section),))

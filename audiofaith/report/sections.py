@@ -60,12 +60,16 @@ def accuracy_table(rows: Sequence[SummaryRow], prompt: str, pooled: bool = False
     return Table(headers, body)
 
 
-def section_accuracy(rows, colors, plot_dir) -> List[Block]:
+def section_accuracy(rows, colors, plot_dir, dataset: str = "sakura") -> List[Block]:
+    """Accuracy by track and hop in SAKURA's leaderboard layout, named after the rows' ``dataset``
+    field (a report of synthetic or known-answer clips is not called SAKURA)."""
     blocks: List[Block] = []
     tables = [(prompt, accuracy_table(rows, prompt)) for prompt in ("cot", "direct")]
     if not any(table for _, table in tables):
         return blocks
-    blocks += [Heading(2, "SAKURA accuracy by track and hop"),
+    name = benchmark_reporting.display_name(dataset) if dataset else ""
+    title = f"{name} accuracy" if name else "Accuracy"
+    blocks += [Heading(2, f"{title} by track and hop" + ("" if name else " (benchmark not recorded in the lines)")),
                Paragraph("Accuracy in % with a 95 % bootstrap CI, over every baseline answer that was produced "
                          "(an unparsed answer counts as wrong; items with an error are left out, see `n_error`). "
                          "S = single-hop, M = multi-hop; Average = mean of the track accuracies per hop, as in "
@@ -75,8 +79,10 @@ def section_accuracy(rows, colors, plot_dir) -> List[Block]:
             blocks += [Heading(3, f"Baseline {_PROMPT_LABEL[prompt]} (`{BASELINE_CONDITION[prompt]}`)"), table]
     pooled = [(prompt, accuracy_table(rows, prompt, pooled=True)) for prompt in ("cot", "direct")]
     blocks += [Heading(3, "Both hops pooled (per track)"),
-               Paragraph("Accuracy over both hops of a track (1000 questions when complete): the denominator of "
-                         "the anchor study's per-track numbers. Rows with hop `all` in summary.csv.")]
+               Paragraph("Accuracy over both hops of a track" + (" (1000 questions when complete)" if dataset == "sakura"
+                                                                  else "") +
+                         ": the denominator of the anchor study's per-track numbers. Rows with hop `all` in "
+                         "summary.csv.")]
     blocks += [Table([f"{h} ({_PROMPT_LABEL[prompt]})" if i == 0 else h for i, h in enumerate(table.headers)],
                      table.rows) for prompt, table in pooled if table]
     baseline = [r for r in rows if r.condition in BASELINE_CONDITION.values() and r.hop != POOLED]
@@ -88,8 +94,8 @@ def section_accuracy(rows, colors, plot_dir) -> List[Block]:
                                          pct(r.accuracy_excl_null)] for r in baseline]))
     table = _accuracy_plot_table(baseline)
     path = plot_dir / "sakura_accuracy.png"
-    plot_accuracy_bars(table, colors, path)
-    blocks.append(Image(path, "SAKURA accuracy per track and hop, with (solid) and without (hatched) CoT; "
+    plot_accuracy_bars(table, colors, path, title)
+    blocks.append(Image(path, f"{title} per track and hop, with (solid) and without (hatched) CoT; "
                               "whiskers are 95 % bootstrap CIs."))
     return blocks
 
@@ -313,7 +319,7 @@ def benchmark_blocks(dataset: Dataset, name: str, rows, aocs, colors, plot_dir: 
     aocs = [a for a in aocs if a.dataset == name]
     spec = benchmark_reporting.spec_of(name)
     if spec is None:
-        blocks = section_accuracy(rows, colors, plot_dir)
+        blocks = section_accuracy(rows, colors, plot_dir, name)
     else:
         ci = lambda values, items: _ci(values, settings, items)  # noqa: E731
         blocks = benchmark_reporting.accuracy_blocks(

@@ -32,6 +32,8 @@ class CurveSpec:
     ylabel: str
     x_scale: float = 1.0  # 100 turns a 0–1 fraction into percent
     invert_x: bool = False
+    #: the x range (before x_scale) every panel shows, e.g. (0, 1): all of what an AOC integrates over
+    x_range: Optional[Tuple[float, float]] = None
 
 
 @dataclass(frozen=True)

@@ -105,13 +105,17 @@ def completed_keys(output_path: Path) -> Set[Tuple]:
 
 
 def summarize(output_path: Path) -> Dict[str, int]:
-    counts = {"lines": 0, "null_predictions": 0, "errors": 0, "agree": 0, "disagree": 0}
+    """Counts over the whole output file; ``null_answers`` as ``audiofaith.run_summary`` defines them
+    (no letter, on a line without an error), the number ``audiofaith status`` shows."""
+    from audiofaith.run_summary import null_answers
+
+    counts = {"lines": 0, "null_answers": 0, "errors": 0, "agree": 0, "disagree": 0}
     if not output_path.exists():
         return counts
     for line_number, obj in iter_jsonl(output_path, allow_torn_tail=True):
         record = InterventionRecord.from_json(obj, f"{output_path}:{line_number}")
         counts["lines"] += 1
-        counts["null_predictions"] += record.prediction is None
+        counts["null_answers"] += null_answers(record)
         counts["errors"] += record.error is not None
         counts["agree"] += record.agrees is True
         counts["disagree"] += record.agrees is False
