@@ -2,6 +2,9 @@
 ``output/``): model, stage, lines done / expected, errors, null answers, status, an ETA from the
 recorded throughput for unfinished files, and the settings in which a file differs from its
 siblings (the other files of the same model and stage). Reads only files and sidecars; no torch.
+Under a folder ``audiofaith submit`` wrote to (``DIR/slurm/plan.json``) it then shows each
+stage's array tasks and merges with their job ids and SLURM states (squeue, sacct, else
+``scontrol show job``) and what is left (``audiofaith.slurm.render_status``).
 """
 
 from __future__ import annotations
@@ -158,17 +161,24 @@ def main(argv: Optional[List[str]] = None) -> int:
         description="One line per output file (a .jsonl with a .meta.json sidecar) under DIR: model, stage, lines "
                     "done / expected, errors, null answers, status (running, interrupted, failed, completed), "
                     "an ETA from the throughput of the file's last session, and the settings in which a file "
-                    "differs from the other files of the same model and stage.")
+                    "differs from the other files of the same model and stage. For a study submitted with "
+                    "`audiofaith submit` (DIR/slurm/plan.json), then each stage's array tasks and merge jobs: job id, "
+                    "SLURM state (squeue, sacct, else scontrol), the shard file's state, and what is left.")
     parser.add_argument("dir", nargs="?", default="output/", help="folder to scan recursively (default: output/)")
     args = parser.parse_args(argv)
     root = Path(args.dir)
     if not root.is_dir():
         print(f"audiofaith status: {root}: no such folder", file=sys.stderr)
         return 2
+    from audiofaith.slurm import load_plan, render_status
+
     files = collect(root)
     if not files:
         print(f"no output files (with a .meta.json sidecar) under {root}")
-        return 0
-    sys.stdout.write(render(files, root))
+    else:
+        sys.stdout.write(render(files, root))
+    plan = load_plan(root)
+    if plan is not None:
+        sys.stdout.write("\n" + render_status(plan))
     return 0
 
