@@ -85,6 +85,8 @@ def file_status(path: Path, meta: Dict[str, Any]) -> FileStatus:
     elif status == "running" and is_held(path) is None:
         status = "interrupted"  # its process is gone; the next run resumes it
     expected = last.get("expected_lines")
+    if "merged_from" in meta:  # its sessions are the shards'; the merge counted the whole
+        expected = (meta.get("counts") or {}).get("lines", done)
     if expected is None and status == "completed":
         expected = done
     stage = fingerprint.get("stage", "?")

@@ -4,6 +4,8 @@
 #   scripts/slurm_local.sh stop     stop the daemons this script started (their pid files)
 #   scripts/slurm_local.sh status   whether the cluster answers; prints the export line for SLURM_CONF
 #   scripts/slurm_local.sh install  apt-get install slurm-wlm and munge (Debian) if they are missing
+#   scripts/slurm_local.sh run CMD  start the cluster unless it is up, run CMD with SLURM_CONF set, then stop
+#                                   the daemons this call started (also when CMD fails or is interrupted)
 # Everything (config, munge key and socket, state and spool, logs) lives in SLURM_LOCAL_DIR
 # (default /tmp/audiofaith-slurm); nothing is written to /etc. Clients find the cluster through
 # SLURM_CONF=$SLURM_LOCAL_DIR/slurm.conf (`eval "$(scripts/slurm_local.sh env)"`).
@@ -18,7 +20,7 @@ NODE="$(hostname -s)"
 CONF="$DIR/slurm.conf"
 
 usage() {
-    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 install() {
@@ -121,13 +123,29 @@ stop() {
     echo "slurm_local: stopped" >&2
 }
 
+up() {
+    [[ -f "$CONF" ]] && SLURM_CONF="$CONF" scontrol ping 2>/dev/null | grep -q UP
+}
+
+run() {
+    local started=""
+    if ! up; then
+        start
+        started=1
+    fi
+    # shellcheck disable=SC2064
+    trap "if [[ -n '$started' ]]; then stop; fi" EXIT
+    SLURM_CONF="$CONF" "$@"
+}
+
 case "${1:-}" in
     start) start ;;
+    run) shift; run "$@" ;;
     stop) stop ;;
     install) install ;;
     env) echo "export SLURM_CONF=$CONF" ;;
     status)
-        if [[ -f "$CONF" ]] && SLURM_CONF="$CONF" scontrol ping 2>/dev/null | grep -q UP; then
+        if up; then
             echo "up: export SLURM_CONF=$CONF"
         else
             echo "down"

@@ -1,8 +1,10 @@
 """Tests against a real SLURM cluster: they run only when one answers (``make test-slurm`` starts
-a one-node cluster with scripts/slurm_local.sh and exports SLURM_CONF); otherwise they skip."""
+a one-node cluster with scripts/slurm_local.sh and exports SLURM_CONF); otherwise they skip, except
+under AUDIOFAITH_REQUIRE_SLURM=1 (set by make test-slurm), where a missing cluster is a failure."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 
@@ -26,5 +28,7 @@ def pytest_collection_modifyitems(config, items):
             continue
         if up is None:
             up = cluster_up()
+        if not up and os.environ.get("AUDIOFAITH_REQUIRE_SLURM") == "1":
+            raise pytest.UsageError("AUDIOFAITH_REQUIRE_SLURM=1 but no SLURM cluster answers `scontrol ping`")
         if not up:
             item.add_marker(pytest.mark.skip(reason="no SLURM cluster answers (make test-slurm starts one)"))
