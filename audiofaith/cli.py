@@ -1,6 +1,6 @@
 """Command-line entry points. The per-model scripts in ``interface/`` call ``baseline_main``,
 ``conditioned_main`` and ``intervene_main`` with their model key; ``audiofaith`` (``python -m
-audiofaith``, ``main``) offers the same commands with ``--model``, and the others (merge, status,
+audiofaith``, ``main``) offers the same commands with ``--model``, and the others (merge, submit, status,
 tiny, demo, report, models).
 
 Layers: ``cli_parsers`` (argparse, arguments -> stage configs) -> ``commands`` (the entry points:

@@ -321,7 +321,7 @@ def array_script(options: SubmitOptions, plan: StudyPlan, stage: PlannedStage) -
               "MANIFEST=${MANIFESTS[TASK / SHARDS]}", "OUTPUT=${OUTPUTS[TASK / SHARDS]}"]
     lines += ["BASELINE=${BASELINES[TASK / SHARDS]}"] if reads_baseline else []
     lines += ["SHARD=$((TASK % SHARDS))",
-              f'echo "audiofaith {stage.name}: job ${{SLURM_JOB_ID:-}} task $TASK: $MANIFEST shard $SHARD/$SHARDS '
+              f'echo "audiofaith {stage.name}: job ${{SLURM_ARRAY_JOB_ID:-}}_$TASK: $MANIFEST shard $SHARD/$SHARDS '
               '(restart ${SLURM_RESTART_COUNT:-0})"',
               f'exec "$PYTHON" -m audiofaith {_shell_words(_stage_command(options, stage.name))} '
               '--shard "$SHARD/$SHARDS"', ""]
