@@ -587,8 +587,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--conditioned_args", default="", help="extra options for the conditioned stage")
     p.add_argument("--intervention_args", default="", help="extra options for every intervention kind")
     p.add_argument("--report_args", default="", help="extra options for the report")
-    p.add_argument("--no_requeue", action="store_true",
-                   help="mark the jobs not requeueable (default: --requeue, so a preempted job comes back and resumes)")
+    p.add_argument("--requeue", dest="requeue", action="store_true", default=True,
+                   help="mark every job requeueable (#SBATCH --requeue): a preempted or requeued job comes back and "
+                        "resumes from its own output (the default)")
+    p.add_argument("--no_requeue", dest="requeue", action="store_false", help="mark the jobs not requeueable")
     p.add_argument("--activate", default=None,
                    help="the line that sets up the environment in each job (default: `source` the virtual "
                         "environment submit runs in)")
@@ -606,7 +608,7 @@ def options_from_args(args: argparse.Namespace) -> SubmitOptions:
                          baseline_args=shlex.split(args.baseline_args),
                          conditioned_args=shlex.split(args.conditioned_args),
                          intervention_args=shlex.split(args.intervention_args),
-                         report_args=shlex.split(args.report_args), requeue=not args.no_requeue,
+                         report_args=shlex.split(args.report_args), requeue=args.requeue,
                          activate=args.activate)
 
 

@@ -142,6 +142,10 @@ def test_dry_run_writes_scripts_that_run_the_right_shard(tmp_path):
         assert words[words.index(flag) + 1] == value, flag
     merge = (out / "slurm" / "conditioned_merge.sbatch").read_text()
     assert merge.count("-m audiofaith merge") == 2 and "--num_shards 2" in merge
+    done = run_cli("-m", "audiofaith", "submit", "--model", "af3", "--manifest", str(manifests[0]), "--output_dir",
+                   str(tmp_path / "other"), "--stages", "baseline", "--no_requeue", "--dry_run")
+    assert done.returncode == 0, done.stderr
+    assert "#SBATCH --no-requeue" in (tmp_path / "other" / "slurm" / "baseline.sbatch").read_text().splitlines()
 
 
 def executable(path: Path, text: str) -> None:
