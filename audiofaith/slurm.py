@@ -489,9 +489,7 @@ def _merged(output: str, shards: int) -> bool:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except ValueError:
         return False
-    if shards == 1 and "merged_from" not in meta:
-        return False
-    return meta.get("counts", {}).get("shards") == shards and "merged_from" in meta
+    return "merged_from" in meta and meta.get("counts", {}).get("shards") == shards
 
 
 def render_status(plan: StudyPlan) -> str:
@@ -523,7 +521,7 @@ def render_status(plan: StudyPlan) -> str:
                          f"{state_of(stage.array_job, task.task)}; output {file_state}")
             if file_state != "completed":
                 left.append(f"{stage.name} {task.subset} shard {task.shard}/{task.shards}")
-        for manifest, output in stage.outputs.items():
+        for output in stage.outputs.values():
             if not _merged(output, plan.shards):
                 left.append(f"{stage.name} merge of {Path(output).name}")
     if plan.report_script:
