@@ -110,7 +110,11 @@ def canonical_sort(lines: List[Dict[str, Any]], id_order: Sequence[str]) -> List
 
 
 def canonicalize(path: "str | Path", id_order: Sequence[str]) -> None:
-    """Rewrite a finished output file atomically in canonical order."""
+    """Rewrite a finished output file atomically in canonical order; a run that selected no items
+    (a shard of more shards than items) leaves an empty file, so its shard can be merged."""
+    if not Path(path).exists():
+        write_jsonl(path, [])
+        return
     lines = [obj for _, obj in iter_jsonl(path)]
     write_jsonl(path, canonical_sort(lines, id_order))
 

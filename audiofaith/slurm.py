@@ -338,16 +338,15 @@ def merge_script(options: SubmitOptions, plan: StudyPlan, stage: PlannedStage) -
     return "\n".join(lines) + "\n"
 
 
-def report_manifest_dir(plan: StudyPlan) -> str:
+def report_manifest_dir(manifests: Sequence[str]) -> str:
     """The folder holding every manifest of the study (their common parent), for ``report --manifest_dir``."""
-    manifests = [task.manifest for stage in plan.stages for task in stage.tasks]
-    return os.path.commonpath([os.path.dirname(manifest) for manifest in manifests]) if manifests else "."
+    return os.path.commonpath([os.path.dirname(os.path.abspath(manifest)) for manifest in manifests])
 
 
 def report_script(options: SubmitOptions, plan: StudyPlan) -> str:
     lines = _header(options, plan, "af-report", "report_%j.log", None,
                     f"the report of {plan.output_dir} (after every merge).")
-    command = ["report", plan.output_dir, "--manifest_dir", report_manifest_dir(plan), *options.report_args]
+    command = ["report", plan.output_dir, "--manifest_dir", report_manifest_dir(options.manifests), *options.report_args]
     lines += ["", f'"$PYTHON" -m audiofaith {_quoted(command)}', ""]
     return "\n".join(lines)
 

@@ -121,7 +121,9 @@ def test_dry_run_writes_scripts_that_run_the_right_shard(tmp_path):
     assert read_sbatch_profile(profile) == ["--gres=gpu:nvidia_h100_80gb_hbm3_3g.40gb:1", "--cpus-per-task=3",
                                             "--mem=64G", "--time=04:00:00"]
     assert "source " in script or "no virtual environment" in script
-    assert (out / "slurm" / "logs").is_dir() and (out / "slurm" / "report.sbatch").is_file()
+    assert (out / "slurm" / "logs").is_dir()
+    report = (out / "slurm" / "report.sbatch").read_text()
+    assert f"-m audiofaith report {out} --manifest_dir {tmp_path / 'processed_input' / 'sakura'}" in report
 
     # the scripts run as written: task 3 of conditioned is gender, shard 1/2, reading gender's baseline
     options = SubmitOptions(model="af3", manifests=[str(m) for m in manifests], data_root="data/",
@@ -195,3 +197,21 @@ def test_submit_chains_arrays_with_afterok_and_status_shows_the_jobs(tmp_path, m
     # jobs still queued: a second submit is refused instead of racing them
     again = run_cli(*submit)
     assert again.returncode == 2 and "still queued or running (101_0, 101_[1-3], 102)" in again.stderr
+
+
+@pytest.mark.slow
+def test_a_shard_with_no_items_finishes_empty_and_merges(synthetic_data, tiny_qwen2_audio, tmp_path):
+    """More shards than items (--shards N over a small manifest): the empty shard completes."""
+    manifest = synthetic_data["manifests"]["gender"]
+    n = len(read_jsonl(manifest))
+    output = tmp_path / "baseline_gender.jsonl"
+    for k in range(n + 1):  # shard n of n + 1 selects nothing
+        done = run_cli(WRAPPER, "--input", str(manifest), "--output", str(output), "--shard", f"{k}/{n + 1}",
+                       "--data_root", str(synthetic_data["data_root"]), "--model_path", str(tiny_qwen2_audio),
+                       "--max_new_tokens", "2", "--batch_size", "4")
+        assert done.returncode == 0, done.stderr[-2000:]
+    empty = output.with_name(f"baseline_gender.shard-{n}-of-{n + 1}.jsonl")
+    assert empty.read_text() == ""
+    merged = run_cli("-m", "audiofaith", "merge", "--output", str(output), "--manifest_file", str(manifest))
+    assert merged.returncode == 0, merged.stderr
+    assert [line["id"] for line in read_jsonl(output)] == [item["id"] for item in read_jsonl(manifest)]
