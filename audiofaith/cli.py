@@ -1,6 +1,6 @@
 """Command-line entry points. The per-model scripts in ``interface/`` call ``baseline_main``,
 ``conditioned_main`` and ``intervene_main`` with their model key; ``audiofaith`` (``python -m
-audiofaith``, ``main``) offers the same commands with ``--model``, and the others (merge, status,
+audiofaith``, ``main``) offers the same commands with ``--model``, and the others (merge, submit, status,
 tiny, demo, report, models).
 
 Layers: ``cli_parsers`` (argparse, arguments -> stage configs) -> ``commands`` (the entry points:
@@ -26,7 +26,7 @@ __all__ = ["USER_ERRORS", "backend_options", "baseline_main", "baseline_max_new_
            "check_cot_source", "conditioned_main", "conditioned_parser", "intervene_main", "intervene_parser",
            "main", "merge_main"]
 
-COMMANDS = ["baseline", "conditioned", "intervene", "merge", "status", "tiny", "demo", "report", "models"]
+COMMANDS = ["baseline", "conditioned", "intervene", "merge", "submit", "status", "tiny", "demo", "report", "models"]
 
 
 @survives_broken_pipe
@@ -41,12 +41,13 @@ def main(argv: Optional[List[str]] = None) -> int:
               f"{hint}", file=sys.stderr)
         return 2
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: audiofaith {baseline,conditioned,intervene,merge,status,tiny,demo,report,models} ...\n\n"
+        print("usage: audiofaith {baseline,conditioned,intervene,merge,submit,status,tiny,demo,report,models} ...\n\n"
               "  baseline     CoT / direct answers for a manifest (see: audiofaith baseline --help)\n"
               "  conditioned  answers read after each run's own injected reasoning\n"
               "  intervene    CoT and audio interventions on baseline runs (--kind, see docs/conditions.md)\n"
               "  merge        join the shard files of --shard K/N runs into one output\n"
-              "  status       one line per output file under a folder: progress, errors, status, ETA\n"
+              "  submit       a whole study as SLURM job arrays with dependencies (docs/scale.md)\n"
+              "  status       one line per output file under a folder: progress, errors, status, ETA; SLURM jobs\n"
               "  tiny         build a tiny random-weight checkpoint of an architecture (tests, smoke checks)\n"
               "  demo         trains (or reuses) two small known-answer checkpoints and runs the whole pipeline\n"
               "               and a report on each (--random_weights: every stage on a random-weight model)\n"
@@ -56,6 +57,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     command, rest = argv[0], argv[1:]
     if command == "merge":
         return merge_main(rest)
+    if command == "submit":
+        from audiofaith.slurm import main as submit_main
+
+        return submit_main(rest)
     if command == "status":
         from audiofaith.status import main as status_main
 

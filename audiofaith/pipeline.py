@@ -40,7 +40,7 @@ from audiofaith.manifest import check_audio_files, load_manifest, parse_shard, s
 from audiofaith.protocols import OURS, PROTOCOLS, provenance as protocol_provenance, resolve as resolve_protocol
 from audiofaith.provenance import Provenance, content_fingerprint, sidecar_path
 from audiofaith.resume import drop_lines, read_output_state, work_signature
-from audiofaith.sharding import canonicalize, launcher_rank, merge_if_last, shard_output_path
+from audiofaith.sharding import canonicalize, launcher_rank, merge_if_last, shard_output_path, slurm_array_shard
 
 log = logging.getLogger("audiofaith")
 
@@ -284,13 +284,21 @@ def check_output_file(path: str, flag: str, example: str) -> None:
 
 class _Selected:
     """The items this process runs and where it writes: the requested output, or its shard file
-    under ``Selection.shard`` or a multi-process launcher (torchrun / accelerate launch)."""
+    under ``Selection.shard``, a multi-process launcher (torchrun / accelerate launch) or a SLURM
+    job array."""
 
     def __init__(self, selection: Selection, data_root: str, manifest_path: str, requested_output: str) -> None:
         manifest = load_manifest(manifest_path)
         rank = launcher_rank()
         if rank is not None and selection.shard:
             raise UserError("--shard cannot be combined with a multi-process launcher (it shards by rank already)")
+        if rank is None and not selection.shard:  # an explicit --shard wins over the array's task id
+            rank = slurm_array_shard()
+            if rank is not None:
+                log.info("SLURM array task %d of %d: shard %d/%d", rank[0], rank[1], rank[0], rank[1])
+        elif rank is not None and slurm_array_shard() is not None:
+            raise UserError("a multi-process launcher inside a SLURM job array: shard by one of them (pass "
+                            "--shard K/N, or set AUDIOFAITH_ARRAY_SHARDS=0)")
         shard = f"{rank[0]}/{rank[1]}" if rank is not None else selection.shard
         self.manifest = manifest
         self.manifest_ids = [item.id for item in manifest]
@@ -322,7 +330,7 @@ class _Selected:
         log.info("output: %s (provenance: %s)", self.output, provenance.path)
         if self.launched:
             if merge_if_last(self.requested_output, self.shard[1], self.manifest_ids):
-                log.info("all %d ranks finished: merged into %s", self.shard[1], self.requested_output)
+                log.info("all %d ranks / array tasks finished: merged into %s", self.shard[1], self.requested_output)
         elif self.shard:
             log.info("when all %d shards are done: python -m audiofaith merge --output %s --manifest_file <manifest>",
                      self.shard[1], self.requested_output)

@@ -3,6 +3,9 @@
 answers (``audiofaith.run_summary``: the definition the run's own summary uses), status, an ETA
 from the recorded throughput for running files, and the settings in which a file differs from its
 siblings (the other files of the same model and stage). Reads only files and sidecars; no torch.
+Under a folder ``audiofaith submit`` wrote to (``DIR/slurm/plan.json``) it then shows each
+stage's array tasks and merges with their job ids and SLURM states (squeue, sacct, else
+``scontrol show job``) and what is left (``audiofaith.slurm.render_status``).
 """
 
 from __future__ import annotations
@@ -70,6 +73,8 @@ def file_status(path: Path, meta: Dict[str, Any]) -> FileStatus:
     elif status == "running" and is_held(path) is None:
         status = "interrupted"  # its process is gone; the next run resumes it
     expected = last.get("expected_lines")
+    if "merged_from" in meta:  # its sessions are the shards'; the merge counted the whole
+        expected = (meta.get("counts") or {}).get("lines", done)
     if expected is None and status == "completed":
         expected = done
     stage = fingerprint.get("stage", "?")
@@ -160,17 +165,24 @@ def main(argv: Optional[List[str]] = None) -> int:
                     "baseline shows what it lacks), errors, null answers (no letter, on lines without an error), "
                     "status (running, interrupted, failed, completed), an ETA for running files from the "
                     "throughput of their session, and the settings in which a file "
-                    "differs from the other files of the same model and stage.")
+                    "differs from the other files of the same model and stage. For a study submitted with "
+                    "`audiofaith submit` (DIR/slurm/plan.json), then each stage's array tasks and merge jobs: job id, "
+                    "SLURM state (squeue, sacct, else scontrol), the shard file's state, and what is left.")
     parser.add_argument("dir", nargs="?", default="output/", help="folder to scan recursively (default: output/)")
     args = parser.parse_args(argv)
     root = Path(args.dir)
     if not root.is_dir():
         print(f"audiofaith status: {root}: no such folder", file=sys.stderr)
         return 2
+    from audiofaith.slurm import load_plan, render_status
+
     files = collect(root)
     if not files:
         print(f"no output files (with a .meta.json sidecar) under {root}")
-        return 0
-    sys.stdout.write(render(files, root))
+    else:
+        sys.stdout.write(render(files, root))
+    plan = load_plan(root)
+    if plan is not None:
+        sys.stdout.write("\n" + render_status(plan))
     return 0
 

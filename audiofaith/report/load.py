@@ -17,6 +17,7 @@ from audiofaith.protocols import PAPER
 from audiofaith.records import (REFERENCE_FIELDS, BaselineRecord, InterventionRecord, ManifestItem, RecordError,
                                 is_baseline_line, letter_tie)
 from audiofaith.report.spec import spec_index
+from audiofaith.sharding import is_shard_file
 
 log = logging.getLogger("audiofaith.report")
 
@@ -120,9 +121,14 @@ class Dataset:
 
 
 def find_output_files(root: Path, exclude: Optional[Path] = None) -> List[Path]:
-    """Baseline, conditioned and intervention JSONL files under ``root``, sorted."""
+    """Baseline, conditioned and intervention JSONL files under ``root``, sorted; shard files
+    (``--shard K/N``, launcher ranks, SLURM arrays) are left out: their merged output holds their lines."""
     patterns = ("baseline_*.jsonl", "conditioned_*.jsonl", "interventions/*.jsonl")
     found = {path for pattern in patterns for path in root.rglob(pattern)}
+    shards = {path for path in found if is_shard_file(path)}
+    if shards:
+        log.info("%d shard file(s) under %s left out (their merged outputs are read)", len(shards), root)
+    found -= shards
     if exclude is not None:
         found = {path for path in found if exclude.resolve() not in path.resolve().parents}
     return sorted(found)
