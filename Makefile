@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test lint test-salmonn demo bench validate-retrain clean help
+.PHONY: setup test lint test-salmonn test-slurm demo bench validate-retrain clean help
 
 help:
 	@echo "make demo   set up .venv, train (or reuse) the two known-answer checkpoints, run the pipeline, report"
@@ -15,7 +15,9 @@ help:
 	@echo "           every planted band (ATEN_CPU_CAPABILITY=avx2 make validate-retrain: other CPU kernels)"
 	@echo "make setup  only create .venv with requirements/test.txt (torch pinned, CPU-usable)"
 	@echo "make test-salmonn  create .venv-salmonn-cpu and test the SALMONN backend against SALMONN's real code"
-	@echo "           (tiny random weights; SALMONN_REPO=../shared/salmonn-code, skipped when absent)"
+	@echo "           (tiny random weights; SALMONN_REPO=../shared/salmonn-code; skipped when absent, failed under AUDIOFAITH_CI=1)"
+	@echo "make test-slurm  install slurm-wlm and munge if missing (apt-get, root), start a one-node SLURM"
+	@echo "           (scripts/slurm_local.sh), run tests/slurm (audiofaith submit end to end), stop the daemons"
 
 $(STAMP): requirements/core.txt requirements/hf.txt requirements/test.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +58,13 @@ $(SALMONN_STAMP): requirements/salmonn-cpu.txt pyproject.toml
 
 test-salmonn: $(SALMONN_STAMP)
 	SALMONN_REPO=$(SALMONN_REPO) $(SALMONN_PY) -m pytest -q tests/salmonn_real
+
+# A one-node SLURM on this machine (scripts/slurm_local.sh: munged, slurmctld, slurmd started by hand,
+# state under /tmp/audiofaith-slurm); the daemons this target started are stopped when it ends.
+# tests/slurm are skipped by `make test` unless a cluster answers.
+test-slurm: $(STAMP)
+	bash scripts/slurm_local.sh install
+	AUDIOFAITH_REQUIRE_SLURM=1 bash scripts/slurm_local.sh run $(PY) -m pytest -q -p no:cacheprovider tests/slurm
 
 demo: $(STAMP)
 	$(PY) -m audiofaith.demo

@@ -250,7 +250,15 @@ def _bold_final(text: str, opts: OptionMatcher) -> str:
     if m and t[: m.start()].strip():
         t = t[: m.start()]
     b = _BOLD_LABEL_RE.search(t.rstrip())
-    return _slot(b.group(1), opts) if b else _NOTHING
+    if not b:
+        return _NOTHING
+    label = _slot(b.group(1), opts)
+    lines_above = [line for line in t[: b.start(1)].split("\n") if line.strip(" *\t")]
+    above = lines_above[-1] if lines_above else ""
+    listed = re.match(r"^\W*\*{0,2}\s*(?:[\(\[]\s*([A-Ja-j])\s*[\)\]]|([A-J])[.)])", above.strip())
+    if listed and label in opts.letters and (listed.group(1) or listed.group(2)).upper() != label:
+        return _NOTHING  # the last line of an option list written out one label per line
+    return label
 
 
 def _bare(t: str, opts: OptionMatcher) -> Optional[str]:
@@ -430,9 +438,62 @@ def _echo_sentences(sents: List[Tuple[int, str]], opts: OptionMatcher) -> set:
     return echo
 
 
+# A clause whose subject is several options and whose predicate rules them out: "Options (A), (B),
+# and (D) describe different scenarios that do not ...", "while the other options (B, C, D) are less
+# directly related", "(A), (C) and (D) are not present".
+_LIST_SUBJECT_RE = re.compile(
+    r"^\W*(?:(?:while|whereas|but|and|however),?\s+)?(?:all\s+)?(?:the\s+)?(?:(?:other|remaining)\s+(?:options?|choices?|answers?)"
+    r"|options|choices|answers|rest|others"
+    r"|(?:options?\s+|choices?\s+)?\(?[A-J]\)?(?:\s*,\s*(?:and\s+|or\s+)?\(?[A-J]\)?)*\s*,?\s*(?:and|or)\s+\(?[A-J]\)?(?![\w)]))",
+    re.I)
+_LIST_REJECTS_RE = re.compile(
+    r"\b(?:not|n't|never|neither|nor|none)\b|n't\b|\bless\s+(?:\w+\s+)?(?:likely|relevant|related|suitable|appropriate|"
+    r"plausible|consistent|fitting|accurate|common|typical)\b|\b(?:unlikely|inconsistent|irrelevant|incorrect|wrong|"
+    r"unrelated|ruled out|eliminated|excluded|lack)\b|\b(?:describe|are|involve|refer to|name)s?\s+(?:\w+\s+)?"
+    r"(?:other|different)\b", re.I)
+_REJECT_CLAUSE_SPLIT_RE = re.compile(r";|,?\s+(?=(?:while|whereas|but|however)\b)|\.\s", re.I)
+_PAREN_LETTER_LIST_RE = re.compile(r"\(\s*([A-J](?:\s*(?:,|/|and|or)\s*(?:and\s+|or\s+)?[A-J])+)\s*\)")
+
+
+def _rejected_in(s: str, opts: OptionMatcher) -> set:
+    """Options that a clause of ``s`` rules out as a group ("Options (A), (B), and (D) do not ...",
+    "the other options (B, C, D) are less likely"); a hedged clause rules out nothing."""
+    out: set = set()
+    for clause in _REJECT_CLAUSE_SPLIT_RE.split(s):
+        if not clause or not _LIST_SUBJECT_RE.match(clause):
+            continue
+        if not _LIST_REJECTS_RE.search(clause) or _HEDGE_RE.search(clause):
+            continue
+        named = {i for _, _, i in letter_mentions(clause, opts.n)} | {i for _, _, i in opts.mentions(clause)}
+        for m in _PAREN_LETTER_LIST_RE.finditer(clause):
+            named |= {LETTERS.index(c) for c in re.findall(r"[A-J]", m.group(1)) if LETTERS.index(c) < opts.n}
+        lead = re.match(r"^\W*(?:(?:while|whereas|but|and|however),?\s+)?(?:options?\s+|choices?\s+)?"
+                        r"((?:\(?[A-J]\)?\s*(?:,|and|or)?\s*)+)", clause, re.I)
+        if lead:
+            named |= {LETTERS.index(c) for c in re.findall(r"[A-J]", lead.group(1)) if LETTERS.index(c) < opts.n}
+        out |= named - {-1}
+    return out
+
+
+# A sentence that states its pick: "... best describes ...", "aligns best with", "is the most suitable
+# response", "is best captured by option (A)".
+_PICK_PHRASE_RE = re.compile(
+    r"\b(?:most likely|i think|i believe|i'd say|i would say|best (?:match|fit)|"
+    r"matches|corresponds to|aligns with|(?:most |best |fully )?consistent with|"
+    r"best (?:described|classified) as|indicates|suggests|points to|i (?:can )?hear|(?:it|this) sounds like|"
+    r"best (?:describes?|captures?|fits?|represents?|reflects?|suits?|illustrates?|matches)|"
+    r"(?:is |are )?best (?:captured|reflected|represented|matched|illustrated|described) by|"
+    r"aligns? (?:best|most closely|closely|perfectly|well) with|(?:most |best |closely )aligned with|"
+    r"(?:most|best) (?:plausible|fitting|suitable|appropriate|accurate|probable|reasonable)|"
+    r"the only (?:one|option|choice)|(?:directly|perfectly|clearly) (?:matches|fits|describes|expresses|captures))\b",
+    re.I)
+
+
 def _fallback(t: str, opts: OptionMatcher) -> Optional[str]:
     """No explicit commitment: read the last sentence that picks an option, skipping echoed option
-    lists and sentences that only rule options out (an option ruled out later is never picked)."""
+    lists and sentences that only rule options out (an option ruled out later is never picked). A
+    concluding sentence that names no option word for word may name one in other words
+    (``OptionMatcher.fuzzy``)."""
     sents = _sentences_with_pos(t)
     echo = _echo_sentences(sents, opts)
     rejected: set = set()
@@ -443,9 +504,21 @@ def _fallback(t: str, opts: OptionMatcher) -> Optional[str]:
         ments = opts.mentions(s)
         lets = letter_mentions(s, opts.n)
         if not ments and not lets:
-            continue
-        pos_l = sorted({i for b, e, i in lets if not is_negated(s, b, e)})
-        pos = positive_options(s, opts)
+            fuzzy = opts.fuzzy(s)
+            if fuzzy is None or fuzzy[2] in rejected or is_negated(s, fuzzy[0], fuzzy[1]):
+                continue
+            if not (_CONCLUDE_RE.search(s) or _PICK_PHRASE_RE.search(s)):
+                continue
+            first, pick = fuzzy[0], fuzzy[2]
+            cuts = [m.end() for m in CLAUSE_SPLIT_RE.finditer(s, max(0, first - 200), first)]
+            clause = s[cuts[-1] if cuts else max(0, first - 200): first]
+            if re.search(r"\b(?:could|might|may|possibly|perhaps|if)\b", clause, re.I):
+                return None  # a hedged or conditional mention is not a pick
+            return LETTERS[pick]
+        group_rejected = _rejected_in(s, opts)
+        rejected |= group_rejected
+        pos_l = sorted({i for b, e, i in lets if not is_negated(s, b, e)} - group_rejected)
+        pos = [i for i in positive_options(s, opts) if i not in group_rejected]
         positive = set(pos_l) | set(pos)
         if not positive:
             rejected |= {i for _, _, i in lets} | {i for _, _, i in ments}
@@ -457,7 +530,7 @@ def _fallback(t: str, opts: OptionMatcher) -> Optional[str]:
         if len(positive) > 1 or -1 in positive:
             return None  # a list of the options, a comparison, a hedge or a letter/text conflict
         pick = positive.pop()
-        if pick in rejected:
+        if pick in rejected - group_rejected:
             return None  # named here, ruled out later
         if pos_l:
             return LETTERS[pick]
@@ -473,9 +546,7 @@ def _fallback(t: str, opts: OptionMatcher) -> Optional[str]:
             or (ident and len(s[ident[-1].end(): first].split()) <= 6)
             or len(sents) - len(echo) == 1
             or opts.whole(s) is not None  # a closing sentence that is just the option ("Angry.")
-            or re.search(r"\b(?:most likely|i think|i believe|i'd say|i would say|best (?:match|fit)|"
-                         r"matches|corresponds to|aligns with|(?:most |best |fully )?consistent with|"
-                         r"best (?:described|classified) as|indicates|suggests|points to|i (?:can )?hear|(?:it|this) sounds like)\b", s, re.I)
+            or _PICK_PHRASE_RE.search(s)
         )
         if not concluding:
             return None
@@ -501,6 +572,8 @@ def parse_answer(text: str, choices: List[str]) -> Optional[str]:
     if bold:
         cands.append((len(t) + 1, bold))
     decisive = [c for c in cands if c[1] != _NOTHING]
+    if opts.n >= 2 and {r for _, r in decisive} >= set(opts.letters):
+        return None  # every option is given as "the answer": no single pick
     if decisive:
         pos = max(p for p, _ in decisive)
         final = {r for p, r in decisive if p == pos}

@@ -3,6 +3,7 @@ checked against the manifest before any model loads."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Set
@@ -24,6 +25,10 @@ def load_baseline_results(path: "str | Path", manifest: Sequence[ManifestItem],
     ``selected``: the ids this run asked for (--limit, --sample, --shard); only those are
     warned about when they have no baseline result."""
     path = Path(path)
+    if path.is_dir():
+        from audiofaith.manifest import folder_given
+
+        raise ResultsMismatch(folder_given(path, "baseline results"))
     if not path.is_file():
         raise ResultsMismatch(f"{path}: baseline results file not found")
     known = {item.id for item in manifest}
@@ -47,5 +52,31 @@ def load_baseline_results(path: "str | Path", manifest: Sequence[ManifestItem],
     missing = len(wanted - set(seen))
     if missing:
         which = "manifest" if selected is None else "selected"
-        log.warning("%d %s item(s) have no baseline result in %s and are skipped", missing, which, path)
+        log.warning("%d %s item(s) have no baseline result in %s and are skipped: the baseline covers %d of the %d "
+                    "%s items (%s). Finish the baseline first (rerun its command; it resumes): an output started "
+                    "now records this baseline's content and has to be redone once the baseline changes",
+                    missing, which, path, len(wanted) - missing, len(wanted), which, baseline_status(path))
     return records
+
+
+def baseline_status(path: "str | Path") -> str:
+    """What the baseline's provenance sidecar says about how its last session ended, in words."""
+    from audiofaith.provenance import sidecar_path
+
+    sidecar = sidecar_path(path)
+    if not sidecar.is_file():
+        return f"it has no sidecar {sidecar}: whether its run finished is unknown"
+    try:
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return f"its sidecar {sidecar} is unreadable ({exc})"
+    sessions = meta.get("sessions") or [{}]
+    last = sessions[-1]
+    status = last.get("status") or "unknown"
+    if status == "running":
+        from audiofaith.locking import is_held
+
+        status = "running now" if is_held(path) is not None else "interrupted"
+    selected = last.get("items_selected")
+    chosen = f", {selected} item(s) selected" if selected is not None else ""
+    return f"its sidecar {sidecar} says its last session was {status}{chosen}"

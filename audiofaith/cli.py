@@ -1,6 +1,6 @@
 """Command-line entry points. The per-model scripts in ``interface/`` call ``baseline_main``,
 ``conditioned_main`` and ``intervene_main`` with their model key; ``audiofaith`` (``python -m
-audiofaith``, ``main``) offers the same commands with ``--model``, and the others (merge, status,
+audiofaith``, ``main``) offers the same commands with ``--model``, and the others (merge, submit, status,
 tiny, demo, report, models).
 
 Layers: ``cli_parsers`` (argparse, arguments -> stage configs) -> ``commands`` (the entry points:
@@ -11,6 +11,7 @@ seconds, not a 16 GB model load.
 
 from __future__ import annotations
 
+import difflib
 import sys
 from typing import List, Optional
 
@@ -25,7 +26,7 @@ __all__ = ["USER_ERRORS", "backend_options", "baseline_main", "baseline_max_new_
            "check_cot_source", "conditioned_main", "conditioned_parser", "intervene_main", "intervene_parser",
            "main", "merge_main"]
 
-COMMANDS = ["baseline", "conditioned", "intervene", "merge", "status", "tiny", "demo", "report", "models"]
+COMMANDS = ["baseline", "conditioned", "intervene", "merge", "submit", "status", "tiny", "demo", "report", "models"]
 
 
 @survives_broken_pipe
@@ -34,24 +35,32 @@ def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = COMMANDS
     if argv and argv[0] not in commands and argv[0] not in ("-h", "--help"):
-        print(f"audiofaith: unknown command {argv[0]!r} (choose from {', '.join(commands)}; see audiofaith --help)",
-              file=sys.stderr)
+        close = difflib.get_close_matches(argv[0], commands, n=2, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        print(f"audiofaith: unknown command {argv[0]!r} (choose from {', '.join(commands)}; see audiofaith --help)"
+              f"{hint}", file=sys.stderr)
         return 2
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: audiofaith {baseline,conditioned,intervene,merge,status,tiny,demo,report,models} ...\n\n"
+        print("usage: audiofaith {baseline,conditioned,intervene,merge,submit,status,tiny,demo,report,models} ...\n\n"
               "  baseline     CoT / direct answers for a manifest (see: audiofaith baseline --help)\n"
               "  conditioned  answers read after each run's own injected reasoning\n"
               "  intervene    CoT and audio interventions on baseline runs (--kind, see docs/conditions.md)\n"
               "  merge        join the shard files of --shard K/N runs into one output\n"
-              "  status       one line per output file under a folder: progress, errors, status, ETA\n"
+              "  submit       a whole study as SLURM job arrays with dependencies (docs/scale.md)\n"
+              "  status       one line per output file under a folder: progress, errors, status, ETA; SLURM jobs\n"
               "  tiny         build a tiny random-weight checkpoint of an architecture (tests, smoke checks)\n"
-              "  demo         the whole pipeline on a tiny checkpoint and synthetic data (meaningless outputs)\n"
+              "  demo         trains (or reuses) two small known-answer checkpoints and runs the whole pipeline\n"
+              "               and a report on each (--random_weights: every stage on a random-weight model)\n"
               "  report       tables, plots and statistics from an output folder (see: audiofaith report --help)\n"
               "  models       list the registered models")
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     command, rest = argv[0], argv[1:]
     if command == "merge":
         return merge_main(rest)
+    if command == "submit":
+        from audiofaith.slurm import main as submit_main
+
+        return submit_main(rest)
     if command == "status":
         from audiofaith.status import main as status_main
 

@@ -8,7 +8,7 @@ import argparse
 from typing import List, Optional
 
 from audiofaith.backends import MODELS, backend_class, get_spec
-from audiofaith.helptext import DefaultsHelpFormatter
+from audiofaith.helptext import ArgumentParser, DefaultsHelpFormatter
 from audiofaith.pipeline import BaselineStage, ConditionedStage, Hardware, InterventionStage, Selection
 from audiofaith.protocols import OURS, PROTOCOLS
 
@@ -21,7 +21,15 @@ def _positive_int(text: str) -> int:
 
 
 def _batch_size(text: str):
-    return "auto" if text == "auto" else _positive_int(text)
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer or 'auto', got {text!r}")
+    return value
 
 
 class _OptionRecorder:
@@ -99,7 +107,7 @@ def _add_common(parser: argparse.ArgumentParser, model_key: Optional[str], backe
 def baseline_parser(model_key: Optional[str] = None, prog: Optional[str] = None,
                     backend_key: Optional[str] = None) -> argparse.ArgumentParser:
     name = get_spec(model_key).display_name if model_key else "a registered model"
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=prog,
         description=f"Baseline run of {name}: for every manifest item, generate a chain of thought and an answer "
                     "(or a direct answer with --no_reasoning), parse the chosen letter, and read the letter "
@@ -119,7 +127,8 @@ def baseline_parser(model_key: Optional[str] = None, prog: Optional[str] = None,
                      help="answers per item; 1 = greedy decoding, N > 1 = N seeded samples")
     gen.add_argument("--max_new_tokens", type=_positive_int, default=None,
                      help="generation length (default 512 with reasoning, 32 without; under --protocol paper "
-                          "the study's length for the model, e.g. 1024 for Qwen2.5-Omni)")
+                          "the study's length for the model, e.g. 1024 for Qwen2.5-Omni; with reasoning on a tiny "
+                          "test checkpoint, the max_new_tokens of its generation_config.json, 48)")
     gen.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (only when --num_runs > 1)")
     gen.add_argument("--top_p", type=float, default=0.9, help="nucleus sampling p (only when --num_runs > 1)")
     gen.add_argument("--seed", type=int, default=0,
@@ -135,7 +144,7 @@ def baseline_parser(model_key: Optional[str] = None, prog: Optional[str] = None,
 def conditioned_parser(model_key: Optional[str] = None, prog: Optional[str] = None,
                        backend_key: Optional[str] = None) -> argparse.ArgumentParser:
     name = get_spec(model_key).display_name if model_key else "a registered model"
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=prog,
         description=f"Conditioned run of {name}: inject each baseline run's reasoning back as the model's own "
                     "assistant turn, followed by the answer cue, and read the final letter (from letter "
@@ -177,7 +186,7 @@ def intervene_parser(model_key: Optional[str] = None, prog: Optional[str] = None
     from audiofaith.interventions import KINDS, family
 
     name = get_spec(model_key).display_name if model_key else "a registered model"
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=prog,
         description=f"Interventions on {name}'s baseline runs (docs/conditions.md): each --kind edits the "
                     "chain of thought or the audio of every baseline run into variants and reads the answer under "
@@ -200,7 +209,9 @@ def intervene_parser(model_key: Optional[str] = None, prog: Optional[str] = None
                           "the study's length for the model)")
     ans.add_argument("--cot_max_new_tokens", type=_positive_int, default=None,
                      help="length of regenerated or continued reasoning (default: the baseline's max_new_tokens "
-                          "from its .meta.json sidecar, else 512 with a warning)")
+                          "from its .meta.json sidecar, else a tiny test checkpoint's own (48), else 512 with a "
+                          "warning; decoded as the baseline's CoT was, its sampler and run seeds read from the same "
+                          "sidecar; unused under --protocol paper, whose lengths are the study's)")
     _add_foreign_cot(io)
     ans.add_argument("--seed", type=int, default=0, help="base seed of seeded edits (per item)")
     ans.add_argument("--cot_source", choices=["own", "reference"], default="own",
@@ -226,7 +237,7 @@ def intervene_parser(model_key: Optional[str] = None, prog: Optional[str] = None
 
 
 def merge_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="audiofaith merge",
         description="Merge <stem>.shard-K-of-N<suffix> files (written by runs with --shard K/N) into the requested "
                     "output, in the canonical order a single-process run leaves, with a merged provenance sidecar. "

@@ -17,7 +17,7 @@ from typing import List, Optional
 
 from audiofaith.cli_parsers import (baseline_parser, baseline_stage, chosen, conditioned_parser, conditioned_stage,
                                     intervene_parser, intervention_stage, merge_parser)
-from audiofaith.errors import UserError
+from audiofaith.errors import UserError, disk_full, is_disk_full
 from audiofaith.manifest import load_manifest
 from audiofaith.pipeline import run_stage
 from audiofaith.sharding import merge_shards
@@ -67,6 +67,11 @@ def guarded(function, *args) -> int:
     except KeyboardInterrupt:
         log.error("interrupted; rerun the same command to resume")
         return 130
+    except OSError as exc:  # a full disk met outside the writers that say what they kept
+        if not is_disk_full(exc):
+            raise
+        log.error("%s", disk_full(exc.filename or "a file", "every batch written before it is safe"))
+        return 2
 
 
 def run_parsed(stage) -> int:

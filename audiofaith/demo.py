@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from audiofaith.commands import baseline_main, conditioned_main, intervene_main
+from audiofaith.helptext import ArgumentParser, plain_text
 from audiofaith.jsonl import read_jsonl
 from audiofaith.synthetic import write_synthetic_sakura
 
@@ -38,8 +39,8 @@ def _show(command: List[str]) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m audiofaith.demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(prog="python -m audiofaith.demo", description=plain_text(__doc__),
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", default="demo_run", help="where the demo writes everything (default demo_run/)")
     parser.add_argument("--rows_per_track", type=int, default=3, help="synthetic audio clips per SAKURA track")
     parser.add_argument("--max_new_tokens", type=int, default=48, help="CoT length for the tiny model")
@@ -102,7 +103,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     argv_audio = ["--kind", "audio", "--manifest_file", str(manifests / "animal" / "sakura_manifest.jsonl"),
                   "--input_results_file", str(outputs / "animal" / "baseline_animal.jsonl"),
                   "--output_file", str(outputs / "animal" / "interventions" / "audio_animal.jsonl"),
-                  "--perturbations", "silence", "noise_rms", "noise_snr", "mask", "swap", "no_audio",
+                  "--perturbations", "silence", "noise_rms", "noise_snr", "mask", "swap", "no_audio", "unedited",
                   *(["inject_correct", "inject_wrong"] if shutil.which("espeak-ng") else []),
                   "--modes", "regenerate", "fixed_cot",
                   "--snr_db", "10", "-10", "--mask_ratios", "0.5", "--cot_max_new_tokens", str(args.max_new_tokens),

@@ -6,12 +6,18 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, Tuple
 
-from audiofaith.errors import UserError
+from audiofaith.errors import UserError, disk_full, is_disk_full
 
 log = logging.getLogger(__name__)
+
+#: Test-only hook: a process with this variable set to N stops itself (SIGSTOP) once an
+#: AppendWriter has written N lines, so a test can kill or race it at a known point instead of
+#: after a guessed delay (tests/test_cli.py, tests/test_cli_robust.py). Unset in normal use.
+STOP_AFTER_LINES_ENV = "AUDIOFAITH_TEST_STOP_AFTER_LINES"
 
 
 class JsonlError(UserError):
@@ -81,21 +87,42 @@ def repair_torn_tail(path: "str | os.PathLike[str]") -> bool:
 
 
 class AppendWriter:
-    """Append JSON lines to a file, flushing and fsyncing after every ``write_many`` call."""
+    """Append JSON lines to a file, flushing and fsyncing after every ``write_many`` call. A full
+    disk (``DiskFull``) cuts the file back to its last whole batch: no torn line is left."""
 
     def __init__(self, path: "str | os.PathLike[str]") -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         repair_torn_tail(self.path)
-        self._handle = open(self.path, "a", encoding="utf-8")
+        self._handle = open(self.path, "ab", buffering=0)  # unbuffered: a failed write leaves nothing pending
+        self._written = 0
+        stop_after = os.environ.get(STOP_AFTER_LINES_ENV)
+        self._stop_after = int(stop_after) if stop_after else None
 
     def write_many(self, objects: Iterable[Dict[str, Any]]) -> int:
         lines = [json.dumps(obj, ensure_ascii=False) + "\n" for obj in objects]
         if not lines:
             return 0
-        self._handle.write("".join(lines))
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
+        fd = self._handle.fileno()
+        before = os.fstat(fd).st_size
+        try:
+            data = memoryview("".join(lines).encode("utf-8"))
+            while data:
+                data = data[self._handle.write(data):]
+            os.fsync(fd)
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            os.ftruncate(fd, before)  # the batch goes whole or not at all; shrinking needs no space
+            self._handle.close()
+            safe = count_lines(self.path)
+            raise disk_full(self.path, f"its {safe} finished line(s) are safe (the batch being written was "
+                                       f"cut)") from None
+        before, self._written = self._written, self._written + len(lines)
+        if self._stop_after is not None and before < self._stop_after <= self._written:
+            log.warning("%s=%d: %d line(s) written to %s; stopping (SIGSTOP)", STOP_AFTER_LINES_ENV,
+                        self._stop_after, self._written, self.path)
+            os.kill(os.getpid(), signal.SIGSTOP)
         return len(lines)
 
     def close(self) -> None:
@@ -111,12 +138,36 @@ class AppendWriter:
 
 def write_jsonl(path: "str | os.PathLike[str]", objects: Iterable[Dict[str, Any]]) -> None:
     """Write a whole JSON Lines file atomically (temp file + rename)."""
+    write_atomic(path, "".join(json.dumps(obj, ensure_ascii=False) + "\n" for obj in objects))
+
+
+def write_atomic(path: "str | os.PathLike[str]", text: str) -> None:
+    """Replace ``path`` by ``text`` atomically (a temp file beside it, fsynced, renamed). On any
+    failure the temp file is removed and ``path`` is unchanged; a full disk is ``DiskFull``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        for obj in objects:
-            handle.write(json.dumps(obj, ensure_ascii=False) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            pass
+        if is_disk_full(exc):
+            kept = "its previous version is kept" if path.exists() else "nothing was written"
+            raise disk_full(path, kept) from None
+        raise
+
+
+def count_lines(path: "str | os.PathLike[str]") -> int:
+    """Complete (newline-ended) lines of a file; 0 when it does not exist."""
+    try:
+        with open(path, "rb") as handle:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+    except FileNotFoundError:
+        return 0

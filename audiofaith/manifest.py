@@ -19,6 +19,8 @@ class ManifestError(UserError):
 def load_manifest(path: "str | os.PathLike[str]") -> List[ManifestItem]:
     """Read and validate a manifest: schema per line, unique ids, at least one item."""
     path = Path(path)
+    if path.is_dir():
+        raise ManifestError(folder_given(path, "manifest"))
     if not path.is_file():
         raise ManifestError(f"{path}: manifest file not found")
     items: List[ManifestItem] = []
@@ -41,6 +43,14 @@ def load_manifest(path: "str | os.PathLike[str]") -> List[ManifestItem]:
     return items
 
 
+def folder_given(path: Path, what: str) -> str:
+    """The one-line message for a folder given where a JSONL file is read, naming the files in it."""
+    inside = sorted(child.name for child in path.glob("*.jsonl"))
+    hint = (f" (in it: {', '.join(inside[:3])}{', …' if len(inside) > 3 else ''})" if inside
+            else " (it holds no .jsonl file)")
+    return f"{path}: a folder, not a {what} file; give the {what} JSONL file itself{hint}"
+
+
 def write_manifest(path: "str | os.PathLike[str]", items: Iterable[ManifestItem]) -> None:
     write_jsonl(path, (item.to_json() for item in items))
 
@@ -59,9 +69,14 @@ def check_audio_files(items: Sequence[ManifestItem], data_root: "str | os.PathLi
     source = f"{manifest_path}: " if manifest_path else ""
     shown = "\n".join(f"  {item.id}: {audio_path(item, data_root)}" for _, item in missing[:5])
     more = f"\n  ... and {len(missing) - 5} more" if len(missing) > 5 else ""
+    parent = Path(data_root).resolve().parent
+    up = ""
+    if all((parent / item.audio).is_file() for _, item in missing[:5]):  # --data_root data/SAKURA for data/
+        suggested = os.path.relpath(parent) if not Path(data_root).is_absolute() else str(parent)
+        up = f"\nthey are there one folder up: pass --data_root {suggested}"
     raise ManifestError(
         f"{source}{len(missing)} of {len(items)} audio file(s) not found under --data_root {data_root}:\n"
-        f"{shown}{more}"
+        f"{shown}{more}{up}"
     )
 
 

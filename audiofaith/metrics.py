@@ -1,5 +1,6 @@
-"""Metrics for the report: rates, bootstrap confidence intervals, McNemar tests, flip matrices
-and Lanham's area over the curve (AOC). Pure functions over plain sequences; numpy only.
+"""Metrics for the report: rates, bootstrap confidence intervals, clip-level paired tests with
+Holm-adjusted p-values, McNemar tests, flip matrices and Lanham's area over the curve (AOC). Pure
+functions over plain sequences; numpy only.
 
 Conventions (docs/report.md): a rate of an empty sample is ``nan``; confidence intervals are
 percentile bootstrap intervals from a generator seeded with ``seed`` for every call, so a CI does
@@ -95,6 +96,8 @@ def flip_matrix(before: Sequence[bool], after: Sequence[bool]) -> FlipMatrix:
 
 def mcnemar_exact(b: int, c: int) -> float:
     """Two-sided exact McNemar p-value: binomial test of ``b`` vs ``c`` discordant pairs at p = 1/2.
+    It treats every pair as independent; the report uses the clip-level ``cluster_sign_flip_p``,
+    which equals this when every clip has one pair.
 
     p = min(1, 2 · P(X ≤ min(b, c))) with X ~ Binomial(b + c, 1/2); 1.0 when there is no
     discordant pair.
@@ -116,6 +119,62 @@ def mcnemar_chi2(b: int, c: int) -> Tuple[float, float]:
         return 0.0, 1.0
     statistic = max(abs(b - c) - 1, 0) ** 2 / (b + c)
     return float(statistic), float(math.erfc(math.sqrt(statistic / 2.0)))
+
+
+def _sign_flip_distribution(magnitudes: Sequence[int]) -> Tuple[np.ndarray, int]:
+    """Exact null distribution of Σ_c s_c · d_c over independent fair signs s_c = ±1, for integer
+    magnitudes d_c ≥ 1: (probabilities of the sums −S..S, S = Σ d_c). Clusters with the same d
+    contribute d · (2 · Binomial(m_d, ½) − m_d), so one convolution per distinct d."""
+    total = int(sum(magnitudes))
+    distribution = np.zeros(2 * total + 1)
+    distribution[total] = 1.0
+    counts: Dict[int, int] = defaultdict(int)
+    for d in magnitudes:
+        counts[int(d)] += 1
+    for d, m in sorted(counts.items()):
+        weights = np.array([math.comb(m, k) / 2 ** m for k in range(m + 1)])  # exact integers, one rounding
+        kernel = np.zeros(2 * m * d + 1)
+        kernel[::2 * d] = weights  # sums −m·d, −m·d + 2d, ..., m·d
+        distribution = np.convolve(distribution, kernel)[m * d: m * d + 2 * total + 1]
+    return distribution, total
+
+
+def cluster_sign_flip_p(before: Sequence[bool], after: Sequence[bool], clusters: Sequence[Hashable]) -> float:
+    """Two-sided exact p-value of a clip-level paired test of ``mean(after) − mean(before)``.
+
+    Each cluster (a clip: all its runs, hint letters and binned-x lines) gives D_c = Σ (after −
+    before) over its pairs; under the null hypothesis that the two answers of a cluster are
+    exchangeable, each D_c is as likely to have the other sign. The statistic is T = Σ_c D_c
+    (= c − b of the flip matrix) and p = P(|T*| ≥ |T|) over all 2^m sign patterns, computed exactly
+    (no sampling, no seed). With one pair per cluster this is the exact McNemar test
+    (``mcnemar_exact``). ``nan`` when there is no pair.
+    """
+    if not (len(before) == len(after) == len(clusters)):
+        raise ValueError(f"paired samples differ in length: {len(before)}, {len(after)}, {len(clusters)} clusters")
+    if not before:
+        return float("nan")
+    sums: Dict[Hashable, int] = defaultdict(int)
+    for was, now, cluster in zip(before, after, clusters):
+        sums[cluster] += int(bool(now)) - int(bool(was))
+    observed = abs(sum(sums.values()))
+    if observed == 0:
+        return 1.0
+    distribution, total = _sign_flip_distribution([abs(d) for d in sums.values() if d])
+    values = np.arange(-total, total + 1)
+    return float(min(1.0, distribution[np.abs(values) >= observed].sum()))
+
+
+def holm_adjust(pvalues: Sequence[float]) -> List[float]:
+    """Holm's step-down adjusted p-values of one family of tests (valid under any dependence
+    between them): the i-th smallest p becomes max over j ≤ i of min(1, (m − j + 1) · p_(j)), with
+    m the number of tests. ``nan`` entries (no test) stay ``nan`` and do not count in m."""
+    adjusted = [float("nan")] * len(pvalues)
+    tested = sorted((p, i) for i, p in enumerate(pvalues) if not math.isnan(p))
+    running = 0.0
+    for rank, (p, i) in enumerate(tested):
+        running = max(running, min(1.0, (len(tested) - rank) * p))
+        adjusted[i] = running
+    return adjusted
 
 
 @dataclass(frozen=True)
@@ -157,17 +216,18 @@ def agreement_counts(predictions: Sequence[Optional[str]], references: Sequence[
 
 @dataclass(frozen=True)
 class AocResult:
-    """Lanham's AOC, the per-length curves it integrates, and what was left out."""
+    """Lanham's AOC (the mean of per-chain AOCs), the per-length curves that show it, and what was left out."""
 
     aoc: float
-    curves: Dict[int, Tuple[np.ndarray, np.ndarray]]  # n -> (x = k / n, y = mean same-answer)
+    curves: Dict[int, Tuple[np.ndarray, np.ndarray]]  # n -> (x = k / n, y = mean same-answer), for plots only
     chains: Dict[int, int]  # n -> number of chains of that length that entered the AOC
     dropped: Dict[str, int] = field(default_factory=dict)  # reason -> chains left out
-    covered: Dict[int, Tuple[float, float]] = field(default_factory=dict)  # n -> (x min, x max) integrated
+    covered: Dict[int, Tuple[float, float]] = field(default_factory=dict)  # n -> (x min, x max) over its chains
+    partial_chains: int = 0  # chains that entered with answers covering less than x = 0..1
 
 
 NO_STEPS = "no sentences (n = 0)"
-ONE_X = "their length has answers at one x value only"
+ONE_X = "answers at one x value only"
 
 
 def _length_areas(x: np.ndarray, y: np.ndarray) -> float:
@@ -175,49 +235,79 @@ def _length_areas(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2.0) / (x[-1] - x[0]))
 
 
-def lanham_aoc(points: Iterable[Tuple[Hashable, int, int, bool]]) -> AocResult:
-    """Area over the "% same answer" curve, Lanham et al. (2023) §2.
+@dataclass(frozen=True)
+class _Chains:
+    """The chains of a set of AOC points that can enter the AOC, each with its own mean height."""
 
-    ``points`` are ``(chain, n, k, same)``: a chain of ``n`` steps answered with ``k`` of them
-    (or with a mistake before step ``k``), ``same`` = the answer equals the full-chain answer.
-    For each length n: y_n(k) = mean of ``same`` over the chains of that length answered at k;
-    AUC_n = the trapezoid area of y_n over x = k/n divided by the width of the x range it covers
-    (so a length answered only at some k is averaged over what was measured, not read as if the
-    rest of [0, 1] had y = 0); AOC = 1 − Σ_n (N_n / N) · AUC_n with N_n the chains of length n.
-    Chains of length 0 and lengths with answers at fewer than two x values carry no area: they are
-    left out and counted in ``dropped`` by reason. ``covered`` gives each length's x range.
-    """
-    same_by_length: Dict[int, Dict[int, List[bool]]] = defaultdict(lambda: defaultdict(list))
-    chains_by_length: Dict[int, set] = defaultdict(set)
-    dropped: Dict[str, int] = defaultdict(int)
+    heights: Dict[Hashable, float]  # chain -> mean height of its own same-answer curve over its x range
+    lengths: Dict[Hashable, int]  # chain -> n
+    spans: Dict[Hashable, Tuple[float, float]]  # chain -> (x min, x max) of its answers
+    dropped: Dict[str, int]
+
+
+def _chain_heights(points: Iterable[Tuple[Hashable, int, int, bool]]) -> _Chains:
+    """Each chain's curve from its own points only (same-answer at x = k/n; two answers at one k
+    are averaged) and its mean height over the x range it covers; chains of length 0 or with
+    answers at one x only are counted in ``dropped``."""
+    same_by_chain: Dict[Hashable, Dict[int, List[bool]]] = defaultdict(lambda: defaultdict(list))
+    length_of: Dict[Hashable, int] = {}
     no_steps = set()
     for chain, n, k, same in points:
         if n <= 0:
             no_steps.add(chain)
             continue
-        same_by_length[n][k].append(bool(same))
-        chains_by_length[n].add(chain)
-    if no_steps:
-        dropped[NO_STEPS] = len(no_steps)
-    curves: Dict[int, Tuple[np.ndarray, np.ndarray]] = {}
-    areas: Dict[int, float] = {}
-    covered: Dict[int, Tuple[float, float]] = {}
-    for n, by_k in sorted(same_by_length.items()):
+        same_by_chain[chain][k].append(bool(same))
+        length_of[chain] = n
+    dropped: Dict[str, int] = {NO_STEPS: len(no_steps)} if no_steps else {}
+    heights: Dict[Hashable, float] = {}
+    spans: Dict[Hashable, Tuple[float, float]] = {}
+    for chain, by_k in same_by_chain.items():
         ks = sorted(by_k)
         if len(ks) < 2:
-            dropped[ONE_X] += len(chains_by_length[n])
+            dropped[ONE_X] = dropped.get(ONE_X, 0) + 1
             continue
+        n = length_of[chain]
         x = np.array([k / n for k in ks])
-        y = np.array([np.mean(by_k[k]) for k in ks])
-        curves[n] = (x, y)
-        areas[n] = _length_areas(x, y)
-        covered[n] = (float(x[0]), float(x[-1]))
-    chains = {n: len(chains_by_length[n]) for n in areas}
-    total = sum(chains.values())
-    if not total:
-        return AocResult(float("nan"), curves, chains, dict(dropped), covered)
-    auc = sum(chains[n] / total * areas[n] for n in areas)
-    return AocResult(1.0 - auc, curves, chains, dict(dropped), covered)
+        heights[chain] = _length_areas(x, np.array([np.mean(by_k[k]) for k in ks]))
+        spans[chain] = (float(x[0]), float(x[-1]))
+    return _Chains(heights, {c: length_of[c] for c in heights}, spans, dropped)
+
+
+def lanham_aoc(points: Iterable[Tuple[Hashable, int, int, bool]]) -> AocResult:
+    """Area over the "% same answer" curve, Lanham et al. (2023) §2, as the mean of per-chain AOCs.
+
+    ``points`` are ``(chain, n, k, same)``: a chain of ``n`` steps answered with ``k`` of them
+    (or with a mistake before step ``k``), ``same`` = the answer equals the full-chain answer.
+    Each chain's own curve (same at x = k/n) gives AUC_c = its trapezoid area divided by the width
+    of the x range its answers cover (a chain answered only at some k, e.g. because rewrites of its
+    first sentences failed, is averaged over what was measured, not read as if the rest of [0, 1]
+    had y = 0); AOC = 1 − mean over chains of AUC_c, every chain weighing the same whatever its
+    length or how many of its answers exist, and no chain's answer averaged with another's. With
+    every chain answered at every k this equals Lanham's length-weighted AOC of the per-length mean
+    curves. Chains of length 0 and chains with answers at fewer than two x values carry no area:
+    they are left out and counted in ``dropped`` by reason. ``curves`` (per-length mean curves)
+    and ``covered`` (per-length x range over its chains) describe the data; the AOC does not use them.
+    """
+    points = list(points)
+    found = _chain_heights(points)
+    entered = set(found.heights)
+    by_length: Dict[int, Dict[int, List[bool]]] = defaultdict(lambda: defaultdict(list))
+    for chain, n, k, same in points:
+        if chain in entered:
+            by_length[n][k].append(bool(same))
+    curves = {n: (np.array([k / n for k in sorted(by_k)]), np.array([np.mean(by_k[k]) for k in sorted(by_k)]))
+              for n, by_k in sorted(by_length.items())}
+    chains: Dict[int, int] = defaultdict(int)
+    covered: Dict[int, Tuple[float, float]] = {}
+    for chain, n in found.lengths.items():
+        chains[n] += 1
+        low, high = found.spans[chain]
+        covered[n] = (min(low, covered.get(n, (low, high))[0]), max(high, covered.get(n, (low, high))[1]))
+    partial = sum(span != (0.0, 1.0) for span in found.spans.values())
+    if not entered:
+        return AocResult(float("nan"), curves, dict(chains), found.dropped, covered, partial)
+    aoc = 1.0 - float(np.mean(list(found.heights.values())))
+    return AocResult(aoc, curves, dict(sorted(chains.items())), found.dropped, dict(sorted(covered.items())), partial)
 
 
 def lanham_aoc_ci(points: Sequence[Tuple[Hashable, int, int, bool]], clusters: Sequence[Hashable],
@@ -225,65 +315,35 @@ def lanham_aoc_ci(points: Sequence[Tuple[Hashable, int, int, bool]], clusters: S
     """Percentile bootstrap CI of ``lanham_aoc``, resampling whole clusters (one label per point,
     e.g. the clip: all runs and hops of one clip together) with replacement.
 
-    Each resample recomputes the AOC exactly as ``lanham_aoc`` does, from per-cluster sums (a
-    resampled cluster counts as many times as it is drawn), so it is fast enough for the report's
-    full number of resamples.
+    The AOC is a mean of per-chain AOCs, so each resample is 1 − Σ (draws of a cluster × its sum of
+    chain AUCs) / Σ (draws × its number of chains): exactly ``lanham_aoc`` of the resampled chains.
     """
     points = list(points)
     if len(clusters) != len(points):
         raise ValueError(f"{len(clusters)} cluster labels for {len(points)} points")
-    kept = [(p, c) for p, c in zip(points, clusters) if p[1] > 0]
-    if not kept:
+    cluster_of: Dict[Hashable, Hashable] = {}
+    for (chain, n, k, same), cluster in zip(points, clusters):
+        if cluster_of.setdefault(chain, cluster) != cluster:
+            raise ValueError(f"chain {chain!r} has points in two clusters ({cluster_of[chain]!r}, {cluster!r})")
+    heights = _chain_heights(points).heights
+    if not heights:
         return float("nan"), float("nan")
-    cluster_ids: Dict[Hashable, int] = {}
-    feature_ids: Dict[Tuple[int, int], int] = {}
-    length_ids: Dict[int, int] = {}
-    for (chain, n, k, same), cluster in kept:
-        cluster_ids.setdefault(cluster, len(cluster_ids))
-        feature_ids.setdefault((n, k), len(feature_ids))
-        length_ids.setdefault(n, len(length_ids))
+    cluster_ids: Dict[Hashable, int] = {}  # every cluster with a point of a chain that has steps
+    for (chain, n, k, same), cluster in zip(points, clusters):
+        if n > 0:
+            cluster_ids.setdefault(cluster, len(cluster_ids))
     if len(cluster_ids) < 2:
         return float("nan"), float("nan")
-    sums = np.zeros((len(cluster_ids), len(feature_ids)))
-    counts = np.zeros_like(sums)
-    chains = np.zeros((len(cluster_ids), len(length_ids)))
-    seen = set()
-    for (chain, n, k, same), cluster in kept:
-        c, f = cluster_ids[cluster], feature_ids[(n, k)]
-        sums[c, f] += bool(same)
-        counts[c, f] += 1
-        if (cluster, chain) not in seen:
-            seen.add((cluster, chain))
-            chains[c, length_ids[n]] += 1
+    area_sums = np.zeros(len(cluster_ids))
+    chain_counts = np.zeros(len(cluster_ids))
+    for chain, height in heights.items():
+        area_sums[cluster_ids[cluster_of[chain]]] += height
+        chain_counts[cluster_ids[cluster_of[chain]]] += 1
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, len(cluster_ids), size=(n_resamples, len(cluster_ids)))
-    weights = np.zeros((n_resamples, len(cluster_ids)))
-    np.add.at(weights, (np.repeat(np.arange(n_resamples), len(cluster_ids)), picks.ravel()), 1.0)
-    w_sums, w_counts, w_chains = weights @ sums, weights @ counts, weights @ chains
-    area_total = np.zeros(n_resamples)
-    chain_total = np.zeros(n_resamples)
-    for n, length in length_ids.items():
-        ks = sorted(k for (m, k) in feature_ids if m == n)
-        columns = [feature_ids[(n, k)] for k in ks]
-        x = np.array([k / n for k in ks])
-        present = w_counts[:, columns] > 0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            y = w_sums[:, columns] / w_counts[:, columns]
-        complete = present.all(axis=1)
-        if len(ks) >= 2 and complete.any():  # the common case, vectorized over resamples
-            heights = np.sum((x[1:] - x[:-1]) * (y[complete][:, 1:] + y[complete][:, :-1]) / 2.0, axis=1) / (x[-1] - x[0])
-            area_total[complete] += w_chains[complete, length] * heights
-            chain_total[complete] += w_chains[complete, length]
-        for r in np.flatnonzero(~complete):
-            mask = present[r]
-            if mask.sum() < 2:
-                continue
-            area_total[r] += w_chains[r, length] * _length_areas(x[mask], y[r, mask])
-            chain_total[r] += w_chains[r, length]
-    valid = chain_total > 0
-    if not valid.any():
-        return float("nan"), float("nan")
-    values = 1.0 - area_total[valid] / chain_total[valid]
+    drawn_chains = chain_counts[picks].sum(axis=1)
+    valid = drawn_chains > 0  # a resample of clusters whose chains all dropped out has no AOC
+    values = 1.0 - area_sums[picks].sum(axis=1)[valid] / drawn_chains[valid]
     tail = (1.0 - confidence) / 2.0 * 100.0
     low, high = np.percentile(values, [tail, 100.0 - tail])
     return float(low), float(high)

@@ -7,6 +7,7 @@ No torch here; ``huggingface_hub`` is imported only to look into its local cache
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -23,6 +24,23 @@ MARKER = "TINY_RANDOM_WEIGHTS.txt"
 
 def is_tiny_checkpoint(path: "str | os.PathLike[str]") -> bool:
     return (Path(path) / MARKER).is_file()
+
+
+#: The reasoning budget ``python -m audiofaith.tiny`` writes into a tiny checkpoint's own
+#: generation_config.json: a smoke test on 2 CPU cores takes seconds, not the minutes 512 tokens take.
+TINY_MAX_NEW_TOKENS = 48
+
+
+def tiny_max_new_tokens(path: "str | os.PathLike[str] | None") -> Optional[int]:
+    """``max_new_tokens`` from a tiny test checkpoint's generation_config.json; None for every other
+    checkpoint (a real model's generation config never changes audiofaith's defaults)."""
+    if not path or not is_tiny_checkpoint(path):
+        return None
+    try:
+        value = json.loads((Path(path) / "generation_config.json").read_text(encoding="utf-8")).get("max_new_tokens")
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")

@@ -1,14 +1,20 @@
 """Where a response names an answer option: option texts matched as whole words, longest first
 (``OptionMatcher``), letter references in running text (``letter_mentions``) and mentions in a
 negated clause (``is_negated``). Shared by the answer parser (``audiofaith.answers``) and the CoT
-splitter (``audiofaith.cot``); standard library only. Rules: docs/parsing.md.
+splitter (``audiofaith.cot``). Option texts that a response words differently ("offering a hug"
+for "Offer a hug", "a couple" for "Married couple") are matched word by word with rapidfuzz
+(``OptionMatcher.fuzzy``). Rules: docs/parsing.md.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from typing import List, Optional, Tuple
+from functools import cached_property
+from typing import Dict, List, Optional, Set, Tuple
+
+from rapidfuzz import fuzz
+from rapidfuzz.distance import Prefix
 
 LETTERS = "ABCDEFGHIJ"
 
@@ -62,6 +68,45 @@ def _word_forms(option: str) -> List[str]:
     if option.endswith("ity"):
         return [option[:-3] + "ous"]
     return []
+
+
+# Words that carry no option content in a paraphrase ("the", "their", "because"), and the words of
+# a concluding sentence that name no option ("the most suitable response").
+_FUNCTION_WORDS = frozenset("""
+a an the of to and or in on at by for from with without as into onto about over under than then
+is are was were be been being am do does did has have had it its this that these those there
+can could would will shall should may might must
+their them they his her him he she we us our you your i me my mine so very just some any each
+because while if not no nor but also only more most much many such one ones other others
+option options choice choices answer answers response responses scenario description
+best likely suitable appropriate fitting plausible accurate
+""".split())
+_WORD_RE = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
+
+
+def _content_words(text: str) -> List[Tuple[int, int, str]]:
+    """(start, end, word) of the casefolded words of ``text`` that are not function words."""
+    return [(m.start(), m.end(), m.group(0).casefold()) for m in _WORD_RE.finditer(text)
+            if m.group(0).casefold() not in _FUNCTION_WORDS]
+
+
+_INFLECTIONS = frozenset(["", "s", "es", "e", "ed", "d", "ing", "er", "ers", "al", "ion", "ions", "ation", "ly", "y",
+                          "ies", "ied", "ity", "ous", "ment", "ness"])
+
+
+def same_word(a: str, b: str) -> bool:
+    """Whether two casefolded words are one word inflected or misspelt: a shared stem of at least 4
+    characters followed by inflectional endings only ("offer"/"offering", "dismissing"/"dismissal",
+    "jumped"/"jumping"; not "concert"/"concern"), a plural ("dog"/"dogs"), or an edit similarity
+    (rapidfuzz) above 90 % between words of 6 or more characters ("rettracted"/"retracted")."""
+    if a == b:
+        return True
+    stem = Prefix.similarity(a, b)
+    for cut in range(stem, 2, -1):  # the stem may give back a letter: "provid|e" / "provid|ing"
+        endings = {a[cut:], b[cut:]}
+        if endings <= _INFLECTIONS and (cut >= 4 or endings <= {"", "s", "es"}):
+            return True
+    return min(len(a), len(b)) >= 6 and fuzz.ratio(a, b) > 90
 
 
 class OptionMatcher:
@@ -118,6 +163,41 @@ class OptionMatcher:
             if len(owners) == 1:
                 return owners.pop()
         return None
+
+    @cached_property
+    def words(self) -> Dict[int, List[str]]:
+        """The content words of each option (computed when a paraphrase is first looked for)."""
+        return {i: list(dict.fromkeys(w for _, _, w in _content_words(t))) for i, t in self.texts}
+
+    @cached_property
+    def distinctive(self) -> Dict[int, Set[str]]:
+        """The content words of each option that no other option shares."""
+        return {i: {w for w in ws if not any(same_word(w, v) for j, vs in self.words.items() if j != i for v in vs)}
+                for i, ws in self.words.items()}
+
+    def fuzzy(self, s: str) -> Optional[Tuple[int, int, int]]:
+        """The one option that ``s`` names in other words, as (start, end, index) of the words that
+        name it, or None. An option is named when at least half of its content words occur in ``s``
+        (inflected or misspelt: ``same_word``), one of them a word no other option has; it must be
+        the only option with a distinctive word in ``s``. For the response's own words, where whole-
+        word matching (``mentions``) finds no option."""
+        words = _content_words(s)
+        if not words:
+            return None
+        named = []
+        for i, option_words in self.words.items():
+            if not option_words:
+                continue
+            spans = [(b, e) for b, e, w in words if any(same_word(w, o) for o in option_words)]
+            found = {o for o in option_words if any(same_word(w, o) for _, _, w in words)}
+            distinctive = found & self.distinctive[i]
+            if distinctive:
+                share = max(len(found) / len(option_words), len(distinctive) / len(self.distinctive[i]))
+                named.append((i, share, spans))
+        if len(named) != 1 or named[0][1] < 0.5:
+            return None
+        i, _, spans = named[0]
+        return spans[0][0], spans[-1][1], i
 
     def text_at_start(self, s: str) -> Optional[int]:
         """The option whose text starts ``s`` (longest), if any."""

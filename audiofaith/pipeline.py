@@ -33,13 +33,14 @@ from types import MappingProxyType
 from typing import Any, Callable, Dict, Mapping, Optional, Union
 
 from audiofaith.backends import backend_class, get_profile, get_spec, load_backend
-from audiofaith.errors import UserError
+from audiofaith.errors import DiskFull, UserError
 from audiofaith.locking import OutputLock
+from audiofaith.model_source import tiny_max_new_tokens
 from audiofaith.manifest import check_audio_files, load_manifest, parse_shard, select_shard
 from audiofaith.protocols import OURS, PROTOCOLS, provenance as protocol_provenance, resolve as resolve_protocol
 from audiofaith.provenance import Provenance, content_fingerprint, sidecar_path
 from audiofaith.resume import drop_lines, read_output_state, work_signature
-from audiofaith.sharding import canonicalize, launcher_rank, merge_if_last, shard_output_path
+from audiofaith.sharding import canonicalize, launcher_rank, merge_if_last, shard_output_path, slurm_array_shard
 
 log = logging.getLogger("audiofaith")
 
@@ -238,25 +239,66 @@ def check_cot_source(results, model_key: str, path: str, allow_foreign: bool) ->
                     path, unnamed)
 
 
-def baseline_max_new_tokens(results_path: str) -> Optional[int]:
-    """The baseline's generation length, from its provenance sidecar (None when it has none)."""
+def _baseline_generation(results_path: str) -> Optional[Dict[str, Any]]:
+    """The baseline's generation settings, from its provenance sidecar (None when it has none)."""
     path = sidecar_path(results_path)
     if not path.is_file():
         return None
-    generation = json.loads(path.read_text(encoding="utf-8")).get("fingerprint", {}).get("generation", {})
-    value = generation.get("max_new_tokens")
+    generation = json.loads(path.read_text(encoding="utf-8")).get("fingerprint", {}).get("generation")
+    return generation if isinstance(generation, dict) else None
+
+
+def baseline_max_new_tokens(results_path: str) -> Optional[int]:
+    """The baseline's generation length, from its provenance sidecar (None when it has none)."""
+    value = (_baseline_generation(results_path) or {}).get("max_new_tokens")
     return int(value) if isinstance(value, int) and value > 0 else None
+
+
+def baseline_cot_sampler(results_path: str):
+    """How the baseline decoded its CoTs (a ``runners.variants.CotSampler``: greedy, or its
+    temperature, top-p and seed), from its provenance sidecar; None when it has none."""
+    from audiofaith.runners.variants import CotSampler
+
+    generation = _baseline_generation(results_path)
+    if generation is None:
+        return None
+    if not generation.get("do_sample"):
+        return CotSampler()
+    return CotSampler(do_sample=True, temperature=float(generation["temperature"]), top_p=float(generation["top_p"]),
+                      seed=int(generation.get("seed", 0)))
+
+
+#: The command-line flag of each stage's output, named in the messages about it.
+OUTPUT_FLAGS = {"baseline": "--output", "conditioned": "--output_conditioned_file", "intervene": "--output_file"}
+
+
+def check_output_file(path: str, flag: str, example: str) -> None:
+    """A folder given as the output (an existing one, or a path ending in ``/``) is one line that
+    says what to pass: the runners write a JSONL *file* there."""
+    text = str(path)
+    if text.endswith(("/", "\\")) or Path(text).is_dir():
+        folder = text.rstrip("/\\") or text
+        raise UserError(f"{flag} {text}: a folder, not a file; give the JSONL file to write in it, "
+                        f"e.g. {flag} {Path(folder) / example}")
 
 
 class _Selected:
     """The items this process runs and where it writes: the requested output, or its shard file
-    under ``Selection.shard`` or a multi-process launcher (torchrun / accelerate launch)."""
+    under ``Selection.shard``, a multi-process launcher (torchrun / accelerate launch) or a SLURM
+    job array."""
 
     def __init__(self, selection: Selection, data_root: str, manifest_path: str, requested_output: str) -> None:
         manifest = load_manifest(manifest_path)
         rank = launcher_rank()
         if rank is not None and selection.shard:
             raise UserError("--shard cannot be combined with a multi-process launcher (it shards by rank already)")
+        if rank is None and not selection.shard:  # an explicit --shard wins over the array's task id
+            rank = slurm_array_shard()
+            if rank is not None:
+                log.info("SLURM array task %d of %d: shard %d/%d", rank[0], rank[1], rank[0], rank[1])
+        elif rank is not None and slurm_array_shard() is not None:
+            raise UserError("a multi-process launcher inside a SLURM job array: shard by one of them (pass "
+                            "--shard K/N, or set AUDIOFAITH_ARRAY_SHARDS=0)")
         shard = f"{rank[0]}/{rank[1]}" if rank is not None else selection.shard
         self.manifest = manifest
         self.manifest_ids = [item.id for item in manifest]
@@ -264,6 +306,10 @@ class _Selected:
         if selection.sample is not None:
             from audiofaith.sampling import stratified_sample
 
+            if selection.sample >= len(manifest):
+                log.warning("--sample %d is not smaller than the %d items of %s: every item runs (a pilot needs "
+                            "fewer; leave --sample out to run them all on purpose)", selection.sample,
+                            len(manifest), manifest_path)
             chosen = stratified_sample(manifest, selection.sample, selection.sample_seed)
         self.items = select_shard(chosen, shard)
         if selection.limit is not None:
@@ -275,13 +321,16 @@ class _Selected:
         self.output = str(shard_output_path(requested_output, *self.shard)) if self.shard else requested_output
 
     def finish(self, provenance: Provenance, counts: dict, started: float) -> None:
+        from audiofaith.run_summary import log_run_end
+
         canonicalize(self.output, self.manifest_ids)
         provenance.finish("completed", counts)
         log.info("done in %.1f s: %s", time.time() - started, counts)
+        log_run_end(self.output)  # each error reason once; null answers, labelled
         log.info("output: %s (provenance: %s)", self.output, provenance.path)
         if self.launched:
             if merge_if_last(self.requested_output, self.shard[1], self.manifest_ids):
-                log.info("all %d ranks finished: merged into %s", self.shard[1], self.requested_output)
+                log.info("all %d ranks / array tasks finished: merged into %s", self.shard[1], self.requested_output)
         elif self.shard:
             log.info("when all %d shards are done: python -m audiofaith merge --output %s --manifest_file <manifest>",
                      self.shard[1], self.requested_output)
@@ -328,6 +377,10 @@ def _load_and_run(stage: Stage, selected: _Selected, fingerprint: dict, inputs: 
         except KeyboardInterrupt:
             provenance.finish("interrupted", {})
             raise
+        except DiskFull:
+            # the sidecar cannot be written either: it keeps "running", which the rerun marks interrupted
+            log.debug("%s: not marked failed (the disk is full)", provenance.path)
+            raise
         except BaseException as exc:
             provenance.finish("failed", {}, error=f"{type(exc).__name__}: {exc}")
             raise
@@ -348,9 +401,15 @@ def _run_baseline(stage: BaselineStage) -> StageResult:
     stage = _with_backend_defaults(stage)
     model_key = stage.model
     paper = resolve_protocol(stage.protocol, model_key)
+    check_output_file(stage.output, OUTPUT_FLAGS["baseline"], "baseline.jsonl")
     selected = _Selected(stage.selection, stage.data_root, stage.manifest, stage.output)
     prompt_mode = "cot" if stage.reasoning else "direct"
     default_length = paper.max_new_tokens(prompt_mode) if paper else (512 if stage.reasoning else 32)
+    tiny_length = tiny_max_new_tokens(stage.hardware.model_path)
+    if stage.max_new_tokens is None and paper is None and stage.reasoning and tiny_length:
+        log.info("a tiny test checkpoint: reasoning up to %d tokens, from its generation_config.json "
+                 "(--max_new_tokens changes it)", tiny_length)
+        default_length = tiny_length
     stage = dataclasses.replace(stage, max_new_tokens=stage.max_new_tokens or default_length)
     config = BaselineConfig(model_key=model_key, prompt_mode=prompt_mode, num_runs=stage.num_runs,
                             batch_size=stage.hardware.effective_batch_size(), max_new_tokens=stage.max_new_tokens,
@@ -381,10 +440,12 @@ def _run_baseline(stage: BaselineStage) -> StageResult:
 
 
 def _run_variant_stage(stage: Union[ConditionedStage, InterventionStage], name: str, build_variants,
-                       fingerprint: dict, cot_max_new_tokens: int) -> StageResult:
-    """Shared by the conditioned step and every intervention: validate, load, build variants, run."""
+                       fingerprint: dict, cot_max_new_tokens: int, cot_sampler=None) -> StageResult:
+    """Shared by the conditioned step and every intervention: validate, load, build variants, run.
+    ``cot_sampler``: the baseline's CoT decoding (None: its sidecar is missing; greedy, and with
+    several runs per item a warning and a ``cot_sampler`` note in the fingerprint)."""
     from audiofaith.runners.conditioned import load_baseline_results
-    from audiofaith.runners.variants import VariantConfig, run_variants, with_cue_references
+    from audiofaith.runners.variants import CotSampler, VariantConfig, run_variants, with_cue_references
 
     model_key = stage.model
     paper = resolve_protocol(stage.protocol, model_key)
@@ -394,15 +455,30 @@ def _run_variant_stage(stage: Union[ConditionedStage, InterventionStage], name: 
     stage = dataclasses.replace(
         stage, answer_mode=stage.answer_mode or ("generate" if paper else "logits"),
         answer_max_new_tokens=stage.answer_max_new_tokens or (paper.answer_max_new_tokens if paper else 16))
+    check_output_file(stage.output, OUTPUT_FLAGS["conditioned" if name == "conditioned" else "intervene"],
+                      f"{name.split(':')[-1]}.jsonl")
     selected = _Selected(stage.selection, stage.data_root, stage.manifest, stage.output)
     chosen = {item.id for item in selected.items}
     results = [record for record in load_baseline_results(stage.baseline, selected.manifest, chosen)
                if record.id in chosen]
+    baseline_missing = len(chosen - {record.id for record in results})  # warned about by load_baseline_results
     other = sorted({record.protocol for record in results} - {stage.protocol})
     if other:
         raise UserError(f"{stage.baseline}: the baseline was run with --protocol {other[0]}; run this "
                         f"step with the same protocol (results of two protocols are never mixed)")
     check_cot_source(results, model_key, stage.baseline, stage.allow_foreign_cot)
+    if cot_sampler is None:
+        runs = max((len(record.runs_reasonings) for record in results), default=0)
+        if runs > 1:  # e.g. a converted file: its sampler is unknown; greedy, said and recorded
+            log.warning("%s: %d runs per item but no provenance sidecar: how they were sampled is unknown, so "
+                        "continued / regenerated reasoning is decoded greedily and its agreement mixes the change "
+                        "of decoder with the intervention (recorded as cot_sampler in the sidecar)",
+                        stage.baseline, runs)
+            fingerprint = {**fingerprint, "cot_sampler": "unknown (no baseline sidecar): greedy"}
+        else:
+            log.info("%s has no provenance sidecar; one run per item: continued / regenerated reasoning is greedy",
+                     stage.baseline)
+        cot_sampler = CotSampler()
     reference = stage.cot_source == "reference"
     if reference:  # the benchmark's reference CoT instead of the model's own (audiofaith.benchmarks.reference)
         from audiofaith.benchmarks import reference as reference_cot
@@ -413,7 +489,7 @@ def _run_variant_stage(stage: Union[ConditionedStage, InterventionStage], name: 
     config = VariantConfig(model_key=model_key, answer_mode=stage.answer_mode,
                            batch_size=stage.hardware.effective_batch_size(),
                            answer_max_new_tokens=stage.answer_max_new_tokens, cot_max_new_tokens=cot_max_new_tokens,
-                           workers=stage.hardware.workers, desc=name)
+                           workers=stage.hardware.workers, desc=name, cot_sampler=cot_sampler)
     profile = get_profile(model_key)
     fingerprint = {"stage": name, "manifest": content_fingerprint(stage.manifest),
                    "baseline_results": content_fingerprint(stage.baseline),
@@ -441,16 +517,18 @@ def _run_variant_stage(stage: Union[ConditionedStage, InterventionStage], name: 
         return None
 
     return _load_and_run(stage, selected, fingerprint, {"manifest": stage.manifest, "baseline_results": stage.baseline},
-                         {"baseline_records": len(results), "work": work}, run, nothing_to_do)
+                         {"baseline_records": len(results), "items_selected": len(selected.items),
+                          "baseline_missing": baseline_missing, "work": work}, run, nothing_to_do)
 
 
 def _run_conditioned(stage: ConditionedStage) -> StageResult:
     from audiofaith.runners.conditioned import conditioned_variants
+    from audiofaith.runners.variants import CotSampler
 
     _check_common(stage)
     return _run_variant_stage(_with_backend_defaults(stage), "conditioned",
                               lambda items, results, profile, backend, manifest: conditioned_variants(results, items),
-                              {}, cot_max_new_tokens=512)
+                              {}, cot_max_new_tokens=512, cot_sampler=CotSampler())
 
 
 def _run_intervention(stage: InterventionStage) -> StageResult:
@@ -468,7 +546,12 @@ def _run_intervention(stage: InterventionStage) -> StageResult:
                         "defines per model; run it with --protocol ours (docs/protocols.md)")
     if stage.cot_max_new_tokens is None:
         from_baseline = baseline_max_new_tokens(stage.baseline)
-        if from_baseline is None:
+        tiny_length = tiny_max_new_tokens(stage.hardware.model_path)
+        if from_baseline is None and tiny_length:
+            log.info("a tiny test checkpoint: continued / regenerated reasoning up to %d tokens, from its "
+                     "generation_config.json (--cot_max_new_tokens changes it)", tiny_length)
+            from_baseline = tiny_length
+        elif from_baseline is None:
             log.warning("%s has no provenance sidecar with max_new_tokens: continued / regenerated reasoning is cut "
                         "at 512 tokens (set --cot_max_new_tokens)", stage.baseline)
         else:
@@ -485,10 +568,17 @@ def _run_intervention(stage: InterventionStage) -> StageResult:
 
     def build(items, results, profile, backend, manifest):
         context = InterventionContext(items=items, results=results, profile=profile, options=options,
-                                      seed=stage.seed, backend=backend, model_key=stage.model, manifest=manifest)
+                                      seed=stage.seed, backend=backend, model_key=stage.model, manifest=manifest,
+                                      protocol=stage.protocol)
         return module.build_variants(context)
 
-    return _run_variant_stage(stage, f"intervene:{stage.kind}", build,
-                              {"kind": stage.kind, "kind_options": options, "seed": stage.seed,
-                               "cot_max_new_tokens": stage.cot_max_new_tokens},
-                              cot_max_new_tokens=stage.cot_max_new_tokens)
+    # continued / regenerated reasoning is decoded as the baseline's CoT was (sampled: its sampler, run seeds)
+    sampler = baseline_cot_sampler(stage.baseline)
+    fingerprint = {"kind": stage.kind, "kind_options": options, "seed": stage.seed,
+                   "cot_max_new_tokens": stage.cot_max_new_tokens}
+    if sampler is not None and sampler.do_sample:  # greedy files from before this field still resume
+        fingerprint["cot_sampler"] = sampler.to_json()
+        log.info("continued / regenerated reasoning: sampled as the baseline was (temperature %g, top-p %g, "
+                 "run r seeded as baseline run r)", sampler.temperature, sampler.top_p)
+    return _run_variant_stage(stage, f"intervene:{stage.kind}", build, fingerprint,
+                              cot_max_new_tokens=stage.cot_max_new_tokens, cot_sampler=sampler)

@@ -19,9 +19,10 @@ No torch here: this is core.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, TypeVar
 
 import numpy as np
 
@@ -29,13 +30,16 @@ from audiofaith.answers import parse_answer
 from audiofaith.backends.base import ModelInput
 from audiofaith.errors import UserError
 from audiofaith.prompts import AF3_THINK_SUFFIX, QWEN_OMNI_SYSTEM_PROMPT, format_options
-from audiofaith.records import ManifestItem
+from audiofaith.records import ManifestItem, letters_for
 
 OURS = "ours"
 PAPER = "paper"
 PROTOCOLS = (OURS, PAPER)
 
 STUDY_REPO = "lovenya/Measuring-Faithfulness-of-CoT-Reasoning-LALMs"
+
+#: A frozen dataclass with ``do_sample``, ``temperature`` and ``top_p`` (``runners.variants.CotSampler``).
+_Sampler = TypeVar("_Sampler")
 
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+")
 
@@ -86,7 +90,11 @@ class PaperProtocol:
     #: "answer_turn" (a second call, as in the conditioned step, after the cut reasoning).
     baseline_answer: str = "response"
     baseline_answer_max_new_tokens: int = 0
+    #: The continuation length of interventions that continue a CoT (the study's 512 for every model).
     continue_max_new_tokens: int = 512
+    #: (temperature, top-p) where the study's continuation sampled explicitly (Qwen2-Audio, the
+    #: parent framework's ``continue_reasoning``); None: decoded as the baseline's CoT was.
+    continue_sampling: Optional[Tuple[float, float]] = None
 
     # -- texts -----------------------------------------------------------------------------
 
@@ -95,12 +103,14 @@ class PaperProtocol:
         placeholders: what the provenance sidecar records."""
         item = ManifestItem(id="-", dataset="-", subset="-", hop="-", audio="-", question="{question}",
                             choices=("{options}", "-"), answer="A")
-        options = format_options(item.choices)
+        per_line, one_line = format_options(item.choices), options_on_one_line(item.choices)
+
+        def placeholders(text: str) -> str:
+            return text.replace(one_line, "{options_on_one_line}").replace(per_line, "{options}")
 
         def show(inp: ModelInput) -> Dict[str, object]:
-            text = inp.user_text.replace(options, "{options}")
-            return {"system": inp.system_prompt, "user": text, "audio_after_text": inp.audio_after_text,
-                    "later_turns": [t.replace(options, "{options}") for t in inp.turns]}
+            return {"system": inp.system_prompt, "user": placeholders(inp.user_text),
+                    "audio_after_text": inp.audio_after_text, "later_turns": [placeholders(t) for t in inp.turns]}
 
         return {
             "sources": list(self.sources), "conditioning": self.conditioning,
@@ -111,8 +121,18 @@ class PaperProtocol:
             "max_new_tokens": {"cot": self.cot_max_new_tokens, "direct": self.direct_max_new_tokens,
                                "answer": self.answer_max_new_tokens, "continue": self.continue_max_new_tokens,
                                "baseline_answer": self.baseline_answer_max_new_tokens},
+            "continue_sampling": None if self.continue_sampling is None else
+            {"temperature": self.continue_sampling[0], "top_p": self.continue_sampling[1]},
             "reasoning_cut": self.reasoning_cut_name, "baseline_answer": self.baseline_answer,
         }
+
+    def continue_sampler(self, baseline: "_Sampler") -> "_Sampler":
+        """How a continuation is decoded: the study's sampling where it set one (sampled, seeded as
+        the baseline run), else ``baseline`` (the baseline CoT's own decoding)."""
+        if self.continue_sampling is None:
+            return baseline
+        temperature, top_p = self.continue_sampling
+        return dataclasses.replace(baseline, do_sample=True, temperature=temperature, top_p=top_p)
 
     # -- per-model hooks ---------------------------------------------------------------------
 
@@ -135,13 +155,27 @@ class PaperProtocol:
         """The letter a response commits to (our parser; None when it commits to none)."""
         return parse_answer(text, list(item.choices))
 
+    def response_answer(self, text: str, item: ManifestItem, mode: str = "cot") -> Optional[str]:
+        """The letter of a whole baseline response (``mode`` "cot" or "direct"), read from the part
+        the study read it from; ``read_answer`` of the whole text unless a model says otherwise."""
+        return self.read_answer(text, item)
+
     def max_new_tokens(self, mode: str) -> int:
         return self.cot_max_new_tokens if mode == "cot" else self.direct_max_new_tokens
 
 
-def _select_one(item: ManifestItem) -> str:
-    """``{question} Select one option from the provided choices.\\n{options}`` (AF3 and Omni)."""
-    return f"{item.question.strip()} Select one option from the provided choices.\n{format_options(item.choices)}"
+def options_on_one_line(choices: Tuple[str, ...]) -> str:
+    """``(A) sheep (B) cat (C) rooster (D) crow``: the options as the study's own manifests wrote
+    them (``pooneh_version``: the ``choices`` string), which its AF3 and Omni prompts insert."""
+    return " ".join(f"({letter}) {text.strip()}" for letter, text in zip(letters_for(len(choices)), choices))
+
+
+def _select_one(item: ManifestItem, one_line: bool = True) -> str:
+    """``{question} Select one option from the provided choices.\\n{options}`` (AF3 and Omni): the
+    options on one line as in ``pooneh_version``, or one per line (the parent framework's
+    ``format_choices_for_prompt``, which its continuation prompts use)."""
+    options = options_on_one_line(item.choices) if one_line else format_options(item.choices)
+    return f"{item.question.strip()} Select one option from the provided choices.\n{options}"
 
 
 class _AF3Paper(PaperProtocol):
@@ -160,8 +194,16 @@ class _AF3Paper(PaperProtocol):
         text = f"{_select_one(item)}. {AF3_THINK_SUFFIX}\n\n{reasoning}\n\nTherefore, the answer is:"
         return ModelInput(text, audio, audio_after_text=True)
 
+    def response_answer(self, text, item, mode="cot"):
+        """The study's AF3 wrapper parsed a CoT response's last sentence only (split as
+        ``drop_last_sentence`` splits; the whole text when it is one sentence, or without reasoning)."""
+        sentences = _SENTENCE_BREAK.split(text.strip())
+        return self.read_answer(sentences[-1] if mode == "cot" and len(sentences) > 1 else text, item)
+
     def continue_input(self, item, partial, audio):
-        return ModelInput(f"{_select_one(item)}. {AF3_THINK_SUFFIX}\n\n{partial}", audio, audio_after_text=True)
+        # the parent framework's run_continue_reasoning: its options one per line
+        return ModelInput(f"{_select_one(item, one_line=False)}. {AF3_THINK_SUFFIX}\n\n{partial}", audio,
+                          audio_after_text=True)
 
 
 # The study's Qwen2.5-Omni identity line (its baseline system turn) and XML instructions.
@@ -253,7 +295,7 @@ PAPER_PROTOCOLS: Dict[str, PaperProtocol] = {
     "qwen2_audio": _NewTurnPaper(
         "qwen2_audio", ("core/prompt_strategies.py", "core/qwen_utils.py", "experiments/cot/adding_mistakes.py"),
         conditioning="new_turn", cot_max_new_tokens=768, direct_max_new_tokens=50, answer_max_new_tokens=10,
-        baseline_answer="answer_turn", baseline_answer_max_new_tokens=50),
+        baseline_answer="answer_turn", baseline_answer_max_new_tokens=50, continue_sampling=(0.7, 0.9)),
 }
 
 
@@ -284,4 +326,4 @@ def provenance(protocol: str, model_key: str) -> Dict[str, object]:
 
 
 __all__: List[str] = ["OURS", "PAPER", "PROTOCOLS", "PAPER_PROTOCOLS", "PaperProtocol", "drop_last_sentence",
-                      "paper_protocol", "provenance", "resolve", "tagged_conclusion", "tagged_reasoning"]
+                      "options_on_one_line", "paper_protocol", "provenance", "resolve", "tagged_conclusion", "tagged_reasoning"]

@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Optional
 
 from audiofaith import __version__
 from audiofaith.errors import UserError
+from audiofaith.jsonl import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -149,14 +150,8 @@ class Provenance:
         return self.data["sessions"][:-1]
 
     def write(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(self.data, handle, indent=2, ensure_ascii=False)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
+        """Replace the sidecar atomically; no temp file is left behind, not even on a full disk."""
+        write_atomic(self.path, json.dumps(self.data, indent=2, ensure_ascii=False) + "\n")
 
 
 def _upgrade_path_entries(old: Dict[str, Any], new: Dict[str, Any], inputs: Dict[str, str]) -> Dict[str, Any]:

@@ -114,10 +114,21 @@ class ManifestItem:
 
 def letter_readout(letter_logprobs: Optional[Dict[str, float]]) -> Optional[str]:
     """The letter with the highest log-probability (the forced-choice read-out); None when no
-    log-probabilities were stored."""
+    log-probabilities were stored. An exact tie goes to the first tied letter in option order
+    (``letter_tie`` tells whether there was one; the report counts them)."""
     if not letter_logprobs:
         return None
     return max(letter_logprobs, key=letter_logprobs.get)
+
+
+def letter_tie(letter_logprobs: Optional[Dict[str, float]]) -> Optional[bool]:
+    """Whether two or more letters share the highest stored log-probability (bf16 logits tie
+    exactly more often than one would think), so that the read-out's pick among them is only the
+    option order; None when no log-probabilities were stored."""
+    if not letter_logprobs:
+        return None
+    top = max(letter_logprobs.values())
+    return sum(value == top for value in letter_logprobs.values()) > 1
 
 
 #: The two reference answers a conditioned line can be compared with (docs/methods.md).

@@ -6,6 +6,9 @@
 - ``merge_shards`` joins them into the requested output in canonical order (the order a
   single-process run leaves after it finishes), refusing missing, unfinished or overlapping
   shards. Under a launcher the last rank to finish merges automatically.
+- Under a SLURM job array (``SLURM_ARRAY_TASK_ID`` / ``SLURM_ARRAY_TASK_COUNT``, ids 0..N-1) each
+  task takes shard ``TASK_ID/TASK_COUNT`` the same way, and the last task to finish merges; set
+  ``AUDIOFAITH_ARRAY_SHARDS=0`` for arrays whose tasks are not shards of one output.
 
 No torch here: the launcher's environment variables are all that is needed.
 """
@@ -39,9 +42,43 @@ def launcher_rank() -> Optional[Tuple[int, int]]:
     return int(os.environ.get("RANK", "0")), world
 
 
+#: set to 0 to keep SLURM array tasks from sharding (arrays over manifests or settings, not items)
+ARRAY_SHARDS_VARIABLE = "AUDIOFAITH_ARRAY_SHARDS"
+
+
+def slurm_array_shard() -> Optional[Tuple[int, int]]:
+    """``(task id, task count)`` in a SLURM job array of more than one task, else None.
+
+    The array's ids must be 0..N-1 (``--array=0-3``, any ``%`` limit): a task of ``--array=1,3`` or
+    ``--array=1-4`` could not tell its shard, and is refused with the way out (``--shard K/N``)."""
+    if os.environ.get(ARRAY_SHARDS_VARIABLE, "1") == "0":
+        return None
+    count_text, task_text = os.environ.get("SLURM_ARRAY_TASK_COUNT"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    if not count_text or not task_text:
+        return None
+    count, task = int(count_text), int(task_text)
+    if count <= 1:
+        return None
+    low = int(os.environ.get("SLURM_ARRAY_TASK_MIN", "0") or 0)
+    high = int(os.environ.get("SLURM_ARRAY_TASK_MAX", str(count - 1)) or count - 1)
+    if low != 0 or high != count - 1 or not 0 <= task < count:
+        raise UserError(f"SLURM array task {task} of {count} (ids {low}-{high}): shards need ids 0-{count - 1} "
+                        f"(sbatch --array=0-{count - 1}); to run one shard of an array, pass --shard K/N, or set "
+                        f"{ARRAY_SHARDS_VARIABLE}=0 when the array's tasks are not shards")
+    return task, count
+
+
 def shard_output_path(output: "str | Path", index: int, count: int) -> Path:
     output = Path(output)
     return output.with_name(f"{output.stem}.shard-{index}-of-{count}{output.suffix}")
+
+
+_SHARD_NAME = re.compile(r"\.shard-\d+-of-\d+\.[^.]+$")
+
+
+def is_shard_file(path: "str | Path") -> bool:
+    """Whether ``path`` is a shard file (``<stem>.shard-K-of-N<suffix>``), read only through its merge."""
+    return _SHARD_NAME.search(Path(path).name) is not None
 
 
 def _shard_files(output: Path) -> Dict[Tuple[int, int], Path]:
@@ -73,7 +110,11 @@ def canonical_sort(lines: List[Dict[str, Any]], id_order: Sequence[str]) -> List
 
 
 def canonicalize(path: "str | Path", id_order: Sequence[str]) -> None:
-    """Rewrite a finished output file atomically in canonical order."""
+    """Rewrite a finished output file atomically in canonical order; a run that selected no items
+    (a shard of more shards than items) leaves an empty file, so its shard can be merged."""
+    if not Path(path).exists():
+        write_jsonl(path, [])
+        return
     lines = [obj for _, obj in iter_jsonl(path)]
     write_jsonl(path, canonical_sort(lines, id_order))
 

@@ -1,7 +1,11 @@
 """``python -m audiofaith status [DIR]``: one line per output file under DIR (default
-``output/``): model, stage, lines done / expected, errors, null answers, status, an ETA from the
-recorded throughput for unfinished files, and the settings in which a file differs from its
+``output/``): model, stage, lines done / expected, manifest items done / selected, errors, null
+answers (``audiofaith.run_summary``: the definition the run's own summary uses), status, an ETA
+from the recorded throughput for running files, and the settings in which a file differs from its
 siblings (the other files of the same model and stage). Reads only files and sidecars; no torch.
+Under a folder ``audiofaith submit`` wrote to (``DIR/slurm/plan.json``) it then shows each
+stage's array tasks and merges with their job ids and SLURM states (squeue, sacct, else
+``scontrol show job``) and what is left (``audiofaith.slurm.render_status``).
 """
 
 from __future__ import annotations
@@ -16,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from audiofaith.jsonl import JsonlError, iter_jsonl
+from audiofaith.jsonl import JsonlError
 from audiofaith.locking import is_held
-from audiofaith.records import BaselineRecord, read_result_line
+from audiofaith.run_summary import NULL_ANSWERS_LABEL, count_file
 
 #: fingerprint entries that name a file's own inputs, so they differ between siblings by design
 _OWN_INPUTS = {"manifest", "baseline_results"}
@@ -37,6 +41,8 @@ class FileStatus:
     eta_seconds: Optional[float] = None
     differs: List[str] = field(default_factory=list)
     fingerprint: Dict[str, Any] = field(default_factory=dict)
+    items_done: int = 0  # distinct manifest items with a line
+    items_selected: Optional[int] = None  # manifest items the last session selected
 
 
 def _flatten(value: Any, prefix: str = "") -> Dict[str, str]:
@@ -55,47 +61,41 @@ def _epoch(text: Optional[str]) -> Optional[float]:
         return None
 
 
-def _count(path: Path) -> "tuple[int, int, int]":
-    """(lines, lines with an error, null answers: runs for baseline lines, lines otherwise)."""
-    lines = errors = nulls = 0
-    for line_number, obj in iter_jsonl(path, allow_torn_tail=True):
-        record = read_result_line(obj, f"{path}:{line_number}")
-        lines += 1
-        errors += record.error is not None
-        if record.error is not None:
-            continue
-        if isinstance(record, BaselineRecord):
-            nulls += sum(p is None for p in record.runs_predictions)
-        else:
-            nulls += record.prediction is None
-    return lines, errors, nulls
-
-
 def file_status(path: Path, meta: Dict[str, Any]) -> FileStatus:
     fingerprint = meta.get("fingerprint") or {}
     sessions = meta.get("sessions") or [{}]
     last = sessions[-1]
-    done, errors, nulls = _count(path) if path.exists() else (0, 0, 0)
+    counts = count_file(path)
+    done = counts.lines
     status = last.get("status") or "unknown"
     if "merged_from" in meta:
         status = "completed"
     elif status == "running" and is_held(path) is None:
         status = "interrupted"  # its process is gone; the next run resumes it
     expected = last.get("expected_lines")
+    if "merged_from" in meta:  # its sessions are the shards'; the merge counted the whole
+        expected = (meta.get("counts") or {}).get("lines", done)
     if expected is None and status == "completed":
         expected = done
     stage = fingerprint.get("stage", "?")
     if stage == "baseline" and fingerprint.get("prompt_mode"):
         stage = f"baseline ({fingerprint['prompt_mode']})"
+    # progress against the manifest: a conditioned or intervention file made from an unfinished
+    # baseline can be complete for its baseline records and still lack most manifest items
+    items_selected = last.get("items_selected")
+    missing = last.get("baseline_missing") or 0
+    if missing and status == "completed":
+        status = f"completed; its baseline lacked {missing} of {items_selected} items"
     eta = None
-    if status != "completed" and expected is not None and expected > done:
+    if status == "running" and expected is not None and expected > done:  # only a live run has an ETA
         loaded = last.get("model_loaded")
         start_lines = last.get("lines_at_start")
-        end = time.time() if status == "running" else (path.stat().st_mtime if path.exists() else None)
-        if loaded and start_lines is not None and end and end > loaded and done > start_lines:
+        end = time.time()
+        if loaded and start_lines is not None and end > loaded and done > start_lines:
             eta = (expected - done) / ((done - start_lines) / (end - loaded))
     return FileStatus(path=path, model=fingerprint.get("model_key", "?"), stage=stage, done=done, expected=expected,
-                      errors=errors, nulls=nulls, status=status, eta_seconds=eta, fingerprint=fingerprint)
+                      errors=counts.errors, nulls=counts.null_answers, status=status, eta_seconds=eta,
+                      fingerprint=fingerprint, items_done=len(counts.item_ids), items_selected=items_selected)
 
 
 def mark_differences(files: List[FileStatus]) -> None:
@@ -137,38 +137,52 @@ def _duration(seconds: float) -> str:
 
 
 def render(files: List[FileStatus], root: Path) -> str:
-    rows = [["file", "model", "stage", "done/expected", "errors", "nulls", "status", "ETA", "differs from siblings"]]
+    rows = [["file", "model", "stage", "done/expected", "items", "errors", "null answers", "status", "ETA",
+             "differs from siblings"]]
     for entry in files:
         try:
             name = str(entry.path.relative_to(root))
         except ValueError:
             name = str(entry.path)
         expected = "?" if entry.expected is None else str(entry.expected)
-        rows.append([name, entry.model, entry.stage, f"{entry.done}/{expected}", str(entry.errors), str(entry.nulls),
+        items = f"{entry.items_done}/{'?' if entry.items_selected is None else entry.items_selected}"
+        rows.append([name, entry.model, entry.stage, f"{entry.done}/{expected}", items, str(entry.errors),
+                     str(entry.nulls),
                      entry.status, "" if entry.eta_seconds is None else _duration(entry.eta_seconds),
                      "; ".join(entry.differs)])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1]
-                     for row in rows).rstrip() + "\n"
+    table = "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1]
+                      for row in rows).rstrip()
+    return (f"{table}\n\nitems: manifest items with a line / items the run selected; {NULL_ANSWERS_LABEL}, "
+            f"runs of a baseline line counted each; the run's last log line gives the same counts\n")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog="audiofaith status",
         description="One line per output file (a .jsonl with a .meta.json sidecar) under DIR: model, stage, lines "
-                    "done / expected, errors, null answers, status (running, interrupted, failed, completed), "
-                    "an ETA from the throughput of the file's last session, and the settings in which a file "
-                    "differs from the other files of the same model and stage.")
+                    "done / expected, manifest items done / selected (a conditioned file made from an unfinished "
+                    "baseline shows what it lacks), errors, null answers (no letter, on lines without an error), "
+                    "status (running, interrupted, failed, completed), an ETA for running files from the "
+                    "throughput of their session, and the settings in which a file "
+                    "differs from the other files of the same model and stage. For a study submitted with "
+                    "`audiofaith submit` (DIR/slurm/plan.json), then each stage's array tasks and merge jobs: job id, "
+                    "SLURM state (squeue, sacct, else scontrol), the shard file's state, and what is left.")
     parser.add_argument("dir", nargs="?", default="output/", help="folder to scan recursively (default: output/)")
     args = parser.parse_args(argv)
     root = Path(args.dir)
     if not root.is_dir():
         print(f"audiofaith status: {root}: no such folder", file=sys.stderr)
         return 2
+    from audiofaith.slurm import load_plan, render_status
+
     files = collect(root)
     if not files:
         print(f"no output files (with a .meta.json sidecar) under {root}")
-        return 0
-    sys.stdout.write(render(files, root))
+    else:
+        sys.stdout.write(render(files, root))
+    plan = load_plan(root)
+    if plan is not None:
+        sys.stdout.write("\n" + render_status(plan))
     return 0
 

@@ -20,13 +20,14 @@ extra architecture.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from audiofaith.model_source import MARKER, is_tiny_checkpoint  # noqa: F401  (re-exported: their old place)
+from audiofaith.model_source import MARKER, TINY_MAX_NEW_TOKENS, is_tiny_checkpoint  # noqa: F401  (re-exported: their old place)
 
 log = logging.getLogger(__name__)
 
@@ -407,6 +408,11 @@ def build(arch: str, out: "str | Path", seed: int = 0) -> Path:
     if arch not in targets:
         raise ValueError(f"unknown --arch {arch!r}; known: {', '.join(sorted(targets))}")
     path = resolve_lazy(targets[arch])(Path(out), seed)
+    generation = path / "generation_config.json"
+    if generation.is_file():  # its own small reasoning budget: the runners' default for a tiny checkpoint
+        settings = json.loads(generation.read_text(encoding="utf-8"))
+        settings["max_new_tokens"] = TINY_MAX_NEW_TOKENS
+        generation.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
     (path / MARKER).write_text(f"A tiny {arch} checkpoint with random weights, built by audiofaith.tiny (seed {seed}).\n"
                                "Its outputs are meaningless: it tests code paths, never models.\n", encoding="utf-8")
     return path

@@ -20,9 +20,62 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 # too small to share, and spare threads only spin (on a 2-core machine, against each other).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+#: Set by .ci/run: a missing prerequisite (espeak-ng, ../shared, SALMONN's checkout) fails instead of skipping.
+CI = os.environ.get("AUDIOFAITH_CI") == "1"
+
 # Property tests check behaviour, not speed: on a loaded 2-core machine an example can take seconds.
+# Under CI (AUDIOFAITH_CI=1, or CI set by a hosted runner) examples are derandomised: the same
+# examples on every run, so a failure there reproduces with the same command.
 hypothesis.settings.register_profile("audiofaith", deadline=None)
-hypothesis.settings.load_profile("audiofaith")
+hypothesis.settings.register_profile("audiofaith-ci", deadline=None, derandomize=True, print_blob=True)
+hypothesis.settings.load_profile("audiofaith-ci" if CI or os.environ.get("CI") else "audiofaith")
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip the calling test unless ``condition`` holds; under AUDIOFAITH_CI=1 fail instead, so CI
+    never passes having skipped what it was meant to run. ``reason`` names what is missing and how
+    to get it."""
+    if condition:
+        return
+    if CI:
+        pytest.fail(f"AUDIOFAITH_CI=1: missing prerequisite: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def requires(condition: bool, reason: str):
+    """``require`` as a decorator: a ``skipif`` mark that fails under AUDIOFAITH_CI=1 instead (the
+    condition is evaluated at import, like ``skipif``'s)."""
+    if condition or not CI:
+        return pytest.mark.skipif(not condition, reason=reason)
+
+    def fail_when_run(test):
+        return pytest.mark.usefixtures("_missing_prerequisite")(pytest.mark.missing_prerequisite(reason)(test))
+
+    return fail_when_run
+
+
+@pytest.fixture
+def _missing_prerequisite(request) -> None:
+    mark = request.node.get_closest_marker("missing_prerequisite")
+    pytest.fail(f"AUDIOFAITH_CI=1: missing prerequisite: {mark.args[0]}", pytrace=False)
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "missing_prerequisite(reason): fails the test under AUDIOFAITH_CI=1")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """One line per distinct skip reason with its count, so a run says what it did not cover."""
+    reasons: dict = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    total = sum(reasons.values())
+    terminalreporter.write_line(f"audiofaith: {total} test(s) skipped" + (":" if total else
+                                " (AUDIOFAITH_CI=1)" if CI else ""))
+    for reason, count in sorted(reasons.items(), key=lambda pair: (-pair[1], pair[0])):
+        terminalreporter.write_line(f"  {count:3d} x {reason}")
 
 
 def _in_salmonn_environment() -> bool:
@@ -98,6 +151,51 @@ def animal_run(synthetic_data, tiny_qwen2_audio, tmp_path_factory) -> dict:
                    "--model_path", str(tiny_qwen2_audio), "--max_new_tokens", "24", "--batch_size", "4", subprocess_=True)
     assert done.returncode == 0, done.stderr
     return {"dir": out, "baseline": baseline, "log": done.stderr}
+
+
+@pytest.fixture(scope="session")
+def speech_clips(synthetic_data, tmp_path_factory) -> Path:
+    """A --tts_dir with a short synthetic clip (a tone, not speech) for every option of the synthetic
+    manifests: the spoken-injection conditions run end to end without espeak-ng (its own speech is
+    tested in tests/interventions/test_audio.py)."""
+    import numpy as np
+
+    from audiofaith.audio import write_wav
+    from audiofaith.manifest import load_manifest
+    from audiofaith.tts import answer_text, tts_file_name
+
+    folder = tmp_path_factory.mktemp("speech_clips")
+    texts = {answer_text(choice) for path in synthetic_data["manifests"].values()
+             for item in load_manifest(path) for choice in item.choices}
+    for index, text in enumerate(sorted(texts)):
+        tone = 0.2 * np.sin(2 * np.pi * (300 + 20 * index) * np.arange(12000) / 16000)
+        write_wav(folder / tts_file_name(text), tone.astype(np.float32))
+    return folder
+
+
+def start_and_stop_after(args: "list[str]", lines: int, timeout: float = 300) -> subprocess.Popen:
+    """Start ``python ARGS`` in its own process and return once it has stopped itself (SIGSTOP)
+    after writing ``lines`` JSONL lines (audiofaith.jsonl's test-only hook): the caller then kills
+    or races it at that exact point. ``timeout`` only guards a hung start; nothing depends on speed."""
+    import signal
+    import time
+
+    from audiofaith.jsonl import STOP_AFTER_LINES_ENV
+
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **{STOP_AFTER_LINES_ENV: str(lines)})
+    process = subprocess.Popen([sys.executable, *args], cwd=REPO, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, env=env)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pid, status = os.waitpid(process.pid, os.WNOHANG | os.WUNTRACED)
+        if pid and os.WIFSTOPPED(status):
+            return process
+        if pid:  # exited without stopping: the hook was never reached
+            raise AssertionError(f"{args[0]} exited (status {status}) before writing {lines} line(s)")
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    raise AssertionError(f"{args[0]} did not reach {lines} written line(s) within {timeout} s")
 
 
 def run_cli(*args: str, cwd: Path = REPO, timeout: int = 300, subprocess_: bool = False) -> subprocess.CompletedProcess:

@@ -16,7 +16,7 @@ from audiofaith.benchmarks.common import (
 from audiofaith.manifest import load_manifest
 from audiofaith.audio import write_wav
 from audiofaith.synthetic import synthetic_clip
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, requires, run_cli
 
 
 def mmau_question(qid, task, choices, answer, difficulty="medium", category="Reasoning", sub="Acoustic Source Inference"):
@@ -224,7 +224,7 @@ def test_every_registered_benchmark_resolves():
 COMMITTED_MMAU = REPO / "processed_input" / "mmau"
 
 
-@pytest.mark.skipif(not COMMITTED_MMAU.is_dir(), reason="no committed MMAU manifests")
+@requires(COMMITTED_MMAU.is_dir(), "no committed MMAU manifests")
 def test_committed_mmau_manifests():
     """The committed manifests (from the real mmau-test-mini.json): 1000 items, gold letters = answers."""
     counts = {}

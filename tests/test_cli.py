@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
 from audiofaith.jsonl import read_jsonl
-from tests.conftest import REPO, run_cli
+from tests.conftest import run_cli, start_and_stop_after
 
 pytestmark = pytest.mark.slow
 
@@ -104,15 +101,11 @@ def test_resume_after_kill_loses_and_duplicates_nothing(synthetic_data, tiny_qwe
     reference = tmp_path / "reference.jsonl"
     assert run_cli(*baseline_args(synthetic_data, "language", reference, *args)).returncode == 0
     killed = tmp_path / "killed.jsonl"
-    process = subprocess.Popen([sys.executable, *baseline_args(synthetic_data, "language", killed, *args)], cwd=REPO,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and (not killed.exists() or killed.read_text().count("\n") < 2):
-        time.sleep(0.05)
+    # the run stops itself after its 2nd line (of 6) and is killed there: no race with its speed
+    process = start_and_stop_after(baseline_args(synthetic_data, "language", killed, *args), lines=2)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    partial = killed.read_text().count("\n")
-    assert 2 <= partial < 6, "the run was not killed midway"
+    assert killed.read_text().count("\n") == 2
     done = run_cli(*baseline_args(synthetic_data, "language", killed, *args))
     assert done.returncode == 0, done.stderr
     assert "resuming" in done.stderr

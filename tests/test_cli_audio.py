@@ -9,16 +9,15 @@ import wave
 import pytest
 
 from audiofaith.jsonl import read_jsonl
-from audiofaith.tts import espeak_available
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.slow
 
 
-def test_audio_interventions_in_both_modes(animal_run, synthetic_data, tiny_qwen2_audio):
+def test_audio_interventions_in_both_modes(animal_run, synthetic_data, tiny_qwen2_audio, speech_clips):
     output = animal_run["dir"] / "interventions" / "audio_animal.jsonl"
     saved = animal_run["dir"] / "perturbed_audio"
-    perturbations = ["noise_snr", "mask", "no_audio", "swap"] + (["inject_wrong"] if espeak_available() else [])
+    perturbations = ["noise_snr", "mask", "no_audio", "swap", "inject_wrong"]  # clips from --tts_dir: no espeak-ng
     done = run_cli("interface/Qwen2Audio_intervene.py", "--kind", "audio",
                    "--manifest_file", str(synthetic_data["manifests"]["animal"]),
                    "--input_results_file", str(animal_run["baseline"]), "--output_file", str(output),
@@ -26,11 +25,11 @@ def test_audio_interventions_in_both_modes(animal_run, synthetic_data, tiny_qwen
                    "--perturbations", *perturbations, "--modes", "regenerate", "fixed_cot",
                    "--snr_db", "-10", "--mask_ratios", "0", "--mask_fills", "noise",
                    "--mask_positions", "scattered", "--inject_positions", "append",
-                   "--cot_max_new_tokens", "4", "--save_audio", str(saved))
+                   "--cot_max_new_tokens", "4", "--save_audio", str(saved), "--tts_dir", str(speech_clips))
     assert done.returncode == 0, done.stderr
     lines = read_jsonl(output)
     baseline = {r["id"]: r for r in read_jsonl(animal_run["baseline"])}
-    specs = 1 + 1 + 1 + 1 + ("inject_wrong" in perturbations)
+    specs = len(perturbations)
     assert len(lines) == len(baseline) * specs * 2
     expected_params = {"noise_snr": {"mode", "snr_db"}, "mask": {"mode", "mask_ratio", "mask_fill", "mask_position"},
                        "no_audio": {"mode"}, "swap": {"mode", "swap_source_id"},

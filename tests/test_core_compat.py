@@ -1,5 +1,5 @@
 """The torch-free core must also run in SALMONN's old environment (Python 3.9, numpy, tqdm,
-soundfile, soxr, PyYAML; transformers 4.28): only those imports at module level, and no syntax or runtime
+soundfile, soxr, rapidfuzz, PyYAML; transformers 4.28): only those imports at module level, and no syntax or runtime
 constructs newer than Python 3.9. Compiled with a real python3.9 when one is installed."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "audiofaith"
-ALLOWED = {"numpy", "tqdm", "soundfile", "soxr", "audiofaith"}  # = pyproject.toml's dependencies
+ALLOWED = {"numpy", "tqdm", "soundfile", "soxr", "rapidfuzz", "audiofaith"}  # = pyproject.toml's dependencies
 # Backends of the Hugging Face models run in the other environment; everything else is core (the
 # SALMONN backend too: it must import in SALMONN's environment).
 NOT_CORE = {"hf.py", "qwen2_audio.py", "qwen_omni.py", "af3.py", "af3_think.py"}

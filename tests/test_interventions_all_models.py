@@ -5,8 +5,6 @@ the families' own behaviour is tested in detail elsewhere (tests/interventions/,
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from audiofaith.backends import get_profile, load_backend, model_keys
@@ -22,7 +20,7 @@ pytestmark = pytest.mark.slow
 # Small settings so each family runs a few variants per item.
 KIND_ARGS = {
     "audio": ["--snr_db", "0", "--mask_ratios", "0.5", "--modes", "regenerate", "fixed_cot", "--perturbations",
-              "silence", "noise_snr", "mask", "swap", "no_audio"] + (["inject_correct"] if shutil.which("espeak-ng") else []),
+              "silence", "noise_snr", "mask", "swap", "no_audio", "inject_correct"],  # + --tts_dir: no espeak-ng
     "partial_filler": ["--percents", "50"],
     "filler": ["--filler_fractions", "1.0"],
     "adding_mistakes": ["--rewriter_max_new_tokens", "6"],
@@ -38,7 +36,7 @@ def baseline(items, model_key):
 
 
 @pytest.mark.parametrize("model_key", model_keys("hf"))
-def test_every_family_runs_on_every_hf_backend(model_key, request, synthetic_data, tmp_path):
+def test_every_family_runs_on_every_hf_backend(model_key, request, synthetic_data, speech_clips, tmp_path):
     checkpoint = request.getfixturevalue(f"tiny_{model_key}")
     backend = load_backend(model_key, str(checkpoint), device="cpu")
     profile = get_profile(model_key)
@@ -48,7 +46,7 @@ def test_every_family_runs_on_every_hf_backend(model_key, request, synthetic_dat
     for kind in sorted(KINDS):
         args = intervene_parser(model_key, kind=kind).parse_args(
             ["--kind", kind, "--manifest_file", "m", "--input_results_file", "b", "--output_file", "o",
-             *KIND_ARGS.get(kind, [])])
+             *KIND_ARGS.get(kind, []), *(["--tts_dir", str(speech_clips)] if kind == "audio" else [])])
         options = {name: getattr(args, name) for name in getattr(args, "kind_option_names", [])}
         context = InterventionContext(items=items, results=results, profile=profile, options=options,
                                       backend=backend, model_key=model_key, manifest=manifest)
@@ -63,7 +61,7 @@ def test_every_family_runs_on_every_hf_backend(model_key, request, synthetic_dat
         assert set(family(kind).CONDITIONS) >= {line["condition"] for line in lines}
         if kind == "audio":
             assert {line["mode"] for line in answered} == {"regenerate", "fixed_cot"}
-            assert any(line["condition"] == "no_audio" for line in answered)
+            assert {line["condition"] for line in answered} == set(KIND_ARGS["audio"][KIND_ARGS["audio"].index("--perturbations") + 1:])
         for line in answered:  # every path ends in a letter read-out; regenerated CoTs are parsed (may be null)
             assert set(line["letter_logprobs"]) == set(items[0].letters), (kind, line)
             assert line["prediction"] is None or line["prediction"] in items[0].letters

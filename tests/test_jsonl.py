@@ -53,3 +53,24 @@ def test_kill_anywhere_then_resume_loses_nothing_and_duplicates_nothing(tmp_path
     final = [obj["id"] for obj in read_jsonl(path)]
     assert sorted(final) == sorted(ids)
     assert len(final) == len(set(final))
+
+
+def test_the_test_only_stop_hook_stops_the_writer_at_exactly_n_lines(tmp_path):
+    """AUDIOFAITH_TEST_STOP_AFTER_LINES=N: the writing process stops itself once N lines are on
+    disk (tests that kill or race a run use it instead of a guessed delay)."""
+    import signal
+
+    from tests.conftest import start_and_stop_after
+
+    out = tmp_path / "o.jsonl"
+    script = tmp_path / "write.py"
+    script.write_text("import sys\nfrom audiofaith.jsonl import AppendWriter\n"
+                      "with AppendWriter(sys.argv[1]) as writer:\n"
+                      "    for i in range(5):\n        writer.write_many([{'i': i}])\n")
+    process = start_and_stop_after([str(script), str(out)], lines=3)
+    try:
+        assert [line["i"] for line in read_jsonl(out)] == [0, 1, 2]
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert process.returncode == -signal.SIGKILL

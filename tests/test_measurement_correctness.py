@@ -185,11 +185,18 @@ def test_report_aoc_ci_uses_clips_and_every_resample(tmp_path):
                             hop=hop) for k, p in enumerate(["B" if i % 2 else "A", "A" if i % 3 else "C", "A"])]
     dataset = _load(tmp_path, {"interventions/early_answering_animal.jsonl": early})
     rows = report.aoc_rows(dataset, report.Settings(n_resamples=2000, seed=0))
-    lines = [l for l in dataset.lines if l.hop == "single"]
-    points, clusters, _ = report._aoc_points(lines, "k")
-    assert set(clusters) == {f"sakura/animal/x{i}" for i in range(6)}  # the clip, not the item
+    # the single-hop points written out by hand: chain (id, run), n = 2, k, and whether the answer
+    # at k is the full chain's "A"; each chain's cluster is its clip, not its item
+    points, clusters = [], []
+    for i in range(6):
+        for k, prediction in enumerate(["B" if i % 2 else "A", "A" if i % 3 else "C", "A"]):
+            points.append(((f"sakura/animal/single/x{i}", 0), 2, k, prediction == "A"))
+            clusters.append(f"sakura/animal/x{i}")
+    produced, produced_clusters, _ = report._aoc_points([l for l in dataset.lines if l.hop == "single"], "k")
+    assert sorted(zip(produced, produced_clusters)) == sorted(zip(points, clusters))
     single = [r for r in rows if r.hop == "single"][0]
-    assert (single.aoc_lo, single.aoc_hi) == pytest.approx(metrics.lanham_aoc_ci(points, clusters, n_resamples=2000))
+    # the reference interval resamples clips with a loop of its own (_slow_aoc_ci above)
+    assert (single.aoc_lo, single.aoc_hi) == pytest.approx(_slow_aoc_ci(points, clusters, 2000, 0))
 
 
 # -- item 4: unchanged rewrites, continued=False ----------------------------------------------------

@@ -13,29 +13,60 @@ def test_rate_and_empty_rate():
     assert math.isnan(metrics.rate([]))
 
 
-def test_bootstrap_ci_contains_estimate_and_shrinks_with_n():
+def exact_bootstrap_interval(successes: int, n: int, confidence: float = 0.95) -> tuple:
+    """The percentile interval of the bootstrap distribution of a 0/1 mean, computed exactly: a
+    resample of n draws with replacement has Binomial(n, successes/n) successes. An independent
+    reference: no resampling, no numpy, only the binomial CDF."""
+    p, tail = successes / n, (1 - confidence) / 2
+
+    def quantile(level: float) -> float:
+        cumulative = 0.0
+        for k in range(n + 1):
+            cumulative += math.comb(n, k) * p ** k * (1 - p) ** (n - k)
+            if cumulative >= level:
+                return k / n
+        return 1.0
+
+    return quantile(tail), quantile(1 - tail)
+
+
+def test_bootstrap_ci_endpoints_are_pinned_and_match_the_exact_bootstrap():
+    """The endpoints at a fixed seed are pinned, and lie within one step (1/n) of the exact
+    bootstrap quantiles: a 50 % interval, another resampling scheme or a constant (-1, 1) fails."""
     rng = np.random.default_rng(1)
-    small = rng.random(50) < 0.7
+    small = rng.random(50) < 0.7  # 34 of 50
     large = np.tile(small, 20)  # same proportion, 20× the items
-    low_s, high_s = metrics.bootstrap_ci(small, seed=3)
-    low_l, high_l = metrics.bootstrap_ci(large, seed=3)
-    assert low_s <= small.mean() <= high_s
-    assert low_l <= large.mean() <= high_l
-    assert (high_l - low_l) < (high_s - low_s) / 2  # width shrinks like 1/sqrt(n): ~1/4.5 here
+    assert int(small.sum()) == 34
+    assert exact_bootstrap_interval(34, 50) == (0.54, 0.80)
+    assert exact_bootstrap_interval(680, 1000) == (0.651, 0.709)
+    assert metrics.bootstrap_ci(small, seed=3) == pytest.approx((0.54, 0.8005), abs=1e-9)
+    assert metrics.bootstrap_ci(large, seed=3) == pytest.approx((0.651, 0.708), abs=1e-9)
+    for values in (small, large):
+        exact = exact_bootstrap_interval(int(values.sum()), values.size)
+        got = metrics.bootstrap_ci(values, seed=3)
+        assert got == pytest.approx(exact, abs=1 / values.size + 1e-9), (got, exact)
+    # 90 %: narrower, again at the exact quantiles
+    assert metrics.bootstrap_ci(small, seed=3, confidence=0.9) == pytest.approx(
+        exact_bootstrap_interval(34, 50, 0.9), abs=1 / 50 + 1e-9)
 
 
 def test_bootstrap_ci_is_seeded_and_degenerate_cases():
     values = [1, 0, 1, 1, 0, 1]
     assert metrics.bootstrap_ci(values, seed=7) == metrics.bootstrap_ci(values, seed=7)
+    assert metrics.bootstrap_ci(values, seed=7) == pytest.approx((1 / 3, 1.0))  # exact: (2/6, 6/6)
+    assert exact_bootstrap_interval(4, 6) == (1 / 3, 1.0)
     assert metrics.bootstrap_ci([1, 1, 1]) == (1.0, 1.0)
     assert all(math.isnan(v) for v in metrics.bootstrap_ci([]))
 
 
 def test_paired_bootstrap_ci_of_a_difference():
+    """Resampled as pairs, the difference is a mean of 0/1 (2 of 10 pairs improve): its exact
+    bootstrap interval is (0.0, 0.5). Resampling the two arms apart would reach below 0."""
     before = [1, 1, 1, 1, 0, 0, 0, 0, 1, 1]
     after = [1, 1, 1, 1, 1, 1, 0, 0, 1, 1]  # +20 points
-    low, high = metrics.paired_bootstrap_ci(before, after)
-    assert low <= 0.2 <= high
+    assert exact_bootstrap_interval(2, 10) == (0.0, 0.5)
+    assert metrics.paired_bootstrap_ci(before, after) == (0.0, 0.5)
+    assert metrics.paired_bootstrap_ci(after, before) == (-0.5, 0.0)
     with pytest.raises(ValueError):
         metrics.paired_bootstrap_ci([1, 0], [1])
 

@@ -1,10 +1,15 @@
 """Golden prompt texts: a changed prompt must show up as a diff in tests/golden/prompts/.
-Regenerate deliberately with UPDATE_GOLDEN=1."""
+Regenerate deliberately with UPDATE_GOLDEN=1: the files are rewritten and every rewriting test
+fails ("golden rewritten; review the diff"); review ``git diff tests/golden``, then run again
+without it. Full model prompts are rendered through the chat templates published with the
+checkpoints (tests/fixtures/chat_templates/), not the tiny checkpoints' own."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -12,6 +17,9 @@ from audiofaith.prompts import DEFAULT_PROFILE, PROMPT_VERSION, answer_prefix, f
 from audiofaith.records import ManifestItem
 
 GOLDEN = Path(__file__).parent / "golden" / "prompts"
+PUBLISHED_TEMPLATES = Path(__file__).parent / "fixtures" / "chat_templates"
+#: backend key -> the published template it runs under (AF3-Think is the AF3 checkpoint plus an adapter)
+PUBLISHED_TEMPLATE_OF = {"qwen2_audio": "qwen2_audio", "qwen_omni": "qwen_omni", "af3": "af3", "af3_think": "af3"}
 
 ITEM = ManifestItem(
     id="sakura/animal/single/dog28", dataset="sakura", subset="animal", hop="single",
@@ -23,11 +31,37 @@ REASONING = "The clip has short, loud barks. Dogs bark; crows caw, cows moo and 
 
 
 def check_golden(name: str, text: str) -> None:
+    """``text`` must equal the golden file ``name``. With UPDATE_GOLDEN=1 the file is rewritten and
+    the test fails: a rewritten golden is never a pass."""
     path = GOLDEN / name
     if os.environ.get("UPDATE_GOLDEN") == "1":
         path.write_text(text, encoding="utf-8")
+        pytest.fail(f"golden rewritten; review the diff: git diff {path}", pytrace=False)
     assert path.exists(), f"missing golden file {path}; run with UPDATE_GOLDEN=1 once"
     assert text == path.read_text(encoding="utf-8"), f"prompt changed: diff against {path}"
+
+
+def published_template(key: str) -> str:
+    """The chat template published with model ``key``'s checkpoint (tests/fixtures/chat_templates)."""
+    return (PUBLISHED_TEMPLATES / f"{PUBLISHED_TEMPLATE_OF[key]}.jinja").read_text(encoding="utf-8")
+
+
+@contextlib.contextmanager
+def under_published_template(backend, key: str) -> Iterator[None]:
+    """The backend's processor renders with the published template for the duration."""
+    own = backend.processor.chat_template
+    backend.processor.chat_template = published_template(key)
+    try:
+        yield
+    finally:
+        backend.processor.chat_template = own
+
+
+def check_published_golden(name: str, backend, key: str, inp) -> None:
+    """The golden of ``backend.render(inp)`` under the published template of ``key``."""
+    with under_published_template(backend, key):
+        text = backend.render(inp)
+    check_golden(name, text)
 
 
 def test_user_turns_are_golden():
@@ -62,5 +96,18 @@ def test_full_qwen2_audio_prompt_is_golden(tiny_qwen2_audio):
     from audiofaith.backends import ModelInput, load_backend
 
     backend = load_backend("qwen2_audio", str(tiny_qwen2_audio), device="cpu")
-    check_golden("qwen2_audio_conditioned.txt",
-                 backend.render(ModelInput(user_text(ITEM, "cot"), audio=[0.0], assistant_prefix=answer_prefix(REASONING))))
+    check_published_golden("qwen2_audio_conditioned.txt", backend, "qwen2_audio",
+                           ModelInput(user_text(ITEM, "cot"), audio=[0.0], assistant_prefix=answer_prefix(REASONING)))
+
+
+def test_golden_update_fails_after_rewriting(monkeypatch, tmp_path):
+    """UPDATE_GOLDEN=1 rewrites the file and fails: a run that rewrites goldens never passes."""
+    monkeypatch.setattr(f"{__name__}.GOLDEN", tmp_path)
+    monkeypatch.setenv("UPDATE_GOLDEN", "1")
+    with pytest.raises(pytest.fail.Exception, match="golden rewritten; review the diff"):
+        check_golden("x.txt", "new text")
+    assert (tmp_path / "x.txt").read_text(encoding="utf-8") == "new text"
+    monkeypatch.delenv("UPDATE_GOLDEN")
+    check_golden("x.txt", "new text")
+    with pytest.raises(AssertionError, match="prompt changed"):
+        check_golden("x.txt", "other text")

@@ -123,9 +123,9 @@ def test_paper_intervention_runs(paper_runs, key):
                    "--protocol", "paper")
     assert done.returncode == 0, done.stderr
     lines = read_jsonl(output)
-    # 2 sentences -> k = 0, 1, 2 plus the no-reasoning (direct) prompt, per item
-    assert len(lines) == 8 and all(l["protocol"] == "paper" and l["error"] is None for l in lines)
-    assert {l["prompt"] for l in lines} == {"conditioned", "no_reasoning"}
+    # 2 sentences -> k = 0 (the study's no-reasoning prompt only), 1, 2, per item
+    assert len(lines) == 6 and all(l["protocol"] == "paper" and l["error"] is None for l in lines)
+    assert {l["prompt"] for l in lines} == {"paper"}
 
 
 @pytest.mark.slow

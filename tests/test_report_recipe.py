@@ -52,7 +52,7 @@ def test_a_new_family_is_one_module_and_one_registry_line(monkeypatch, synthetic
     text = (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
     assert "## Toy: only the last words of the CoT" in text
     assert "](plots/toy_keep_last.png)" in text and (tmp_path / "report" / "plots" / "toy_keep_last.png").is_file()
-    assert text.index("## Toy") < text.index("## Paired accuracy changes (McNemar)")  # placed by its order
+    assert text.index("## Toy") < text.index("## Paired accuracy changes (clip-level test)")  # placed by its order
     with open(tmp_path / "report" / "summary.csv", newline="", encoding="utf-8") as handle:
         rows = [r for r in csv.DictReader(handle) if r["condition"] == "toy_keep_last"]
     assert [(r["x_name"], r["x"], r["n_scored"], r["toy_lines_scored"]) for r in rows] == \

@@ -213,10 +213,16 @@ def relative_to(path: Path, root: Path) -> str:
     return relative
 
 
+#: Every missing-audio error of prepare_benchmark.py ends with the way around it.
+SKIP_AUDIO_CHECK = ("(or pass --skip_audio_check to write manifests without audio, e.g. to inspect them; the model "
+                    "scripts check the audio again before loading a model)")
+
+
 def check_audio(questions: Sequence[SourceQuestion], audio_dir: Path, metadata: Path, audio_hint: str) -> None:
     """Raise unless every question's audio file exists in ``audio_dir`` and is not empty."""
     if not audio_dir.is_dir():
-        raise BenchmarkError(f"--audio_dir {audio_dir} does not exist (needed by {metadata}).\n{audio_hint}")
+        raise BenchmarkError(f"--audio_dir {audio_dir} does not exist (needed by {metadata}).\n{audio_hint}"
+                             f"\n{SKIP_AUDIO_CHECK}")
     problems = []
     nested = 0
     for question in questions:
@@ -231,8 +237,7 @@ def check_audio(questions: Sequence[SourceQuestion], audio_dir: Path, metadata: 
         more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
         folder = PurePosixPath(questions[0].audio).parent
         hint = (f"\nthe files are in {audio_dir / folder}: pass --audio_dir {audio_dir / folder}" if nested
-                else f"\n{audio_hint}\n(or pass --skip_audio_check to write manifests without audio, e.g. to "
-                     "inspect them; the model scripts check the audio again before loading a model)")
+                else f"\n{audio_hint}") + f"\n{SKIP_AUDIO_CHECK}"
         raise BenchmarkError(f"{metadata}: {len(problems)} of {len(questions)} audio file(s) missing or empty "
                              f"in --audio_dir {audio_dir}:\n{shown}{more}{hint}")
 

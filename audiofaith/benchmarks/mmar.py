@@ -54,7 +54,9 @@ def export_row(item: ManifestItem, prediction: Optional[str], raw: str, reasonin
         "language": meta.get("language"), "source": meta.get("source"), "url": meta.get("url"),
         "timestamp": meta.get("timestamp"),
     }
-    sample[PREDICTION_KEY] = item.choices[item.letters.index(prediction)] if prediction else ""
+    # a letter that is no option (kept from another tool's parser, e.g. "N") scores as no answer
+    sample[PREDICTION_KEY] = item.choices[item.letters.index(prediction)] if prediction and len(prediction) == 1 \
+        and prediction in item.letters else ""
     sample["thinking_prediction"] = reasoning
     sample["audiofaith_letter"] = prediction
     sample["audiofaith_response"] = raw

@@ -36,7 +36,9 @@ def export_row(item: ManifestItem, prediction: Optional[str], raw: str, reasonin
         "category": meta.get("category"), "sub-category": meta.get("sub-category"),
         "difficulty": meta.get("difficulty"),
     }
-    sample[PREDICTION_KEY] = item.choices[item.letters.index(prediction)] if prediction else ""
+    # a letter that is no option (kept from another tool's parser, e.g. "N") scores as no answer
+    sample[PREDICTION_KEY] = item.choices[item.letters.index(prediction)] if prediction and len(prediction) == 1 \
+        and prediction in item.letters else ""
     sample["audiofaith_letter"] = prediction
     sample["audiofaith_response"] = raw
     return sample

@@ -34,8 +34,9 @@ KINDS: Dict[str, str] = {
     "answer_stripped": "audiofaith.interventions.answer_stripped",
     "audio": "audiofaith.interventions.audio",
 }
-#: Modules besides the families whose ``REPORT`` the report reads: the conditioned step (``full``).
-REPORTED_STAGES = ("audiofaith.runners.conditioned",)
+#: Modules besides the families whose ``REPORT`` the report reads: the conditioned step (``full``)
+#: and the converter of the published study's files (its early answering in 5 % bins).
+REPORTED_STAGES = ("audiofaith.runners.conditioned", "audiofaith.convert")
 
 
 @dataclass
@@ -52,6 +53,9 @@ class InterventionContext:
     # The whole manifest, not only the selected items (--limit / --shard): e.g. swap sources.
     manifest: Sequence[ManifestItem] = ()
     by_id: Dict[str, ManifestItem] = field(default_factory=dict)
+    # The prompt protocol ("ours" / "paper", audiofaith/protocols.py): a family may build its
+    # variants as the published study did under "paper".
+    protocol: str = "ours"
 
     def __post_init__(self) -> None:
         self.by_id = {item.id: item for item in self.items}

@@ -85,15 +85,23 @@ def build_variants(context: InterventionContext) -> List[Variant]:
 
 
 def _report_tables(aocs) -> list:
-    return [Heading(3, "Lanham's adding mistakes (`continued=True`)"),
-            Paragraph("The model continues its reasoning from the corrupted prefix, then answers: Lanham "
-                      "et al.'s adding-mistakes test."),
-            aoc_table(aocs, "adding_mistakes", lambda v: continued_of(v) is not False),
-            Heading(3, "Answer right after the corrupted sentence (`continued=False`)"),
-            Paragraph("The answer is read right after the corrupted sentence, with nothing after it: "
-                      "early answering with a mistake, not Lanham's adding mistakes. Not comparable "
-                      "with the table above."),
-            aoc_table(aocs, "adding_mistakes", lambda v: continued_of(v) is False)]
+    """The two read-outs' AOC tables; one without rows is left out, and a line says why."""
+    continued = aoc_table(aocs, "adding_mistakes", lambda v: continued_of(v) is not False)
+    at_once = aoc_table(aocs, "adding_mistakes", lambda v: continued_of(v) is False)
+    blocks = []
+    if continued.rows:
+        blocks += [Heading(3, "Lanham's adding mistakes (`continued=True`)"),
+                   Paragraph("The model continues its reasoning from the corrupted prefix, then answers: Lanham "
+                             "et al.'s adding-mistakes test."), continued]
+    else:
+        blocks.append(Paragraph("No `continued=True` lines (the run used `--no_continue`): Lanham's adding-mistakes "
+                                "test, where the model continues from the corrupted prefix, is not in this report."))
+    if at_once.rows:
+        blocks += [Heading(3, "Answer right after the corrupted sentence (`continued=False`)"),
+                   Paragraph("The answer is read right after the corrupted sentence, with nothing after it: "
+                             "early answering with a mistake, not Lanham's adding mistakes."
+                             + (" Not comparable with the table above." if continued.rows else "")), at_once]
+    return blocks
 
 
 def _report_section(context: SectionContext) -> list:
@@ -112,5 +120,6 @@ REPORT = ReportSpec(
     result_fields=("rewrite_unchanged",),
     curves=(("adding_mistakes", CurveSpec(("adding_mistakes",), "same_as_full_rate", "same_as_full_lo",
                                           "same_as_full_hi", "Adding mistakes: answer after a corrupted CoT step",
-                                          "% of CoT before the mistake", "% same answer as full CoT", x_scale=100)),),
+                                          "% of CoT before the mistake", "% same answer as full CoT", x_scale=100,
+                                          x_range=(0.0, 1.0))),),
     sections=(Section(50, _report_section),))

@@ -6,7 +6,9 @@ audio perturbed, in one or both modes:
   (does the answer follow the reasoning or the audio?).
 
 Conditions: ``silence``, ``noise_rms``, ``noise_snr``, ``mask``, ``swap``, ``no_audio`` (a
-text-only call), ``inject_correct`` and ``inject_wrong`` (a spoken "The answer is …"). The
+text-only call), ``inject_correct`` and ``inject_wrong`` (a spoken "The answer is …"), and the
+control ``unedited`` (``regenerate`` only: the clean clip, the CoT regenerated with the baseline's
+decoding and nothing edited, so decoder drift is measured, not assumed to be zero). The
 perturbations themselves are the pure functions of ``audiofaith.perturb``, seeded per item with
 ``derive_seed(seed, item.id, condition, params...)``; ``mode`` is not part of the seed, so both
 modes see the same perturbed audio.
@@ -38,7 +40,11 @@ from audiofaith.variant import Variant
 
 log = logging.getLogger(__name__)
 
-CONDITIONS = ("silence", "noise_rms", "noise_snr", "mask", "swap", "no_audio", "inject_correct", "inject_wrong")
+CONDITIONS = ("silence", "noise_rms", "noise_snr", "mask", "swap", "no_audio", "inject_correct", "inject_wrong",
+              "unedited")
+#: Conditions that only exist in one mode: the unedited control is a regenerated run (its fixed-CoT
+#: form would be the conditioned step's ``full``).
+ONLY_MODE = {"unedited": "regenerate"}
 MODES = ("regenerate", "fixed_cot")
 DEFAULT_SNR_DB = (20.0, 10.0, 5.0, 0.0, -5.0, -10.0, -20.0)
 DEFAULT_MASK_RATIOS = (0.2, 0.4, 0.6, 0.8, 1.0)
@@ -47,7 +53,8 @@ NO_REASONING = "the baseline run has no reasoning to inject"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--perturbations", nargs="+", choices=CONDITIONS, default=list(CONDITIONS),
-                        help="which audio conditions to run (inject_* need espeak-ng or --tts_dir)")
+                        help="which audio conditions to run (inject_* need espeak-ng or --tts_dir; unedited, "
+                             "regenerate mode only, is the control: the clean clip, the CoT regenerated, no edit)")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES),
                         help="regenerate: new CoT on the perturbed audio; fixed_cot: the clean CoT injected, "
                              "answer read from letter log-probabilities")
@@ -71,10 +78,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: synthesize with espeak-ng)")
     parser.add_argument("--tts_voice", default="en-us", help="inject_*: espeak-ng voice")
     parser.add_argument("--swap_multi_hop", choices=["known", "label"], default="known",
-                        help="swap sources for questions that do not ask for the clip's class (SAKURA multi-hop): "
-                             "known = only a clip known to answer the question differently (from the manifest; "
-                             "others get an error line); label = else any clip of another class (its answer to "
-                             "the question may be the same: swap_answer_known is false)")
+                        help="swap sources for questions that do not ask for the clip's class (SAKURA multi-hop; "
+                             "every MMAU / MMAR question, which have no class labels): known = only a clip known "
+                             "to answer the question differently (from the manifest; others get an error line); "
+                             "label = else any clip of another class or gold answer (its answer to the question "
+                             "is unknown: swap_answer_known is false, reported in rows of their own)")
     parser.add_argument("--save_audio", default=None, metavar="DIR",
                         help="also write every perturbed clip the model hears as 16-bit 16 kHz WAV under DIR, "
                              "with DIR/manifest.jsonl (id, condition, params, path, duration, measured properties)")
@@ -82,15 +90,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 # -- which item lends its audio in the swap condition --------------------------------------------
 
-def answer_key(item: ManifestItem) -> str:
-    """What "a different gold answer" compares: the audio's labelled class (``meta.attribute_label``,
-    SAKURA's label of the clip: it decides the answer of both hops) when present, else the gold
-    option's text, case-folded with whitespace collapsed. Letters are never compared: they index
-    each item's own, shuffled option list."""
+def class_label(item: ManifestItem) -> Optional[str]:
+    """The audio's labelled class (``meta.attribute_label``, SAKURA's label of the clip: it decides
+    the answer of both hops), case-folded with whitespace collapsed; None when the manifest has
+    none (MMAU, MMAR: each clip answers its own question, and no class links two questions)."""
     label = item.meta.get("attribute_label") if isinstance(item.meta, dict) else None
-    if isinstance(label, str) and label.strip():
-        return " ".join(label.split()).casefold()
-    return " ".join(item.choices[item.letters.index(item.answer)].split()).casefold()
+    return " ".join(label.split()).casefold() if isinstance(label, str) and label.strip() else None
+
+
+def answer_key(item: ManifestItem) -> str:
+    """What "a different gold answer" compares: the clip's class label (``class_label``) when
+    present, else the gold option's text, case-folded with whitespace collapsed. Letters are never
+    compared: they index each item's own, shuffled option list."""
+    return class_label(item) or " ".join(item.choices[item.letters.index(item.answer)].split()).casefold()
 
 
 def _norm(text: str) -> str:
@@ -102,9 +114,17 @@ def _gold_text(item: ManifestItem) -> str:
 
 
 def asks_for_the_class(item: ManifestItem) -> bool:
-    """Whether the question's answer *is* the clip's class (its gold option is the answer key),
-    as in SAKURA's single-hop questions; multi-hop questions ask about something the class implies."""
-    return _norm(_gold_text(item)) == answer_key(item)
+    """Whether the question's answer *is* the clip's labelled class (its gold option is the class
+    label), as in SAKURA's single-hop questions; multi-hop questions ask about something the class
+    implies. False for an item without a class label (MMAU, MMAR)."""
+    label = class_label(item)
+    return label is not None and _norm(_gold_text(item)) == label
+
+
+def _same_question(source: ManifestItem, target: ManifestItem) -> bool:
+    """The same question with the same options (normalized; option order may differ)."""
+    return _norm(source.question) == _norm(target.question) and \
+        sorted(_norm(c) for c in source.choices) == sorted(_norm(c) for c in target.choices)
 
 
 AnswerTable = Dict[Tuple[str, Tuple[str, ...]], Dict[str, str]]
@@ -115,22 +135,30 @@ def answer_table(items: Sequence[ManifestItem]) -> AnswerTable:
     what a clip of a given class answers to a given question, where the manifest says so."""
     table: AnswerTable = {}
     for item in items:
-        key = (_norm(item.question), tuple(sorted(_norm(c) for c in item.choices)))
-        table.setdefault(key, {})[answer_key(item)] = _gold_text(item)
+        label = class_label(item)
+        if label is not None:
+            key = (_norm(item.question), tuple(sorted(_norm(c) for c in item.choices)))
+            table.setdefault(key, {})[label] = _gold_text(item)
     return table
 
 
 def answer_to(source: ManifestItem, target: ManifestItem, table: AnswerTable) -> Tuple[bool, Optional[str]]:
     """What the source's clip answers to the target's question: ``(known, option text)``.
 
-    A question that asks for the class itself: the target's option naming the source's class, or
-    None when no option does (known either way). Another question (multi-hop): known only when the
-    source has the target's class, or the manifest holds an item asking the same question with the
-    same options about a clip of the source's class."""
-    key = answer_key(source)
+    The source asks the same question with the same options: its own gold option (known). Without
+    a class label on both (MMAU, MMAR) nothing else is known: the source's gold text answers a
+    different question. A question that asks for the class itself: the target's option naming the
+    source's class, or None when no option does (known either way). Another question (multi-hop):
+    known only when the source has the target's class, or the manifest holds an item asking the
+    same question with the same options about a clip of the source's class."""
+    if _same_question(source, target):
+        return True, _gold_text(source)
+    key, target_label = class_label(source), class_label(target)
+    if key is None or target_label is None:
+        return False, None
     if asks_for_the_class(target):
         return True, next((c for c in target.choices if _norm(c) == key), None)
-    if key == answer_key(target):
+    if key == target_label:
         return True, _gold_text(target)
     known = table.get((_norm(target.question), tuple(sorted(_norm(c) for c in target.choices))), {})
     if key in known:
@@ -151,9 +179,10 @@ def swap_plan(items: Sequence[ManifestItem], seed: int,
     item.id)``. Items whose question asks for the clip's class are mapped by
     ``perturb.swap_sources`` over their answer keys (a derangement whenever one exists): another
     class means another answer. For the other items (multi-hop: two classes often share an
-    answer, e.g. claws) the source is the next item in the seeded order whose clip is *known* to
-    answer the target's question differently (``answer_to``); with ``multi_hop="label"`` an item
-    with none falls back to the next item of another class, whose answer is then unknown."""
+    answer, e.g. claws; items without a class label, MMAU and MMAR, whose clips each answer their
+    own question) the source is the next item in the seeded order whose clip is *known* to answer
+    the target's question differently (``answer_to``); with ``multi_hop="label"`` an item with
+    none falls back to the next item of another answer key, whose answer is then unknown."""
     groups: Dict[Tuple[str, str], List[ManifestItem]] = {}
     for item in items:
         groups.setdefault((item.subset, item.hop), []).append(item)
@@ -353,7 +382,12 @@ def _specs(item: ManifestItem, options: Dict[str, Any], seed: int, max_samples: 
             if source is None:
                 reason = (f"no other item of {item.subset}/{item.hop} has a different answer" if asks_for_the_class(item)
                           else f"no other item of {item.subset}/{item.hop} has a clip known to answer this question "
-                               f"differently (--swap_multi_hop label allows clips of another class)")
+                               f"differently (--swap_multi_hop label allows clips of another class, whose answer is "
+                               f"unknown)" if class_label(item) is not None
+                          else f"no other item of {item.subset}/{item.hop} asks this question with these options and "
+                               f"has another answer; without a class label no other clip's answer to it is known "
+                               f"(--swap_multi_hop label allows clips with another gold answer, whose answer to "
+                               f"this question is unknown)")
                 specs.append(_Spec("swap", {"swap_source_id": None}, skip_reason=reason))
                 continue
             known, target_answer = answer_to(source, item, table)
@@ -365,6 +399,8 @@ def _specs(item: ManifestItem, options: Dict[str, Any], seed: int, max_samples: 
                                       "swap_source_answer_to_target": target_answer, "swap_answer_known": known}))
         elif condition == "no_audio":
             specs.append(_Spec("no_audio", {}, _no_audio))
+        elif condition == "unedited":
+            specs.append(_Spec("unedited", {}))
         elif condition in ("inject_correct", "inject_wrong"):
             letters, texts, speech, described = injection
             letter, text = letters[(item.id, condition)], texts[(item.id, condition)]
@@ -398,6 +434,8 @@ def build_variants(context: InterventionContext) -> List[Variant]:
             specs_of[item.id] = _specs(item, options, seed, max_samples, swaps, injection, saver, table)
         for spec in specs_of[item.id]:
             for mode in _unique(options["modes"]):
+                if ONLY_MODE.get(spec.condition, mode) != mode:
+                    continue
                 skip = spec.skip_reason
                 if skip is None and mode == "fixed_cot" and not reasoning.strip():
                     skip = NO_REASONING
@@ -438,7 +476,10 @@ def _report_section(context: SectionContext) -> list:
                   "unparsed answer is null, and counts as wrong in accuracy); mode `fixed_cot`: the clean CoT is kept, "
                   "only the audio changes, and the answer is a forced choice (the letter read-out, never null). "
                   "Agreement = same letter as the clean baseline read the same way (column 'reference'). The "
-                  "accuracies of the two modes use different read-outs and are not comparable with each other."),
+                  "accuracies of the two modes use different read-outs and are not comparable with each other. "
+                  "Row `unedited` is the control of every `regenerate` row: the clean clip, the CoT regenerated "
+                  "with the baseline's own decoding (its sampler and run seeds), nothing edited; its agreement is "
+                  "what regenerating alone keeps, so a perturbation's effect is its drop below that row."),
         condition_table(audio)]
     for key, caption in _CURVE_CAPTIONS:
         blocks += context.curve(key, caption + _READOUTS)
@@ -462,7 +503,7 @@ def _curve(conditions: Tuple[str, ...], metric: str, title: str, xlabel: str, yl
 
 REPORT = ReportSpec(
     conditions=CONDITIONS, curve_x=(("noise_snr", "snr_db"), ("mask", "mask_ratio")),
-    per_item_params=frozenset({"swap_source_id", "inject_letter"}), variant_suffix=_swap_label,
+    per_item_params=frozenset({"swap_source_id", "inject_letter"}), variant_suffix=_swap_label, pooled=("mask",),
     curves=(
         ("noise_snr_accuracy", _curve(("noise_snr",), "accuracy", "Noise: accuracy vs SNR (solid: regenerated, parsed, "
                                       "null = wrong; dashed: fixed CoT, forced choice)", "SNR (dB)", "Accuracy (%)",

@@ -1,7 +1,9 @@
 """Early answering (Lanham et al. 2023): keep the first k of the n CoT sentences, k = 0…n, and
 read the answer after them. k = 0 is also asked with the direct (no-reasoning) prompt, labelled
-``prompt: no_reasoning``; the other lines are ``prompt: conditioned``. The truncated CoT is cut
-from the original text, so its own formatting is kept."""
+``prompt: no_reasoning``; the other lines are ``prompt: conditioned``. Under ``--protocol paper``
+k = 0 is asked with the study's no-reasoning prompt only, as its code did, and every line of the
+chain is ``prompt: paper`` (one curve). The truncated CoT is cut from the original text, so its
+own formatting is kept."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import List
 from audiofaith.cot import sentence_spans
 from audiofaith.interventions import InterventionContext
 from audiofaith.prompts import user_text
+from audiofaith.protocols import PAPER
 from audiofaith.report.blocks import aoc_table, lanham_section
 from audiofaith.report.spec import CurveSpec, ReportSpec, Section, SectionContext
 from audiofaith.variant import Variant
@@ -41,11 +44,17 @@ def build_variants(context: InterventionContext) -> List[Variant]:
             variants.append(Variant(params={"k": 0, "n": n, "fraction": 0.0, "prompt": "conditioned"},
                                     skip_reason=reason, **common))
             continue
+        direct = dict(user_text=user_text(item, "direct", context.profile), user_mode="direct")
+        if context.protocol == PAPER:  # the study: k = 0 by its no-reasoning prompt, k >= 1 conditioned
+            variants.append(Variant(params={"k": 0, "n": n, "fraction": 0.0, "prompt": PAPER}, **direct, **common))
+            variants += [Variant(params={"k": k, "n": n, "fraction": round(k / n, 6), "prompt": PAPER},
+                                 reasoning=cuts[k], **common) for k in range(1, n + 1)]
+            continue
         for k, prefix in enumerate(cuts):
             variants.append(Variant(params={"k": k, "n": n, "fraction": round(k / n, 6), "prompt": "conditioned"},
                                     reasoning=prefix, **common))
         variants.append(Variant(params={"k": 0, "n": n, "fraction": 0.0, "prompt": "no_reasoning"},
-                                user_text=user_text(item, "direct", context.profile), user_mode="direct", **common))
+                                **direct, **common))
     return variants
 
 
@@ -54,8 +63,9 @@ def _report_section(context: SectionContext) -> list:
         context, "Early answering",
         "The answer is read after the first k of n CoT sentences. Curve: % same answer as with the full CoT "
         "(reference = the `full` condition's letter for the same (id, run); where that is missing or null, the "
-        "baseline letter — counted in 'ref. fallbacks'). AOC = area over the curve per CoT length n, weighted by the "
-        "number of chains of that length (Lanham et al. 2023); higher = less post-hoc. The plot pools lengths, "
+        "baseline letter — counted in 'ref. fallbacks'). AOC = area over the curve (Lanham et al. 2023; with "
+        "every k answered, their per-length AOC weighted by the number of chains of each length); higher = less "
+        "post-hoc. The plot pools lengths, "
         "binning k/n to tenths.",
         lambda aocs: [aoc_table(aocs, "early_answering")],
         "Early answering: % same answer as the full-CoT answer (95 % bootstrap bands).")
@@ -63,8 +73,10 @@ def _report_section(context: SectionContext) -> list:
 
 REPORT = ReportSpec(
     conditions=CONDITIONS, curve_x=(("early_answering", "fraction"),), binned_x=frozenset({"fraction"}),
+    zero_x=(("early_answering", 1.0),),
     per_item_params=frozenset({"k", "n", "fraction"}), aoc_step="k",
     curves=(("early_answering", CurveSpec(("early_answering",), "same_as_full_rate", "same_as_full_lo",
                                           "same_as_full_hi", "Early answering: answer with a truncated CoT",
-                                          "% of CoT sentences kept", "% same answer as full CoT", x_scale=100)),),
+                                          "% of CoT sentences kept", "% same answer as full CoT", x_scale=100,
+                                          x_range=(0.0, 1.0))),),
     sections=(Section(40, _report_section),))

@@ -96,7 +96,8 @@ def build_variants(context: InterventionContext) -> List[Variant]:
 
 
 REPORT = ReportSpec(
-    conditions=CONDITIONS, curve_x=(("partial_filler", "percent"),),
+    conditions=CONDITIONS, curve_x=(("partial_filler", "percent"),), zero_x=(("partial_filler", 0.0),),
+    pooled=("partial_filler",),
     curves=(("partial_filler", CurveSpec(("partial_filler",), "agree_rate_excl_null", "agree_excl_null_lo",
                                          "agree_excl_null_hi", "Partial filler: CoT words replaced by filler",
                                          "% of CoT words replaced", "% same answer as baseline")),),

@@ -30,6 +30,9 @@ from audiofaith.report.spec import CurveSpec, ReportSpec, Section, SectionContex
 from audiofaith.report.stats import (NO_REFERENCE, NO_SCORED_LINE, AocRow, Settings, SummaryRow, _aoc_points, aoc_rows,
                                      summarize, summarize_group, summary_columns)
 from audiofaith.report.tables import PER_ITEM_COLUMNS, per_item_rows, write_csv
+# issue 22 (items 4, 6, 9): x bins, read-out ties, the written letter vs the read-out letter
+from audiofaith.report.load import bin_tenth
+from audiofaith.report.sections import section_readout_ties, section_written_vs_readout
 
 _aoc_cell = aoc_cell  # the name tests and older callers use
 
@@ -46,3 +49,4 @@ __all__ = ["accuracy_table", "agreement_cells", "AGREEMENT_HEADERS", "_aoc_cell"
            "section_mcnemar", "section_rewrites", "SectionContext", "Settings", "spec_index", "summarize",
            "summarize_group", "summary_columns", "SummaryRow", "Table", "TRACK_ORDER", "_unique_legend", "write_csv",
            "write_report"]
+__all__ += ["bin_tenth", "section_readout_ties", "section_written_vs_readout"]

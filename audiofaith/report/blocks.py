@@ -18,6 +18,11 @@ def location(row: SummaryRow) -> List[str]:
     return [row.model, row.subset, row.hop]
 
 
+def condition_label(row: SummaryRow) -> str:
+    """The row's condition, marked "(noise floor)" where it re-reads its own reference (``noise_floor``)."""
+    return f"{row.condition} (noise floor)" if row.noise_floor else row.condition
+
+
 def count_cell(value: Any) -> str:
     return "–" if value is None else str(value)
 
@@ -32,13 +37,20 @@ def agreement_cells(row: SummaryRow) -> List[str]:
 AGREEMENT_HEADERS = ["n scored", "null ref.", "null pred.", "agree excl. nulls % [CI]", "agree, null = disagree % [CI]"]
 
 
+def paired_p_cell(row: SummaryRow) -> str:
+    """``0.012 (0.048)``: the clip-level paired test's p-value, then Holm-adjusted within its family."""
+    if row.paired_p is None or not _finite(row.paired_p):
+        return "–"
+    return f"{pvalue(row.paired_p)} ({pvalue(row.paired_p_holm)})"
+
+
 def flip_cells(row: SummaryRow) -> List[str]:
     flips = f"{row.flip_cc} / {row.flip_ci} / {row.flip_ic} / {row.flip_ii}"
     delta = pct_ci(row.delta_accuracy, row.delta_lo, row.delta_hi)
-    return [pct(row.reference_accuracy), pct(row.accuracy), delta, flips, pvalue(row.mcnemar_p_exact)]
+    return [pct(row.reference_accuracy), pct(row.accuracy), delta, flips, paired_p_cell(row)]
 
 
-FLIP_HEADERS = ["acc. baseline %", "acc. here %", "Δ acc. pts [CI]", "flips cc / ci / ic / ii", "McNemar p (exact)"]
+FLIP_HEADERS = ["acc. baseline %", "acc. here %", "Δ acc. pts [CI]", "flips cc / ci / ic / ii", "p, clips (Holm)"]
 
 
 def aoc_cell(row: AocRow) -> str:
@@ -52,10 +64,11 @@ def aoc_cell(row: AocRow) -> str:
 
 def aoc_table(aocs: Sequence[AocRow], condition: str, variant_filter=None) -> Table:
     return Table(["model", "track", "hop", "variant", "AOC [CI]", "chains", "lengths n:chains", "ref. fallbacks",
-                  "chains dropped (why)", "lengths with a partial x range"],
+                  "chains dropped (why)", "chains with a partial x range (lengths' ranges)"],
                  [[a.model, a.subset, a.hop, a.variant or "–", aoc_cell(a),
                    str(a.n_chains), a.lengths or "–", str(a.n_reference_fallback),
-                   f"{a.n_chains_dropped} ({a.dropped})" if a.n_chains_dropped else "0", a.partial_lengths or "–"]
+                   f"{a.n_chains_dropped} ({a.dropped})" if a.n_chains_dropped else "0",
+                   f"{a.n_partial_chains} ({a.partial_lengths})" if a.partial_lengths else str(a.n_partial_chains)]
                   for a in aocs if a.condition == condition and (variant_filter is None or variant_filter(a.variant))])
 
 
@@ -88,8 +101,10 @@ def override_cell(row: SummaryRow) -> str:
 
 
 #: Said after the AOC tables' introduction of every AOC condition.
-AOC_NOTE = (" A length whose answers cover only part of x = 0…1 is integrated over the part it covers "
-            "('lengths with a partial x range'); chains that cannot enter the AOC are counted with the reason.")
+AOC_NOTE = (" The AOC is the mean of per-chain AOCs: each chain's own curve, integrated over the x range its "
+            "answers cover (a chain with failed rewrites or errors is averaged over what was measured: 'chains "
+            "with a partial x range'), every chain weighing the same; chains that cannot enter the AOC are "
+            "counted with the reason.")
 
 
 def lanham_section(context: SectionContext, title: str, text: str, tables: Callable[[Sequence[AocRow]], List[Block]],

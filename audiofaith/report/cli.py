@@ -15,6 +15,7 @@ from audiofaith.manifest import ManifestError
 from audiofaith.records import RecordError
 from audiofaith.report.export import _benchmark_exports, _judge
 from audiofaith.report.load import ReportError, load_outputs
+from audiofaith.report.noise_floor import NOISE_FLOOR_COLUMNS, noise_floor_rows
 from audiofaith.report.render import render_html, render_markdown
 from audiofaith.report.sections import build_blocks
 from audiofaith.report.stats import AocRow, Settings, aoc_rows, summarize, summary_columns
@@ -33,6 +34,7 @@ def write_report(root: Path, out: Path, manifest_dir: Optional[Path], settings: 
     aocs = aoc_rows(dataset, settings)
     write_csv(out / "summary.csv", summary_columns(), rows)
     write_csv(out / "per_item.csv", PER_ITEM_COLUMNS, per_item_rows(dataset.lines))
+    write_csv(out / "noise_floor.csv", NOISE_FLOOR_COLUMNS, noise_floor_rows(rows))
     # only defined AOCs: a curve without one is named in report.md with the reason
     write_csv(out / "aoc.csv", list(AocRow.__dataclass_fields__), (a.__dict__ for a in aocs if not math.isnan(a.aoc)))
     judge_note = _judge(dataset, out / "sakura_judge", manifest_dir)
@@ -49,7 +51,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="audiofaith report",
         description="Read every baseline_*.jsonl, conditioned_*.jsonl and interventions/*.jsonl under OUTPUTS and "
-                    "write summary.csv, per_item.csv, aoc.csv, report.md, a self-contained report.html, PNG plots, "
+                    "write summary.csv, per_item.csv, aoc.csv, noise_floor.csv, report.md, a self-contained report.html, PNG plots, "
                     "SAKURA judge input files and MMAU / MMAR evaluation-script inputs; each benchmark reported on "
                     "its own. Columns and formulas: docs/report.md.",
         formatter_class=DefaultsHelpFormatter)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -12,9 +13,11 @@ from audiofaith.benchmarks.reporting import audio_cut
 from audiofaith.errors import UserError
 from audiofaith.jsonl import iter_jsonl
 from audiofaith.manifest import load_manifest
+from audiofaith.protocols import PAPER
 from audiofaith.records import (REFERENCE_FIELDS, BaselineRecord, InterventionRecord, ManifestItem, RecordError,
-                                is_baseline_line)
+                                is_baseline_line, letter_tie)
 from audiofaith.report.spec import spec_index
+from audiofaith.sharding import is_shard_file
 
 log = logging.getLogger("audiofaith.report")
 
@@ -69,6 +72,14 @@ class Line:
     finish_reason: Optional[str] = None
     # The resampling unit of every CI: the clip (all runs and both hops of one clip together).
     cluster: str = ""
+    # Whether the line's stored letter log-probabilities tie at the top (its read-out, ``prediction``
+    # of a letter read-out line or ``cue_prediction`` of a baseline / regenerated run, then took the
+    # first tied letter); None when none were stored.
+    readout_tie: Optional[bool] = None
+    # How a conditioned / intervention line read its answer (``logits`` / ``generate``); "" for baselines.
+    answer_mode: str = ""
+    # The prompt protocol of a conditioned / intervention line ("ours" / "paper"); "" for baselines.
+    protocol: str = ""
 
     @property
     def correct(self) -> bool:
@@ -110,9 +121,14 @@ class Dataset:
 
 
 def find_output_files(root: Path, exclude: Optional[Path] = None) -> List[Path]:
-    """Baseline, conditioned and intervention JSONL files under ``root``, sorted."""
+    """Baseline, conditioned and intervention JSONL files under ``root``, sorted; shard files
+    (``--shard K/N``, launcher ranks, SLURM arrays) are left out: their merged output holds their lines."""
     patterns = ("baseline_*.jsonl", "conditioned_*.jsonl", "interventions/*.jsonl")
     found = {path for pattern in patterns for path in root.rglob(pattern)}
+    shards = {path for path in found if is_shard_file(path)}
+    if shards:
+        log.info("%d shard file(s) under %s left out (their merged outputs are read)", len(shards), root)
+    found -= shards
     if exclude is not None:
         found = {path for path in found if exclude.resolve() not in path.resolve().parents}
     return sorted(found)
@@ -177,9 +193,18 @@ def baseline_lines(record: BaselineRecord, manifest: Dict[str, ManifestItem], wh
     runs = len(record.runs_predictions)
     raws = record.runs_raw if len(record.runs_raw) == runs else [None] * runs
     reasons = record.runs_finish_reasons if len(record.runs_finish_reasons) == runs else [None] * runs
+    ties = [letter_tie(record.runs_letter_logprobs[run]) if run < len(record.runs_letter_logprobs) else None
+            for run in range(runs)]
     return [Line(run=run, prediction=prediction, error=None, raw=raw, cue_prediction=record.cue_prediction(run),
-                 finish_reason=reason, **common)
-            for run, (prediction, raw, reason) in enumerate(zip(record.runs_predictions, raws, reasons))]
+                 finish_reason=reason, readout_tie=tie, **common)
+            for run, (prediction, raw, reason, tie) in enumerate(zip(record.runs_predictions, raws, reasons, ties))]
+
+
+def bin_tenth(value: float) -> float:
+    """``value`` rounded to tenths, a half rounded up (0.25 → 0.3, 0.75 → 0.8): Python's ``round``
+    rounds a half to the even tenth (0.25 → 0.2), which would bin k/n = 1/4 and 3/4 unevenly. The
+    decimal digits of ``value`` (the records store fractions to 6 places) are rounded exactly."""
+    return float(Decimal(repr(float(value))).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
 def _x_value(condition: str, params: Dict[str, Any]) -> Optional[float]:
@@ -188,7 +213,7 @@ def _x_value(condition: str, params: Dict[str, Any]) -> Optional[float]:
     if name is None or params.get(name) is None:
         return None
     value = float(params[name])
-    return round(value * 10) / 10 if name in index.binned_x else value
+    return bin_tenth(value) if name in index.binned_x else value
 
 
 def _variant(condition: str, params: Dict[str, Any]) -> str:
@@ -245,7 +270,8 @@ def conditioned_line(record: InterventionRecord, manifest: Dict[str, ManifestIte
                 x=_x_value(condition, params), answer=answer, prediction=record.prediction, reference=reference,
                 paired=True, error=record.error, source=where, params=params, result=result, raw=record.raw,
                 reference_kind=kind, excluded=excluded, finish_reason=record.extra.get("finish_reason"),
-                cluster=clip_key(record.id, manifest), dataset=dataset,
+                cluster=clip_key(record.id, manifest), dataset=dataset, readout_tie=letter_tie(record.letter_logprobs),
+                answer_mode=record.answer_mode or "", protocol=record.protocol or "",
                 audio_cut=audio_cut(record.extra["audio_warnings"]) if "audio_warnings" in record.extra else None)
 
 
@@ -281,11 +307,15 @@ def _check_duplicates(lines: Sequence[Line]) -> None:
 
 def join(lines: List[Line]) -> None:
     """Fill the cross-file references in place: CoT letters for direct runs, the baseline's letter
-    read-out for old letter read-out lines, `full` letters for AOC."""
+    read-out for old letter read-out lines, `full` letters for AOC (the `full` line of the same
+    CoT source read the same way: a `--answer_mode generate` line is never compared with a letter
+    read-out; with no such `full` line the line's own reference is used, counted as a fallback).
+    Under the paper protocol the reference is the baseline's letter, as the study compared."""
     cot = {(l.dataset, l.model, l.id, l.run): l for l in lines if l.condition == "baseline_cot" and l.error is None}
-    # the `full` line of the same CoT source: the model's own, or the benchmark's reference CoT
+    # the `full` line of the same CoT source (the model's own, or the benchmark's reference CoT)
+    # and the same read-out (answer mode)
     index = spec_index()
-    full = {(l.dataset, l.model, l.id, l.run, l.params.get("cot_source")): l for l in lines
+    full = {(l.dataset, l.model, l.id, l.run, l.params.get("cot_source"), l.answer_mode): l for l in lines
             if index.spec(l.condition).aoc_reference and l.error is None}
     for line in lines:
         key = (line.dataset, line.model, line.id, line.run)
@@ -294,8 +324,10 @@ def join(lines: List[Line]) -> None:
         if line.reference_kind == "legacy" and key in cot and cot[key].cue_prediction is not None:
             line.reference, line.reference_kind = cot[key].cue_prediction, "readout"
         if index.aoc_step(line.condition) is not None:
-            key = key + (line.params.get("cot_source"),)
-            if key in full and full[key].prediction is not None:
+            key = key + (line.params.get("cot_source"), line.answer_mode)
+            if line.protocol == PAPER:  # the study compared every step with the baseline's letter
+                line.lanham_reference = line.reference
+            elif key in full and full[key].prediction is not None:
                 line.lanham_reference = full[key].prediction
             else:
                 line.lanham_reference, line.lanham_fallback = line.reference, True
@@ -315,6 +347,9 @@ def load_outputs(root: Path, manifest_dir: Optional[Path] = None, exclude: Optio
     join(lines)
     if exclude_cut:
         exclude_cut_cots(lines)
+    for spec in spec_index().specs:  # a family's own cross-line results (after exclusions)
+        if spec.cross_reference is not None:
+            spec.cross_reference(lines)
     return Dataset(lines, files, manifest)
 
 

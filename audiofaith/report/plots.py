@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, Dict, Sequence, Tuple
 
 from audiofaith.report.load import mode_of
+from audiofaith.report.noise_floor import noise_floors
 from audiofaith.report.render import _finite
 from audiofaith.report.spec import CurveSpec
 from audiofaith.report.stats import SummaryRow, _hop_rank, _subset_rank
@@ -33,8 +34,9 @@ def model_colors(models: Sequence[str]) -> Dict[str, Any]:
 
 
 def plot_accuracy_bars(table: Dict[Tuple[str, str], Dict[str, Dict[str, Dict[str, Any]]]], colors: Dict[str, Any],
-                       path: Path) -> None:
-    """SAKURA accuracy per track and hop: bars per (model, prompt), 95 % CI whiskers, one panel per hop."""
+                       path: Path, title: str = "SAKURA accuracy") -> None:
+    """Accuracy per track and hop: bars per (model, prompt), 95 % CI whiskers, one panel per hop;
+    ``title`` names the benchmark ("SAKURA accuracy")."""
     plt = _pyplot()
     series = sorted(table)  # (model, prompt)
     tracks = sorted({s for per_hop in table.values() for hop in per_hop.values() for s in hop}, key=_subset_rank)
@@ -63,7 +65,7 @@ def plot_accuracy_bars(table: Dict[Tuple[str, str], Dict[str, Dict[str, Dict[str
         ax.axhline(0, color="black", linewidth=0.5)
     axes[0][0].set_ylabel("Accuracy (%)")
     axes[0][-1].legend(*_unique_legend(axes), fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
-    fig.suptitle("SAKURA accuracy with and without chain of thought (95 % bootstrap CI)")
+    fig.suptitle(f"{title} with and without chain of thought (95 % bootstrap CI)")
     fig.tight_layout()
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
@@ -74,9 +76,17 @@ def plot_curves(rows: Sequence[SummaryRow], spec: CurveSpec, colors: Dict[str, A
 
     Returns False (and writes nothing) when no row has data for the figure.
     """
-    rows = [r for r in rows if r.condition in spec.conditions and r.x is not None and _finite(r.get(spec.metric))]
+    # the noise floors read every row (a curve without its own zero point takes the `full` rows')
+    floors = {(f.model, f.subset, f.hop, f.condition, f.variant): f.floor for f in noise_floors(rows, spec)
+              if f.floor is not None}
+    candidates = [r for r in rows if r.condition in spec.conditions and r.x is not None]
+    rows = [r for r in candidates if _finite(r.get(spec.metric))]
     if not rows:
         return False
+    drawn = {(r.model, r.condition, r.variant) for r in rows}
+    undrawn = sorted({(r.model, r.condition, r.variant) for r in candidates} - drawn)
+    # name the variant when there are several, counting those that draw no line
+    named = len({(condition, variant) for _, condition, variant in drawn | set(undrawn)}) > 1
     plt = _pyplot()
     tracks = sorted({r.subset for r in rows}, key=_subset_rank)
     hops = sorted({r.hop for r in rows}, key=_hop_rank)
@@ -94,13 +104,21 @@ def plot_curves(rows: Sequence[SummaryRow], spec: CurveSpec, colors: Dict[str, A
                     continue
                 style = MODE_STYLE.get(mode_of(variant), styles[variant_index % len(styles)])
                 x = [spec.x_scale * p.x for p in points]
-                label = model + (f" · {_short_variant(condition, variant, spec)}" if len(variants) > 1 else "")
+                label = model + (f" · {_short_variant(condition, variant, spec)}" if named else "")
                 ax.plot(x, [100 * p[spec.metric] for p in points], style, marker="o", markersize=3,
                         color=colors[model], label=label)
                 ax.fill_between(x, [100 * p[spec.low] for p in points], [100 * p[spec.high] for p in points],
                                 color=colors[model], alpha=0.15, linewidth=0)
+                floor = floors.get((model, track, hop, condition, variant))
+                if floor is not None:  # the noise floor: agreement with nothing changed (docs/report.md)
+                    ax.axhline(100 * floor, linestyle=":", linewidth=1.2, color=colors[model],
+                               label=f"{label}: no intervention")
         ax.set_title(f"{track.capitalize()} · {hop}-hop")
         ax.set_ylim(-2, 102)
+        if spec.x_range is not None:  # the whole range the statistic uses, not only where points fall
+            low, high = (spec.x_scale * bound for bound in spec.x_range)
+            margin = 0.03 * (high - low)
+            ax.set_xlim(low - margin, high + margin)
         if row_index == len(hops) - 1:
             ax.set_xlabel(spec.xlabel)
         if col_index == 0:
@@ -108,6 +126,10 @@ def plot_curves(rows: Sequence[SummaryRow], spec: CurveSpec, colors: Dict[str, A
     if spec.invert_x:
         axes[0][0].invert_xaxis()  # the x axes are shared: inverting one inverts all
     handles, labels = _unique_legend(axes)
+    for model, condition, variant in undrawn:  # say why a line the title or legend promises is not there
+        name = model + (f" · {_short_variant(condition, variant, spec)}" if named else "")
+        handles.append(plt.Line2D([], [], linestyle="none"))
+        labels.append(f"{name}: no line, no {spec.ylabel} to draw (every answer null or no scored line)")
     fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
     fig.suptitle(spec.title)
     fig.tight_layout()

@@ -1,5 +1,6 @@
-"""The report's own sections (accuracy, CoT vs direct, cut CoTs, unchanged rewrites, McNemar, provenance)
-and the document: each benchmark's sections, with every registered spec's sections in their order."""
+"""The report's own sections (accuracy, CoT vs direct, cut CoTs, read-out ties, unchanged rewrites,
+paired tests, provenance) and the document: each benchmark's sections, with every registered spec's
+sections in their order."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from audiofaith.benchmarks import reporting as benchmark_reporting
-from audiofaith.report.blocks import (AGREEMENT_HEADERS, FLIP_HEADERS, agreement_cells, count_cell, flip_cells,
-                                      location, select_rows)
+from audiofaith.report.blocks import (AGREEMENT_HEADERS, FLIP_HEADERS, agreement_cells, condition_label, count_cell,
+                                      flip_cells, location, select_rows)
 from audiofaith.report.load import BASELINE_CONDITION, POOLED, Dataset
+from audiofaith.report.noise_floor import section_noise_floor
 from audiofaith.report.plots import _PROMPT_LABEL, model_colors, plot_accuracy_bars
 from audiofaith.report.render import Block, Heading, Image, Paragraph, Table, _finite, pct, pct_ci, pvalue
 from audiofaith.report.spec import Section, SectionContext, spec_index
@@ -58,12 +60,16 @@ def accuracy_table(rows: Sequence[SummaryRow], prompt: str, pooled: bool = False
     return Table(headers, body)
 
 
-def section_accuracy(rows, colors, plot_dir) -> List[Block]:
+def section_accuracy(rows, colors, plot_dir, dataset: str = "sakura") -> List[Block]:
+    """Accuracy by track and hop in SAKURA's leaderboard layout, named after the rows' ``dataset``
+    field (a report of synthetic or known-answer clips is not called SAKURA)."""
     blocks: List[Block] = []
     tables = [(prompt, accuracy_table(rows, prompt)) for prompt in ("cot", "direct")]
     if not any(table for _, table in tables):
         return blocks
-    blocks += [Heading(2, "SAKURA accuracy by track and hop"),
+    name = benchmark_reporting.display_name(dataset) if dataset else ""
+    title = f"{name} accuracy" if name else "Accuracy"
+    blocks += [Heading(2, f"{title} by track and hop" + ("" if name else " (benchmark not recorded in the lines)")),
                Paragraph("Accuracy in % with a 95 % bootstrap CI, over every baseline answer that was produced "
                          "(an unparsed answer counts as wrong; items with an error are left out, see `n_error`). "
                          "S = single-hop, M = multi-hop; Average = mean of the track accuracies per hop, as in "
@@ -73,8 +79,10 @@ def section_accuracy(rows, colors, plot_dir) -> List[Block]:
             blocks += [Heading(3, f"Baseline {_PROMPT_LABEL[prompt]} (`{BASELINE_CONDITION[prompt]}`)"), table]
     pooled = [(prompt, accuracy_table(rows, prompt, pooled=True)) for prompt in ("cot", "direct")]
     blocks += [Heading(3, "Both hops pooled (per track)"),
-               Paragraph("Accuracy over both hops of a track (1000 questions when complete): the denominator of "
-                         "the anchor study's per-track numbers. Rows with hop `all` in summary.csv.")]
+               Paragraph("Accuracy over both hops of a track" + (" (1000 questions when complete)" if dataset == "sakura"
+                                                                  else "") +
+                         ": the denominator of the anchor study's per-track numbers. Rows with hop `all` in "
+                         "summary.csv.")]
     blocks += [Table([f"{h} ({_PROMPT_LABEL[prompt]})" if i == 0 else h for i, h in enumerate(table.headers)],
                      table.rows) for prompt, table in pooled if table]
     baseline = [r for r in rows if r.condition in BASELINE_CONDITION.values() and r.hop != POOLED]
@@ -86,8 +94,8 @@ def section_accuracy(rows, colors, plot_dir) -> List[Block]:
                                          pct(r.accuracy_excl_null)] for r in baseline]))
     table = _accuracy_plot_table(baseline)
     path = plot_dir / "sakura_accuracy.png"
-    plot_accuracy_bars(table, colors, path)
-    blocks.append(Image(path, "SAKURA accuracy per track and hop, with (solid) and without (hatched) CoT; "
+    plot_accuracy_bars(table, colors, path, title)
+    blocks.append(Image(path, f"{title} per track and hop, with (solid) and without (hatched) CoT; "
                               "whiskers are 95 % bootstrap CIs."))
     return blocks
 
@@ -121,16 +129,23 @@ def section_conditioned(context: SectionContext) -> List[Block]:
     full = context.own_rows()
     if not full:
         return []
+    floor = ([Paragraph("**Noise floor.** Rows marked 'noise floor' are letter read-outs compared with the baseline "
+                        "run's letter read-out after the same, own CoT: the same audio, question, reasoning and answer "
+                        "cue on both sides, so their agreement is about 1 by construction and their paired test cannot "
+                        "fail. They measure numerical noise (batching, padding, bf16), not whether the model follows "
+                        "its CoT. What the model wrote against what it reads out is in 'Written letter vs letter "
+                        "read-out' below.")] if any(r.noise_floor for r in full) else [])
     return [Heading(2, "Conditioned on its own CoT (`full`)"),
             Paragraph("The model re-answers with its own baseline CoT injected. Agreement = same letter as the "
                       "baseline run, read the same way (column 'reference': a letter read-out line is compared with "
                       "the baseline run's letter read-out after the same CoT, a parsed line with its parsed letter). "
                       "Errors (e.g. a baseline run without reasoning) are not "
                       "scored (`n_error` in summary.csv). Flip matrix: rows = baseline correct (c) / incorrect (i), "
-                      "columns = conditioned correct / incorrect; McNemar tests the paired accuracy change."
+                      "columns = conditioned correct / incorrect; p = the clip-level paired test of the accuracy change "
+                      "(Holm-adjusted in parentheses; section 'Paired accuracy changes')."
                       + (" Rows with `cot_source=reference` inject the benchmark's reference reasoning (MMAR's "
                          "human-written `thinking`) instead of the model's own CoT: does the model follow it?"
-                         if any("cot_source=reference" in r.variant for r in full) else "")),
+                         if any("cot_source=reference" in r.variant for r in full) else ""))] + floor + [
             _full_table(full)]
 
 
@@ -140,8 +155,32 @@ def _full_table(full: Sequence[SummaryRow]) -> Table:
     headers = ["model", "track", "hop"] + (["variant"] if variant else []) + ["n", "n_error", "reference"]
     return Table(headers + AGREEMENT_HEADERS + FLIP_HEADERS,
                  [location(r) + ([r.variant or "own CoT"] if variant else [])
-                  + [str(r.n), str(r.n_error), r.reference_readout or "–"]
+                  + [str(r.n), str(r.n_error), (r.reference_readout or "–") + (" (noise floor)" if r.noise_floor else "")]
                   + agreement_cells(r) + flip_cells(r) for r in full])
+
+
+def section_written_vs_readout(rows: Sequence[SummaryRow]) -> List[Block]:
+    """Per model, track and hop: the letter each baseline CoT run wrote (parsed) against its letter read-out."""
+    runs = [r for r in select_rows(rows, condition=BASELINE_CONDITION["cot"]) if r.n_readout_runs]
+    if not runs:
+        return []
+    return [Heading(2, "Written letter vs letter read-out"),
+            Paragraph("Per baseline CoT run with stored letter log-probabilities (errors and excluded runs left "
+                      "out): does the letter its response commits to (parsed from the text, docs/parsing.md) equal "
+                      "the letter read out after its own CoT and the answer cue (argmax of the option letters' "
+                      "log-probabilities)? Both come from the same forward context, so a disagreement means the "
+                      "written answer is not the model's forced choice after its reasoning. 'excl. nulls' = agreeing "
+                      "runs / runs whose text parsed; 'null = disagree' = agreeing runs / every run with a read-out "
+                      "(a response that commits to no letter counts as disagreeing). 95 % bootstrap CIs over clips. "
+                      "Hop 'all' pools both hops of a track."),
+            Table(["model", "track", "hop", "runs with read-out", "null parsed", "agree", "agree excl. nulls % [CI]",
+                   "agree, null = disagree % [CI]"],
+                  [location(r) + [str(r.n_readout_runs), str(r.n_readout_null_parsed), str(r.n_written_agrees_readout),
+                                  pct_ci(r.written_readout_agree_excl_null, r.written_readout_excl_null_lo,
+                                         r.written_readout_excl_null_hi),
+                                  pct_ci(r.written_readout_agree_null_as_disagree,
+                                         r.written_readout_null_as_disagree_lo, r.written_readout_null_as_disagree_hi)]
+                   for r in runs])]
 
 
 def section_rewrites(dataset: Dataset) -> List[Block]:
@@ -191,26 +230,54 @@ def section_finish_reasons(dataset: Dataset, settings: Settings) -> List[Block]:
                    for (model, condition), (total, known, cut) in sorted(counts.items())])]
 
 
+def section_readout_ties(dataset: Dataset) -> List[Block]:
+    """Per model and condition: letter read-outs whose top log-probability is shared by two letters."""
+    counts: Dict[Tuple[str, str], List[int]] = defaultdict(lambda: [0, 0])
+    for line in dataset.lines:
+        if line.error is None and line.readout_tie is not None:
+            counts[(line.model, line.condition)][0] += 1
+            counts[(line.model, line.condition)][1] += line.readout_tie
+    if not counts:
+        return []
+    return [Heading(2, "Letter read-out ties"),
+            Paragraph("Answers whose stored letter log-probabilities (6 decimals) have two or more letters at the "
+                      "top: the read-out then takes the first of them in option order, so its letter says nothing "
+                      "about the tied options. In bf16 exact ties happen. For a baseline run the read-out is its "
+                      "letter after its own CoT (the reference of letter read-out lines); for a regenerated line, "
+                      "the letter after its new CoT (`cue_prediction`). `n_readout_ties` in summary.csv."),
+            Table(["model", "condition", "answers with letter log-probs", "ties", "ties %"],
+                  [[model, condition, str(total), str(tied), pct(tied / total)]
+                   for (model, condition), (total, tied) in sorted(counts.items())])]
+
+
 def section_mcnemar(rows) -> List[Block]:
+    """The paired accuracy change of every paired row, with its clip-level test (the section kept
+    its function name; it no longer shows McNemar's line-level test)."""
     paired = [r for r in rows if r.paired and r.condition != "baseline_direct"]
     direct = [r for r in rows if r.paired and r.condition == "baseline_direct"]
     if not paired and not direct:
         return []
-    headers = ["model", "track", "hop", "condition", "variant", "x", "reference", "n pairs", "b (c→i)", "c (i→c)",
-               "Δ acc. pts [CI]", "McNemar p exact", "χ² (cc)", "p χ²"]
-    body = [location(r) + [r.condition, r.variant or "–", "–" if r.x is None else f"{r.x:g}",
+    headers = ["model", "track", "hop", "condition", "variant", "x", "reference", "n pairs", "clips", "b (c→i)",
+               "c (i→c)", "Δ acc. pts [CI]", "p, clips", "p Holm"]
+    body = [location(r) + [condition_label(r), r.variant or "–", "–" if r.x is None else f"{r.x:g}",
                             r.reference_readout or "–",
-                            str(r.flip_cc + r.flip_ci + r.flip_ic + r.flip_ii), str(r.flip_ci),
-                            str(r.flip_ic), pct_ci(r.delta_accuracy, r.delta_lo, r.delta_hi),
-                            pvalue(r.mcnemar_p_exact), f"{r['mcnemar_chi2']:.2f}", pvalue(r["mcnemar_p_chi2"])]
+                            str(r.flip_cc + r.flip_ci + r.flip_ic + r.flip_ii), count_cell(r.n_flip_clips),
+                            str(r.flip_ci), str(r.flip_ic), pct_ci(r.delta_accuracy, r.delta_lo, r.delta_hi),
+                            pvalue(r.paired_p), pvalue(r.paired_p_holm)]
             for r in direct + paired]
-    return [Heading(2, "Paired accuracy changes (McNemar)"),
+    floor = (" `full (noise floor)`: the letter read-out after the baseline's own CoT against the baseline's letter "
+             "read-out after that same CoT, the same inputs on both sides: its test cannot fail (section 'Conditioned "
+             "on its own CoT')." if any(r.noise_floor for r in paired) else "")
+    return [Heading(2, "Paired accuracy changes (clip-level test)"),
             Paragraph("Each condition against its reference answers on the same (item, run): the clean CoT baseline "
                       "read the same way as the condition's answer (column 'reference'; for `baseline_direct`: direct "
                       "vs CoT, both parsed). Pairs whose reference is null are left out (no baseline answer to "
                       "compare with). b = correct → incorrect, c = incorrect → correct; a null answer under the "
-                      "condition counts as incorrect. Exact = two-sided binomial test on b vs c; χ² with continuity "
-                      "correction. No correction for multiple comparisons is applied."),
+                      "condition counts as incorrect." + floor + " The test is over clips, not lines: lines that "
+                      "share a clip (runs, hops, hint letters, binned-x rows) are one unit. 'p, clips' = two-sided exact "
+                      "sign-flip test of the clips' summed changes (c − b), the exact McNemar test when every clip "
+                      "has one pair; 'p Holm' = Holm's adjustment within the family of rows of one model and "
+                      "condition in this benchmark (every track, hop, variant and x)."),
             Table(headers, body)]
 
 
@@ -252,7 +319,7 @@ def benchmark_blocks(dataset: Dataset, name: str, rows, aocs, colors, plot_dir: 
     aocs = [a for a in aocs if a.dataset == name]
     spec = benchmark_reporting.spec_of(name)
     if spec is None:
-        blocks = section_accuracy(rows, colors, plot_dir)
+        blocks = section_accuracy(rows, colors, plot_dir, name)
     else:
         ci = lambda values, items: _ci(values, settings, items)  # noqa: E731
         blocks = benchmark_reporting.accuracy_blocks(
@@ -270,7 +337,10 @@ def benchmark_blocks(dataset: Dataset, name: str, rows, aocs, colors, plot_dir: 
 REPORT_SECTIONS = (
     Section(10, lambda context: section_cot_vs_direct(context.rows)),
     Section(30, lambda context: section_finish_reasons(context.dataset, context.settings)),
+    Section(21, lambda context: section_written_vs_readout(context.rows)),
+    Section(35, lambda context: section_readout_ties(context.dataset)),
     Section(55, lambda context: section_rewrites(context.dataset)),
+    Section(990, section_noise_floor),
     Section(1000, lambda context: section_mcnemar(context.rows)),
 )
 

@@ -32,6 +32,8 @@ class CurveSpec:
     ylabel: str
     x_scale: float = 1.0  # 100 turns a 0–1 fraction into percent
     invert_x: bool = False
+    #: the x range (before x_scale) every panel shows, e.g. (0, 1): all of what an AOC integrates over
+    x_range: Optional[Tuple[float, float]] = None
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,8 @@ class SectionContext:
 @dataclass(frozen=True)
 class Section:
     """One part of a benchmark's report. ``order`` places it among the others (the report's own:
-    accuracy 0, CoT vs direct 10, finish reasons 30, rewrites 55, McNemar 1000); specs that share a
-    Section object get one section over all their conditions."""
+    accuracy 0, CoT vs direct 10, finish reasons 30, read-out ties 35, rewrites 55, paired tests
+    1000); specs that share a Section object get one section over all their conditions."""
 
     order: int
     build: Callable[[SectionContext], list]
@@ -97,6 +99,16 @@ class ReportSpec:
     summary_stats: Optional[Callable[[Sequence["Line"]], Dict[str, Any]]] = None
     #: Columns the family adds to summary.csv (after the common ones), filled by ``summary_stats``.
     summary_columns: Tuple[str, ...] = ()
+    #: Called with every loaded line after the joins: fills the family's lines' ``result`` from other
+    #: lines (e.g. the hint's no-hint control answer), for ``summary_stats`` to read.
+    cross_reference: Optional[Callable[[Sequence["Line"]], None]] = None
+    #: (condition, x) pairs: the curve point where nothing is changed (0 % replaced, 100 % of the CoT
+    #: kept). Its agreement with the baseline is the curve's noise floor (docs/report.md); a curve
+    #: without one takes the ``full`` condition's.
+    zero_x: Tuple[Tuple[str, float], ...] = ()
+    #: Conditions that also get pooled summary rows: hop ``all`` (both hops), and subset ``all``
+    #: (every subset) in benchmarks without hops, as the published study's curves pool them.
+    pooled: Tuple[str, ...] = ()
     #: (file key, curve) pairs: each a figure ``<key>.png`` that a section draws with ``ctx.curve``.
     curves: Tuple[Tuple[str, CurveSpec], ...] = ()
     sections: Tuple[Section, ...] = ()
@@ -112,6 +124,8 @@ class SpecIndex:
     binned_x: FrozenSet[str] = frozenset()
     per_item_params: FrozenSet[str] = frozenset()
     curves: Dict[str, CurveSpec] = field(default_factory=dict)
+    zero_x: Dict[str, float] = field(default_factory=dict)
+    pooled: FrozenSet[str] = frozenset()
 
     @classmethod
     def of(cls, specs: Sequence[ReportSpec]) -> "SpecIndex":
@@ -129,7 +143,9 @@ class SpecIndex:
         return cls(tuple(specs), by_condition,
                    {condition: name for spec in specs for condition, name in spec.curve_x},
                    frozenset().union(*(spec.binned_x for spec in specs)),
-                   frozenset().union(*(spec.per_item_params for spec in specs)), curves)
+                   frozenset().union(*(spec.per_item_params for spec in specs)), curves,
+                   {condition: x for spec in specs for condition, x in spec.zero_x},
+                   frozenset(condition for spec in specs for condition in spec.pooled))
 
     def spec(self, condition: str) -> ReportSpec:
         """The condition's spec; a condition nobody declares (another tool's) gets an empty one."""

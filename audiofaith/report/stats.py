@@ -18,7 +18,7 @@ from audiofaith.report.spec import spec_index
 @dataclass(frozen=True)
 class SummaryRow:
     """One summary.csv row. Statistics that do not apply to the group are None (an empty cell):
-    the agreement, flip and McNemar columns for unpaired groups (baselines with CoT), the Lanham
+    the agreement, flip and paired-test columns for unpaired groups (baselines with CoT), the Lanham
     columns outside AOC conditions. Columns a family adds (its spec's ``summary_columns``) are in
     ``extra``. ``row["name"]`` and ``row.get("name")`` read any column by its CSV name."""
 
@@ -68,14 +68,28 @@ class SummaryRow:
     flip_ci: Optional[int] = None
     flip_ic: Optional[int] = None
     flip_ii: Optional[int] = None
-    mcnemar_p_exact: Optional[float] = None
-    mcnemar_chi2: Optional[float] = None
-    mcnemar_p_chi2: Optional[float] = None
+    n_flip_clips: Optional[int] = None  # clips of the n_flip_pairs pairs: the units of the paired test
+    paired_p: Optional[float] = None  # clip-level exact sign-flip test of the accuracy change
+    paired_p_holm: Optional[float] = None  # paired_p, Holm-adjusted within its family (dataset, model, condition)
+    n_readout_ties: Optional[int] = None  # scored lines whose letter log-probabilities tie at the top
+    # `full` (the AOC reference condition) read out and compared with the baseline's read-out after the
+    # same own CoT: the same inputs on both sides, so its agreement is ~1 by construction (a noise floor)
+    noise_floor: Optional[bool] = None
+    # baseline CoT runs: the letter the text commits to (parsed) vs the letter read-out after the CoT
+    n_readout_runs: Optional[int] = None  # scored runs with a stored letter read-out
+    n_readout_null_parsed: Optional[int] = None  # of those, runs whose text commits to no letter
+    n_written_agrees_readout: Optional[int] = None
+    written_readout_agree_excl_null: Optional[float] = None
+    written_readout_excl_null_lo: Optional[float] = None
+    written_readout_excl_null_hi: Optional[float] = None
+    written_readout_agree_null_as_disagree: Optional[float] = None
+    written_readout_null_as_disagree_lo: Optional[float] = None
+    written_readout_null_as_disagree_hi: Optional[float] = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def paired(self) -> bool:
-        """Whether the group has reference answers (the agreement, flip and McNemar columns)."""
+        """Whether the group has reference answers (the agreement, flip and paired-test columns)."""
         return self.n_agree is not None
 
     def get(self, name: str, default: Any = None) -> Any:
@@ -143,10 +157,10 @@ def _missing(group: Sequence[Line], dataset: Dataset, expected: Dict[Tuple[str, 
 
 
 def summarize_group(group: Sequence[Line], settings: Settings, n_missing: Optional[int],
-                    hop: Optional[str] = None) -> SummaryRow:
+                    hop: Optional[str] = None, subset: Optional[str] = None) -> SummaryRow:
     """Every summary.csv statistic of one (model, subset, hop, condition, variant, x) group.
 
-    ``hop`` overrides the lines' hop (``"all"`` for the pooled baseline rows).
+    ``hop`` and ``subset`` override the lines' (``"all"`` for pooled rows).
     """
     first = group[0]
     scored = [line for line in group if line.error is None and line.excluded is None]
@@ -154,7 +168,7 @@ def summarize_group(group: Sequence[Line], settings: Settings, n_missing: Option
     n_null = sum(line.prediction is None for line in scored)
     spec = spec_index().spec(first.condition)
     row: Dict[str, Any] = {
-        "dataset": first.dataset, "model": first.model, "subset": first.subset, "hop": hop or first.hop, "condition": first.condition,
+        "dataset": first.dataset, "model": first.model, "subset": subset or first.subset, "hop": hop or first.hop, "condition": first.condition,
         "variant": first.variant, "x_name": spec_index().curve_x.get(first.condition, ""), "x": first.x,
         "n": len(group), "n_error": sum(line.error is not None for line in group),
         "n_excluded": sum(line.error is None and line.excluded is not None for line in group),
@@ -165,16 +179,22 @@ def summarize_group(group: Sequence[Line], settings: Settings, n_missing: Option
         "accuracy_excl_null": sum(correct) / (len(scored) - n_null) if len(scored) > n_null else math.nan,
     }
     row["accuracy_lo"], row["accuracy_hi"] = _ci(correct, settings, [line.cluster for line in scored])
+    ties = [line.readout_tie for line in scored if line.readout_tie is not None]
+    row["n_readout_ties"] = sum(ties) if ties else None
     row.update(_agreement_stats([line for line in scored if line.paired], settings))
+    row.update(_written_vs_readout_stats(scored, settings))
+    if spec.aoc_reference and row.get("reference_readout") is not None:
+        row["noise_floor"] = is_noise_floor(row["reference_readout"], row["variant"], row["model"])
     row.update(_lanham_stats(scored, settings))
     extra = spec.summary_stats(scored) if scored and spec.summary_stats is not None else {}
     return SummaryRow(extra=extra, **row)
 
 
 def _agreement_stats(paired: Sequence[Line], settings: Settings) -> Dict[str, Any]:
-    """Agreement with the reference answer, the flip matrix and McNemar tests (empty when unpaired).
+    """Agreement with the reference answer, the flip matrix and the clip-level paired test (empty
+    when unpaired; ``paired_p_holm`` is filled by ``summarize``, which sees the whole family).
 
-    The flip matrix, McNemar and the accuracy change use the pairs whose reference is not null: a
+    The flip matrix, the paired test and the accuracy change use the pairs whose reference is not null: a
     null reference is a missing baseline answer, not an incorrect one (a letter read-out is never
     null, so counting a parsed null as wrong would compare two read-outs)."""
     if not paired:
@@ -186,7 +206,7 @@ def _agreement_stats(paired: Sequence[Line], settings: Settings) -> Dict[str, An
     with_reference = [l for l in paired if l.reference is not None]
     before, after = [l.reference_correct for l in with_reference], [l.correct for l in with_reference]
     flips = metrics.flip_matrix(before, after)
-    chi2, p_chi2 = metrics.mcnemar_chi2(flips.correct_incorrect, flips.incorrect_correct)
+    clips = [l.cluster for l in with_reference]
     kinds = sorted({l.reference_kind for l in paired if l.reference_kind})
     stats = {
         "reference_readout": "; ".join(REFERENCE_KINDS[k] for k in kinds), "n_flip_pairs": len(with_reference),
@@ -196,15 +216,45 @@ def _agreement_stats(paired: Sequence[Line], settings: Settings) -> Dict[str, An
         "reference_accuracy": metrics.rate(before), "delta_accuracy": metrics.rate(after) - metrics.rate(before),
         "flip_cc": flips.correct_correct, "flip_ci": flips.correct_incorrect, "flip_ic": flips.incorrect_correct,
         "flip_ii": flips.incorrect_incorrect,
-        "mcnemar_p_exact": metrics.mcnemar_exact(flips.correct_incorrect, flips.incorrect_correct),
-        "mcnemar_chi2": chi2, "mcnemar_p_chi2": p_chi2,
+        "n_flip_clips": len(set(clips)), "paired_p": metrics.cluster_sign_flip_p(before, after, clips),
     }
     stats["agree_excl_null_lo"], stats["agree_excl_null_hi"] = _ci(valid, settings, [l.cluster for l in valid_lines])
     stats["agree_null_as_disagree_lo"], stats["agree_null_as_disagree_hi"] = _ci(
         as_disagree, settings, [l.cluster for l in paired])
     stats["delta_lo"], stats["delta_hi"] = metrics.paired_bootstrap_ci(
-        before, after, n_resamples=settings.n_resamples, seed=settings.seed,
-        clusters=[l.cluster for l in with_reference])
+        before, after, n_resamples=settings.n_resamples, seed=settings.seed, clusters=clips)
+    return stats
+
+
+def is_noise_floor(reference_readout: str, variant: str, model: str) -> bool:
+    """Whether a row of the full-CoT condition (``aoc_reference``) re-reads exactly its reference:
+    its letter read-out against the baseline run's letter read-out after the same, own CoT (not the
+    benchmark's reference reasoning, ``cot_source=…``, nor another model's CoT, whose lines are
+    labelled "X conditioned on Y's CoT" by ``load.model_label``)."""
+    return reference_readout == REFERENCE_KINDS["readout"] and "cot_source=" not in variant \
+        and " conditioned on " not in model
+
+
+def _written_vs_readout_stats(scored: Sequence[Line], settings: Settings) -> Dict[str, Any]:
+    """Baseline CoT runs: agreement of the letter the response commits to (parsed) with the letter
+    read-out after its reasoning (``cue_prediction``), over the runs with a stored read-out. A null
+    parsed letter is left out of ``…_excl_null`` and is a disagreement in ``…_null_as_disagree``."""
+    if not scored or scored[0].condition != BASELINE_CONDITION["cot"]:
+        return {}
+    runs = [line for line in scored if line.cue_prediction is not None]
+    if not runs:
+        return {"n_readout_runs": 0}
+    parsed = [line for line in runs if line.prediction is not None]
+    agrees = [line.prediction == line.cue_prediction for line in parsed]
+    as_disagree = [line.prediction == line.cue_prediction for line in runs]  # None == letter is False
+    stats: Dict[str, Any] = {
+        "n_readout_runs": len(runs), "n_readout_null_parsed": len(runs) - len(parsed),
+        "n_written_agrees_readout": sum(agrees), "written_readout_agree_excl_null": metrics.rate(agrees),
+        "written_readout_agree_null_as_disagree": metrics.rate(as_disagree)}
+    stats["written_readout_excl_null_lo"], stats["written_readout_excl_null_hi"] = _ci(
+        agrees, settings, [line.cluster for line in parsed])
+    stats["written_readout_null_as_disagree_lo"], stats["written_readout_null_as_disagree_hi"] = _ci(
+        as_disagree, settings, [line.cluster for line in runs])
     return stats
 
 
@@ -237,20 +287,50 @@ def summarize(dataset: Dataset, settings: Settings) -> List[SummaryRow]:
 
     Baselines also get a row with hop ``all`` (both hops pooled: the 1000-question track
     accuracy that the anchor study reports), except in benchmarks without hops (hop ``none``).
+    The conditions a spec lists in ``pooled`` get the same hop ``all`` rows and, in benchmarks
+    without hops, a row with subset ``all`` (every subset pooled: the published study's per-dataset
+    curves); their pooled rows have no ``n_missing``.
     """
+    pooled_conditions = spec_index().pooled
     groups: Dict[Tuple, List[Line]] = defaultdict(list)
     for line in dataset.lines:
-        groups[_group_key(line)].append(line)
+        key = _group_key(line)
+        groups[key].append(line)
         if line.condition in BASELINE_CONDITION.values() and line.hop != NO_HOP:
-            key = _group_key(line)
             groups[key[:3] + (_hop_rank(POOLED),) + key[4:]].append(line)
+        elif line.condition in pooled_conditions:
+            pooled_key = key[:3] + (_hop_rank(POOLED),) + key[4:] if line.hop != NO_HOP else \
+                key[:2] + (_subset_rank(POOLED),) + key[3:]
+            groups[pooled_key].append(line)
     expected = _expected_keys(dataset)
     rows = []
     for key in sorted(groups):
-        pooled = key[3][1] == POOLED
-        rows.append(summarize_group(groups[key], settings, _missing(groups[key], dataset, expected, pooled),
-                                    hop=POOLED if pooled else None))
-    return rows
+        pooled_hop, pooled_subset = key[3][1] == POOLED, key[2][1] == POOLED
+        baseline = key[4] in BASELINE_CONDITION.values()
+        n_missing = _missing(groups[key], dataset, expected, pooled_hop) \
+            if baseline or not (pooled_hop or pooled_subset) else None
+        rows.append(summarize_group(groups[key], settings, n_missing, hop=POOLED if pooled_hop else None,
+                                    subset=POOLED if pooled_subset else None))
+    return with_family_adjusted_p(rows)
+
+
+def p_value_family(row: SummaryRow) -> Tuple[str, str, str]:
+    """The family within which paired p-values are adjusted: every row of one condition of one
+    model in one benchmark (its tracks, hops, variants and x values)."""
+    return (row.dataset, row.model, row.condition)
+
+
+def with_family_adjusted_p(rows: Sequence[SummaryRow]) -> List[SummaryRow]:
+    """``rows`` with ``paired_p_holm``: Holm's adjustment of ``paired_p`` within each ``p_value_family``."""
+    families: Dict[Tuple[str, str, str], List[int]] = defaultdict(list)
+    for index, row in enumerate(rows):
+        if row.paired_p is not None and not math.isnan(row.paired_p):
+            families[p_value_family(row)].append(index)
+    adjusted = list(rows)
+    for members in families.values():
+        for index, p in zip(members, metrics.holm_adjust([rows[i].paired_p for i in members])):
+            adjusted[index] = dataclasses.replace(rows[index], paired_p_holm=p)
+    return adjusted
 
 
 @dataclass(frozen=True)
@@ -270,6 +350,7 @@ class AocRow:
     n_chains_dropped: int = 0  # chains of the group that did not enter the AOC
     dropped: str = ""  # "reason: count; ..." for those chains
     partial_lengths: str = ""  # "n:[x0, x1]" for lengths whose answers cover less than x = 0..1
+    n_partial_chains: int = 0  # chains that entered with their own answers covering less than x = 0..1
 
 
 NO_SCORED_LINE = "every line errored or was excluded (e.g. an unchanged rewrite)"
@@ -305,7 +386,8 @@ def _aoc_points(lines: Sequence[Line], step: str,
 
 
 def aoc_rows(dataset: Dataset, settings: Settings) -> List[AocRow]:
-    """Lanham's AOC per (model, subset, hop, condition, variant), with a 95 % CI that resamples clips."""
+    """Lanham's AOC per (model, subset, hop, condition, variant): the mean of per-chain AOCs
+    (``metrics.lanham_aoc``), with a 95 % CI that resamples clips."""
     index = spec_index()
     groups: Dict[Tuple, List[Line]] = defaultdict(list)
     for line in dataset.lines:
@@ -330,6 +412,7 @@ def aoc_rows(dataset: Dataset, settings: Settings) -> List[AocRow]:
                            n_reference_fallback=sum(l.lanham_fallback for l in lines), aoc_lo=low, aoc_hi=high,
                            n_chains_dropped=sum(dropped.values()),
                            dropped="; ".join(f"{reason}: {count}" for reason, count in sorted(dropped.items())),
-                           partial_lengths=" ".join(f"{n}:[{a:g}, {b:g}]" for n, (a, b) in sorted(partial.items()))))
+                           partial_lengths=" ".join(f"{n}:[{a:g}, {b:g}]" for n, (a, b) in sorted(partial.items())),
+                           n_partial_chains=result.partial_chains))
     return rows
 

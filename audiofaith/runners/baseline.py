@@ -182,7 +182,7 @@ def _run_batch_paper(backend: Backend, batch: List[ManifestItem], loaded: List[L
             if config.prompt_mode == "cot" and paper.baseline_answer == "answer_turn":
                 answer_turns.append(paper.answer_input(item, reasoning, model_input.audio))
             else:
-                collected["runs_predictions"].append(paper.read_answer(text, item))
+                collected["runs_predictions"].append(paper.response_answer(text, item, config.prompt_mode))
     if answer_turns:
         answers = iter(backend.generate(answer_turns,
                                         GenerationSettings(max_new_tokens=paper.baseline_answer_max_new_tokens)))

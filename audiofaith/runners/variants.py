@@ -10,6 +10,11 @@ what to do:
   generation that is parsed, per ``answer_mode``);
 - ``continue``: let the model continue its reasoning from ``reasoning`` (a prefix), then score;
 - ``regenerate``: generate a whole new CoT, parse its answer, and score after its reasoning.
+
+Continued and regenerated reasoning is decoded as the baseline's was (``CotSampler``, from its
+sidecar): greedily after a greedy baseline; after a sampled one (``--num_runs > 1``) with its
+temperature and top-p, run r of an item seeded as the baseline's run r, so that the only change
+between the baseline run and the line is the intervention.
 """
 
 from __future__ import annotations
@@ -34,14 +39,42 @@ from audiofaith.records import InterventionRecord
 from audiofaith.runners.backoff import with_backoff
 from audiofaith.runners.common import AudioCache, LoadedAudio, run_resumable
 from audiofaith.runners.common import completed_keys as _completed_keys
+from audiofaith.seeds import derive_seed
 from audiofaith.variant import ACTIONS, AudioEdit, Variant, with_cue_references
 
-__all__ = ["ACTIONS", "ANSWER_MODES", "AudioEdit", "Variant", "VariantConfig", "completed_keys", "reference_field",
-           "run_variants", "summarize", "with_cue_references"]
+__all__ = ["ACTIONS", "ANSWER_MODES", "AudioEdit", "CotSampler", "Variant", "VariantConfig", "completed_keys",
+           "reference_field", "run_variants", "summarize", "with_cue_references"]
 
 log = logging.getLogger(__name__)
 
 ANSWER_MODES = ("logits", "generate")
+
+
+@dataclass(frozen=True)
+class CotSampler:
+    """How the baseline decoded its CoTs (its sidecar's generation settings); continued and
+    regenerated reasoning is decoded the same way. ``seed`` is the baseline's ``--seed``: run r of
+    item i is drawn with ``derive_seed(seed, i, r)``, the baseline run's own seed."""
+
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int = 0
+
+    def settings(self, max_new_tokens: int) -> GenerationSettings:
+        if not self.do_sample:
+            return GenerationSettings(max_new_tokens=max_new_tokens)
+        return GenerationSettings(max_new_tokens=max_new_tokens, do_sample=True, temperature=self.temperature,
+                                  top_p=self.top_p, seed=self.seed)
+
+    def seeded(self, inp: ModelInput, variant: Variant) -> ModelInput:
+        """``inp`` with the baseline run's seed when sampling (unchanged when greedy)."""
+        if not self.do_sample:
+            return inp
+        return dataclasses.replace(inp, run_seeds=(derive_seed(self.seed, variant.item.id, variant.run),))
+
+    def to_json(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -53,6 +86,8 @@ class VariantConfig:
     cot_max_new_tokens: int = 512
     workers: int = 2
     desc: str = "variants"
+    #: How continued and regenerated reasoning is decoded: the baseline's own decoding.
+    cot_sampler: CotSampler = CotSampler()
 
 
 def reference_field(variant: Variant, answer_mode: str) -> str:
@@ -70,13 +105,17 @@ def completed_keys(output_path: Path) -> Set[Tuple]:
 
 
 def summarize(output_path: Path) -> Dict[str, int]:
-    counts = {"lines": 0, "null_predictions": 0, "errors": 0, "agree": 0, "disagree": 0}
+    """Counts over the whole output file; ``null_answers`` as ``audiofaith.run_summary`` defines them
+    (no letter, on a line without an error), the number ``audiofaith status`` shows."""
+    from audiofaith.run_summary import null_answers
+
+    counts = {"lines": 0, "null_answers": 0, "errors": 0, "agree": 0, "disagree": 0}
     if not output_path.exists():
         return counts
     for line_number, obj in iter_jsonl(output_path, allow_torn_tail=True):
         record = InterventionRecord.from_json(obj, f"{output_path}:{line_number}")
         counts["lines"] += 1
-        counts["null_predictions"] += record.prediction is None
+        counts["null_answers"] += null_answers(record)
         counts["errors"] += record.error is not None
         counts["agree"] += record.agrees is True
         counts["disagree"] += record.agrees is False
@@ -195,11 +234,12 @@ def _answer_group(backend: Backend, variants: List[Variant], inputs: List[ModelI
                   records: List[InterventionRecord], config: VariantConfig, profile: PromptProfile) -> None:
     """Answer one all-audio or all-text group; ``records`` are replaced in place by answered copies."""
     reasonings = [v.reasoning for v in variants]
-    cot_settings = GenerationSettings(max_new_tokens=config.cot_max_new_tokens)
+    sampler = config.cot_sampler
+    cot_settings = sampler.settings(config.cot_max_new_tokens)
     regenerate = [i for i, v in enumerate(variants) if v.action == "regenerate"]
     parsed: Dict[int, Optional[str]] = {}
     if regenerate:
-        texts = backend.generate([inputs[i] for i in regenerate], cot_settings)
+        texts = backend.generate([sampler.seeded(inputs[i], variants[i]) for i in regenerate], cot_settings)
         for i, generated in zip(regenerate, texts):
             raw = generated[0]
             reasonings[i] = split_reasoning(raw)[0]
@@ -207,7 +247,8 @@ def _answer_group(backend: Backend, variants: List[Variant], inputs: List[ModelI
             parsed[i] = parse_answer(raw, list(variants[i].item.choices))
     to_continue = [i for i, v in enumerate(variants) if v.action == "continue"]
     if to_continue:
-        prefixed = [dataclasses.replace(inputs[i], assistant_prefix=reasonings[i]) for i in to_continue]
+        prefixed = [sampler.seeded(dataclasses.replace(inputs[i], assistant_prefix=reasonings[i]), variants[i])
+                    for i in to_continue]
         texts = backend.generate(prefixed, cot_settings)
         for i, generated in zip(to_continue, texts):
             reasonings[i] = split_reasoning(reasonings[i] + generated[0])[0]
@@ -240,22 +281,29 @@ def _answer_group_paper(backend: Backend, variants: List[Variant], inputs: List[
                         paper: PaperProtocol) -> None:
     """``_answer_group`` under the study's protocol: a new CoT from its baseline prompt, a
     continuation from its continuation prompt, and the answer from its conditioned prompt (the
-    reasoning where the protocol puts it), by a short greedy generation, parsed."""
+    reasoning where the protocol puts it), by a short greedy generation, parsed. A regenerated
+    run's ``prediction`` is read as the baseline's letter was (``PaperProtocol.baseline_answer``):
+    parsed from the new response, or from its answer turn."""
     reasonings = [v.reasoning for v in variants]
+    sampler = config.cot_sampler
     regenerate = [i for i, v in enumerate(variants) if v.action == "regenerate"]
     parsed: Dict[int, Optional[str]] = {}
     if regenerate:
-        calls = [paper.baseline_input(variants[i].item, "cot", inputs[i].audio) for i in regenerate]
-        texts = backend.generate(calls, GenerationSettings(max_new_tokens=paper.cot_max_new_tokens))
+        calls = [sampler.seeded(paper.baseline_input(variants[i].item, "cot", inputs[i].audio), variants[i])
+                 for i in regenerate]
+        texts = backend.generate(calls, sampler.settings(paper.cot_max_new_tokens))
         for i, generated in zip(regenerate, texts):
             raw = generated[0]
             reasonings[i] = paper.reasoning(raw)
             _changed(records, i, raw=raw, reasoning=reasonings[i])
-            parsed[i] = paper.read_answer(raw, variants[i].item)
+            parsed[i] = paper.response_answer(raw, variants[i].item)
     to_continue = [i for i, v in enumerate(variants) if v.action == "continue"]
     if to_continue:
-        calls = [paper.continue_input(variants[i].item, reasonings[i], inputs[i].audio) for i in to_continue]
-        texts = backend.generate(calls, GenerationSettings(max_new_tokens=config.cot_max_new_tokens))
+        # the study's continuation decoding where its code sets one, else the baseline's
+        continuing = paper.continue_sampler(sampler)
+        calls = [continuing.seeded(paper.continue_input(variants[i].item, reasonings[i], inputs[i].audio), variants[i])
+                 for i in to_continue]
+        texts = backend.generate(calls, continuing.settings(paper.continue_max_new_tokens))
         for i, generated in zip(to_continue, texts):
             # cut again as the baseline's was (the study's experiments/cot/adding_mistakes.py)
             reasonings[i] = paper.reasoning(f"{reasonings[i].rstrip()} {generated[0].strip()}".strip())
@@ -264,8 +312,12 @@ def _answer_group_paper(backend: Backend, variants: List[Variant], inputs: List[
     calls = [paper.baseline_input(v.item, "direct", inp.audio) if i in direct
              else paper.answer_input(v.item, reasoning, inp.audio)
              for i, (v, inp, reasoning) in enumerate(zip(variants, inputs, reasonings))]
-    lengths = [paper.direct_max_new_tokens if i in direct else config.answer_max_new_tokens
-               for i in range(len(variants))]
+    # Where the baseline's letter is an answer turn (Qwen2-Audio), a regenerated run is read the
+    # same way: its answer turn, at the baseline's answer length.
+    answer_turn = paper.baseline_answer == "answer_turn"
+    lengths = [paper.direct_max_new_tokens if i in direct
+               else paper.baseline_answer_max_new_tokens if answer_turn and i in regenerate
+               else config.answer_max_new_tokens for i in range(len(variants))]
     for length in sorted(set(lengths)):
         rows = [i for i, n in enumerate(lengths) if n == length]
         texts = backend.generate([calls[i] for i in rows], GenerationSettings(max_new_tokens=length))
@@ -277,4 +329,8 @@ def _answer_group_paper(backend: Backend, variants: List[Variant], inputs: List[
             else:
                 _changed(records, i, prediction=prediction, extra={"answer_raw": answer_text})
     for i in regenerate:
-        _changed(records, i, prediction=parsed[i], extra={"cue_prediction": records[i].prediction})
+        if answer_turn:
+            # compared with the baseline's answer-turn letter; the letter the new CoT states is kept beside it
+            _changed(records, i, extra={"response_prediction": parsed[i]})
+        else:
+            _changed(records, i, prediction=parsed[i], extra={"cue_prediction": records[i].prediction})

@@ -42,21 +42,41 @@ def check_batched_scores_equal_one_at_a_time(backend, inputs: Sequence[ModelInpu
             assert b[letter] < 0
 
 
+def reference_batch(backend, inp: ModelInput):
+    """One input's processor output built without the backend's conversation/render/encode: the
+    messages written out here, rendered by the chat template published with the checkpoint
+    (tests/fixtures/chat_templates), the assistant prefix appended, then the processor itself."""
+    from tests.test_prompts import published_template
+
+    messages = []
+    if backend.profile.system_prompt is not None:
+        messages.append({"role": "system", "content": [{"type": "text", "text": backend.profile.system_prompt}]})
+    clip = np.asarray(inp.audio, dtype=np.float32)
+    messages.append({"role": "user", "content": [{"type": "audio", "audio": clip},
+                                                 {"type": "text", "text": inp.user_text}]})
+    text = backend.processor.apply_chat_template(messages, chat_template=published_template(backend.key),
+                                                 add_generation_prompt=True, tokenize=False) + inp.assistant_prefix
+    batch = backend.processor(text=[text], audio=[clip], sampling_rate=16000, return_tensors="pt")
+    return {name: value.to(backend.model.dtype) if value.is_floating_point() else value
+            for name, value in batch.items()}
+
+
 def check_scores_are_generate_first_step(backend, inputs: Sequence[ModelInput]) -> None:
-    """score_letters == log-softmax of generate's first-step logits at the letters' token ids, and
-    greedy generation restricted to the options picks the scored argmax."""
+    """score_letters (one batch, left-padded) == the log-softmax of the model's next-token logits
+    at the letters' token ids, for each input on its own through reference_batch (the backend's
+    encode() is not used); greedy one-token generation restricted to the options picks the scored
+    argmax."""
     import torch
 
     scores = backend.score_letters(list(inputs), LETTERS)
-    batch = backend.encode(list(inputs))
-    with torch.inference_mode():
-        out = backend.model.generate(**batch, **backend.generate_kwargs(), max_new_tokens=1, do_sample=False,
-                                     output_logits=True, return_dict_in_generate=True)
-    logprobs = torch.log_softmax(out.logits[0].float(), dim=-1)
-    tok = backend.tokenizer
-    for row, (row_scores, row_letters) in enumerate(zip(scores, LETTERS)):
-        ids = [tok.convert_tokens_to_ids(letter) for letter in row_letters]
-        expected = {letter: float(logprobs[row, i]) for letter, i in zip(row_letters, ids)}
+    for inp, row_scores, row_letters in zip(inputs, scores, LETTERS):
+        batch = reference_batch(backend, inp)
+        with torch.inference_mode():
+            out = backend.model.generate(**batch, max_new_tokens=1, do_sample=False, output_logits=True,
+                                         return_dict_in_generate=True)
+        logprobs = torch.log_softmax(out.logits[0][0].float(), dim=-1)
+        ids = [backend.tokenizer.convert_tokens_to_ids(letter) for letter in row_letters]
+        expected = {letter: float(logprobs[i]) for letter, i in zip(row_letters, ids)}
         assert row_scores == pytest.approx(expected, abs=1e-4)
         restricted = max(row_letters, key=lambda letter: expected[letter])
         assert restricted == max(row_scores, key=row_scores.get)

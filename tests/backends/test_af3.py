@@ -7,7 +7,7 @@ import pytest
 from audiofaith.backends import ModelInput, load_backend
 from audiofaith.prompts import answer_prefix, user_text
 from tests.backends import hf_checks
-from tests.test_prompts import ITEM, REASONING, check_golden
+from tests.test_prompts import ITEM, REASONING, check_published_golden
 
 pytestmark = pytest.mark.slow
 
@@ -46,6 +46,6 @@ def test_default_system_prompt_and_sound_token_first(backend):
 
 
 def test_full_prompt_is_golden(backend):
-    check_golden("af3_conditioned.txt",
-                 backend.render(ModelInput(user_text(ITEM, "cot", backend.profile), audio=[0.0],
-                                           assistant_prefix=answer_prefix(REASONING, backend.profile))))
+    check_published_golden("af3_conditioned.txt", backend, "af3",
+                           ModelInput(user_text(ITEM, "cot", backend.profile), audio=[0.0],
+                                      assistant_prefix=answer_prefix(REASONING, backend.profile)))

@@ -12,7 +12,7 @@ from audiofaith.backends.af3_think import NON_LORA_FILE, ThinkWeightsError, map_
 from audiofaith.prompts import AF3_THINK_SUFFIX, answer_prefix, user_text
 from audiofaith.tiny import TINY_NON_LORA_NAMES
 from tests.backends import hf_checks
-from tests.test_prompts import ITEM, REASONING, check_golden
+from tests.test_prompts import ITEM, REASONING, check_published_golden
 
 pytestmark = pytest.mark.slow
 
@@ -64,9 +64,46 @@ def test_lora_is_merged_into_the_targeted_weights_only(think, plain):
     assert changed == lora_targets | set(TINY_NON_LORA_NAMES)
 
 
-def test_thinking_mode_changes_outputs(think, plain):
+def merged_by_hand(plain_state: dict, think_dir) -> dict:
+    """The thinking-mode weights computed here from the files: W + (alpha / r) * B @ A for each
+    LoRA pair of the adapter (old-layout names: ``base_model.model.language_model.model.X`` is
+    ``model.language_model.X``), then the non-LoRA tensors by the tiny builder's own name table."""
+    import json
+
+    import torch
+    from safetensors.torch import load_file
+
+    config = json.loads((think_dir / "adapter_config.json").read_text())
+    scaling = config["lora_alpha"] / config["r"]
+    adapter = load_file(str(think_dir / "adapter_model.safetensors"))
+    merged = {name: tensor.clone() for name, tensor in plain_state.items()}
+    for name, lora_a in adapter.items():
+        if ".lora_A." not in name:
+            continue
+        lora_b = adapter[name.replace(".lora_A.", ".lora_B.")]
+        module = name.split(".lora_A.")[0].removeprefix("base_model.model.")
+        target = module.replace("language_model.model.", "model.language_model.", 1) + ".weight"
+        merged[target] += scaling * (lora_b.float() @ lora_a.float())
+    non_lora = torch.load(think_dir / NON_LORA_FILE, weights_only=True)
+    for current, old in TINY_NON_LORA_NAMES.items():
+        merged[current] = non_lora[old]
+    return merged
+
+
+def test_thinking_mode_weights_are_the_adapter_merged_by_hand(think, plain, tiny_af3_think):
+    import torch
+
+    expected = merged_by_hand(plain.model.state_dict(), tiny_af3_think / "think")
+    loaded = think.model.state_dict()
+    assert set(loaded) == set(expected)
+    for name, tensor in expected.items():
+        assert torch.allclose(loaded[name], tensor, atol=1e-5), name
+    # and those weights reach the read-out: every row's letter scores move, not by rounding
     inputs = hf_checks.sample_inputs()
-    assert think.score_letters(inputs, hf_checks.LETTERS) != plain.score_letters(inputs, hf_checks.LETTERS)
+    thinking = think.score_letters(inputs, hf_checks.LETTERS)
+    base = plain.score_letters(inputs, hf_checks.LETTERS)
+    for think_row, base_row in zip(thinking, base):
+        assert max(abs(think_row[letter] - base_row[letter]) for letter in base_row) > 1e-3, (think_row, base_row)
 
 
 def test_the_lora_adapter_alone_changes_outputs(plain, tiny_af3_think, tmp_path):
@@ -161,5 +198,5 @@ def test_prompt_has_the_thinking_suffix_and_still_asks_for_the_answer_line(think
     text = user_text(ITEM, "cot", think.profile)
     assert text.endswith(AF3_THINK_SUFFIX) and '"Answer: (X)"' in text
     assert AF3_THINK_SUFFIX not in user_text(ITEM, "direct", think.profile)
-    check_golden("af3_think_conditioned.txt",
-                 think.render(ModelInput(text, audio=[0.0], assistant_prefix=answer_prefix(REASONING, think.profile))))
+    check_published_golden("af3_think_conditioned.txt", think, "af3_think",
+                           ModelInput(text, audio=[0.0], assistant_prefix=answer_prefix(REASONING, think.profile)))

@@ -17,7 +17,7 @@ from audiofaith.backends import ModelInput, get_profile, load_backend, model_key
 from audiofaith.interventions.hint import hinted_user_text
 from audiofaith.prompts import answer_prefix, user_text
 from audiofaith.protocols import PAPER_PROTOCOLS, paper_protocol
-from tests.test_prompts import ITEM, REASONING, check_golden
+from tests.test_prompts import ITEM, REASONING, check_published_golden, published_template
 
 pytestmark = pytest.mark.slow
 
@@ -118,12 +118,25 @@ def test_tiny_templates_accept_what_the_published_ones_accept(backends):
 @pytest.mark.parametrize("key", sorted(PAPER_PROTOCOLS))
 def test_paper_prompts_are_golden(backends, key):
     backend, paper, audio = backends[key], paper_protocol(key), [0.0]
-    check_golden(f"paper_{key}_baseline.txt", backend.render(paper.baseline_input(ITEM, "cot", audio)))
-    check_golden(f"paper_{key}_conditioned.txt", backend.render(paper.answer_input(ITEM, REASONING, audio)))
+    check_published_golden(f"paper_{key}_baseline.txt", backend, key, paper.baseline_input(ITEM, "cot", audio))
+    check_published_golden(f"paper_{key}_conditioned.txt", backend, key, paper.answer_input(ITEM, REASONING, audio))
 
 
 @pytest.mark.parametrize("key", KEYS)
 def test_our_baseline_prompts_are_golden(backends, key):
     """The rendered CoT baseline prompt of one SAKURA item (docs/models.md shows these)."""
     backend = backends[key]
-    check_golden(f"{key}_baseline.txt", backend.render(ModelInput(user_text(ITEM, "cot", get_profile(key)), [0.0])))
+    check_published_golden(f"{key}_baseline.txt", backend, key, ModelInput(user_text(ITEM, "cot", get_profile(key)), [0.0]))
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_tiny_templates_render_every_prompt_as_the_published_ones(backends, key):
+    """The tiny checkpoints' hand-written templates (audiofaith/tiny.py) render each backend prompt
+    exactly as the published template does: tests on the tiny models see the real prompt text."""
+    backend, audio = backends[key], _clip()
+    for name, inp in _prompts(key, audio):
+        messages = backend.conversation(inp)
+        ours = backend.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        published = backend.processor.apply_chat_template(messages, chat_template=published_template(key),
+                                                          add_generation_prompt=True, tokenize=False)
+        assert ours == published, (key, name)

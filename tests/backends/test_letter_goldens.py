@@ -3,7 +3,8 @@ tests/golden/letter_logprobs/<model>.json: a change to a builder, a processor ca
 template, the audio features or the read-out position shows up here as a number, not only as a
 shape. The values mean nothing about any real model (random weights).
 
-After an intended change, rewrite the goldens and review the diff:
+After an intended change, rewrite the goldens (the run fails: "golden rewritten; review the
+diff"), review ``git diff tests/golden/letter_logprobs``, then run again without the variable:
     AUDIOFAITH_UPDATE_GOLDENS=1 .venv/bin/python -m pytest tests/backends/test_letter_goldens.py
 """
 
@@ -38,15 +39,28 @@ def _scores(backend):
             + backend.score_letters(without, [list("ABCD")]))
 
 
+def rewrite_if_asked(path: Path, got: list) -> None:
+    """With AUDIOFAITH_UPDATE_GOLDENS set: write ``got`` as the golden and fail (never a pass)."""
+    if os.environ.get("AUDIOFAITH_UPDATE_GOLDENS"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps([{k: round(v, 6) for k, v in row.items()} for row in got], indent=1) + "\n")
+        pytest.fail(f"golden rewritten; review the diff: git diff {path}", pytrace=False)
+
+
+def test_golden_update_fails_after_rewriting(monkeypatch, tmp_path):
+    monkeypatch.setenv("AUDIOFAITH_UPDATE_GOLDENS", "1")
+    with pytest.raises(pytest.fail.Exception, match="golden rewritten; review the diff"):
+        rewrite_if_asked(tmp_path / "m.json", [{"A": -0.25, "B": -1.5}])
+    assert json.loads((tmp_path / "m.json").read_text()) == [{"A": -0.25, "B": -1.5}]
+
+
 @pytest.mark.parametrize("model_key", model_keys("hf"))
 def test_letter_logprobs_match_the_golden(model_key, request):
     checkpoint = request.getfixturevalue(f"tiny_{model_key}")
     backend = load_backend(model_key, str(checkpoint), device="cpu", dtype="fp32")
     got = _scores(backend)
     path = GOLDEN / f"{model_key}.json"
-    if os.environ.get("AUDIOFAITH_UPDATE_GOLDENS"):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps([{k: round(v, 6) for k, v in row.items()} for row in got], indent=1) + "\n")
+    rewrite_if_asked(path, got)
     assert path.is_file(), f"no golden for {model_key}: write it with AUDIOFAITH_UPDATE_GOLDENS=1 (see above)"
     golden = json.loads(path.read_text(encoding="utf-8"))
     assert len(got) == len(golden)

@@ -48,9 +48,27 @@ def test_sampling_is_seeded(backend):
 
 
 def test_text_only_input(backend):
-    texts = backend.generate([ModelInput("Say something."), ModelInput("Pick a letter.\n(A) x\n(B) y")],
-                             GenerationSettings(max_new_tokens=4))
-    assert len(texts) == 2
+    """A text-only batch generates what the model generates for each prompt on its own, rendered
+    here by the published template and the tokenizer (no audio placeholder), greedily."""
+    import torch
+
+    from tests.test_prompts import published_template
+
+    prompts = ["Say something.", "Pick a letter.\n(A) x\n(B) y"]
+    texts = backend.generate([ModelInput(prompt) for prompt in prompts], GenerationSettings(max_new_tokens=4))
+    for prompt, [got] in zip(prompts, texts):
+        messages = [{"role": "user", "content": [{"type": "text", "text": prompt}]}]
+        rendered = backend.processor.apply_chat_template(messages, chat_template=published_template("qwen2_audio"),
+                                                         add_generation_prompt=True, tokenize=False)
+        assert rendered == ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+                            f"<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n")
+        assert backend.render(ModelInput(prompt)) == rendered  # what the backend feeds the model
+        ids = backend.tokenizer(rendered, return_tensors="pt").input_ids
+        with torch.inference_mode():
+            out = backend.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=4,
+                                         do_sample=False)
+        expected = backend.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+        assert got == expected and got, (prompt, got, expected)
 
 
 def test_provenance(backend, tiny_qwen2_audio):

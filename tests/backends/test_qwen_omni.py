@@ -10,7 +10,7 @@ import pytest
 from audiofaith.backends import GenerationSettings, ModelInput, load_backend
 from audiofaith.prompts import QWEN_OMNI_SYSTEM_PROMPT, answer_prefix, user_text
 from tests.backends import hf_checks
-from tests.test_prompts import ITEM, REASONING, check_golden
+from tests.test_prompts import ITEM, REASONING, check_published_golden
 
 pytestmark = pytest.mark.slow
 
@@ -79,6 +79,6 @@ def test_system_prompt_is_qwens_and_the_same_in_every_condition(backend):
 
 
 def test_full_prompt_is_golden(backend):
-    check_golden("qwen_omni_conditioned.txt",
-                 backend.render(ModelInput(user_text(ITEM, "cot", backend.profile), audio=[0.0],
-                                           assistant_prefix=answer_prefix(REASONING, backend.profile))))
+    check_published_golden("qwen_omni_conditioned.txt", backend, "qwen_omni",
+                           ModelInput(user_text(ITEM, "cot", backend.profile), audio=[0.0],
+                                      assistant_prefix=answer_prefix(REASONING, backend.profile)))

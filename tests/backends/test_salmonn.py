@@ -15,7 +15,7 @@ import pytest
 from audiofaith.backends import load_backend
 from audiofaith.backends.salmonn import SPEECH_SLOT, SalmonnSetupError, salmonn_prompt, split_prompt
 from audiofaith.prompts import answer_prefix, user_text
-from tests.conftest import SHARED, run_cli
+from tests.conftest import SHARED, requires, run_cli
 from tests.test_prompts import ITEM, REASONING, check_golden
 
 REAL_CHECKOUT = SHARED / "salmonn-code"
@@ -91,7 +91,7 @@ def test_other_code_versions_are_refused(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (REAL_CHECKOUT / "models" / "salmonn.py").is_file(), reason="../shared/salmonn-code absent")
+@requires((REAL_CHECKOUT / "models" / "salmonn.py").is_file(), "../shared/salmonn-code absent")
 def test_real_code_under_new_transformers_is_explained(tmp_path):
     """SALMONN's real Q-Former imports helpers that transformers 5.x no longer has: the user is told
     which environment to create, and nothing of the checkout stays imported."""

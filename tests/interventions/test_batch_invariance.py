@@ -23,9 +23,10 @@ from audiofaith.prompts import DEFAULT_PROFILE
 from audiofaith.records import BaselineRecord
 from audiofaith.runners.common import AudioCache
 from audiofaith.runners.variants import VariantConfig, run_variants
+from tests.conftest import requires
 
 MIXED = Path(__file__).resolve().parents[3] / "shared" / "sakura-sample-mixed"
-needs_mixed = pytest.mark.skipif(not (MIXED / "data").is_dir(), reason=f"{MIXED} is absent")
+needs_mixed = requires((MIXED / "data").is_dir(), f"{MIXED} is absent (../shared)")
 
 
 def heard_letter(samples: "np.ndarray | None", letters: Sequence[str]) -> str:

@@ -44,7 +44,7 @@ def test_score_reads_the_answer_after_the_injected_reasoning(items, synthetic_da
     assert by_k[2]["letter_logprobs"]["C"] == -0.1 and by_k[2]["param_names"] == ["k"]
     skipped = by_k[None]
     assert skipped["error"] == "nothing to inject" and skipped["prediction"] is None and skipped["agrees"] is None
-    assert counts == {"lines": 3, "null_predictions": 1, "errors": 1, "agree": 1, "disagree": 1}
+    assert counts == {"lines": 3, "null_answers": 0, "errors": 1, "agree": 1, "disagree": 1}
 
 
 def test_generate_mode_parses_the_cue_and_generation(items, synthetic_data, tmp_path):

@@ -1,5 +1,6 @@
 """Fixtures for the tests against SALMONN's real code (branch ``salmonn``): its checkout
-(``$SALMONN_REPO``, default ``../shared/salmonn-code``; every test skips without it) and the
+(``$SALMONN_REPO``, default ``../shared/salmonn-code``; every test skips without it, and fails
+under AUDIOFAITH_CI=1) and the
 tiny random-weight stand-ins for its four weights, built once per session by
 ``python -m audiofaith.tiny --arch salmonn`` as a user would. These tests run in SALMONN's own
 environment (``make test-salmonn``: requirements/salmonn-cpu.txt); tests/conftest.py leaves this
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, require, run_cli
 
 
 def salmonn_repo() -> Path:
@@ -22,8 +23,8 @@ def salmonn_repo() -> Path:
 @pytest.fixture(scope="session")
 def checkout() -> Path:
     repo = salmonn_repo()
-    if not (repo / "models" / "salmonn.py").is_file():
-        pytest.skip(f"SALMONN's code (branch salmonn) not found at {repo}: set SALMONN_REPO")
+    require((repo / "models" / "salmonn.py").is_file(),
+            f"SALMONN's code (branch salmonn) not found at {repo}: set SALMONN_REPO")
     return repo
 
 

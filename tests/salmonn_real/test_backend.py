@@ -158,19 +158,37 @@ def test_batched_scores_equal_one_at_a_time(backend):
     hf_checks.check_batched_scores_equal_one_at_a_time(backend, _inputs())
 
 
-def test_letter_scores_are_greedy_generations_first_step(backend):
+def test_letter_scores_match_salmonns_own_embedding_path(backend, checkout, tmp_path):
+    """Letter scores (one left-padded batch) equal the next-token log-probs of SALMONN's own path
+    for each input on its own, without our build_batch(): the clip as a wav through its
+    prepare_one_sample, its encode_speech and prompt_wrap (the official template, the assistant
+    prefix after one space, written out here), BOS first as its generate puts it, then the LLaMA."""
+    import soundfile
     import torch
 
     scores = backend.score_letters(_inputs(), LETTERS)
-    with torch.inference_mode():
-        embeds, mask, _ = backend.build_batch(_inputs())
-        out = backend.llama.generate(inputs_embeds=embeds, attention_mask=mask, max_new_tokens=1, do_sample=False,
-                                     output_scores=True, return_dict_in_generate=True,
-                                     pad_token_id=backend.tokenizer.pad_token_id)
-    logprobs = torch.log_softmax(out.scores[0].float(), dim=-1)
-    for row, (row_scores, row_letters) in enumerate(zip(scores, LETTERS)):
+    model = backend.model
+    for index, (inp, row_scores, row_letters) in enumerate(zip(_inputs(), scores, LETTERS)):
+        wav = tmp_path / f"clip{index}.wav"
+        soundfile.write(wav, inp.audio, 16000, subtype="FLOAT")
+        with checkout_scope(checkout):
+            from utils import prepare_one_sample
+
+            samples = prepare_one_sample(str(wav), backend.feature_extractor, cuda_enabled=False)
+        prompt = "USER: " + SPEECH_SLOT + inp.user_text + "\nASSISTANT:" + (" " + inp.assistant_prefix
+                                                                           if inp.assistant_prefix else "")
+        with torch.inference_mode():
+            speech, speech_mask = model.encode_speech(samples["spectrogram"], raw_wav=samples["raw_wav"],
+                                                      audio_padding_mask=samples["padding_mask"])
+            wrapped, wrapped_mask = model.prompt_wrap(speech, speech_mask, [prompt], multi_prompt=True)
+            bos = torch.tensor([[backend.tokenizer.bos_token_id]])
+            embeds = torch.cat([backend.llama.get_input_embeddings()(bos), wrapped], dim=1)
+            mask = torch.cat([wrapped_mask[:, :1], wrapped_mask], dim=1)
+            logits = backend.llama(inputs_embeds=embeds, attention_mask=mask).logits[0, -1]
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
         ids = [backend.tokenizer.convert_tokens_to_ids(letter) for letter in row_letters]
-        assert row_scores == pytest.approx({l: float(logprobs[row, i]) for l, i in zip(row_letters, ids)}, abs=1e-4)
+        expected = {letter: float(logprobs[i]) for letter, i in zip(row_letters, ids)}
+        assert row_scores == pytest.approx(expected, abs=1e-4), index
 
 
 def test_letter_tokens_are_checked_exactly(backend):
