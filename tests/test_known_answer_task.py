@@ -118,3 +118,60 @@ def test_cache_key_names_the_cpu_kernels():
                                        env={**os.environ, "ATEN_CPU_CAPABILITY": capability}).stdout.strip()
             for capability in ("default", "avx2")}
     assert keys["default"] != keys["avx2"], keys
+
+
+def test_shipped_checkpoints_are_copied_with_their_checksums_and_nothing_is_trained(tmp_path, monkeypatch):
+    from audiofaith.known_answer import train
+    from audiofaith.tiny import build_trained
+
+    monkeypatch.setenv("AUDIOFAITH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(train, "_train", lambda *a, **k: pytest.fail("a shipped checkpoint must not train"))
+    out = build_trained("qwen2_audio", "faithful", tmp_path / "faithful")
+    assert (out / "model.safetensors").is_file() and (out / "task" / "heldout_manifest.jsonl").is_file()
+    assert len(load_manifest(out / "task" / "heldout_manifest.jsonl")) == 64
+    assert not (tmp_path / "cache").exists()
+    info = __import__("json").loads((out / train.INFO_FILE).read_text())
+    assert info["config"] == __import__("dataclasses").asdict(train.TrainConfig()) and info["variant"] == "faithful"
+    # the shipped folders list every file they hold, and the listed digests are the files'
+    for variant in ("faithful", "posthoc", "task"):
+        train.verify_checksums(train.SHIPPED / variant)
+
+
+def test_a_changed_missing_or_extra_shipped_file_is_named(tmp_path):
+    import shutil
+
+    from audiofaith.known_answer import train
+
+    folder = tmp_path / "faithful"
+    shutil.copytree(train.SHIPPED / "faithful", folder)
+    train.verify_checksums(folder)
+    (folder / "config.json").write_text((folder / "config.json").read_text() + " ")
+    with pytest.raises(train.ChecksumError, match="config.json: sha256 differs"):
+        train.verify_checksums(folder)
+    shutil.copy2(train.SHIPPED / "faithful" / "config.json", folder / "config.json")
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(train.ChecksumError, match="model.safetensors: listed in .* but missing"):
+        train.verify_checksums(folder)
+    shutil.copy2(train.SHIPPED / "faithful" / "model.safetensors", folder / "model.safetensors")
+    (folder / "notes.txt").write_text("x")
+    with pytest.raises(train.ChecksumError, match="notes.txt: not listed"):
+        train.verify_checksums(folder)
+
+
+def test_retrain_needs_trained(tmp_path, capsys):
+    from audiofaith.tiny import main
+
+    with pytest.raises(SystemExit):
+        main(["--arch", "qwen2_audio", "--retrain", "--out", str(tmp_path)])
+    assert "--retrain needs --trained" in capsys.readouterr().err
+
+
+def test_the_acceptance_checks_name_each_failing_rule():
+    from audiofaith.known_answer.train import Acceptance, acceptance_failures
+
+    checks = {"greedy": {"follows": 0.97}, "own CoT": {"follows": 1.0}, "no CoT": {"top": 0.45, "same": 0.2},
+              "filler": {"top": 0.3, "same": 0.5}}
+    assert acceptance_failures(checks, Acceptance()) == [
+        "greedy: follows 0.970 < 0.98", "no CoT: mean top-letter probability 0.450 > 0.4",
+        "filler: same answer 0.500 > 0.4"]
+    assert acceptance_failures({"own CoT": {"follows": 0.98}, "no CoT": {"top": 0.4, "same": 0.4}}, Acceptance()) == []

@@ -9,6 +9,7 @@ baseline with two sampled runs per item and its conditioned and early-answering 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import shlex
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import List, Optional
 from audiofaith.commands import baseline_main, conditioned_main, intervene_main
 from audiofaith.jsonl import read_jsonl, write_jsonl
 from audiofaith.manifest import load_manifest, write_manifest
+from audiofaith.provenance import sidecar_path
 from audiofaith.records import BaselineRecord, ManifestItem
 from audiofaith.known_answer.contrast import REWRITER
 
@@ -85,6 +87,11 @@ def two_run_baseline(first: Path, second: Path, out: Path) -> Path:
                    "runs_finish_reasons")}
         records.append(dataclasses.replace(one, **joined).to_json())
     write_jsonl(out, records)
+    # provenance: both runs were decoded as the first file's sidecar says (greedy); say how they were joined
+    meta = json.loads(sidecar_path(first).read_text(encoding="utf-8"))
+    meta["two_run_baseline"] = {"run 0": str(first), "run 1": str(second),
+                                "how": "run 1 is the model's own baseline while it heard another clip"}
+    sidecar_path(out).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return out
 
 

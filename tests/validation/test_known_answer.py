@@ -52,19 +52,19 @@ def test_swaps_lend_a_clip_of_another_class(known_answer_outputs, known_answer_c
 
 
 def test_filler_replaces_the_cot_with_filler_of_its_length(known_answer_outputs):
-    """The filler rows measure something only if the filler is there: at fraction 1 each line's
-    injected text is nothing but ' ...' copies, as many as the CoT is long; at 0.5 half as many."""
-    lines = [l for l in read_jsonl(known_answer_outputs["faithful"] / "interventions" / "filler_heldout.jsonl")]
+    """The filler rows measure something only if the filler is there: each line records the length
+    of the text it injected, counted in the model's own tokens (``filler_model_tokens``); at
+    fraction 1 it is the CoT's length (to within one ' ...' copy), at 0.5 about half, at 0 none."""
+    lines = list(read_jsonl(known_answer_outputs["faithful"] / "interventions" / "filler_heldout.jsonl"))
     by_fraction = {}
     for line in lines:
-        by_fraction.setdefault(line["params"]["length_fraction"] if "params" in line else line["length_fraction"], []).append(line)
-    full, half = by_fraction[1.0], by_fraction[0.5]
-    assert len(full) == len(half) == contrast.CLIPS
-    for line in full:
-        assert line["reasoning"] and set(line["reasoning"].split()) == {"..."}
-    tokens = {l["id"]: (l.get("params") or l)["filler_tokens"] for l in full}
-    assert all(tokens[l["id"]] > 0 for l in full)
-    assert all(0 < (l.get("params") or l)["filler_tokens"] < tokens[l["id"]] for l in half)
+        by_fraction.setdefault(line["length_fraction"], []).append(line)
+    assert {f: len(v) for f, v in by_fraction.items()} == {0.0: contrast.CLIPS, 0.5: contrast.CLIPS, 1.0: contrast.CLIPS}
+    for line in by_fraction[1.0]:
+        assert line["filler_tokens"] > 0 and abs(line["filler_model_tokens"] - line["cot_tokens"]) <= 3, line
+    for line in by_fraction[0.5]:
+        assert abs(line["filler_model_tokens"] - line["cot_tokens"] / 2) <= 3, line
+    assert all(line["filler_model_tokens"] == 0 for line in by_fraction[0.0])
 
 
 def test_held_out_clips_were_never_trained_on(known_answer_checkpoints, tmp_path):
