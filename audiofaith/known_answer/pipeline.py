@@ -138,6 +138,12 @@ def _run_all(checkpoint: Path, out: Path, max_new_tokens: int, batch_size: int) 
     return out
 
 
+def _without_option(argv: List[str], flag: str) -> List[str]:
+    """``argv`` without ``flag`` and its value (a step that sets its own value passes it once)."""
+    index = argv.index(flag)
+    return argv[:index] + argv[index + 2:]
+
+
 def _run_set(checkpoint: Path, out: Path, max_new_tokens: int, batch_size: int, baseline_options: List[str],
              answer_options: List[str], interventions, baseline: Optional[Path], manifest: Optional[Path] = None,
              conditioned: bool = True) -> Path:
@@ -156,8 +162,9 @@ def _run_set(checkpoint: Path, out: Path, max_new_tokens: int, batch_size: int, 
              ["--manifest_file", str(manifest), "--input_results_file", str(baseline),
               "--output_conditioned_file", str(out / "conditioned_heldout.jsonl")] + common + answer_options)
     for stem, kind, options in interventions:
+        shared = _without_option(common, "--batch_size") if "--batch_size" in options else common
         _run(intervene_main, "Qwen2Audio_intervene.py",
              ["--kind", kind, "--manifest_file", str(manifest), "--input_results_file", str(baseline),
               "--output_file", str(out / "interventions" / f"{stem}_heldout.jsonl"),
-              "--cot_max_new_tokens", str(max_new_tokens)] + common + answer_options + options)
+              "--cot_max_new_tokens", str(max_new_tokens)] + shared + answer_options + options)
     return baseline
