@@ -19,7 +19,7 @@ from audiofaith.report.noise_floor import NOISE_FLOOR_COLUMNS, noise_floor_rows
 from audiofaith.report.render import render_html, render_markdown
 from audiofaith.report.sections import build_blocks
 from audiofaith.report.stats import AocRow, Settings, aoc_rows, summarize, summary_columns
-from audiofaith.report.tables import PER_ITEM_COLUMNS, per_item_rows, write_csv
+from audiofaith.report.tables import PER_ITEM_COLUMNS, per_item_columns, write_columns, write_csv
 
 log = logging.getLogger("audiofaith.report")
 
@@ -33,7 +33,7 @@ def write_report(root: Path, out: Path, manifest_dir: Optional[Path], settings: 
     rows = summarize(dataset, settings)
     aocs = aoc_rows(dataset, settings)
     write_csv(out / "summary.csv", summary_columns(), rows)
-    write_csv(out / "per_item.csv", PER_ITEM_COLUMNS, per_item_rows(dataset.lines))
+    write_columns(out / "per_item.csv", PER_ITEM_COLUMNS, per_item_columns(dataset.lines))
     write_csv(out / "noise_floor.csv", NOISE_FLOOR_COLUMNS, noise_floor_rows(rows))
     # only defined AOCs: a curve without one is named in report.md with the reason
     write_csv(out / "aoc.csv", list(AocRow.__dataclass_fields__), (a.__dict__ for a in aocs if not math.isnan(a.aoc)))

@@ -16,7 +16,7 @@ from audiofaith.manifest import load_manifest
 from audiofaith.protocols import PAPER
 from audiofaith.records import (REFERENCE_FIELDS, BaselineRecord, InterventionRecord, ManifestItem, RecordError,
                                 is_baseline_line, letter_tie)
-from audiofaith.report.spec import spec_index
+from audiofaith.report.spec import SpecIndex, spec_index
 
 log = logging.getLogger("audiofaith.report")
 
@@ -201,8 +201,8 @@ def bin_tenth(value: float) -> float:
     return float(Decimal(repr(float(value))).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
-def _x_value(condition: str, params: Dict[str, Any]) -> Optional[float]:
-    index = spec_index()
+def _x_value(condition: str, params: Dict[str, Any], index: Optional[SpecIndex] = None) -> Optional[float]:
+    index = index or spec_index()
     name = index.curve_x.get(condition)
     if name is None or params.get(name) is None:
         return None
@@ -210,8 +210,8 @@ def _x_value(condition: str, params: Dict[str, Any]) -> Optional[float]:
     return bin_tenth(value) if name in index.binned_x else value
 
 
-def _variant(condition: str, params: Dict[str, Any]) -> str:
-    index = spec_index()
+def _variant(condition: str, params: Dict[str, Any], index: Optional[SpecIndex] = None) -> str:
+    index = index or spec_index()
     names = sorted(name for name in params
                    if name not in index.per_item_params and name != index.curve_x.get(condition))
     return ", ".join(f"{name}={params[name]}" for name in names)
@@ -234,15 +234,18 @@ def model_label(model: str, cot_source_model: Optional[str]) -> str:
     return model
 
 
-def conditioned_line(record: InterventionRecord, manifest: Dict[str, ManifestItem], where: str) -> Line:
-    """A conditioned / intervention record as a Line (agreement and correctness recomputed)."""
+def conditioned_line(record: InterventionRecord, manifest: Dict[str, ManifestItem], where: str,
+                     index: Optional[SpecIndex] = None) -> Line:
+    """A conditioned / intervention record as a Line (agreement and correctness recomputed);
+    ``index``: the spec index (looked up when not given)."""
+    index = index or spec_index()
     if not record.model:
         raise ReportError(f"{where}: conditioned record without a 'model' field")
     params = record.params
     dataset, subset, hop = _locate(record, manifest, where)
     answer = record.answer or (manifest[record.id].answer if record.id in manifest else "")
     condition = record.condition
-    spec = spec_index().spec(condition)
+    spec = index.spec(condition)
     result = {name: record.extra[name] for name in spec.result_fields if name in record.extra}
     if record.reference_field:
         if record.reference_field not in REFERENCE_FIELDS:
@@ -255,13 +258,13 @@ def conditioned_line(record: InterventionRecord, manifest: Dict[str, ManifestIte
             and "cue_prediction" not in record.extra
         reference, kind = record.baseline_prediction, "legacy" if readout else "parsed"
     excluded = "rewrite_unchanged" if spec.rewritten and record.extra.get("rewrite_unchanged") is True else None
-    variant = _variant(condition, params)
+    variant = _variant(condition, params, index)
     if spec.variant_suffix is not None:
         variant += spec.variant_suffix(record)
     model = protocol_label(model_label(record.model, record.cot_source_model), record.protocol)
     return Line(model=model, subset=subset, hop=hop, id=record.id,
                 run=int(record.run), condition=condition, variant=variant,
-                x=_x_value(condition, params), answer=answer, prediction=record.prediction, reference=reference,
+                x=_x_value(condition, params, index), answer=answer, prediction=record.prediction, reference=reference,
                 paired=True, error=record.error, source=where, params=params, result=result, raw=record.raw,
                 reference_kind=kind, excluded=excluded, finish_reason=record.extra.get("finish_reason"),
                 cluster=clip_key(record.id, manifest), dataset=dataset, readout_tie=letter_tie(record.letter_logprobs),
@@ -272,6 +275,7 @@ def conditioned_line(record: InterventionRecord, manifest: Dict[str, ManifestIte
 def load_file(path: Path, manifest: Dict[str, ManifestItem]) -> List[Line]:
     """Lines of one output file; each JSON line is read as the record type its fields say, not the file name."""
     lines: List[Line] = []
+    index = spec_index()
     for line_number, obj in iter_jsonl(path):
         where = f"{path}:{line_number}"
         if not isinstance(obj, dict) or "id" not in obj:
@@ -283,16 +287,21 @@ def load_file(path: Path, manifest: Dict[str, ManifestItem]) -> List[Line]:
                 record = InterventionRecord.from_json(obj, where)
             except RecordError as exc:
                 raise ReportError(str(exc)) from None
-            lines.append(conditioned_line(record, manifest, where))
+            lines.append(conditioned_line(record, manifest, where, index))
         else:
             raise ReportError(f"{where}: neither a baseline record (runs_predictions) nor a conditioned one (condition)")
     return lines
 
 
+def params_key(params: Dict[str, Any]) -> str:
+    """A line's parameters as sorted JSON: the key of its condition's setting and per_item.csv's column."""
+    return json.dumps(params, sort_keys=True)
+
+
 def _check_duplicates(lines: Sequence[Line]) -> None:
     first: Dict[Tuple, str] = {}
     for line in lines:
-        key = (line.dataset, line.model, line.condition, json.dumps(line.params, sort_keys=True), line.id, line.run)
+        key = (line.dataset, line.model, line.condition, params_key(line.params), line.id, line.run)
         if key in first:
             raise ReportError(f"{line.source}: duplicate of {first[key]} (model {line.model}, {line.condition}, "
                               f"id {line.id}, run {line.run})")

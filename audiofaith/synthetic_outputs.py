@@ -1,5 +1,5 @@
-"""Synthetic result files for the report at any scale: the report's throughput benchmark
-(``scripts/bench.py --report_lines N``) and the test that the report's numbers do not change
+"""Synthetic result files (a study's outputs; ``synthetic.py`` makes inputs) for the report at any
+scale: the report's throughput benchmark (``scripts/bench.py --report_lines N``) and the test that the report's numbers do not change
 (``tests/test_report_scale.py``). Random answers, written through the record types, of every line
 kind the report reads: baseline CoT / direct runs (letter log-probabilities with ties, cut runs,
 errors, null answers), the conditioned ``full`` step, early answering, adding mistakes,
