@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -151,6 +152,12 @@ def protocol_label(model: str, protocol: Optional[str]) -> str:
     return model if protocol in (None, "", "ours") else f"{model} [{protocol} protocol]"
 
 
+def _shared(value: Any) -> Any:
+    """One object for every equal string a report holds per line (ids, models, tracks, variants,
+    clips): study-scale reports keep millions of lines in memory."""
+    return sys.intern(value) if type(value) is str else value
+
+
 def _locate(record: Union[BaselineRecord, InterventionRecord], manifest: Dict[str, ManifestItem],
             where: str) -> Tuple[str, str, str]:
     """(dataset, subset, hop) of a record: its own fields, else the manifest, else a
@@ -178,10 +185,11 @@ def baseline_lines(record: BaselineRecord, manifest: Dict[str, ManifestItem], wh
     dataset, subset, hop = _locate(record, manifest, where)
     answer = record.answer or (manifest[record.id].answer if record.id in manifest else "")
     condition = BASELINE_CONDITION[record.prompt_mode]
-    common = dict(model=protocol_label(record.model, record.protocol), subset=subset, hop=hop, id=record.id,
-                  condition=condition, variant="", x=None, answer=answer, reference=None, paired=False, source=where, dataset=dataset,
+    common = dict(model=_shared(protocol_label(record.model, record.protocol)), subset=_shared(subset),
+                  hop=_shared(hop), id=_shared(record.id), condition=condition, variant="", x=None, answer=answer,
+                  reference=None, paired=False, source=where, dataset=_shared(dataset),
                   audio_cut=audio_cut(record.warnings) if record.error is None else None,
-                  cluster=clip_key(record.id, manifest))
+                  cluster=_shared(clip_key(record.id, manifest)))
     if record.error is not None or not record.runs_predictions:
         return [Line(run=0, prediction=None, error=record.error or "no runs", **common)]
     runs = len(record.runs_predictions)
@@ -262,13 +270,14 @@ def conditioned_line(record: InterventionRecord, manifest: Dict[str, ManifestIte
     if spec.variant_suffix is not None:
         variant += spec.variant_suffix(record)
     model = protocol_label(model_label(record.model, record.cot_source_model), record.protocol)
-    return Line(model=model, subset=subset, hop=hop, id=record.id,
-                run=int(record.run), condition=condition, variant=variant,
+    return Line(model=_shared(model), subset=_shared(subset), hop=_shared(hop), id=_shared(record.id),
+                run=int(record.run), condition=_shared(condition), variant=_shared(variant),
                 x=_x_value(condition, params, index), answer=answer, prediction=record.prediction, reference=reference,
                 paired=True, error=record.error, source=where, params=params, result=result, raw=record.raw,
                 reference_kind=kind, excluded=excluded, finish_reason=record.extra.get("finish_reason"),
-                cluster=clip_key(record.id, manifest), dataset=dataset, readout_tie=letter_tie(record.letter_logprobs),
-                answer_mode=record.answer_mode or "", protocol=record.protocol or "",
+                cluster=_shared(clip_key(record.id, manifest)), dataset=_shared(dataset),
+                readout_tie=letter_tie(record.letter_logprobs),
+                answer_mode=_shared(record.answer_mode or ""), protocol=_shared(record.protocol or ""),
                 audio_cut=audio_cut(record.extra["audio_warnings"]) if "audio_warnings" in record.extra else None)
 
 
