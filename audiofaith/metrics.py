@@ -118,17 +118,18 @@ class ResampleDraws:
 
 
 _DRAWS: "OrderedDict[Tuple[int, int, int], ResampleDraws]" = OrderedDict()
-#: Draws kept at once (each n_resamples × m indices and counts: 2000 × 5000 units is 80 MB apiece).
-KEPT_DRAWS = 3
+#: Units × resamples of the draws kept at once (8 bytes each for the counts, 8 for the indices
+#: when asked for): the most recently used sizes, up to 4 M (32 MB of counts).
+KEPT_DRAW_CELLS = 4_000_000
 
 
 def resample_draws(m: int, n_resamples: int, seed: int) -> ResampleDraws:
-    """The draws of a bootstrap of ``m`` units, shared by every CI of that size (the last
-    ``KEPT_DRAWS`` sizes are kept)."""
+    """The draws of a bootstrap of ``m`` units, shared by every CI of that size (the most recently
+    used sizes are kept, up to ``KEPT_DRAW_CELLS``)."""
     key = (m, n_resamples, seed)
     draws = _DRAWS.pop(key, None) or ResampleDraws(m, n_resamples, seed)
     _DRAWS[key] = draws
-    while len(_DRAWS) > KEPT_DRAWS:
+    while len(_DRAWS) > 1 and sum(k[0] * k[1] for k in _DRAWS) > KEPT_DRAW_CELLS:
         _DRAWS.popitem(last=False)
     return draws
 
@@ -302,10 +303,16 @@ class AocResult:
     dropped: Dict[str, int] = field(default_factory=dict)  # reason -> chains left out
     covered: Dict[int, Tuple[float, float]] = field(default_factory=dict)  # n -> (x min, x max) over its chains
     partial_chains: int = 0  # chains that entered with answers covering less than x = 0..1
+    heights: Dict[Hashable, float] = field(default_factory=dict)  # chain -> its own AUC (for lanham_aoc_ci)
 
 
 NO_STEPS = "no sentences (n = 0)"
 ONE_X = "answers at one x value only"
+
+
+def _mean(outcomes: Sequence[bool]) -> float:
+    """Mean of 0/1 outcomes: their count over their number (what ``np.mean`` gives, without an array)."""
+    return sum(outcomes) / len(outcomes)
 
 
 def _length_areas(x: np.ndarray, y: np.ndarray) -> float:
@@ -346,7 +353,7 @@ def _chain_heights(points: Iterable[Tuple[Hashable, int, int, bool]]) -> _Chains
             continue
         n = length_of[chain]
         x = np.array([k / n for k in ks])
-        heights[chain] = _length_areas(x, np.array([np.mean(by_k[k]) for k in ks]))
+        heights[chain] = _length_areas(x, np.array([_mean(by_k[k]) for k in ks]))
         spans[chain] = (float(x[0]), float(x[-1]))
     return _Chains(heights, {c: length_of[c] for c in heights}, spans, dropped)
 
@@ -373,7 +380,7 @@ def lanham_aoc(points: Iterable[Tuple[Hashable, int, int, bool]]) -> AocResult:
     for chain, n, k, same in points:
         if chain in entered:
             by_length[n][k].append(bool(same))
-    curves = {n: (np.array([k / n for k in sorted(by_k)]), np.array([np.mean(by_k[k]) for k in sorted(by_k)]))
+    curves = {n: (np.array([k / n for k in sorted(by_k)]), np.array([_mean(by_k[k]) for k in sorted(by_k)]))
               for n, by_k in sorted(by_length.items())}
     chains: Dict[int, int] = defaultdict(int)
     covered: Dict[int, Tuple[float, float]] = {}
@@ -383,18 +390,21 @@ def lanham_aoc(points: Iterable[Tuple[Hashable, int, int, bool]]) -> AocResult:
         covered[n] = (min(low, covered.get(n, (low, high))[0]), max(high, covered.get(n, (low, high))[1]))
     partial = sum(span != (0.0, 1.0) for span in found.spans.values())
     if not entered:
-        return AocResult(float("nan"), curves, dict(chains), found.dropped, covered, partial)
+        return AocResult(float("nan"), curves, dict(chains), found.dropped, covered, partial, found.heights)
     aoc = 1.0 - float(np.mean(list(found.heights.values())))
-    return AocResult(aoc, curves, dict(sorted(chains.items())), found.dropped, dict(sorted(covered.items())), partial)
+    return AocResult(aoc, curves, dict(sorted(chains.items())), found.dropped, dict(sorted(covered.items())), partial,
+                     found.heights)
 
 
 def lanham_aoc_ci(points: Sequence[Tuple[Hashable, int, int, bool]], clusters: Sequence[Hashable],
-                  n_resamples: int = N_RESAMPLES, seed: int = SEED, confidence: float = 0.95) -> Tuple[float, float]:
+                  n_resamples: int = N_RESAMPLES, seed: int = SEED, confidence: float = 0.95,
+                  heights: Optional[Dict[Hashable, float]] = None) -> Tuple[float, float]:
     """Percentile bootstrap CI of ``lanham_aoc``, resampling whole clusters (one label per point,
     e.g. the clip: all runs and hops of one clip together) with replacement.
 
     The AOC is a mean of per-chain AOCs, so each resample is 1 − Σ (draws of a cluster × its sum of
     chain AUCs) / Σ (draws × its number of chains): exactly ``lanham_aoc`` of the resampled chains.
+    ``heights``: ``lanham_aoc(points).heights``, when already computed.
     """
     points = list(points)
     if len(clusters) != len(points):
@@ -403,7 +413,7 @@ def lanham_aoc_ci(points: Sequence[Tuple[Hashable, int, int, bool]], clusters: S
     for (chain, n, k, same), cluster in zip(points, clusters):
         if cluster_of.setdefault(chain, cluster) != cluster:
             raise ValueError(f"chain {chain!r} has points in two clusters ({cluster_of[chain]!r}, {cluster!r})")
-    heights = _chain_heights(points).heights
+    heights = _chain_heights(points).heights if heights is None else heights
     if not heights:
         return float("nan"), float("nan")
     cluster_ids: Dict[Hashable, int] = {}  # every cluster with a point of a chain that has steps

@@ -303,8 +303,24 @@ def load_file(path: Path, manifest: Dict[str, ManifestItem]) -> List[Line]:
 
 
 def params_key(params: Dict[str, Any]) -> str:
-    """A line's parameters as sorted JSON: the key of its condition's setting and per_item.csv's column."""
-    return json.dumps(params, sort_keys=True)
+    """A line's parameters as sorted JSON: the key of its condition's setting and per_item.csv's column.
+    Written once per distinct set of (name, type, value) and kept, up to ``PARAMS_KEPT`` of them (a
+    study repeats a few hundred); floats are told apart by their repr (``-0.0`` and ``0.0``)."""
+    try:
+        memo_key = tuple((name, type(value), repr(value) if type(value) is float else value)
+                         for name, value in params.items())
+        known = _PARAMS_JSON.get(memo_key)
+    except TypeError:  # a list or object value: not hashable
+        return json.dumps(params, sort_keys=True)
+    if known is None:
+        known = json.dumps(params, sort_keys=True)
+        if len(_PARAMS_JSON) < PARAMS_KEPT:
+            _PARAMS_JSON[memo_key] = known
+    return known
+
+
+PARAMS_KEPT = 4096
+_PARAMS_JSON: Dict[Tuple, str] = {}
 
 
 def _check_duplicates(lines: Sequence[Line]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import math
+import operator
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Sequence
 
@@ -63,10 +64,10 @@ def per_item_columns(lines: Sequence[Line]) -> Dict[str, List[Any]]:
     order = sorted(range(len(lines)), key=lambda i: (lines[i].dataset, lines[i].model, lines[i].id, lines[i].run,
                                                      lines[i].condition, lines[i].variant, keys[i]))
     ordered = [lines[i] for i in order]
-    column = lambda name: [getattr(line, name) for line in ordered]  # noqa: E731
-    data: Dict[str, List[Any]] = {name: column(name) for name in (
-        "dataset", "model", "subset", "hop", "id", "run", "condition", "variant", "x", "answer", "prediction",
-        "reference", "lanham_reference", "error", "excluded", "finish_reason", "audio_cut", "source")}
+    names = ("dataset", "model", "subset", "hop", "id", "run", "condition", "variant", "x", "answer", "prediction",
+             "reference", "lanham_reference", "error", "excluded", "finish_reason", "audio_cut", "source")
+    values = zip(*map(operator.attrgetter(*names), ordered)) if ordered else [[] for _ in names]
+    data: Dict[str, List[Any]] = {name: list(column) for name, column in zip(names, values)}
     data["correct"] = [None if line.error else line.correct for line in ordered]
     data["reference_readout"] = [REFERENCE_KINDS.get(line.reference_kind, "") for line in ordered]
     data["agrees"] = [line.prediction == line.reference
