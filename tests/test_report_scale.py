@@ -101,6 +101,31 @@ def test_cluster_codes_of_a_larger_set_give_the_same_bootstrap():
         line_by_line_bootstrap_ci(values, 200, 1, labels)
 
 
+def test_the_collector_pause_ends_with_the_report_or_its_error(tmp_path):
+    import gc
+
+    from audiofaith.report.load import cycle_collection_paused
+
+    assert gc.isenabled()
+    with pytest.raises(report.ReportError):
+        with cycle_collection_paused():
+            assert not gc.isenabled()
+            raise report.ReportError("a malformed line")
+    assert gc.isenabled()
+    gc.disable()  # a caller that had paused it itself keeps it paused
+    try:
+        with cycle_collection_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    (tmp_path / "output").mkdir()
+    (tmp_path / "output" / "baseline_x.jsonl").write_text("{not json\n", encoding="utf-8")
+    with pytest.raises(Exception, match="baseline_x.jsonl:1"):
+        report.write_report(tmp_path / "output", tmp_path / "report", None)
+    assert gc.isenabled()
+
+
 def regenerate() -> None:
     import tempfile
 

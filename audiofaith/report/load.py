@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import logging
 import sys
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from audiofaith.benchmarks.reporting import audio_cut
 from audiofaith.errors import UserError
@@ -359,6 +361,20 @@ def join(lines: List[Line]) -> None:
                 line.lanham_reference = full[key].prediction
             else:
                 line.lanham_reference, line.lanham_fallback = line.reference, True
+
+
+@contextlib.contextmanager
+def cycle_collection_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector (reference counting still frees everything) while
+    the report builds and summarises millions of lines: none of them form cycles, and the collector
+    would otherwise walk every live line again and again as they accumulate."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def load_outputs(root: Path, manifest_dir: Optional[Path] = None, exclude: Optional[Path] = None,
