@@ -21,6 +21,7 @@ text meaningless; only speed is measured.
 to at least N lines, then
   report_lines_per_s    lines ÷ the wall time of ``python -m audiofaith report`` on them (plots included)
   report_json_ratio     that time ÷ the time to parse the same lines with ``json.loads``
+  report_cpu_json_ratio the same with CPU times (steadier on a shared machine)
   report_peak_mb        the report process's peak resident memory
 The last line printed is one JSON object.
 """
@@ -37,7 +38,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Tuple
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
@@ -206,19 +207,21 @@ def cpu_bench(args: argparse.Namespace, workdir: Path) -> Dict[str, Any]:
     }
 
 
-def json_parse_seconds(root: Path) -> float:
-    """Seconds to read every result file under ``root`` and parse each of its lines with ``json.loads``."""
-    start = time.perf_counter()
+def json_parse_seconds(root: Path) -> Tuple[float, float]:
+    """(wall, CPU) seconds to read every result file under ``root`` and parse each of its lines with
+    ``json.loads``."""
+    start, start_cpu = time.perf_counter(), time.process_time()
     for path in sorted(root.rglob("*.jsonl")):
         with open(path, encoding="utf-8") as handle:
             for text in handle:
                 json.loads(text)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - start_cpu
 
 
 #: ``python -m audiofaith report ...`` in a process that reports its own peak resident memory last.
 REPORT_PROCESS = ("import resource, sys\nfrom audiofaith.cli import main\ncode = main(sys.argv[1:])\n"
-                  "print('peak_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+                  "usage = resource.getrusage(resource.RUSAGE_SELF)\n"
+                  "print('cpu_s', usage.ru_utime + usage.ru_stime, 'peak_kb', usage.ru_maxrss, file=sys.stderr)\n"
                   "sys.exit(code)")
 
 
@@ -227,7 +230,7 @@ def report_bench(args: argparse.Namespace, workdir: Path) -> Dict[str, Any]:
     base, outputs = workdir / "base", workdir / "output"
     write_synthetic_outputs(base, n_clips=40, runs=2, seed=0)
     lines = replicate_outputs(base, outputs, args.report_lines)
-    parse = json_parse_seconds(outputs)
+    parse, parse_cpu = json_parse_seconds(outputs)
     command = [sys.executable, "-c", REPORT_PROCESS, "report", str(outputs), "--out", str(workdir / "report"),
                "--manifest_dir", str(workdir / "no_manifests"), "--log_level", "warning"]
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
@@ -236,10 +239,11 @@ def report_bench(args: argparse.Namespace, workdir: Path) -> Dict[str, Any]:
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"the report failed: {done.stderr[-2000:]}")
-    peak_kb = int(done.stderr.strip().splitlines()[-1].split()[-1])  # kB on Linux
+    _, cpu, _, peak_kb = done.stderr.strip().splitlines()[-1].split()  # peak in kB on Linux
     return {"mode": "report", "lines": lines, "seconds": {"report": round(seconds, 3), "json_parse": round(parse, 3)},
+            "cpu_seconds": {"report": round(float(cpu), 3), "json_parse": round(parse_cpu, 3)},
             "report_lines_per_s": round(lines / seconds), "report_json_ratio": round(seconds / parse, 2),
-            "report_peak_mb": round(peak_kb / 1024)}
+            "report_cpu_json_ratio": round(float(cpu) / parse_cpu, 2), "report_peak_mb": round(int(peak_kb) / 1024)}
 
 
 def shrunk(sizes: Dict[str, Dict[str, int]], divisor: int = 8) -> Dict[str, Dict[str, int]]:

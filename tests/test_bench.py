@@ -47,3 +47,6 @@ def test_report_bench_ratio_is_the_quotient_of_its_timings():
     assert low * 0.99 <= result["report_json_ratio"] <= high * 1.01, result
     assert abs(result["report_lines_per_s"] - result["lines"] / seconds["report"]) <= 0.01 * result["report_lines_per_s"] + 1
     assert 20 < result["report_peak_mb"] < 4000  # the report process's own peak, in MB
+    cpu = result["cpu_seconds"]
+    assert cpu["report"] > 0 and cpu["json_parse"] > 0
+    assert abs(result["report_cpu_json_ratio"] - cpu["report"] / cpu["json_parse"]) <= 0.02 * result["report_cpu_json_ratio"] + 0.01

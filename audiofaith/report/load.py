@@ -212,7 +212,7 @@ def bin_tenth(value: float) -> float:
 
 
 def _x_value(condition: str, params: Dict[str, Any], index: Optional[SpecIndex] = None) -> Optional[float]:
-    index = index or spec_index()
+    index = spec_index() if index is None else index
     name = index.curve_x.get(condition)
     if name is None or params.get(name) is None:
         return None
@@ -221,7 +221,7 @@ def _x_value(condition: str, params: Dict[str, Any], index: Optional[SpecIndex] 
 
 
 def _variant(condition: str, params: Dict[str, Any], index: Optional[SpecIndex] = None) -> str:
-    index = index or spec_index()
+    index = spec_index() if index is None else index
     names = sorted(name for name in params
                    if name not in index.per_item_params and name != index.curve_x.get(condition))
     return ", ".join(f"{name}={params[name]}" for name in names)
@@ -248,7 +248,7 @@ def conditioned_line(record: InterventionRecord, manifest: Dict[str, ManifestIte
                      index: Optional[SpecIndex] = None) -> Line:
     """A conditioned / intervention record as a Line (agreement and correctness recomputed);
     ``index``: the spec index (looked up when not given)."""
-    index = index or spec_index()
+    index = spec_index() if index is None else index
     if not record.model:
         raise ReportError(f"{where}: conditioned record without a 'model' field")
     params = record.params
