@@ -10,7 +10,8 @@ help:
 	@echo "make demo   set up .venv, train (or reuse) the two known-answer checkpoints, run the pipeline, report"
 	@echo "make test   set up .venv, lint (ruff check) and run the test suite"
 	@echo "make lint   only ruff check (rules in pyproject.toml)"
-	@echo "make bench  throughput ratios on the CPU with a tiny checkpoint (last line: JSON)"
+	@echo "make bench  throughput ratios on the CPU with a tiny checkpoint, then the report's throughput on"
+	@echo "           REPORT_LINES (320000) synthetic result lines (each run's last line: JSON)"
 	@echo "make setup  only create .venv with requirements/test.txt (torch pinned, CPU-usable)"
 	@echo "make test-salmonn  create .venv-salmonn-cpu and test the SALMONN backend against SALMONN's real code"
 	@echo "           (tiny random weights; SALMONN_REPO=../shared/salmonn-code; skipped when absent, failed under AUDIOFAITH_CI=1)"
@@ -67,8 +68,12 @@ test-slurm: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m audiofaith.demo
 
+# The report's throughput on REPORT_LINES synthetic result lines (no model): lines/s, ratio to json.loads, peak memory.
+REPORT_LINES ?= 320000
+
 bench: $(STAMP)
 	$(PY) scripts/bench.py
+	$(PY) scripts/bench.py --report_lines $(REPORT_LINES)
 
 clean:
 	rm -rf demo_run .pytest_cache

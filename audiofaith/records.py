@@ -11,9 +11,10 @@ resume, merger, status, report) go through ``BaselineRecord.from_json`` /
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, FrozenSet, Optional, Sequence, Tuple, Union
 
 from audiofaith.errors import UserError
 
@@ -203,7 +204,7 @@ class BaselineRecord:
     def from_json(cls, obj: Any, where: str = "<results>") -> "BaselineRecord":
         """Validate one parsed baseline line of any version (``migrate``); errors name ``where``."""
         obj = _checked_line(obj, ("id", "runs_reasonings", "runs_predictions"), "a baseline record", where)
-        known = {f.name for f in dataclasses.fields(cls) if f.init}
+        known = _field_names(cls, init_only=True)
         kwargs = {k: v for k, v in obj.items() if k in known}
         kwargs.setdefault("model", "")
         kwargs.setdefault("prompt_mode", "cot")
@@ -278,7 +279,7 @@ class InterventionRecord:
         param_names = obj.get("param_names", [])
         if not isinstance(param_names, list) or not all(name in obj for name in param_names):
             raise RecordError(f"{where}: 'param_names' must list fields of the line, got {param_names!r}")
-        known = {f.name for f in dataclasses.fields(cls)} - {"params", "extra"}
+        known = _field_names(cls) - {"params", "extra"}
         # reference_field "": a line written before it was recorded (the report joins the baseline's read-out)
         kwargs: Dict[str, Any] = {"model": "", "answer_mode": "", "answer": "", "reference_field": ""}
         params: Dict[str, Any] = {}
@@ -305,6 +306,13 @@ def is_baseline_line(obj: Dict[str, Any]) -> bool:
     """Whether a parsed result line is a baseline line (it has ``runs_predictions``) rather than
     a conditioned / intervention line (it has ``condition``)."""
     return "runs_predictions" in obj
+
+
+@functools.lru_cache(maxsize=None)
+def _field_names(cls: type, init_only: bool = False) -> FrozenSet[str]:
+    """The field names of a record class (those set by ``__init__`` when ``init_only``), computed once
+    per class: the report reads millions of lines."""
+    return frozenset(f.name for f in dataclasses.fields(cls) if f.init or not init_only)
 
 
 def _checked_line(obj: Any, required: Sequence[str], kind: str, where: str) -> Dict[str, Any]:
