@@ -244,6 +244,106 @@ def build_qwen_omni(out: Path, seed: int = 0) -> Path:
     return out
 
 
+# --- Qwen3-Omni ----------------------------------------------------------------------------------
+
+# Named multimodal tokens of Qwen3-Omni's tokenizer (the processor reads tokenizer.audio_token ...).
+_QWEN3_OMNI_NAMED_TOKENS = {
+    "audio_token": "<|audio_pad|>", "audio_bos_token": "<|audio_start|>", "audio_eos_token": "<|audio_end|>",
+    "image_token": "<|image_pad|>", "video_token": "<|video_pad|>",
+    "vision_bos_token": "<|vision_start|>", "vision_eos_token": "<|vision_end|>",
+}
+# Qwen3's trace markers: added tokens that are not special (decoding keeps them), as in Qwen's vocabulary.
+QWEN3_THINK_TOKENS = ("<think>", "</think>")
+
+
+def qwen3_omni_chat_template(thinking: bool) -> str:
+    """Our own template with the format of Qwen3-Omni's: ChatML turns, no system turn unless one is
+    given, each user part in order (an audio part as ``<|audio_start|><|audio_pad|><|audio_end|>``,
+    taken by its type or by an "audio" / "audio_url" key; a text part by its "text" key). The
+    Thinking model's generation prompt opens the trace: ``<|im_start|>assistant\n<think>\n``."""
+    generation = "<|im_start|>assistant\n" + ("<think>\n" if thinking else "")
+    return (
+        "{% for message in messages %}"
+        "<|im_start|>{{ message['role'] }}\n"
+        "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+        "{% for part in message['content'] %}"
+        "{% if part['type'] == 'audio' or 'audio' in part or 'audio_url' in part %}"
+        "<|audio_start|><|audio_pad|><|audio_end|>"
+        "{% elif 'text' in part %}{{ part['text'] }}{% endif %}"
+        "{% endfor %}{% endif %}<|im_end|>\n"
+        "{% endfor %}"
+        "{% if add_generation_prompt %}" + generation + "{% endif %}"
+    )
+
+
+def _build_qwen3_omni(out: Path, seed: int, thinking: bool) -> Path:
+    """Tiny Qwen3-Omni thinker in the hub checkpoint's layout: a full ``Qwen3OmniMoeConfig``
+    (talker and code2wav configs at their defaults, never built; audio output off) and only
+    ``thinker.*`` weights, which the thinker class loads as it loads the real checkpoint. The
+    language model is a real MoE (4 experts, 2 per token); 128 mel bins; the real processor."""
+    import json
+    import tempfile
+
+    import torch
+    from safetensors.torch import load_file, save_file
+    from transformers import (Qwen2VLImageProcessor, Qwen2VLVideoProcessor, Qwen3OmniMoeConfig,
+                              Qwen3OmniMoeProcessor, Qwen3OmniMoeThinkerConfig,
+                              Qwen3OmniMoeThinkerForConditionalGeneration, WhisperFeatureExtractor)
+
+    torch.manual_seed(seed)
+    tokenizer = toy_qwen2_tokenizer(special_tokens=["<|im_start|>", "<|im_end|>", *_QWEN3_OMNI_NAMED_TOKENS.values()],
+                                    named_tokens=_QWEN3_OMNI_NAMED_TOKENS,
+                                    extra_corpus=["<think> I hear a dog. </think>"])
+    tokenizer.add_tokens(list(QWEN3_THINK_TOKENS))  # after the specials: their ids stay the same in both builds
+    processor = Qwen3OmniMoeProcessor(
+        image_processor=Qwen2VLImageProcessor(), video_processor=Qwen2VLVideoProcessor(),
+        feature_extractor=WhisperFeatureExtractor(feature_size=128, sampling_rate=16000, chunk_length=30),
+        tokenizer=tokenizer, chat_template=qwen3_omni_chat_template(thinking),
+    )
+    ids = {name: tokenizer.convert_tokens_to_ids(token) for name, token in _QWEN3_OMNI_NAMED_TOKENS.items()}
+    text_config = dict(_tiny_qwen2_text_config(tokenizer), model_type="qwen3_omni_moe_text", head_dim=8,
+                       num_experts=4, num_experts_per_tok=2, moe_intermediate_size=16,
+                       rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [1, 1, 2],
+                                        "interleaved": True})
+    thinker = Qwen3OmniMoeThinkerConfig(
+        audio_config=dict(d_model=32, encoder_attention_heads=4, encoder_ffn_dim=32, encoder_layers=2,
+                          num_mel_bins=128, max_source_positions=1500, n_window=50, output_dim=32,
+                          downsample_hidden_size=16),
+        vision_config=dict(depth=1, hidden_size=32, intermediate_size=24, num_heads=4, out_hidden_size=32,
+                           patch_size=16, spatial_merge_size=2, deepstack_visual_indexes=[0],
+                           num_position_embeddings=64),
+        text_config=text_config, audio_token_id=ids["audio_token"], image_token_id=ids["image_token"],
+        video_token_id=ids["video_token"], audio_start_token_id=ids["audio_bos_token"],
+        vision_start_token_id=ids["vision_bos_token"], user_token_id=tokenizer.convert_tokens_to_ids("user"),
+    )
+    model = Qwen3OmniMoeThinkerForConditionalGeneration(thinker).eval()
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        model.save_pretrained(scratch)  # on-disk thinker names
+        weights = load_file(str(Path(scratch) / "model.safetensors"))
+    save_file({f"thinker.{name}": tensor for name, tensor in weights.items()}, str(out / "model.safetensors"),
+              metadata={"format": "pt"})
+    Qwen3OmniMoeConfig(thinker_config=thinker.to_dict(), enable_audio_output=False).save_pretrained(out)
+    generation = model.generation_config
+    generation.eos_token_id = thinker.text_config.eos_token_id
+    generation.pad_token_id = tokenizer.pad_token_id
+    generation.save_pretrained(out)
+    processor.save_pretrained(out)
+    config = json.loads((out / "config.json").read_text())
+    assert config["model_type"] == "qwen3_omni_moe", config["model_type"]
+    return out
+
+
+def build_qwen3_omni(out: Path, seed: int = 0) -> Path:
+    """Tiny Qwen3-Omni-30B-A3B-Instruct (see ``_build_qwen3_omni``): no trace in its template."""
+    return _build_qwen3_omni(out, seed, thinking=False)
+
+
+def build_qwen3_omni_thinking(out: Path, seed: int = 0) -> Path:
+    """Tiny Qwen3-Omni-30B-A3B-Thinking: the same architecture, a template that opens ``<think>``."""
+    return _build_qwen3_omni(out, seed, thinking=True)
+
+
 # --- Audio Flamingo 3 ----------------------------------------------------------------------------
 
 # Our own template with the behaviour of the hub processor's: the default system prompt unless one

@@ -39,6 +39,7 @@ class ModelSpec:
     script_prefix: str  # interface/<script_prefix>_wrapper.py, _conditioned.py, _intervene.py
     tiny_builder: str  # "package.module:function", function(out: Path, seed: int) -> Path, imported lazily
     environment: str = "hf"  # a key of ENVIRONMENTS
+    footprint: str = ""  # what loading the real weights takes, where it needs more than one GPU of 40+ GB
 
     @property
     def requirements(self) -> str:
@@ -63,6 +64,13 @@ MODELS: Dict[str, ModelSpec] = {spec.key: spec for spec in (
               "default", "Audio Flamingo 3", "AF3", "audiofaith.tiny:build_af3"),
     ModelSpec("af3_think", "audiofaith.backends.af3_think:AF3ThinkBackend", "nvidia/audio-flamingo-3-hf",
               "af3_think", "Audio Flamingo 3 (thinking)", "AFthink", "audiofaith.tiny:build_af3_think"),
+    ModelSpec("qwen3_omni", "audiofaith.backends.qwen3_omni:Qwen3OmniBackend", "Qwen/Qwen3-Omni-30B-A3B-Instruct",
+              "default", "Qwen3-Omni-30B-A3B-Instruct (thinker)", "Qwen3Omni", "audiofaith.tiny:build_qwen3_omni",
+              footprint="MoE 30B (3B active), ~60 GB bf16: --device_map auto across GPUs"),
+    ModelSpec("qwen3_omni_thinking", "audiofaith.backends.qwen3_omni:Qwen3OmniThinkingBackend",
+              "Qwen/Qwen3-Omni-30B-A3B-Thinking", "qwen3_omni_thinking", "Qwen3-Omni-30B-A3B-Thinking (thinker)",
+              "Qwen3OmniThink", "audiofaith.tiny:build_qwen3_omni_thinking",
+              footprint="MoE 30B (3B active), ~60 GB bf16: --device_map auto across GPUs"),
 )}
 
 
@@ -118,12 +126,12 @@ def load_backend(key: str, model_path: Optional[str] = None, device: str = "auto
 
 def models_markdown() -> str:
     """The registry as the markdown table in docs/models.md (tests/backends/test_registry.py keeps them in step)."""
-    lines = ["| key | model | default checkpoint | scripts (`interface/`) | prompt profile | environment |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| key | model | default checkpoint | scripts (`interface/`) | prompt profile | environment | footprint |",
+             "|---|---|---|---|---|---|---|"]
     for spec in MODELS.values():
         scripts = f"`{spec.script_prefix}_{{wrapper,conditioned,intervene}}.py`"
         lines.append(f"| `{spec.key}` | {spec.display_name} | `{spec.default_checkpoint}` | {scripts} | "
-                     f"`{spec.profile}` | {spec.environment} (`{spec.requirements}`) |")
+                     f"`{spec.profile}` | {spec.environment} (`{spec.requirements}`) | {spec.footprint or 'one GPU'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -147,7 +155,9 @@ def models_main(argv: Optional[List[str]] = None) -> int:
         return 0
     for spec in MODELS.values():
         scripts = f"interface/{spec.script_prefix}_*.py"
-        print(f"{spec.key:14s} {spec.display_name:28s} {spec.default_checkpoint:30s} {scripts:28s} {spec.environment}")
+        footprint = f"[{spec.footprint}] " if spec.footprint else ""
+        print(f"{spec.key:14s} {spec.display_name:28s} {spec.default_checkpoint:30s} {scripts:28s} "
+              f"{footprint}{spec.environment}")
     return 0
 
 

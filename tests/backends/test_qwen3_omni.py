@@ -1,0 +1,207 @@
+"""Qwen3-Omni-30B-A3B Instruct and Thinking (thinker class, MoE) on tiny random-weight checkpoints in
+the hub layout, loaded through from_pretrained; the Thinking model's trace is the CoT (its own
+markers, its own token budget). Random weights: only code paths are checked, never answers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List
+
+import pytest
+
+from audiofaith.backends import GenerationSettings, ModelInput, get_profile, load_backend
+from audiofaith.backends.base import GeneratedText
+from audiofaith.cot import split_trace
+from audiofaith.jsonl import read_jsonl
+from audiofaith.prompts import answer_prefix, trace_prefix, user_text
+from tests.backends import hf_checks
+from tests.conftest import run_cli
+from tests.test_prompts import ITEM, REASONING
+
+pytestmark = pytest.mark.slow
+
+MIXED = Path(__file__).resolve().parents[3] / "shared" / "sakura-sample-mixed"
+KEYS = ("qwen3_omni", "qwen3_omni_thinking")
+#: A small trace budget, so the tiny random model's trace is cut (it rarely closes one by chance).
+TRACE_BUDGET = 4
+
+
+@pytest.fixture(scope="module")
+def backends(request):
+    return {key: load_backend(key, str(request.getfixturevalue(f"tiny_{key}")), device="cpu", dtype="fp32",
+                              max_thinking_tokens=TRACE_BUDGET if key == "qwen3_omni_thinking" else None)
+            for key in KEYS}
+
+
+def test_loads_the_thinker_from_a_full_omni_checkpoint(backends, tiny_qwen3_omni):
+    from safetensors.torch import load_file
+
+    config = json.loads((tiny_qwen3_omni / "config.json").read_text())
+    assert config["model_type"] == "qwen3_omni_moe"  # what the hub's Qwen/Qwen3-Omni-30B-A3B-* hold
+    backend = backends["qwen3_omni"]
+    assert type(backend.model).__name__ == "Qwen3OmniMoeThinkerForConditionalGeneration"
+    assert not hasattr(backend.model, "talker")
+    stored = load_file(str(tiny_qwen3_omni / "model.safetensors"))
+    assert all(name.startswith("thinker.") for name in stored)
+    assert (backend.model.lm_head.weight == stored["thinker.lm_head.weight"]).all()  # the weights landed
+    info = backend.provenance()
+    assert info["model_class"] == "Qwen3OmniMoeThinkerForConditionalGeneration" and "thinking" not in info
+    assert backends["qwen3_omni_thinking"].provenance()["thinking"] == {
+        "open": "<think>", "close": "</think>", "max_thinking_tokens": TRACE_BUDGET}
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_batched_generation_equals_one_at_a_time(backends, key):
+    # the 31 s clip makes the batch pad its features (the processor pads to the longest clip)
+    hf_checks.check_batched_generation_equals_one_at_a_time(backends[key], hf_checks.sample_inputs(long_seconds=31.0))
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_batched_scores_equal_one_at_a_time(backends, key):
+    hf_checks.check_batched_scores_equal_one_at_a_time(backends[key], hf_checks.sample_inputs())
+
+
+def test_letter_scores_are_generate_first_step(backends):
+    hf_checks.check_scores_are_generate_first_step(backends["qwen3_omni"], hf_checks.sample_inputs())
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_letters_a_to_h_are_single_tokens_after_the_answer_cue(backends, key):
+    backend = backends[key]
+    text = backend.render(ModelInput(user_text(ITEM, "cot", backend.profile), [0.0],
+                                     answer_prefix(REASONING, backend.profile)))
+    ids = backend.letter_token_ids(text, list("ABCDEFGH"))
+    assert len(set(ids)) == 8
+
+
+def test_the_thinking_template_opens_the_trace_and_the_trace_is_reinjected_inside_it(backends):
+    backend = backends["qwen3_omni_thinking"]
+    question = user_text(ITEM, "cot", backend.profile)
+    baseline = backend.render(ModelInput(question, [0.0]))
+    assert baseline.endswith("<|im_start|>assistant\n<think>\n") and baseline.count("<|audio_pad|>") == 1
+    conditioned = backend.render(ModelInput(question, [0.0], answer_prefix(REASONING, backend.profile)))
+    assert conditioned == baseline + f"{REASONING}\n</think>\n\nAnswer: ("
+    assert conditioned.count("<think>") == 1 and conditioned.count("</think>") == 1
+    continued = backend.render(ModelInput(question, [0.0], trace_prefix("The clip has short", backend.profile)))
+    assert continued == baseline + "The clip has short" and "</think>" not in continued
+    empty = backend.render(ModelInput(question, [0.0], answer_prefix("", backend.profile)))
+    assert empty == baseline + "\n</think>\n\nAnswer: ("  # an empty trace: <think>\n\n</think>
+    instruct = backends["qwen3_omni"]
+    assert "<think>" not in instruct.render(ModelInput(question, [0.0], answer_prefix(REASONING, instruct.profile)))
+
+
+def test_a_trace_cut_by_its_budget_is_closed_flagged_and_the_answer_has_its_own_budget(backends, monkeypatch):
+    backend = backends["qwen3_omni_thinking"]
+    calls: List[int] = []
+    real = backend._generate
+
+    def spy(inputs, settings, extra_stop_ids=()):
+        calls.append(settings.max_new_tokens)
+        return real(inputs, settings, extra_stop_ids)
+
+    monkeypatch.setattr(backend, "_generate", spy)
+    # the tiny model (seed 0) closes its trace at once on the first clip and runs out of budget on the second
+    [[closed_at_once], [cut]] = backend.generate(hf_checks.sample_inputs()[:2], GenerationSettings(max_new_tokens=7))
+    assert calls == [TRACE_BUDGET, 7]  # the trace's budget, then the answer's
+    assert closed_at_once.thinking_finish_reason == "stop" and closed_at_once.startswith("</think>")
+    assert cut.thinking_finish_reason == "length" and cut.count("</think>") == 1
+    trace, answer, closed = split_trace(cut, "<think>", "</think>")
+    assert closed and trace and cut.startswith(f" {trace}\n</think>")  # closed by us, then the answer
+
+
+def test_a_closed_trace_is_kept_and_the_answer_follows_it(backends, monkeypatch):
+    """The trace phase stops at the close marker; the answer phase continues right after it."""
+    backend = backends["qwen3_omni_thinking"]
+    seen: List[ModelInput] = []
+
+    def fake(inputs, settings, extra_stop_ids=()):
+        seen.extend(inputs)
+        if extra_stop_ids:  # the trace phase: stops at </think>
+            assert list(extra_stop_ids) == [backend.tokenizer.convert_tokens_to_ids("</think>")]
+            return [[GeneratedText("It barks.\n</think>", "stop")] for _ in inputs]
+        return [[GeneratedText("\n\nAnswer: (A)", "stop")] for _ in inputs]
+
+    monkeypatch.setattr(backend, "_generate", fake)
+    [[text]] = backend.generate([ModelInput("Q?", [0.0])], GenerationSettings(max_new_tokens=5))
+    assert text == "It barks.\n</think>\n\nAnswer: (A)"
+    assert text.finish_reason == "stop" and text.thinking_finish_reason == "stop"
+    assert seen[1].assistant_prefix == "It barks.\n</think>"
+    # a prefix that already closed the trace (answer generation after an injected trace) is one phase
+    seen.clear()
+    backend.generate([ModelInput("Q?", [0.0], answer_prefix("It barks.", backend.profile))],
+                     GenerationSettings(max_new_tokens=5))
+    assert len(seen) == 1
+
+
+def _manifest(tmp_path: Path) -> Path:
+    from audiofaith.manifest import write_manifest
+    from audiofaith.sakura import build_track
+
+    items = build_track(MIXED, "animal", MIXED.parent)
+    path = tmp_path / "animal.jsonl"
+    write_manifest(path, [items[0], items[-1]])  # two classes
+    return path
+
+
+@pytest.mark.skipif(not (MIXED / "data").is_dir(), reason=f"{MIXED} is absent")
+@pytest.mark.parametrize("key, prefix", [("qwen3_omni", "Qwen3Omni"), ("qwen3_omni_thinking", "Qwen3OmniThink")])
+def test_baseline_conditioned_and_early_answering_through_the_interface_scripts(key, prefix, request, tmp_path):
+    checkpoint = request.getfixturevalue(f"tiny_{key}")
+    manifest = _manifest(tmp_path)
+    out = tmp_path / "out"
+    common = ["--data_root", str(MIXED.parent), "--model_path", str(checkpoint), "--device", "cpu"]
+    if key == "qwen3_omni_thinking":
+        common += ["--max_thinking_tokens", str(TRACE_BUDGET)]
+    baseline, conditioned, early = out / "baseline.jsonl", out / "conditioned.jsonl", out / "early.jsonl"
+    done = run_cli(f"interface/{prefix}_wrapper.py", "--input", str(manifest), "--output", str(baseline),
+                   "--max_new_tokens", "6", *common)
+    assert done.returncode == 0, done.stderr
+    done = run_cli(f"interface/{prefix}_conditioned.py", "--manifest_file", str(manifest), "--input_results_file",
+                   str(baseline), "--output_conditioned_file", str(conditioned), *common)
+    assert done.returncode == 0, done.stderr
+    done = run_cli(f"interface/{prefix}_intervene.py", "--kind", "early_answering", "--manifest_file", str(manifest),
+                   "--input_results_file", str(baseline), "--output_file", str(early), *common)
+    assert done.returncode == 0, done.stderr
+    records = read_jsonl(baseline)
+    assert len(records) == 2 and all(r["model"] == key and r["error"] is None for r in records)
+    assert all(set(r["runs_letter_logprobs"][0]) == {"A", "B", "C", "D"} for r in records)
+    if key == "qwen3_omni_thinking":
+        for record in records:  # the trace is the reasoning; the visible answer is apart from it
+            trace, answer, _ = split_trace(record["runs_raw"][0], "<think>", "</think>")
+            assert record["runs_reasonings"] == [trace] and record["runs_thinking_finish_reasons"][0] in ("stop", "length")
+            assert record["runs_raw"][0].count("</think>") == 1
+        meta = json.loads((out / "baseline.jsonl.meta.json").read_text())
+        assert meta["sessions"][-1]["backend"]["thinking"]["max_thinking_tokens"] == TRACE_BUDGET
+    else:
+        assert all("runs_thinking_finish_reasons" not in r for r in records)
+    lines = read_jsonl(conditioned)
+    assert sorted(line["id"] for line in lines) == sorted(r["id"] for r in records)
+    assert all(line["condition"] == "full" and line["error"] is None for line in lines)
+    # logits mode reproduces the baseline's read-out after the (re-injected) trace
+    by_id = {r["id"]: r for r in records}
+    for line in lines:
+        expected = by_id[line["id"]]["runs_letter_logprobs"][0]
+        assert line["letter_logprobs"] == pytest.approx(expected, abs=1e-4)
+    early_lines = read_jsonl(early)
+    assert early_lines and all(line["condition"] == "early_answering" and line["error"] is None
+                               for line in early_lines)
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_protocol_paper_is_refused_cleanly(key, request, tmp_path):
+    prefix = {"qwen3_omni": "Qwen3Omni", "qwen3_omni_thinking": "Qwen3OmniThink"}[key]
+    done = run_cli(f"interface/{prefix}_wrapper.py", "--input", str(tmp_path / "m.jsonl"), "--output",
+                   str(tmp_path / "b.jsonl"), "--protocol", "paper", "--model_path", str(tmp_path))
+    assert done.returncode == 2, done.stderr
+    assert "--protocol paper is defined for" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_thinking_profile_keeps_other_profiles_hashes():
+    """Adding the trace format to profiles did not change the hash of any profile without one (old
+    outputs' sidecars still match)."""
+    from audiofaith.prompts import PROFILES
+
+    assert "thinking" not in get_profile("qwen_omni").to_json()
+    assert get_profile("qwen3_omni_thinking").to_json()["thinking"]["close"] == "</think>"
+    assert len({profile.hash() for profile in PROFILES.values()}) == len(PROFILES)
