@@ -394,6 +394,34 @@ def build_af3(out: Path, seed: int = 0) -> Path:
     return save_tiny(out, AudioFlamingo3ForConditionalGeneration(config).eval(), processor)
 
 
+def build_music_flamingo(out: Path, seed: int = 0) -> Path:
+    """Tiny Music Flamingo: AF3's architecture plus rotary time embeddings; real AF-Whisper
+    geometry (128 mel bins, 30 s windows, up to 1200 s), the real MusicFlamingoProcessor with its
+    ``<|sound_bos|>`` / ``<|sound_eos|>`` boundary tokens, a 2-layer toy LM, and the AF3-format
+    template (one ``<sound>`` at the start of a user turn with audio)."""
+    import torch
+    from transformers import (MusicFlamingoConfig, MusicFlamingoForConditionalGeneration, MusicFlamingoProcessor,
+                              WhisperFeatureExtractor)
+
+    torch.manual_seed(seed)
+    tokenizer = toy_qwen2_tokenizer(special_tokens=["<|im_start|>", "<|im_end|>", "<sound>", "<|sound_bos|>",
+                                                    "<|sound_eos|>"])
+    processor = MusicFlamingoProcessor(
+        feature_extractor=WhisperFeatureExtractor(feature_size=128, sampling_rate=16000, chunk_length=30,
+                                                  return_attention_mask=True),
+        tokenizer=tokenizer, chat_template=_AF3_CHAT_TEMPLATE, max_audio_len=1200,
+    )
+    config = MusicFlamingoConfig(
+        text_config=_tiny_qwen2_text_config(tokenizer),
+        audio_config=dict(model_type="audioflamingo3_encoder", hidden_size=16, num_attention_heads=4,
+                          intermediate_size=16, num_hidden_layers=2, num_mel_bins=128, max_source_positions=1500),
+        audio_token_id=tokenizer.convert_tokens_to_ids("<sound>"),
+        audio_bos_token_id=tokenizer.convert_tokens_to_ids("<|sound_bos|>"),
+        audio_eos_token_id=tokenizer.convert_tokens_to_ids("<|sound_eos|>"),
+    )
+    return save_tiny(out, MusicFlamingoForConditionalGeneration(config).eval(), processor)
+
+
 # Module path (transformers >= 5.10) -> the old-layout name the tiny think/non_lora_trainables.bin
 # stores it under, as the original training code saved them (see NON_LORA_KEY_MAP in
 # audiofaith/backends/af3_think.py, which maps them back).

@@ -90,6 +90,14 @@ def tiny_qwen3_omni_thinking(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_music_flamingo(tmp_path_factory) -> Path:
+    """A tiny Music Flamingo checkpoint (random weights; AF3 architecture with rotary time embeddings)."""
+    from audiofaith.tiny import build
+
+    return build("music_flamingo", tmp_path_factory.mktemp("tiny") / "music_flamingo")
+
+
+@pytest.fixture(scope="session")
 def synthetic_data(tmp_path_factory) -> dict:
     """A synthetic SAKURA tree under data/SAKURA plus its prepared manifests."""
     from audiofaith.sakura import prepare_sakura

@@ -71,6 +71,9 @@ MODELS: Dict[str, ModelSpec] = {spec.key: spec for spec in (
               "Qwen/Qwen3-Omni-30B-A3B-Thinking", "qwen3_omni_thinking", "Qwen3-Omni-30B-A3B-Thinking (thinker)",
               "Qwen3OmniThink", "audiofaith.tiny:build_qwen3_omni_thinking",
               footprint="MoE 30B (3B active), ~60 GB bf16: --device_map auto across GPUs"),
+    ModelSpec("music_flamingo", "audiofaith.backends.music_flamingo:MusicFlamingoBackend",
+              "nvidia/music-flamingo-2601-hf", "default", "Music Flamingo", "MusicFlamingo",
+              "audiofaith.tiny:build_music_flamingo"),
 )}
 
 

@@ -5,7 +5,6 @@ markers, its own token budget). Random weights: only code paths are checked, nev
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import List
 
 import pytest
@@ -13,15 +12,12 @@ import pytest
 from audiofaith.backends import GenerationSettings, ModelInput, get_profile, load_backend
 from audiofaith.backends.base import GeneratedText
 from audiofaith.cot import split_trace
-from audiofaith.jsonl import read_jsonl
 from audiofaith.prompts import answer_prefix, trace_prefix, user_text
 from tests.backends import hf_checks
-from tests.conftest import run_cli
 from tests.test_prompts import ITEM, REASONING
 
 pytestmark = pytest.mark.slow
 
-MIXED = Path(__file__).resolve().parents[3] / "shared" / "sakura-sample-mixed"
 KEYS = ("qwen3_omni", "qwen3_omni_thinking")
 #: A small trace budget, so the tiny random model's trace is cut (it rarely closes one by chance).
 TRACE_BUDGET = 4
@@ -68,11 +64,7 @@ def test_letter_scores_are_generate_first_step(backends):
 
 @pytest.mark.parametrize("key", KEYS)
 def test_letters_a_to_h_are_single_tokens_after_the_answer_cue(backends, key):
-    backend = backends[key]
-    text = backend.render(ModelInput(user_text(ITEM, "cot", backend.profile), [0.0],
-                                     answer_prefix(REASONING, backend.profile)))
-    ids = backend.letter_token_ids(text, list("ABCDEFGH"))
-    assert len(set(ids)) == 8
+    hf_checks.check_letters_a_to_h_are_single_tokens(backends[key])
 
 
 def test_the_thinking_template_opens_the_trace_and_the_trace_is_reinjected_inside_it(backends):
@@ -134,67 +126,28 @@ def test_a_closed_trace_is_kept_and_the_answer_follows_it(backends, monkeypatch)
     assert len(seen) == 1
 
 
-def _manifest(tmp_path: Path) -> Path:
-    from audiofaith.manifest import write_manifest
-    from audiofaith.sakura import build_track
-
-    items = build_track(MIXED, "animal", MIXED.parent)
-    path = tmp_path / "animal.jsonl"
-    write_manifest(path, [items[0], items[-1]])  # two classes
-    return path
-
-
-@pytest.mark.skipif(not (MIXED / "data").is_dir(), reason=f"{MIXED} is absent")
+@hf_checks.needs_mixed
 @pytest.mark.parametrize("key, prefix", [("qwen3_omni", "Qwen3Omni"), ("qwen3_omni_thinking", "Qwen3OmniThink")])
 def test_baseline_conditioned_and_early_answering_through_the_interface_scripts(key, prefix, request, tmp_path):
-    checkpoint = request.getfixturevalue(f"tiny_{key}")
-    manifest = _manifest(tmp_path)
-    out = tmp_path / "out"
-    common = ["--data_root", str(MIXED.parent), "--model_path", str(checkpoint), "--device", "cpu"]
-    if key == "qwen3_omni_thinking":
-        common += ["--max_thinking_tokens", str(TRACE_BUDGET)]
-    baseline, conditioned, early = out / "baseline.jsonl", out / "conditioned.jsonl", out / "early.jsonl"
-    done = run_cli(f"interface/{prefix}_wrapper.py", "--input", str(manifest), "--output", str(baseline),
-                   "--max_new_tokens", "6", *common)
-    assert done.returncode == 0, done.stderr
-    done = run_cli(f"interface/{prefix}_conditioned.py", "--manifest_file", str(manifest), "--input_results_file",
-                   str(baseline), "--output_conditioned_file", str(conditioned), *common)
-    assert done.returncode == 0, done.stderr
-    done = run_cli(f"interface/{prefix}_intervene.py", "--kind", "early_answering", "--manifest_file", str(manifest),
-                   "--input_results_file", str(baseline), "--output_file", str(early), *common)
-    assert done.returncode == 0, done.stderr
-    records = read_jsonl(baseline)
-    assert len(records) == 2 and all(r["model"] == key and r["error"] is None for r in records)
-    assert all(set(r["runs_letter_logprobs"][0]) == {"A", "B", "C", "D"} for r in records)
-    if key == "qwen3_omni_thinking":
+    thinking = key == "qwen3_omni_thinking"
+    outputs = hf_checks.run_pipeline_through_interface_scripts(
+        prefix, request.getfixturevalue(f"tiny_{key}"), tmp_path,
+        ["--max_thinking_tokens", str(TRACE_BUDGET)] if thinking else [])
+    records = outputs["baseline"]
+    assert all(r["model"] == key for r in records)
+    if thinking:
         for record in records:  # the trace is the reasoning; the visible answer is apart from it
             trace, answer, _ = split_trace(record["runs_raw"][0], "<think>", "</think>")
             assert record["runs_reasonings"] == [trace] and record["runs_thinking_finish_reasons"][0] in ("stop", "length")
             assert record["runs_raw"][0].count("</think>") == 1
-        meta = json.loads((out / "baseline.jsonl.meta.json").read_text())
-        assert meta["sessions"][-1]["backend"]["thinking"]["max_thinking_tokens"] == TRACE_BUDGET
+        assert outputs["meta"][0]["sessions"][-1]["backend"]["thinking"]["max_thinking_tokens"] == TRACE_BUDGET
     else:
         assert all("runs_thinking_finish_reasons" not in r for r in records)
-    lines = read_jsonl(conditioned)
-    assert sorted(line["id"] for line in lines) == sorted(r["id"] for r in records)
-    assert all(line["condition"] == "full" and line["error"] is None for line in lines)
-    # logits mode reproduces the baseline's read-out after the (re-injected) trace
-    by_id = {r["id"]: r for r in records}
-    for line in lines:
-        expected = by_id[line["id"]]["runs_letter_logprobs"][0]
-        assert line["letter_logprobs"] == pytest.approx(expected, abs=1e-4)
-    early_lines = read_jsonl(early)
-    assert early_lines and all(line["condition"] == "early_answering" and line["error"] is None
-                               for line in early_lines)
 
 
-@pytest.mark.parametrize("key", KEYS)
-def test_protocol_paper_is_refused_cleanly(key, request, tmp_path):
-    prefix = {"qwen3_omni": "Qwen3Omni", "qwen3_omni_thinking": "Qwen3OmniThink"}[key]
-    done = run_cli(f"interface/{prefix}_wrapper.py", "--input", str(tmp_path / "m.jsonl"), "--output",
-                   str(tmp_path / "b.jsonl"), "--protocol", "paper", "--model_path", str(tmp_path))
-    assert done.returncode == 2, done.stderr
-    assert "--protocol paper is defined for" in done.stderr and "Traceback" not in done.stderr
+@pytest.mark.parametrize("prefix", ["Qwen3Omni", "Qwen3OmniThink"])
+def test_protocol_paper_is_refused_cleanly(prefix, tmp_path):
+    hf_checks.check_protocol_paper_is_refused(prefix, tmp_path)
 
 
 def test_thinking_profile_keeps_other_profiles_hashes():
