@@ -31,11 +31,14 @@ class ThinkingFormat:
     """How a model that thinks natively marks its thinking trace: the trace is the text between
     ``open`` and ``close`` at the start of the assistant turn, the visible answer what follows.
     ``template_opens``: the model's chat template already ends its generation prompt with
-    ``open`` + newline (the model writes only the trace and ``close``)."""
+    ``open`` + newline (the model writes only the trace and ``close``); otherwise the model
+    opens the trace itself."""
 
     open: str = "<think>"
     close: str = "</think>"
     template_opens: bool = False
+    #: What follows the close marker before the visible answer in the model's own format.
+    after_close: str = "\n\n"
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,11 @@ AF3_THINK_SUFFIX = "Please think and reason about the input audio before you res
 
 #: Qwen3-Omni-30B-A3B-Thinking: the template opens the trace in the generation prompt.
 QWEN3_THINKING = ThinkingFormat(open="<think>", close="</think>", template_opens=True)
+#: Gemma 4 in thinking mode (Google's Gemma 4 prompt format): the model opens a thought channel,
+#: ``<|channel>thought\n...\n<channel|>``, and the visible answer follows the close at once.
+GEMMA4_THINKING = ThinkingFormat(open="<|channel>thought", close="<channel|>", after_close="")
+#: Gemma 4's thinking mode is switched on by this control token in the system turn.
+GEMMA4_THINK_TOKEN = "<|think|>"
 
 DEFAULT_PROFILE = PromptProfile(name="default")
 PROFILES: Dict[str, PromptProfile] = {
@@ -86,6 +94,8 @@ PROFILES: Dict[str, PromptProfile] = {
     "qwen_omni": PromptProfile(name="qwen_omni", system_prompt=QWEN_OMNI_SYSTEM_PROMPT),
     "af3_think": PromptProfile(name="af3_think", cot_suffix=AF3_THINK_SUFFIX),
     "qwen3_omni_thinking": PromptProfile(name="qwen3_omni_thinking", thinking=QWEN3_THINKING),
+    "gemma4": PromptProfile(name="gemma4"),
+    "gemma4_thinking": PromptProfile(name="gemma4_thinking", system_prompt=GEMMA4_THINK_TOKEN, thinking=GEMMA4_THINKING),
 }
 
 
@@ -112,7 +122,8 @@ def answer_prefix(reasoning: str, profile: PromptProfile = DEFAULT_PROFILE) -> s
     markers (an empty trace too: the model answers after a closed, empty trace)."""
     reasoning = reasoning.strip()
     if profile.thinking is not None:
-        return f"{trace_prefix(reasoning, profile)}\n{profile.thinking.close}\n\n{profile.answer_cue}"
+        thinking = profile.thinking
+        return f"{trace_prefix(reasoning, profile)}\n{thinking.close}{thinking.after_close}{profile.answer_cue}"
     if not reasoning:
         return profile.answer_cue
     return f"{reasoning}\n\n{profile.answer_cue}"

@@ -178,6 +178,8 @@ class BaselineRecord:
     # the model) or "length" (cut by --max_thinking_tokens, then closed for the answer); written
     # only by thinking models (absent: no separate trace).
     runs_thinking_finish_reasons: Tuple[Optional[str], ...] = ()
+    # --thinking on|off of a model with both modes (Gemma 4); absent (None) for other models.
+    thinking: Optional[str] = None
     schema_version: int = field(default=SCHEMA_VERSION, init=False)
 
     def __post_init__(self) -> None:
@@ -196,6 +198,8 @@ class BaselineRecord:
             obj[name] = list(obj[name])
         if not obj["runs_thinking_finish_reasons"]:  # only thinking models write it
             del obj["runs_thinking_finish_reasons"]
+        if obj["thinking"] is None:  # only models with both modes write it
+            del obj["thinking"]
         return _versioned(obj)
 
     def cue_prediction(self, run: int) -> Optional[str]:

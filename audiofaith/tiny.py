@@ -344,6 +344,94 @@ def build_qwen3_omni_thinking(out: Path, seed: int = 0) -> Path:
     return _build_qwen3_omni(out, seed, thinking=True)
 
 
+# --- Gemma 4 -------------------------------------------------------------------------------------
+
+# Named multimodal tokens of Gemma 4's tokenizer (the processor reads tokenizer.audio_token ...).
+_GEMMA4_NAMED_TOKENS = {"image_token": "<|image|>", "boi_token": "<|image>", "eoi_token": "<image|>",
+                        "audio_token": "<|audio|>", "boa_token": "<|audio>", "eoa_token": "<audio|>"}
+# Gemma 4's turn, thinking and channel control tokens: special tokens, as in Gemma's vocabulary.
+_GEMMA4_CONTROL_TOKENS = ["<|turn>", "<turn|>", "<|think|>", "<|channel>", "<channel|>"]
+
+# Our own template in Gemma 4's format (Google's Gemma 4 prompt-formatting guide): turns
+# "<|turn>{role}\n...<turn|>\n" with the assistant as "model", no system turn unless one is given,
+# each part in order (audio as the "<|audio|>" placeholder, taken by its type or by an "audio"
+# key), and the generation prompt "<|turn>model\n". Thinking mode is the "<|think|>" token in the
+# system turn (the gemma4_thinking profile puts it there).
+_GEMMA4_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "<|turn>{{ 'model' if message['role'] == 'assistant' else message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+    "{% for part in message['content'] %}"
+    "{% if part['type'] == 'audio' or 'audio' in part %}<|audio|>"
+    "{% elif 'text' in part %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}<turn|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|turn>model\n{% endif %}"
+)
+
+
+def toy_gemma_tokenizer(vocab_size: int = 400):
+    """A GemmaTokenizer (Gemma's BPE with byte fallback and "▁" for spaces) with a small learned
+    vocabulary, the 256 byte tokens, and Gemma 4's named and control tokens."""
+    import json
+
+    from tokenizers import Tokenizer, models, normalizers, trainers
+    from transformers import GemmaTokenizer
+
+    bpe = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True))
+    bpe.normalizer = normalizers.Replace(" ", "\u2581")
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, show_progress=False,
+        special_tokens=["<pad>", "<eos>", "<bos>", "<unk>", "<mask>", *(f"<0x{i:02X}>" for i in range(256))])
+    bpe.train_from_iterator(list(TOY_CORPUS) * 4, trainer=trainer)
+    state = json.loads(bpe.to_str())["model"]
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in state["merges"]]
+    tokenizer = GemmaTokenizer(vocab=state["vocab"], merges=merges, **_GEMMA4_NAMED_TOKENS)
+    tokenizer.add_special_tokens({"additional_special_tokens": [*_GEMMA4_CONTROL_TOKENS,
+                                                                *_GEMMA4_NAMED_TOKENS.values()]})
+    return tokenizer
+
+
+def build_gemma4(out: Path, seed: int = 0) -> Path:
+    """Tiny Gemma 4 (E2B-style: audio tower, vision tower, per-layer embeddings): a 2-layer toy LM
+    (one sliding, one full attention layer), a 2-layer conformer audio encoder on 128 mel bins, the
+    real Gemma4Processor with its audio feature extractor, and a GemmaTokenizer."""
+    import torch
+    from transformers import (Gemma4AudioFeatureExtractor, Gemma4Config, Gemma4ForConditionalGeneration,
+                              Gemma4ImageProcessor, Gemma4Processor, Gemma4VideoProcessor)
+
+    torch.manual_seed(seed)
+    tokenizer = toy_gemma_tokenizer()
+    processor = Gemma4Processor(feature_extractor=Gemma4AudioFeatureExtractor(), image_processor=Gemma4ImageProcessor(),
+                                tokenizer=tokenizer, video_processor=Gemma4VideoProcessor(),
+                                chat_template=_GEMMA4_CHAT_TEMPLATE)
+    ids = {name: tokenizer.convert_tokens_to_ids(token) for name, token in _GEMMA4_NAMED_TOKENS.items()}
+    text = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=37, num_hidden_layers=2,
+                num_attention_heads=4, num_key_value_heads=2, head_dim=8, global_head_dim=8, sliding_window=16,
+                layer_types=["sliding_attention", "full_attention"], hidden_size_per_layer_input=8,
+                vocab_size_per_layer_input=len(tokenizer), max_position_embeddings=4096,
+                pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+                eos_token_id=tokenizer.convert_tokens_to_ids("<turn|>"))
+    config = Gemma4Config(
+        text_config=text,
+        vision_config=dict(hidden_size=32, intermediate_size=37, num_hidden_layers=1, num_attention_heads=4,
+                           num_key_value_heads=4, head_dim=8, position_embedding_size=64),
+        # the first conv's channels are the mel bins (its input projection assumes 128 / 4 frequency rows)
+        audio_config=dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                          subsampling_conv_channels=[128, 4], output_proj_dims=32),
+        boi_token_id=ids["boi_token"], eoi_token_id=ids["eoi_token"], image_token_id=ids["image_token"],
+        video_token_id=tokenizer.convert_tokens_to_ids("<|video|>"), boa_token_id=ids["boa_token"],
+        eoa_token_index=ids["eoa_token"], audio_token_id=ids["audio_token"],
+    )
+    model = Gemma4ForConditionalGeneration(config).eval()
+    model.generation_config.eos_token_id = text["eos_token_id"]
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    return out
+
+
 # --- Audio Flamingo 3 ----------------------------------------------------------------------------
 
 # Our own template with the behaviour of the hub processor's: the default system prompt unless one

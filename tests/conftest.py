@@ -98,6 +98,14 @@ def tiny_music_flamingo(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_gemma4(tmp_path_factory) -> Path:
+    """A tiny Gemma 4 checkpoint (random weights; audio and vision towers, thinking and non-thinking modes)."""
+    from audiofaith.tiny import build
+
+    return build("gemma4", tmp_path_factory.mktemp("tiny") / "gemma4")
+
+
+@pytest.fixture(scope="session")
 def synthetic_data(tmp_path_factory) -> dict:
     """A synthetic SAKURA tree under data/SAKURA plus its prepared manifests."""
     from audiofaith.sakura import prepare_sakura

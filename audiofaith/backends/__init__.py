@@ -40,6 +40,9 @@ class ModelSpec:
     tiny_builder: str  # "package.module:function", function(out: Path, seed: int) -> Path, imported lazily
     environment: str = "hf"  # a key of ENVIRONMENTS
     footprint: str = ""  # what loading the real weights takes, where it needs more than one GPU of 40+ GB
+    #: A model with both a thinking and a non-thinking mode (``--thinking on|off``): mode -> prompt
+    #: profile; empty for a model with one mode (``profile`` is then its only one).
+    thinking_profiles: Tuple[Tuple[str, str], ...] = ()
 
     @property
     def requirements(self) -> str:
@@ -74,6 +77,9 @@ MODELS: Dict[str, ModelSpec] = {spec.key: spec for spec in (
     ModelSpec("music_flamingo", "audiofaith.backends.music_flamingo:MusicFlamingoBackend",
               "nvidia/music-flamingo-2601-hf", "default", "Music Flamingo", "MusicFlamingo",
               "audiofaith.tiny:build_music_flamingo"),
+    ModelSpec("gemma4", "audiofaith.backends.gemma4:Gemma4Backend", "google/gemma-4-E2B-it", "gemma4_thinking",
+              "Gemma 4 E2B-it", "Gemma4", "audiofaith.tiny:build_gemma4",
+              thinking_profiles=(("on", "gemma4_thinking"), ("off", "gemma4"))),
 )}
 
 
@@ -98,8 +104,18 @@ def model_keys(environment: Optional[str] = None) -> List[str]:
     return [key for key, spec in MODELS.items() if environment is None or spec.environment == environment]
 
 
-def get_profile(key: str) -> PromptProfile:
-    return PROFILES[get_spec(key).profile]
+def get_profile(key: str, thinking: Optional[str] = None) -> PromptProfile:
+    """The prompt profile of model ``key``; ``thinking`` ("on" / "off") picks the mode of a model
+    that has both (None: its default mode)."""
+    spec = get_spec(key)
+    if thinking is None:
+        return PROFILES[spec.profile]
+    modes = dict(spec.thinking_profiles)
+    if thinking not in modes:
+        having = ", ".join(k for k, s in MODELS.items() if s.thinking_profiles) or "none"
+        raise UserError(f"--thinking is for models with both a thinking and a non-thinking mode ({having}); "
+                        f"{key} has {'modes ' + ', '.join(modes) if modes else 'one mode'}")
+    return PROFILES[modes[thinking]]
 
 
 def resolve_lazy(target: str) -> Any:
@@ -124,7 +140,8 @@ def load_backend(key: str, model_path: Optional[str] = None, device: str = "auto
     ``options`` are the backend's own settings (see ``Backend.add_arguments``)."""
     spec = get_spec(key)
     cls = backend_class(key)
-    return cls(model_path or spec.default_checkpoint, device=device, dtype=dtype, profile=get_profile(key), **options)
+    profile = get_profile(key, options.get("thinking"))
+    return cls(model_path or spec.default_checkpoint, device=device, dtype=dtype, profile=profile, **options)
 
 
 def models_markdown() -> str:

@@ -82,6 +82,8 @@ class HFAudioBackend(Backend):
         self.model_path = str(model_path)
         self.profile = profile
         if max_thinking_tokens is not None:
+            if int(max_thinking_tokens) < 1:
+                raise UserError(f"--max_thinking_tokens must be at least 1, got {max_thinking_tokens}")
             self.max_thinking_tokens = int(max_thinking_tokens)
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
@@ -291,12 +293,29 @@ class HFAudioBackend(Backend):
         with torch.inference_mode():
             output = self.model.generate(**batch, **self.generate_kwargs(), **extra, generation_config=config)
         new_tokens = output[:, batch["input_ids"].shape[1]:]
-        texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        texts = self._decode(new_tokens)
         stop_ids = stop_ids + [int(i) for i in extra_stop_ids]
         generated = [GeneratedText(text, finish_reason_from_tokens(row.tolist(), stop_ids))
                      for text, row in zip(texts, new_tokens)]
         n = settings.num_return_sequences
         return [generated[i * n:(i + 1) * n] for i in range(len(inputs))]
+
+    def _decode(self, new_tokens) -> List[str]:
+        """The new tokens as text, special tokens removed, except a thinking model's trace markers
+        where its tokenizer makes them special tokens (Gemma 4's ``<|channel>`` / ``<channel|>``):
+        without them the trace could not be told from the answer."""
+        thinking = self.profile.thinking
+        # what skip_special_tokens drops: the special tokens it lists and every added token marked special
+        special = set(self.tokenizer.all_special_ids) | {
+            int(i) for i, token in getattr(self.tokenizer, "added_tokens_decoder", {}).items() if token.special}
+        kept = set()
+        if thinking is not None:
+            for marker in (thinking.open, thinking.close):
+                kept |= set(self.tokenizer(marker, add_special_tokens=False)["input_ids"]) & special
+        if not kept:
+            return self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        rows = [[int(t) for t in row.tolist() if int(t) in kept or int(t) not in special] for row in new_tokens]
+        return self.tokenizer.batch_decode(rows, skip_special_tokens=False)
 
     def _stop_ids(self) -> List[int]:
         """The token ids that end generation (the generation config's eos ids)."""

@@ -151,6 +151,12 @@ def protocol_label(model: str, protocol: Optional[str]) -> str:
     return model if protocol in (None, "", "ours") else f"{model} [{protocol} protocol]"
 
 
+def thinking_label(model: str, thinking: Optional[str]) -> str:
+    """The model name marked with its thinking mode (``--thinking on|off``, models with both modes),
+    so the two modes are separate rows everywhere and never pooled or joined."""
+    return model if not thinking else f"{model} [thinking {thinking}]"
+
+
 def _locate(record: Union[BaselineRecord, InterventionRecord], manifest: Dict[str, ManifestItem],
             where: str) -> Tuple[str, str, str]:
     """(dataset, subset, hop) of a record: its own fields, else the manifest, else a
@@ -178,7 +184,7 @@ def baseline_lines(record: BaselineRecord, manifest: Dict[str, ManifestItem], wh
     dataset, subset, hop = _locate(record, manifest, where)
     answer = record.answer or (manifest[record.id].answer if record.id in manifest else "")
     condition = BASELINE_CONDITION[record.prompt_mode]
-    common = dict(model=protocol_label(record.model, record.protocol), subset=subset, hop=hop, id=record.id,
+    common = dict(model=protocol_label(thinking_label(record.model, record.thinking), record.protocol), subset=subset, hop=hop, id=record.id,
                   condition=condition, variant="", x=None, answer=answer, reference=None, paired=False, source=where, dataset=dataset,
                   audio_cut=audio_cut(record.warnings) if record.error is None else None,
                   cluster=clip_key(record.id, manifest))
@@ -258,7 +264,8 @@ def conditioned_line(record: InterventionRecord, manifest: Dict[str, ManifestIte
     variant = _variant(condition, params)
     if spec.variant_suffix is not None:
         variant += spec.variant_suffix(record)
-    model = protocol_label(model_label(record.model, record.cot_source_model), record.protocol)
+    model = protocol_label(thinking_label(model_label(record.model, record.cot_source_model), record.extra.get("thinking")),
+                           record.protocol)
     return Line(model=model, subset=subset, hop=hop, id=record.id,
                 run=int(record.run), condition=condition, variant=variant,
                 x=_x_value(condition, params), answer=answer, prediction=record.prediction, reference=reference,

@@ -36,6 +36,7 @@ class BaselineConfig:
     seed: int = 0
     workers: int = 2
     letter_logprobs: bool = True  # read the letter log-probabilities after each run's reasoning
+    thinking: Optional[str] = None  # --thinking on|off of a model with both modes (recorded on every line)
 
     def generation_settings(self) -> GenerationSettings:
         sampling = self.num_runs > 1
@@ -106,7 +107,9 @@ def _start_batch(batch: List[ManifestItem], loaded: List[LoadedAudio], config: B
     records: Dict[str, BaselineRecord] = {}
     runnable: List[ManifestItem] = []
     inputs: List[ModelInput] = []
-    extra = {} if protocol is None else {"protocol": protocol}
+    extra: Dict[str, Any] = {} if protocol is None else {"protocol": protocol}
+    if config.thinking is not None:
+        extra["thinking"] = config.thinking
     for item, audio in zip(batch, loaded):
         common = dict(id=item.id, model=config.model_key, prompt_mode=config.prompt_mode, answer=item.answer,
                       subset=item.subset, hop=item.hop, dataset=item.dataset, **extra)

@@ -89,6 +89,8 @@ class VariantConfig:
     desc: str = "variants"
     #: How continued and regenerated reasoning is decoded: the baseline's own decoding.
     cot_sampler: CotSampler = CotSampler()
+    #: --thinking on|off of a model with both modes: recorded on every line (``thinking``).
+    thinking: Optional[str] = None
 
 
 def reference_field(variant: Variant, answer_mode: str) -> str:
@@ -156,7 +158,8 @@ def _new_record(variant: Variant, config: VariantConfig, protocol: str = OURS) -
         answer_mode=config.answer_mode, answer=item.answer, subset=item.subset, hop=item.hop, dataset=item.dataset,
         params=dict(variant.params), baseline_prediction=variant.baseline_prediction,
         baseline_cue_prediction=variant.baseline_cue_prediction,
-        reference_field=reference_field(variant, config.answer_mode), cot_source_model=variant.cot_source_model, extra=dict(variant.extra),
+        reference_field=reference_field(variant, config.answer_mode), cot_source_model=variant.cot_source_model,
+        extra={**variant.extra, **({} if config.thinking is None else {"thinking": config.thinking})},
         protocol=protocol,
     )
 
