@@ -66,8 +66,15 @@ def test_the_modes_render_gemma4s_format_and_reinject_the_trace_in_its_channel(b
 
 def test_thinking_on_keeps_its_channel_markers_and_flags_a_cut_trace(backends):
     on, off = backends["on"], backends["off"]
-    close = on.tokenizer.convert_tokens_to_ids("<channel|>")
-    assert on.tokenizer.added_tokens_decoder[close].special  # skip_special_tokens would drop it; decoding keeps it
+    import torch
+
+    tokenizer = on.tokenizer
+    close, pad, end = (tokenizer.convert_tokens_to_ids(t) for t in ("<channel|>", "<pad>", "<turn|>"))
+    assert tokenizer.added_tokens_decoder[close].special and close not in tokenizer.all_special_ids
+    row = tokenizer("It barks", add_special_tokens=False)["input_ids"] + [close, end, pad]
+    assert "<channel|>" not in tokenizer.decode(row, skip_special_tokens=True)  # what plain decoding would lose
+    assert on._decode(torch.tensor([row])) == ["It barks<channel|>"]  # kept; the end of turn and padding dropped
+    assert off._decode(torch.tensor([row])) == ["It barks"]
     texts = on.generate(hf_checks.sample_inputs(), GenerationSettings(max_new_tokens=5))
     for [text] in texts:
         assert text.count("<channel|>") == 1 and text.thinking_finish_reason in ("stop", "length")
