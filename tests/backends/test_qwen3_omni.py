@@ -4,6 +4,7 @@ markers, its own token budget). Random weights: only code paths are checked, nev
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import List
 
@@ -158,3 +159,16 @@ def test_thinking_profile_keeps_other_profiles_hashes():
     assert "thinking" not in get_profile("qwen_omni").to_json()
     assert get_profile("qwen3_omni_thinking").to_json()["thinking"]["close"] == "</think>"
     assert len({profile.hash() for profile in PROFILES.values()}) == len(PROFILES)
+
+
+def test_sampled_runs_with_a_trace_do_not_depend_on_the_batch(backends):
+    """Seeded sampling through both phases: each run's trace and answer come from its own seeds, so
+    a batch gives what one-at-a-time gives."""
+    backend = backends["qwen3_omni_thinking"]
+    inputs = [dataclasses.replace(inp, run_seeds=(11 + i, 23 + i)) for i, inp in enumerate(hf_checks.sample_inputs())]
+    settings = GenerationSettings(max_new_tokens=4, do_sample=True, temperature=1.0, num_return_sequences=2)
+    batched = backend.generate(inputs, settings)
+    single = [backend.generate([inp], settings)[0] for inp in inputs]
+    assert batched == single and all(len(runs) == 2 for runs in batched)
+    assert [[t.thinking_finish_reason for t in runs] for runs in batched] == \
+        [[t.thinking_finish_reason for t in runs] for runs in single]
