@@ -80,7 +80,8 @@ QWEN_OMNI_SYSTEM_PROMPT = (
 # CoT instruction, which still asks for the final "Answer: (X)" line.
 AF3_THINK_SUFFIX = "Please think and reason about the input audio before you respond."
 
-#: Qwen3-Omni-30B-A3B-Thinking: the template opens the trace in the generation prompt.
+#: Qwen3-Omni-30B-A3B-Thinking (and Nemotron omni in reasoning mode): the template opens the
+#: trace in the generation prompt.
 QWEN3_THINKING = ThinkingFormat(open="<think>", close="</think>", template_opens=True)
 #: Gemma 4 in thinking mode (Google's Gemma 4 prompt format): the model opens a thought channel,
 #: ``<|channel>thought\n...\n<channel|>``, and the visible answer follows the close at once.
@@ -94,6 +95,8 @@ PROFILES: Dict[str, PromptProfile] = {
     "qwen_omni": PromptProfile(name="qwen_omni", system_prompt=QWEN_OMNI_SYSTEM_PROMPT),
     "af3_think": PromptProfile(name="af3_think", cot_suffix=AF3_THINK_SUFFIX),
     "qwen3_omni_thinking": PromptProfile(name="qwen3_omni_thinking", thinking=QWEN3_THINKING),
+    "nemotron_omni": PromptProfile(name="nemotron_omni"),
+    "nemotron_omni_thinking": PromptProfile(name="nemotron_omni_thinking", thinking=QWEN3_THINKING),
     "gemma4": PromptProfile(name="gemma4"),
     "gemma4_thinking": PromptProfile(name="gemma4_thinking", system_prompt=GEMMA4_THINK_TOKEN, thinking=GEMMA4_THINKING),
 }

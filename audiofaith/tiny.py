@@ -344,6 +344,73 @@ def build_qwen3_omni_thinking(out: Path, seed: int = 0) -> Path:
     return _build_qwen3_omni(out, seed, thinking=True)
 
 
+# --- Nemotron 3 Nano Omni ------------------------------------------------------------------------
+
+# Our own template with the ChatML turns of Nemotron's: no system turn unless one is given, each
+# user part in order (audio as "<so_embedding>", taken by its type or by an "audio" key), and a
+# generation prompt that opens the reasoning trace ("<think>\n") when ``enable_thinking`` (the
+# default) or closes an empty one ("<think></think>") when not.
+_NEMOTRON_OMNI_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+    "{% for part in message['content'] %}"
+    "{% if part['type'] == 'audio' or 'audio' in part %}<so_embedding>"
+    "{% elif 'text' in part %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}"
+    "{% if enable_thinking is not defined or enable_thinking %}{{ '<think>\\n' }}{% else %}{{ '<think></think>' }}"
+    "{% endif %}{% endif %}"
+)
+
+
+def build_nemotron_omni(out: Path, seed: int = 0) -> Path:
+    """Tiny Nemotron 3 Nano Omni: a 3-block NemotronH LM (one Mamba-2, one attention, one MoE block
+    with 4 experts), a 2-layer Parakeet sound encoder on 80 mel bins, a one-layer RADIO vision
+    tower, and the real processor with its Parakeet feature extractor."""
+    import torch
+    from transformers import (NemotronH_Omni_Reasoning_V3, NemotronH_Omni_Reasoning_V3_Config,
+                              NemotronH_Omni_Reasoning_V3ImageProcessor, NemotronH_Omni_Reasoning_V3Processor,
+                              NemotronH_Omni_Reasoning_V3VideoProcessor, ParakeetFeatureExtractor)
+
+    torch.manual_seed(seed)
+    tokenizer = toy_qwen2_tokenizer(special_tokens=["<|im_start|>", "<|im_end|>", "<so_embedding>", "<so_start>",
+                                                    "<so_end>", "<image>", "<img>", "</img>", "<video>"],
+                                    extra_corpus=["<think> I hear a dog. </think>"])
+    tokenizer.add_tokens(list(QWEN3_THINK_TOKENS))  # trace markers: added, not special (decoding keeps them)
+    processor = NemotronH_Omni_Reasoning_V3Processor(
+        image_processor=NemotronH_Omni_Reasoning_V3ImageProcessor(),
+        video_processor=NemotronH_Omni_Reasoning_V3VideoProcessor(), tokenizer=tokenizer,
+        feature_extractor=ParakeetFeatureExtractor(), chat_template=_NEMOTRON_OMNI_CHAT_TEMPLATE)
+    text = dict(vocab_size=len(tokenizer), hidden_size=32, layers_block_type=["mamba", "attention", "moe"],
+                num_attention_heads=4, num_key_value_heads=2, head_dim=8, intermediate_size=37, ssm_state_size=8,
+                mamba_num_heads=4, mamba_head_dim=16, n_groups=1, conv_kernel=4, expand=2, chunk_size=16,
+                n_routed_experts=4, num_experts_per_tok=2, moe_intermediate_size=16,
+                moe_shared_expert_intermediate_size=16, max_position_embeddings=4096,
+                pad_token_id=tokenizer.pad_token_id, bos_token_id=None,
+                eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"))
+    config = NemotronH_Omni_Reasoning_V3_Config(
+        text_config=text,
+        vision_config=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=4, patch_size=16, image_size=64,
+                           max_img_size=256, num_cls_tokens=1, num_registers=1, video_temporal_patch_size=2),
+        audio_config=dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=32,
+                          subsampling_conv_channels=8, num_mel_bins=80, projection_hidden_size=32,
+                          projection_bias=True),
+        vision_hidden_size=32, projector_hidden_size=32,
+        image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
+        video_token_id=tokenizer.convert_tokens_to_ids("<video>"),
+        audio_token_id=tokenizer.convert_tokens_to_ids("<so_embedding>"),
+    )
+    model = NemotronH_Omni_Reasoning_V3(config).eval()
+    model.generation_config.eos_token_id = text["eos_token_id"]
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    return out
+
+
 # --- Gemma 4 -------------------------------------------------------------------------------------
 
 # Named multimodal tokens of Gemma 4's tokenizer (the processor reads tokenizer.audio_token ...).

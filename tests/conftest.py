@@ -106,6 +106,14 @@ def tiny_gemma4(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_nemotron_omni(tmp_path_factory) -> Path:
+    """A tiny Nemotron 3 Nano Omni checkpoint (random weights; Mamba-2 / attention / MoE blocks, Parakeet encoder)."""
+    from audiofaith.tiny import build
+
+    return build("nemotron_omni", tmp_path_factory.mktemp("tiny") / "nemotron_omni")
+
+
+@pytest.fixture(scope="session")
 def synthetic_data(tmp_path_factory) -> dict:
     """A synthetic SAKURA tree under data/SAKURA plus its prepared manifests."""
     from audiofaith.sakura import prepare_sakura

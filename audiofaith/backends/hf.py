@@ -129,6 +129,10 @@ class HFAudioBackend(Backend):
         """Extra model keyword arguments for every ``generate`` call (generation and scoring)."""
         return {}
 
+    def chat_template_kwargs(self) -> Dict[str, Any]:
+        """Extra variables for the chat template (e.g. a thinking switch); none by default."""
+        return {}
+
     def conversation(self, inp: ModelInput) -> List[Dict[str, Any]]:
         """The chat messages for one input (audio first, then the text, unless the input puts
         the audio after the text; then any later turns).
@@ -168,7 +172,8 @@ class HFAudioBackend(Backend):
         """The full prompt text: chat template with the generation prompt, then the assistant prefix.
         A thinking model's prefix that opens the trace (``prompts.trace_prefix`` / ``answer_prefix``)
         is not opened twice where the template's generation prompt already opened it."""
-        text = self.processor.apply_chat_template(self.conversation(inp), add_generation_prompt=True, tokenize=False)
+        text = self.processor.apply_chat_template(self.conversation(inp), add_generation_prompt=True, tokenize=False,
+                                                  **self.chat_template_kwargs())
         prefix = inp.assistant_prefix
         thinking = self.profile.thinking
         if thinking is not None:

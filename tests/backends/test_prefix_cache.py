@@ -156,3 +156,12 @@ def test_the_new_models_that_use_it_match_the_plain_pass(key, request):
 def test_qwen3_omni_falls_back_to_the_plain_pass(tiny_qwen3_omni_thinking):
     backend = _sharpened("qwen3_omni_thinking", tiny_qwen3_omni_thinking)
     assert "mrope" in backend._prefix_cache_unsupported()
+
+
+def test_nemotron_omni_falls_back_to_the_plain_pass(tiny_nemotron_omni):
+    """Its language model (Mamba-2 hybrid) sits in ``language_model``, not behind an inner
+    ``model`` that takes a key/value cache: every row takes the plain batched pass."""
+    backend = load_backend("nemotron_omni", str(tiny_nemotron_omni), device="cpu", dtype="fp32")
+    assert "no inner multimodal model" in backend._prefix_cache_unsupported()
+    cached, plain, calls = _both(backend, early_answering_rows(_tone(3.0, 440)))
+    assert calls == [] and cached == plain
