@@ -99,6 +99,13 @@ def test_the_report_labels_rows_with_the_mode():
                             subset="animal", hop="single", runs_reasonings=["r"], runs_predictions=["A"], thinking="off")
     assert {line.model for line in baseline_lines(record, {}, "b.jsonl")} == {"gemma4 [thinking off]"}
     assert json.loads(json.dumps(record.to_json()))["thinking"] == "off"
+    from audiofaith.records import InterventionRecord
+    from audiofaith.report.load import conditioned_line
+
+    line = InterventionRecord.from_json({"id": record.id, "model": "gemma4", "run": 0, "condition": "full",
+                                         "answer": "A", "subset": "animal", "hop": "single", "prediction": "A",
+                                         "thinking": "on"})
+    assert conditioned_line(line, {}, "c.jsonl").model == "gemma4 [thinking on]"  # never joined with "off" rows
     assert "thinking" not in BaselineRecord(id="x", model="m", prompt_mode="cot", answer="A").to_json()
 
 
