@@ -220,9 +220,10 @@ class HFAudioBackend(Backend):
         """New text per input and sequence. A thinking model (a profile with a trace format and a
         ``max_thinking_tokens`` budget) whose prefix has not closed its trace generates in two
         phases: the trace, up to ``max_thinking_tokens`` and stopping at the close marker; then,
-        after the trace (closed by us when its budget cut it), the answer, up to the settings'
-        ``max_new_tokens``. The text is both phases; its ``thinking_finish_reason`` says whether the
-        trace closed (``stop``) or was cut (``length``)."""
+        after the trace (closed by us when its budget cut it or the model ended its turn inside it),
+        the answer, up to the settings' ``max_new_tokens``. The text is both phases; its
+        ``thinking_finish_reason`` says whether the trace stopped by itself (``stop``) or was cut
+        (``length``); None when the model answered without opening a trace (one phase only)."""
         thinking = self.profile.thinking
         if thinking is None or self.max_thinking_tokens is None:
             return self._generate(inputs, settings)
@@ -244,7 +245,8 @@ class HFAudioBackend(Backend):
 
     def _generate_with_trace(self, inputs: Sequence[ModelInput],
                              settings: GenerationSettings) -> List[List[GeneratedText]]:
-        close = self.profile.thinking.close
+        thinking = self.profile.thinking
+        close = thinking.close
         trace_settings = dataclasses.replace(settings, max_new_tokens=self.max_thinking_tokens)
         traces = self._generate(inputs, trace_settings, extra_stop_ids=[self._close_token_id()])
         n = settings.num_return_sequences
@@ -255,12 +257,15 @@ class HFAudioBackend(Backend):
             texts.append([])
             for j, trace in enumerate(row):
                 closed = close in trace
-                if not closed and trace.finish_reason == "stop":
-                    # the model ended its turn without closing a trace: that text is its whole turn
-                    texts[i].append(GeneratedText(str(trace), "stop", "stop"))
+                in_trace = thinking.template_opens or thinking.open in trace
+                if not closed and trace.finish_reason == "stop" and not in_trace:
+                    # the model answered without thinking (it never opened a trace): no trace, no second phase
+                    texts[i].append(GeneratedText(str(trace), "stop", None))
                     continue
+                # a trace the model closed, ended its turn inside ("stop": closed by us), or ran out of budget
+                # in ("length": closed by us); the answer follows the close either way
                 trace_text = str(trace) if closed else f"{trace}\n{close}"
-                texts[i].append((trace_text, "stop" if closed else "length"))
+                texts[i].append((trace_text, "stop" if closed or trace.finish_reason == "stop" else "length"))
                 seeds = None if inp.run_seeds is None else (derive_seed(inp.run_seeds[j], "after the trace", 0),)
                 continued.append(dataclasses.replace(inp, assistant_prefix=inp.assistant_prefix + trace_text,
                                                      run_seeds=seeds))

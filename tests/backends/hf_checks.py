@@ -3,6 +3,7 @@ from each model's test file."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Dict, List, Sequence
 
@@ -121,7 +122,7 @@ def run_pipeline_through_interface_scripts(prefix: str, checkpoint: Path, folder
     assert early_lines and all(line["condition"] == "early_answering" and line["error"] is None
                                for line in early_lines)
     return {"baseline": records, "conditioned": lines, "early_answering": early_lines,
-            "meta": [__import__("json").loads((out / "baseline.jsonl.meta.json").read_text())]}
+            "meta": [json.loads((out / "baseline.jsonl.meta.json").read_text())]}
 
 
 def check_protocol_paper_is_refused(prefix: str, folder: Path) -> None:

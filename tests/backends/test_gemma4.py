@@ -136,3 +136,19 @@ def test_baseline_conditioned_and_early_answering_through_the_interface_scripts(
 
 def test_protocol_paper_is_refused_cleanly(tmp_path):
     hf_checks.check_protocol_paper_is_refused("Gemma4", tmp_path)
+
+
+def test_an_answer_without_a_thought_channel_is_one_phase_with_no_trace(backends, monkeypatch):
+    """Gemma 4 opens its channel itself: a turn that ends without opening one has no trace."""
+    from audiofaith.backends.base import GeneratedText
+
+    backend, calls = backends["on"], []
+
+    def fake(inputs, settings, extra_stop_ids=()):
+        calls.append(settings.max_new_tokens)
+        return [[GeneratedText("Answer: (B)", "stop")] for _ in inputs]
+
+    monkeypatch.setattr(backend, "_generate", fake)
+    [[text]] = backend.generate([ModelInput("Q?", [0.0])], GenerationSettings(max_new_tokens=5))
+    assert text == "Answer: (B)" and text.thinking_finish_reason is None and calls == [TRACE_BUDGET]
+    assert split_trace(text, "<|channel>thought", "<channel|>") == ("", "Answer: (B)", True)

@@ -120,6 +120,13 @@ def test_a_closed_trace_is_kept_and_the_answer_follows_it(backends, monkeypatch)
     assert text == "It barks.\n</think>\n\nAnswer: (A)"
     assert text.finish_reason == "stop" and text.thinking_finish_reason == "stop"
     assert seen[1].assistant_prefix == "It barks.\n</think>"
+    # the model ends its turn inside the (template-opened) trace: closed by us, then the answer
+    monkeypatch.setattr(backend, "_generate", lambda inputs, settings, extra_stop_ids=(): (
+        seen.extend(inputs), [[GeneratedText("It barks" if extra_stop_ids else " (A)", "stop")] for _ in inputs])[1])
+    seen.clear()
+    [[text]] = backend.generate([ModelInput("Q?", [0.0])], GenerationSettings(max_new_tokens=5))
+    assert text == "It barks\n</think> (A)" and text.thinking_finish_reason == "stop" and len(seen) == 2
+    monkeypatch.setattr(backend, "_generate", fake)
     # a prefix that already closed the trace (answer generation after an injected trace) is one phase
     seen.clear()
     backend.generate([ModelInput("Q?", [0.0], answer_prefix("It barks.", backend.profile))],
