@@ -179,3 +179,15 @@ def test_sampled_runs_with_a_trace_do_not_depend_on_the_batch(backends):
     assert batched == single and all(len(runs) == 2 for runs in batched)
     assert [[t.thinking_finish_reason for t in runs] for runs in batched] == \
         [[t.thinking_finish_reason for t in runs] for runs in single]
+
+
+def test_device_map_auto_loads_and_answers_like_the_whole_model(backends, tiny_qwen3_omni):
+    """``--device_map auto`` (accelerate's placement; on this CPU-only machine everything lands on the
+    CPU) loads through the same class, sends inputs to the embeddings' device, and gives the same
+    letters as the model loaded whole. Spreading over several GPUs was not run here."""
+    mapped = load_backend("qwen3_omni", str(tiny_qwen3_omni), device="cpu", dtype="fp32", device_map="auto")
+    assert mapped.device == "cpu" and mapped.provenance()["model_class"] == "Qwen3OmniMoeThinkerForConditionalGeneration"
+    inputs = hf_checks.sample_inputs()
+    whole = backends["qwen3_omni"].score_letters(inputs, hf_checks.LETTERS)
+    for got, expected in zip(mapped.score_letters(inputs, hf_checks.LETTERS), whole):
+        assert got == pytest.approx(expected, abs=1e-5)
