@@ -20,10 +20,10 @@ import numpy as np
 
 from audiofaith.backends.base import (Backend, GeneratedText, GenerationSettings, ModelInput, ScoringError,
                                       finish_reason_from_tokens)
-from audiofaith.seeds import derive_seed
 from audiofaith.errors import UserError
 from audiofaith.model_source import is_tiny_checkpoint
 from audiofaith.prompts import DEFAULT_PROFILE, PromptProfile
+from audiofaith.seeds import derive_seed
 
 log = logging.getLogger(__name__)
 
