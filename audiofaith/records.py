@@ -144,7 +144,7 @@ def _versioned(obj: Dict[str, Any]) -> Dict[str, Any]:
 
 #: Fields of a baseline line that hold one entry per run (tuples in the record, lists in JSON).
 _RUN_LISTS = ("runs_reasonings", "runs_raw", "runs_predictions", "runs_correct", "runs_letter_logprobs",
-              "runs_finish_reasons", "warnings", "runs_answer_raw")
+              "runs_finish_reasons", "warnings", "runs_answer_raw", "runs_thinking_finish_reasons")
 
 
 @dataclass(frozen=True)
@@ -175,6 +175,12 @@ class BaselineRecord:
     # Under a protocol that asks for the answer in a second call after the cut reasoning
     # (paper, Qwen2-Audio): that call's text per run, which runs_predictions is parsed from.
     runs_answer_raw: Tuple[str, ...] = ()
+    # A model that thinks natively (docs/models.md): why each run's trace stopped, "stop" (closed by
+    # the model) or "length" (cut by --max_thinking_tokens, then closed for the answer); written
+    # only by thinking models (absent: no separate trace).
+    runs_thinking_finish_reasons: Tuple[Optional[str], ...] = ()
+    # --thinking on|off of a model with both modes (Gemma 4); absent (None) for other models.
+    thinking: Optional[str] = None
     schema_version: int = field(default=SCHEMA_VERSION, init=False)
 
     def __post_init__(self) -> None:
@@ -191,6 +197,10 @@ class BaselineRecord:
         obj = dataclasses.asdict(self)
         for name in _RUN_LISTS:
             obj[name] = list(obj[name])
+        if not obj["runs_thinking_finish_reasons"]:  # only thinking models write it
+            del obj["runs_thinking_finish_reasons"]
+        if obj["thinking"] is None:  # only models with both modes write it
+            del obj["thinking"]
         return _versioned(obj)
 
     def cue_prediction(self, run: int) -> Optional[str]:

@@ -166,6 +166,12 @@ def _shared(value: Any) -> Any:
     return sys.intern(value) if type(value) is str else value
 
 
+def thinking_label(model: str, thinking: Optional[str]) -> str:
+    """The model name marked with its thinking mode (``--thinking on|off``, models with both modes),
+    so the two modes are separate rows everywhere and never pooled or joined."""
+    return model if not thinking else f"{model} [thinking {thinking}]"
+
+
 def _locate(record: Union[BaselineRecord, InterventionRecord], manifest: Dict[str, ManifestItem],
             where: str) -> Tuple[str, str, str]:
     """(dataset, subset, hop) of a record: its own fields, else the manifest, else a
@@ -193,7 +199,7 @@ def baseline_lines(record: BaselineRecord, manifest: Dict[str, ManifestItem], wh
     dataset, subset, hop = _locate(record, manifest, where)
     answer = record.answer or (manifest[record.id].answer if record.id in manifest else "")
     condition = BASELINE_CONDITION[record.prompt_mode]
-    common = dict(model=_shared(protocol_label(record.model, record.protocol)), subset=_shared(subset),
+    common = dict(model=_shared(protocol_label(thinking_label(record.model, record.thinking), record.protocol)), subset=_shared(subset),
                   hop=_shared(hop), id=_shared(record.id), condition=condition, variant="", x=None, answer=answer,
                   reference=None, paired=False, source=where, dataset=_shared(dataset),
                   audio_cut=audio_cut(record.warnings) if record.error is None else None,
@@ -277,7 +283,8 @@ def conditioned_line(record: InterventionRecord, manifest: Dict[str, ManifestIte
     variant = _variant(condition, params, index)
     if spec.variant_suffix is not None:
         variant += spec.variant_suffix(record)
-    model = protocol_label(model_label(record.model, record.cot_source_model), record.protocol)
+    model = protocol_label(thinking_label(model_label(record.model, record.cot_source_model), record.extra.get("thinking")),
+                           record.protocol)
     return Line(model=_shared(model), subset=_shared(subset), hop=_shared(hop), id=_shared(record.id),
                 run=int(record.run), condition=_shared(condition), variant=_shared(variant),
                 x=_x_value(condition, params, index), answer=answer, prediction=record.prediction, reference=reference,
