@@ -10,7 +10,8 @@ help:
 	@echo "make demo   set up .venv, train (or reuse) the two known-answer checkpoints, run the pipeline, report"
 	@echo "make test   set up .venv, lint (ruff check) and run the test suite"
 	@echo "make lint   only ruff check (rules in pyproject.toml)"
-	@echo "make bench  throughput ratios on the CPU with a tiny checkpoint (last line: JSON)"
+	@echo "make bench  throughput ratios on the CPU with a tiny checkpoint, then the report's throughput on"
+	@echo "           REPORT_LINES (320000) synthetic result lines (each run's last line: JSON)"
 	@echo "make validate-retrain  retrain both known-answer checkpoints from scratch (several minutes) and check"
 	@echo "           every planted band (ATEN_CPU_CAPABILITY=avx2 make validate-retrain: other CPU kernels)"
 	@echo "make setup  only create .venv with requirements/test.txt (torch pinned, CPU-usable)"
@@ -69,8 +70,12 @@ test-slurm: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m audiofaith.demo
 
+# The report's throughput on REPORT_LINES synthetic result lines (no model): lines/s, ratio to json.loads, peak memory.
+REPORT_LINES ?= 320000
+
 bench: $(STAMP)
 	$(PY) scripts/bench.py
+	$(PY) scripts/bench.py --report_lines $(REPORT_LINES)
 
 # Not part of `make test`: trains both known-answer checkpoints from an empty cache (one CPU thread
 # each, several minutes), then checks the dev acceptance and every planted band on the held-out set.

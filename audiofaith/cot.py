@@ -175,3 +175,21 @@ def answer_stating_sentences(sentences: List[str], choices: List[str], letter: O
         if letter_re.search(s) or any(i == idx for _, _, i in opts.mentions(s)):
             out.append(k)
     return out
+
+
+def split_trace(text: str, open_marker: str, close_marker: str) -> Tuple[str, str, bool]:
+    """Split a thinking model's response into (trace, visible answer, closed).
+
+    The trace is the text between the first ``open_marker`` (or the start, when only the close
+    marker is there: a template that opened the trace itself) and the first ``close_marker``;
+    the visible answer is what follows the close marker. A trace that is never closed (cut by its
+    token budget) is all trace with an empty answer and ``closed`` False. A response with neither
+    marker has no trace: all of it is the answer."""
+    start = text.find(open_marker)
+    if start < 0 and close_marker not in text:
+        return "", text.strip(), True
+    body = text[start + len(open_marker):] if start >= 0 else text
+    end = body.find(close_marker)
+    if end < 0:
+        return body.strip(), "", False
+    return body[:end].strip(), body[end + len(close_marker):].strip(), True

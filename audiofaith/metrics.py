@@ -10,7 +10,7 @@ not depend on the order in which a report computes them.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Dict, Hashable, Iterable, List, Optional, Sequence, Tuple
 
@@ -33,26 +33,105 @@ def bootstrap_ci(values: Sequence[float], n_resamples: int = N_RESAMPLES, seed: 
     """Percentile bootstrap CI of the mean of ``values``, resampling with replacement.
 
     With ``clusters`` (one label per value, e.g. the item id of each run) whole clusters are
-    resampled, so several runs of one item are not treated as independent evidence.
+    resampled, so several runs of one item are not treated as independent evidence. Clusters are
+    numbered in the sorted order of their labels as strings (``cluster_codes``).
     """
+    array = np.asarray(values, dtype=float)
+    if clusters is not None and len(clusters) != array.size:
+        raise ValueError(f"{len(clusters)} cluster labels for {array.size} values")
+    codes = None if clusters is None or array.size == 0 else cluster_codes(clusters)
+    return bootstrap_ci_coded(array, codes, n_resamples=n_resamples, seed=seed, confidence=confidence)
+
+
+def cluster_codes(clusters: Sequence[Any]) -> np.ndarray:
+    """Integer codes of cluster labels: the rank of each label, as a string, among the labels' sorted
+    strings. Codes of any order-preserving numbering (e.g. ranks among a larger set of labels) give
+    the same bootstrap."""
+    _, codes = np.unique(np.asarray([str(c) for c in clusters]), return_inverse=True)
+    return codes.reshape(-1)
+
+
+def bootstrap_ci_coded(values: Sequence[float], codes: Optional[np.ndarray], n_resamples: int = N_RESAMPLES,
+                       seed: int = SEED, confidence: float = 0.95) -> Tuple[float, float]:
+    """``bootstrap_ci`` with the clusters given as integer codes (None: every value its own cluster);
+    only the codes' order matters. Every bootstrap of ``m`` units (clusters, or values without
+    clusters) draws ``default_rng(seed).integers(0, m, (n_resamples, m))``; those draws are made once
+    per ``m`` and kept (``resample_draws``), so the CIs of a report share them. Integer-valued
+    samples (0/1 outcomes and their differences: every CI of the report) are summed as draw counts
+    times cluster sums, which is exact; other samples are summed over the drawn indices."""
     array = np.asarray(values, dtype=float)
     if array.size == 0:
         return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
     labels = None
-    if clusters is not None:
-        if len(clusters) != array.size:
-            raise ValueError(f"{len(clusters)} cluster labels for {array.size} values")
-        _, labels = np.unique(np.asarray([str(c) for c in clusters]), return_inverse=True)
+    if codes is not None:
+        codes = np.asarray(codes)
+        if codes.size != array.size:
+            raise ValueError(f"{codes.size} cluster labels for {array.size} values")
+        _, labels = np.unique(codes, return_inverse=True)
+        labels = labels.reshape(-1)
+    # exact: integers whose resampled sums (at most size × Σ|values|) stay below 2^53
+    exact = bool(np.all(np.floor(array) == array)) and float(np.abs(array).sum()) * array.size < 2.0 ** 53
     if labels is None or labels.max() + 1 == array.size:  # no clusters, or one value each
-        means = array[rng.integers(0, array.size, size=(n_resamples, array.size))].mean(axis=1)
+        if exact:
+            means = resample_draws(array.size, n_resamples, seed).counts @ array / array.size
+        else:
+            means = array[resample_draws(array.size, n_resamples, seed).picks].mean(axis=1)
     else:
         sums, counts = np.bincount(labels, weights=array), np.bincount(labels)
-        picks = rng.integers(0, sums.size, size=(n_resamples, sums.size))
-        means = sums[picks].sum(axis=1) / counts[picks].sum(axis=1)
+        draws = resample_draws(sums.size, n_resamples, seed)
+        if exact:
+            means = (draws.counts @ sums) / (draws.counts @ counts.astype(float))
+        else:
+            means = sums[draws.picks].sum(axis=1) / counts[draws.picks].sum(axis=1)
     tail = (1.0 - confidence) / 2.0 * 100.0
     low, high = np.percentile(means, [tail, 100.0 - tail])
     return float(low), float(high)
+
+
+class ResampleDraws:
+    """The bootstrap draws of ``m`` units: ``picks`` (n_resamples × m indices, the stream of
+    ``default_rng(seed).integers(0, m, (n_resamples, m))``) and ``counts`` (how often each resample
+    drew each unit, as floats), each made when first asked for."""
+
+    def __init__(self, m: int, n_resamples: int, seed: int) -> None:
+        self.m, self.n_resamples, self.seed = m, n_resamples, seed
+        self._picks: Optional[np.ndarray] = None
+        self._counts: Optional[np.ndarray] = None
+
+    @property
+    def picks(self) -> np.ndarray:
+        if self._picks is None:
+            self._picks = np.random.default_rng(self.seed).integers(0, self.m, size=(self.n_resamples, self.m))
+            self._picks.setflags(write=False)
+        return self._picks
+
+    @property
+    def counts(self) -> np.ndarray:
+        if self._counts is None:
+            picks = self._picks if self._picks is not None else \
+                np.random.default_rng(self.seed).integers(0, self.m, size=(self.n_resamples, self.m))
+            offsets = (np.arange(self.n_resamples, dtype=np.int64) * self.m)[:, None]
+            counts = np.bincount((picks + offsets).reshape(-1), minlength=self.n_resamples * self.m)
+            self._counts = counts.reshape(self.n_resamples, self.m).astype(float)
+            self._counts.setflags(write=False)
+        return self._counts
+
+
+_DRAWS: "OrderedDict[Tuple[int, int, int], ResampleDraws]" = OrderedDict()
+#: Units × resamples of the draws kept at once (8 bytes each for the counts, 8 for the indices
+#: when asked for): the most recently used sizes, up to 4 M (32 MB of counts).
+KEPT_DRAW_CELLS = 4_000_000
+
+
+def resample_draws(m: int, n_resamples: int, seed: int) -> ResampleDraws:
+    """The draws of a bootstrap of ``m`` units, shared by every CI of that size (the most recently
+    used sizes are kept, up to ``KEPT_DRAW_CELLS``)."""
+    key = (m, n_resamples, seed)
+    draws = _DRAWS.pop(key, None) or ResampleDraws(m, n_resamples, seed)
+    _DRAWS[key] = draws
+    while len(_DRAWS) > 1 and sum(k[0] * k[1] for k in _DRAWS) > KEPT_DRAW_CELLS:
+        _DRAWS.popitem(last=False)
+    return draws
 
 
 def paired_bootstrap_ci(before: Sequence[float], after: Sequence[float], n_resamples: int = N_RESAMPLES,
@@ -224,10 +303,16 @@ class AocResult:
     dropped: Dict[str, int] = field(default_factory=dict)  # reason -> chains left out
     covered: Dict[int, Tuple[float, float]] = field(default_factory=dict)  # n -> (x min, x max) over its chains
     partial_chains: int = 0  # chains that entered with answers covering less than x = 0..1
+    heights: Dict[Hashable, float] = field(default_factory=dict)  # chain -> its own AUC (for lanham_aoc_ci)
 
 
 NO_STEPS = "no sentences (n = 0)"
 ONE_X = "answers at one x value only"
+
+
+def _mean(outcomes: Sequence[bool]) -> float:
+    """Mean of 0/1 outcomes: their count over their number (what ``np.mean`` gives, without an array)."""
+    return sum(outcomes) / len(outcomes)
 
 
 def _length_areas(x: np.ndarray, y: np.ndarray) -> float:
@@ -268,7 +353,7 @@ def _chain_heights(points: Iterable[Tuple[Hashable, int, int, bool]]) -> _Chains
             continue
         n = length_of[chain]
         x = np.array([k / n for k in ks])
-        heights[chain] = _length_areas(x, np.array([np.mean(by_k[k]) for k in ks]))
+        heights[chain] = _length_areas(x, np.array([_mean(by_k[k]) for k in ks]))
         spans[chain] = (float(x[0]), float(x[-1]))
     return _Chains(heights, {c: length_of[c] for c in heights}, spans, dropped)
 
@@ -295,7 +380,7 @@ def lanham_aoc(points: Iterable[Tuple[Hashable, int, int, bool]]) -> AocResult:
     for chain, n, k, same in points:
         if chain in entered:
             by_length[n][k].append(bool(same))
-    curves = {n: (np.array([k / n for k in sorted(by_k)]), np.array([np.mean(by_k[k]) for k in sorted(by_k)]))
+    curves = {n: (np.array([k / n for k in sorted(by_k)]), np.array([_mean(by_k[k]) for k in sorted(by_k)]))
               for n, by_k in sorted(by_length.items())}
     chains: Dict[int, int] = defaultdict(int)
     covered: Dict[int, Tuple[float, float]] = {}
@@ -305,18 +390,21 @@ def lanham_aoc(points: Iterable[Tuple[Hashable, int, int, bool]]) -> AocResult:
         covered[n] = (min(low, covered.get(n, (low, high))[0]), max(high, covered.get(n, (low, high))[1]))
     partial = sum(span != (0.0, 1.0) for span in found.spans.values())
     if not entered:
-        return AocResult(float("nan"), curves, dict(chains), found.dropped, covered, partial)
+        return AocResult(float("nan"), curves, dict(chains), found.dropped, covered, partial, found.heights)
     aoc = 1.0 - float(np.mean(list(found.heights.values())))
-    return AocResult(aoc, curves, dict(sorted(chains.items())), found.dropped, dict(sorted(covered.items())), partial)
+    return AocResult(aoc, curves, dict(sorted(chains.items())), found.dropped, dict(sorted(covered.items())), partial,
+                     found.heights)
 
 
 def lanham_aoc_ci(points: Sequence[Tuple[Hashable, int, int, bool]], clusters: Sequence[Hashable],
-                  n_resamples: int = N_RESAMPLES, seed: int = SEED, confidence: float = 0.95) -> Tuple[float, float]:
+                  n_resamples: int = N_RESAMPLES, seed: int = SEED, confidence: float = 0.95,
+                  heights: Optional[Dict[Hashable, float]] = None) -> Tuple[float, float]:
     """Percentile bootstrap CI of ``lanham_aoc``, resampling whole clusters (one label per point,
     e.g. the clip: all runs and hops of one clip together) with replacement.
 
     The AOC is a mean of per-chain AOCs, so each resample is 1 − Σ (draws of a cluster × its sum of
     chain AUCs) / Σ (draws × its number of chains): exactly ``lanham_aoc`` of the resampled chains.
+    ``heights``: ``lanham_aoc(points).heights``, when already computed.
     """
     points = list(points)
     if len(clusters) != len(points):
@@ -325,7 +413,7 @@ def lanham_aoc_ci(points: Sequence[Tuple[Hashable, int, int, bool]], clusters: S
     for (chain, n, k, same), cluster in zip(points, clusters):
         if cluster_of.setdefault(chain, cluster) != cluster:
             raise ValueError(f"chain {chain!r} has points in two clusters ({cluster_of[chain]!r}, {cluster!r})")
-    heights = _chain_heights(points).heights
+    heights = _chain_heights(points).heights if heights is None else heights
     if not heights:
         return float("nan"), float("nan")
     cluster_ids: Dict[Hashable, int] = {}  # every cluster with a point of a chain that has steps
@@ -339,8 +427,7 @@ def lanham_aoc_ci(points: Sequence[Tuple[Hashable, int, int, bool]], clusters: S
     for chain, height in heights.items():
         area_sums[cluster_ids[cluster_of[chain]]] += height
         chain_counts[cluster_ids[cluster_of[chain]]] += 1
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(cluster_ids), size=(n_resamples, len(cluster_ids)))
+    picks = resample_draws(len(cluster_ids), n_resamples, seed).picks
     drawn_chains = chain_counts[picks].sum(axis=1)
     valid = drawn_chains > 0  # a resample of clusters whose chains all dropped out has no AOC
     values = 1.0 - area_sums[picks].sum(axis=1)[valid] / drawn_chains[valid]

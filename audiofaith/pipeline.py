@@ -414,8 +414,9 @@ def _run_baseline(stage: BaselineStage) -> StageResult:
     config = BaselineConfig(model_key=model_key, prompt_mode=prompt_mode, num_runs=stage.num_runs,
                             batch_size=stage.hardware.effective_batch_size(), max_new_tokens=stage.max_new_tokens,
                             temperature=stage.temperature, top_p=stage.top_p, seed=stage.seed,
-                            workers=stage.hardware.workers, letter_logprobs=stage.letter_logprobs and paper is None)
-    profile = get_profile(model_key)
+                            workers=stage.hardware.workers, letter_logprobs=stage.letter_logprobs and paper is None,
+                            thinking=stage.hardware.backend_options.get("thinking"))
+    profile = get_profile(model_key, config.thinking)
     fingerprint = {"stage": "baseline", "manifest": content_fingerprint(stage.manifest), "prompt_mode": prompt_mode,
                    "prompt_profile": profile.to_json(), "prompt_hash": profile.hash(),
                    **protocol_provenance(stage.protocol, model_key),
@@ -467,6 +468,11 @@ def _run_variant_stage(stage: Union[ConditionedStage, InterventionStage], name: 
         raise UserError(f"{stage.baseline}: the baseline was run with --protocol {other[0]}; run this "
                         f"step with the same protocol (results of two protocols are never mixed)")
     check_cot_source(results, model_key, stage.baseline, stage.allow_foreign_cot)
+    thinking = stage.hardware.backend_options.get("thinking")
+    modes = sorted({record.thinking or "" for record in results} - {thinking or ""})
+    if modes:
+        raise UserError(f"{stage.baseline}: the baseline was run with --thinking {modes[0] or '(none)'}; run this step "
+                        f"with the same mode (results of two thinking modes are never mixed)")
     if cot_sampler is None:
         runs = max((len(record.runs_reasonings) for record in results), default=0)
         if runs > 1:  # e.g. a converted file: its sampler is unknown; greedy, said and recorded
@@ -489,8 +495,8 @@ def _run_variant_stage(stage: Union[ConditionedStage, InterventionStage], name: 
     config = VariantConfig(model_key=model_key, answer_mode=stage.answer_mode,
                            batch_size=stage.hardware.effective_batch_size(),
                            answer_max_new_tokens=stage.answer_max_new_tokens, cot_max_new_tokens=cot_max_new_tokens,
-                           workers=stage.hardware.workers, desc=name, cot_sampler=cot_sampler)
-    profile = get_profile(model_key)
+                           workers=stage.hardware.workers, desc=name, cot_sampler=cot_sampler, thinking=thinking)
+    profile = get_profile(model_key, thinking)
     fingerprint = {"stage": name, "manifest": content_fingerprint(stage.manifest),
                    "baseline_results": content_fingerprint(stage.baseline),
                    "answer_mode": stage.answer_mode, "answer_max_new_tokens": stage.answer_max_new_tokens,

@@ -12,8 +12,9 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
+from audiofaith.cot import split_reasoning, split_trace
 from audiofaith.records import ManifestItem, letters_for
 
 PROMPT_VERSION = "1"
@@ -23,6 +24,21 @@ COT_INSTRUCTION = (
     "Then give your final answer on its own line as \"Answer: (X)\", where X is the letter of the correct option."
 )
 DIRECT_INSTRUCTION = "Answer with the letter of the correct option only, as \"Answer: (X)\"."
+
+
+@dataclass(frozen=True)
+class ThinkingFormat:
+    """How a model that thinks natively marks its thinking trace: the trace is the text between
+    ``open`` and ``close`` at the start of the assistant turn, the visible answer what follows.
+    ``template_opens``: the model's chat template already ends its generation prompt with
+    ``open`` + newline (the model writes only the trace and ``close``); otherwise the model
+    opens the trace itself."""
+
+    open: str = "<think>"
+    close: str = "</think>"
+    template_opens: bool = False
+    #: What follows the close marker before the visible answer in the model's own format.
+    after_close: str = "\n\n"
 
 
 @dataclass(frozen=True)
@@ -39,9 +55,14 @@ class PromptProfile:
     cot_suffix: str = ""
     # None: the model's own chat-template default system prompt.
     system_prompt: Optional[str] = None
+    # A model that thinks natively: its trace markers (None: the reasoning is the response text).
+    thinking: Optional[ThinkingFormat] = None
 
     def to_json(self) -> Dict[str, object]:
-        return dataclasses.asdict(self)
+        payload = dataclasses.asdict(self)
+        if self.thinking is None:  # profiles without a trace keep the hash they had before it existed
+            del payload["thinking"]
+        return payload
 
     def hash(self) -> str:
         """A short hash of every text in the profile plus the prompt format version."""
@@ -59,11 +80,25 @@ QWEN_OMNI_SYSTEM_PROMPT = (
 # CoT instruction, which still asks for the final "Answer: (X)" line.
 AF3_THINK_SUFFIX = "Please think and reason about the input audio before you respond."
 
+#: Qwen3-Omni-30B-A3B-Thinking (and Nemotron omni in reasoning mode): the template opens the
+#: trace in the generation prompt.
+QWEN3_THINKING = ThinkingFormat(open="<think>", close="</think>", template_opens=True)
+#: Gemma 4 in thinking mode (Google's Gemma 4 prompt format): the model opens a thought channel,
+#: ``<|channel>thought\n...\n<channel|>``, and the visible answer follows the close at once.
+GEMMA4_THINKING = ThinkingFormat(open="<|channel>thought", close="<channel|>", after_close="")
+#: Gemma 4's thinking mode is switched on by this control token in the system turn.
+GEMMA4_THINK_TOKEN = "<|think|>"
+
 DEFAULT_PROFILE = PromptProfile(name="default")
 PROFILES: Dict[str, PromptProfile] = {
     "default": DEFAULT_PROFILE,
     "qwen_omni": PromptProfile(name="qwen_omni", system_prompt=QWEN_OMNI_SYSTEM_PROMPT),
     "af3_think": PromptProfile(name="af3_think", cot_suffix=AF3_THINK_SUFFIX),
+    "qwen3_omni_thinking": PromptProfile(name="qwen3_omni_thinking", thinking=QWEN3_THINKING),
+    "nemotron_omni": PromptProfile(name="nemotron_omni"),
+    "nemotron_omni_thinking": PromptProfile(name="nemotron_omni_thinking", thinking=QWEN3_THINKING),
+    "gemma4": PromptProfile(name="gemma4"),
+    "gemma4_thinking": PromptProfile(name="gemma4_thinking", system_prompt=GEMMA4_THINK_TOKEN, thinking=GEMMA4_THINKING),
 }
 
 
@@ -85,8 +120,31 @@ def user_text(item: ManifestItem, mode: str, profile: PromptProfile = DEFAULT_PR
 
 
 def answer_prefix(reasoning: str, profile: PromptProfile = DEFAULT_PROFILE) -> str:
-    """The assistant turn up to the answer letter: the reasoning (if any), then the answer cue."""
+    """The assistant turn up to the answer letter: the reasoning (if any), then the answer cue.
+    For a model that thinks natively the reasoning is its trace, re-injected inside its own
+    markers (an empty trace too: the model answers after a closed, empty trace)."""
     reasoning = reasoning.strip()
+    if profile.thinking is not None:
+        thinking = profile.thinking
+        return f"{trace_prefix(reasoning, profile)}\n{thinking.close}{thinking.after_close}{profile.answer_cue}"
     if not reasoning:
         return profile.answer_cue
     return f"{reasoning}\n\n{profile.answer_cue}"
+
+
+def trace_prefix(partial_reasoning: str, profile: PromptProfile = DEFAULT_PROFILE) -> str:
+    """The assistant turn up to a partial reasoning that the model is to continue: for a thinking
+    model, its open marker then the partial trace (left open, so it goes on thinking)."""
+    if profile.thinking is None:
+        return partial_reasoning
+    return f"{profile.thinking.open}\n{partial_reasoning.strip()}"
+
+
+def reasoning_and_answer(text: str, profile: PromptProfile = DEFAULT_PROFILE) -> Tuple[str, str]:
+    """(reasoning, the text the answer is parsed from) of a CoT response. For a thinking model
+    the reasoning is its trace and the answer is read from the visible text after the trace only;
+    otherwise the reasoning is ``split_reasoning``'s and the answer is read from the whole text."""
+    if profile.thinking is None:
+        return split_reasoning(text)[0], text
+    trace, answer, _ = split_trace(text, profile.thinking.open, profile.thinking.close)
+    return trace, answer

@@ -11,9 +11,10 @@ resume, merger, status, report) go through ``BaselineRecord.from_json`` /
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, FrozenSet, Optional, Sequence, Tuple, Union
 
 from audiofaith.errors import UserError
 
@@ -143,7 +144,7 @@ def _versioned(obj: Dict[str, Any]) -> Dict[str, Any]:
 
 #: Fields of a baseline line that hold one entry per run (tuples in the record, lists in JSON).
 _RUN_LISTS = ("runs_reasonings", "runs_raw", "runs_predictions", "runs_correct", "runs_letter_logprobs",
-              "runs_finish_reasons", "warnings", "runs_answer_raw")
+              "runs_finish_reasons", "warnings", "runs_answer_raw", "runs_thinking_finish_reasons")
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,12 @@ class BaselineRecord:
     # Under a protocol that asks for the answer in a second call after the cut reasoning
     # (paper, Qwen2-Audio): that call's text per run, which runs_predictions is parsed from.
     runs_answer_raw: Tuple[str, ...] = ()
+    # A model that thinks natively (docs/models.md): why each run's trace stopped, "stop" (closed by
+    # the model) or "length" (cut by --max_thinking_tokens, then closed for the answer); written
+    # only by thinking models (absent: no separate trace).
+    runs_thinking_finish_reasons: Tuple[Optional[str], ...] = ()
+    # --thinking on|off of a model with both modes (Gemma 4); absent (None) for other models.
+    thinking: Optional[str] = None
     schema_version: int = field(default=SCHEMA_VERSION, init=False)
 
     def __post_init__(self) -> None:
@@ -190,6 +197,10 @@ class BaselineRecord:
         obj = dataclasses.asdict(self)
         for name in _RUN_LISTS:
             obj[name] = list(obj[name])
+        if not obj["runs_thinking_finish_reasons"]:  # only thinking models write it
+            del obj["runs_thinking_finish_reasons"]
+        if obj["thinking"] is None:  # only models with both modes write it
+            del obj["thinking"]
         return _versioned(obj)
 
     def cue_prediction(self, run: int) -> Optional[str]:
@@ -203,7 +214,7 @@ class BaselineRecord:
     def from_json(cls, obj: Any, where: str = "<results>") -> "BaselineRecord":
         """Validate one parsed baseline line of any version (``migrate``); errors name ``where``."""
         obj = _checked_line(obj, ("id", "runs_reasonings", "runs_predictions"), "a baseline record", where)
-        known = {f.name for f in dataclasses.fields(cls) if f.init}
+        known = _field_names(cls, init_only=True)
         kwargs = {k: v for k, v in obj.items() if k in known}
         kwargs.setdefault("model", "")
         kwargs.setdefault("prompt_mode", "cot")
@@ -278,7 +289,7 @@ class InterventionRecord:
         param_names = obj.get("param_names", [])
         if not isinstance(param_names, list) or not all(name in obj for name in param_names):
             raise RecordError(f"{where}: 'param_names' must list fields of the line, got {param_names!r}")
-        known = {f.name for f in dataclasses.fields(cls)} - {"params", "extra"}
+        known = _field_names(cls) - {"params", "extra"}
         # reference_field "": a line written before it was recorded (the report joins the baseline's read-out)
         kwargs: Dict[str, Any] = {"model": "", "answer_mode": "", "answer": "", "reference_field": ""}
         params: Dict[str, Any] = {}
@@ -305,6 +316,13 @@ def is_baseline_line(obj: Dict[str, Any]) -> bool:
     """Whether a parsed result line is a baseline line (it has ``runs_predictions``) rather than
     a conditioned / intervention line (it has ``condition``)."""
     return "runs_predictions" in obj
+
+
+@functools.lru_cache(maxsize=None)
+def _field_names(cls: type, init_only: bool = False) -> FrozenSet[str]:
+    """The field names of a record class (those set by ``__init__`` when ``init_only``), computed once
+    per class: the report reads millions of lines."""
+    return frozenset(f.name for f in dataclasses.fields(cls) if f.init or not init_only)
 
 
 def _checked_line(obj: Any, required: Sequence[str], kind: str, where: str) -> Dict[str, Any]:

@@ -245,6 +245,261 @@ def build_qwen_omni(out: Path, seed: int = 0) -> Path:
     return out
 
 
+# --- Qwen3-Omni ----------------------------------------------------------------------------------
+
+# Named multimodal tokens of Qwen3-Omni's tokenizer (the processor reads tokenizer.audio_token ...).
+_QWEN3_OMNI_NAMED_TOKENS = {
+    "audio_token": "<|audio_pad|>", "audio_bos_token": "<|audio_start|>", "audio_eos_token": "<|audio_end|>",
+    "image_token": "<|image_pad|>", "video_token": "<|video_pad|>",
+    "vision_bos_token": "<|vision_start|>", "vision_eos_token": "<|vision_end|>",
+}
+# Qwen3's trace markers: added tokens that are not special (decoding keeps them), as in Qwen's vocabulary.
+QWEN3_THINK_TOKENS = ("<think>", "</think>")
+
+
+def qwen3_omni_chat_template(thinking: bool) -> str:
+    """Our own template with the format of Qwen3-Omni's: ChatML turns, no system turn unless one is
+    given, each user part in order (an audio part as ``<|audio_start|><|audio_pad|><|audio_end|>``,
+    taken by its type or by an "audio" / "audio_url" key; a text part by its "text" key). The
+    Thinking model's generation prompt opens the trace: ``<|im_start|>assistant\n<think>\n``."""
+    generation = "<|im_start|>assistant\n" + ("<think>\n" if thinking else "")
+    return (
+        "{% for message in messages %}"
+        "<|im_start|>{{ message['role'] }}\n"
+        "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+        "{% for part in message['content'] %}"
+        "{% if part['type'] == 'audio' or 'audio' in part or 'audio_url' in part %}"
+        "<|audio_start|><|audio_pad|><|audio_end|>"
+        "{% elif 'text' in part %}{{ part['text'] }}{% endif %}"
+        "{% endfor %}{% endif %}<|im_end|>\n"
+        "{% endfor %}"
+        "{% if add_generation_prompt %}" + generation + "{% endif %}"
+    )
+
+
+def _build_qwen3_omni(out: Path, seed: int, thinking: bool) -> Path:
+    """Tiny Qwen3-Omni thinker in the hub checkpoint's layout: a full ``Qwen3OmniMoeConfig``
+    (talker and code2wav configs at their defaults, never built; audio output off) and only
+    ``thinker.*`` weights, which the thinker class loads as it loads the real checkpoint. The
+    language model is a real MoE (4 experts, 2 per token); 128 mel bins; the real processor."""
+    import json
+    import tempfile
+
+    import torch
+    from safetensors.torch import load_file, save_file
+    from transformers import (Qwen2VLImageProcessor, Qwen2VLVideoProcessor, Qwen3OmniMoeConfig,
+                              Qwen3OmniMoeProcessor, Qwen3OmniMoeThinkerConfig,
+                              Qwen3OmniMoeThinkerForConditionalGeneration, WhisperFeatureExtractor)
+
+    torch.manual_seed(seed)
+    tokenizer = toy_qwen2_tokenizer(special_tokens=["<|im_start|>", "<|im_end|>", *_QWEN3_OMNI_NAMED_TOKENS.values()],
+                                    named_tokens=_QWEN3_OMNI_NAMED_TOKENS,
+                                    extra_corpus=["<think> I hear a dog. </think>"])
+    tokenizer.add_tokens(list(QWEN3_THINK_TOKENS))  # after the specials: their ids stay the same in both builds
+    processor = Qwen3OmniMoeProcessor(
+        image_processor=Qwen2VLImageProcessor(), video_processor=Qwen2VLVideoProcessor(),
+        feature_extractor=WhisperFeatureExtractor(feature_size=128, sampling_rate=16000, chunk_length=30),
+        tokenizer=tokenizer, chat_template=qwen3_omni_chat_template(thinking),
+    )
+    ids = {name: tokenizer.convert_tokens_to_ids(token) for name, token in _QWEN3_OMNI_NAMED_TOKENS.items()}
+    text_config = dict(_tiny_qwen2_text_config(tokenizer), model_type="qwen3_omni_moe_text", head_dim=8,
+                       num_experts=4, num_experts_per_tok=2, moe_intermediate_size=16,
+                       rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [1, 1, 2],
+                                        "interleaved": True})
+    thinker = Qwen3OmniMoeThinkerConfig(
+        audio_config=dict(d_model=32, encoder_attention_heads=4, encoder_ffn_dim=32, encoder_layers=2,
+                          num_mel_bins=128, max_source_positions=1500, n_window=50, output_dim=32,
+                          downsample_hidden_size=16),
+        vision_config=dict(depth=1, hidden_size=32, intermediate_size=24, num_heads=4, out_hidden_size=32,
+                           patch_size=16, spatial_merge_size=2, deepstack_visual_indexes=[0],
+                           num_position_embeddings=64),
+        text_config=text_config, audio_token_id=ids["audio_token"], image_token_id=ids["image_token"],
+        video_token_id=ids["video_token"], audio_start_token_id=ids["audio_bos_token"],
+        vision_start_token_id=ids["vision_bos_token"], user_token_id=tokenizer.convert_tokens_to_ids("user"),
+    )
+    model = Qwen3OmniMoeThinkerForConditionalGeneration(thinker).eval()
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        model.save_pretrained(scratch)  # on-disk thinker names
+        weights = load_file(str(Path(scratch) / "model.safetensors"))
+    save_file({f"thinker.{name}": tensor for name, tensor in weights.items()}, str(out / "model.safetensors"),
+              metadata={"format": "pt"})
+    Qwen3OmniMoeConfig(thinker_config=thinker.to_dict(), enable_audio_output=False).save_pretrained(out)
+    generation = model.generation_config
+    generation.eos_token_id = thinker.text_config.eos_token_id
+    generation.pad_token_id = tokenizer.pad_token_id
+    generation.save_pretrained(out)
+    processor.save_pretrained(out)
+    config = json.loads((out / "config.json").read_text())
+    assert config["model_type"] == "qwen3_omni_moe", config["model_type"]
+    return out
+
+
+def build_qwen3_omni(out: Path, seed: int = 0) -> Path:
+    """Tiny Qwen3-Omni-30B-A3B-Instruct (see ``_build_qwen3_omni``): no trace in its template."""
+    return _build_qwen3_omni(out, seed, thinking=False)
+
+
+def build_qwen3_omni_thinking(out: Path, seed: int = 0) -> Path:
+    """Tiny Qwen3-Omni-30B-A3B-Thinking: the same architecture, a template that opens ``<think>``."""
+    return _build_qwen3_omni(out, seed, thinking=True)
+
+
+# --- Nemotron 3 Nano Omni ------------------------------------------------------------------------
+
+# Our own template with the ChatML turns of Nemotron's: no system turn unless one is given, each
+# user part in order (audio as "<so_embedding>", taken by its type or by an "audio" key), and a
+# generation prompt that opens the reasoning trace ("<think>\n") when ``enable_thinking`` (the
+# default) or closes an empty one ("<think></think>") when not.
+_NEMOTRON_OMNI_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+    "{% for part in message['content'] %}"
+    "{% if part['type'] == 'audio' or 'audio' in part %}<so_embedding>"
+    "{% elif 'text' in part %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}"
+    "{% if enable_thinking is not defined or enable_thinking %}{{ '<think>\\n' }}{% else %}{{ '<think></think>' }}"
+    "{% endif %}{% endif %}"
+)
+
+
+def build_nemotron_omni(out: Path, seed: int = 0) -> Path:
+    """Tiny Nemotron 3 Nano Omni: a 3-block NemotronH LM (one Mamba-2, one attention, one MoE block
+    with 4 experts), a 2-layer Parakeet sound encoder on 80 mel bins, a one-layer RADIO vision
+    tower, and the real processor with its Parakeet feature extractor."""
+    import torch
+    from transformers import (NemotronH_Omni_Reasoning_V3, NemotronH_Omni_Reasoning_V3_Config,
+                              NemotronH_Omni_Reasoning_V3ImageProcessor, NemotronH_Omni_Reasoning_V3Processor,
+                              NemotronH_Omni_Reasoning_V3VideoProcessor, ParakeetFeatureExtractor)
+
+    torch.manual_seed(seed)
+    tokenizer = toy_qwen2_tokenizer(special_tokens=["<|im_start|>", "<|im_end|>", "<so_embedding>", "<so_start>",
+                                                    "<so_end>", "<image>", "<img>", "</img>", "<video>"],
+                                    extra_corpus=["<think> I hear a dog. </think>"])
+    tokenizer.add_tokens(list(QWEN3_THINK_TOKENS))  # trace markers: added, not special (decoding keeps them)
+    processor = NemotronH_Omni_Reasoning_V3Processor(
+        image_processor=NemotronH_Omni_Reasoning_V3ImageProcessor(),
+        video_processor=NemotronH_Omni_Reasoning_V3VideoProcessor(), tokenizer=tokenizer,
+        feature_extractor=ParakeetFeatureExtractor(), chat_template=_NEMOTRON_OMNI_CHAT_TEMPLATE)
+    text = dict(vocab_size=len(tokenizer), hidden_size=32, layers_block_type=["mamba", "attention", "moe"],
+                num_attention_heads=4, num_key_value_heads=2, head_dim=8, intermediate_size=37, ssm_state_size=8,
+                mamba_num_heads=4, mamba_head_dim=16, n_groups=1, conv_kernel=4, expand=2, chunk_size=16,
+                n_routed_experts=4, num_experts_per_tok=2, moe_intermediate_size=16,
+                moe_shared_expert_intermediate_size=16, max_position_embeddings=4096,
+                pad_token_id=tokenizer.pad_token_id, bos_token_id=None,
+                eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"))
+    config = NemotronH_Omni_Reasoning_V3_Config(
+        text_config=text,
+        vision_config=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=4, patch_size=16, image_size=64,
+                           max_img_size=256, num_cls_tokens=1, num_registers=1, video_temporal_patch_size=2),
+        audio_config=dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=32,
+                          subsampling_conv_channels=8, num_mel_bins=80, projection_hidden_size=32,
+                          projection_bias=True),
+        vision_hidden_size=32, projector_hidden_size=32,
+        image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
+        video_token_id=tokenizer.convert_tokens_to_ids("<video>"),
+        audio_token_id=tokenizer.convert_tokens_to_ids("<so_embedding>"),
+    )
+    model = NemotronH_Omni_Reasoning_V3(config).eval()
+    model.generation_config.eos_token_id = text["eos_token_id"]
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    return out
+
+
+# --- Gemma 4 -------------------------------------------------------------------------------------
+
+# Named multimodal tokens of Gemma 4's tokenizer (the processor reads tokenizer.audio_token ...).
+_GEMMA4_NAMED_TOKENS = {"image_token": "<|image|>", "boi_token": "<|image>", "eoi_token": "<image|>",
+                        "audio_token": "<|audio|>", "boa_token": "<|audio>", "eoa_token": "<audio|>"}
+# Gemma 4's turn, thinking and channel control tokens: special tokens, as in Gemma's vocabulary.
+_GEMMA4_CONTROL_TOKENS = ["<|turn>", "<turn|>", "<|think|>", "<|channel>", "<channel|>"]
+
+# Our own template in Gemma 4's format (Google's Gemma 4 prompt-formatting guide): turns
+# "<|turn>{role}\n...<turn|>\n" with the assistant as "model", no system turn unless one is given,
+# each part in order (audio as the "<|audio|>" placeholder, taken by its type or by an "audio"
+# key), and the generation prompt "<|turn>model\n". Thinking mode is the "<|think|>" token in the
+# system turn (the gemma4_thinking profile puts it there).
+_GEMMA4_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "<|turn>{{ 'model' if message['role'] == 'assistant' else message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+    "{% for part in message['content'] %}"
+    "{% if part['type'] == 'audio' or 'audio' in part %}<|audio|>"
+    "{% elif 'text' in part %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}<turn|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|turn>model\n{% endif %}"
+)
+
+
+def toy_gemma_tokenizer(vocab_size: int = 400):
+    """A GemmaTokenizer (Gemma's BPE with byte fallback and "▁" for spaces) with a small learned
+    vocabulary, the 256 byte tokens, and Gemma 4's named and control tokens."""
+    import json
+
+    from tokenizers import Tokenizer, models, normalizers, trainers
+    from transformers import GemmaTokenizer
+
+    bpe = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True))
+    bpe.normalizer = normalizers.Replace(" ", "\u2581")
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, show_progress=False,
+        special_tokens=["<pad>", "<eos>", "<bos>", "<unk>", "<mask>", *(f"<0x{i:02X}>" for i in range(256))])
+    bpe.train_from_iterator(list(TOY_CORPUS) * 4, trainer=trainer)
+    state = json.loads(bpe.to_str())["model"]
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in state["merges"]]
+    tokenizer = GemmaTokenizer(vocab=state["vocab"], merges=merges, **_GEMMA4_NAMED_TOKENS)
+    tokenizer.add_special_tokens({"additional_special_tokens": [*_GEMMA4_CONTROL_TOKENS,
+                                                                *_GEMMA4_NAMED_TOKENS.values()]})
+    return tokenizer
+
+
+def build_gemma4(out: Path, seed: int = 0) -> Path:
+    """Tiny Gemma 4 (E2B-style: audio tower, vision tower, per-layer embeddings): a 2-layer toy LM
+    (one sliding, one full attention layer), a 2-layer conformer audio encoder on 128 mel bins, the
+    real Gemma4Processor with its audio feature extractor, and a GemmaTokenizer."""
+    import torch
+    from transformers import (Gemma4AudioFeatureExtractor, Gemma4Config, Gemma4ForConditionalGeneration,
+                              Gemma4ImageProcessor, Gemma4Processor, Gemma4VideoProcessor)
+
+    torch.manual_seed(seed)
+    tokenizer = toy_gemma_tokenizer()
+    processor = Gemma4Processor(feature_extractor=Gemma4AudioFeatureExtractor(), image_processor=Gemma4ImageProcessor(),
+                                tokenizer=tokenizer, video_processor=Gemma4VideoProcessor(),
+                                chat_template=_GEMMA4_CHAT_TEMPLATE)
+    ids = {name: tokenizer.convert_tokens_to_ids(token) for name, token in _GEMMA4_NAMED_TOKENS.items()}
+    text = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=37, num_hidden_layers=2,
+                num_attention_heads=4, num_key_value_heads=2, head_dim=8, global_head_dim=8, sliding_window=16,
+                layer_types=["sliding_attention", "full_attention"], hidden_size_per_layer_input=8,
+                vocab_size_per_layer_input=len(tokenizer), max_position_embeddings=4096,
+                pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+                eos_token_id=tokenizer.convert_tokens_to_ids("<turn|>"))
+    config = Gemma4Config(
+        text_config=text,
+        vision_config=dict(hidden_size=32, intermediate_size=37, num_hidden_layers=1, num_attention_heads=4,
+                           num_key_value_heads=4, head_dim=8, position_embedding_size=64),
+        # the first conv's channels are the mel bins (its input projection assumes 128 / 4 frequency rows)
+        audio_config=dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                          subsampling_conv_channels=[128, 4], output_proj_dims=32),
+        boi_token_id=ids["boi_token"], eoi_token_id=ids["eoi_token"], image_token_id=ids["image_token"],
+        video_token_id=tokenizer.convert_tokens_to_ids("<|video|>"), boa_token_id=ids["boa_token"],
+        eoa_token_index=ids["eoa_token"], audio_token_id=ids["audio_token"],
+    )
+    model = Gemma4ForConditionalGeneration(config).eval()
+    model.generation_config.eos_token_id = text["eos_token_id"]
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    return out
+
+
 # --- Audio Flamingo 3 ----------------------------------------------------------------------------
 
 # Our own template with the behaviour of the hub processor's: the default system prompt unless one
@@ -293,6 +548,34 @@ def build_af3(out: Path, seed: int = 0) -> Path:
         audio_token_id=tokenizer.convert_tokens_to_ids("<sound>"),
     )
     return save_tiny(out, AudioFlamingo3ForConditionalGeneration(config).eval(), processor)
+
+
+def build_music_flamingo(out: Path, seed: int = 0) -> Path:
+    """Tiny Music Flamingo: AF3's architecture plus rotary time embeddings; real AF-Whisper
+    geometry (128 mel bins, 30 s windows, up to 1200 s), the real MusicFlamingoProcessor with its
+    ``<|sound_bos|>`` / ``<|sound_eos|>`` boundary tokens, a 2-layer toy LM, and the AF3-format
+    template (one ``<sound>`` at the start of a user turn with audio)."""
+    import torch
+    from transformers import (MusicFlamingoConfig, MusicFlamingoForConditionalGeneration, MusicFlamingoProcessor,
+                              WhisperFeatureExtractor)
+
+    torch.manual_seed(seed)
+    tokenizer = toy_qwen2_tokenizer(special_tokens=["<|im_start|>", "<|im_end|>", "<sound>", "<|sound_bos|>",
+                                                    "<|sound_eos|>"])
+    processor = MusicFlamingoProcessor(
+        feature_extractor=WhisperFeatureExtractor(feature_size=128, sampling_rate=16000, chunk_length=30,
+                                                  return_attention_mask=True),
+        tokenizer=tokenizer, chat_template=_AF3_CHAT_TEMPLATE, max_audio_len=1200,
+    )
+    config = MusicFlamingoConfig(
+        text_config=_tiny_qwen2_text_config(tokenizer),
+        audio_config=dict(model_type="audioflamingo3_encoder", hidden_size=16, num_attention_heads=4,
+                          intermediate_size=16, num_hidden_layers=2, num_mel_bins=128, max_source_positions=1500),
+        audio_token_id=tokenizer.convert_tokens_to_ids("<sound>"),
+        audio_bos_token_id=tokenizer.convert_tokens_to_ids("<|sound_bos|>"),
+        audio_eos_token_id=tokenizer.convert_tokens_to_ids("<|sound_eos|>"),
+    )
+    return save_tiny(out, MusicFlamingoForConditionalGeneration(config).eval(), processor)
 
 
 # Module path (transformers >= 5.10) -> the old-layout name the tiny think/non_lora_trainables.bin

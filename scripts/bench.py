@@ -14,7 +14,16 @@ CPU mode reports, on the same items and the same tiny checkpoint:
 --full_size builds each architecture at its real size from a config (no download; random bf16
 weights) and reports generation tokens/s per batch size, scoring items/s, the runner's efficiency
 and a projection for the SAKURA baseline (4000 items, 256-token CoTs). Random weights make the
-text meaningless; only speed is measured. The last line printed is one JSON object.
+text meaningless; only speed is measured.
+
+--report_lines N times the report instead (no model): synthetic study-like result files
+(``audiofaith.synthetic_outputs``: every line kind, two models, two runs) replicated with fresh ids
+to at least N lines, then
+  report_lines_per_s    lines ÷ the wall time of ``python -m audiofaith report`` on them (plots included)
+  report_json_ratio     that time ÷ the time to parse the same lines with ``json.loads``
+  report_cpu_json_ratio the same with CPU times (steadier on a shared machine)
+  report_peak_mb        the report process's peak resident memory
+The last line printed is one JSON object.
 """
 
 from __future__ import annotations
@@ -23,13 +32,16 @@ import argparse
 import copy
 import json
 import logging
+import os
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Tuple
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
 from audiofaith.backends import GenerationSettings, ModelInput, get_profile, load_backend  # noqa: E402
 from audiofaith.interventions import InterventionContext  # noqa: E402
@@ -43,6 +55,7 @@ from audiofaith.runners.variants import VariantConfig, run_variants  # noqa: E40
 from audiofaith.prompts import user_text  # noqa: E402
 from audiofaith.sakura import prepare_sakura  # noqa: E402
 from audiofaith.synthetic import write_synthetic_sakura  # noqa: E402
+from audiofaith.synthetic_outputs import replicate_outputs, write_synthetic_outputs  # noqa: E402
 from audiofaith.tiny import build  # noqa: E402
 
 log = logging.getLogger("bench")
@@ -194,6 +207,45 @@ def cpu_bench(args: argparse.Namespace, workdir: Path) -> Dict[str, Any]:
     }
 
 
+def json_parse_seconds(root: Path) -> Tuple[float, float]:
+    """(wall, CPU) seconds to read every result file under ``root`` and parse each of its lines with
+    ``json.loads``."""
+    start, start_cpu = time.perf_counter(), time.process_time()
+    for path in sorted(root.rglob("*.jsonl")):
+        with open(path, encoding="utf-8") as handle:
+            for text in handle:
+                json.loads(text)
+    return time.perf_counter() - start, time.process_time() - start_cpu
+
+
+#: ``python -m audiofaith report ...`` in a process that reports its own peak resident memory last.
+REPORT_PROCESS = ("import resource, sys\nfrom audiofaith.cli import main\ncode = main(sys.argv[1:])\n"
+                  "usage = resource.getrusage(resource.RUSAGE_SELF)\n"
+                  "print('cpu_s', usage.ru_utime + usage.ru_stime, 'peak_kb', usage.ru_maxrss, file=sys.stderr)\n"
+                  "sys.exit(code)")
+
+
+def report_bench(args: argparse.Namespace, workdir: Path) -> Dict[str, Any]:
+    """The report's throughput on ``args.report_lines`` synthetic lines, against parsing them as JSON."""
+    base, outputs = workdir / "base", workdir / "output"
+    write_synthetic_outputs(base, n_clips=40, runs=2, seed=0)
+    lines = replicate_outputs(base, outputs, args.report_lines)
+    parse, parse_cpu = json_parse_seconds(outputs)
+    command = [sys.executable, "-c", REPORT_PROCESS, "report", str(outputs), "--out", str(workdir / "report"),
+               "--manifest_dir", str(workdir / "no_manifests"), "--log_level", "warning"]
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=environment)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"the report failed: {done.stderr[-2000:]}")
+    _, cpu, _, peak_kb = done.stderr.strip().splitlines()[-1].split()  # peak in kB on Linux
+    return {"mode": "report", "lines": lines, "seconds": {"report": round(seconds, 3), "json_parse": round(parse, 3)},
+            "cpu_seconds": {"report": round(float(cpu), 3), "json_parse": round(parse_cpu, 3)},
+            "report_lines_per_s": round(lines / seconds), "report_json_ratio": round(seconds / parse, 2),
+            "report_cpu_json_ratio": round(float(cpu) / parse_cpu, 2), "report_peak_mb": round(int(peak_kb) / 1024)}
+
+
 def shrunk(sizes: Dict[str, Dict[str, int]], divisor: int = 8) -> Dict[str, Dict[str, int]]:
     """The same architecture with widths ÷ ``divisor`` and one layer: for checking this script's
     full-size code path on a CPU, never for reported figures."""
@@ -324,6 +376,8 @@ def main(argv: List[str] | None = None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--shrink", action="store_true",
                         help="with --full_size: widths ÷ 8 and one layer, to check the code path on a CPU (no figures)")
+    parser.add_argument("--report_lines", type=int, default=None,
+                        help="time the report (no model) on at least this many synthetic result lines")
     parser.add_argument("--out", default=None, help="also write the JSON to this file")
     args = parser.parse_args(argv)
     args.new_tokens = args.new_tokens or (128 if args.full_size else 32)
@@ -331,7 +385,10 @@ def main(argv: List[str] | None = None) -> int:
     for noisy in ("audiofaith", "transformers"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="audiofaith-bench-") as scratch:
-        result = (full_bench if args.full_size else cpu_bench)(args, Path(scratch))
+        if args.report_lines:
+            result = report_bench(args, Path(scratch))
+        else:
+            result = (full_bench if args.full_size else cpu_bench)(args, Path(scratch))
     line = json.dumps(result)
     if args.out:
         Path(args.out).write_text(line + "\n")

@@ -127,6 +127,46 @@ def tiny_af3_think(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_qwen3_omni(tmp_path_factory) -> Path:
+    """A tiny Qwen3-Omni-30B-A3B-Instruct thinker (MoE) in the hub layout (full config, thinker.* weights)."""
+    from audiofaith.tiny import build
+
+    return build("qwen3_omni", tmp_path_factory.mktemp("tiny") / "qwen3_omni")
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen3_omni_thinking(tmp_path_factory) -> Path:
+    """The tiny Qwen3-Omni Thinking checkpoint: same architecture, a template that opens a <think> trace."""
+    from audiofaith.tiny import build
+
+    return build("qwen3_omni_thinking", tmp_path_factory.mktemp("tiny") / "qwen3_omni_thinking")
+
+
+@pytest.fixture(scope="session")
+def tiny_music_flamingo(tmp_path_factory) -> Path:
+    """A tiny Music Flamingo checkpoint (random weights; AF3 architecture with rotary time embeddings)."""
+    from audiofaith.tiny import build
+
+    return build("music_flamingo", tmp_path_factory.mktemp("tiny") / "music_flamingo")
+
+
+@pytest.fixture(scope="session")
+def tiny_gemma4(tmp_path_factory) -> Path:
+    """A tiny Gemma 4 checkpoint (random weights; audio and vision towers, thinking and non-thinking modes)."""
+    from audiofaith.tiny import build
+
+    return build("gemma4", tmp_path_factory.mktemp("tiny") / "gemma4")
+
+
+@pytest.fixture(scope="session")
+def tiny_nemotron_omni(tmp_path_factory) -> Path:
+    """A tiny Nemotron 3 Nano Omni checkpoint (random weights; Mamba-2 / attention / MoE blocks, Parakeet encoder)."""
+    from audiofaith.tiny import build
+
+    return build("nemotron_omni", tmp_path_factory.mktemp("tiny") / "nemotron_omni")
+
+
+@pytest.fixture(scope="session")
 def synthetic_data(tmp_path_factory) -> dict:
     """A synthetic SAKURA tree under data/SAKURA plus its prepared manifests."""
     from audiofaith.sakura import prepare_sakura

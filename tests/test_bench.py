@@ -33,3 +33,20 @@ def test_bench_ratios_are_the_quotients_of_their_timings():
         low = max(seconds[numerator] - 5e-4, 0) / (seconds[denominator] + 5e-4)
         high = (seconds[numerator] + 5e-4) / max(seconds[denominator] - 5e-4, 1e-9)
         assert low * 0.999 <= result[ratio] <= high * 1.001, (ratio, result[ratio], seconds)
+
+
+def test_report_bench_ratio_is_the_quotient_of_its_timings():
+    done = run_cli("scripts/bench.py", "--report_lines", "3000")
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["mode"] == "report" and result["lines"] >= 3000
+    seconds = result["seconds"]
+    assert set(seconds) == {"report", "json_parse"} and all(value > 0 for value in seconds.values())
+    low = max(seconds["report"] - 5e-4, 0) / (seconds["json_parse"] + 5e-4)
+    high = (seconds["report"] + 5e-4) / max(seconds["json_parse"] - 5e-4, 1e-9)
+    assert low * 0.99 <= result["report_json_ratio"] <= high * 1.01, result
+    assert abs(result["report_lines_per_s"] - result["lines"] / seconds["report"]) <= 0.01 * result["report_lines_per_s"] + 1
+    assert 20 < result["report_peak_mb"] < 4000  # the report process's own peak, in MB
+    cpu = result["cpu_seconds"]
+    assert cpu["report"] > 0 and cpu["json_parse"] > 0
+    assert abs(result["report_cpu_json_ratio"] - cpu["report"] / cpu["json_parse"]) <= 0.02 * result["report_cpu_json_ratio"] + 0.01

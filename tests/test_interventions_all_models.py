@@ -28,6 +28,19 @@ KIND_ARGS = {
 }
 
 
+def tiny_trace_budget(model_key):
+    """A thinking model's trace budget, kept small: random weights rarely close a trace, so the
+    default budget would generate thousands of tokens per regenerated or continued CoT."""
+    import argparse
+
+    from audiofaith.backends import backend_class
+
+    parser = argparse.ArgumentParser()
+    backend_class(model_key).add_arguments(parser)
+    declared = {option for action in parser._actions for option in action.option_strings}
+    return {"max_thinking_tokens": 6} if "--max_thinking_tokens" in declared else {}
+
+
 def baseline(items, model_key):
     reasoning = "The call is short and sharp. It repeats twice. So the answer is (A)."
     return [BaselineRecord(id=item.id, model=model_key, prompt_mode="cot", answer=item.answer, subset=item.subset,
@@ -38,7 +51,7 @@ def baseline(items, model_key):
 @pytest.mark.parametrize("model_key", model_keys("hf"))
 def test_every_family_runs_on_every_hf_backend(model_key, request, synthetic_data, speech_clips, tmp_path):
     checkpoint = request.getfixturevalue(f"tiny_{model_key}")
-    backend = load_backend(model_key, str(checkpoint), device="cpu")
+    backend = load_backend(model_key, str(checkpoint), device="cpu", **tiny_trace_budget(model_key))
     profile = get_profile(model_key)
     manifest = load_manifest(synthetic_data["manifests"]["animal"])
     items = manifest[:2]

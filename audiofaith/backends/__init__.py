@@ -39,6 +39,10 @@ class ModelSpec:
     script_prefix: str  # interface/<script_prefix>_wrapper.py, _conditioned.py, _intervene.py
     tiny_builder: str  # "package.module:function", function(out: Path, seed: int) -> Path, imported lazily
     environment: str = "hf"  # a key of ENVIRONMENTS
+    footprint: str = ""  # what loading the real weights takes, where it needs more than one GPU of 40+ GB
+    #: A model with both a thinking and a non-thinking mode (``--thinking on|off``): mode -> prompt
+    #: profile; empty for a model with one mode (``profile`` is then its only one).
+    thinking_profiles: Tuple[Tuple[str, str], ...] = ()
 
     @property
     def requirements(self) -> str:
@@ -63,6 +67,24 @@ MODELS: Dict[str, ModelSpec] = {spec.key: spec for spec in (
               "default", "Audio Flamingo 3", "AF3", "audiofaith.tiny:build_af3"),
     ModelSpec("af3_think", "audiofaith.backends.af3_think:AF3ThinkBackend", "nvidia/audio-flamingo-3-hf",
               "af3_think", "Audio Flamingo 3 (thinking)", "AFthink", "audiofaith.tiny:build_af3_think"),
+    ModelSpec("qwen3_omni", "audiofaith.backends.qwen3_omni:Qwen3OmniBackend", "Qwen/Qwen3-Omni-30B-A3B-Instruct",
+              "default", "Qwen3-Omni-30B-A3B-Instruct (thinker)", "Qwen3Omni", "audiofaith.tiny:build_qwen3_omni",
+              footprint="MoE 30B (3B active), ~60 GB bf16: --device_map auto across GPUs"),
+    ModelSpec("qwen3_omni_thinking", "audiofaith.backends.qwen3_omni:Qwen3OmniThinkingBackend",
+              "Qwen/Qwen3-Omni-30B-A3B-Thinking", "qwen3_omni_thinking", "Qwen3-Omni-30B-A3B-Thinking (thinker)",
+              "Qwen3OmniThink", "audiofaith.tiny:build_qwen3_omni_thinking",
+              footprint="MoE 30B (3B active), ~60 GB bf16: --device_map auto across GPUs"),
+    ModelSpec("music_flamingo", "audiofaith.backends.music_flamingo:MusicFlamingoBackend",
+              "nvidia/music-flamingo-2601-hf", "default", "Music Flamingo", "MusicFlamingo",
+              "audiofaith.tiny:build_music_flamingo"),
+    ModelSpec("nemotron_omni", "audiofaith.backends.nemotron_omni:NemotronOmniBackend",
+              "nvidia/Nemotron-3-Nano-Omni-30B-A3B-Reasoning-BF16", "nemotron_omni_thinking",
+              "Nemotron 3 Nano Omni 30B-A3B Reasoning", "NemotronOmni", "audiofaith.tiny:build_nemotron_omni",
+              footprint="hybrid Mamba/MoE 30B (3B active), ~60 GB bf16: --device_map auto across GPUs",
+              thinking_profiles=(("on", "nemotron_omni_thinking"), ("off", "nemotron_omni"))),
+    ModelSpec("gemma4", "audiofaith.backends.gemma4:Gemma4Backend", "google/gemma-4-E2B-it", "gemma4_thinking",
+              "Gemma 4 E2B-it", "Gemma4", "audiofaith.tiny:build_gemma4",
+              thinking_profiles=(("on", "gemma4_thinking"), ("off", "gemma4"))),
 )}
 
 
@@ -87,8 +109,18 @@ def model_keys(environment: Optional[str] = None) -> List[str]:
     return [key for key, spec in MODELS.items() if environment is None or spec.environment == environment]
 
 
-def get_profile(key: str) -> PromptProfile:
-    return PROFILES[get_spec(key).profile]
+def get_profile(key: str, thinking: Optional[str] = None) -> PromptProfile:
+    """The prompt profile of model ``key``; ``thinking`` ("on" / "off") picks the mode of a model
+    that has both (None: its default mode)."""
+    spec = get_spec(key)
+    if thinking is None:
+        return PROFILES[spec.profile]
+    modes = dict(spec.thinking_profiles)
+    if thinking not in modes:
+        having = ", ".join(k for k, s in MODELS.items() if s.thinking_profiles) or "none"
+        raise UserError(f"--thinking is for models with both a thinking and a non-thinking mode ({having}); "
+                        f"{key} has {'modes ' + ', '.join(modes) if modes else 'one mode'}")
+    return PROFILES[modes[thinking]]
 
 
 def resolve_lazy(target: str) -> Any:
@@ -113,17 +145,18 @@ def load_backend(key: str, model_path: Optional[str] = None, device: str = "auto
     ``options`` are the backend's own settings (see ``Backend.add_arguments``)."""
     spec = get_spec(key)
     cls = backend_class(key)
-    return cls(model_path or spec.default_checkpoint, device=device, dtype=dtype, profile=get_profile(key), **options)
+    profile = get_profile(key, options.get("thinking"))
+    return cls(model_path or spec.default_checkpoint, device=device, dtype=dtype, profile=profile, **options)
 
 
 def models_markdown() -> str:
     """The registry as the markdown table in docs/models.md (tests/backends/test_registry.py keeps them in step)."""
-    lines = ["| key | model | default checkpoint | scripts (`interface/`) | prompt profile | environment |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| key | model | default checkpoint | scripts (`interface/`) | prompt profile | environment | footprint |",
+             "|---|---|---|---|---|---|---|"]
     for spec in MODELS.values():
         scripts = f"`{spec.script_prefix}_{{wrapper,conditioned,intervene}}.py`"
         lines.append(f"| `{spec.key}` | {spec.display_name} | `{spec.default_checkpoint}` | {scripts} | "
-                     f"`{spec.profile}` | {spec.environment} (`{spec.requirements}`) |")
+                     f"`{spec.profile}` | {spec.environment} (`{spec.requirements}`) | {spec.footprint or 'one GPU'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -147,7 +180,9 @@ def models_main(argv: Optional[List[str]] = None) -> int:
         return 0
     for spec in MODELS.values():
         scripts = f"interface/{spec.script_prefix}_*.py"
-        print(f"{spec.key:14s} {spec.display_name:28s} {spec.default_checkpoint:30s} {scripts:28s} {spec.environment}")
+        footprint = f"[{spec.footprint}] " if spec.footprint else ""
+        print(f"{spec.key:14s} {spec.display_name:28s} {spec.default_checkpoint:30s} {scripts:28s} "
+              f"{footprint}{spec.environment}")
     return 0
 
 

@@ -41,15 +41,23 @@ FINISH_REASONS = ("stop", "length")
 
 class GeneratedText(str):
     """A generated text that also says why generation stopped (``finish_reason``: ``"stop"``,
-    ``"length"``, or None when the backend cannot tell). A ``str`` for every other purpose."""
+    ``"length"``, or None when the backend cannot tell). A ``str`` for every other purpose.
+
+    A thinking model's text also says why its trace stopped (``thinking_finish_reason``: ``"stop"``
+    when it closed the trace, ``"length"`` when its trace budget cut it; None for a text without a
+    separately generated trace)."""
 
     finish_reason: Optional[str]
+    thinking_finish_reason: Optional[str]
 
-    def __new__(cls, text: str, finish_reason: Optional[str] = None) -> "GeneratedText":
-        if finish_reason is not None and finish_reason not in FINISH_REASONS:
-            raise ValueError(f"finish_reason must be one of {FINISH_REASONS} or None, got {finish_reason!r}")
+    def __new__(cls, text: str, finish_reason: Optional[str] = None,
+                thinking_finish_reason: Optional[str] = None) -> "GeneratedText":
+        for reason in (finish_reason, thinking_finish_reason):
+            if reason is not None and reason not in FINISH_REASONS:
+                raise ValueError(f"finish_reason must be one of {FINISH_REASONS} or None, got {reason!r}")
         obj = super().__new__(cls, text)
         obj.finish_reason = finish_reason
+        obj.thinking_finish_reason = thinking_finish_reason
         return obj
 
 
@@ -57,6 +65,11 @@ def finish_reason_of(text: str) -> Optional[str]:
     """The finish reason of a generated text (None for a plain ``str`` from a backend that does
     not report it)."""
     return getattr(text, "finish_reason", None)
+
+
+def thinking_finish_reason_of(text: str) -> Optional[str]:
+    """Why a thinking model's trace stopped (None: no separately generated trace)."""
+    return getattr(text, "thinking_finish_reason", None)
 
 
 def finish_reason_from_tokens(token_ids: Sequence[int], stop_ids: Sequence[int]) -> str:

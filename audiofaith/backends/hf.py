@@ -7,13 +7,14 @@ conversation is written; batching, left padding, generation and letter scoring l
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import inspect
 import logging
 import os
 import platform
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from audiofaith.backends.base import (Backend, GeneratedText, GenerationSettings
 from audiofaith.errors import UserError
 from audiofaith.model_source import is_tiny_checkpoint
 from audiofaith.prompts import DEFAULT_PROFILE, PromptProfile
+from audiofaith.seeds import derive_seed
 
 log = logging.getLogger(__name__)
 
@@ -67,15 +69,22 @@ class HFAudioBackend(Backend):
     """A transformers audio-language model behind the backend protocol."""
 
     model_class_name: str = ""
+    #: A thinking model's trace budget (tokens), generated before and apart from the answer's
+    #: ``max_new_tokens``; None: no separate trace phase (see ``generate``).
+    max_thinking_tokens: Optional[int] = None
 
     def __init__(self, model_path: str, device: str = "auto", dtype: str = "auto",
-                 profile: PromptProfile = DEFAULT_PROFILE) -> None:
+                 profile: PromptProfile = DEFAULT_PROFILE, max_thinking_tokens: Optional[int] = None) -> None:
         import torch
         import transformers
 
         self._torch = torch
         self.model_path = str(model_path)
         self.profile = profile
+        if max_thinking_tokens is not None:
+            if int(max_thinking_tokens) < 1:
+                raise UserError(f"--max_thinking_tokens must be at least 1, got {max_thinking_tokens}")
+            self.max_thinking_tokens = int(max_thinking_tokens)
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
         self.processor = self.load_processor(self.model_path)
@@ -120,6 +129,10 @@ class HFAudioBackend(Backend):
         """Extra model keyword arguments for every ``generate`` call (generation and scoring)."""
         return {}
 
+    def chat_template_kwargs(self) -> Dict[str, Any]:
+        """Extra variables for the chat template (e.g. a thinking switch); none by default."""
+        return {}
+
     def conversation(self, inp: ModelInput) -> List[Dict[str, Any]]:
         """The chat messages for one input (audio first, then the text, unless the input puts
         the audio after the text; then any later turns).
@@ -156,9 +169,18 @@ class HFAudioBackend(Backend):
     # -- shared machinery --------------------------------------------------------------------
 
     def render(self, inp: ModelInput) -> str:
-        """The full prompt text: chat template with the generation prompt, then the assistant prefix."""
-        text = self.processor.apply_chat_template(self.conversation(inp), add_generation_prompt=True, tokenize=False)
-        return text + inp.assistant_prefix
+        """The full prompt text: chat template with the generation prompt, then the assistant prefix.
+        A thinking model's prefix that opens the trace (``prompts.trace_prefix`` / ``answer_prefix``)
+        is not opened twice where the template's generation prompt already opened it."""
+        text = self.processor.apply_chat_template(self.conversation(inp), add_generation_prompt=True, tokenize=False,
+                                                  **self.chat_template_kwargs())
+        prefix = inp.assistant_prefix
+        thinking = self.profile.thinking
+        if thinking is not None:
+            opened = thinking.open + "\n"
+            if text.endswith(opened) and prefix.startswith(opened):
+                prefix = prefix[len(opened):]
+        return text + prefix
 
     def encode(self, inputs: Sequence[ModelInput], texts: Optional[List[str]] = None):
         """Processor call for a batch (left padding), moved to the model's device and dtype."""
@@ -195,6 +217,69 @@ class HFAudioBackend(Backend):
         return config
 
     def generate(self, inputs: Sequence[ModelInput], settings: GenerationSettings) -> List[List[GeneratedText]]:
+        """New text per input and sequence. A thinking model (a profile with a trace format and a
+        ``max_thinking_tokens`` budget) whose prefix has not closed its trace generates in two
+        phases: the trace, up to ``max_thinking_tokens`` and stopping at the close marker; then,
+        after the trace (closed by us when its budget cut it or the model ended its turn inside it),
+        the answer, up to the settings' ``max_new_tokens``. The text is both phases; its
+        ``thinking_finish_reason`` says whether the trace stopped by itself (``stop``) or was cut
+        (``length``); None when the model answered without opening a trace (one phase only)."""
+        thinking = self.profile.thinking
+        if thinking is None or self.max_thinking_tokens is None:
+            return self._generate(inputs, settings)
+        tracing = [i for i, inp in enumerate(inputs) if thinking.close not in inp.assistant_prefix]
+        results: Dict[int, List[GeneratedText]] = {}
+        plain = [i for i in range(len(inputs)) if i not in set(tracing)]
+        if plain:
+            results.update(zip(plain, self._generate([inputs[i] for i in plain], settings)))
+        if tracing:
+            results.update(zip(tracing, self._generate_with_trace([inputs[i] for i in tracing], settings)))
+        return [results[i] for i in range(len(inputs))]
+
+    def _close_token_id(self) -> int:
+        close = self.profile.thinking.close
+        ids = self.tokenizer(close, add_special_tokens=False)["input_ids"]
+        if len(ids) != 1:
+            raise ScoringError(f"the thinking close marker {close!r} is not one token for this tokenizer ({ids})")
+        return int(ids[0])
+
+    def _generate_with_trace(self, inputs: Sequence[ModelInput],
+                             settings: GenerationSettings) -> List[List[GeneratedText]]:
+        thinking = self.profile.thinking
+        close = thinking.close
+        trace_settings = dataclasses.replace(settings, max_new_tokens=self.max_thinking_tokens)
+        traces = self._generate(inputs, trace_settings, extra_stop_ids=[self._close_token_id()])
+        n = settings.num_return_sequences
+        continued: List[ModelInput] = []  # one per (input, sequence) whose trace needs an answer
+        where: List[Tuple[int, int]] = []
+        texts: List[List[Any]] = []
+        for i, (inp, row) in enumerate(zip(inputs, traces)):
+            texts.append([])
+            for j, trace in enumerate(row):
+                closed = close in trace
+                in_trace = thinking.template_opens or thinking.open in trace
+                if not closed and trace.finish_reason == "stop" and not in_trace:
+                    # the model answered without thinking (it never opened a trace): no trace, no second phase
+                    texts[i].append(GeneratedText(str(trace), "stop", None))
+                    continue
+                # a trace the model closed, ended its turn inside ("stop": closed by us), or ran out of budget
+                # in ("length": closed by us); the answer follows the close either way
+                trace_text = str(trace) if closed else f"{trace}\n{close}"
+                texts[i].append((trace_text, "stop" if closed or trace.finish_reason == "stop" else "length"))
+                seeds = None if inp.run_seeds is None else (derive_seed(inp.run_seeds[j], "after the trace", 0),)
+                continued.append(dataclasses.replace(inp, assistant_prefix=inp.assistant_prefix + trace_text,
+                                                     run_seeds=seeds))
+                where.append((i, j))
+        if continued:
+            answers = self._generate(continued, dataclasses.replace(settings, num_return_sequences=1))
+            for (i, j), (answer,) in zip(where, answers):
+                trace_text, reason = texts[i][j]
+                texts[i][j] = GeneratedText(trace_text + answer, answer.finish_reason, reason)
+        assert all(len(row) == n for row in texts)
+        return texts
+
+    def _generate(self, inputs: Sequence[ModelInput], settings: GenerationSettings,
+                  extra_stop_ids: Sequence[int] = ()) -> List[List[GeneratedText]]:
         torch = self._torch
         batch = self.encode(inputs)
         config = self._generation_config(settings)
@@ -212,15 +297,35 @@ class HFAudioBackend(Backend):
                                        settings.temperature, settings.top_p, self.device)
             config.update(temperature=1.0, top_p=1.0, top_k=0)
             extra["logits_processor"] = LogitsProcessorList([sampler])
+        stop_ids = self._stop_ids()
+        if extra_stop_ids:
+            config.eos_token_id = sorted(set(stop_ids) | {int(i) for i in extra_stop_ids})
         with torch.inference_mode():
             output = self.model.generate(**batch, **self.generate_kwargs(), **extra, generation_config=config)
         new_tokens = output[:, batch["input_ids"].shape[1]:]
-        texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-        stop_ids = self._stop_ids()
+        texts = self._decode(new_tokens)
+        stop_ids = stop_ids + [int(i) for i in extra_stop_ids]
         generated = [GeneratedText(text, finish_reason_from_tokens(row.tolist(), stop_ids))
                      for text, row in zip(texts, new_tokens)]
         n = settings.num_return_sequences
         return [generated[i * n:(i + 1) * n] for i in range(len(inputs))]
+
+    def _decode(self, new_tokens) -> List[str]:
+        """The new tokens as text, special tokens removed, except a thinking model's trace markers
+        where its tokenizer makes them special tokens (Gemma 4's ``<|channel>`` / ``<channel|>``):
+        without them the trace could not be told from the answer."""
+        thinking = self.profile.thinking
+        # what skip_special_tokens drops: the special tokens it lists and every added token marked special
+        special = set(self.tokenizer.all_special_ids) | {
+            int(i) for i, token in getattr(self.tokenizer, "added_tokens_decoder", {}).items() if token.special}
+        kept = set()
+        if thinking is not None:
+            for marker in (thinking.open, thinking.close):
+                kept |= set(self.tokenizer(marker, add_special_tokens=False)["input_ids"]) & special
+        if not kept:
+            return self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        rows = [[int(t) for t in row.tolist() if int(t) in kept or int(t) not in special] for row in new_tokens]
+        return self.tokenizer.batch_decode(rows, skip_special_tokens=False)
 
     def _stop_ids(self) -> List[int]:
         """The token ids that end generation (the generation config's eos ids)."""
@@ -357,7 +462,16 @@ class HFAudioBackend(Backend):
             "libraries": {"torch": torch.__version__, "transformers": transformers.__version__},
             "max_audio_seconds": self.max_audio_seconds,
             "tiny_random_weights": is_tiny_checkpoint(self.model_path),
+            **self._thinking_provenance(),
         }
+
+    def _thinking_provenance(self) -> Dict[str, Any]:
+        """A thinking model's trace markers and trace budget (nothing for other models)."""
+        thinking = self.profile.thinking
+        if thinking is None:
+            return {}
+        return {"thinking": {"open": thinking.open, "close": thinking.close,
+                             "max_thinking_tokens": self.max_thinking_tokens}}
 
 
 def _shared_prefix_groups(inputs: Sequence[ModelInput]) -> List[List[int]]:

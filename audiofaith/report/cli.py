@@ -14,29 +14,31 @@ from audiofaith.jsonl import JsonlError
 from audiofaith.manifest import ManifestError
 from audiofaith.records import RecordError
 from audiofaith.report.export import _benchmark_exports, _judge
-from audiofaith.report.load import ReportError, load_outputs
+from audiofaith.report.load import ReportError, cycle_collection_paused, load_outputs
 from audiofaith.report.noise_floor import NOISE_FLOOR_COLUMNS, noise_floor_rows
 from audiofaith.report.render import render_html, render_markdown
 from audiofaith.report.sections import build_blocks
 from audiofaith.report.stats import AocRow, Settings, aoc_rows, summarize, summary_columns
-from audiofaith.report.tables import PER_ITEM_COLUMNS, per_item_rows, write_csv
+from audiofaith.report.tables import PER_ITEM_COLUMNS, per_item_columns, write_columns, write_csv
 
 log = logging.getLogger("audiofaith.report")
 
 
 def write_report(root: Path, out: Path, manifest_dir: Optional[Path], settings: Settings = Settings()) -> Path:
     """Read every output under ``root`` and write the report into ``out``; returns report.md's path."""
-    dataset = load_outputs(root, manifest_dir, exclude=out, exclude_cut=settings.exclude_cut_cots)
-    out.mkdir(parents=True, exist_ok=True)
-    plot_dir = out / "plots"
-    plot_dir.mkdir(exist_ok=True)
-    rows = summarize(dataset, settings)
-    aocs = aoc_rows(dataset, settings)
-    write_csv(out / "summary.csv", summary_columns(), rows)
-    write_csv(out / "per_item.csv", PER_ITEM_COLUMNS, per_item_rows(dataset.lines))
-    write_csv(out / "noise_floor.csv", NOISE_FLOOR_COLUMNS, noise_floor_rows(rows))
-    # only defined AOCs: a curve without one is named in report.md with the reason
-    write_csv(out / "aoc.csv", list(AocRow.__dataclass_fields__), (a.__dict__ for a in aocs if not math.isnan(a.aoc)))
+    with cycle_collection_paused():  # the line-by-line part: no cycles (the plots below make some)
+        dataset = load_outputs(root, manifest_dir, exclude=out, exclude_cut=settings.exclude_cut_cots)
+        out.mkdir(parents=True, exist_ok=True)
+        plot_dir = out / "plots"
+        plot_dir.mkdir(exist_ok=True)
+        rows = summarize(dataset, settings)
+        aocs = aoc_rows(dataset, settings)
+        write_csv(out / "summary.csv", summary_columns(), rows)
+        write_columns(out / "per_item.csv", PER_ITEM_COLUMNS, per_item_columns(dataset.lines))
+        write_csv(out / "noise_floor.csv", NOISE_FLOOR_COLUMNS, noise_floor_rows(rows))
+        # only defined AOCs: a curve without one is named in report.md with the reason
+        write_csv(out / "aoc.csv", list(AocRow.__dataclass_fields__),
+                  (a.__dict__ for a in aocs if not math.isnan(a.aoc)))
     judge_note = _judge(dataset, out / "sakura_judge", manifest_dir)
     export_note = _benchmark_exports(dataset, out, settings)
     blocks = build_blocks(dataset, rows, aocs, plot_dir, settings, judge_note, export_note)

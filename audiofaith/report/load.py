@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import logging
+import sys
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from audiofaith.benchmarks.reporting import audio_cut
 from audiofaith.errors import UserError
@@ -16,7 +19,7 @@ from audiofaith.manifest import load_manifest
 from audiofaith.protocols import PAPER
 from audiofaith.records import (REFERENCE_FIELDS, BaselineRecord, InterventionRecord, ManifestItem, RecordError,
                                 is_baseline_line, letter_tie)
-from audiofaith.report.spec import spec_index
+from audiofaith.report.spec import SpecIndex, spec_index
 from audiofaith.sharding import is_shard_file
 
 log = logging.getLogger("audiofaith.report")
@@ -157,6 +160,18 @@ def protocol_label(model: str, protocol: Optional[str]) -> str:
     return model if protocol in (None, "", "ours") else f"{model} [{protocol} protocol]"
 
 
+def _shared(value: Any) -> Any:
+    """One object for every equal string a report holds per line (ids, models, tracks, variants,
+    clips): study-scale reports keep millions of lines in memory."""
+    return sys.intern(value) if type(value) is str else value
+
+
+def thinking_label(model: str, thinking: Optional[str]) -> str:
+    """The model name marked with its thinking mode (``--thinking on|off``, models with both modes),
+    so the two modes are separate rows everywhere and never pooled or joined."""
+    return model if not thinking else f"{model} [thinking {thinking}]"
+
+
 def _locate(record: Union[BaselineRecord, InterventionRecord], manifest: Dict[str, ManifestItem],
             where: str) -> Tuple[str, str, str]:
     """(dataset, subset, hop) of a record: its own fields, else the manifest, else a
@@ -184,10 +199,11 @@ def baseline_lines(record: BaselineRecord, manifest: Dict[str, ManifestItem], wh
     dataset, subset, hop = _locate(record, manifest, where)
     answer = record.answer or (manifest[record.id].answer if record.id in manifest else "")
     condition = BASELINE_CONDITION[record.prompt_mode]
-    common = dict(model=protocol_label(record.model, record.protocol), subset=subset, hop=hop, id=record.id,
-                  condition=condition, variant="", x=None, answer=answer, reference=None, paired=False, source=where, dataset=dataset,
+    common = dict(model=_shared(protocol_label(thinking_label(record.model, record.thinking), record.protocol)), subset=_shared(subset),
+                  hop=_shared(hop), id=_shared(record.id), condition=condition, variant="", x=None, answer=answer,
+                  reference=None, paired=False, source=where, dataset=_shared(dataset),
                   audio_cut=audio_cut(record.warnings) if record.error is None else None,
-                  cluster=clip_key(record.id, manifest))
+                  cluster=_shared(clip_key(record.id, manifest)))
     if record.error is not None or not record.runs_predictions:
         return [Line(run=0, prediction=None, error=record.error or "no runs", **common)]
     runs = len(record.runs_predictions)
@@ -207,8 +223,8 @@ def bin_tenth(value: float) -> float:
     return float(Decimal(repr(float(value))).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
-def _x_value(condition: str, params: Dict[str, Any]) -> Optional[float]:
-    index = spec_index()
+def _x_value(condition: str, params: Dict[str, Any], index: Optional[SpecIndex] = None) -> Optional[float]:
+    index = spec_index() if index is None else index
     name = index.curve_x.get(condition)
     if name is None or params.get(name) is None:
         return None
@@ -216,8 +232,8 @@ def _x_value(condition: str, params: Dict[str, Any]) -> Optional[float]:
     return bin_tenth(value) if name in index.binned_x else value
 
 
-def _variant(condition: str, params: Dict[str, Any]) -> str:
-    index = spec_index()
+def _variant(condition: str, params: Dict[str, Any], index: Optional[SpecIndex] = None) -> str:
+    index = spec_index() if index is None else index
     names = sorted(name for name in params
                    if name not in index.per_item_params and name != index.curve_x.get(condition))
     return ", ".join(f"{name}={params[name]}" for name in names)
@@ -240,15 +256,18 @@ def model_label(model: str, cot_source_model: Optional[str]) -> str:
     return model
 
 
-def conditioned_line(record: InterventionRecord, manifest: Dict[str, ManifestItem], where: str) -> Line:
-    """A conditioned / intervention record as a Line (agreement and correctness recomputed)."""
+def conditioned_line(record: InterventionRecord, manifest: Dict[str, ManifestItem], where: str,
+                     index: Optional[SpecIndex] = None) -> Line:
+    """A conditioned / intervention record as a Line (agreement and correctness recomputed);
+    ``index``: the spec index (looked up when not given)."""
+    index = spec_index() if index is None else index
     if not record.model:
         raise ReportError(f"{where}: conditioned record without a 'model' field")
     params = record.params
     dataset, subset, hop = _locate(record, manifest, where)
     answer = record.answer or (manifest[record.id].answer if record.id in manifest else "")
     condition = record.condition
-    spec = spec_index().spec(condition)
+    spec = index.spec(condition)
     result = {name: record.extra[name] for name in spec.result_fields if name in record.extra}
     if record.reference_field:
         if record.reference_field not in REFERENCE_FIELDS:
@@ -261,23 +280,26 @@ def conditioned_line(record: InterventionRecord, manifest: Dict[str, ManifestIte
             and "cue_prediction" not in record.extra
         reference, kind = record.baseline_prediction, "legacy" if readout else "parsed"
     excluded = "rewrite_unchanged" if spec.rewritten and record.extra.get("rewrite_unchanged") is True else None
-    variant = _variant(condition, params)
+    variant = _variant(condition, params, index)
     if spec.variant_suffix is not None:
         variant += spec.variant_suffix(record)
-    model = protocol_label(model_label(record.model, record.cot_source_model), record.protocol)
-    return Line(model=model, subset=subset, hop=hop, id=record.id,
-                run=int(record.run), condition=condition, variant=variant,
-                x=_x_value(condition, params), answer=answer, prediction=record.prediction, reference=reference,
+    model = protocol_label(thinking_label(model_label(record.model, record.cot_source_model), record.extra.get("thinking")),
+                           record.protocol)
+    return Line(model=_shared(model), subset=_shared(subset), hop=_shared(hop), id=_shared(record.id),
+                run=int(record.run), condition=_shared(condition), variant=_shared(variant),
+                x=_x_value(condition, params, index), answer=answer, prediction=record.prediction, reference=reference,
                 paired=True, error=record.error, source=where, params=params, result=result, raw=record.raw,
                 reference_kind=kind, excluded=excluded, finish_reason=record.extra.get("finish_reason"),
-                cluster=clip_key(record.id, manifest), dataset=dataset, readout_tie=letter_tie(record.letter_logprobs),
-                answer_mode=record.answer_mode or "", protocol=record.protocol or "",
+                cluster=_shared(clip_key(record.id, manifest)), dataset=_shared(dataset),
+                readout_tie=letter_tie(record.letter_logprobs),
+                answer_mode=_shared(record.answer_mode or ""), protocol=_shared(record.protocol or ""),
                 audio_cut=audio_cut(record.extra["audio_warnings"]) if "audio_warnings" in record.extra else None)
 
 
 def load_file(path: Path, manifest: Dict[str, ManifestItem]) -> List[Line]:
     """Lines of one output file; each JSON line is read as the record type its fields say, not the file name."""
     lines: List[Line] = []
+    index = spec_index()
     for line_number, obj in iter_jsonl(path):
         where = f"{path}:{line_number}"
         if not isinstance(obj, dict) or "id" not in obj:
@@ -289,16 +311,37 @@ def load_file(path: Path, manifest: Dict[str, ManifestItem]) -> List[Line]:
                 record = InterventionRecord.from_json(obj, where)
             except RecordError as exc:
                 raise ReportError(str(exc)) from None
-            lines.append(conditioned_line(record, manifest, where))
+            lines.append(conditioned_line(record, manifest, where, index))
         else:
             raise ReportError(f"{where}: neither a baseline record (runs_predictions) nor a conditioned one (condition)")
     return lines
 
 
+def params_key(params: Dict[str, Any]) -> str:
+    """A line's parameters as sorted JSON: the key of its condition's setting and per_item.csv's column.
+    Written once per distinct set of (name, type, value) and kept, up to ``PARAMS_KEPT`` of them (a
+    study repeats a few hundred); floats are told apart by their repr (``-0.0`` and ``0.0``)."""
+    try:
+        memo_key = tuple((name, type(value), repr(value) if type(value) is float else value)
+                         for name, value in params.items())
+        known = _PARAMS_JSON.get(memo_key)
+    except TypeError:  # a list or object value: not hashable
+        return json.dumps(params, sort_keys=True)
+    if known is None:
+        known = json.dumps(params, sort_keys=True)
+        if len(_PARAMS_JSON) < PARAMS_KEPT:
+            _PARAMS_JSON[memo_key] = known
+    return known
+
+
+PARAMS_KEPT = 4096
+_PARAMS_JSON: Dict[Tuple, str] = {}
+
+
 def _check_duplicates(lines: Sequence[Line]) -> None:
     first: Dict[Tuple, str] = {}
     for line in lines:
-        key = (line.dataset, line.model, line.condition, json.dumps(line.params, sort_keys=True), line.id, line.run)
+        key = (line.dataset, line.model, line.condition, params_key(line.params), line.id, line.run)
         if key in first:
             raise ReportError(f"{line.source}: duplicate of {first[key]} (model {line.model}, {line.condition}, "
                               f"id {line.id}, run {line.run})")
@@ -331,6 +374,20 @@ def join(lines: List[Line]) -> None:
                 line.lanham_reference = full[key].prediction
             else:
                 line.lanham_reference, line.lanham_fallback = line.reference, True
+
+
+@contextlib.contextmanager
+def cycle_collection_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector (reference counting still frees everything) while
+    the report builds and summarises millions of lines: none of them form cycles, and the collector
+    would otherwise walk every live line again and again as they accumulate."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def load_outputs(root: Path, manifest_dir: Optional[Path] = None, exclude: Optional[Path] = None,

@@ -403,7 +403,8 @@ def aoc_rows(dataset: Dataset, settings: Settings) -> List[AocRow]:
         result = metrics.lanham_aoc(points)
         for reason, count in result.dropped.items():
             dropped[reason] = dropped.get(reason, 0) + count
-        low, high = metrics.lanham_aoc_ci(points, clusters, n_resamples=settings.n_resamples, seed=settings.seed)
+        low, high = metrics.lanham_aoc_ci(points, clusters, n_resamples=settings.n_resamples, seed=settings.seed,
+                                          heights=result.heights)
         partial = {n: span for n, span in result.covered.items() if span != (0.0, 1.0)}
         rows.append(AocRow(dataset=dataset_name, model=key[0], subset=key[1][1], hop=key[2][1], condition=key[3],
                            variant=key[4],

@@ -1,14 +1,15 @@
-"""The CSV tables: summary.csv, per_item.csv, aoc.csv (and the benchmark CSVs) share one writer."""
+"""The CSV tables: summary.csv, per_item.csv, aoc.csv (and the benchmark CSVs) share one writer,
+which formats a column at a time and writes the rows in one call."""
 
 from __future__ import annotations
 
 import csv
-import json
 import math
+import operator
 from pathlib import Path
-from typing import Any, Dict, Iterable, Sequence
+from typing import Any, Dict, Iterable, List, Mapping, Sequence
 
-from audiofaith.report.load import REFERENCE_KINDS, Line
+from audiofaith.report.load import REFERENCE_KINDS, Line, params_key
 
 PER_ITEM_COLUMNS = ["dataset", "model", "subset", "hop", "id", "run", "condition", "variant", "x", "answer", "prediction",
                     "correct", "reference", "reference_readout", "agrees", "lanham_reference", "error", "excluded",
@@ -25,25 +26,59 @@ def _csv_value(value: Any) -> Any:
     return value
 
 
-def write_csv(path: Path, columns: Sequence[str], rows: Iterable[Dict[str, Any]]) -> None:
+def _csv_column(values: Sequence[Any]) -> Sequence[Any]:
+    """One column's cells (``_csv_value`` of each value); a column of strings (and None) is
+    converted without a call per cell."""
+    kinds = set(map(type, values))
+    if kinds <= {str}:
+        return values
+    if kinds <= {str, type(None), int}:
+        return ["" if value is None else value for value in values]
+    return [_csv_value(value) for value in values]
+
+
+def write_columns(path: Path, columns: Sequence[str], data: Mapping[str, Sequence[Any]]) -> None:
+    """A CSV file of ``columns`` from equal-length value lists, one per column (a column absent from
+    ``data`` is empty); each column is formatted as a whole, the rows written in one call. Cells are
+    exactly ``write_csv``'s."""
+    lengths = {len(values) for values in data.values()}
+    if len(lengths) > 1:
+        raise ValueError(f"{path.name}: columns of different lengths {sorted(lengths)}")
+    n_rows = lengths.pop() if lengths else 0
+    cells = [_csv_column(data[name]) if name in data else [""] * n_rows for name in columns]
     with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(columns))
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({name: _csv_value(row.get(name)) for name in columns})
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        writer.writerows(zip(*cells))
+
+
+def write_csv(path: Path, columns: Sequence[str], rows: Iterable[Dict[str, Any]]) -> None:
+    """A CSV file of ``columns`` from row dicts (a missing key is an empty cell)."""
+    rows = list(rows)
+    write_columns(path, columns, {name: [row.get(name) for row in rows] for name in columns})
+
+
+def per_item_columns(lines: Sequence[Line]) -> Dict[str, List[Any]]:
+    """per_item.csv's columns: one value per answer, long format, joinable on (model, id, run)."""
+    keys = [params_key(line.params) for line in lines]
+    order = sorted(range(len(lines)), key=lambda i: (lines[i].dataset, lines[i].model, lines[i].id, lines[i].run,
+                                                     lines[i].condition, lines[i].variant, keys[i]))
+    ordered = [lines[i] for i in order]
+    names = ("dataset", "model", "subset", "hop", "id", "run", "condition", "variant", "x", "answer", "prediction",
+             "reference", "lanham_reference", "error", "excluded", "finish_reason", "audio_cut", "source")
+    values = zip(*map(operator.attrgetter(*names), ordered)) if ordered else [[] for _ in names]
+    data: Dict[str, List[Any]] = {name: list(column) for name, column in zip(names, values)}
+    data["correct"] = [None if line.error else line.correct for line in ordered]
+    data["reference_readout"] = [REFERENCE_KINDS.get(line.reference_kind, "") for line in ordered]
+    data["agrees"] = [line.prediction == line.reference
+                      if line.paired and line.prediction is not None and line.reference is not None else None
+                      for line in ordered]
+    data["params"] = [keys[i] if lines[i].params else "" for i in order]
+    return data
 
 
 def per_item_rows(lines: Sequence[Line]) -> Iterable[Dict[str, Any]]:
     """per_item.csv: one row per answer, long format, joinable on (model, id, run)."""
-    for line in sorted(lines, key=lambda l: (l.dataset, l.model, l.id, l.run, l.condition, l.variant, json.dumps(l.params, sort_keys=True))):
-        agrees = None
-        if line.paired and line.prediction is not None and line.reference is not None:
-            agrees = line.prediction == line.reference
-        yield {"dataset": line.dataset, "model": line.model, "subset": line.subset, "hop": line.hop, "id": line.id, "run": line.run,
-               "condition": line.condition, "variant": line.variant, "x": line.x, "answer": line.answer,
-               "prediction": line.prediction, "correct": None if line.error else line.correct,
-               "reference": line.reference, "reference_readout": REFERENCE_KINDS.get(line.reference_kind, ""),
-               "agrees": agrees, "lanham_reference": line.lanham_reference, "error": line.error,
-               "excluded": line.excluded, "finish_reason": line.finish_reason,
-               "params": json.dumps(line.params, sort_keys=True) if line.params else "",
-               "audio_cut": line.audio_cut, "source": line.source}
+    data = per_item_columns(lines)
+    for index in range(len(lines)):
+        yield {name: data[name][index] for name in PER_ITEM_COLUMNS}

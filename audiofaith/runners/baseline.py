@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from audiofaith.answers import parse_answer
-from audiofaith.backends.base import Backend, GenerationSettings, ModelInput, finish_reason_of
-from audiofaith.cot import split_reasoning
+from audiofaith.backends.base import (Backend, GenerationSettings, ModelInput, finish_reason_of,
+                                      thinking_finish_reason_of)
 from audiofaith.jsonl import iter_jsonl
-from audiofaith.prompts import PromptProfile, answer_prefix, user_text
+from audiofaith.prompts import PromptProfile, answer_prefix, reasoning_and_answer, user_text
 from audiofaith.protocols import PAPER, PaperProtocol
 from audiofaith.records import BaselineRecord, ManifestItem
 from audiofaith.runners.backoff import with_backoff
@@ -36,6 +36,7 @@ class BaselineConfig:
     seed: int = 0
     workers: int = 2
     letter_logprobs: bool = True  # read the letter log-probabilities after each run's reasoning
+    thinking: Optional[str] = None  # --thinking on|off of a model with both modes (recorded on every line)
 
     def generation_settings(self) -> GenerationSettings:
         sampling = self.num_runs > 1
@@ -53,7 +54,8 @@ def completed_ids(output_path: Path) -> Set[str]:
 
 def summarize(output_path: Path) -> Dict[str, int]:
     """Counts over the whole output file: items, runs, parse failures, errors."""
-    counts = {"items": 0, "runs": 0, "parse_failures": 0, "errors": 0, "truncated_audio": 0, "cut_by_length": 0}
+    counts = {"items": 0, "runs": 0, "parse_failures": 0, "errors": 0, "truncated_audio": 0, "cut_by_length": 0,
+              "traces_cut_by_length": 0}
     if not output_path.exists():
         return counts
     for line_number, obj in iter_jsonl(output_path, allow_torn_tail=True):
@@ -64,6 +66,7 @@ def summarize(output_path: Path) -> Dict[str, int]:
         counts["errors"] += record.error is not None
         counts["truncated_audio"] += any("truncated" in w for w in record.warnings)
         counts["cut_by_length"] += sum(r == "length" for r in record.runs_finish_reasons)
+        counts["traces_cut_by_length"] += sum(r == "length" for r in record.runs_thinking_finish_reasons)
     return counts
 
 
@@ -104,7 +107,9 @@ def _start_batch(batch: List[ManifestItem], loaded: List[LoadedAudio], config: B
     records: Dict[str, BaselineRecord] = {}
     runnable: List[ManifestItem] = []
     inputs: List[ModelInput] = []
-    extra = {} if protocol is None else {"protocol": protocol}
+    extra: Dict[str, Any] = {} if protocol is None else {"protocol": protocol}
+    if config.thinking is not None:
+        extra["thinking"] = config.thinking
     for item, audio in zip(batch, loaded):
         common = dict(id=item.id, model=config.model_key, prompt_mode=config.prompt_mode, answer=item.answer,
                       subset=item.subset, hop=item.hop, dataset=item.dataset, **extra)
@@ -142,13 +147,18 @@ def _run_batch(backend: Backend, batch: List[ManifestItem], loaded: List[LoadedA
         for item, model_input, texts in zip(runnable, inputs, generations):
             collected = runs[item.id]
             for text in texts:
-                reasoning = split_reasoning(text)[0] if config.prompt_mode == "cot" else ""
-                prediction = parse_answer(text, list(item.choices))
+                # a thinking model's reasoning is its trace; its answer is parsed from the visible text only
+                reasoning, answer_text = reasoning_and_answer(text, profile)
+                if config.prompt_mode != "cot":
+                    reasoning = ""
+                prediction = parse_answer(answer_text, list(item.choices))
                 collected["runs_reasonings"].append(reasoning)
                 collected["runs_raw"].append(str(text))
                 collected["runs_predictions"].append(prediction)
                 collected["runs_correct"].append(None if prediction is None else prediction == item.answer)
                 collected["runs_finish_reasons"].append(finish_reason_of(text))
+                if profile.thinking is not None:
+                    collected["runs_thinking_finish_reasons"].append(thinking_finish_reason_of(text))
                 score_inputs.append(ModelInput(model_input.user_text, model_input.audio,
                                                answer_prefix(reasoning, profile), audio_key=model_input.audio_key))
                 score_letters.append(item.letters)

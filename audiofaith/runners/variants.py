@@ -29,11 +29,12 @@ from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 import numpy as np
 
 from audiofaith.answers import parse_answer
-from audiofaith.backends.base import Backend, GenerationSettings, ModelInput, finish_reason_of
+from audiofaith.backends.base import (Backend, GenerationSettings, ModelInput, finish_reason_of,
+                                      thinking_finish_reason_of)
 from audiofaith.cot import split_reasoning
 from audiofaith.errors import UserError
 from audiofaith.jsonl import iter_jsonl
-from audiofaith.prompts import PromptProfile, answer_prefix, user_text
+from audiofaith.prompts import PromptProfile, answer_prefix, reasoning_and_answer, trace_prefix, user_text
 from audiofaith.protocols import OURS, PAPER, PaperProtocol
 from audiofaith.records import InterventionRecord
 from audiofaith.runners.backoff import with_backoff
@@ -88,6 +89,8 @@ class VariantConfig:
     desc: str = "variants"
     #: How continued and regenerated reasoning is decoded: the baseline's own decoding.
     cot_sampler: CotSampler = CotSampler()
+    #: --thinking on|off of a model with both modes: recorded on every line (``thinking``).
+    thinking: Optional[str] = None
 
 
 def reference_field(variant: Variant, answer_mode: str) -> str:
@@ -159,7 +162,8 @@ def _new_record(variant: Variant, config: VariantConfig, protocol: str = OURS) -
         answer_mode=config.answer_mode, answer=item.answer, subset=item.subset, hop=item.hop, dataset=item.dataset,
         params=dict(variant.params), baseline_prediction=variant.baseline_prediction,
         baseline_cue_prediction=variant.baseline_cue_prediction,
-        reference_field=reference_field(variant, config.answer_mode), cot_source_model=variant.cot_source_model, extra=dict(variant.extra),
+        reference_field=reference_field(variant, config.answer_mode), cot_source_model=variant.cot_source_model,
+        extra={**variant.extra, **({} if config.thinking is None else {"thinking": config.thinking})},
         protocol=protocol,
     )
 
@@ -230,6 +234,11 @@ def _answer_batch(backend: Backend, batch: List[Variant], loaded: List[LoadedAud
     return records
 
 
+def _trace_extra(text: str, profile: PromptProfile) -> Dict[str, Any]:
+    """A thinking model's generated line records why its trace stopped (``stop`` or ``length``)."""
+    return {} if profile.thinking is None else {"thinking_finish_reason": thinking_finish_reason_of(text)}
+
+
 def _answer_group(backend: Backend, variants: List[Variant], inputs: List[ModelInput],
                   records: List[InterventionRecord], config: VariantConfig, profile: PromptProfile) -> None:
     """Answer one all-audio or all-text group; ``records`` are replaced in place by answered copies."""
@@ -242,18 +251,24 @@ def _answer_group(backend: Backend, variants: List[Variant], inputs: List[ModelI
         texts = backend.generate([sampler.seeded(inputs[i], variants[i]) for i in regenerate], cot_settings)
         for i, generated in zip(regenerate, texts):
             raw = generated[0]
-            reasonings[i] = split_reasoning(raw)[0]
-            _changed(records, i, raw=str(raw), reasoning=reasonings[i], extra={"finish_reason": finish_reason_of(raw)})
-            parsed[i] = parse_answer(raw, list(variants[i].item.choices))
+            reasonings[i], answer_text = reasoning_and_answer(raw, profile)  # a thinking model's: its trace
+            _changed(records, i, raw=str(raw), reasoning=reasonings[i],
+                     extra={"finish_reason": finish_reason_of(raw), **_trace_extra(raw, profile)})
+            parsed[i] = parse_answer(answer_text, list(variants[i].item.choices))
     to_continue = [i for i, v in enumerate(variants) if v.action == "continue"]
     if to_continue:
-        prefixed = [sampler.seeded(dataclasses.replace(inputs[i], assistant_prefix=reasonings[i]), variants[i])
-                    for i in to_continue]
+        # a thinking model continues its trace inside its open marker
+        prefixed = [sampler.seeded(dataclasses.replace(inputs[i], assistant_prefix=trace_prefix(reasonings[i], profile)),
+                                   variants[i]) for i in to_continue]
         texts = backend.generate(prefixed, cot_settings)
-        for i, generated in zip(to_continue, texts):
-            reasonings[i] = split_reasoning(reasonings[i] + generated[0])[0]
+        for call, i, generated in zip(prefixed, to_continue, texts):
+            if profile.thinking is not None:  # the trace: the open marker's partial trace + its continuation
+                reasonings[i] = reasoning_and_answer(call.assistant_prefix + generated[0], profile)[0]
+            else:
+                reasonings[i] = split_reasoning(reasonings[i] + generated[0])[0]
             _changed(records, i, reasoning=reasonings[i], extra={"continuation": str(generated[0]),
-                                                                 "finish_reason": finish_reason_of(generated[0])})
+                                                                 "finish_reason": finish_reason_of(generated[0]),
+                                                                 **_trace_extra(generated[0], profile)})
     answer_inputs = [dataclasses.replace(inp, assistant_prefix=answer_prefix(reasoning, profile))
                      for inp, reasoning in zip(inputs, reasonings)]
     if config.answer_mode == "logits":

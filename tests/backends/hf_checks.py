@@ -3,12 +3,20 @@ from each model's test file."""
 
 from __future__ import annotations
 
-from typing import List, Sequence
+import json
+from pathlib import Path
+from typing import Dict, List, Sequence
 
 import numpy as np
 import pytest
 
 from audiofaith.backends import GenerationSettings, ModelInput
+from audiofaith.jsonl import read_jsonl
+from audiofaith.prompts import answer_prefix, user_text
+
+#: 32 real SAKURA clips of several classes per track (the end-to-end checks use two Animal items).
+MIXED = Path(__file__).resolve().parents[3] / "shared" / "sakura-sample-mixed"
+needs_mixed = pytest.mark.skipif(not (MIXED / "data").is_dir(), reason=f"{MIXED} is absent")
 
 LETTERS = [["A", "B"], ["A", "B", "C", "D"], ["A", "B"]]
 
@@ -80,3 +88,68 @@ def check_scores_are_generate_first_step(backend, inputs: Sequence[ModelInput]) 
         assert row_scores == pytest.approx(expected, abs=1e-4)
         restricted = max(row_letters, key=lambda letter: expected[letter])
         assert restricted == max(row_scores, key=row_scores.get)
+
+
+def check_letters_a_to_h_are_single_tokens(backend) -> None:
+    """Every option letter A-H is one token after the answer cue (after an injected reasoning)."""
+    from tests.test_prompts import ITEM, REASONING
+
+    text = backend.render(ModelInput(user_text(ITEM, "cot", backend.profile), [0.0],
+                                     answer_prefix(REASONING, backend.profile)))
+    assert len(set(backend.letter_token_ids(text, list("ABCDEFGH")))) == 8
+
+
+def _two_item_manifest(folder: Path) -> Path:
+    from audiofaith.manifest import write_manifest
+    from audiofaith.sakura import build_track
+
+    items = build_track(MIXED, "animal", MIXED.parent)
+    path = folder / "animal.jsonl"
+    write_manifest(path, [items[0], items[-1]])  # two classes
+    return path
+
+
+def run_pipeline_through_interface_scripts(prefix: str, checkpoint: Path, folder: Path,
+                                           extra: Sequence[str] = ()) -> Dict[str, List[dict]]:
+    """Baseline -> conditioned -> early answering of two sakura-sample-mixed Animal items through
+    ``interface/<prefix>_{wrapper,conditioned,intervene}.py``; checks every step exits 0, every
+    line is answered, and the conditioned step (logits) reproduces the baseline's letter read-out.
+    Returns the lines of the three outputs."""
+    from tests.conftest import run_cli
+
+    manifest = _two_item_manifest(folder)
+    out = folder / "out"
+    common = ["--data_root", str(MIXED.parent), "--model_path", str(checkpoint), "--device", "cpu", *extra]
+    baseline, conditioned, early = out / "baseline.jsonl", out / "conditioned.jsonl", out / "early.jsonl"
+    steps = [
+        (f"interface/{prefix}_wrapper.py", "--input", str(manifest), "--output", str(baseline), "--max_new_tokens", "6"),
+        (f"interface/{prefix}_conditioned.py", "--manifest_file", str(manifest), "--input_results_file", str(baseline),
+         "--output_conditioned_file", str(conditioned)),
+        (f"interface/{prefix}_intervene.py", "--kind", "early_answering", "--manifest_file", str(manifest),
+         "--input_results_file", str(baseline), "--output_file", str(early)),
+    ]
+    for step in steps:
+        done = run_cli(*step, *common)
+        assert done.returncode == 0, (step[0], done.stderr)
+    records, lines, early_lines = read_jsonl(baseline), read_jsonl(conditioned), read_jsonl(early)
+    assert len(records) == 2 and all(r["error"] is None for r in records)
+    assert all(set(r["runs_letter_logprobs"][0]) == {"A", "B", "C", "D"} for r in records)
+    assert sorted(line["id"] for line in lines) == sorted(r["id"] for r in records)
+    assert all(line["condition"] == "full" and line["error"] is None for line in lines)
+    by_id = {r["id"]: r for r in records}
+    for line in lines:  # logits mode reproduces the baseline's read-out after the (re-injected) reasoning
+        assert line["letter_logprobs"] == pytest.approx(by_id[line["id"]]["runs_letter_logprobs"][0], abs=1e-4)
+    assert early_lines and all(line["condition"] == "early_answering" and line["error"] is None
+                               for line in early_lines)
+    return {"baseline": records, "conditioned": lines, "early_answering": early_lines,
+            "meta": [json.loads((out / "baseline.jsonl.meta.json").read_text())]}
+
+
+def check_protocol_paper_is_refused(prefix: str, folder: Path) -> None:
+    """``--protocol paper`` (the published study's prompts) for a model the study did not run: exit 2, one line."""
+    from tests.conftest import run_cli
+
+    done = run_cli(f"interface/{prefix}_wrapper.py", "--input", str(folder / "m.jsonl"), "--output",
+                   str(folder / "b.jsonl"), "--protocol", "paper", "--model_path", str(folder))
+    assert done.returncode == 2, done.stderr
+    assert "--protocol paper is defined for" in done.stderr and "Traceback" not in done.stderr

@@ -17,7 +17,7 @@ def test_text_only_call(key, request):
     question = "Which animal is it?\n(A) dog\n(B) cat"
     with_audio = backend.render(ModelInput(question, np.zeros(16000, np.float32)))
     text_only = backend.render(ModelInput(question, None))
-    audio_markers = set(re.findall(r"<[^<>\s]*(?:audio|AUDIO|sound)[^<>\s]*>", with_audio))
+    audio_markers = set(re.findall(r"<[^<>\s]*(?:audio|AUDIO|sound|so_embedding)[^<>\s]*>", with_audio))
     assert audio_markers, with_audio  # the audio placeholder the processor expands
     assert not audio_markers & set(re.findall(r"<[^<>\s]*>", text_only)), text_only
     cue = "It barks.\n\n" + backend.profile.answer_cue

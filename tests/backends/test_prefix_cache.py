@@ -133,3 +133,35 @@ def test_multimodal_rope_detection():
     assert _uses_multimodal_rope(Config(thinker_config=Config(text_config=Config(
         rope_parameters={"rope_type": "default", "mrope_section": [1, 1, 2]}))))
     assert not _uses_multimodal_rope(Config(text_config=Config(rope_parameters={"rope_type": "default"})))
+
+
+@pytest.mark.parametrize("key", ["music_flamingo", "gemma4"])
+def test_the_new_models_that_use_it_match_the_plain_pass(key, request):
+    """Music Flamingo (AF3's architecture) and Gemma 4 (per-layer embeddings, sliding attention)
+    continue from the cached prefix with the plain pass's numbers; Gemma 4 in thinking mode, with
+    the rows' traces inside its thought channel."""
+    from audiofaith.prompts import answer_prefix
+
+    backend = _sharpened(key, request.getfixturevalue(f"tiny_{key}"))
+    assert backend._prefix_cache_unsupported() is None
+    cuts = ["", "The clip starts with a bark.", COT]
+    rows = [ModelInput(QUESTION, _tone(3.0, 440), answer_prefix(cut, backend.profile), audio_key="dog.wav")
+            for cut in cuts]
+    cached, plain, calls = _both(backend, rows)
+    assert calls == [3]
+    _assert_close(cached, plain)
+    assert len({round(r["A"], 3) for r in plain}) > 1
+
+
+def test_qwen3_omni_falls_back_to_the_plain_pass(tiny_qwen3_omni_thinking):
+    backend = _sharpened("qwen3_omni_thinking", tiny_qwen3_omni_thinking)
+    assert "mrope" in backend._prefix_cache_unsupported()
+
+
+def test_nemotron_omni_falls_back_to_the_plain_pass(tiny_nemotron_omni):
+    """Its language model (Mamba-2 hybrid) sits in ``language_model``, not behind an inner
+    ``model`` that takes a key/value cache: every row takes the plain batched pass."""
+    backend = load_backend("nemotron_omni", str(tiny_nemotron_omni), device="cpu", dtype="fp32")
+    assert "no inner multimodal model" in backend._prefix_cache_unsupported()
+    cached, plain, calls = _both(backend, early_answering_rows(_tone(3.0, 440)))
+    assert calls == [] and cached == plain

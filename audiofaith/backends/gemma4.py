@@ -1,0 +1,60 @@
+"""Gemma 4, an audio-capable instruct size (``Gemma4ForConditionalGeneration``,
+``google/gemma-4-E2B-it``; audio is native on E2B and E4B only).
+
+- ``--thinking on|off``: Gemma 4 has both modes in one checkpoint. On (the default), the system
+  turn holds the ``<|think|>`` control token (Google's Gemma 4 prompt format) and the model writes
+  its trace in a thought channel, ``<|channel>thought\\n...\\n<channel|>``, before the visible
+  answer; the trace is the CoT (``prompts.GEMMA4_THINKING``), generated with its own budget
+  (``--max_thinking_tokens``). Off, there is no system turn and the reasoning is the response text.
+  The mode picks the prompt profile (``gemma4_thinking`` / ``gemma4``), so it is in the sidecar's
+  fingerprint and a rerun in the other mode on the same output is refused; every line records
+  it (``thinking``) and the report labels rows with it.
+- The channel markers are special tokens of Gemma's tokenizer: decoding keeps them
+  (``HFAudioBackend._decode``) so the trace can be told from the answer.
+- Audio window: the processor gives one audio at most ``audio_seq_length`` soft tokens of
+  ``audio_ms_per_token`` each (750 x 40 ms = 30 s); the window is read from the loaded processor.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from audiofaith.backends.hf import HFAudioBackend
+
+#: Default trace budget in thinking mode (tokens), apart from the answer's --max_new_tokens.
+DEFAULT_MAX_THINKING_TOKENS = 2048
+THINKING_MODES = ("on", "off")
+
+
+class Gemma4Backend(HFAudioBackend):
+    key = "gemma4"
+    model_class_name = "Gemma4ForConditionalGeneration"
+    max_audio_seconds = 30.0  # replaced by the loaded processor's audio_seq_length x audio_ms_per_token
+
+    def __init__(self, model_path: str, device: str = "auto", dtype: str = "auto", thinking: str = "on",
+                 max_thinking_tokens: Optional[int] = DEFAULT_MAX_THINKING_TOKENS, **kwargs: Any) -> None:
+        if thinking not in THINKING_MODES:
+            raise ValueError(f"thinking must be one of {THINKING_MODES}, got {thinking!r}")
+        self.thinking_mode = thinking
+        super().__init__(model_path, device=device, dtype=dtype,
+                         max_thinking_tokens=max_thinking_tokens if thinking == "on" else None, **kwargs)
+        if thinking == "off":
+            self.max_thinking_tokens = None
+
+    @classmethod
+    def add_arguments(cls, parser: Any) -> None:
+        parser.add_argument("--thinking", choices=THINKING_MODES, default="on",
+                            help="Gemma 4's thinking mode (default on): on, its thought-channel trace is the CoT; off, "
+                                 "the response text is. Recorded in the sidecar and every line; reports keep the "
+                                 "two modes in separate rows")
+        parser.add_argument("--max_thinking_tokens", type=int, default=DEFAULT_MAX_THINKING_TOKENS,
+                            help="--thinking on: token budget of the trace, generated before and apart from the "
+                                 f"answer's --max_new_tokens (default {DEFAULT_MAX_THINKING_TOKENS}); a trace it cuts "
+                                 "is closed, flagged with finish reason 'length', and the answer follows it")
+
+    def audio_window_seconds(self) -> Optional[float]:
+        processor = self.processor
+        return float(processor.audio_seq_length) * float(processor.audio_ms_per_token) / 1000.0
+
+    def provenance(self):
+        return {**super().provenance(), "thinking_mode": self.thinking_mode}

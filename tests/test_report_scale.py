@@ -1,0 +1,144 @@
+"""The report's numbers at scale do not change: the report of synthetic study-like outputs
+(``audiofaith.synthetic_outputs``: every line kind, several runs, two models, clips shared by both
+hops) is byte-identical to what the line-by-line report wrote before the statistics were vectorised
+and the writing columnar. ``tests/golden/report_scale/`` holds that report's CSV files (summary.csv,
+aoc.csv, noise_floor.csv, audio_cuts.csv in full; per_item.csv, with the temporary folder replaced by
+``<root>``, as its SHA-256), written by the code of commit a18083a. Regenerate only for a deliberate
+change of a number: ``python tests/test_report_scale.py``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Dict
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO))
+
+from audiofaith import metrics, report  # noqa: E402
+from audiofaith.synthetic_outputs import write_synthetic_outputs  # noqa: E402
+
+GOLDEN = REPO / "tests" / "golden" / "report_scale"
+IN_FULL = ("summary.csv", "aoc.csv", "noise_floor.csv", "audio_cuts.csv")
+HASHED = ("per_item.csv",)
+#: (name, Settings keyword arguments) of each golden report
+CASES = {"default": {}, "exclude_cut_cots": {"exclude_cut_cots": True}}
+
+
+def build_report(tmp: Path, case: str) -> Dict[str, bytes]:
+    """The case's CSV files, the temporary folder in per_item.csv's sources replaced by ``<root>``."""
+    outputs, manifests, out = tmp / "output", tmp / "manifests", tmp / "report"
+    write_synthetic_outputs(outputs, n_clips=8, runs=2, seed=3, manifest_dir=manifests)
+    report.write_report(outputs, out, manifests, report.Settings(n_resamples=300, seed=7, **CASES[case]))
+    files = {}
+    for name in IN_FULL + HASHED:
+        data = (out / name).read_bytes()
+        files[name] = data.replace(str(outputs).encode("utf-8"), b"<root>")
+    return files
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_report_is_byte_identical_to_the_line_by_line_report(tmp_path, case):
+    files = build_report(tmp_path, case)
+    hashes = json.loads((GOLDEN / case / "sha256.json").read_text(encoding="utf-8"))
+    for name in IN_FULL:
+        assert files[name].decode("utf-8") == (GOLDEN / case / name).read_bytes().decode("utf-8"), name
+    for name in HASHED:
+        assert hashlib.sha256(files[name]).hexdigest() == hashes[name], name
+
+
+def line_by_line_bootstrap_ci(values, n_resamples, seed, clusters=None):
+    """``metrics.bootstrap_ci`` as it was before the draws were shared (commit a18083a), kept as the reference."""
+    array = np.asarray(values, dtype=float)
+    if array.size == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    labels = None
+    if clusters is not None:
+        _, labels = np.unique(np.asarray([str(c) for c in clusters]), return_inverse=True)
+    if labels is None or labels.max() + 1 == array.size:
+        means = array[rng.integers(0, array.size, size=(n_resamples, array.size))].mean(axis=1)
+    else:
+        sums, counts = np.bincount(labels, weights=array), np.bincount(labels)
+        picks = rng.integers(0, sums.size, size=(n_resamples, sums.size))
+        means = sums[picks].sum(axis=1) / counts[picks].sum(axis=1)
+    tail = (1.0 - 0.95) / 2.0 * 100.0
+    low, high = np.percentile(means, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
+@pytest.mark.parametrize("kind", ["binary", "difference", "fractional"])
+@pytest.mark.parametrize("clustered", [False, True, "one_each"])
+def test_shared_draws_give_the_reference_bootstrap_exactly(kind, clustered):
+    """Every CI of the report (0/1 outcomes, their paired differences) and any other sample: the
+    same floats as the reference, for samples of many sizes sharing the kept draws."""
+    rng = np.random.default_rng(11)
+    for size in [1, 2, 7, 40, 40, 300, 41, 7]:
+        values = {"binary": rng.integers(0, 2, size), "difference": rng.integers(-1, 2, size),
+                  "fractional": rng.random(size)}[kind]
+        clusters = None
+        if clustered == "one_each":
+            clusters = [f"clip{i}" for i in rng.permutation(size)]
+        elif clustered:
+            clusters = [f"clip{c}" for c in rng.integers(0, max(1, size // 3), size)]
+        for seed in (0, 5):
+            got = metrics.bootstrap_ci(values, n_resamples=250, seed=seed, clusters=clusters)
+            assert got == line_by_line_bootstrap_ci(values, 250, seed, clusters), (size, seed)
+
+
+def test_cluster_codes_of_a_larger_set_give_the_same_bootstrap():
+    labels = [f"c{i % 13}" for i in range(60)]
+    values = [i % 2 for i in range(60)]
+    everything = sorted({*labels, "a", "zz"})
+    codes = np.array([everything.index(label) for label in labels])
+    assert metrics.bootstrap_ci_coded(values, codes, n_resamples=200, seed=1) == \
+        line_by_line_bootstrap_ci(values, 200, 1, labels)
+
+
+def test_the_collector_pause_ends_with_the_report_or_its_error(tmp_path):
+    import gc
+
+    from audiofaith.report.load import cycle_collection_paused
+
+    assert gc.isenabled()
+    with pytest.raises(report.ReportError):
+        with cycle_collection_paused():
+            assert not gc.isenabled()
+            raise report.ReportError("a malformed line")
+    assert gc.isenabled()
+    gc.disable()  # a caller that had paused it itself keeps it paused
+    try:
+        with cycle_collection_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    (tmp_path / "output").mkdir()
+    (tmp_path / "output" / "baseline_x.jsonl").write_text("{not json\n", encoding="utf-8")
+    with pytest.raises(Exception, match="baseline_x.jsonl:1"):
+        report.write_report(tmp_path / "output", tmp_path / "report", None)
+    assert gc.isenabled()
+
+
+def regenerate() -> None:
+    import tempfile
+
+    for case in CASES:
+        with tempfile.TemporaryDirectory() as tmp:
+            files = build_report(Path(tmp), case)
+        folder = GOLDEN / case
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in IN_FULL:
+            (folder / name).write_bytes(files[name])
+        hashes = {name: hashlib.sha256(files[name]).hexdigest() for name in HASHED}
+        (folder / "sha256.json").write_text(json.dumps(hashes, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    regenerate()
