@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: setup test lint test-salmonn test-slurm demo bench validate-retrain clean help
 
 help:
-	@echo "make demo   set up .venv, train (or reuse) the two known-answer checkpoints, run the pipeline, report"
+	@echo "make demo   set up .venv, run the pipeline on the two shipped known-answer checkpoints, report"
 	@echo "make test   set up .venv, lint (ruff check) and run the test suite"
 	@echo "make lint   only ruff check (rules in pyproject.toml)"
 	@echo "make bench  throughput ratios on the CPU with a tiny checkpoint, then the report's throughput on"
