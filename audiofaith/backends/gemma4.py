@@ -19,11 +19,9 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from audiofaith.backends.hf import HFAudioBackend
+from audiofaith.backends.hf import DEFAULT_MAX_THINKING_TOKENS, THINKING_MODES, HFAudioBackend, add_thinking_arguments
 
 #: Default trace budget in thinking mode (tokens), apart from the answer's --max_new_tokens.
-DEFAULT_MAX_THINKING_TOKENS = 2048
-THINKING_MODES = ("on", "off")
 
 
 class Gemma4Backend(HFAudioBackend):
@@ -43,14 +41,8 @@ class Gemma4Backend(HFAudioBackend):
 
     @classmethod
     def add_arguments(cls, parser: Any) -> None:
-        parser.add_argument("--thinking", choices=THINKING_MODES, default="on",
-                            help="Gemma 4's thinking mode (default on): on, its thought-channel trace is the CoT; off, "
-                                 "the response text is. Recorded in the sidecar and every line; reports keep the "
-                                 "two modes in separate rows")
-        parser.add_argument("--max_thinking_tokens", type=int, default=DEFAULT_MAX_THINKING_TOKENS,
-                            help="--thinking on: token budget of the trace, generated before and apart from the "
-                                 f"answer's --max_new_tokens (default {DEFAULT_MAX_THINKING_TOKENS}); a trace it cuts "
-                                 "is closed, flagged with finish reason 'length', and the answer follows it")
+        add_thinking_arguments(parser, "Gemma 4's thinking mode (default on): on, its thought-channel trace is the "
+                                       "CoT; off, the response text is")
 
     def audio_window_seconds(self) -> Optional[float]:
         processor = self.processor

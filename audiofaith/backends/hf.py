@@ -65,6 +65,26 @@ def checkpoint_revision(model_path: str) -> Optional[str]:
     return None
 
 
+#: Thinking models: the trace's default token budget (apart from the answer's --max_new_tokens)
+#: and the modes of a model that has both.
+DEFAULT_MAX_THINKING_TOKENS = 2048
+THINKING_MODES = ("on", "off")
+
+
+def add_thinking_arguments(parser: Any, mode_help: Optional[str] = None) -> None:
+    """``--max_thinking_tokens`` for a thinking model, and ``--thinking on|off`` (with
+    ``mode_help``) for one that has both modes."""
+    if mode_help is not None:
+        parser.add_argument("--thinking", choices=THINKING_MODES, default="on",
+                            help=mode_help + ". Recorded in the sidecar and every line; reports keep the two modes "
+                                             "in separate rows")
+    parser.add_argument("--max_thinking_tokens", type=int, default=DEFAULT_MAX_THINKING_TOKENS,
+                        help=("--thinking on: " if mode_help is not None else "") + "token budget of the trace, "
+                             "generated before and apart from the answer's --max_new_tokens (default "
+                             f"{DEFAULT_MAX_THINKING_TOKENS}); a trace it cuts is closed, flagged with finish reason "
+                             "'length', and the answer follows it")
+
+
 class HFAudioBackend(Backend):
     """A transformers audio-language model behind the backend protocol."""
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
-from audiofaith.backends.gemma4 import DEFAULT_MAX_THINKING_TOKENS, THINKING_MODES
+from audiofaith.backends.hf import DEFAULT_MAX_THINKING_TOKENS, THINKING_MODES, add_thinking_arguments
 from audiofaith.backends.qwen3_omni import Qwen3OmniBackend
 
 
@@ -42,14 +42,8 @@ class NemotronOmniBackend(Qwen3OmniBackend):
     @classmethod
     def add_arguments(cls, parser: Any) -> None:
         super().add_arguments(parser)
-        parser.add_argument("--thinking", choices=THINKING_MODES, default="on",
-                            help="reasoning mode (the chat template's enable_thinking; default on): on, the <think> "
-                                 "trace is the CoT; off, the response text is. Recorded in the sidecar and every "
-                                 "line; reports keep the two modes in separate rows")
-        parser.add_argument("--max_thinking_tokens", type=int, default=DEFAULT_MAX_THINKING_TOKENS,
-                            help="--thinking on: token budget of the trace, generated before and apart from the "
-                                 f"answer's --max_new_tokens (default {DEFAULT_MAX_THINKING_TOKENS}); a trace it cuts "
-                                 "is closed, flagged with finish reason 'length', and the answer follows it")
+        add_thinking_arguments(parser, "reasoning mode (the chat template's enable_thinking; default on): on, the "
+                                       "<think> trace is the CoT; off, the response text is")
 
     def chat_template_kwargs(self) -> Dict[str, Any]:
         return {"enable_thinking": self.thinking_mode == "on"}

@@ -20,12 +20,10 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from audiofaith.backends.hf import HFAudioBackend
+from audiofaith.backends.hf import DEFAULT_MAX_THINKING_TOKENS, HFAudioBackend, add_thinking_arguments
 
 #: Longest audio input in Qwen's model card (40 minutes).
 QWEN3_OMNI_MAX_AUDIO_SECONDS = 2400.0
-#: Default trace budget of the Thinking model (tokens), apart from the answer's --max_new_tokens.
-DEFAULT_MAX_THINKING_TOKENS = 2048
 
 
 class Qwen3OmniBackend(HFAudioBackend):
@@ -59,7 +57,4 @@ class Qwen3OmniThinkingBackend(Qwen3OmniBackend):
     @classmethod
     def add_arguments(cls, parser: Any) -> None:
         super().add_arguments(parser)
-        parser.add_argument("--max_thinking_tokens", type=int, default=DEFAULT_MAX_THINKING_TOKENS,
-                            help="token budget of the thinking trace, generated before and apart from the answer's "
-                                 f"--max_new_tokens (default {DEFAULT_MAX_THINKING_TOKENS}); a trace it cuts is "
-                                 "closed, flagged with finish reason 'length', and the answer follows it")
+        add_thinking_arguments(parser)
