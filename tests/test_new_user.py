@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from audiofaith.backends import MODELS
 from audiofaith.jsonl import AppendWriter, read_jsonl
 from tests.conftest import REPO, run_cli
 
@@ -191,8 +192,8 @@ def test_the_readme_says_what_run_sakura_runs():
 
 @pytest.mark.parametrize("args, wanted", [
     (["-m", "audiofaith", "baseline", "--model", "qwen2audio", "--input", "m", "--output", "o"],
-     "argument --model: invalid choice: 'qwen2audio' (choose from af3, af3_think, qwen2_audio, qwen_omni, salmonn, "
-     "salmonn_13b); did you mean qwen2_audio?"),
+     "argument --model: invalid choice: 'qwen2audio' (choose from " + ", ".join(sorted(MODELS)) + "); did you mean "
+     "qwen2_audio?"),
     ([INTERVENE, "--kind", "early_answer", "--manifest_file", "m", "--input_results_file", "b", "--output_file", "o"],
      "did you mean early_answering?"),
     ([WRAPPER, "--input", "m", "--output", "o", "--batch_size", "0"],
