@@ -132,9 +132,26 @@ def test_shipped_checkpoints_are_copied_with_their_checksums_and_nothing_is_trai
     assert not (tmp_path / "cache").exists()
     info = __import__("json").loads((out / train.INFO_FILE).read_text())
     assert info["config"] == __import__("dataclasses").asdict(train.TrainConfig()) and info["variant"] == "faithful"
-    # the shipped folders list every file they hold, and the listed digests are the files'
-    for variant in ("faithful", "posthoc", "task"):
+    # the shipped folders list every file they hold, and the listed digests are the files'; the
+    # held-out clips are generated, and are the bytes the shipped task checksums list
+    for variant in ("faithful", "posthoc"):
         train.verify_checksums(train.SHIPPED / variant)
+    train.verify_checksums(out / "task", train.SHIPPED / "task" / train.CHECKSUMS)
+    assert not any(train.SHIPPED.rglob("*.wav")), "clips are generated from their seeds, not shipped"
+
+
+def test_a_held_out_clip_that_comes_out_differently_is_named(tmp_path, monkeypatch):
+    from audiofaith.known_answer import train
+
+    real = task.synthesize_call
+
+    def louder_frogs(label, rng):
+        audio, params = real(label, rng)
+        return (audio * 1.01 if label == "frog" else audio), params
+
+    monkeypatch.setattr(task, "synthesize_call", louder_frogs)
+    with pytest.raises(train.ChecksumError, match=r"heldout0001\.wav: sha256 differs .*differ from the shipped"):
+        train.write_heldout_task(tmp_path / "task")
 
 
 def test_a_changed_missing_or_extra_shipped_file_is_named(tmp_path):

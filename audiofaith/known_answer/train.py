@@ -27,6 +27,7 @@ import logging
 import os
 import random
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,8 +139,9 @@ def cache_root() -> Path:
     return Path(os.environ.get("AUDIOFAITH_CACHE") or Path.home() / ".cache" / "audiofaith") / "known_answer"
 
 
-#: The checkpoints shipped with the package (trained once, see docs/validation.md), with the task's
-#: held-out clips in ``SHIPPED/task``: every machine measures the same models.
+#: The checkpoints shipped with the package (trained once, see docs/validation.md): every machine
+#: measures the same models. ``SHIPPED/task/SHA256SUMS`` lists the held-out manifest and clips,
+#: which are not shipped but generated from their seeds (task.write_task) and checked against it.
 SHIPPED = Path(__file__).resolve().parent / "checkpoints"
 CHECKSUMS = "SHA256SUMS"
 
@@ -152,17 +154,18 @@ def _file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def write_checksums(folder: Path) -> None:
-    """Write ``folder/SHA256SUMS``: every file under ``folder`` (sorted, relative paths)."""
+def write_checksums(folder: Path, listing: Optional[Path] = None) -> None:
+    """Write ``listing`` (default ``folder/SHA256SUMS``): every file under ``folder`` (sorted,
+    relative paths)."""
     lines = [f"{_file_digest(p)}  {p.relative_to(folder).as_posix()}" for p in sorted(folder.rglob("*"))
              if p.is_file() and p.name != CHECKSUMS]
-    (folder / CHECKSUMS).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (listing or folder / CHECKSUMS).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def verify_checksums(folder: Path) -> None:
+def verify_checksums(folder: Path, listing: Optional[Path] = None) -> None:
     """Raise ChecksumError naming the first file under ``folder`` that is missing or differs from
-    ``folder/SHA256SUMS`` (or an extra file that it does not list)."""
-    listing = folder / CHECKSUMS
+    ``listing`` (default ``folder/SHA256SUMS``), or an extra file that it does not list."""
+    listing = listing or folder / CHECKSUMS
     if not listing.is_file():
         raise ChecksumError(f"{listing}: missing")
     expected = {}
@@ -201,14 +204,27 @@ def build_known_answer(out: "str | Path", variant: str, seed: int = 0, config: O
 
 
 def _copy_shipped(variant: str, out: Path) -> Path:
-    source, task_dir = SHIPPED / variant, SHIPPED / "task"
-    for folder in (source, task_dir):
-        verify_checksums(folder)
+    source = SHIPPED / variant
+    verify_checksums(source)
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(source, out, ignore=shutil.ignore_patterns(CHECKSUMS))
-    shutil.copytree(task_dir, out / "task", ignore=shutil.ignore_patterns(CHECKSUMS))
+    write_heldout_task(out / "task")
     log.info("known-answer %s checkpoint: the shipped one (%s), checksums verified", variant, source)
     return out
+
+
+def write_heldout_task(task_dir: Path, config: TrainConfig = TrainConfig()) -> Path:
+    """Generate the shipped checkpoints' held-out manifest and clips into ``task_dir`` from their
+    seeds, and check every file against ``SHIPPED/task/SHA256SUMS`` (the same bytes on every
+    machine, or an error naming the file that differs)."""
+    shutil.rmtree(task_dir, ignore_errors=True)
+    task.write_task(task_dir, {"heldout": config.n_heldout}, config.seed, config.option_rotations)
+    try:
+        verify_checksums(task_dir, SHIPPED / "task" / CHECKSUMS)
+    except ChecksumError as exc:
+        raise ChecksumError(f"{exc}: the held-out clips generated here differ from the shipped checksums "
+                            "(numpy or soundfile computing them differently?); please report it") from None
+    return task_dir
 
 
 def ship(variants: Sequence[str] = VARIANTS, config: Optional[TrainConfig] = None) -> Path:
@@ -224,10 +240,13 @@ def ship(variants: Sequence[str] = VARIANTS, config: Optional[TrainConfig] = Non
         write_checksums(target)
         task_target = SHIPPED / "task"
         shutil.rmtree(task_target, ignore_errors=True)
-        (task_target / "audio").mkdir(parents=True)
-        shutil.copy2(cached / "task" / "heldout_manifest.jsonl", task_target / "heldout_manifest.jsonl")
-        shutil.copytree(cached / "task" / "audio" / "heldout", task_target / "audio" / "heldout")
-        write_checksums(task_target)
+        task_target.mkdir(parents=True)
+        heldout = Path(tempfile.mkdtemp()) / "task"  # only the held-out files: their checksums are shipped
+        (heldout / "audio").mkdir(parents=True)
+        shutil.copy2(cached / "task" / "heldout_manifest.jsonl", heldout / "heldout_manifest.jsonl")
+        shutil.copytree(cached / "task" / "audio" / "heldout", heldout / "audio" / "heldout")
+        write_checksums(heldout, task_target / CHECKSUMS)
+        shutil.rmtree(heldout.parent, ignore_errors=True)
     return SHIPPED
 
 
