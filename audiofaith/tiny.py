@@ -524,12 +524,25 @@ _AF3_CHAT_TEMPLATE = (
 )
 
 
+#: The tiny AF-Whisper encoder of the Flamingo builders (AF3, Music Flamingo): real 128 mel bins and
+#: 1500 positions (30 s), 2 layers 16 wide.
+_TINY_AF_ENCODER = dict(model_type="audioflamingo3_encoder", hidden_size=16, num_attention_heads=4,
+                        intermediate_size=16, num_hidden_layers=2, num_mel_bins=128, max_source_positions=1500)
+
+
+def _af_whisper_features():
+    """AF-Whisper's feature extractor geometry: 128 mel bins, 30 s windows, with attention masks."""
+    from transformers import WhisperFeatureExtractor
+
+    return WhisperFeatureExtractor(feature_size=128, sampling_rate=16000, chunk_length=30, return_attention_mask=True)
+
+
 def build_af3(out: Path, seed: int = 0) -> Path:
     """Tiny Audio Flamingo 3: real AF-Whisper geometry (128 mel bins, 30 s windows, up to 600 s),
     2-layer toy LM, the real AudioFlamingo3Processor."""
     import torch
     from transformers import (AudioFlamingo3Config, AudioFlamingo3ForConditionalGeneration,
-                              AudioFlamingo3Processor, WhisperFeatureExtractor)
+                              AudioFlamingo3Processor)
 
     from audiofaith.prompts import AF3_THINK_SUFFIX
 
@@ -537,14 +550,12 @@ def build_af3(out: Path, seed: int = 0) -> Path:
     tokenizer = toy_qwen2_tokenizer(special_tokens=["<|im_start|>", "<|im_end|>", "<sound>"],
                                     extra_corpus=[AF3_THINK_SUFFIX])
     processor = AudioFlamingo3Processor(
-        feature_extractor=WhisperFeatureExtractor(feature_size=128, sampling_rate=16000, chunk_length=30,
-                                                  return_attention_mask=True),
+        feature_extractor=_af_whisper_features(),
         tokenizer=tokenizer, chat_template=_AF3_CHAT_TEMPLATE, max_audio_len=600,
     )
     config = AudioFlamingo3Config(
         text_config=_tiny_qwen2_text_config(tokenizer),
-        audio_config=dict(model_type="audioflamingo3_encoder", hidden_size=16, num_attention_heads=4,
-                          intermediate_size=16, num_hidden_layers=2, num_mel_bins=128, max_source_positions=1500),
+        audio_config=_TINY_AF_ENCODER,
         audio_token_id=tokenizer.convert_tokens_to_ids("<sound>"),
     )
     return save_tiny(out, AudioFlamingo3ForConditionalGeneration(config).eval(), processor)
@@ -556,21 +567,18 @@ def build_music_flamingo(out: Path, seed: int = 0) -> Path:
     ``<|sound_bos|>`` / ``<|sound_eos|>`` boundary tokens, a 2-layer toy LM, and the AF3-format
     template (one ``<sound>`` at the start of a user turn with audio)."""
     import torch
-    from transformers import (MusicFlamingoConfig, MusicFlamingoForConditionalGeneration, MusicFlamingoProcessor,
-                              WhisperFeatureExtractor)
+    from transformers import (MusicFlamingoConfig, MusicFlamingoForConditionalGeneration, MusicFlamingoProcessor)
 
     torch.manual_seed(seed)
     tokenizer = toy_qwen2_tokenizer(special_tokens=["<|im_start|>", "<|im_end|>", "<sound>", "<|sound_bos|>",
                                                     "<|sound_eos|>"])
     processor = MusicFlamingoProcessor(
-        feature_extractor=WhisperFeatureExtractor(feature_size=128, sampling_rate=16000, chunk_length=30,
-                                                  return_attention_mask=True),
+        feature_extractor=_af_whisper_features(),
         tokenizer=tokenizer, chat_template=_AF3_CHAT_TEMPLATE, max_audio_len=1200,
     )
     config = MusicFlamingoConfig(
         text_config=_tiny_qwen2_text_config(tokenizer),
-        audio_config=dict(model_type="audioflamingo3_encoder", hidden_size=16, num_attention_heads=4,
-                          intermediate_size=16, num_hidden_layers=2, num_mel_bins=128, max_source_positions=1500),
+        audio_config=_TINY_AF_ENCODER,
         audio_token_id=tokenizer.convert_tokens_to_ids("<sound>"),
         audio_bos_token_id=tokenizer.convert_tokens_to_ids("<|sound_bos|>"),
         audio_eos_token_id=tokenizer.convert_tokens_to_ids("<|sound_eos|>"),

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from audiofaith.backends.hf import DEFAULT_MAX_THINKING_TOKENS, THINKING_MODES, HFAudioBackend, add_thinking_arguments
+from audiofaith.backends.hf import (DEFAULT_MAX_THINKING_TOKENS, HFAudioBackend, add_thinking_arguments,
+                                    thinking_budget)
 
 #: Default trace budget in thinking mode (tokens), apart from the answer's --max_new_tokens.
 
@@ -31,11 +32,9 @@ class Gemma4Backend(HFAudioBackend):
 
     def __init__(self, model_path: str, device: str = "auto", dtype: str = "auto", thinking: str = "on",
                  max_thinking_tokens: Optional[int] = DEFAULT_MAX_THINKING_TOKENS, **kwargs: Any) -> None:
-        if thinking not in THINKING_MODES:
-            raise ValueError(f"thinking must be one of {THINKING_MODES}, got {thinking!r}")
+        budget = thinking_budget(thinking, max_thinking_tokens)
         self.thinking_mode = thinking
-        super().__init__(model_path, device=device, dtype=dtype,
-                         max_thinking_tokens=max_thinking_tokens if thinking == "on" else None, **kwargs)
+        super().__init__(model_path, device=device, dtype=dtype, max_thinking_tokens=budget, **kwargs)
         if thinking == "off":
             self.max_thinking_tokens = None
 

@@ -71,6 +71,13 @@ DEFAULT_MAX_THINKING_TOKENS = 2048
 THINKING_MODES = ("on", "off")
 
 
+def thinking_budget(thinking: str, max_thinking_tokens: Optional[int]) -> Optional[int]:
+    """Check a ``--thinking`` mode; the trace's token budget it implies (None when thinking is off)."""
+    if thinking not in THINKING_MODES:
+        raise ValueError(f"thinking must be one of {THINKING_MODES}, got {thinking!r}")
+    return max_thinking_tokens if thinking == "on" else None
+
+
 def add_thinking_arguments(parser: Any, mode_help: Optional[str] = None) -> None:
     """``--max_thinking_tokens`` for a thinking model, and ``--thinking on|off`` (with
     ``mode_help``) for one that has both modes."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
-from audiofaith.backends.hf import DEFAULT_MAX_THINKING_TOKENS, THINKING_MODES, add_thinking_arguments
+from audiofaith.backends.hf import DEFAULT_MAX_THINKING_TOKENS, add_thinking_arguments, thinking_budget
 from audiofaith.backends.qwen3_omni import Qwen3OmniBackend
 
 
@@ -32,11 +32,9 @@ class NemotronOmniBackend(Qwen3OmniBackend):
 
     def __init__(self, model_path: str, device: str = "auto", dtype: str = "auto", thinking: str = "on",
                  max_thinking_tokens: Optional[int] = DEFAULT_MAX_THINKING_TOKENS, **kwargs: Any) -> None:
-        if thinking not in THINKING_MODES:
-            raise ValueError(f"thinking must be one of {THINKING_MODES}, got {thinking!r}")
+        budget = thinking_budget(thinking, max_thinking_tokens)
         self.thinking_mode = thinking
-        super().__init__(model_path, device=device, dtype=dtype,
-                         max_thinking_tokens=max_thinking_tokens if thinking == "on" else None, **kwargs)
+        super().__init__(model_path, device=device, dtype=dtype, max_thinking_tokens=budget, **kwargs)
         self.max_audio_seconds = self._encoder_window_seconds()
 
     @classmethod
