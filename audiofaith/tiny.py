@@ -502,14 +502,19 @@ def build_gemma4(out: Path, seed: int = 0) -> Path:
 
 # --- Audio Flamingo 3 ----------------------------------------------------------------------------
 
-# Our own template with the behaviour of the hub processor's: the default system prompt unless one
-# is given, and a single <sound> at the start of a user turn that has audio, then all its text. Like
-# the published one, it takes a part as audio by its type or by an "audio" key, as text by its type
-# or a "text" key.
-_AF3_CHAT_TEMPLATE = (
-    "{% if messages[0]['role'] != 'system' %}"
-    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
-    "{% endif %}"
+#: The system turn the Music Flamingo checkpoint's template writes when a conversation has none
+#: (``nvidia/music-flamingo-2601-hf``, written by transformers' convert_musicflamingo_to_hf.py;
+#: its typos are the checkpoint's and stay).
+MUSIC_FLAMINGO_DEFAULT_SYSTEM_PROMPT = (
+    "You are Music Flamingo, a multimodal assistant for language and music. On each turn you receive an audio "
+    "clip which contains music and optional text, you will receive at least one or both; use your world "
+    "knowledge and reasoning to help the user with any task. Interpret the entirety of the content any input "
+    "music--regardlenss of whether the user calls it audio, music, or sound."
+)
+
+
+#: The Flamingo templates' conversation turns (everything after the default system turn).
+_AF3_TURNS = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
     "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
     "{% set turn = namespace(audio=false, text='') %}"
@@ -522,6 +527,19 @@ _AF3_CHAT_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
+
+
+def af3_chat_template(default_system_prompt: str) -> str:
+    """Our own template with the behaviour of the Flamingo processors' published ones: the default
+    system prompt unless one is given, and a single <sound> at the start of a user turn that has
+    audio, then all its text. Like the published ones, it takes a part as audio by its type or by an
+    "audio" key, as text by its type or a "text" key. AF3's default is "You are a helpful
+    assistant.", Music Flamingo's ``MUSIC_FLAMINGO_DEFAULT_SYSTEM_PROMPT``."""
+    return (
+        "{% if messages[0]['role'] != 'system' %}"
+        "<|im_start|>system\n" + default_system_prompt + "<|im_end|>\n"
+        "{% endif %}" + _AF3_TURNS
+    )
 
 
 #: The tiny AF-Whisper encoder of the Flamingo builders (AF3, Music Flamingo): real 128 mel bins and
@@ -551,7 +569,7 @@ def build_af3(out: Path, seed: int = 0) -> Path:
                                     extra_corpus=[AF3_THINK_SUFFIX])
     processor = AudioFlamingo3Processor(
         feature_extractor=_af_whisper_features(),
-        tokenizer=tokenizer, chat_template=_AF3_CHAT_TEMPLATE, max_audio_len=600,
+        tokenizer=tokenizer, chat_template=af3_chat_template("You are a helpful assistant."), max_audio_len=600,
     )
     config = AudioFlamingo3Config(
         text_config=_tiny_qwen2_text_config(tokenizer),
@@ -565,7 +583,8 @@ def build_music_flamingo(out: Path, seed: int = 0) -> Path:
     """Tiny Music Flamingo: AF3's architecture plus rotary time embeddings; real AF-Whisper
     geometry (128 mel bins, 30 s windows, up to 1200 s), the real MusicFlamingoProcessor with its
     ``<|sound_bos|>`` / ``<|sound_eos|>`` boundary tokens, a 2-layer toy LM, and the AF3-format
-    template (one ``<sound>`` at the start of a user turn with audio)."""
+    template (one ``<sound>`` at the start of a user turn with audio) with the checkpoint's own
+    default system prompt."""
     import torch
     from transformers import (MusicFlamingoConfig, MusicFlamingoForConditionalGeneration, MusicFlamingoProcessor)
 
@@ -574,7 +593,8 @@ def build_music_flamingo(out: Path, seed: int = 0) -> Path:
                                                     "<|sound_eos|>"])
     processor = MusicFlamingoProcessor(
         feature_extractor=_af_whisper_features(),
-        tokenizer=tokenizer, chat_template=_AF3_CHAT_TEMPLATE, max_audio_len=1200,
+        tokenizer=tokenizer, chat_template=af3_chat_template(MUSIC_FLAMINGO_DEFAULT_SYSTEM_PROMPT),
+        max_audio_len=1200,
     )
     config = MusicFlamingoConfig(
         text_config=_tiny_qwen2_text_config(tokenizer),

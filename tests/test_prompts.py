@@ -19,11 +19,12 @@ from audiofaith.records import ManifestItem
 GOLDEN = Path(__file__).parent / "golden" / "prompts"
 PUBLISHED_TEMPLATES = Path(__file__).parent / "fixtures" / "chat_templates"
 #: backend key -> the published template it runs under (AF3-Think is the AF3 checkpoint plus an adapter)
-PUBLISHED_TEMPLATE_OF = {"qwen2_audio": "qwen2_audio", "qwen_omni": "qwen_omni", "af3": "af3", "af3_think": "af3"}
+PUBLISHED_TEMPLATE_OF = {"qwen2_audio": "qwen2_audio", "qwen_omni": "qwen_omni", "af3": "af3", "af3_think": "af3",
+                         "music_flamingo": "music_flamingo"}
 #: Models whose published chat template is not among the fixtures yet: their prompts render through
 #: the tiny checkpoint's own template, our rendition of the published one (docs/models.md lists the
 #: assumptions each makes). A new model must be added to one of the two.
-WITHOUT_PUBLISHED_TEMPLATE = frozenset({"qwen3_omni", "qwen3_omni_thinking", "music_flamingo", "gemma4", "nemotron_omni"})
+WITHOUT_PUBLISHED_TEMPLATE = frozenset({"qwen3_omni", "qwen3_omni_thinking", "gemma4", "nemotron_omni"})
 
 ITEM = ManifestItem(
     id="sakura/animal/single/dog28", dataset="sakura", subset="animal", hop="single",

@@ -107,10 +107,10 @@ def test_a_bare_audio_part_is_what_the_keyed_only_template_drops(backends, key):
 
 
 def test_tiny_templates_accept_what_the_published_ones_accept(backends):
-    """Qwen2-Audio's hub template takes audio only by key; Qwen2.5-Omni's and AF3's (transformers'
-    conversion script) also by type."""
+    """Qwen2-Audio's hub template takes audio only by key; Qwen2.5-Omni's, AF3's and Music Flamingo's
+    (transformers' conversion scripts) also by type."""
     bare = [{"role": "user", "content": [{"type": "audio"}, {"type": "text", "text": "Q"}]}]
-    for key, accepts_bare in (("qwen2_audio", False), ("qwen_omni", True), ("af3", True)):
+    for key, accepts_bare in (("qwen2_audio", False), ("qwen_omni", True), ("af3", True), ("music_flamingo", True)):
         processor = backends[key].processor
         text = processor.apply_chat_template(bare, add_generation_prompt=True, tokenize=False)
         assert (placeholder(backends[key]) in text) == accepts_bare, key

@@ -43,10 +43,20 @@ def test_sound_boundaries_windows_and_audio_limit(backend):
     assert info["model_class"] == "MusicFlamingoForConditionalGeneration" and info["max_audio_seconds"] == 1200.0
 
 
-def test_one_sound_placeholder_at_the_start_of_the_user_turn(backend):
-    text = backend.render(ModelInput("Question?", audio=[0.0]))
-    assert text == ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
-                    "<|im_start|>user\n<sound>Question?<|im_end|>\n<|im_start|>assistant\n")
+def test_one_sound_placeholder_at_the_start_of_the_user_turn_after_the_checkpoints_system_prompt(backend):
+    """The published template (tests/fixtures/chat_templates/music_flamingo.jinja) writes its own
+    default system turn, not AF3's "You are a helpful assistant.": the tiny template does too."""
+    from tests.test_prompts import under_published_template
+
+    expected = ("<|im_start|>system\nYou are Music Flamingo, a multimodal assistant for language and music. "
+                "On each turn you receive an audio clip which contains music and optional text, you will receive "
+                "at least one or both; use your world knowledge and reasoning to help the user with any task. "
+                "Interpret the entirety of the content any input music--regardlenss of whether the user calls it "
+                "audio, music, or sound.<|im_end|>\n"
+                "<|im_start|>user\n<sound>Question?<|im_end|>\n<|im_start|>assistant\n")
+    assert backend.render(ModelInput("Question?", audio=[0.0])) == expected
+    with under_published_template(backend, "music_flamingo"):
+        assert backend.render(ModelInput("Question?", audio=[0.0])) == expected
 
 
 @hf_checks.needs_mixed
