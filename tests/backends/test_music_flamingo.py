@@ -67,3 +67,25 @@ def test_baseline_conditioned_and_early_answering_through_the_interface_scripts(
 
 def test_protocol_paper_is_refused_cleanly(tmp_path):
     hf_checks.check_protocol_paper_is_refused("MusicFlamingo", tmp_path)
+
+
+def test_the_fixture_renders_what_transformers_pins_for_the_hub_checkpoint():
+    """transformers' tests/models/musicflamingo/test_processing_musicflamingo.py::test_chat_template
+    loads nvidia/music-flamingo-2601-hf and expects this text for this conversation (a text part,
+    then an audio part by path): the committed fixture reproduces it."""
+    from transformers.utils.chat_template_utils import render_jinja_template
+
+    from tests.test_prompts import published_template
+
+    question = "What is surprising about the relationship between the barking and the music?"
+    conversation = [{"role": "user", "content": [{"type": "text", "text": question},
+                                                 {"type": "audio", "path": "dogs_barking_in_sync_with_the_music.wav"}]}]
+    rendered, _ = render_jinja_template(conversations=[conversation], chat_template=published_template("music_flamingo"),
+                                        add_generation_prompt=True)
+    assert rendered == [
+        "<|im_start|>system\nYou are Music Flamingo, a multimodal assistant for language and music. "
+        "On each turn you receive an audio clip which contains music and optional text, "
+        "you will receive at least one or both; use your world knowledge and reasoning "
+        "to help the user with any task. Interpret the entirety of the content any input music"
+        "--regardlenss of whether the user calls it audio, music, or sound.<|im_end|>\n"
+        f"<|im_start|>user\n<sound>{question}<|im_end|>\n<|im_start|>assistant\n"]
