@@ -95,6 +95,18 @@ def test_every_prompt_renders_under_a_keyed_only_template(backends, key):
         backend.processor.chat_template = own
 
 
+@pytest.mark.parametrize("key", sorted(RENDERED_BY_MISTRAL_COMMON))
+def test_every_prompt_has_one_audio_span_in_mistral_commons_encoding(backends, key):
+    """A model without a jinja template (Voxtral): each backend prompt, as mistral-common encodes
+    the request, holds exactly one [BEGIN_AUDIO] (none for a text-only call) and passes encode."""
+    backend = backends[key]
+    for name, inp in _prompts(key, _clip()):
+        text = backend.render(inp)
+        assert text.count("[BEGIN_AUDIO]") == (1 if inp.audio is not None else 0), (key, name, text[-200:])
+        assert ITEM.choices[2] in text
+        assert backend.encode([inp])["input_ids"].shape[0] == 1
+
+
 @pytest.mark.parametrize("key", JINJA_KEYS)
 def test_a_bare_audio_part_is_what_the_keyed_only_template_drops(backends, key):
     """The variant really is strict: the form the backends no longer send renders no placeholder."""
