@@ -11,7 +11,8 @@
   not arrays); it pads to 30 s chunks and the processor's feature extractor turns each chunk into
   128 x 3000 log-mel frames, chunks of a batch stacked in order.
 - No system turn: mistral-common refuses a system message beside audio before tokenizer version 13
-  (Voxtral's is older), so the profile has none. No thinking mode.
+  (refused here first with a one-line error; the tiny tokenizer is v7), so the profile has none.
+  No thinking mode.
 - Audio window: 40 min (transformers' and Mistral's Voxtral docs: 32k tokens of context, up to
   40 minutes of audio for understanding).
 - Letters are scored without the prefix cache: the shared-prefix path splits prompts as text.
@@ -54,10 +55,13 @@ class VoxtralBackend(HFAudioBackend):
     def conversation(self, inp: ModelInput) -> List[Dict[str, Any]]:
         """The request's messages; the audio part carries the clip as base64 WAV (the keyed form
         transformers' MistralCommonBackend passes on to mistral-common)."""
+        from mistral_common.tokens.tokenizers.base import TokenizerVersion
+
         system = inp.system_prompt if inp.system_prompt is not None else self.profile.system_prompt
-        if system is not None and inp.audio is not None:
-            raise UserError("Voxtral's tokenizer refuses a system turn beside audio (mistral-common, tokenizer "
-                            "versions before 13); use a profile without a system prompt")
+        version = self._tekkenizer().version
+        if system is not None and inp.audio is not None and version < TokenizerVersion.v13:
+            raise UserError(f"Voxtral's tokenizer ({version.value}) refuses a system turn beside audio (mistral-common: "
+                            "tokenizer versions before v13); use a profile without a system prompt")
         messages = super().conversation(inp)
         for message in messages:
             for index, part in enumerate(message["content"]):
@@ -65,6 +69,10 @@ class VoxtralBackend(HFAudioBackend):
                     message["content"][index] = {"type": "audio",
                                                  "base64": wav_base64(part["audio"], self.sample_rate)}
         return messages
+
+    def _tekkenizer(self):
+        """mistral-common's tokenizer inside transformers' MistralCommonBackend."""
+        return self.tokenizer.tokenizer.instruct_tokenizer.tokenizer
 
     def _request(self, inp: ModelInput) -> Tuple[List[int], List[np.ndarray]]:
         """The token ids of the encoded request plus the assistant prefix, and the (chunk-padded)
@@ -129,7 +137,7 @@ class VoxtralBackend(HFAudioBackend):
 
         import mistral_common
 
-        inner = self.tokenizer.tokenizer.instruct_tokenizer.tokenizer
+        inner = self._tekkenizer()
         path = getattr(inner, "file_path", None)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path is not None else None
         info = super().provenance()
