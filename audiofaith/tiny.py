@@ -606,6 +606,106 @@ def build_music_flamingo(out: Path, seed: int = 0) -> Path:
     return save_tiny(out, MusicFlamingoForConditionalGeneration(config).eval(), processor)
 
 
+# --- Voxtral: a tekken (mistral-common) tokenizer instead of a chat template -----------------------
+
+#: Our own pre-tokenizer regex for the toy tekken vocabulary (letters with one leading non-letter,
+#: single digits, punctuation runs, newlines, spaces): a tiktoken ``pat_str``.
+_TOY_TEKKEN_PATTERN = r"[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+#: Special tokens at the ranks the real Voxtral code reads: the first twenty are mistral-common's
+#: long-standing control tokens (its ``Tekkenizer.DEPRECATED_SPECIAL_TOKENS`` order), and
+#: ``VoxtralProcessor`` hard-codes ``[AUDIO]`` as id 24; the ranks between are fillers.
+_TEKKEN_NAMED_SPECIAL = ["<unk>", "<s>", "</s>", "[INST]", "[/INST]", "[AVAILABLE_TOOLS]", "[/AVAILABLE_TOOLS]",
+                         "[TOOL_RESULTS]", "[/TOOL_RESULTS]", "[TOOL_CALLS]", "[IMG]", "<pad>", "[IMG_BREAK]",
+                         "[IMG_END]", "[PREFIX]", "[MIDDLE]", "[SUFFIX]", "[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]",
+                         "[TOOL_CONTENT]"]
+_TEKKEN_AUDIO_SPECIAL = {24: "[AUDIO]", 25: "[BEGIN_AUDIO]", 34: "[TRANSCRIBE]"}
+_TOY_TEKKEN_NUM_SPECIAL = 40
+
+
+def _byte_level_alphabet() -> Dict[int, str]:
+    """Byte -> the printable character byte-level BPE trainers stand it for (printable Latin-1
+    bytes stand for themselves, the rest for characters from U+0100 on, in byte order)."""
+    printable = set(range(ord("!"), ord("~") + 1)) | set(range(0xA1, 0xAD)) | set(range(0xAE, 0x100))
+    alphabet, shifted = {}, 0
+    for byte in range(256):
+        if byte in printable:
+            alphabet[byte] = chr(byte)
+        else:
+            alphabet[byte] = chr(256 + shifted)
+            shifted += 1
+    return alphabet
+
+
+def write_toy_tekken(path: Path, vocab_size: int = 400) -> Path:
+    """A small tekken tokenizer file (mistral-common's JSON format): the 256 bytes, then BPE merges
+    learned from ``TOY_CORPUS`` in merge order (tiktoken's ranks), the special tokens Voxtral needs
+    at their ranks, tokenizer version v7 (no system turn beside audio, like Voxtral's) and Voxtral's
+    audio settings (16 kHz, 12.5 audio tokens per second, 128 mel bins, 30 s chunks)."""
+    import base64
+
+    from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(_TOY_TEKKEN_PATTERN), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    bpe.train_from_iterator(list(TOY_CORPUS) * 4, trainer=trainer)
+    merges = json.loads(bpe.to_str())["model"]["merges"]
+    byte_of = {char: byte for byte, char in _byte_level_alphabet().items()}
+    as_bytes = lambda piece: bytes(byte_of[char] for char in piece)  # noqa: E731
+    pieces = [bytes([byte]) for byte in range(256)]
+    for merge in merges:
+        left, right = merge if isinstance(merge, list) else merge.split(" ")
+        pieces.append(as_bytes(left) + as_bytes(right))
+    special = [{"rank": rank, "token_str": _TEKKEN_NAMED_SPECIAL[rank] if rank < len(_TEKKEN_NAMED_SPECIAL)
+                else _TEKKEN_AUDIO_SPECIAL.get(rank, f"<SPECIAL_{rank}>"), "is_control": True}
+               for rank in range(max(_TEKKEN_AUDIO_SPECIAL) + 1)]
+    model = {
+        "config": {"pattern": _TOY_TEKKEN_PATTERN, "num_vocab_tokens": len(pieces),
+                   "default_vocab_size": len(pieces) + _TOY_TEKKEN_NUM_SPECIAL,
+                   "default_num_special_tokens": _TOY_TEKKEN_NUM_SPECIAL, "version": "v7"},
+        "vocab": [{"rank": rank, "token_bytes": base64.b64encode(piece).decode("ascii"),
+                   "token_str": piece.decode("utf-8", errors="replace")} for rank, piece in enumerate(pieces)],
+        "special_tokens": special,
+        "audio": {"sampling_rate": 16000, "frame_rate": 12.5, "chunk_length_s": 30.0,
+                  "audio_encoding_config": {"num_mel_bins": 128, "hop_length": 160, "window_size": 400}},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(model), encoding="utf-8")
+    return path
+
+
+def build_voxtral(out: Path, seed: int = 0) -> Path:
+    """Tiny Voxtral: the real VoxtralProcessor around a toy tekken tokenizer (``tekken.json``, read
+    by mistral-common through transformers' MistralCommonBackend) and Whisper's 128-bin feature
+    extractor; a 2-layer Voxtral encoder of the real geometry (1500 positions per 30 s chunk, four
+    frames stacked into one 80 ms audio token by the projector) and a 2-layer toy Llama."""
+    import tempfile
+
+    import torch
+    from transformers import (MistralCommonBackend, VoxtralConfig, VoxtralForConditionalGeneration, VoxtralProcessor,
+                              WhisperFeatureExtractor)
+
+    torch.manual_seed(seed)
+    with tempfile.TemporaryDirectory() as scratch:
+        tokenizer = MistralCommonBackend(tokenizer_path=str(write_toy_tekken(Path(scratch) / "tekken.json")))
+        processor = VoxtralProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=128), tokenizer=tokenizer)
+        encoder_width = 16
+        config = VoxtralConfig(
+            audio_token_id=tokenizer.convert_tokens_to_ids("[AUDIO]"),
+            text_config=dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=37, num_hidden_layers=2,
+                             num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=8192,
+                             pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+                             eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=False),
+            audio_config=dict(hidden_size=encoder_width, intermediate_size=4 * encoder_width, num_hidden_layers=2,
+                              num_attention_heads=4, num_mel_bins=128, max_source_positions=1500),
+        )
+        return save_tiny(out, VoxtralForConditionalGeneration(config).eval(), processor)
+
+
 # Module path (transformers >= 5.10) -> the old-layout name the tiny think/non_lora_trainables.bin
 # stores it under, as the original training code saved them (see NON_LORA_KEY_MAP in
 # audiofaith/backends/af3_think.py, which maps them back).

@@ -167,6 +167,14 @@ def tiny_nemotron_omni(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_voxtral(tmp_path_factory) -> Path:
+    """A tiny Voxtral checkpoint (random weights; a toy tekken tokenizer read by mistral-common)."""
+    from audiofaith.tiny import build
+
+    return build("voxtral", tmp_path_factory.mktemp("tiny") / "voxtral")
+
+
+@pytest.fixture(scope="session")
 def synthetic_data(tmp_path_factory) -> dict:
     """A synthetic SAKURA tree under data/SAKURA plus its prepared manifests."""
     from audiofaith.sakura import prepare_sakura

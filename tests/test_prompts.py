@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pytest
 
 from audiofaith.prompts import DEFAULT_PROFILE, PROMPT_VERSION, answer_prefix, format_options, user_text
@@ -25,6 +26,10 @@ PUBLISHED_TEMPLATE_OF = {"qwen2_audio": "qwen2_audio", "qwen_omni": "qwen_omni",
 #: the tiny checkpoint's own template, our rendition of the published one (docs/models.md lists the
 #: assumptions each makes). A new model must be added to one of the two.
 WITHOUT_PUBLISHED_TEMPLATE = frozenset({"qwen3_omni", "qwen3_omni_thinking", "gemma4", "nemotron_omni"})
+#: Models without a chat template: their published template is mistral-common's request encoding
+#: (Voxtral's tekken tokenizer), which the backend calls itself; checked against mistral-common's own
+#: classes below. A new model must be in exactly one of the three.
+RENDERED_BY_MISTRAL_COMMON = frozenset({"voxtral"})
 
 ITEM = ManifestItem(
     id="sakura/animal/single/dog28", dataset="sakura", subset="animal", hop="single",
@@ -55,7 +60,7 @@ def published_template(key: str) -> str:
 def under_published_template(backend, key: str) -> Iterator[None]:
     """The backend's processor renders with the published template for the duration (a model in
     WITHOUT_PUBLISHED_TEMPLATE keeps its checkpoint's own)."""
-    if key in WITHOUT_PUBLISHED_TEMPLATE:
+    if key in WITHOUT_PUBLISHED_TEMPLATE or key in RENDERED_BY_MISTRAL_COMMON:
         yield
         return
     own = backend.processor.chat_template
@@ -107,6 +112,38 @@ def test_full_qwen2_audio_prompt_is_golden(tiny_qwen2_audio):
     backend = load_backend("qwen2_audio", str(tiny_qwen2_audio), device="cpu")
     check_published_golden("qwen2_audio_conditioned.txt", backend, "qwen2_audio",
                            ModelInput(user_text(ITEM, "cot"), audio=[0.0], assistant_prefix=answer_prefix(REASONING)))
+
+
+@pytest.mark.slow
+def test_voxtral_prompts_are_mistral_commons_request_encoding(tiny_voxtral):
+    """Voxtral's prompts, baseline and conditioned, are what mistral-common itself encodes from the
+    request written with its own message classes (audio chunk, then text; the assistant prefix as a
+    continued final message), decoded with the special tokens kept; one [BEGIN_AUDIO] per prompt."""
+    from mistral_common.protocol.instruct.chunk import AudioChunk, TextChunk
+    from mistral_common.protocol.instruct.messages import AssistantMessage, UserMessage
+    from mistral_common.protocol.instruct.request import ChatCompletionRequest
+    from mistral_common.tokens.tokenizers.audio import Audio
+    from mistral_common.tokens.tokenizers.base import SpecialTokenPolicy
+    from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
+
+    from audiofaith.backends import ModelInput, get_profile, load_backend
+
+    backend = load_backend("voxtral", str(tiny_voxtral), device="cpu")
+    tokenizer = MistralTokenizer.from_file(str(tiny_voxtral / "tekken.json"))
+    profile, clip = get_profile("voxtral"), np.zeros(24000, np.float32)
+    for prefix in ("", answer_prefix(REASONING, profile)):
+        text = user_text(ITEM, "cot", profile)
+        messages = [UserMessage(content=[AudioChunk.from_audio(Audio(clip, 16000, "wav")), TextChunk(text=text)])]
+        if prefix:
+            messages.append(AssistantMessage(content=prefix, prefix=True))
+        request = ChatCompletionRequest(messages=messages)  # a prefix message is continued
+        tokens = tokenizer.encode_chat_completion(request).tokens
+        published = tokenizer.instruct_tokenizer.tokenizer.decode(tokens, special_token_policy=SpecialTokenPolicy.KEEP)
+        rendered = backend.render(ModelInput(text, clip, prefix))
+        assert rendered == published and rendered.count("[BEGIN_AUDIO]") == 1
+        assert rendered.endswith(text + "[/INST]" + prefix)
+    check_published_golden("voxtral_conditioned.txt", backend, "voxtral",
+                           ModelInput(user_text(ITEM, "cot", profile), [0.0], answer_prefix(REASONING, profile)))
 
 
 def test_golden_update_fails_after_rewriting(monkeypatch, tmp_path):

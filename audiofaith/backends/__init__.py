@@ -85,6 +85,8 @@ MODELS: Dict[str, ModelSpec] = {spec.key: spec for spec in (
     ModelSpec("gemma4", "audiofaith.backends.gemma4:Gemma4Backend", "google/gemma-4-E2B-it", "gemma4_thinking",
               "Gemma 4 E2B-it", "Gemma4", "audiofaith.tiny:build_gemma4",
               thinking_profiles=(("on", "gemma4_thinking"), ("off", "gemma4"))),
+    ModelSpec("voxtral", "audiofaith.backends.voxtral:VoxtralBackend", "mistralai/Voxtral-Mini-3B-2507", "default",
+              "Voxtral Mini 3B", "Voxtral", "audiofaith.tiny:build_voxtral"),
 )}
 
 

@@ -17,12 +17,14 @@ from audiofaith.backends import ModelInput, get_profile, load_backend, model_key
 from audiofaith.interventions.hint import hinted_user_text
 from audiofaith.prompts import answer_prefix, user_text
 from audiofaith.protocols import PAPER_PROTOCOLS, paper_protocol
-from tests.test_prompts import (ITEM, PUBLISHED_TEMPLATE_OF, REASONING, WITHOUT_PUBLISHED_TEMPLATE, check_published_golden,
-                                published_template)
+from tests.test_prompts import (ITEM, PUBLISHED_TEMPLATE_OF, REASONING, RENDERED_BY_MISTRAL_COMMON,
+                                WITHOUT_PUBLISHED_TEMPLATE, check_published_golden, published_template)
 
 pytestmark = pytest.mark.slow
 
 KEYS = model_keys("hf")
+#: The models with a jinja chat template (Voxtral's prompt is mistral-common's request encoding: test_prompts.py)
+JINJA_KEYS = [key for key in KEYS if key not in RENDERED_BY_MISTRAL_COMMON]
 
 #: How a tiny template recognises an audio part by its type alone; dropping it leaves only the keyed rule.
 TYPED_AUDIO_RULE = "part['type'] == 'audio' or "
@@ -73,7 +75,7 @@ def _prompts(key: str, audio: np.ndarray):
     ]
 
 
-@pytest.mark.parametrize("key", KEYS)
+@pytest.mark.parametrize("key", JINJA_KEYS)
 def test_every_prompt_renders_under_a_keyed_only_template(backends, key):
     backend = backends[key]
     own = backend.processor.chat_template
@@ -93,7 +95,19 @@ def test_every_prompt_renders_under_a_keyed_only_template(backends, key):
         backend.processor.chat_template = own
 
 
-@pytest.mark.parametrize("key", KEYS)
+@pytest.mark.parametrize("key", sorted(RENDERED_BY_MISTRAL_COMMON))
+def test_every_prompt_has_one_audio_span_in_mistral_commons_encoding(backends, key):
+    """A model without a jinja template (Voxtral): each backend prompt, as mistral-common encodes
+    the request, holds exactly one [BEGIN_AUDIO] (none for a text-only call) and passes encode."""
+    backend = backends[key]
+    for name, inp in _prompts(key, _clip()):
+        text = backend.render(inp)
+        assert text.count("[BEGIN_AUDIO]") == (1 if inp.audio is not None else 0), (key, name, text[-200:])
+        assert ITEM.choices[2] in text
+        assert backend.encode([inp])["input_ids"].shape[0] == 1
+
+
+@pytest.mark.parametrize("key", JINJA_KEYS)
 def test_a_bare_audio_part_is_what_the_keyed_only_template_drops(backends, key):
     """The variant really is strict: the form the backends no longer send renders no placeholder."""
     backend = backends[key]
@@ -131,8 +145,9 @@ def test_our_baseline_prompts_are_golden(backends, key):
 
 
 def test_every_model_has_a_published_template_fixture_or_is_listed_without_one():
-    assert set(KEYS) == set(PUBLISHED_TEMPLATE_OF) | WITHOUT_PUBLISHED_TEMPLATE
+    assert set(KEYS) == set(PUBLISHED_TEMPLATE_OF) | WITHOUT_PUBLISHED_TEMPLATE | RENDERED_BY_MISTRAL_COMMON
     assert not set(PUBLISHED_TEMPLATE_OF) & WITHOUT_PUBLISHED_TEMPLATE
+    assert not (set(PUBLISHED_TEMPLATE_OF) | WITHOUT_PUBLISHED_TEMPLATE) & RENDERED_BY_MISTRAL_COMMON
 
 
 @pytest.mark.parametrize("key", [key for key in KEYS if key in PUBLISHED_TEMPLATE_OF])
