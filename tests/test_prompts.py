@@ -24,7 +24,7 @@ PUBLISHED_TEMPLATE_OF = {"qwen2_audio": "qwen2_audio", "qwen_omni": "qwen_omni",
                          "music_flamingo": "music_flamingo"}
 #: Models whose published chat template is not among the fixtures yet: their prompts render through
 #: the tiny checkpoint's own template, our rendition of the published one (docs/models.md lists the
-#: assumptions each makes). A new model must be added to one of the two.
+#: assumptions each makes). A new model must be in exactly one of the three lists.
 WITHOUT_PUBLISHED_TEMPLATE = frozenset({"qwen3_omni", "qwen3_omni_thinking", "gemma4", "nemotron_omni"})
 #: Models without a chat template: their published template is mistral-common's request encoding
 #: (Voxtral's tekken tokenizer), which the backend calls itself; checked against mistral-common's own
