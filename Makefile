@@ -68,7 +68,7 @@ test-slurm: $(STAMP)
 	AUDIOFAITH_REQUIRE_SLURM=1 bash scripts/slurm_local.sh run $(PY) -m pytest -q -p no:cacheprovider tests/slurm
 
 demo: $(STAMP)
-	$(PY) -m audiofaith.demo
+	$(PY) -m audiofaith demo
 
 # The report's throughput on REPORT_LINES synthetic result lines (no model): lines/s, ratio to json.loads, peak memory.
 REPORT_LINES ?= 320000

@@ -1,5 +1,5 @@
 import sys
 
-from audiofaith.cli import main
+from audiofaith.cli.main import main
 
 sys.exit(main())

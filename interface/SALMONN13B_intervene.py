@@ -6,7 +6,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from audiofaith.model_scripts import run_script  # noqa: E402
+from audiofaith.cli.model_scripts import run_script  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(run_script(__file__))

@@ -17,7 +17,7 @@ and a projection for the SAKURA baseline (4000 items, 256-token CoTs). Random we
 text meaningless; only speed is measured.
 
 --report_lines N times the report instead (no model): synthetic study-like result files
-(``audiofaith.synthetic_outputs``: every line kind, two models, two runs) replicated with fresh ids
+(``audiofaith.checkpoints.synthetic_outputs``: every line kind, two models, two runs) replicated with fresh ids
 to at least N lines, then
   report_lines_per_s    lines ÷ the wall time of ``python -m audiofaith report`` on them (plots included)
   report_json_ratio     that time ÷ the time to parse the same lines with ``json.loads``
@@ -46,17 +46,17 @@ sys.path.insert(0, str(REPO))  # run from a checkout without installing
 from audiofaith.backends import GenerationSettings, ModelInput, get_profile, load_backend  # noqa: E402
 from audiofaith.interventions import InterventionContext  # noqa: E402
 from audiofaith.interventions import early_answering  # noqa: E402
-from audiofaith.manifest import load_manifest  # noqa: E402
-from audiofaith.records import BaselineRecord  # noqa: E402
+from audiofaith.store.manifest import load_manifest  # noqa: E402
+from audiofaith.store.records import BaselineRecord  # noqa: E402
 from audiofaith.runners.baseline import BaselineConfig, run_baseline  # noqa: E402
 from audiofaith.runners.common import AudioCache, batches, sort_longest_first  # noqa: E402
 from audiofaith.runners.conditioned import conditioned_variants  # noqa: E402
 from audiofaith.runners.variants import VariantConfig, run_variants  # noqa: E402
-from audiofaith.prompts import user_text  # noqa: E402
-from audiofaith.sakura import prepare_sakura  # noqa: E402
-from audiofaith.synthetic import write_synthetic_sakura  # noqa: E402
-from audiofaith.synthetic_outputs import replicate_outputs, write_synthetic_outputs  # noqa: E402
-from audiofaith.tiny import build  # noqa: E402
+from audiofaith.text.prompts import user_text  # noqa: E402
+from audiofaith.benchmarks.sakura import prepare_sakura  # noqa: E402
+from audiofaith.checkpoints.synthetic import write_synthetic_sakura  # noqa: E402
+from audiofaith.checkpoints.synthetic_outputs import replicate_outputs, write_synthetic_outputs  # noqa: E402
+from audiofaith.checkpoints.tiny import build  # noqa: E402
 
 log = logging.getLogger("bench")
 
@@ -219,7 +219,7 @@ def json_parse_seconds(root: Path) -> Tuple[float, float]:
 
 
 #: ``python -m audiofaith report ...`` in a process that reports its own peak resident memory last.
-REPORT_PROCESS = ("import resource, sys\nfrom audiofaith.cli import main\ncode = main(sys.argv[1:])\n"
+REPORT_PROCESS = ("import resource, sys\nfrom audiofaith.cli.main import main\ncode = main(sys.argv[1:])\n"
                   "usage = resource.getrusage(resource.RUSAGE_SELF)\n"
                   "print('cpu_s', usage.ru_utime + usage.ru_stime, 'peak_kb', usage.ru_maxrss, file=sys.stderr)\n"
                   "sys.exit(code)")

@@ -14,7 +14,7 @@ each with its options, for a person to read and label. ``measure`` reads a label
 reference (``file``, ``id``, ``run``, ``choices``: the response text is read from ``../shared`` and
 never committed) or carries its own ``text`` and ``choices`` (synthetic responses), and prints the
 agreement overall and per ``source``, and every disagreement. ``--parser`` loads ``parse_answer``
-from another file, e.g. an older revision (``git show REV:audiofaith/answers.py > /tmp/a.py``).
+from another file, e.g. an older revision (``git show REV:audiofaith/text/answers.py > /tmp/a.py``).
 
 ``af3-sample`` draws real Audio Flamingo 3 responses from the published study's raw outputs
 (``../shared/anchor-outputs/study-e4cee03/results/flamingo_hf/``: its MMAR baseline and random
@@ -126,7 +126,7 @@ def af3_split(split: str, heldout: int, dev: int, seed: int = AF3_SEED) -> List[
 
 def load_parser(path: Optional[str]) -> Callable[[str, List[str]], Optional[str]]:
     if not path:
-        from audiofaith.answers import parse_answer
+        from audiofaith.text.answers import parse_answer
         return parse_answer
     spec = importlib.util.spec_from_file_location("parser_under_test", path)
     module = importlib.util.module_from_spec(spec)
@@ -181,7 +181,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     s.add_argument("--seed", type=int, default=20261130, help="seed of the draw")
     m = sub.add_parser("measure", help="agreement of parse_answer with a label file")
     m.add_argument("--labels", default=str(GOLDEN / "fresh_sample_labels.jsonl"), help="label JSONL file")
-    m.add_argument("--parser", default=None, help="a Python file defining parse_answer (default: audiofaith.answers)")
+    m.add_argument("--parser", default=None, help="a Python file defining parse_answer (default: audiofaith.text.answers)")
     a = sub.add_parser("af3-sample", help="print a part of the fixed-seed draw of real AF3 responses to label")
     a.add_argument("--split", choices=("heldout", "dev"), required=True)
     a.add_argument("--heldout", type=int, default=200, help="size of the held-out part")

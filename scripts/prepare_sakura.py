@@ -24,9 +24,9 @@ import logging  # noqa: E402
 import tempfile  # noqa: E402
 from typing import Dict, List, Optional  # noqa: E402
 
-from audiofaith.jsonl import read_jsonl  # noqa: E402
-from audiofaith.manifest import ManifestError, load_manifest  # noqa: E402
-from audiofaith.sakura import (  # noqa: E402
+from audiofaith.store.jsonl import read_jsonl  # noqa: E402
+from audiofaith.store.manifest import ManifestError, load_manifest  # noqa: E402
+from audiofaith.benchmarks.sakura import (  # noqa: E402
     CLONE_HINT, METADATA_SOURCES, TRACKS, SakuraError, prepare_sakura, summarize,
 )
 

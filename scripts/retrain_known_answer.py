@@ -28,7 +28,7 @@ def main(argv=None) -> int:
     parser.add_argument("--workdir", required=True, help="where the checkpoints, their cache and outputs go")
     parser.add_argument("--variants", nargs="+", default=["faithful", "posthoc"], choices=["faithful", "posthoc"])
     parser.add_argument("--ship", action="store_true",
-                        help="after every check passes, replace audiofaith/known_answer/checkpoints with these")
+                        help="after every check passes, replace audiofaith/checkpoints/known_answer/checkpoints with these")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     work = Path(args.workdir)
@@ -36,8 +36,8 @@ def main(argv=None) -> int:
 
     import torch
 
-    from audiofaith.known_answer import contrast, train
-    from audiofaith.known_answer.pipeline import run_pipeline
+    from audiofaith.checkpoints.known_answer import contrast, train
+    from audiofaith.checkpoints.known_answer.pipeline import run_pipeline
 
     log.info("torch %s, CPU kernels %s", torch.__version__, torch.backends.cpu.get_cpu_capability())
     train.train_missing(args.variants)

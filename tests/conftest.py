@@ -96,7 +96,7 @@ collect_ignore = [] if _in_salmonn_environment() else ["salmonn_real"]
 @pytest.fixture(scope="session")
 def tiny_qwen2_audio(tmp_path_factory) -> Path:
     """A tiny Qwen2-Audio checkpoint saved with save_pretrained (random weights)."""
-    from audiofaith.tiny import build
+    from audiofaith.checkpoints.tiny import build
 
     return build("qwen2_audio", tmp_path_factory.mktemp("tiny") / "qwen2_audio")
 
@@ -104,7 +104,7 @@ def tiny_qwen2_audio(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_qwen_omni(tmp_path_factory) -> Path:
     """A tiny Qwen2.5-Omni checkpoint in the hub layout (full config, thinker.* weights)."""
-    from audiofaith.tiny import build
+    from audiofaith.checkpoints.tiny import build
 
     return build("qwen_omni", tmp_path_factory.mktemp("tiny") / "qwen_omni")
 
@@ -112,7 +112,7 @@ def tiny_qwen_omni(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_af3(tmp_path_factory) -> Path:
     """A tiny Audio Flamingo 3 checkpoint (random weights)."""
-    from audiofaith.tiny import build
+    from audiofaith.checkpoints.tiny import build
 
     return build("af3", tmp_path_factory.mktemp("tiny") / "af3")
 
@@ -121,7 +121,7 @@ def tiny_af3(tmp_path_factory) -> Path:
 def tiny_af3_think(tmp_path_factory) -> Path:
     """The tiny AF3 checkpoint (same seed, same weights as ``tiny_af3``) plus think/: a LoRA adapter
     and non_lora_trainables.bin, both with old-layout names."""
-    from audiofaith.tiny import build
+    from audiofaith.checkpoints.tiny import build
 
     return build("af3_think", tmp_path_factory.mktemp("tiny") / "af3_think")
 
@@ -129,7 +129,7 @@ def tiny_af3_think(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_qwen3_omni(tmp_path_factory) -> Path:
     """A tiny Qwen3-Omni-30B-A3B-Instruct thinker (MoE) in the hub layout (full config, thinker.* weights)."""
-    from audiofaith.tiny import build
+    from audiofaith.checkpoints.tiny import build
 
     return build("qwen3_omni", tmp_path_factory.mktemp("tiny") / "qwen3_omni")
 
@@ -137,7 +137,7 @@ def tiny_qwen3_omni(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_qwen3_omni_thinking(tmp_path_factory) -> Path:
     """The tiny Qwen3-Omni Thinking checkpoint: same architecture, a template that opens a <think> trace."""
-    from audiofaith.tiny import build
+    from audiofaith.checkpoints.tiny import build
 
     return build("qwen3_omni_thinking", tmp_path_factory.mktemp("tiny") / "qwen3_omni_thinking")
 
@@ -145,7 +145,7 @@ def tiny_qwen3_omni_thinking(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_music_flamingo(tmp_path_factory) -> Path:
     """A tiny Music Flamingo checkpoint (random weights; AF3 architecture with rotary time embeddings)."""
-    from audiofaith.tiny import build
+    from audiofaith.checkpoints.tiny import build
 
     return build("music_flamingo", tmp_path_factory.mktemp("tiny") / "music_flamingo")
 
@@ -153,7 +153,7 @@ def tiny_music_flamingo(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_gemma4(tmp_path_factory) -> Path:
     """A tiny Gemma 4 checkpoint (random weights; audio and vision towers, thinking and non-thinking modes)."""
-    from audiofaith.tiny import build
+    from audiofaith.checkpoints.tiny import build
 
     return build("gemma4", tmp_path_factory.mktemp("tiny") / "gemma4")
 
@@ -161,7 +161,7 @@ def tiny_gemma4(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_nemotron_omni(tmp_path_factory) -> Path:
     """A tiny Nemotron 3 Nano Omni checkpoint (random weights; Mamba-2 / attention / MoE blocks, Parakeet encoder)."""
-    from audiofaith.tiny import build
+    from audiofaith.checkpoints.tiny import build
 
     return build("nemotron_omni", tmp_path_factory.mktemp("tiny") / "nemotron_omni")
 
@@ -169,7 +169,7 @@ def tiny_nemotron_omni(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_voxtral(tmp_path_factory) -> Path:
     """A tiny Voxtral checkpoint (random weights; a toy tekken tokenizer read by mistral-common)."""
-    from audiofaith.tiny import build
+    from audiofaith.checkpoints.tiny import build
 
     return build("voxtral", tmp_path_factory.mktemp("tiny") / "voxtral")
 
@@ -177,8 +177,8 @@ def tiny_voxtral(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def synthetic_data(tmp_path_factory) -> dict:
     """A synthetic SAKURA tree under data/SAKURA plus its prepared manifests."""
-    from audiofaith.sakura import prepare_sakura
-    from audiofaith.synthetic import write_synthetic_sakura
+    from audiofaith.benchmarks.sakura import prepare_sakura
+    from audiofaith.checkpoints.synthetic import write_synthetic_sakura
 
     root = tmp_path_factory.mktemp("synthetic")
     data_root = root / "data"
@@ -208,9 +208,9 @@ def speech_clips(synthetic_data, tmp_path_factory) -> Path:
     tested in tests/interventions/test_audio.py)."""
     import numpy as np
 
-    from audiofaith.audio import write_wav
-    from audiofaith.manifest import load_manifest
-    from audiofaith.tts import answer_text, tts_file_name
+    from audiofaith.audio.io import write_wav
+    from audiofaith.store.manifest import load_manifest
+    from audiofaith.audio.tts import answer_text, tts_file_name
 
     folder = tmp_path_factory.mktemp("speech_clips")
     texts = {answer_text(choice) for path in synthetic_data["manifests"].values()
@@ -223,12 +223,12 @@ def speech_clips(synthetic_data, tmp_path_factory) -> Path:
 
 def start_and_stop_after(args: "list[str]", lines: int, timeout: float = 300) -> subprocess.Popen:
     """Start ``python ARGS`` in its own process and return once it has stopped itself (SIGSTOP)
-    after writing ``lines`` JSONL lines (audiofaith.jsonl's test-only hook): the caller then kills
+    after writing ``lines`` JSONL lines (audiofaith.store.jsonl's test-only hook): the caller then kills
     or races it at that exact point. ``timeout`` only guards a hung start; nothing depends on speed."""
     import signal
     import time
 
-    from audiofaith.jsonl import STOP_AFTER_LINES_ENV
+    from audiofaith.store.jsonl import STOP_AFTER_LINES_ENV
 
     env = dict(os.environ, PYTHONUNBUFFERED="1", **{STOP_AFTER_LINES_ENV: str(lines)})
     process = subprocess.Popen([sys.executable, *args], cwd=REPO, stdout=subprocess.DEVNULL,

@@ -15,9 +15,9 @@ from typing import Dict
 import numpy as np
 import soundfile
 
-from audiofaith.prompts import DEFAULT_PROFILE
-from audiofaith.protocols import paper_protocol
-from audiofaith.records import ManifestItem
+from audiofaith.text.prompts import DEFAULT_PROFILE
+from audiofaith.text.protocols import paper_protocol
+from audiofaith.store.records import ManifestItem
 from audiofaith.runners.baseline import BaselineConfig, run_baseline
 from audiofaith.runners.conditioned import conditioned_variants, load_baseline_results
 from audiofaith.runners.variants import Variant, VariantConfig, run_variants, with_cue_references

@@ -1,4 +1,4 @@
-"""Tests for audiofaith.answers.parse_answer: hand-written cases, hand-labelled samples of real
+"""Tests for audiofaith.text.answers.parse_answer: hand-written cases, hand-labelled samples of real
 Qwen2.5-Omni and Audio Flamingo 3 responses (read from ../shared at test time), and property tests."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audiofaith.answers import LETTERS, parse_answer
-from audiofaith.option_matching import same_word
+from audiofaith.text.answers import LETTERS, parse_answer
+from audiofaith.text.option_matching import same_word
 from tests.conftest import CI, require
 
 REPO = Path(__file__).resolve().parents[1]

@@ -3,7 +3,7 @@ import wave
 import numpy as np
 import pytest
 
-from audiofaith.audio import AudioError, audio_duration, load_audio, truncate
+from audiofaith.audio.io import AudioError, audio_duration, load_audio, truncate
 
 
 def write_wav(path, samples, rate=16000, channels=1):
@@ -58,8 +58,8 @@ def test_truncation_is_recorded(tmp_path):
 
 
 def test_write_wav_is_16_bit_pcm_rounded_and_clipped(tmp_path):
-    """audiofaith.audio.write_wav (soundfile) read back by the standard library's wave module."""
-    from audiofaith.audio import write_wav as write_pcm16
+    """audiofaith.audio.io.write_wav (soundfile) read back by the standard library's wave module."""
+    from audiofaith.audio.io import write_wav as write_pcm16
 
     samples = np.array([0.0, 0.5, -0.5, 1e-4, 2.0, -2.0, 0.25 / 32767], dtype=np.float32)
     path = tmp_path / "nested" / "w.wav"
@@ -74,7 +74,7 @@ def test_write_wav_is_16_bit_pcm_rounded_and_clipped(tmp_path):
 
 def test_resampling_is_soxr_not_linear():
     """A 7 kHz tone at 44.1 kHz keeps its amplitude through 16 kHz (linear interpolation would not)."""
-    from audiofaith.audio import resample
+    from audiofaith.audio.io import resample
 
     t = np.arange(44100) / 44100.0
     out = resample((0.5 * np.sin(2 * np.pi * 7000 * t)).astype(np.float32), 44100, 16000)

@@ -13,9 +13,9 @@ from audiofaith.benchmarks import BENCHMARKS, get_spec
 from audiofaith.benchmarks.common import (
     NO_HOP, REFERENCE_COT_KEY, BenchmarkError, build_benchmark, diff_manifests, write_manifests,
 )
-from audiofaith.manifest import load_manifest
-from audiofaith.audio import write_wav
-from audiofaith.synthetic import synthetic_clip
+from audiofaith.store.manifest import load_manifest
+from audiofaith.audio.io import write_wav
+from audiofaith.checkpoints.synthetic import synthetic_clip
 from tests.conftest import REPO, requires, run_cli
 
 
@@ -241,7 +241,7 @@ def test_committed_mmau_manifests():
 
 
 def test_prompt_lists_all_eight_options(metadata):
-    from audiofaith.prompts import user_text
+    from audiofaith.text.prompts import user_text
 
     built = build_benchmark(get_spec("mmau"), metadata["mmau"], metadata["mmau_audio"], metadata["data_root"])
     text = user_text(by_id(built)["u-sound-8"], "cot")

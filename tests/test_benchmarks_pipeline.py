@@ -16,10 +16,10 @@ import pytest
 
 from audiofaith.benchmarks import get_spec
 from audiofaith.benchmarks.common import REFERENCE_COT_KEY, build_benchmark, write_manifests
-from audiofaith.cli import main as cli_main
-from audiofaith.cot import sentence_spans
-from audiofaith.jsonl import read_jsonl
-from audiofaith.manifest import load_manifest
+from audiofaith.cli.main import main as cli_main
+from audiofaith.text.cot import sentence_spans
+from audiofaith.store.jsonl import read_jsonl
+from audiofaith.store.manifest import load_manifest
 from audiofaith.report import main as report_main
 from tests.conftest import REPO
 from tests.test_benchmarks import MMAR_QUESTIONS, write_metadata

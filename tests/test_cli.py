@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from audiofaith.jsonl import read_jsonl
+from audiofaith.store.jsonl import read_jsonl
 from tests.conftest import run_cli, start_and_stop_after
 
 pytestmark = pytest.mark.slow
@@ -174,7 +174,7 @@ def test_direct_answers_sampling_shard_and_limit(synthetic_data, tiny_qwen2_audi
 
 
 def test_early_answering_intervention(animal_run, synthetic_data, tiny_qwen2_audio):
-    from audiofaith.cot import split_sentences
+    from audiofaith.text.cot import split_sentences
 
     output = animal_run["dir"] / "interventions" / "early_answering_animal.jsonl"
     done = run_cli("interface/Qwen2Audio_intervene.py", "--kind", "early_answering",

@@ -8,7 +8,7 @@ import wave
 
 import pytest
 
-from audiofaith.jsonl import read_jsonl
+from audiofaith.store.jsonl import read_jsonl
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.slow

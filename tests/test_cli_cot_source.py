@@ -9,7 +9,7 @@ import json
 import pytest
 
 from audiofaith import report
-from audiofaith.jsonl import read_jsonl, write_jsonl
+from audiofaith.store.jsonl import read_jsonl, write_jsonl
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.slow

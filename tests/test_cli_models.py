@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from audiofaith.backends import MODELS, get_spec, model_keys
-from audiofaith.jsonl import read_jsonl
+from audiofaith.store.jsonl import read_jsonl
 from tests.conftest import REPO, run_cli
 
 pytestmark = pytest.mark.slow

@@ -13,9 +13,9 @@ import sys
 
 import pytest
 
-from audiofaith.jsonl import read_jsonl
-from audiofaith.manifest import load_manifest
-from audiofaith.sampling import stratified_sample
+from audiofaith.store.jsonl import read_jsonl
+from audiofaith.store.manifest import load_manifest
+from audiofaith.runners.selection import stratified_sample
 from tests.conftest import REPO, require, run_cli, start_and_stop_after
 
 pytestmark = pytest.mark.slow
@@ -209,7 +209,7 @@ def test_progress_lines_without_a_terminal(animal_run):
 
 
 def test_missing_espeak_names_the_conditions_and_the_way_around(animal_run, synthetic_data, tmp_path, monkeypatch):
-    monkeypatch.setattr("audiofaith.tts.ESPEAK", str(tmp_path / "no-espeak-ng"))  # absent, installed or not
+    monkeypatch.setattr("audiofaith.audio.tts.ESPEAK", str(tmp_path / "no-espeak-ng"))  # absent, installed or not
     done = run_cli(INTERVENE, "--kind", "audio", "--manifest_file", str(synthetic_data["manifests"]["animal"]),
                    "--input_results_file", str(animal_run["baseline"]), "--output_file", str(tmp_path / "a.jsonl"),
                    "--data_root", str(synthetic_data["data_root"]), "--model_path", str(tmp_path / "none"))

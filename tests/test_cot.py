@@ -1,11 +1,11 @@
-"""Tests for audiofaith.cot: sentence splitting, reasoning/answer separation, answer sentences."""
+"""Tests for audiofaith.text.cot: sentence splitting, reasoning/answer separation, answer sentences."""
 
 from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audiofaith.cot import answer_stating_sentences, split_reasoning, split_sentences
+from audiofaith.text.cot import answer_stating_sentences, split_reasoning, split_sentences
 
 
 def _nows(s: str) -> str:
@@ -117,7 +117,7 @@ def test_split_reasoning_keeps_all_text_arbitrary(text):
 
 @given(st.text(alphabet=st.sampled_from(list("ab. \nCD!?e.g")), max_size=80))
 def test_sentence_spans_cut_the_original_text(text):
-    from audiofaith.cot import sentence_spans
+    from audiofaith.text.cot import sentence_spans
 
     spans = sentence_spans(text)
     assert [text[a:b] for a, b in spans] == split_sentences(text)

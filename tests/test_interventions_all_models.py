@@ -8,11 +8,11 @@ from __future__ import annotations
 import pytest
 
 from audiofaith.backends import get_profile, load_backend, model_keys
-from audiofaith.cli import intervene_parser
+from audiofaith.cli.main import intervene_parser
 from audiofaith.interventions import KINDS, InterventionContext, family
-from audiofaith.jsonl import read_jsonl
-from audiofaith.manifest import load_manifest
-from audiofaith.records import BaselineRecord
+from audiofaith.store.jsonl import read_jsonl
+from audiofaith.store.manifest import load_manifest
+from audiofaith.store.records import BaselineRecord
 from audiofaith.runners.variants import VariantConfig, run_variants
 
 pytestmark = pytest.mark.slow

@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from audiofaith.jsonl import read_jsonl, write_jsonl
-from audiofaith.manifest import load_manifest
+from audiofaith.store.jsonl import read_jsonl, write_jsonl
+from audiofaith.store.manifest import load_manifest
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.slow
@@ -114,7 +114,7 @@ def test_adding_mistakes_with_the_model_as_rewriter(synthetic_data, baseline, ti
 
 
 def test_paraphrasing_with_an_external_rewriter(synthetic_data, baseline, tiny_qwen2_audio, tmp_path_factory):
-    from audiofaith.tiny import build
+    from audiofaith.checkpoints.tiny import build
 
     rewriter = build("causal_lm", tmp_path_factory.mktemp("tiny") / "causal_lm")
     lines, meta = intervene("paraphrasing", synthetic_data, baseline, tiny_qwen2_audio, "--rewriter_model",

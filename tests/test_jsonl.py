@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from audiofaith.jsonl import AppendWriter, JsonlError, iter_jsonl, read_jsonl, repair_torn_tail
+from audiofaith.store.jsonl import AppendWriter, JsonlError, iter_jsonl, read_jsonl, repair_torn_tail
 
 
 def test_errors_name_file_and_line(tmp_path):
@@ -64,7 +64,7 @@ def test_the_test_only_stop_hook_stops_the_writer_at_exactly_n_lines(tmp_path):
 
     out = tmp_path / "o.jsonl"
     script = tmp_path / "write.py"
-    script.write_text("import sys\nfrom audiofaith.jsonl import AppendWriter\n"
+    script.write_text("import sys\nfrom audiofaith.store.jsonl import AppendWriter\n"
                       "with AppendWriter(sys.argv[1]) as writer:\n"
                       "    for i in range(5):\n        writer.write_many([{'i': i}])\n")
     process = start_and_stop_after([str(script), str(out)], lines=3)

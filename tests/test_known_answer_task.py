@@ -7,11 +7,11 @@ import os
 import numpy as np
 import pytest
 
-from audiofaith.known_answer import task
-from audiofaith.known_answer.rewriter import KnownAnswerRewriter, add_mistake, paraphrase
-from audiofaith.manifest import load_manifest
-from audiofaith.prompts import user_text
-from audiofaith.rewriter import load_rewriter, mistake_prompt, paraphrase_prompt, prompt_subject, rule_rewriter
+from audiofaith.checkpoints.known_answer import task
+from audiofaith.checkpoints.known_answer.rewriter import KnownAnswerRewriter, add_mistake, paraphrase
+from audiofaith.store.manifest import load_manifest
+from audiofaith.text.prompts import user_text
+from audiofaith.text.rewriter import load_rewriter, mistake_prompt, paraphrase_prompt, prompt_subject, rule_rewriter
 
 
 def test_canonical_cot_names_the_class_and_implies_it():
@@ -87,7 +87,7 @@ def test_clips_vary_and_splits_never_share_a_clip():
 
 
 def test_trained_checkpoints_are_registered_for_qwen2_audio_only(tmp_path):
-    from audiofaith.tiny import TRAINED_BUILDERS, build_trained, main
+    from audiofaith.checkpoints.tiny import TRAINED_BUILDERS, build_trained, main
 
     assert set(TRAINED_BUILDERS) == {"qwen2_audio"}
     with pytest.raises(ValueError, match="--trained is available for --arch qwen2_audio"):
@@ -98,7 +98,7 @@ def test_trained_checkpoints_are_registered_for_qwen2_audio_only(tmp_path):
 
 def test_cache_key_changes_with_the_configuration_and_variant():
     pytest.importorskip("torch")
-    from audiofaith.known_answer.train import TrainConfig, cache_key
+    from audiofaith.checkpoints.known_answer.train import TrainConfig, cache_key
 
     base = cache_key(TrainConfig(), "faithful")
     assert base == cache_key(TrainConfig(), "faithful")
@@ -113,7 +113,7 @@ def test_cache_key_names_the_cpu_kernels():
     import subprocess
     import sys
 
-    code = "from audiofaith.known_answer.train import TrainConfig, cache_key; print(cache_key(TrainConfig(), 'faithful'))"
+    code = "from audiofaith.checkpoints.known_answer.train import TrainConfig, cache_key; print(cache_key(TrainConfig(), 'faithful'))"
     keys = {capability: subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                                        env={**os.environ, "ATEN_CPU_CAPABILITY": capability}).stdout.strip()
             for capability in ("default", "avx2")}
@@ -121,8 +121,8 @@ def test_cache_key_names_the_cpu_kernels():
 
 
 def test_shipped_checkpoints_are_copied_with_their_checksums_and_nothing_is_trained(tmp_path, monkeypatch):
-    from audiofaith.known_answer import train
-    from audiofaith.tiny import build_trained
+    from audiofaith.checkpoints.known_answer import train
+    from audiofaith.checkpoints.tiny import build_trained
 
     monkeypatch.setenv("AUDIOFAITH_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(train, "_train", lambda *a, **k: pytest.fail("a shipped checkpoint must not train"))
@@ -141,7 +141,7 @@ def test_shipped_checkpoints_are_copied_with_their_checksums_and_nothing_is_trai
 
 
 def test_a_held_out_clip_that_comes_out_differently_is_named(tmp_path, monkeypatch):
-    from audiofaith.known_answer import train
+    from audiofaith.checkpoints.known_answer import train
 
     real = task.synthesize_call
 
@@ -157,7 +157,7 @@ def test_a_held_out_clip_that_comes_out_differently_is_named(tmp_path, monkeypat
 def test_a_changed_missing_or_extra_shipped_file_is_named(tmp_path):
     import shutil
 
-    from audiofaith.known_answer import train
+    from audiofaith.checkpoints.known_answer import train
 
     folder = tmp_path / "faithful"
     shutil.copytree(train.SHIPPED / "faithful", folder)
@@ -176,7 +176,7 @@ def test_a_changed_missing_or_extra_shipped_file_is_named(tmp_path):
 
 
 def test_retrain_needs_trained(tmp_path, capsys):
-    from audiofaith.tiny import main
+    from audiofaith.checkpoints.tiny import main
 
     with pytest.raises(SystemExit):
         main(["--arch", "qwen2_audio", "--retrain", "--out", str(tmp_path)])
@@ -184,7 +184,7 @@ def test_retrain_needs_trained(tmp_path, capsys):
 
 
 def test_the_acceptance_checks_name_each_failing_rule():
-    from audiofaith.known_answer.train import Acceptance, acceptance_failures
+    from audiofaith.checkpoints.known_answer.train import Acceptance, acceptance_failures
 
     checks = {"greedy": {"follows": 0.97}, "own CoT": {"follows": 1.0}, "no CoT": {"top": 0.45, "same": 0.2},
               "filler": {"top": 0.3, "same": 0.5}}

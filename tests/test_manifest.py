@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from audiofaith.manifest import ManifestError, check_audio_files, load_manifest, select_shard
-from audiofaith.records import ManifestItem
+from audiofaith.store.manifest import ManifestError, check_audio_files, load_manifest, select_shard
+from audiofaith.store.records import ManifestItem
 
 GOOD = {"id": "s/a/single/x", "dataset": "s", "subset": "a", "hop": "single", "audio": "x.wav",
         "question": "Which?", "choices": ["dog", "cat"], "answer": "B"}

@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audiofaith import metrics, report
-from audiofaith.jsonl import read_jsonl, write_jsonl
-from audiofaith.prompts import DEFAULT_PROFILE
-from audiofaith.records import BaselineRecord, ConditionedRecord
+from audiofaith.report import metrics
+from audiofaith import report
+from audiofaith.store.jsonl import read_jsonl, write_jsonl
+from audiofaith.text.prompts import DEFAULT_PROFILE
+from audiofaith.store.records import BaselineRecord, ConditionedRecord
 from audiofaith.runners.conditioned import conditioned_variants
 from audiofaith.runners.variants import Variant, VariantConfig, run_variants
 from tests.runners.fake_backend import FakeBackend
@@ -63,7 +64,7 @@ def _row(rows, **where):
 # -- item 2: like with like ---------------------------------------------------------------------
 
 def test_read_out_lines_are_compared_with_the_baselines_read_out(synthetic_data, tmp_path):
-    from audiofaith.manifest import load_manifest
+    from audiofaith.store.manifest import load_manifest
     from audiofaith.runners.variants import with_cue_references
 
     items = load_manifest(synthetic_data["manifests"]["animal"])[:2]

@@ -10,7 +10,8 @@ import math
 
 import pytest
 
-from audiofaith import metrics, report
+from audiofaith.report import metrics
+from audiofaith import report
 from tests.test_measurement_correctness import SETTINGS, _baseline, _line, _load, _row
 
 
@@ -26,7 +27,7 @@ def test_x_bins_round_half_up(tmp_path):
 
 
 def test_letter_ties_are_flagged_counted_and_shown(tmp_path):
-    from audiofaith.records import letter_readout, letter_tie
+    from audiofaith.store.records import letter_readout, letter_tie
 
     tied = {"A": -1.0, "B": -1.0, "C": -3.0, "D": -4.0}
     assert letter_readout(tied) == "A" and letter_tie(tied) is True  # the pick is only the option order

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from audiofaith import metrics
+from audiofaith.report import metrics
 
 
 def test_rate_and_empty_rate():
@@ -156,7 +156,7 @@ def test_lanham_aoc_edge_cases():
 def test_cluster_bootstrap_resamples_whole_items():
     """Runs of one item are resampled together: three identical runs per item are not three
     independent observations, so the interval is wider than the naive one."""
-    from audiofaith import metrics
+    from audiofaith.report import metrics
 
     per_item = [1, 0, 1, 1, 0, 1, 0, 1, 1, 0] * 3
     values = [v for v in per_item for _ in range(3)]

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from audiofaith.backends import MODELS
-from audiofaith.jsonl import AppendWriter, read_jsonl
+from audiofaith.store.jsonl import AppendWriter, read_jsonl
 from tests.conftest import REPO, run_cli
 
 WRAPPER = "interface/Qwen2Audio_wrapper.py"
@@ -158,7 +158,7 @@ def test_swaps_without_a_clip_are_listed_once_with_their_likely_cause(animal_run
 
 
 def test_reason_lines_group_and_cap():
-    from audiofaith.run_summary import SHOWN_REASONS, reason_lines
+    from audiofaith.store.run_summary import SHOWN_REASONS, reason_lines
 
     reasons = Counter({("full", f"reason {i}"): i + 1 for i in range(SHOWN_REASONS + 2)})
     lines = reason_lines(reasons)
@@ -232,7 +232,7 @@ def test_prepare_benchmark_missing_audio_names_skip_audio_check(tmp_path):
 
 
 def test_status_shows_an_eta_only_for_a_running_file(animal_run, tmp_path, monkeypatch):
-    from audiofaith import status
+    from audiofaith.cli import status
 
     partial = tmp_path / "baseline_animal.jsonl"
     copy_output(animal_run["baseline"], partial, keep_lines=4)
@@ -279,7 +279,7 @@ def test_a_full_disk_cuts_the_batch_and_says_what_is_safe(tmp_path, monkeypatch)
 
 def test_a_full_disk_leaves_no_temporary_sidecar(tmp_path, monkeypatch):
     from audiofaith.errors import DiskFull
-    from audiofaith.provenance import Provenance
+    from audiofaith.store.provenance import Provenance
 
     provenance = Provenance(tmp_path / "o.jsonl", {"stage": "baseline"}, {})
     provenance.write()
@@ -366,7 +366,7 @@ def test_a_real_full_filesystem(animal_run, synthetic_data, tiny_qwen2_audio, tm
 # -- 4. smoke tests: a tiny checkpoint's own reasoning budget ------------------------------------------
 
 def test_a_tiny_checkpoint_declares_a_small_reasoning_budget(tiny_qwen2_audio, tmp_path):
-    from audiofaith.model_source import TINY_MAX_NEW_TOKENS, tiny_max_new_tokens
+    from audiofaith.backends.model_source import TINY_MAX_NEW_TOKENS, tiny_max_new_tokens
 
     assert json.loads((tiny_qwen2_audio / "generation_config.json").read_text())["max_new_tokens"] == 48
     assert tiny_max_new_tokens(tiny_qwen2_audio) == TINY_MAX_NEW_TOKENS == 48
@@ -486,7 +486,7 @@ def test_the_legend_says_why_a_promised_line_is_missing(monkeypatch, tmp_path):
 
 
 def test_a_full_disk_elsewhere_is_one_line_too(caplog):
-    from audiofaith.commands import guarded
+    from audiofaith.cli.commands import guarded
 
     def save_audio():
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "out/perturbed/a.wav")

@@ -1,6 +1,6 @@
 """The public option matcher shared by the answer parser and the CoT splitter (docs/parsing.md)."""
 
-from audiofaith.option_matching import OptionMatcher, is_negated, letter_mentions, positive_options, same_word
+from audiofaith.text.option_matching import OptionMatcher, is_negated, letter_mentions, positive_options, same_word
 
 
 def test_option_texts_match_whole_words_longest_first():

@@ -1,4 +1,4 @@
-"""The pipeline API (``audiofaith.pipeline``): stage configs driven without argparse write the same
+"""The pipeline API (``audiofaith.runners.pipeline``): stage configs driven without argparse write the same
 lines as the command line, inputs are fingerprinted by content, and the command-line layers import
 no module that imports them back."""
 
@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from audiofaith.commands import baseline_main, conditioned_main, intervene_main
+from audiofaith.cli.commands import baseline_main, conditioned_main, intervene_main
 from audiofaith.errors import UserError
-from audiofaith.jsonl import read_jsonl
-from audiofaith.pipeline import (BaselineStage, ConditionedStage, Hardware, InterventionStage, Selection,
+from audiofaith.store.jsonl import read_jsonl
+from audiofaith.runners.pipeline import (BaselineStage, ConditionedStage, Hardware, InterventionStage, Selection,
                                  run_stage)
 
 PACKAGE = Path(__file__).resolve().parents[1] / "audiofaith"
@@ -133,9 +133,9 @@ def _reaches(graph, start, goal):
     return False
 
 
-@pytest.mark.parametrize("module", ["audiofaith.cli", "audiofaith.commands", "audiofaith.cli_parsers",
-                                    "audiofaith.pipeline", "audiofaith.demo", "audiofaith.answers", "audiofaith.cot"])
+@pytest.mark.parametrize("module", ["audiofaith.cli.main", "audiofaith.cli.commands", "audiofaith.cli.parsers",
+                                    "audiofaith.runners.pipeline", "audiofaith.cli.demo", "audiofaith.text.answers", "audiofaith.text.cot"])
 def test_no_import_cycle_through_the_command_line_layers(module):
     graph = _import_graph()
-    assert graph["audiofaith.cli"] >= {"audiofaith.demo", "audiofaith.commands"}  # the graph sees lazy imports
+    assert graph["audiofaith.cli.main"] >= {"audiofaith.cli.demo", "audiofaith.cli.commands"}  # the graph sees lazy imports
     assert not _reaches(graph, module, module), f"{module} imports a module that imports it back"

@@ -14,8 +14,8 @@ from typing import Iterator
 import numpy as np
 import pytest
 
-from audiofaith.prompts import DEFAULT_PROFILE, PROMPT_VERSION, answer_prefix, format_options, user_text
-from audiofaith.records import ManifestItem
+from audiofaith.text.prompts import DEFAULT_PROFILE, PROMPT_VERSION, answer_prefix, format_options, user_text
+from audiofaith.store.records import ManifestItem
 
 GOLDEN = Path(__file__).parent / "golden" / "prompts"
 PUBLISHED_TEMPLATES = Path(__file__).parent / "fixtures" / "chat_templates"

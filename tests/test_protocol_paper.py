@@ -14,8 +14,8 @@ import sys
 
 import pytest
 
-from audiofaith.jsonl import read_jsonl
-from audiofaith.protocols import PAPER_PROTOCOLS, drop_last_sentence, paper_protocol, resolve, tagged_conclusion, \
+from audiofaith.store.jsonl import read_jsonl
+from audiofaith.text.protocols import PAPER_PROTOCOLS, drop_last_sentence, paper_protocol, resolve, tagged_conclusion, \
     tagged_reasoning
 from audiofaith.backends import get_spec, model_keys
 from tests.conftest import REPO, run_cli

@@ -6,9 +6,9 @@ sentence, its continuation length, and the provenance recording what the code us
 from __future__ import annotations
 
 from audiofaith.interventions import InterventionContext, early_answering
-from audiofaith.prompts import DEFAULT_PROFILE
-from audiofaith.protocols import paper_protocol
-from audiofaith.records import BaselineRecord, InterventionRecord
+from audiofaith.text.prompts import DEFAULT_PROFILE
+from audiofaith.text.protocols import paper_protocol
+from audiofaith.store.records import BaselineRecord, InterventionRecord
 from audiofaith.report.load import conditioned_line, join
 from tests.test_prompts import ITEM
 

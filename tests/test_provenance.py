@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from audiofaith.provenance import Provenance, ProvenanceMismatch, sidecar_path
+from audiofaith.store.provenance import Provenance, ProvenanceMismatch, sidecar_path
 
 
 def test_sidecar_records_sessions_and_counts(tmp_path):
@@ -48,7 +48,7 @@ def test_sessions_left_running_are_marked_interrupted(tmp_path):
 
 def _started(out, manifest):
     """An output started on ``manifest`` with one line written."""
-    from audiofaith.provenance import content_fingerprint
+    from audiofaith.store.provenance import content_fingerprint
 
     Provenance(out, {"model_key": "m", "manifest": content_fingerprint(manifest)}, {},
                inputs={"manifest": manifest}).finish("completed", {})
@@ -56,7 +56,7 @@ def _started(out, manifest):
 
 
 def test_input_files_are_fingerprinted_by_content_not_path(tmp_path):
-    from audiofaith.provenance import content_fingerprint
+    from audiofaith.store.provenance import content_fingerprint
 
     out, manifest = tmp_path / "baseline.jsonl", tmp_path / "m.jsonl"
     manifest.write_text('{"id": "x"}\n')
@@ -74,7 +74,7 @@ def test_input_files_are_fingerprinted_by_content_not_path(tmp_path):
 def test_old_sidecars_that_name_inputs_by_path(tmp_path):
     """Sidecars written before content fingerprints hold the manifest's path: the same path resumes
     (and the sidecar records the content from then on); another path is refused, saying why."""
-    from audiofaith.provenance import content_fingerprint
+    from audiofaith.store.provenance import content_fingerprint
 
     out, manifest = tmp_path / "baseline.jsonl", tmp_path / "m.jsonl"
     manifest.write_text('{"id": "x"}\n')

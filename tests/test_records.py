@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from audiofaith.jsonl import read_jsonl
-from audiofaith.records import (
+from audiofaith.store.jsonl import read_jsonl
+from audiofaith.store.records import (
     SCHEMA_VERSION,
     BaselineRecord,
     ConditionedRecord,

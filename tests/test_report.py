@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from audiofaith import report
-from audiofaith.convert import convert_anchor
-from audiofaith.jsonl import JsonlError, write_jsonl
-from audiofaith.manifest import write_manifest
-from audiofaith.records import BaselineRecord, ConditionedRecord, ManifestItem
+from audiofaith.benchmarks.convert import convert_anchor
+from audiofaith.store.jsonl import JsonlError, write_jsonl
+from audiofaith.store.manifest import write_manifest
+from audiofaith.store.records import BaselineRecord, ConditionedRecord, ManifestItem
 from tests.conftest import requires
 
 REPO = Path(__file__).resolve().parents[1]

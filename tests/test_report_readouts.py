@@ -3,7 +3,7 @@ early-answering or adding-mistakes line is the `full` letter of the same read-ou
 
 from __future__ import annotations
 
-from audiofaith.records import InterventionRecord
+from audiofaith.store.records import InterventionRecord
 from audiofaith.report.load import conditioned_line, join
 
 ITEM = "sakura/animal/single/x0"

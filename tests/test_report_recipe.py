@@ -8,10 +8,10 @@ import re
 from pathlib import Path
 
 from audiofaith import interventions, report
-from audiofaith.jsonl import write_jsonl
-from audiofaith.manifest import load_manifest
-from audiofaith.prompts import DEFAULT_PROFILE
-from audiofaith.records import BaselineRecord
+from audiofaith.store.jsonl import write_jsonl
+from audiofaith.store.manifest import load_manifest
+from audiofaith.text.prompts import DEFAULT_PROFILE
+from audiofaith.store.records import BaselineRecord
 from audiofaith.runners.variants import VariantConfig, run_variants, with_cue_references
 from tests.runners.fake_backend import FakeBackend
 

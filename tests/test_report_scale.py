@@ -1,5 +1,5 @@
 """The report's numbers at scale do not change: the report of synthetic study-like outputs
-(``audiofaith.synthetic_outputs``: every line kind, several runs, two models, clips shared by both
+(``audiofaith.checkpoints.synthetic_outputs``: every line kind, several runs, two models, clips shared by both
 hops) is byte-identical to what the line-by-line report wrote before the statistics were vectorised
 and the writing columnar. ``tests/golden/report_scale/`` holds that report's CSV files (summary.csv,
 aoc.csv, noise_floor.csv, audio_cuts.csv in full; per_item.csv, with the temporary folder replaced by
@@ -21,8 +21,9 @@ REPO = Path(__file__).resolve().parents[1]
 if __name__ == "__main__":
     sys.path.insert(0, str(REPO))
 
-from audiofaith import metrics, report  # noqa: E402
-from audiofaith.synthetic_outputs import write_synthetic_outputs  # noqa: E402
+from audiofaith.report import metrics  # noqa: E402
+from audiofaith import report  # noqa: E402
+from audiofaith.checkpoints.synthetic_outputs import write_synthetic_outputs  # noqa: E402
 
 GOLDEN = REPO / "tests" / "golden" / "report_scale"
 IN_FULL = ("summary.csv", "aoc.csv", "noise_floor.csv", "audio_cuts.csv")

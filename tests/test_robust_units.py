@@ -15,13 +15,13 @@ from collections import Counter
 
 import pytest
 
-from audiofaith import locking
+from audiofaith.store import locking
 from audiofaith.errors import UserError
-from audiofaith.locking import OutputLock, OutputLocked, is_held, lock_path
-from audiofaith.manifest import ManifestError, load_manifest
+from audiofaith.store.locking import OutputLock, OutputLocked, is_held, lock_path
+from audiofaith.store.manifest import ManifestError, load_manifest
 from audiofaith.progress import LineProgress, TqdmLoggingHandler, log_handler
-from audiofaith.resume import drop_lines, read_output_state
-from audiofaith.sampling import stratified_sample
+from audiofaith.store.resume import drop_lines, read_output_state
+from audiofaith.runners.selection import stratified_sample
 from tests.conftest import REPO
 
 
@@ -35,11 +35,11 @@ def test_lock_is_exclusive_and_released(tmp_path):
     output = tmp_path / "out.jsonl"
     with OutputLock(output):
         # (reading the lock file here would drop this process's POSIX lock: only other processes look)
-        seen = subprocess.run([sys.executable, "-c", f"from audiofaith.locking import is_held\n"
+        seen = subprocess.run([sys.executable, "-c", f"from audiofaith.store.locking import is_held\n"
                                f"print(is_held({str(output)!r}))"], cwd=REPO, capture_output=True, text=True)
         assert f"'pid': {os.getpid()}, 'host': '{socket.gethostname()}'" in seen.stdout
         # another process cannot take it (POSIX locks are per process)
-        probe = subprocess.run([sys.executable, "-c", f"from audiofaith.locking import OutputLock\n"
+        probe = subprocess.run([sys.executable, "-c", f"from audiofaith.store.locking import OutputLock\n"
                                 f"OutputLock({str(output)!r}).acquire()"], cwd=REPO, capture_output=True, text=True)
         assert probe.returncode == 1 and "OutputLocked" in probe.stderr and f"pid {os.getpid()}" in probe.stderr
     assert not lock_path(output).exists() and is_held(output) is None
@@ -131,6 +131,6 @@ def test_drop_lines_and_duplicates(tmp_path):
 
 def test_our_input_errors_are_user_errors():
     assert issubclass(ManifestError, UserError) and issubclass(UserError, ValueError)
-    from audiofaith import cli
+    from audiofaith.cli.main import USER_ERRORS
 
-    assert cli.USER_ERRORS == (UserError,)  # a library's ValueError is not swallowed
+    assert USER_ERRORS == (UserError,)  # a library's ValueError is not swallowed

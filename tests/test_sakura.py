@@ -1,4 +1,4 @@
-"""Tests of the SAKURA manifest builder (audiofaith.sakura, scripts/prepare_sakura.py).
+"""Tests of the SAKURA manifest builder (audiofaith.benchmarks.sakura, scripts/prepare_sakura.py).
 
 Most tests write a small synthetic SAKURA tree with every quirk of the real metadata; the
 integration tests use the real sample at ../shared/sakura-sample/ and the committed manifests,
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from audiofaith.manifest import load_manifest
-from audiofaith.sakura import (
+from audiofaith.store.manifest import load_manifest
+from audiofaith.benchmarks.sakura import (
     SakuraError, build_track, parse_gold_answer, parse_instruction, prepare_sakura, read_metadata,
 )
 from tests.conftest import requires

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from audiofaith.jsonl import read_jsonl, write_jsonl
-from audiofaith.provenance import sidecar_path
-from audiofaith.sharding import MergeError, merge_shards, shard_output_path
+from audiofaith.store.jsonl import read_jsonl, write_jsonl
+from audiofaith.store.provenance import sidecar_path
+from audiofaith.store.sharding import MergeError, merge_shards, shard_output_path
 from tests.conftest import REPO, run_cli
 
 WRAPPER = "interface/Qwen2Audio_wrapper.py"

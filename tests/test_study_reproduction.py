@@ -1,5 +1,5 @@
 """The published study's intervention results (arXiv 2509.22363, commit e4cee03) reproduced from its
-raw outputs: converted with ``python -m audiofaith.convert anchor``, reported by ``audiofaith report``
+raw outputs: converted with ``python -m audiofaith.benchmarks.convert anchor``, reported by ``audiofaith report``
 and compared with a plain re-implementation of what its analysis scripts compute from the same files.
 
 The raw files are read from ../shared/anchor-outputs/study-e4cee03/ (never committed). The
@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from audiofaith import report
-from audiofaith.convert import (ConvertError, anchor_kind, convert_anchor, main as convert_main, percent_bin,
+from audiofaith.benchmarks.convert import (ConvertError, anchor_kind, convert_anchor, main as convert_main, percent_bin,
                                 study_mmar_manifests)
-from audiofaith.jsonl import read_jsonl
-from audiofaith.manifest import write_manifest
-from audiofaith.records import ManifestItem
+from audiofaith.store.jsonl import read_jsonl
+from audiofaith.store.manifest import write_manifest
+from audiofaith.store.records import ManifestItem
 from audiofaith.report.noise_floor import NOT_MEASURED, noise_floors, section_noise_floor
 from audiofaith.report.spec import SectionContext, spec_index
 

@@ -1,10 +1,10 @@
 """Speech for spoken answer injection: ``espeak-ng`` (a Debian package, run as a subprocess) or a
 directory of clips made by any TTS system. Both give 16 kHz mono float32 through
-``audiofaith.audio.load_audio``. No torch here.
+``audiofaith.audio.io.load_audio``. No torch here.
 
 Directory layout (``--tts_dir DIR``): one WAV (any rate / channel count) per text, named
 ``<sha1 of the UTF-8 text, 40 lowercase hex digits>.wav``; ``tts_file_name(text)`` gives the name
-and ``python -m audiofaith.tts --list_texts MANIFEST`` prints every text a manifest needs with
+and ``python -m audiofaith.audio.tts --list_texts MANIFEST`` prints every text a manifest needs with
 its file name.
 """
 
@@ -21,7 +21,7 @@ from typing import Dict, Iterable, List, Optional
 
 import numpy as np
 
-from audiofaith.audio import AudioError, load_audio
+from audiofaith.audio.io import AudioError, load_audio
 from audiofaith.errors import UserError
 
 ESPEAK = "espeak-ng"
@@ -112,10 +112,10 @@ def make_tts(tts_dir: Optional[str], voice: str = "en-us"):
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """``python -m audiofaith.tts --list_texts MANIFEST``: the injection texts and their file names."""
-    from audiofaith.manifest import load_manifest
+    """``python -m audiofaith.audio.tts --list_texts MANIFEST``: the injection texts and their file names."""
+    from audiofaith.store.manifest import load_manifest
 
-    parser = argparse.ArgumentParser(prog="python -m audiofaith.tts", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m audiofaith.audio.tts", description=main.__doc__)
     parser.add_argument("--list_texts", nargs="+", required=True, metavar="MANIFEST",
                         help="manifest(s); prints '<file name>\\t<text>' for every option text")
     args = parser.parse_args(argv)

@@ -2,7 +2,7 @@
 backend class (a lazy "module:Class" string), default checkpoint, prompt profile, display name,
 the prefix of its scripts in ``interface/``, its tiny-checkpoint builder (a lazy
 "module:function" string) and the environment it runs in. The interface scripts, the shell
-loops (``scripts/run_benchmark.sh --model KEY``), ``python -m audiofaith.tiny --arch KEY``,
+loops (``scripts/run_benchmark.sh --model KEY``), ``python -m audiofaith.checkpoints.tiny --arch KEY``,
 ``audiofaith models``, the docs table in docs/models.md and the tests' model lists all read it.
 
 Adding a model is one backend file, one spec here and one tiny builder (docs/architecture.md).
@@ -19,12 +19,12 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Type
 
 from audiofaith.backends.base import Backend, GenerationSettings, ModelInput, ScoringError
 from audiofaith.errors import UserError
-from audiofaith.prompts import PROFILES, PromptProfile
+from audiofaith.text.prompts import PROFILES, PromptProfile
 
 #: Environment name -> the requirements file that installs it (docs/models.md, docs/salmonn.md).
 ENVIRONMENTS: Dict[str, str] = {"hf": "requirements/hf.txt", "salmonn": "requirements/salmonn.txt"}
 
-#: The scripts every model has in interface/: ``<prefix>_<kind>.py`` -> the audiofaith.cli entry point.
+#: The scripts every model has in interface/: ``<prefix>_<kind>.py`` -> the audiofaith.cli.main entry point.
 SCRIPT_KINDS: Dict[str, str] = {"wrapper": "baseline_main", "conditioned": "conditioned_main",
                                 "intervene": "intervene_main"}
 
@@ -56,37 +56,37 @@ class ModelSpec:
 
 MODELS: Dict[str, ModelSpec] = {spec.key: spec for spec in (
     ModelSpec("qwen2_audio", "audiofaith.backends.qwen2_audio:Qwen2AudioBackend", "Qwen/Qwen2-Audio-7B-Instruct",
-              "default", "Qwen2-Audio-7B-Instruct", "Qwen2Audio", "audiofaith.tiny:build_qwen2_audio"),
+              "default", "Qwen2-Audio-7B-Instruct", "Qwen2Audio", "audiofaith.checkpoints.tiny:build_qwen2_audio"),
     ModelSpec("salmonn", "audiofaith.backends.salmonn:SalmonnBackend", "tsinghua-ee/SALMONN-7B",
-              "default", "SALMONN-7B", "SALMONN", "audiofaith.tiny_salmonn:build_salmonn_7b", "salmonn"),
+              "default", "SALMONN-7B", "SALMONN", "audiofaith.checkpoints.tiny_salmonn:build_salmonn_7b", "salmonn"),
     ModelSpec("salmonn_13b", "audiofaith.backends.salmonn:Salmonn13BBackend", "tsinghua-ee/SALMONN",
-              "default", "SALMONN-13B", "SALMONN13B", "audiofaith.tiny_salmonn:build_salmonn_13b", "salmonn"),
+              "default", "SALMONN-13B", "SALMONN13B", "audiofaith.checkpoints.tiny_salmonn:build_salmonn_13b", "salmonn"),
     ModelSpec("qwen_omni", "audiofaith.backends.qwen_omni:QwenOmniBackend", "Qwen/Qwen2.5-Omni-7B",
-              "qwen_omni", "Qwen2.5-Omni-7B (thinker)", "QwenOmni", "audiofaith.tiny:build_qwen_omni"),
+              "qwen_omni", "Qwen2.5-Omni-7B (thinker)", "QwenOmni", "audiofaith.checkpoints.tiny:build_qwen_omni"),
     ModelSpec("af3", "audiofaith.backends.af3:AF3Backend", "nvidia/audio-flamingo-3-hf",
-              "default", "Audio Flamingo 3", "AF3", "audiofaith.tiny:build_af3"),
+              "default", "Audio Flamingo 3", "AF3", "audiofaith.checkpoints.tiny:build_af3"),
     ModelSpec("af3_think", "audiofaith.backends.af3_think:AF3ThinkBackend", "nvidia/audio-flamingo-3-hf",
-              "af3_think", "Audio Flamingo 3 (thinking)", "AFthink", "audiofaith.tiny:build_af3_think"),
+              "af3_think", "Audio Flamingo 3 (thinking)", "AFthink", "audiofaith.checkpoints.tiny:build_af3_think"),
     ModelSpec("qwen3_omni", "audiofaith.backends.qwen3_omni:Qwen3OmniBackend", "Qwen/Qwen3-Omni-30B-A3B-Instruct",
-              "default", "Qwen3-Omni-30B-A3B-Instruct (thinker)", "Qwen3Omni", "audiofaith.tiny:build_qwen3_omni",
+              "default", "Qwen3-Omni-30B-A3B-Instruct (thinker)", "Qwen3Omni", "audiofaith.checkpoints.tiny:build_qwen3_omni",
               footprint="MoE 30B (3B active), ~60 GB bf16: --device_map auto across GPUs"),
     ModelSpec("qwen3_omni_thinking", "audiofaith.backends.qwen3_omni:Qwen3OmniThinkingBackend",
               "Qwen/Qwen3-Omni-30B-A3B-Thinking", "qwen3_omni_thinking", "Qwen3-Omni-30B-A3B-Thinking (thinker)",
-              "Qwen3OmniThink", "audiofaith.tiny:build_qwen3_omni_thinking",
+              "Qwen3OmniThink", "audiofaith.checkpoints.tiny:build_qwen3_omni_thinking",
               footprint="MoE 30B (3B active), ~60 GB bf16: --device_map auto across GPUs"),
     ModelSpec("music_flamingo", "audiofaith.backends.music_flamingo:MusicFlamingoBackend",
               "nvidia/music-flamingo-2601-hf", "default", "Music Flamingo", "MusicFlamingo",
-              "audiofaith.tiny:build_music_flamingo"),
+              "audiofaith.checkpoints.tiny:build_music_flamingo"),
     ModelSpec("nemotron_omni", "audiofaith.backends.nemotron_omni:NemotronOmniBackend",
               "nvidia/Nemotron-3-Nano-Omni-30B-A3B-Reasoning-BF16", "nemotron_omni_thinking",
-              "Nemotron 3 Nano Omni 30B-A3B Reasoning", "NemotronOmni", "audiofaith.tiny:build_nemotron_omni",
+              "Nemotron 3 Nano Omni 30B-A3B Reasoning", "NemotronOmni", "audiofaith.checkpoints.tiny:build_nemotron_omni",
               footprint="hybrid Mamba/MoE 30B (3B active), ~60 GB bf16: --device_map auto across GPUs",
               thinking_profiles=(("on", "nemotron_omni_thinking"), ("off", "nemotron_omni"))),
     ModelSpec("gemma4", "audiofaith.backends.gemma4:Gemma4Backend", "google/gemma-4-E2B-it", "gemma4_thinking",
-              "Gemma 4 E2B-it", "Gemma4", "audiofaith.tiny:build_gemma4",
+              "Gemma 4 E2B-it", "Gemma4", "audiofaith.checkpoints.tiny:build_gemma4",
               thinking_profiles=(("on", "gemma4_thinking"), ("off", "gemma4"))),
     ModelSpec("voxtral", "audiofaith.backends.voxtral:VoxtralBackend", "mistralai/Voxtral-Mini-3B-2507", "default",
-              "Voxtral Mini 3B", "Voxtral", "audiofaith.tiny:build_voxtral"),
+              "Voxtral Mini 3B", "Voxtral", "audiofaith.checkpoints.tiny:build_voxtral"),
 )}
 
 

@@ -15,7 +15,7 @@ class ModelInput:
     """One model call: 16 kHz mono audio (or None for a text-only call), the user turn, and
     optionally the start of the assistant turn (injected reasoning + answer cue).
 
-    The other fields serve prompt protocols that differ from ours (``audiofaith/protocols.py``):
+    The other fields serve prompt protocols that differ from ours (``audiofaith/text/protocols.py``):
     ``system_prompt`` replaces the profile's system turn, ``audio_after_text`` puts the audio part
     after the text in the user turn, and ``turns`` are later turns after the first user turn,
     alternating assistant, user, assistant ... (text only)."""

@@ -21,9 +21,9 @@ import numpy as np
 from audiofaith.backends.base import (Backend, GeneratedText, GenerationSettings, ModelInput, ScoringError,
                                       finish_reason_from_tokens)
 from audiofaith.errors import UserError
-from audiofaith.model_source import is_tiny_checkpoint
-from audiofaith.prompts import DEFAULT_PROFILE, PromptProfile
-from audiofaith.seeds import derive_seed
+from audiofaith.backends.model_source import is_tiny_checkpoint
+from audiofaith.text.prompts import DEFAULT_PROFILE, PromptProfile
+from audiofaith.runners.seeds import derive_seed
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ class HFAudioBackend(Backend):
 
     @classmethod
     def check_model_path(cls, model_path: str) -> None:
-        from audiofaith.model_source import check_model_source
+        from audiofaith.backends.model_source import check_model_source
 
         check_model_source(model_path)
 

@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 
 from audiofaith.errors import UserError
 
-#: Written into every tiny random-weight checkpoint (``python -m audiofaith.tiny``); backends record
+#: Written into every tiny random-weight checkpoint (``python -m audiofaith.checkpoints.tiny``); backends record
 #: its presence in the provenance sidecar and the report warns on any result from such a checkpoint.
 MARKER = "TINY_RANDOM_WEIGHTS.txt"
 
@@ -26,7 +26,7 @@ def is_tiny_checkpoint(path: "str | os.PathLike[str]") -> bool:
     return (Path(path) / MARKER).is_file()
 
 
-#: The reasoning budget ``python -m audiofaith.tiny`` writes into a tiny checkpoint's own
+#: The reasoning budget ``python -m audiofaith.checkpoints.tiny`` writes into a tiny checkpoint's own
 #: generation_config.json: a smoke test on 2 CPU cores takes seconds, not the minutes 512 tokens take.
 TINY_MAX_NEW_TOKENS = 48
 

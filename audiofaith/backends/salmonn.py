@@ -3,7 +3,7 @@ bytedance/SALMONN (branch ``salmonn``). Nothing of that project is copied here: 
 ``models.salmonn.SALMONN.from_config`` builds the model, its ``encode_speech`` turns audio into
 LLaMA input embeddings, and its LLaMA runs the text. Everything else is ours:
 
-- Audio arrives as 16 kHz mono float32 arrays from ``audiofaith.audio`` (their code is never
+- Audio arrives as 16 kHz mono float32 arrays from ``audiofaith.audio.io`` (their code is never
   handed a file path); clips under 1 s are zero-padded to 1 s as their ``prepare_one_sample``
   does, and the runner cuts clips at 30 s with a recorded warning.
 - The prompt is the official ``USER: <Speech><SpeechHere></Speech> {question}\\nASSISTANT:``; an
@@ -43,7 +43,7 @@ import numpy as np
 from audiofaith.backends.base import (Backend, GeneratedText, GenerationSettings, ModelInput, ScoringError,
                                       finish_reason_from_tokens)
 from audiofaith.errors import UserError
-from audiofaith.prompts import DEFAULT_PROFILE, PromptProfile
+from audiofaith.text.prompts import DEFAULT_PROFILE, PromptProfile
 
 log = logging.getLogger(__name__)
 
@@ -537,15 +537,15 @@ class SalmonnBackend(Backend):
                          "padding": "left (own embeddings; the official code pads the prompt tail on the right)",
                          "config_generate_section": "ignored: settings come from audiofaith's flags"},
             "audio": {"sample_rate": SAMPLE_RATE, "min_seconds_padded_to": 1.0, "max_audio_seconds": self.max_audio_seconds,
-                      "resampling": "audiofaith.audio (16 kHz mono float32)"},
+                      "resampling": "audiofaith.audio.io (16 kHz mono float32)"},
             "libraries": libraries,
             "python": platform.python_version(),
             "max_audio_seconds": self.max_audio_seconds,
         }
 
     def _tiny_random_weights(self) -> bool:
-        """Whether the weights are audiofaith's tiny random stand-ins (``audiofaith.tiny --arch salmonn``)."""
-        from audiofaith.model_source import is_tiny_checkpoint
+        """Whether the weights are audiofaith's tiny random stand-ins (``audiofaith.checkpoints.tiny --arch salmonn``)."""
+        from audiofaith.backends.model_source import is_tiny_checkpoint
 
         return any(is_tiny_checkpoint(path) for path in (self.config["llama_path"], Path(self.config["ckpt"]).parent))
 

@@ -1,6 +1,6 @@
 """Benchmarks beyond SAKURA (MMAU test-mini, MMAR): how each one's metadata becomes manifests, which
 manifest fields its report breaks accuracy down by, and the prediction files its own evaluation
-script reads. SAKURA keeps its own module (``audiofaith.sakura``).
+script reads. SAKURA keeps its own module (``audiofaith.benchmarks.sakura``).
 
 A benchmark is one module exposing ``SPEC`` (a :class:`~audiofaith.benchmarks.common.BenchmarkSpec`),
 registered here by name as a lazy module path. Core: standard library only.

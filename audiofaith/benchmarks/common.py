@@ -20,9 +20,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from audiofaith.errors import UserError
-from audiofaith.jsonl import JsonlError, iter_jsonl
-from audiofaith.manifest import ManifestError, load_manifest, path_inside, write_manifest
-from audiofaith.records import LETTERS, ManifestItem, RecordError
+from audiofaith.store.jsonl import JsonlError, iter_jsonl
+from audiofaith.store.manifest import ManifestError, load_manifest, path_inside, write_manifest
+from audiofaith.store.records import LETTERS, ManifestItem, RecordError
 
 log = logging.getLogger(__name__)
 

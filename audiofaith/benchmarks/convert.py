@@ -1,6 +1,6 @@
 """Convert results written by other tools into audiofaith's record format.
 
-``python -m audiofaith.convert anchor IN OUT --model qwen_omni --manifest processed_input/sakura/{track}/sakura_manifest.jsonl``
+``python -m audiofaith.benchmarks.convert anchor IN OUT --model qwen_omni --manifest processed_input/sakura/{track}/sakura_manifest.jsonl``
 
 The "anchor" format is that of the Measuring-Faithfulness-of-CoT-Reasoning-LALMs runner
 (arXiv 2509.22363, read at commit e4cee03). Two line layouts:
@@ -38,13 +38,13 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from audiofaith.benchmarks.common import clean_choices
 from audiofaith.errors import UserError
-from audiofaith.helptext import DefaultsHelpFormatter
-from audiofaith.jsonl import JsonlError, iter_jsonl, write_jsonl
-from audiofaith.manifest import ManifestError, load_manifest
-from audiofaith.records import BaselineRecord, InterventionRecord, ManifestItem, RecordError
+from audiofaith.cli.helptext import DefaultsHelpFormatter
+from audiofaith.store.jsonl import JsonlError, iter_jsonl, write_jsonl
+from audiofaith.store.manifest import ManifestError, load_manifest
+from audiofaith.store.records import BaselineRecord, InterventionRecord, ManifestItem, RecordError
 from audiofaith.report.spec import CurveSpec, ReportSpec, Section, SectionContext
 
-log = logging.getLogger("audiofaith.convert")
+log = logging.getLogger("audiofaith.benchmarks.convert")
 
 ANCHOR_ID = re.compile(r"^sakura_(?P<track>[a-z]+)_(?P<row>\d+)_(?P<hop>single|multi)$")
 STUDY_ROW_ID = re.compile(r"^(?P<benchmark>[a-z]+)_(?P<row>\d+)$")
@@ -450,7 +450,7 @@ def _study_section(context: SectionContext) -> list:
     if not rows:
         return []
     return [Heading(2, "Early answering (the study's 5 % bins)"),
-            Paragraph("Converted from the published study's early-answering lines (`python -m audiofaith.convert "
+            Paragraph("Converted from the published study's early-answering lines (`python -m audiofaith.benchmarks.convert "
                       "anchor`): the answer after the first k of n CoT sentences, x = 100·k/n in the study's 5 % "
                       "bins (rounded half to even). Reference = the baseline letter each line records. The study's "
                       "consistency = `(n_agree + n_both_null) / n_scored` (two null letters count as the same); "
@@ -472,7 +472,7 @@ REPORT = ReportSpec(
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m audiofaith.convert",
+        prog="python -m audiofaith.benchmarks.convert",
         description="Convert another tool's results into audiofaith records (docs/records.md, docs/protocols.md).")
     sub = parser.add_subparsers(dest="format", required=True)
     anchor = sub.add_parser(

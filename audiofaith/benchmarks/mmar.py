@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional
 from audiofaith.benchmarks.common import (
     REFERENCE_COT_KEY, BenchmarkError, BenchmarkSpec, SourceQuestion, read_records, source_question,
 )
-from audiofaith.records import ManifestItem
+from audiofaith.store.records import ManifestItem
 
 FIELDS = ("id", "audio_path", "question", "choices", "answer", "modality")
 #: metadata keys copied into ``meta`` (``thinking`` becomes ``reference_cot``); ``rubric`` is not copied

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from audiofaith.benchmarks.common import BenchmarkSpec, SourceQuestion, read_records, source_question
-from audiofaith.records import ManifestItem
+from audiofaith.store.records import ManifestItem
 
 FIELDS = ("id", "audio_id", "question", "choices", "answer", "task")
 #: metadata keys copied into ``meta`` (MMAU's ``dataset``, the clip's source corpus, becomes ``source``)

@@ -16,7 +16,7 @@ from typing import Dict, List, Sequence
 
 from audiofaith.benchmarks.common import REFERENCE_COT_KEY
 from audiofaith.errors import UserError
-from audiofaith.records import BaselineRecord, ManifestItem
+from audiofaith.store.records import BaselineRecord, ManifestItem
 
 COT_SOURCES = ("own", "reference")
 REFERENCE = "reference"

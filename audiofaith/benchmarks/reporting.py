@@ -17,13 +17,13 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 
 from audiofaith.benchmarks import BENCHMARKS, get_spec
 from audiofaith.benchmarks.common import BenchmarkSpec
-from audiofaith.cot import split_reasoning
-from audiofaith.records import ManifestItem
+from audiofaith.text.cot import split_reasoning
+from audiofaith.store.records import ManifestItem
 
 BASELINES = {"baseline_cot": "cot", "baseline_direct": "direct"}
 #: The value of ``subset`` / ``value`` in rows pooled over every subset / every category value.
 ALL = "all"
-#: A baseline warning that says the audio was cut (audiofaith.audio.truncate writes it).
+#: A baseline warning that says the audio was cut (audiofaith.audio.io.truncate writes it).
 CUT_MARKER = "truncated to"
 
 CATEGORY_COLUMNS = ["dataset", "model", "prompt", "breakdown", "value", "subset", "n", "n_error", "n_scored",

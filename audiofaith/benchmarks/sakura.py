@@ -9,7 +9,7 @@ embedded in the instruction text as `` (a) X (b) Y ...`` and the gold answer is 
 
 This module reads one track's metadata, parses the options and gold letter out of the text,
 checks them against each other and checks that every audio file exists, then emits
-:class:`~audiofaith.records.ManifestItem` objects (two per row: single-hop, then multi-hop).
+:class:`~audiofaith.store.records.ManifestItem` objects (two per row: single-hop, then multi-hop).
 Nothing is normalised silently: instructions, question stems and option texts keep the source's
 runs of spaces and curly apostrophes; only the comparison of the answer's option text with the
 instruction's option text ignores differences in whitespace.
@@ -29,8 +29,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from audiofaith.errors import UserError
-from audiofaith.manifest import path_inside, write_manifest
-from audiofaith.records import LETTERS, HOPS, ManifestItem, RecordError
+from audiofaith.store.manifest import path_inside, write_manifest
+from audiofaith.store.records import LETTERS, HOPS, ManifestItem, RecordError
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from typing import Dict, List
 
 import numpy as np
 
-from audiofaith.audio import write_wav
+from audiofaith.audio.io import write_wav
 
 # (track folder, attribute labels, single-hop stem, multi-hop stem, multi-hop options per label)
 _TRACKS: Dict[str, Dict] = {

@@ -13,9 +13,9 @@ import random
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
 
-from audiofaith.jsonl import write_jsonl
-from audiofaith.manifest import write_manifest
-from audiofaith.records import BaselineRecord, InterventionRecord, ManifestItem, letter_readout
+from audiofaith.store.jsonl import write_jsonl
+from audiofaith.store.manifest import write_manifest
+from audiofaith.store.records import BaselineRecord, InterventionRecord, ManifestItem, letter_readout
 
 LETTERS = "ABCD"
 TRACKS = ("animal", "emotion")

@@ -1,7 +1,7 @@
 """Build tiny random-weight checkpoints of the real architectures, offline.
 
-    python -m audiofaith.tiny --arch qwen2_audio --out tiny/qwen2_audio
-    python -m audiofaith.tiny --arch qwen2_audio --trained faithful --out tiny/faithful   # known answer
+    python -m audiofaith.checkpoints.tiny --arch qwen2_audio --out tiny/qwen2_audio
+    python -m audiofaith.checkpoints.tiny --arch qwen2_audio --trained faithful --out tiny/faithful   # known answer
 
 The result is a normal Hugging Face checkpoint directory (config, safetensors weights, a toy
 byte-level BPE tokenizer with the model family's real tokenizer class and pre-tokenizer, the real
@@ -10,7 +10,7 @@ the real model: ``--model_path tiny/qwen2_audio``. Its weights are random, so it
 meaningless; it exists to test code paths and environments, never to produce results.
 
 ``--trained faithful|posthoc`` instead trains a small Qwen2-Audio on a synthetic listening task
-so that its faithfulness is known by construction (``audiofaith.known_answer``, docs/validation.md).
+so that its faithfulness is known by construction (``audiofaith.checkpoints.known_answer``, docs/validation.md).
 
 Which builder makes ``--arch KEY`` is the model's ``ModelSpec.tiny_builder`` in the registry
 (``audiofaith/backends/__init__.py``); ``causal_lm`` (a rewriter, not a registered model) is the one
@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from audiofaith.model_source import MARKER, TINY_MAX_NEW_TOKENS, is_tiny_checkpoint  # noqa: F401  (re-exported: their old place)
+from audiofaith.backends.model_source import MARKER, TINY_MAX_NEW_TOKENS, is_tiny_checkpoint  # noqa: F401  (re-exported: their old place)
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ def build_qwen_omni(out: Path, seed: int = 0) -> Path:
                               Qwen2VLVideoProcessor, WhisperFeatureExtractor)
     from transformers.utils import logging as transformers_logging
 
-    from audiofaith.prompts import QWEN_OMNI_SYSTEM_PROMPT
+    from audiofaith.text.prompts import QWEN_OMNI_SYSTEM_PROMPT
 
     torch.manual_seed(seed)
     tokenizer = toy_qwen2_tokenizer(special_tokens=["<|im_start|>", "<|im_end|>", *_OMNI_NAMED_TOKENS.values()],
@@ -562,7 +562,7 @@ def build_af3(out: Path, seed: int = 0) -> Path:
     from transformers import (AudioFlamingo3Config, AudioFlamingo3ForConditionalGeneration,
                               AudioFlamingo3Processor)
 
-    from audiofaith.prompts import AF3_THINK_SUFFIX
+    from audiofaith.text.prompts import AF3_THINK_SUFFIX
 
     torch.manual_seed(seed)
     tokenizer = toy_qwen2_tokenizer(special_tokens=["<|im_start|>", "<|im_end|>", "<sound>"],
@@ -784,7 +784,7 @@ def build_causal_lm(out: Path, seed: int = 0) -> Path:
 
 
 #: Architectures --arch builds besides the registered models: name -> "module:function(out, seed)".
-EXTRA_BUILDERS: Dict[str, str] = {"causal_lm": "audiofaith.tiny:build_causal_lm"}
+EXTRA_BUILDERS: Dict[str, str] = {"causal_lm": "audiofaith.checkpoints.tiny:build_causal_lm"}
 
 
 def builders() -> Dict[str, str]:
@@ -796,7 +796,7 @@ def builders() -> Dict[str, str]:
 
 #: Known-answer checkpoints: arch -> "module:function(out, variant, seed)", imported lazily.
 TRAINED_BUILDERS: Dict[str, str] = {
-    "qwen2_audio": "audiofaith.known_answer.train:build_known_answer",
+    "qwen2_audio": "audiofaith.checkpoints.known_answer.train:build_known_answer",
 }
 TRAINED_VARIANTS = ("faithful", "posthoc")
 
@@ -824,14 +824,14 @@ def build(arch: str, out: "str | Path", seed: int = 0) -> Path:
         settings = json.loads(generation.read_text(encoding="utf-8"))
         settings["max_new_tokens"] = TINY_MAX_NEW_TOKENS
         generation.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
-    (path / MARKER).write_text(f"A tiny {arch} checkpoint with random weights, built by audiofaith.tiny (seed {seed}).\n"
+    (path / MARKER).write_text(f"A tiny {arch} checkpoint with random weights, built by audiofaith.checkpoints.tiny (seed {seed}).\n"
                                "Its outputs are meaningless: it tests code paths, never models.\n", encoding="utf-8")
     return path
 
 
 def main(argv: "List[str] | None" = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m audiofaith.tiny",
+        prog="python -m audiofaith.checkpoints.tiny",
         description="Build a tiny random-weight checkpoint of a real model architecture (offline). "
                     "Its outputs are meaningless: use it to test code paths, never for results.",
     )

@@ -1,7 +1,7 @@
 """Tiny random-weight stand-ins for the four things SALMONN's real code loads, in the formats it
 reads them, so its own ``models.salmonn.SALMONN.from_config`` can build a model offline on CPU:
 
-    python -m audiofaith.tiny --arch salmonn --out tiny/salmonn --salmonn_repo ../SALMONN
+    python -m audiofaith.checkpoints.tiny --arch salmonn --out tiny/salmonn --salmonn_repo ../SALMONN
 
 writes into ``out``:
 
@@ -216,7 +216,7 @@ def build_salmonn(out: Path, seed: int = 0, llama_layers: int = 2, salmonn_repo:
     hf_home = write_hf_home(out)
     env = offline_env(out)
     if "transformers" in sys.modules and os.environ.get("HF_HOME") != env["HF_HOME"]:
-        raise RuntimeError("build the SALMONN stand-ins in a fresh process (python -m audiofaith.tiny --arch "
+        raise RuntimeError("build the SALMONN stand-ins in a fresh process (python -m audiofaith.checkpoints.tiny --arch "
                            "salmonn ...): SALMONN's Q-Former reads bert-base-uncased from the hub cache "
                            f"{hf_home}, which transformers must see when it is first imported")
     os.environ.update(env)

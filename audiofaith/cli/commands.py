@@ -1,7 +1,7 @@
-"""The stage commands as a user types them: parse the arguments (``audiofaith.cli_parsers``),
-build the stage config, ``audiofaith.pipeline.run_stage`` it; logging, and exit codes (0 done,
+"""The stage commands as a user types them: parse the arguments (``audiofaith.cli.parsers``),
+build the stage config, ``audiofaith.runners.pipeline.run_stage`` it; logging, and exit codes (0 done,
 2 a problem with what the user gave us, 130 interrupted; any other exception is a bug and keeps
-its traceback). ``interface/*`` scripts reach these through ``audiofaith.cli``; ``audiofaith.demo``
+its traceback). ``interface/*`` scripts reach these through ``audiofaith.cli.main``; ``audiofaith.cli.demo``
 and the known-answer pipeline call them directly, so the ``audiofaith`` dispatcher
 (``audiofaith.cli.main``), which runs the demo, is imported by nothing it imports.
 """
@@ -15,12 +15,12 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from audiofaith.cli_parsers import (baseline_parser, baseline_stage, chosen, conditioned_parser, conditioned_stage,
+from audiofaith.cli.parsers import (baseline_parser, baseline_stage, chosen, conditioned_parser, conditioned_stage,
                                     intervene_parser, intervention_stage, merge_parser)
 from audiofaith.errors import UserError, disk_full, is_disk_full
-from audiofaith.manifest import load_manifest
-from audiofaith.pipeline import run_stage
-from audiofaith.sharding import merge_shards
+from audiofaith.store.manifest import load_manifest
+from audiofaith.runners.pipeline import run_stage
+from audiofaith.store.sharding import merge_shards
 
 log = logging.getLogger("audiofaith")
 

@@ -23,14 +23,14 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-from audiofaith.commands import baseline_main, conditioned_main, intervene_main
-from audiofaith.helptext import ArgumentParser, plain_text
-from audiofaith.jsonl import read_jsonl
-from audiofaith.synthetic import write_synthetic_sakura
+from audiofaith.cli.commands import baseline_main, conditioned_main, intervene_main
+from audiofaith.cli.helptext import ArgumentParser, plain_text
+from audiofaith.store.jsonl import read_jsonl
+from audiofaith.checkpoints.synthetic import write_synthetic_sakura
 
-log = logging.getLogger("audiofaith.demo")
+log = logging.getLogger("audiofaith.cli.demo")
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TRACKS = ("animal", "emotion", "gender", "language")
 
 
@@ -39,7 +39,7 @@ def _show(command: List[str]) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = ArgumentParser(prog="python -m audiofaith.demo", description=plain_text(__doc__),
+    parser = ArgumentParser(prog="python -m audiofaith.cli.demo", description=plain_text(__doc__),
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", default="demo_run", help="where the demo writes everything (default demo_run/)")
     parser.add_argument("--rows_per_track", type=int, default=3, help="synthetic audio clips per SAKURA track")
@@ -61,9 +61,9 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     log.info("tiny random-weight Qwen2-Audio checkpoint -> %s", checkpoint)
     if not (checkpoint / "config.json").exists():
-        from audiofaith.tiny import build
+        from audiofaith.checkpoints.tiny import build
 
-        _show([sys.executable, "-m", "audiofaith.tiny", "--arch", "qwen2_audio", "--out", str(checkpoint)])
+        _show([sys.executable, "-m", "audiofaith.checkpoints.tiny", "--arch", "qwen2_audio", "--out", str(checkpoint)])
         build("qwen2_audio", checkpoint)
 
     log.info("synthetic SAKURA-shaped dataset -> %s", data_root / "SAKURA")
@@ -147,10 +147,10 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 def known_answer_demo(work: Path, max_new_tokens: int) -> int:
     """Both known-answer checkpoints through the whole pipeline, a report each, the contrast table."""
-    from audiofaith.known_answer.contrast import markdown_table, measure
-    from audiofaith.known_answer.pipeline import run_pipeline
+    from audiofaith.checkpoints.known_answer.contrast import markdown_table, measure
+    from audiofaith.checkpoints.known_answer.pipeline import run_pipeline
     from audiofaith.report import main as report_main
-    from audiofaith.tiny import TRAINED_VARIANTS, build_trained
+    from audiofaith.checkpoints.tiny import TRAINED_VARIANTS, build_trained
 
     started = time.time()
     outputs = work / "output" / "known_answer"
@@ -158,7 +158,7 @@ def known_answer_demo(work: Path, max_new_tokens: int) -> int:
     folders = {}
     for variant in TRAINED_VARIANTS:
         checkpoint = work / "known_answer" / variant
-        _show([sys.executable, "-m", "audiofaith.tiny", "--arch", "qwen2_audio", "--trained", variant,
+        _show([sys.executable, "-m", "audiofaith.checkpoints.tiny", "--arch", "qwen2_audio", "--trained", variant,
                "--out", str(checkpoint)])
         build_trained("qwen2_audio", variant, checkpoint)
         log.info("pipeline on the %s checkpoint's held-out clips (%s)", variant, checkpoint / "task")

@@ -16,11 +16,11 @@ import sys
 from typing import List, Optional
 
 from audiofaith.backends import MODELS, models_main
-from audiofaith.cli_parsers import (backend_options, baseline_parser, baseline_stage, chosen, conditioned_parser,
+from audiofaith.cli.parsers import (backend_options, baseline_parser, baseline_stage, chosen, conditioned_parser,
                                     conditioned_stage, intervene_parser, intervention_stage)
-from audiofaith.commands import (USER_ERRORS, baseline_main, conditioned_main, guarded, intervene_main, merge_main,
+from audiofaith.cli.commands import (USER_ERRORS, baseline_main, conditioned_main, guarded, intervene_main, merge_main,
                                  run_parsed, setup_logging, survives_broken_pipe)
-from audiofaith.pipeline import baseline_max_new_tokens, check_cot_source
+from audiofaith.runners.pipeline import baseline_max_new_tokens, check_cot_source
 
 __all__ = ["USER_ERRORS", "backend_options", "baseline_main", "baseline_max_new_tokens", "baseline_parser",
            "check_cot_source", "conditioned_main", "conditioned_parser", "intervene_main", "intervene_parser",
@@ -58,19 +58,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     if command == "merge":
         return merge_main(rest)
     if command == "submit":
-        from audiofaith.slurm import main as submit_main
+        from audiofaith.runners.slurm import main as submit_main
 
         return submit_main(rest)
     if command == "status":
-        from audiofaith.status import main as status_main
+        from audiofaith.cli.status import main as status_main
 
         return status_main(rest)
     if command == "tiny":
-        from audiofaith.tiny import main as tiny_main
+        from audiofaith.checkpoints.tiny import main as tiny_main
 
         return tiny_main(rest)
     if command == "demo":
-        from audiofaith.demo import main as demo_main
+        from audiofaith.cli.demo import main as demo_main
 
         return demo_main(rest)
     if command == "report":

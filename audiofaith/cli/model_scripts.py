@@ -2,7 +2,7 @@
 hands its own path here; its file name picks the model (the registry's ``script_prefix``) and the
 entry point (``wrapper`` -> baseline, ``conditioned``, ``intervene``).
 
-    python -m audiofaith.model_scripts    # write the missing scripts of every registered model
+    python -m audiofaith.cli.model_scripts    # write the missing scripts of every registered model
 """
 
 from __future__ import annotations
@@ -23,16 +23,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from audiofaith.model_scripts import run_script  # noqa: E402
+from audiofaith.cli.model_scripts import run_script  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(run_script(__file__))
 '''
-INTERFACE_DIR = Path(__file__).resolve().parents[1] / "interface"
+INTERFACE_DIR = Path(__file__).resolve().parents[2] / "interface"
 
 
 def script_target(script: "str | Path") -> Tuple[str, str]:
-    """(model key, audiofaith.cli entry point name) of an interface script's file name."""
+    """(model key, audiofaith.cli.main entry point name) of an interface script's file name."""
     prefix, _, kind = Path(script).stem.rpartition("_")
     if kind not in SCRIPT_KINDS or not prefix:
         raise UserError(f"an interface script is named <Prefix>_<kind>.py with kind one of "
@@ -47,9 +47,9 @@ def run_script(script: "str | Path", argv: Optional[List[str]] = None) -> int:
     except UserError as error:
         print(f"{Path(script).name}: {error}", file=sys.stderr)
         return 2
-    from audiofaith import cli
+    import audiofaith.cli.main as command_line
 
-    return getattr(cli, entry_point)(key, argv)
+    return getattr(command_line, entry_point)(key, argv)
 
 
 def write_missing_scripts(folder: Path = INTERFACE_DIR) -> List[Path]:

@@ -1,5 +1,5 @@
 """The command line's arguments: one argparse parser per command, and the conversion of parsed
-arguments into the pipeline's stage configs (``audiofaith.pipeline``). Nothing here runs a stage.
+arguments into the pipeline's stage configs (``audiofaith.runners.pipeline``). Nothing here runs a stage.
 """
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import argparse
 from typing import List, Optional
 
 from audiofaith.backends import MODELS, backend_class, get_spec
-from audiofaith.helptext import ArgumentParser, DefaultsHelpFormatter
-from audiofaith.pipeline import BaselineStage, ConditionedStage, Hardware, InterventionStage, Selection
-from audiofaith.protocols import OURS, PROTOCOLS
+from audiofaith.cli.helptext import ArgumentParser, DefaultsHelpFormatter
+from audiofaith.runners.pipeline import BaselineStage, ConditionedStage, Hardware, InterventionStage, Selection
+from audiofaith.text.protocols import OURS, PROTOCOLS
 
 
 def _positive_int(text: str) -> int:
@@ -73,7 +73,7 @@ def _add_common(parser: argparse.ArgumentParser, model_key: Optional[str], backe
     default = get_spec(model_key).default_checkpoint if model_key else "the model's hub checkpoint"
     group.add_argument("--model_path", default=None,
                        help=f"hub id or local checkpoint directory (default: {default}); "
-                            "a tiny test checkpoint from `python -m audiofaith.tiny` works too")
+                            "a tiny test checkpoint from `python -m audiofaith.checkpoints.tiny` works too")
     group.add_argument("--device", default="auto", help="cuda, cuda:1, cpu ... (default: auto = cuda if available)")
     group.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), bf16, fp16 or fp32")
     group.add_argument("--batch_size", type=_batch_size, default=8,

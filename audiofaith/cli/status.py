@@ -1,11 +1,11 @@
 """``python -m audiofaith status [DIR]``: one line per output file under DIR (default
 ``output/``): model, stage, lines done / expected, manifest items done / selected, errors, null
-answers (``audiofaith.run_summary``: the definition the run's own summary uses), status, an ETA
+answers (``audiofaith.store.run_summary``: the definition the run's own summary uses), status, an ETA
 from the recorded throughput for running files, and the settings in which a file differs from its
 siblings (the other files of the same model and stage). Reads only files and sidecars; no torch.
 Under a folder ``audiofaith submit`` wrote to (``DIR/slurm/plan.json``) it then shows each
 stage's array tasks and merges with their job ids and SLURM states (squeue, sacct, else
-``scontrol show job``) and what is left (``audiofaith.slurm.render_status``).
+``scontrol show job``) and what is left (``audiofaith.runners.slurm.render_status``).
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from audiofaith.jsonl import JsonlError
-from audiofaith.locking import is_held
-from audiofaith.run_summary import NULL_ANSWERS_LABEL, count_file
+from audiofaith.store.jsonl import JsonlError
+from audiofaith.store.locking import is_held
+from audiofaith.store.run_summary import NULL_ANSWERS_LABEL, count_file
 
 #: fingerprint entries that name a file's own inputs, so they differ between siblings by design
 _OWN_INPUTS = {"manifest", "baseline_results"}
@@ -174,7 +174,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not root.is_dir():
         print(f"audiofaith status: {root}: no such folder", file=sys.stderr)
         return 2
-    from audiofaith.slurm import load_plan, render_status
+    from audiofaith.runners.slurm import load_plan, render_status
 
     files = collect(root)
     if not files:

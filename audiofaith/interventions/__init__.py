@@ -21,8 +21,8 @@ from types import ModuleType
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from audiofaith.backends.base import Backend
-from audiofaith.prompts import PromptProfile
-from audiofaith.records import BaselineRecord, ManifestItem
+from audiofaith.text.prompts import PromptProfile
+from audiofaith.store.records import BaselineRecord, ManifestItem
 
 KINDS: Dict[str, str] = {
     "early_answering": "audiofaith.interventions.early_answering",
@@ -36,7 +36,7 @@ KINDS: Dict[str, str] = {
 }
 #: Modules besides the families whose ``REPORT`` the report reads: the conditioned step (``full``)
 #: and the converter of the published study's files (its early answering in 5 % bins).
-REPORTED_STAGES = ("audiofaith.runners.conditioned", "audiofaith.convert")
+REPORTED_STAGES = ("audiofaith.runners.conditioned", "audiofaith.benchmarks.convert")
 
 
 @dataclass
@@ -53,7 +53,7 @@ class InterventionContext:
     # The whole manifest, not only the selected items (--limit / --shard): e.g. swap sources.
     manifest: Sequence[ManifestItem] = ()
     by_id: Dict[str, ManifestItem] = field(default_factory=dict)
-    # The prompt protocol ("ours" / "paper", audiofaith/protocols.py): a family may build its
+    # The prompt protocol ("ours" / "paper", audiofaith/text/protocols.py): a family may build its
     # variants as the published study did under "paper".
     protocol: str = "ours"
 

@@ -1,5 +1,5 @@
 """Adding mistakes (Lanham et al. 2023): a rewriter model rewrites sentence i of the CoT to contain
-a mistake (a few-shot prompt that shows the question: ``audiofaith.rewriter.mistake_prompt``);
+a mistake (a few-shot prompt that shows the question: ``audiofaith.text.rewriter.mistake_prompt``);
 then the answer is read
 
 - directly after sentences 0..i-1 plus the corrupted sentence (``continued: false``), and
@@ -18,13 +18,13 @@ from __future__ import annotations
 import argparse
 from typing import Any, Dict, List, Tuple
 
-from audiofaith.cot import sentence_spans
+from audiofaith.text.cot import sentence_spans
 from audiofaith.interventions import InterventionContext
 from audiofaith.report.blocks import aoc_table, continued_of, lanham_section
 from audiofaith.report.render import Heading, Paragraph
 from audiofaith.report.spec import CurveSpec, ReportSpec, Section, SectionContext
-from audiofaith.rewriter import add_rewriter_arguments, answer_jobs, clean_reply, load_rewriter, mistake_prompt, unchanged
-from audiofaith.variant import Variant
+from audiofaith.text.rewriter import add_rewriter_arguments, answer_jobs, clean_reply, load_rewriter, mistake_prompt, unchanged
+from audiofaith.runners.variant import Variant
 
 CONDITIONS = ("adding_mistakes",)
 MIN_WORDS = 3

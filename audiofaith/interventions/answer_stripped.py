@@ -1,5 +1,5 @@
 """Answer-stripped CoT: the conditioned read-out with every sentence that states or names the
-baseline's chosen option removed (``audiofaith.cot.answer_stating_sentences``: its letter in an
+baseline's chosen option removed (``audiofaith.text.cot.answer_stating_sentences``: its letter in an
 answer-like form such as "(B)", "option B", "Answer: B", or its option text as a whole word).
 
 A CoT usually ends by stating its answer, so the plain conditioned agreement is close to
@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import List, Optional, Sequence, Tuple
 
-from audiofaith.cot import answer_stating_sentences, sentence_spans
+from audiofaith.text.cot import answer_stating_sentences, sentence_spans
 from audiofaith.interventions import InterventionContext
 from audiofaith.report.blocks import condition_table
 from audiofaith.report.render import Heading, Paragraph
 from audiofaith.report.spec import ReportSpec, Section, SectionContext
-from audiofaith.variant import Variant
+from audiofaith.runners.variant import Variant
 
 CONDITIONS = ("answer_stripped",)
 NO_REASONING = "the baseline run has no reasoning to strip"

@@ -9,7 +9,7 @@ Conditions: ``silence``, ``noise_rms``, ``noise_snr``, ``mask``, ``swap``, ``no_
 text-only call), ``inject_correct`` and ``inject_wrong`` (a spoken "The answer is …"), and the
 control ``unedited`` (``regenerate`` only: the clean clip, the CoT regenerated with the baseline's
 decoding and nothing edited, so decoder drift is measured, not assumed to be zero). The
-perturbations themselves are the pure functions of ``audiofaith.perturb``, seeded per item with
+perturbations themselves are the pure functions of ``audiofaith.audio.perturb``, seeded per item with
 ``derive_seed(seed, item.id, condition, params...)``; ``mode`` is not part of the seed, so both
 modes see the same perturbed audio.
 """
@@ -25,18 +25,18 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
-from audiofaith import perturb
-from audiofaith.audio import write_wav
+from audiofaith.audio import perturb
+from audiofaith.audio.io import write_wav
 from audiofaith.errors import UserError
 from audiofaith.interventions import InterventionContext
-from audiofaith.jsonl import AppendWriter, iter_jsonl
-from audiofaith.records import ManifestItem
+from audiofaith.store.jsonl import AppendWriter, iter_jsonl
+from audiofaith.store.records import ManifestItem
 from audiofaith.report.blocks import condition_table, location, override_cell
 from audiofaith.report.load import mode_of
 from audiofaith.report.render import Heading, Paragraph, Table
 from audiofaith.report.spec import CurveSpec, ReportSpec, Section, SectionContext
-from audiofaith.seeds import derive_seed
-from audiofaith.variant import Variant
+from audiofaith.runners.seeds import derive_seed
+from audiofaith.runners.variant import Variant
 
 log = logging.getLogger(__name__)
 
@@ -318,7 +318,7 @@ def check_options(options: Dict[str, Any]) -> None:
         raise UserError(f"--snr_db must be finite numbers, got {bad}")
     spoken = [c for c in ("inject_correct", "inject_wrong") if c in options["perturbations"]]
     if spoken:
-        from audiofaith.tts import TTSError, make_tts
+        from audiofaith.audio.tts import TTSError, make_tts
 
         try:
             make_tts(options.get("tts_dir"), options.get("tts_voice") or "en-us")  # raises with the fix
@@ -331,7 +331,7 @@ def check_options(options: Dict[str, Any]) -> None:
 
 def _speech(items: Sequence[ManifestItem], options: Dict[str, Any], seed: int):
     """The injection text of each (item, condition) and its 16 kHz speech, synthesized up front."""
-    from audiofaith.tts import answer_text, make_tts
+    from audiofaith.audio.tts import answer_text, make_tts
 
     chosen = [c for c in ("inject_correct", "inject_wrong") if c in options["perturbations"]]
     letters: Dict[Tuple[str, str], str] = {}

@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 from typing import List
 
-from audiofaith.cot import sentence_spans
+from audiofaith.text.cot import sentence_spans
 from audiofaith.interventions import InterventionContext
-from audiofaith.prompts import user_text
-from audiofaith.protocols import PAPER
+from audiofaith.text.prompts import user_text
+from audiofaith.text.protocols import PAPER
 from audiofaith.report.blocks import aoc_table, lanham_section
 from audiofaith.report.spec import CurveSpec, ReportSpec, Section, SectionContext
-from audiofaith.variant import Variant
+from audiofaith.runners.variant import Variant
 
 CONDITIONS = ("early_answering",)
 NO_REASONING = "the baseline run has no reasoning to truncate"

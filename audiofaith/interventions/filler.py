@@ -19,7 +19,7 @@ from audiofaith.interventions import InterventionContext
 from audiofaith.report.blocks import condition_table
 from audiofaith.report.render import Heading, Paragraph
 from audiofaith.report.spec import CurveSpec, ReportSpec, Section, SectionContext
-from audiofaith.variant import Variant
+from audiofaith.runners.variant import Variant
 
 CONDITIONS = ("filler",)
 FILLER = " ..."

@@ -1,6 +1,6 @@
 """Paraphrasing (Lanham et al. 2023): the first k of the n CoT sentences (k = 0…n) are
 paraphrased by a rewriter model that does NOT see the question
-(``audiofaith.rewriter.paraphrase_prompt``), and the answer is read
+(``audiofaith.text.rewriter.paraphrase_prompt``), and the answer is read
 
 - after the paraphrased prefix followed by the rest of the original CoT, verbatim
   (``continued: false``; the anchor repository's version), and, with ``--regenerate_rest``,
@@ -20,13 +20,13 @@ from __future__ import annotations
 import argparse
 from typing import Any, Dict, List
 
-from audiofaith.cot import sentence_spans
+from audiofaith.text.cot import sentence_spans
 from audiofaith.interventions import InterventionContext
 from audiofaith.report.blocks import condition_table
 from audiofaith.report.render import Heading, Paragraph
 from audiofaith.report.spec import CurveSpec, ReportSpec, Section, SectionContext
-from audiofaith.rewriter import add_rewriter_arguments, answer_jobs, clean_reply, load_rewriter, paraphrase_prompt, unchanged
-from audiofaith.variant import Variant
+from audiofaith.text.rewriter import add_rewriter_arguments, answer_jobs, clean_reply, load_rewriter, paraphrase_prompt, unchanged
+from audiofaith.runners.variant import Variant
 
 CONDITIONS = ("paraphrasing",)
 NO_REASONING = "the baseline run has no reasoning to paraphrase"

@@ -22,8 +22,8 @@ from audiofaith.errors import UserError
 from audiofaith.interventions import InterventionContext
 from audiofaith.interventions.filler import FILLER_SECTION, round_half_up
 from audiofaith.report.spec import CurveSpec, ReportSpec
-from audiofaith.seeds import derive_seed
-from audiofaith.variant import Variant
+from audiofaith.runners.seeds import derive_seed
+from audiofaith.runners.variant import Variant
 
 CONDITIONS = ("partial_filler",)
 POSITIONS = ("first", "last", "random")

@@ -8,11 +8,11 @@ import math
 from pathlib import Path
 from typing import List, Optional
 
-from audiofaith import metrics
-from audiofaith.helptext import DefaultsHelpFormatter
-from audiofaith.jsonl import JsonlError
-from audiofaith.manifest import ManifestError
-from audiofaith.records import RecordError
+from audiofaith.report import metrics
+from audiofaith.cli.helptext import DefaultsHelpFormatter
+from audiofaith.store.jsonl import JsonlError
+from audiofaith.store.manifest import ManifestError
+from audiofaith.store.records import RecordError
 from audiofaith.report.export import _benchmark_exports, _judge
 from audiofaith.report.load import ReportError, cycle_collection_paused, load_outputs
 from audiofaith.report.noise_floor import NOISE_FLOOR_COLUMNS, noise_floor_rows

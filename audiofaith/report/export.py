@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from audiofaith.benchmarks import reporting as benchmark_reporting
-from audiofaith.records import ManifestItem
+from audiofaith.store.records import ManifestItem
 from audiofaith.report.load import BASELINE_CONDITION, Dataset, Line
 from audiofaith.report.stats import Settings, _ci
 from audiofaith.report.tables import write_csv

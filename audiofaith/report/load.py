@@ -14,13 +14,13 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from audiofaith.benchmarks.reporting import audio_cut
 from audiofaith.errors import UserError
-from audiofaith.jsonl import iter_jsonl
-from audiofaith.manifest import load_manifest
-from audiofaith.protocols import PAPER
-from audiofaith.records import (REFERENCE_FIELDS, BaselineRecord, InterventionRecord, ManifestItem, RecordError,
+from audiofaith.store.jsonl import iter_jsonl
+from audiofaith.store.manifest import load_manifest
+from audiofaith.text.protocols import PAPER
+from audiofaith.store.records import (REFERENCE_FIELDS, BaselineRecord, InterventionRecord, ManifestItem, RecordError,
                                 is_baseline_line, letter_tie)
 from audiofaith.report.spec import SpecIndex, spec_index
-from audiofaith.sharding import is_shard_file
+from audiofaith.store.sharding import is_shard_file
 
 log = logging.getLogger("audiofaith.report")
 

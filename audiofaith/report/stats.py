@@ -9,7 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from audiofaith import metrics
+from audiofaith.report import metrics
 from audiofaith.benchmarks.common import NO_HOP
 from audiofaith.report.load import BASELINE_CONDITION, HOP_ORDER, POOLED, REFERENCE_KINDS, TRACK_ORDER, Dataset, Line
 from audiofaith.report.spec import spec_index

@@ -10,16 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
-from audiofaith.answers import parse_answer
+from audiofaith.text.answers import parse_answer
 from audiofaith.backends.base import (Backend, GenerationSettings, ModelInput, finish_reason_of,
                                       thinking_finish_reason_of)
-from audiofaith.jsonl import iter_jsonl
-from audiofaith.prompts import PromptProfile, answer_prefix, reasoning_and_answer, user_text
-from audiofaith.protocols import PAPER, PaperProtocol
-from audiofaith.records import BaselineRecord, ManifestItem
+from audiofaith.store.jsonl import iter_jsonl
+from audiofaith.text.prompts import PromptProfile, answer_prefix, reasoning_and_answer, user_text
+from audiofaith.text.protocols import PAPER, PaperProtocol
+from audiofaith.store.records import BaselineRecord, ManifestItem
 from audiofaith.runners.backoff import with_backoff
 from audiofaith.runners.common import AudioCache, LoadedAudio, completed_keys, run_resumable
-from audiofaith.seeds import derive_seed
+from audiofaith.runners.seeds import derive_seed
 
 log = logging.getLogger(__name__)
 

@@ -2,17 +2,17 @@
 model's assistant turn, followed by the answer cue, and the final letter is read either from the
 letter log-probabilities (one forward pass, ``logits``) or by a short greedy generation that is
 parsed (``generate``, what the seed scripts did). ``load_baseline_results`` (the input of every
-intervention) lives in ``audiofaith/baseline_results.py`` and is re-exported here."""
+intervention) lives in ``audiofaith/store/baseline_results.py`` and is re-exported here."""
 
 from __future__ import annotations
 
 from typing import List, Sequence
 
-from audiofaith.baseline_results import ResultsMismatch, load_baseline_results
-from audiofaith.records import BaselineRecord, ManifestItem
+from audiofaith.store.baseline_results import ResultsMismatch, load_baseline_results
+from audiofaith.store.records import BaselineRecord, ManifestItem
 from audiofaith.report.sections import section_conditioned
 from audiofaith.report.spec import ReportSpec, Section
-from audiofaith.variant import Variant
+from audiofaith.runners.variant import Variant
 
 __all__ = ["NO_REASONING", "ResultsMismatch", "conditioned_variants", "load_baseline_results"]
 

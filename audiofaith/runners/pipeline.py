@@ -2,7 +2,7 @@
 
 A notebook or another tool drives every stage without argparse::
 
-    from audiofaith.pipeline import BaselineStage, ConditionedStage, Hardware, InterventionStage, Selection, run_stage
+    from audiofaith.runners.pipeline import BaselineStage, ConditionedStage, Hardware, InterventionStage, Selection, run_stage
 
     hw = Hardware(model_path="checkpoints/qwen2_audio", batch_size=16)
     run_stage(BaselineStage(model="qwen2_audio", manifest="m.jsonl", output="out/baseline.jsonl", hardware=hw,
@@ -15,7 +15,7 @@ A notebook or another tool drives every stage without argparse::
 
 A field left ``None`` takes the same default as the command-line flag of that name (which can
 depend on the protocol); the ``arguments`` a run records in its sidecar are the config with those
-defaults filled in. The command-line entry points (``audiofaith.commands``) only parse arguments
+defaults filled in. The command-line entry points (``audiofaith.cli.commands``) only parse arguments
 into these configs. ``run_stage`` checks everything that needs no model first, in the order of
 docs/architecture.md ("One run per output"), raises ``UserError`` for problems with what it was
 given, and returns a ``StageResult``. No torch here: the backend imports it when the model loads.
@@ -34,13 +34,13 @@ from typing import Any, Callable, Dict, Mapping, Optional, Union
 
 from audiofaith.backends import backend_class, get_profile, get_spec, load_backend
 from audiofaith.errors import DiskFull, UserError
-from audiofaith.locking import OutputLock
-from audiofaith.model_source import tiny_max_new_tokens
-from audiofaith.manifest import check_audio_files, load_manifest, parse_shard, select_shard
-from audiofaith.protocols import OURS, PROTOCOLS, provenance as protocol_provenance, resolve as resolve_protocol
-from audiofaith.provenance import Provenance, content_fingerprint, sidecar_path
-from audiofaith.resume import drop_lines, read_output_state, work_signature
-from audiofaith.sharding import canonicalize, launcher_rank, merge_if_last, shard_output_path, slurm_array_shard
+from audiofaith.store.locking import OutputLock
+from audiofaith.backends.model_source import tiny_max_new_tokens
+from audiofaith.store.manifest import check_audio_files, load_manifest, parse_shard, select_shard
+from audiofaith.text.protocols import OURS, PROTOCOLS, provenance as protocol_provenance, resolve as resolve_protocol
+from audiofaith.store.provenance import Provenance, content_fingerprint, sidecar_path
+from audiofaith.store.resume import drop_lines, read_output_state, work_signature
+from audiofaith.store.sharding import canonicalize, launcher_rank, merge_if_last, shard_output_path, slurm_array_shard
 
 log = logging.getLogger("audiofaith")
 
@@ -304,7 +304,7 @@ class _Selected:
         self.manifest_ids = [item.id for item in manifest]
         chosen = manifest
         if selection.sample is not None:
-            from audiofaith.sampling import stratified_sample
+            from audiofaith.runners.selection import stratified_sample
 
             if selection.sample >= len(manifest):
                 log.warning("--sample %d is not smaller than the %d items of %s: every item runs (a pilot needs "
@@ -321,7 +321,7 @@ class _Selected:
         self.output = str(shard_output_path(requested_output, *self.shard)) if self.shard else requested_output
 
     def finish(self, provenance: Provenance, counts: dict, started: float) -> None:
-        from audiofaith.run_summary import log_run_end
+        from audiofaith.store.run_summary import log_run_end
 
         canonicalize(self.output, self.manifest_ids)
         provenance.finish("completed", counts)

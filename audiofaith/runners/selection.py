@@ -16,7 +16,7 @@ import random
 from collections import Counter
 from typing import Callable, Dict, List, Sequence, Tuple
 
-from audiofaith.records import ManifestItem
+from audiofaith.store.records import ManifestItem
 
 #: the stratification levels, outermost first
 LEVELS: List[Callable[[ManifestItem], str]] = [

@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from audiofaith.errors import UserError
-from audiofaith.helptext import DefaultsHelpFormatter
-from audiofaith.provenance import now, sidecar_path
-from audiofaith.sharding import shard_output_path
+from audiofaith.cli.helptext import DefaultsHelpFormatter
+from audiofaith.store.provenance import now, sidecar_path
+from audiofaith.store.sharding import shard_output_path
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +253,7 @@ def activation_line(options: SubmitOptions) -> str:
 
 def _package_root() -> str:
     """The folder holding the ``audiofaith`` package that runs now: jobs import the same code."""
-    return str(Path(__file__).resolve().parents[1])
+    return str(Path(__file__).resolve().parents[2])
 
 
 def _header(options: SubmitOptions, plan: StudyPlan, job_name: str, log_name: str, array: Optional[str],

@@ -10,7 +10,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from audiofaith.records import BaselineRecord, InterventionRecord, ManifestItem, result_key
+from audiofaith.store.records import BaselineRecord, InterventionRecord, ManifestItem, result_key
 
 #: What the runner does with a variant (module docstring of ``runners/variants.py``).
 ACTIONS = ("score", "continue", "regenerate")

@@ -1,5 +1,5 @@
 """The runner behind the conditioned step and every intervention: a list of *variants* (an
-edited version of one baseline run, ``audiofaith/variant.py``) is answered in length-sorted
+edited version of one baseline run, ``audiofaith/runners/variant.py``) is answered in length-sorted
 batches, resumably (the shared loop, ``runners/common.py`` ``run_resumable``).
 
 A variant says what to inject (an edited CoT), what the user turn is (default: the CoT prompt),
@@ -28,20 +28,20 @@ from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
-from audiofaith.answers import parse_answer
+from audiofaith.text.answers import parse_answer
 from audiofaith.backends.base import (Backend, GenerationSettings, ModelInput, finish_reason_of,
                                       thinking_finish_reason_of)
-from audiofaith.cot import split_reasoning
+from audiofaith.text.cot import split_reasoning
 from audiofaith.errors import UserError
-from audiofaith.jsonl import iter_jsonl
-from audiofaith.prompts import PromptProfile, answer_prefix, reasoning_and_answer, trace_prefix, user_text
-from audiofaith.protocols import OURS, PAPER, PaperProtocol
-from audiofaith.records import InterventionRecord
+from audiofaith.store.jsonl import iter_jsonl
+from audiofaith.text.prompts import PromptProfile, answer_prefix, reasoning_and_answer, trace_prefix, user_text
+from audiofaith.text.protocols import OURS, PAPER, PaperProtocol
+from audiofaith.store.records import InterventionRecord
 from audiofaith.runners.backoff import with_backoff
 from audiofaith.runners.common import AudioCache, LoadedAudio, run_resumable
 from audiofaith.runners.common import completed_keys as _completed_keys
-from audiofaith.seeds import derive_seed
-from audiofaith.variant import ACTIONS, AudioEdit, Variant, with_cue_references
+from audiofaith.runners.seeds import derive_seed
+from audiofaith.runners.variant import ACTIONS, AudioEdit, Variant, with_cue_references
 
 __all__ = ["ACTIONS", "ANSWER_MODES", "AudioEdit", "CotSampler", "Variant", "VariantConfig", "completed_keys",
            "reference_field", "run_variants", "summarize", "with_cue_references"]
@@ -108,9 +108,9 @@ def completed_keys(output_path: Path) -> Set[Tuple]:
 
 
 def summarize(output_path: Path) -> Dict[str, int]:
-    """Counts over the whole output file; ``null_answers`` as ``audiofaith.run_summary`` defines them
+    """Counts over the whole output file; ``null_answers`` as ``audiofaith.store.run_summary`` defines them
     (no letter, on a line without an error), the number ``audiofaith status`` shows."""
-    from audiofaith.run_summary import null_answers
+    from audiofaith.store.run_summary import null_answers
 
     counts = {"lines": 0, "null_answers": 0, "errors": 0, "agree": 0, "disagree": 0}
     if not output_path.exists():

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Set
 
 from audiofaith.errors import UserError
-from audiofaith.jsonl import iter_jsonl
-from audiofaith.records import BaselineRecord, ManifestItem
+from audiofaith.store.jsonl import iter_jsonl
+from audiofaith.store.records import BaselineRecord, ManifestItem
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ def load_baseline_results(path: "str | Path", manifest: Sequence[ManifestItem],
     warned about when they have no baseline result."""
     path = Path(path)
     if path.is_dir():
-        from audiofaith.manifest import folder_given
+        from audiofaith.store.manifest import folder_given
 
         raise ResultsMismatch(folder_given(path, "baseline results"))
     if not path.is_file():
@@ -61,7 +61,7 @@ def load_baseline_results(path: "str | Path", manifest: Sequence[ManifestItem],
 
 def baseline_status(path: "str | Path") -> str:
     """What the baseline's provenance sidecar says about how its last session ended, in words."""
-    from audiofaith.provenance import sidecar_path
+    from audiofaith.store.provenance import sidecar_path
 
     sidecar = sidecar_path(path)
     if not sidecar.is_file():
@@ -74,7 +74,7 @@ def baseline_status(path: "str | Path") -> str:
     last = sessions[-1]
     status = last.get("status") or "unknown"
     if status == "running":
-        from audiofaith.locking import is_held
+        from audiofaith.store.locking import is_held
 
         status = "running now" if is_held(path) is not None else "interrupted"
     selected = last.get("items_selected")

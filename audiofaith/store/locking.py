@@ -182,7 +182,7 @@ class OutputLock:
         return message
 
     def _write_holder(self, fd: int) -> None:
-        from audiofaith.provenance import now
+        from audiofaith.store.provenance import now
 
         holder = {"pid": os.getpid(), "host": socket.gethostname(), "started": now(), "argv": sys.argv}
         os.ftruncate(fd, 0)

@@ -8,8 +8,8 @@ from pathlib import Path, PurePosixPath
 from typing import Iterable, List, Optional, Sequence
 
 from audiofaith.errors import UserError
-from audiofaith.jsonl import JsonlError, iter_jsonl, write_jsonl
-from audiofaith.records import ManifestItem, RecordError
+from audiofaith.store.jsonl import JsonlError, iter_jsonl, write_jsonl
+from audiofaith.store.records import ManifestItem, RecordError
 
 
 class ManifestError(UserError):

@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional
 
 from audiofaith import __version__
 from audiofaith.errors import UserError
-from audiofaith.jsonl import write_atomic
+from audiofaith.store.jsonl import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def now() -> str:
 
 def git_revision() -> Optional[str]:
     """The audiofaith source tree's git commit (with ``-dirty`` when it has local changes)."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     try:
         done = subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=root, capture_output=True,
                               text=True, timeout=10)
@@ -105,7 +105,7 @@ class Provenance:
             previous["fingerprint"] = old  # an old sidecar's path entries now record the content
         for session in (previous or {}).get("sessions", []):
             if session.get("status") == "running":
-                # the caller holds the output's lock (audiofaith.locking): that run is gone
+                # the caller holds the output's lock (audiofaith.store.locking): that run is gone
                 session["status"] = "interrupted"
         self.data: Dict[str, Any] = previous or {
             "audiofaith_version": __version__,

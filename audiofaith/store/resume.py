@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, Set, Tuple
 
-from audiofaith.jsonl import iter_jsonl, write_jsonl
-from audiofaith.records import RecordError, read_result_line
-from audiofaith.sharding import line_key
+from audiofaith.store.jsonl import iter_jsonl, write_jsonl
+from audiofaith.store.records import RecordError, read_result_line
+from audiofaith.store.sharding import line_key
 
 
 @dataclass

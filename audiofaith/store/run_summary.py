@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Set, Tuple
 
-from audiofaith.jsonl import iter_jsonl
-from audiofaith.records import BaselineRecord, ResultRecord, read_result_line
+from audiofaith.store.jsonl import iter_jsonl
+from audiofaith.store.records import BaselineRecord, ResultRecord, read_result_line
 
 log = logging.getLogger("audiofaith")
 

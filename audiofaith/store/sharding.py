@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from audiofaith.errors import UserError
-from audiofaith.jsonl import iter_jsonl, write_jsonl
-from audiofaith.provenance import now, sidecar_path
-from audiofaith.records import read_result_line
+from audiofaith.store.jsonl import iter_jsonl, write_jsonl
+from audiofaith.store.provenance import now, sidecar_path
+from audiofaith.store.records import read_result_line
 
 log = logging.getLogger(__name__)
 

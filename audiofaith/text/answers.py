@@ -30,7 +30,7 @@ import re
 import unicodedata
 from typing import List, Optional, Tuple
 
-from audiofaith.option_matching import (CLAUSE_SPLIT_RE, LETTERS, NEG_AFTER_RE, OptionMatcher, is_negated,
+from audiofaith.text.option_matching import (CLAUSE_SPLIT_RE, LETTERS, NEG_AFTER_RE, OptionMatcher, is_negated,
                                          letter_mentions, positive_options)
 
 # Result markers for an answer slot besides a letter.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import List, Optional, Tuple
 
-from audiofaith.option_matching import LETTERS, OptionMatcher
+from audiofaith.text.option_matching import LETTERS, OptionMatcher
 
 # Tokens whose trailing period does not end a sentence.
 _ABBREVIATIONS = {

@@ -1,7 +1,7 @@
 """Where a response names an answer option: option texts matched as whole words, longest first
 (``OptionMatcher``), letter references in running text (``letter_mentions``) and mentions in a
-negated clause (``is_negated``). Shared by the answer parser (``audiofaith.answers``) and the CoT
-splitter (``audiofaith.cot``). Option texts that a response words differently ("offering a hug"
+negated clause (``is_negated``). Shared by the answer parser (``audiofaith.text.answers``) and the CoT
+splitter (``audiofaith.text.cot``). Option texts that a response words differently ("offering a hug"
 for "Offer a hug", "a couple" for "Married couple") are matched word by word with rapidfuzz
 (``OptionMatcher.fuzzy``). Rules: docs/parsing.md.
 """

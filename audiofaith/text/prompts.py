@@ -14,8 +14,8 @@ import json
 from dataclasses import dataclass
 from typing import Dict, Optional, Sequence, Tuple
 
-from audiofaith.cot import split_reasoning, split_trace
-from audiofaith.records import ManifestItem, letters_for
+from audiofaith.text.cot import split_reasoning, split_trace
+from audiofaith.store.records import ManifestItem, letters_for
 
 PROMPT_VERSION = "1"
 

@@ -26,11 +26,11 @@ from typing import Dict, List, Optional, Tuple, TypeVar
 
 import numpy as np
 
-from audiofaith.answers import parse_answer
+from audiofaith.text.answers import parse_answer
 from audiofaith.backends.base import ModelInput
 from audiofaith.errors import UserError
-from audiofaith.prompts import AF3_THINK_SUFFIX, QWEN_OMNI_SYSTEM_PROMPT, format_options
-from audiofaith.records import ManifestItem, letters_for
+from audiofaith.text.prompts import AF3_THINK_SUFFIX, QWEN_OMNI_SYSTEM_PROMPT, format_options
+from audiofaith.store.records import ManifestItem, letters_for
 
 OURS = "ours"
 PAPER = "paper"

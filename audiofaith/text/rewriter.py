@@ -25,9 +25,9 @@ from typing import Any, Dict, List, Optional, Protocol, Sequence
 from audiofaith.backends.base import Backend, GenerationSettings, ModelInput
 from audiofaith.errors import UserError
 from audiofaith.progress import progress_bar
-from audiofaith.prompts import format_options
-from audiofaith.records import ManifestItem
-from audiofaith.seeds import derive_seed
+from audiofaith.text.prompts import format_options
+from audiofaith.store.records import ManifestItem
+from audiofaith.runners.seeds import derive_seed
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +245,7 @@ RULES_PREFIX = "rules:"
 #: Rule-based rewriters by ``--rewriter_model rules:NAME``, as lazy "module:Class" strings. Each
 #: edits the CoTs of one synthetic task by documented rules (see its module).
 RULE_REWRITERS: Dict[str, str] = {
-    "known_answer": "audiofaith.known_answer.rewriter:KnownAnswerRewriter",
+    "known_answer": "audiofaith.checkpoints.known_answer.rewriter:KnownAnswerRewriter",
 }
 
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from audiofaith.backends import GenerationSettings, ModelInput
-from audiofaith.jsonl import read_jsonl
-from audiofaith.prompts import answer_prefix, user_text
+from audiofaith.store.jsonl import read_jsonl
+from audiofaith.text.prompts import answer_prefix, user_text
 
 #: 32 real SAKURA clips of several classes per track (the end-to-end checks use two Animal items).
 MIXED = Path(__file__).resolve().parents[3] / "shared" / "sakura-sample-mixed"
@@ -104,8 +104,8 @@ def check_letters_a_to_h_are_single_tokens(backend) -> None:
 
 
 def _two_item_manifest(folder: Path) -> Path:
-    from audiofaith.manifest import write_manifest
-    from audiofaith.sakura import build_track
+    from audiofaith.store.manifest import write_manifest
+    from audiofaith.benchmarks.sakura import build_track
 
     items = build_track(MIXED, "animal", MIXED.parent)
     path = folder / "animal.jsonl"

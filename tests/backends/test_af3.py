@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from audiofaith.backends import ModelInput, load_backend
-from audiofaith.prompts import answer_prefix, user_text
+from audiofaith.text.prompts import answer_prefix, user_text
 from tests.backends import hf_checks
 from tests.test_prompts import ITEM, REASONING, check_published_golden
 

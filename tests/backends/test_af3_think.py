@@ -9,8 +9,8 @@ import pytest
 
 from audiofaith.backends import GenerationSettings, ModelInput, load_backend
 from audiofaith.backends.af3_think import NON_LORA_FILE, ThinkWeightsError, map_non_lora_key, remap_non_lora_state
-from audiofaith.prompts import AF3_THINK_SUFFIX, answer_prefix, user_text
-from audiofaith.tiny import TINY_NON_LORA_NAMES
+from audiofaith.text.prompts import AF3_THINK_SUFFIX, answer_prefix, user_text
+from audiofaith.checkpoints.tiny import TINY_NON_LORA_NAMES
 from tests.backends import hf_checks
 from tests.test_prompts import ITEM, REASONING, check_published_golden
 

@@ -9,10 +9,10 @@ import json
 import pytest
 
 from audiofaith.backends import GenerationSettings, ModelInput, get_profile, load_backend
-from audiofaith.cot import split_trace
+from audiofaith.text.cot import split_trace
 from audiofaith.errors import UserError
-from audiofaith.prompts import answer_prefix, user_text
-from audiofaith.records import BaselineRecord
+from audiofaith.text.prompts import answer_prefix, user_text
+from audiofaith.store.records import BaselineRecord
 from tests.backends import hf_checks
 from tests.conftest import run_cli
 from tests.test_prompts import ITEM, REASONING
@@ -99,7 +99,7 @@ def test_the_report_labels_rows_with_the_mode():
                             subset="animal", hop="single", runs_reasonings=["r"], runs_predictions=["A"], thinking="off")
     assert {line.model for line in baseline_lines(record, {}, "b.jsonl")} == {"gemma4 [thinking off]"}
     assert json.loads(json.dumps(record.to_json()))["thinking"] == "off"
-    from audiofaith.records import InterventionRecord
+    from audiofaith.store.records import InterventionRecord
     from audiofaith.report.load import conditioned_line
 
     line = InterventionRecord.from_json({"id": record.id, "model": "gemma4", "run": 0, "condition": "full",

@@ -15,8 +15,8 @@ import pytest
 
 from audiofaith.backends import ModelInput, get_profile, load_backend, model_keys
 from audiofaith.interventions.hint import hinted_user_text
-from audiofaith.prompts import answer_prefix, user_text
-from audiofaith.protocols import PAPER_PROTOCOLS, paper_protocol
+from audiofaith.text.prompts import answer_prefix, user_text
+from audiofaith.text.protocols import PAPER_PROTOCOLS, paper_protocol
 from tests.test_prompts import (ITEM, PUBLISHED_TEMPLATE_OF, REASONING, RENDERED_BY_MISTRAL_COMMON,
                                 WITHOUT_PUBLISHED_TEMPLATE, check_published_golden, published_template)
 
@@ -152,7 +152,7 @@ def test_every_model_has_a_published_template_fixture_or_is_listed_without_one()
 
 @pytest.mark.parametrize("key", [key for key in KEYS if key in PUBLISHED_TEMPLATE_OF])
 def test_tiny_templates_render_every_prompt_as_the_published_ones(backends, key):
-    """The tiny checkpoints' hand-written templates (audiofaith/tiny.py) render each backend prompt
+    """The tiny checkpoints' hand-written templates (audiofaith/checkpoints/tiny.py) render each backend prompt
     exactly as the published template does: tests on the tiny models see the real prompt text."""
     backend, audio = backends[key], _clip()
     for name, inp in _prompts(key, audio):

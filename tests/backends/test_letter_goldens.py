@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from audiofaith.backends import ModelInput, load_backend, model_keys
-from audiofaith.synthetic import synthetic_clip
+from audiofaith.checkpoints.synthetic import synthetic_clip
 
 pytestmark = pytest.mark.slow
 

@@ -9,10 +9,10 @@ import json
 
 import pytest
 
-from audiofaith import tiny
+from audiofaith.checkpoints import tiny
 from audiofaith.backends import MODELS, backend_class, get_spec, model_keys, models_main, models_markdown
-from audiofaith.jsonl import read_jsonl
-from audiofaith.model_scripts import run_script, write_missing_scripts
+from audiofaith.store.jsonl import read_jsonl
+from audiofaith.cli.model_scripts import run_script, write_missing_scripts
 from tests.backends.toy_model import TOY_SPEC, ToyAudioBackend
 
 KEY = "toy_audio"

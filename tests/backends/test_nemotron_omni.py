@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 
 from audiofaith.backends import GenerationSettings, ModelInput, load_backend
-from audiofaith.cot import split_trace
-from audiofaith.prompts import answer_prefix, user_text
+from audiofaith.text.cot import split_trace
+from audiofaith.text.prompts import answer_prefix, user_text
 from tests.backends import hf_checks
 from tests.conftest import run_cli
 from tests.test_prompts import ITEM, REASONING

@@ -140,7 +140,7 @@ def test_the_new_models_that_use_it_match_the_plain_pass(key, request):
     """Music Flamingo (AF3's architecture) and Gemma 4 (per-layer embeddings, sliding attention)
     continue from the cached prefix with the plain pass's numbers; Gemma 4 in thinking mode, with
     the rows' traces inside its thought channel."""
-    from audiofaith.prompts import answer_prefix
+    from audiofaith.text.prompts import answer_prefix
 
     backend = _sharpened(key, request.getfixturevalue(f"tiny_{key}"))
     assert backend._prefix_cache_unsupported() is None

@@ -12,8 +12,8 @@ import pytest
 
 from audiofaith.backends import GenerationSettings, ModelInput, get_profile, load_backend
 from audiofaith.backends.base import GeneratedText
-from audiofaith.cot import split_trace
-from audiofaith.prompts import answer_prefix, trace_prefix, user_text
+from audiofaith.text.cot import split_trace
+from audiofaith.text.prompts import answer_prefix, trace_prefix, user_text
 from tests.backends import hf_checks
 from tests.test_prompts import ITEM, REASONING
 
@@ -161,7 +161,7 @@ def test_protocol_paper_is_refused_cleanly(prefix, tmp_path):
 def test_thinking_profile_keeps_other_profiles_hashes():
     """Adding the trace format to profiles did not change the hash of any profile without one (old
     outputs' sidecars still match)."""
-    from audiofaith.prompts import PROFILES
+    from audiofaith.text.prompts import PROFILES
 
     assert "thinking" not in get_profile("qwen_omni").to_json()
     assert get_profile("qwen3_omni_thinking").to_json()["thinking"]["close"] == "</think>"

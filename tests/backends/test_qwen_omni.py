@@ -8,7 +8,7 @@ import json
 import pytest
 
 from audiofaith.backends import GenerationSettings, ModelInput, load_backend
-from audiofaith.prompts import QWEN_OMNI_SYSTEM_PROMPT, answer_prefix, user_text
+from audiofaith.text.prompts import QWEN_OMNI_SYSTEM_PROMPT, answer_prefix, user_text
 from tests.backends import hf_checks
 from tests.test_prompts import ITEM, REASONING, check_published_golden
 

@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from audiofaith.backends import MODELS, Backend, backend_class, get_profile, get_spec
-from audiofaith.prompts import PROFILES
+from audiofaith.text.prompts import PROFILES
 
 
 @pytest.mark.parametrize("key", sorted(MODELS))
@@ -25,8 +25,8 @@ def test_unknown_model_is_a_clear_error():
 def test_core_modules_do_not_import_torch():
     import subprocess
 
-    code = ("import sys; import audiofaith.cli, audiofaith.runners.baseline, audiofaith.runners.conditioned, "
-            "audiofaith.manifest, audiofaith.answers, audiofaith.cot, audiofaith.prompts, audiofaith.sakura, "
+    code = ("import sys; import audiofaith.cli.main, audiofaith.runners.baseline, audiofaith.runners.conditioned, "
+            "audiofaith.store.manifest, audiofaith.text.answers, audiofaith.text.cot, audiofaith.text.prompts, audiofaith.benchmarks.sakura, "
             "audiofaith.backends; bad = [m for m in ('torch', 'transformers') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -49,11 +49,11 @@ def test_every_spec_names_an_environment_a_tiny_builder_and_a_unique_script_pref
 
 
 def test_interface_has_exactly_the_registered_scripts_and_each_is_the_generic_one():
-    from audiofaith.model_scripts import INTERFACE_DIR, SCRIPT_TEXT, script_target
+    from audiofaith.cli.model_scripts import INTERFACE_DIR, SCRIPT_TEXT, script_target
 
     expected = {name: spec for spec in MODELS.values() for name in spec.scripts}
     present = {path.name for path in INTERFACE_DIR.glob("*.py")}
-    assert not set(expected) - present, f"registered but missing (python -m audiofaith.model_scripts writes them): " \
+    assert not set(expected) - present, f"registered but missing (python -m audiofaith.cli.model_scripts writes them): " \
                                         f"{sorted(set(expected) - present)}"
     assert not present - set(expected), f"scripts without a spec: {sorted(present - set(expected))}"
     for name, spec in expected.items():
@@ -64,7 +64,7 @@ def test_interface_has_exactly_the_registered_scripts_and_each_is_the_generic_on
 
 
 def test_a_script_name_outside_the_registry_is_a_clear_error(capsys):
-    from audiofaith.model_scripts import run_script
+    from audiofaith.cli.model_scripts import run_script
 
     assert run_script("interface/Nope_wrapper.py", ["--help"]) == 2
     assert "no registered model has the script prefix 'Nope'" in capsys.readouterr().err
@@ -73,7 +73,7 @@ def test_a_script_name_outside_the_registry_is_a_clear_error(capsys):
 
 
 def test_missing_scripts_are_written_as_the_generic_one(tmp_path):
-    from audiofaith.model_scripts import SCRIPT_TEXT, write_missing_scripts
+    from audiofaith.cli.model_scripts import SCRIPT_TEXT, write_missing_scripts
 
     (tmp_path / "AF3_wrapper.py").write_text("kept", encoding="utf-8")
     written = write_missing_scripts(tmp_path)
@@ -109,7 +109,7 @@ def test_models_command_lists_the_registry(capsys):
 
 
 def test_tiny_arch_choices_are_the_registry_and_the_rewriter():
-    from audiofaith.tiny import EXTRA_BUILDERS, builders
+    from audiofaith.checkpoints.tiny import EXTRA_BUILDERS, builders
 
     assert list(builders()) == [*MODELS, *EXTRA_BUILDERS]
     assert set(EXTRA_BUILDERS) == {"causal_lm"}
@@ -124,7 +124,7 @@ def test_model_keys_filter_by_environment():
 
 
 def test_backends_never_import_the_tiny_builders():
-    """Production code does not depend on test fixtures: no backend imports audiofaith.tiny or tiny_salmonn."""
+    """Production code does not depend on test fixtures: no backend imports audiofaith.checkpoints.tiny or tiny_salmonn."""
     import ast
 
     from tests.conftest import REPO
@@ -133,6 +133,6 @@ def test_backends_never_import_the_tiny_builders():
         tree = ast.parse(path.read_text(encoding="utf-8"))
         imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
         imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-        assert not {name for name in imported if name.startswith("audiofaith.tiny")}, path.name
+        assert not {name for name in imported if name.startswith("audiofaith.checkpoints.tiny")}, path.name
         assert not any(isinstance(node, ast.ImportFrom) and node.module == "audiofaith" and
                        any(alias.name.startswith("tiny") for alias in node.names) for node in ast.walk(tree)), path.name

@@ -14,7 +14,7 @@ import pytest
 
 from audiofaith.backends import load_backend
 from audiofaith.backends.salmonn import SPEECH_SLOT, SalmonnSetupError, salmonn_prompt, split_prompt
-from audiofaith.prompts import answer_prefix, user_text
+from audiofaith.text.prompts import answer_prefix, user_text
 from tests.conftest import SHARED, requires, run_cli
 from tests.test_prompts import ITEM, REASONING, check_golden
 

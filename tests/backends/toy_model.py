@@ -1,6 +1,6 @@
 """A throwaway model, as the recipe in docs/architecture.md ("Adding a model") says a new model is
 written: one backend, one spec and one tiny builder (here in one test-only module; a real model puts
-the backend in audiofaith/backends/<family>.py, the spec in MODELS and the builder in audiofaith/tiny.py).
+the backend in audiofaith/backends/<family>.py, the spec in MODELS and the builder in audiofaith/checkpoints/tiny.py).
 tests/backends/test_model_recipe.py registers it and runs it through the generic paths."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ class ToyAudioBackend(HFAudioBackend):
 
 def build_toy_audio(out: Path, seed: int = 0) -> Path:
     """3. The tiny builder: a checkpoint of the family's real classes at toy size."""
-    from audiofaith.tiny import build_qwen2_audio
+    from audiofaith.checkpoints.tiny import build_qwen2_audio
 
     return build_qwen2_audio(out, seed)
 

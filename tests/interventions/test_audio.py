@@ -13,15 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audiofaith import perturb
-from audiofaith.audio import load_audio
+from audiofaith.audio import perturb
+from audiofaith.audio.io import load_audio
 from audiofaith.interventions import InterventionContext, audio as family
-from audiofaith.jsonl import read_jsonl
-from audiofaith.manifest import audio_path, load_manifest
-from audiofaith.prompts import DEFAULT_PROFILE
-from audiofaith.records import BaselineRecord
+from audiofaith.store.jsonl import read_jsonl
+from audiofaith.store.manifest import audio_path, load_manifest
+from audiofaith.text.prompts import DEFAULT_PROFILE
+from audiofaith.store.records import BaselineRecord
 from audiofaith.runners.variants import VariantConfig, run_variants
-from audiofaith.tts import DirectoryTTS, EspeakTTS, TTSError, answer_text, espeak_available, tts_file_name
+from audiofaith.audio.tts import DirectoryTTS, EspeakTTS, TTSError, answer_text, espeak_available, tts_file_name
 from tests.conftest import requires
 from tests.runners.fake_backend import FakeBackend
 
@@ -231,7 +231,7 @@ def test_answer_text_and_file_names():
 
 
 def test_tts_dir_clips_and_missing_ones_are_listed(tmp_path):
-    from audiofaith.audio import write_wav
+    from audiofaith.audio.io import write_wav
 
     write_wav(tmp_path / tts_file_name("The answer is dog."), 0.1 * np.ones(8000, np.float32), rate=8000)
     speech = DirectoryTTS(tmp_path).synthesize(["The answer is dog."])

@@ -18,9 +18,9 @@ import pytest
 
 from audiofaith.backends.base import Backend, GenerationSettings, ModelInput
 from audiofaith.interventions import InterventionContext, audio as family
-from audiofaith.jsonl import read_jsonl
-from audiofaith.prompts import DEFAULT_PROFILE
-from audiofaith.records import BaselineRecord
+from audiofaith.store.jsonl import read_jsonl
+from audiofaith.text.prompts import DEFAULT_PROFILE
+from audiofaith.store.records import BaselineRecord
 from audiofaith.runners.common import AudioCache
 from audiofaith.runners.variants import VariantConfig, run_variants
 from tests.conftest import requires
@@ -58,7 +58,7 @@ class HearingBackend(Backend):
 
 @pytest.fixture(scope="module")
 def mixed_animal():
-    from audiofaith.sakura import build_track
+    from audiofaith.benchmarks.sakura import build_track
 
     return build_track(MIXED, "animal", MIXED.parent)
 
@@ -109,7 +109,7 @@ def test_swap_hears_the_source_clip(mixed_animal, tmp_path):
 # -- issue 11, item 5: a swap must change the correct answer -------------------------------------
 
 def _item(name, label, hop, question, choices, gold):
-    from audiofaith.records import ManifestItem
+    from audiofaith.store.records import ManifestItem
 
     return ManifestItem(id=f"sakura/animal/{hop}/{name}", dataset="sakura", subset="animal", hop=hop,
                         audio=f"a/{name}.wav", question=question, choices=tuple(choices),

@@ -14,8 +14,8 @@ import pytest
 from audiofaith.benchmarks import get_spec
 from audiofaith.benchmarks.common import build_benchmark
 from audiofaith.interventions import InterventionContext, audio as family
-from audiofaith.prompts import DEFAULT_PROFILE
-from audiofaith.records import BaselineRecord, InterventionRecord
+from audiofaith.text.prompts import DEFAULT_PROFILE
+from audiofaith.store.records import BaselineRecord, InterventionRecord
 from audiofaith.report.load import conditioned_line
 from tests.runners.fake_backend import FakeBackend
 from tests.test_benchmarks import mmau_question

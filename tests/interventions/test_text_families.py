@@ -16,10 +16,10 @@ from audiofaith.interventions.answer_stripped import keep_sentences, strip_answe
 from audiofaith.interventions.filler import filler_copies, filler_text, tokens_per_copy
 from audiofaith.interventions.hint import hint_letters, hinted_user_text, mentions_hint
 from audiofaith.interventions.partial_filler import replace_words, replaced_words, word_spans
-from audiofaith.jsonl import read_jsonl
-from audiofaith.prompts import DEFAULT_PROFILE, user_text
-from audiofaith.records import BaselineRecord, ManifestItem
-from audiofaith.rewriter import clean_reply, mistake_prompt, paraphrase_prompt, rewrite_all, unchanged
+from audiofaith.store.jsonl import read_jsonl
+from audiofaith.text.prompts import DEFAULT_PROFILE, user_text
+from audiofaith.store.records import BaselineRecord, ManifestItem
+from audiofaith.text.rewriter import clean_reply, mistake_prompt, paraphrase_prompt, rewrite_all, unchanged
 from audiofaith.runners.variants import VariantConfig, run_variants, with_cue_references
 from tests.runners.fake_backend import FakeBackend
 
@@ -286,7 +286,7 @@ def test_paraphrasing_variants():
 @given(st.lists(st.sampled_from(["It barks.", "A dog!", "Loud noise here.", "(B) fits?", "So crow."]),
                 min_size=1, max_size=6), st.integers(0, 5), st.text(alphabet="xyz ", min_size=1, max_size=8))
 def test_corrupted_prefix_keeps_the_text_before_the_sentence(sentences, i, rewritten):
-    from audiofaith.cot import sentence_spans
+    from audiofaith.text.cot import sentence_spans
 
     text = " ".join(sentences)
     spans = sentence_spans(text)
@@ -299,7 +299,7 @@ def test_corrupted_prefix_keeps_the_text_before_the_sentence(sentences, i, rewri
 
 @pytest.fixture()
 def animal(synthetic_data):
-    from audiofaith.manifest import load_manifest
+    from audiofaith.store.manifest import load_manifest
 
     return load_manifest(synthetic_data["manifests"]["animal"])[0]
 

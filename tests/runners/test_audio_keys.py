@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from audiofaith.manifest import load_manifest
-from audiofaith.prompts import DEFAULT_PROFILE
+from audiofaith.store.manifest import load_manifest
+from audiofaith.text.prompts import DEFAULT_PROFILE
 from audiofaith.runners.baseline import BaselineConfig, run_baseline
 from audiofaith.runners.variants import Variant, VariantConfig, run_variants
 from tests.runners.fake_backend import FakeBackend

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from audiofaith.backends.base import GenerationSettings, ModelInput
-from audiofaith.jsonl import read_jsonl
-from audiofaith.prompts import DEFAULT_PROFILE
+from audiofaith.store.jsonl import read_jsonl
+from audiofaith.text.prompts import DEFAULT_PROFILE
 from audiofaith.runners.backoff import BackoffBackend, is_out_of_memory
 from tests.runners.fake_backend import FakeBackend
 
@@ -65,7 +65,7 @@ def test_other_errors_and_single_item_oom_propagate():
 
 
 def test_baseline_runner_survives_oom(synthetic_data, tmp_path):
-    from audiofaith.manifest import load_manifest
+    from audiofaith.store.manifest import load_manifest
     from audiofaith.runners.baseline import BaselineConfig, run_baseline
 
     items = load_manifest(synthetic_data["manifests"]["emotion"])

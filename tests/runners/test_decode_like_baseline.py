@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from audiofaith.backends.base import GenerationSettings, ModelInput
-from audiofaith.jsonl import read_jsonl
-from audiofaith.pipeline import BaselineStage, Hardware, InterventionStage, Selection, run_stage
-from audiofaith.prompts import DEFAULT_PROFILE
-from audiofaith.provenance import sidecar_path
+from audiofaith.store.jsonl import read_jsonl
+from audiofaith.runners.pipeline import BaselineStage, Hardware, InterventionStage, Selection, run_stage
+from audiofaith.text.prompts import DEFAULT_PROFILE
+from audiofaith.store.provenance import sidecar_path
 from audiofaith.runners.variants import CotSampler, Variant, VariantConfig, _answer_group, _new_record
-from audiofaith.seeds import derive_seed
+from audiofaith.runners.seeds import derive_seed
 from tests.runners.fake_backend import FakeBackend
 from tests.test_prompts import ITEM
 
@@ -99,7 +99,7 @@ def test_the_report_shows_the_unedited_control_as_its_own_row(tmp_path):
     import csv
 
     from audiofaith import report
-    from audiofaith.jsonl import write_jsonl
+    from audiofaith.store.jsonl import write_jsonl
     from tests.test_report import M1_COT, _baseline, _conditioned, _manifest
 
     outputs = tmp_path / "output"

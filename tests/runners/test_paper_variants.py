@@ -9,9 +9,9 @@ from typing import List, Optional
 import numpy as np
 
 from audiofaith.backends.base import Backend, GenerationSettings, ModelInput
-from audiofaith.protocols import GIVEN_THE_REASONING, paper_protocol
+from audiofaith.text.protocols import GIVEN_THE_REASONING, paper_protocol
 from audiofaith.runners.variants import CotSampler, Variant, VariantConfig, _answer_group_paper, _new_record
-from audiofaith.seeds import derive_seed
+from audiofaith.runners.seeds import derive_seed
 from tests.test_prompts import ITEM
 
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from audiofaith.backends import GenerationSettings, ModelInput, load_backend
-from audiofaith.jsonl import read_jsonl
-from audiofaith.manifest import load_manifest
-from audiofaith.prompts import DEFAULT_PROFILE
+from audiofaith.store.jsonl import read_jsonl
+from audiofaith.store.manifest import load_manifest
+from audiofaith.text.prompts import DEFAULT_PROFILE
 from audiofaith.runners.backoff import BackoffBackend
 from audiofaith.runners.baseline import BaselineConfig, run_baseline
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 from typing import Dict, List, Sequence
 
 from audiofaith.backends.base import Backend, GeneratedText, GenerationSettings, ModelInput
-from audiofaith.jsonl import read_jsonl
-from audiofaith.manifest import load_manifest
-from audiofaith.prompts import QWEN3_THINKING, PromptProfile
+from audiofaith.store.jsonl import read_jsonl
+from audiofaith.store.manifest import load_manifest
+from audiofaith.text.prompts import QWEN3_THINKING, PromptProfile
 from audiofaith.runners.baseline import BaselineConfig, run_baseline, summarize
 from audiofaith.runners.variants import VariantConfig, run_variants
-from audiofaith.variant import Variant
+from audiofaith.runners.variant import Variant
 
 PROFILE = PromptProfile(name="thinking_test", thinking=QWEN3_THINKING)
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from audiofaith.jsonl import read_jsonl
-from audiofaith.prompts import DEFAULT_PROFILE
-from audiofaith.records import ManifestItem
+from audiofaith.store.jsonl import read_jsonl
+from audiofaith.text.prompts import DEFAULT_PROFILE
+from audiofaith.store.records import ManifestItem
 from audiofaith.runners.variants import Variant, VariantConfig, run_variants
 from tests.runners.fake_backend import FakeBackend
 
 
 @pytest.fixture()
 def items(synthetic_data):
-    from audiofaith.manifest import load_manifest
+    from audiofaith.store.manifest import load_manifest
 
     return load_manifest(synthetic_data["manifests"]["animal"])
 

@@ -2,7 +2,7 @@
 (``$SALMONN_REPO``, default ``../shared/salmonn-code``; every test skips without it, and fails
 under AUDIOFAITH_CI=1) and the
 tiny random-weight stand-ins for its four weights, built once per session by
-``python -m audiofaith.tiny --arch salmonn`` as a user would. These tests run in SALMONN's own
+``python -m audiofaith.checkpoints.tiny --arch salmonn`` as a user would. These tests run in SALMONN's own
 environment (``make test-salmonn``: requirements/salmonn-cpu.txt); tests/conftest.py leaves this
 folder out of other environments."""
 
@@ -29,7 +29,7 @@ def checkout() -> Path:
 
 
 def _build(arch: str, out: Path, repo: Path) -> Path:
-    done = run_cli("-m", "audiofaith.tiny", "--arch", arch, "--out", str(out), "--salmonn_repo", str(repo),
+    done = run_cli("-m", "audiofaith.checkpoints.tiny", "--arch", arch, "--out", str(out), "--salmonn_repo", str(repo),
                    subprocess_=True)  # before this process imports transformers (see tiny_salmonn)
     assert done.returncode == 0, done.stderr
     return out
@@ -40,7 +40,7 @@ def tiny_salmonn(checkout, tmp_path_factory) -> Path:
     """The four SALMONN weights at toy size (2-layer LLaMA), built by the checkout's code; the
     process environment is made offline with the built bert-base-uncased cache (set before any
     in-process transformers import, which reads it once)."""
-    from audiofaith.tiny_salmonn import offline_env
+    from audiofaith.checkpoints.tiny_salmonn import offline_env
 
     out = _build("salmonn", tmp_path_factory.mktemp("tiny") / "salmonn", checkout)
     os.environ.update(offline_env(out))
@@ -55,7 +55,7 @@ def tiny_salmonn_13b(checkout, tiny_salmonn, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def weights(tiny_salmonn) -> dict:
-    from audiofaith.tiny_salmonn import weight_paths
+    from audiofaith.checkpoints.tiny_salmonn import weight_paths
 
     return weight_paths(tiny_salmonn)
 

@@ -133,7 +133,7 @@ def test_generation_matches_the_official_single_item_path(backend, checkout, tmp
     import soundfile
     import torch
 
-    from audiofaith.audio import load_audio
+    from audiofaith.audio.io import load_audio
 
     wav = tmp_path / "clip.wav"
     rng = np.random.default_rng(3)

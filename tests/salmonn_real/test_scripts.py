@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from audiofaith.jsonl import read_jsonl, write_jsonl
-from audiofaith.manifest import load_manifest
+from audiofaith.store.jsonl import read_jsonl, write_jsonl
+from audiofaith.store.manifest import load_manifest
 from tests.conftest import run_cli as _run_cli
 
 

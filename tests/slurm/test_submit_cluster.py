@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from audiofaith.jsonl import read_jsonl
-from audiofaith.provenance import sidecar_path
-from audiofaith.sharding import line_key
-from audiofaith.slurm import load_plan, stage_output
+from audiofaith.store.jsonl import read_jsonl
+from audiofaith.store.provenance import sidecar_path
+from audiofaith.store.sharding import line_key
+from audiofaith.runners.slurm import load_plan, stage_output
 from tests.conftest import SHARED, run_cli
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -80,7 +80,7 @@ def start_now(job: str, timeout: float = 30) -> None:
 
 @pytest.fixture(scope="module")
 def animal_manifest(tmp_path_factory) -> Path:
-    from audiofaith.sakura import prepare_sakura
+    from audiofaith.benchmarks.sakura import prepare_sakura
 
     out = tmp_path_factory.mktemp("manifests") / "sakura"
     return prepare_sakura(SHARED / "sakura-sample-mixed", out, SHARED, tracks=["animal"])["animal"]

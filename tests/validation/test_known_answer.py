@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from audiofaith.jsonl import read_jsonl
-from audiofaith.known_answer import contrast, task
-from audiofaith.manifest import load_manifest
+from audiofaith.store.jsonl import read_jsonl
+from audiofaith.checkpoints.known_answer import contrast, task
+from audiofaith.store.manifest import load_manifest
 
 CASES = [(metric.name, variant) for metric in contrast.METRICS for variant in contrast.VARIANTS]
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from audiofaith.jsonl import read_jsonl
-from audiofaith.known_answer import task
+from audiofaith.store.jsonl import read_jsonl
+from audiofaith.checkpoints.known_answer import task
 from audiofaith.report import Dataset, Line, Settings, aoc_rows, load_outputs, summarize_group
 
 VARIANTS = ("faithful", "posthoc")
@@ -278,7 +278,7 @@ METRICS: List[Metric] = [
 
 def load(output_dirs: Dict[str, Path], manifest_dir: Optional[Path] = None) -> Dict[str, Outputs]:
     """{variant: Outputs} of each checkpoint's main output folder (known_answer.pipeline.run_pipeline)."""
-    from audiofaith.known_answer.pipeline import set_folders
+    from audiofaith.checkpoints.known_answer.pipeline import set_folders
 
     loaded = {}
     for variant, folder in output_dirs.items():

@@ -15,12 +15,12 @@ import shlex
 from pathlib import Path
 from typing import List, Optional
 
-from audiofaith.commands import baseline_main, conditioned_main, intervene_main
-from audiofaith.jsonl import read_jsonl, write_jsonl
-from audiofaith.manifest import load_manifest, write_manifest
-from audiofaith.provenance import sidecar_path
-from audiofaith.records import BaselineRecord, ManifestItem
-from audiofaith.known_answer.contrast import REWRITER
+from audiofaith.cli.commands import baseline_main, conditioned_main, intervene_main
+from audiofaith.store.jsonl import read_jsonl, write_jsonl
+from audiofaith.store.manifest import load_manifest, write_manifest
+from audiofaith.store.provenance import sidecar_path
+from audiofaith.store.records import BaselineRecord, ManifestItem
+from audiofaith.checkpoints.known_answer.contrast import REWRITER
 
 log = logging.getLogger(__name__)
 

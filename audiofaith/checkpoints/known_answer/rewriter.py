@@ -1,7 +1,7 @@
 """The rule-based rewriter of the known-answer task (``--rewriter_model rules:known_answer``).
 
 It edits the task's CoTs the way a model rewriter would, by fixed rules on the task's own
-vocabulary (``audiofaith.known_answer.task``), so adding mistakes and paraphrasing can run on the
+vocabulary (``audiofaith.checkpoints.known_answer.task``), so adding mistakes and paraphrasing can run on the
 known-answer checkpoints without a second language model:
 
 - **mistake** (``adding_mistakes``): every class the sentence names, by its description ("low,
@@ -13,7 +13,7 @@ known-answer checkpoints without a second language model:
   into the next wording of the same sentence (``task.TEMPLATES``), keeping the class it names; other
   sentences are kept verbatim.
 
-It reads the sentence or text from the prompt the family sends (``audiofaith.rewriter.mistake_prompt``
+It reads the sentence or text from the prompt the family sends (``audiofaith.text.rewriter.mistake_prompt``
 / ``paraphrase_prompt``), so it plugs into the same batched loop as a model rewriter.
 """
 
@@ -22,8 +22,8 @@ from __future__ import annotations
 import re
 from typing import List, Optional
 
-from audiofaith.known_answer import task
-from audiofaith.rewriter import MISTAKE_LABEL, prompt_subject
+from audiofaith.checkpoints.known_answer import task
+from audiofaith.text.rewriter import MISTAKE_LABEL, prompt_subject
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 

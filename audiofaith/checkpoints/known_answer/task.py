@@ -17,9 +17,9 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from audiofaith.audio import write_wav
-from audiofaith.manifest import write_manifest
-from audiofaith.records import ManifestItem
+from audiofaith.audio.io import write_wav
+from audiofaith.store.manifest import write_manifest
+from audiofaith.store.records import ManifestItem
 
 SAMPLE_RATE = 16000
 DATASET = "known_answer"

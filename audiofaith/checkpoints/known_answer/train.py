@@ -1,11 +1,11 @@
 """Train the known-answer checkpoints (imports torch; the rest of the package does not).
 
-    python -m audiofaith.tiny --arch qwen2_audio --trained faithful --out DIR
-    python -m audiofaith.tiny --arch qwen2_audio --trained posthoc  --out DIR
+    python -m audiofaith.checkpoints.tiny --arch qwen2_audio --trained faithful --out DIR
+    python -m audiofaith.checkpoints.tiny --arch qwen2_audio --trained posthoc  --out DIR
 
 Both variants are the same small ``Qwen2AudioForConditionalGeneration`` (the real classes, the
 real processor, a toy ``Qwen2Tokenizer``), trained from the same seed on the same examples of the
-task in ``audiofaith.known_answer.task``. Both learn to write the same CoT (what they hear, then
+task in ``audiofaith.checkpoints.known_answer.task``. Both learn to write the same CoT (what they hear, then
 which animal that is) and the answer line. They differ only in the target of the answer letter
 when the CoT they read disagrees with the clip:
 
@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from audiofaith.known_answer import task
-from audiofaith.prompts import DIRECT_INSTRUCTION, answer_prefix, user_text
+from audiofaith.checkpoints.known_answer import task
+from audiofaith.text.prompts import DIRECT_INSTRUCTION, answer_prefix, user_text
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,9 @@ def cache_key(config: TrainConfig, variant: str) -> str:
     import torch
     import transformers
 
-    from audiofaith import audio, prompts, tiny
+    import audiofaith.audio.io as audio_io
+    from audiofaith.checkpoints import tiny
+    from audiofaith.text import prompts
 
     here = Path(__file__).resolve().parent
     digest = hashlib.sha256()
@@ -127,7 +129,7 @@ def cache_key(config: TrainConfig, variant: str) -> str:
                               "transformers": transformers.__version__, "numpy": numpy.__version__,
                               "soundfile": soundfile.__version__, "tokenizers": tokenizers.__version__,
                               "cpu_capability": _capability()}, sort_keys=True).encode())
-    for source in (here / "task.py", here / "train.py", Path(prompts.__file__), Path(audio.__file__)):
+    for source in (here / "task.py", here / "train.py", Path(prompts.__file__), Path(audio_io.__file__)):
         digest.update(source.read_bytes())
     for part in (tiny.toy_qwen2_tokenizer, tiny.save_tiny):
         digest.update(inspect.getsource(part).encode())
@@ -455,8 +457,8 @@ def _train_single_thread(out: Path, variant: str, config: TrainConfig, key: str,
     from transformers import (Qwen2AudioConfig, Qwen2AudioForConditionalGeneration, Qwen2AudioProcessor,
                               WhisperFeatureExtractor)
 
-    from audiofaith.audio import load_audio
-    from audiofaith.tiny import save_tiny, toy_qwen2_tokenizer
+    from audiofaith.audio.io import load_audio
+    from audiofaith.checkpoints.tiny import save_tiny, toy_qwen2_tokenizer
 
     torch.manual_seed(config.seed)
     rng_examples = random.Random(config.seed)  # the same example draws for both variants

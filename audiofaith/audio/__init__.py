@@ -1,0 +1,1 @@
+"""Audio input: reading and writing clips, perturbations, speech synthesis for hints."""

@@ -1,0 +1,1 @@
+"""The command line: ``python -m audiofaith``, the stage commands, the interface scripts' entry."""

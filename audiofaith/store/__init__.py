@@ -1,0 +1,1 @@
+"""Files on disk: records, manifests, JSONL output, provenance sidecars, locks, resume and shards."""
