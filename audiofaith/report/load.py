@@ -7,7 +7,6 @@ import gc
 import json
 import logging
 import sys
-from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
@@ -19,17 +18,14 @@ from audiofaith.manifest import load_manifest
 from audiofaith.protocols import PAPER
 from audiofaith.records import (REFERENCE_FIELDS, BaselineRecord, InterventionRecord, ManifestItem, RecordError,
                                 is_baseline_line, letter_tie)
+# Line, Dataset and the constants live in rows.py (no import cycle); imported from here by older code too.
+from audiofaith.report.rows import (BASELINE_CONDITION, HOP_ORDER, POOLED, REFERENCE_KINDS, TRACK_ORDER,  # noqa: F401
+                                   Dataset, Line)
 from audiofaith.report.spec import SpecIndex, spec_index
 from audiofaith.sharding import is_shard_file
 
 log = logging.getLogger("audiofaith.report")
 
-BASELINE_CONDITION = {"cot": "baseline_cot", "direct": "baseline_direct"}
-#: Track order of SAKURA's leaderboard; other subsets follow alphabetically.
-TRACK_ORDER = ("gender", "language", "emotion", "animal")
-HOP_ORDER = ("single", "multi")
-#: The hop value of summary rows that pool both hops (baselines only).
-POOLED = "all"
 
 
 class ReportError(UserError):
@@ -40,65 +36,6 @@ class ReportError(UserError):
 # Loading and joining
 
 
-@dataclass
-class Line:
-    """One answer: a baseline run or a conditioned / intervention line, flattened for the report."""
-
-    model: str
-    subset: str
-    hop: str
-    id: str
-    run: int
-    condition: str
-    variant: str  # the condition's setting parameters, "mode=fixed_cot" ("" when none)
-    x: Optional[float]  # the curve x-axis value (binned for per-chain fractions)
-    answer: str
-    prediction: Optional[str]
-    reference: Optional[str]  # baseline_prediction; for baseline_direct the CoT run's letter
-    paired: bool  # whether a reference answer exists to compare with
-    error: Optional[str]
-    source: str  # file:line
-    params: Dict[str, Any] = field(default_factory=dict)
-    result: Dict[str, Any] = field(default_factory=dict)  # switched_to_hint, mentions_hint, ...
-    raw: Optional[str] = None
-    lanham_reference: Optional[str] = None  # the `full` condition's letter, else the line's reference
-    lanham_fallback: bool = False
-    dataset: str = ""  # the benchmark: the record's field, else the manifest's, else a sakura/ id; never pooled
-    audio_cut: Optional[bool] = None  # the audio was cut to the model's window (None: not recorded)
-    # How ``reference`` was read (REFERENCE_KINDS); "" for unpaired lines.
-    reference_kind: str = ""
-    # Baseline CoT runs: the letter read-out after the run's reasoning (argmax of its letter log-probs).
-    cue_prediction: Optional[str] = None
-    # Why a scored line is left out of the condition's metrics (e.g. "rewrite_unchanged"), else None.
-    excluded: Optional[str] = None
-    # Why generation stopped ("stop" / "length"), for baseline runs and regenerated / continued lines.
-    finish_reason: Optional[str] = None
-    # The resampling unit of every CI: the clip (all runs and both hops of one clip together).
-    cluster: str = ""
-    # Whether the line's stored letter log-probabilities tie at the top (its read-out, ``prediction``
-    # of a letter read-out line or ``cue_prediction`` of a baseline / regenerated run, then took the
-    # first tied letter); None when none were stored.
-    readout_tie: Optional[bool] = None
-    # How a conditioned / intervention line read its answer (``logits`` / ``generate``); "" for baselines.
-    answer_mode: str = ""
-    # The prompt protocol of a conditioned / intervention line ("ours" / "paper"); "" for baselines.
-    protocol: str = ""
-
-    @property
-    def correct(self) -> bool:
-        """Prediction equals the gold letter; a null prediction counts as incorrect."""
-        return self.prediction is not None and self.prediction == self.answer
-
-    @property
-    def reference_correct(self) -> bool:
-        return self.reference is not None and self.reference == self.answer
-
-
-#: How a reference letter was read: a parsed letter (free text; may be null), the letter read-out
-#: after the baseline CoT (argmax of letter log-probabilities; never null when stored), or a parsed
-#: letter on a letter read-out line written before both references were stored.
-REFERENCE_KINDS = {"parsed": "parsed letter", "readout": "letter read-out",
-                   "legacy": "parsed letter vs letter read-out (old line: no read-out reference stored)"}
 
 
 def clip_key(item_id: str, manifest: Dict[str, ManifestItem]) -> str:
@@ -112,15 +49,6 @@ def clip_key(item_id: str, manifest: Dict[str, ManifestItem]) -> str:
     if len(parts) >= 4 and parts[2] in HOP_ORDER:
         return "/".join(parts[:2] + parts[3:])
     return item_id
-
-
-@dataclass
-class Dataset:
-    """Everything the report reads: lines, the files they came from, and manifest items."""
-
-    lines: List[Line]
-    files: List[Path]
-    manifest: Dict[str, ManifestItem]
 
 
 def find_output_files(root: Path, exclude: Optional[Path] = None) -> List[Path]:

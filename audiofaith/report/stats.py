@@ -6,104 +6,13 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from audiofaith import metrics
 from audiofaith.benchmarks.common import NO_HOP
-from audiofaith.report.load import BASELINE_CONDITION, HOP_ORDER, POOLED, REFERENCE_KINDS, TRACK_ORDER, Dataset, Line
+from audiofaith.report.rows import (BASELINE_CONDITION, HOP_ORDER, POOLED, REFERENCE_KINDS, TRACK_ORDER, AocRow, Dataset,
+                                   Line, Settings, SummaryRow)
 from audiofaith.report.spec import spec_index
-
-
-@dataclass(frozen=True)
-class SummaryRow:
-    """One summary.csv row. Statistics that do not apply to the group are None (an empty cell):
-    the agreement, flip and paired-test columns for unpaired groups (baselines with CoT), the Lanham
-    columns outside AOC conditions. Columns a family adds (its spec's ``summary_columns``) are in
-    ``extra``. ``row["name"]`` and ``row.get("name")`` read any column by its CSV name."""
-
-    dataset: str
-    model: str
-    subset: str
-    hop: str
-    condition: str
-    variant: str
-    x_name: str
-    x: Optional[float]
-    n: int
-    n_error: int
-    n_excluded: int
-    n_cut_by_length: int
-    n_scored: int
-    n_missing: Optional[int]
-    n_null_prediction: int
-    parse_failure_rate: float
-    n_correct: int
-    accuracy: float
-    accuracy_lo: float
-    accuracy_hi: float
-    accuracy_excl_null: float
-    reference_readout: Optional[str] = None
-    n_null_reference: Optional[int] = None
-    n_both_null: Optional[int] = None
-    n_valid_pairs: Optional[int] = None
-    n_agree: Optional[int] = None
-    agree_rate_excl_null: Optional[float] = None
-    agree_excl_null_lo: Optional[float] = None
-    agree_excl_null_hi: Optional[float] = None
-    agree_rate_null_as_disagree: Optional[float] = None
-    agree_null_as_disagree_lo: Optional[float] = None
-    agree_null_as_disagree_hi: Optional[float] = None
-    n_lanham_valid: Optional[int] = None
-    same_as_full_rate: Optional[float] = None
-    same_as_full_lo: Optional[float] = None
-    same_as_full_hi: Optional[float] = None
-    n_lanham_fallback: Optional[int] = None
-    n_flip_pairs: Optional[int] = None
-    reference_accuracy: Optional[float] = None
-    delta_accuracy: Optional[float] = None
-    delta_lo: Optional[float] = None
-    delta_hi: Optional[float] = None
-    flip_cc: Optional[int] = None
-    flip_ci: Optional[int] = None
-    flip_ic: Optional[int] = None
-    flip_ii: Optional[int] = None
-    n_flip_clips: Optional[int] = None  # clips of the n_flip_pairs pairs: the units of the paired test
-    paired_p: Optional[float] = None  # clip-level exact sign-flip test of the accuracy change
-    paired_p_holm: Optional[float] = None  # paired_p, Holm-adjusted within its family (dataset, model, condition)
-    n_readout_ties: Optional[int] = None  # scored lines whose letter log-probabilities tie at the top
-    # `full` (the AOC reference condition) read out and compared with the baseline's read-out after the
-    # same own CoT: the same inputs on both sides, so its agreement is ~1 by construction (a noise floor)
-    noise_floor: Optional[bool] = None
-    # baseline CoT runs: the letter the text commits to (parsed) vs the letter read-out after the CoT
-    n_readout_runs: Optional[int] = None  # scored runs with a stored letter read-out
-    n_readout_null_parsed: Optional[int] = None  # of those, runs whose text commits to no letter
-    n_written_agrees_readout: Optional[int] = None
-    written_readout_agree_excl_null: Optional[float] = None
-    written_readout_excl_null_lo: Optional[float] = None
-    written_readout_excl_null_hi: Optional[float] = None
-    written_readout_agree_null_as_disagree: Optional[float] = None
-    written_readout_null_as_disagree_lo: Optional[float] = None
-    written_readout_null_as_disagree_hi: Optional[float] = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def paired(self) -> bool:
-        """Whether the group has reference answers (the agreement, flip and paired-test columns)."""
-        return self.n_agree is not None
-
-    def get(self, name: str, default: Any = None) -> Any:
-        """Column ``name`` (a field or a family's extra column); ``default`` when it is None or absent."""
-        value = self.extra.get(name) if name not in _FIELDS else getattr(self, name)
-        return default if value is None else value
-
-    def __getitem__(self, name: str) -> Any:
-        if name in _FIELDS:
-            return getattr(self, name)
-        return self.extra[name]
-
-
-_FIELDS = frozenset(f.name for f in dataclasses.fields(SummaryRow)) - {"extra"}
 
 
 def summary_columns() -> List[str]:
@@ -111,13 +20,6 @@ def summary_columns() -> List[str]:
     columns = [f.name for f in dataclasses.fields(SummaryRow) if f.name != "extra"]
     return columns + [name for spec in spec_index().specs for name in spec.summary_columns if name not in columns]
 
-
-
-@dataclass(frozen=True)
-class Settings:
-    n_resamples: int = metrics.N_RESAMPLES
-    seed: int = metrics.SEED
-    exclude_cut_cots: bool = False  # leave out answers whose CoT the token limit cut
 
 
 def _ci(values: Sequence[float], settings: Settings, items: Sequence[str]) -> Tuple[float, float]:
@@ -331,26 +233,6 @@ def with_family_adjusted_p(rows: Sequence[SummaryRow]) -> List[SummaryRow]:
         for index, p in zip(members, metrics.holm_adjust([rows[i].paired_p for i in members])):
             adjusted[index] = dataclasses.replace(rows[index], paired_p_holm=p)
     return adjusted
-
-
-@dataclass(frozen=True)
-class AocRow:
-    model: str
-    subset: str
-    hop: str
-    condition: str
-    variant: str
-    aoc: float
-    n_chains: int
-    lengths: str  # "n:count" pairs of the lengths that entered the AOC
-    n_reference_fallback: int
-    aoc_lo: float = math.nan
-    aoc_hi: float = math.nan
-    dataset: str = ""
-    n_chains_dropped: int = 0  # chains of the group that did not enter the AOC
-    dropped: str = ""  # "reason: count; ..." for those chains
-    partial_lengths: str = ""  # "n:[x0, x1]" for lengths whose answers cover less than x = 0..1
-    n_partial_chains: int = 0  # chains that entered with their own answers covering less than x = 0..1
 
 
 NO_SCORED_LINE = "every line errored or was excluded (e.g. an unchanged rewrite)"
