@@ -101,6 +101,30 @@ def test_cluster_codes_of_a_larger_set_give_the_same_bootstrap():
         line_by_line_bootstrap_ci(values, 200, 1, labels)
 
 
+def test_the_summary_draws_each_size_once_with_the_same_numbers(tmp_path, monkeypatch):
+    """summarize asks for every CI first and computes them in the order of their number of clips:
+    even when only the last size's draws are kept, each size is drawn once (not again whenever
+    another size came in between), and the rows are those of a report that kept every size."""
+    from collections import OrderedDict
+
+    write_synthetic_outputs(tmp_path / "output", n_clips=8, runs=2, seed=3, manifest_dir=tmp_path / "manifests")
+    dataset = report.load_outputs(tmp_path / "output", tmp_path / "manifests")
+    settings = report.Settings(n_resamples=300, seed=7)
+    kept_every_size = repr(report.summarize(dataset, settings))
+    monkeypatch.setattr(metrics, "KEPT_DRAW_CELLS", 1)  # only the most recent size is kept
+    monkeypatch.setattr(metrics, "_DRAWS", OrderedDict())
+    made = []
+    make = metrics.ResampleDraws.__init__
+
+    def counted(self, m, n_resamples, seed):
+        made.append(m)
+        make(self, m, n_resamples, seed)
+
+    monkeypatch.setattr(metrics.ResampleDraws, "__init__", counted)
+    assert repr(report.summarize(dataset, settings)) == kept_every_size
+    assert len(made) > 3 and sorted(made) == sorted(set(made)), made
+
+
 def test_the_collector_pause_ends_with_the_report_or_its_error(tmp_path):
     import gc
 
