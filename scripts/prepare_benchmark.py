@@ -26,8 +26,8 @@ from typing import List, Optional  # noqa: E402
 
 from audiofaith.benchmarks import BENCHMARKS, get_spec  # noqa: E402
 from audiofaith.benchmarks.common import (  # noqa: E402
-    BenchmarkError, build_benchmark, diff_manifests, summarize, write_manifests,
-)
+                                          BenchmarkError, build_benchmark, diff_manifests, summarize, write_manifests,
+                                          )
 from audiofaith.store.manifest import ManifestError, load_manifest  # noqa: E402
 
 log = logging.getLogger("prepare_benchmark")

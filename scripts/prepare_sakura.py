@@ -27,8 +27,8 @@ from typing import Dict, List, Optional  # noqa: E402
 from audiofaith.store.jsonl import read_jsonl  # noqa: E402
 from audiofaith.store.manifest import ManifestError, load_manifest  # noqa: E402
 from audiofaith.benchmarks.sakura import (  # noqa: E402
-    CLONE_HINT, METADATA_SOURCES, TRACKS, SakuraError, prepare_sakura, summarize,
-)
+                                          CLONE_HINT, METADATA_SOURCES, TRACKS, SakuraError, prepare_sakura, summarize,
+                                          )
 
 log = logging.getLogger("prepare_sakura")
 

@@ -16,7 +16,7 @@ from audiofaith.cli.commands import baseline_main, conditioned_main, intervene_m
 from audiofaith.errors import UserError
 from audiofaith.store.jsonl import read_jsonl
 from audiofaith.runners.pipeline import (BaselineStage, ConditionedStage, Hardware, InterventionStage, Selection,
-                                 run_stage)
+                                         run_stage)
 
 PACKAGE = Path(__file__).resolve().parents[1] / "audiofaith"
 

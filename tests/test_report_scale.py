@@ -102,6 +102,30 @@ def test_cluster_codes_of_a_larger_set_give_the_same_bootstrap():
         line_by_line_bootstrap_ci(values, 200, 1, labels)
 
 
+def test_the_summary_draws_each_size_once_with_the_same_numbers(tmp_path, monkeypatch):
+    """summarize asks for every CI first and computes them in the order of their number of clips:
+    even when only the last size's draws are kept, each size is drawn once (not again whenever
+    another size came in between), and the rows are those of a report that kept every size."""
+    from collections import OrderedDict
+
+    write_synthetic_outputs(tmp_path / "output", n_clips=8, runs=2, seed=3, manifest_dir=tmp_path / "manifests")
+    dataset = report.load_outputs(tmp_path / "output", tmp_path / "manifests")
+    settings = report.Settings(n_resamples=300, seed=7)
+    kept_every_size = repr(report.summarize(dataset, settings))
+    monkeypatch.setattr(metrics, "KEPT_DRAW_CELLS", 1)  # only the most recent size is kept
+    monkeypatch.setattr(metrics, "_DRAWS", OrderedDict())
+    made = []
+    make = metrics.ResampleDraws.__init__
+
+    def counted(self, m, n_resamples, seed):
+        made.append(m)
+        make(self, m, n_resamples, seed)
+
+    monkeypatch.setattr(metrics.ResampleDraws, "__init__", counted)
+    assert repr(report.summarize(dataset, settings)) == kept_every_size
+    assert len(made) > 3 and sorted(made) == sorted(set(made)), made
+
+
 def test_the_collector_pause_ends_with_the_report_or_its_error(tmp_path):
     import gc
 
@@ -125,6 +149,49 @@ def test_the_collector_pause_ends_with_the_report_or_its_error(tmp_path):
     with pytest.raises(Exception, match="baseline_x.jsonl:1"):
         report.write_report(tmp_path / "output", tmp_path / "report", None)
     assert gc.isenabled()
+
+
+def test_a_file_reads_each_line_as_its_record_would(tmp_path):
+    """load_file splits conditioned / intervention lines without building their records: every
+    Line equals the one built from ``InterventionRecord.from_json``, for every line kind of the
+    synthetic outputs and for a version-0 line, a line without optional fields, a parameter that
+    shadows a record field and a swap line kept apart by its family's variant suffix."""
+    from audiofaith.store.jsonl import iter_jsonl
+    from audiofaith.store.records import BaselineRecord, InterventionRecord, is_baseline_line
+    from audiofaith.report.load import baseline_lines, conditioned_line, load_file
+
+    write_synthetic_outputs(tmp_path / "output", n_clips=3, runs=2, seed=5)
+    extra_lines = [
+        {"id": "sakura/animal/single/c0", "model": "m1", "run": 0, "condition": "full", "answer": "A",
+         "prediction": "B", "baseline_prediction": "B"},  # version 0: no schema_version, dataset, protocol
+        {"schema_version": 1, "id": "sakura/emotion/multi/c1", "run": 1, "condition": "early_answering",
+         "model": "m2", "n": 4, "k": 1, "fraction": 0.25, "model_note": "x", "param_names": ["fraction", "k", "n"]},
+        {"schema_version": 1, "id": "sakura/animal/multi/c2", "model": "m1", "run": 0, "condition": "noise_snr",
+         "answer": "C", "prediction": "C", "letter_logprobs": {"A": -1.0, "C": -1.0}, "error": None,
+         "hop": "shadowed", "param_names": ["hop"]},
+        {"schema_version": 1, "id": "mmau/sound/single/u1", "model": "m1", "run": 0, "condition": "swap",
+         "answer": "A", "prediction": "A", "dataset": "mmau", "subset": "sound", "hop": "single", "mode": "regenerate",
+         "swap_source_id": "mmau/sound/single/u2", "swap_answer_known": False, "thinking": "on",
+         "audio_warnings": ["cut to 30 s"], "param_names": ["mode", "swap_source_id"]},
+    ]
+    extra_file = tmp_path / "output" / "m1" / "interventions" / "extra_sakura.jsonl"
+    extra_file.write_text("".join(json.dumps(line) + "\n" for line in extra_lines), encoding="utf-8")
+    files = sorted((tmp_path / "output").rglob("*.jsonl"))
+    assert extra_file in files and len(files) > 5
+    for path in files:
+        expected = []
+        for number, obj in iter_jsonl(path):
+            where = f"{path}:{number}"
+            if is_baseline_line(obj):
+                expected += baseline_lines(BaselineRecord.from_json(obj, where), {}, where)
+            else:
+                expected.append(conditioned_line(InterventionRecord.from_json(obj, where), {}, where))
+        got = load_file(path, {})
+        assert got == expected, path
+    _, _, shadowed, swap = load_file(extra_file, {})
+    assert shadowed.params == {"hop": "shadowed"} and shadowed.hop == "multi"  # the field keeps its default
+    assert swap.variant == "mode=regenerate, swap_answer_known=False" and swap.model == "m1 [thinking on]"
+    assert swap.audio_cut is not None
 
 
 def regenerate() -> None:

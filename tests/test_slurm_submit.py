@@ -14,7 +14,7 @@ import pytest
 from audiofaith.errors import UserError
 from audiofaith.store.jsonl import read_jsonl
 from audiofaith.runners.slurm import (SubmitOptions, _join_passthrough, load_plan, parse_stages, plan_study,
-                              read_sbatch_profile, write_scripts)
+                                      read_sbatch_profile, write_scripts)
 from audiofaith.store.sharding import is_shard_file, slurm_array_shard
 from tests.conftest import run_cli
 

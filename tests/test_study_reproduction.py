@@ -16,7 +16,7 @@ import pytest
 
 from audiofaith import report
 from audiofaith.benchmarks.convert import (ConvertError, anchor_kind, convert_anchor, main as convert_main, percent_bin,
-                                study_mmar_manifests)
+                                           study_mmar_manifests)
 from audiofaith.store.jsonl import read_jsonl
 from audiofaith.store.manifest import write_manifest
 from audiofaith.store.records import ManifestItem

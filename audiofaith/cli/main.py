@@ -19,7 +19,7 @@ from audiofaith.backends import MODELS, models_main
 from audiofaith.cli.parsers import (backend_options, baseline_parser, baseline_stage, chosen, conditioned_parser,
                                     conditioned_stage, intervene_parser, intervention_stage)
 from audiofaith.cli.commands import (USER_ERRORS, baseline_main, conditioned_main, guarded, intervene_main, merge_main,
-                                 run_parsed, setup_logging, survives_broken_pipe)
+                                     run_parsed, setup_logging, survives_broken_pipe)
 from audiofaith.runners.pipeline import baseline_max_new_tokens, check_cot_source
 
 __all__ = ["USER_ERRORS", "backend_options", "baseline_main", "baseline_max_new_tokens", "baseline_parser",

@@ -7,8 +7,9 @@ joins them by (model, id, run), and writes ``summary.csv``, ``per_item.csv``, ``
 Model, subset, hop and condition come from the records' own fields, never from paths. Every
 column and formula is described in docs/report.md.
 
-Modules: ``spec`` (the ``ReportSpec`` each condition's module declares), ``load`` (records →
-``Line``, joins), ``stats`` (``SummaryRow``, AOC), ``tables`` (CSV), ``render`` (blocks → Markdown /
+Modules: ``rows`` (the typed rows every module shares: ``Line``, ``Dataset``, ``SummaryRow``,
+``AocRow``, ``Settings``; imports no other report module), ``spec`` (the ``ReportSpec`` each
+condition's module declares), ``load`` (records → ``Line``, joins), ``stats`` (summary rows, AOC), ``tables`` (CSV), ``render`` (blocks → Markdown /
 HTML), ``plots``, ``blocks`` (shared table cells), ``sections`` (the report's own sections and the
 document), ``export`` (judge and evaluation-script files), ``cli`` (``write_report``, ``main``).
 """

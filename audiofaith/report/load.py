@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import json
 import logging
 import sys
-from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from audiofaith.benchmarks.reporting import audio_cut
 from audiofaith.errors import UserError
@@ -18,18 +18,15 @@ from audiofaith.store.jsonl import iter_jsonl
 from audiofaith.store.manifest import load_manifest
 from audiofaith.text.protocols import PAPER
 from audiofaith.store.records import (REFERENCE_FIELDS, BaselineRecord, InterventionRecord, ManifestItem, RecordError,
-                                is_baseline_line, letter_tie)
+                                      intervention_fields, is_baseline_line, letter_tie)
+# Line, Dataset and the constants live in rows.py (no import cycle); imported from here by older code too.
+from audiofaith.report.rows import (BASELINE_CONDITION, HOP_ORDER, POOLED, REFERENCE_KINDS, TRACK_ORDER,  # noqa: F401
+                                    Dataset, Line)
 from audiofaith.report.spec import SpecIndex, spec_index
 from audiofaith.store.sharding import is_shard_file
 
 log = logging.getLogger("audiofaith.report")
 
-BASELINE_CONDITION = {"cot": "baseline_cot", "direct": "baseline_direct"}
-#: Track order of SAKURA's leaderboard; other subsets follow alphabetically.
-TRACK_ORDER = ("gender", "language", "emotion", "animal")
-HOP_ORDER = ("single", "multi")
-#: The hop value of summary rows that pool both hops (baselines only).
-POOLED = "all"
 
 
 class ReportError(UserError):
@@ -40,65 +37,6 @@ class ReportError(UserError):
 # Loading and joining
 
 
-@dataclass
-class Line:
-    """One answer: a baseline run or a conditioned / intervention line, flattened for the report."""
-
-    model: str
-    subset: str
-    hop: str
-    id: str
-    run: int
-    condition: str
-    variant: str  # the condition's setting parameters, "mode=fixed_cot" ("" when none)
-    x: Optional[float]  # the curve x-axis value (binned for per-chain fractions)
-    answer: str
-    prediction: Optional[str]
-    reference: Optional[str]  # baseline_prediction; for baseline_direct the CoT run's letter
-    paired: bool  # whether a reference answer exists to compare with
-    error: Optional[str]
-    source: str  # file:line
-    params: Dict[str, Any] = field(default_factory=dict)
-    result: Dict[str, Any] = field(default_factory=dict)  # switched_to_hint, mentions_hint, ...
-    raw: Optional[str] = None
-    lanham_reference: Optional[str] = None  # the `full` condition's letter, else the line's reference
-    lanham_fallback: bool = False
-    dataset: str = ""  # the benchmark: the record's field, else the manifest's, else a sakura/ id; never pooled
-    audio_cut: Optional[bool] = None  # the audio was cut to the model's window (None: not recorded)
-    # How ``reference`` was read (REFERENCE_KINDS); "" for unpaired lines.
-    reference_kind: str = ""
-    # Baseline CoT runs: the letter read-out after the run's reasoning (argmax of its letter log-probs).
-    cue_prediction: Optional[str] = None
-    # Why a scored line is left out of the condition's metrics (e.g. "rewrite_unchanged"), else None.
-    excluded: Optional[str] = None
-    # Why generation stopped ("stop" / "length"), for baseline runs and regenerated / continued lines.
-    finish_reason: Optional[str] = None
-    # The resampling unit of every CI: the clip (all runs and both hops of one clip together).
-    cluster: str = ""
-    # Whether the line's stored letter log-probabilities tie at the top (its read-out, ``prediction``
-    # of a letter read-out line or ``cue_prediction`` of a baseline / regenerated run, then took the
-    # first tied letter); None when none were stored.
-    readout_tie: Optional[bool] = None
-    # How a conditioned / intervention line read its answer (``logits`` / ``generate``); "" for baselines.
-    answer_mode: str = ""
-    # The prompt protocol of a conditioned / intervention line ("ours" / "paper"); "" for baselines.
-    protocol: str = ""
-
-    @property
-    def correct(self) -> bool:
-        """Prediction equals the gold letter; a null prediction counts as incorrect."""
-        return self.prediction is not None and self.prediction == self.answer
-
-    @property
-    def reference_correct(self) -> bool:
-        return self.reference is not None and self.reference == self.answer
-
-
-#: How a reference letter was read: a parsed letter (free text; may be null), the letter read-out
-#: after the baseline CoT (argmax of letter log-probabilities; never null when stored), or a parsed
-#: letter on a letter read-out line written before both references were stored.
-REFERENCE_KINDS = {"parsed": "parsed letter", "readout": "letter read-out",
-                   "legacy": "parsed letter vs letter read-out (old line: no read-out reference stored)"}
 
 
 def clip_key(item_id: str, manifest: Dict[str, ManifestItem]) -> str:
@@ -112,15 +50,6 @@ def clip_key(item_id: str, manifest: Dict[str, ManifestItem]) -> str:
     if len(parts) >= 4 and parts[2] in HOP_ORDER:
         return "/".join(parts[:2] + parts[3:])
     return item_id
-
-
-@dataclass
-class Dataset:
-    """Everything the report reads: lines, the files they came from, and manifest items."""
-
-    lines: List[Line]
-    files: List[Path]
-    manifest: Dict[str, ManifestItem]
 
 
 def find_output_files(root: Path, exclude: Optional[Path] = None) -> List[Path]:
@@ -172,21 +101,21 @@ def thinking_label(model: str, thinking: Optional[str]) -> str:
     return model if not thinking else f"{model} [thinking {thinking}]"
 
 
-def _locate(record: Union[BaselineRecord, InterventionRecord], manifest: Dict[str, ManifestItem],
-            where: str) -> Tuple[str, str, str]:
-    """(dataset, subset, hop) of a record: its own fields, else the manifest, else a
-    ``sakura/<subset>/<hop>/`` id."""
-    dataset, subset, hop = record.dataset or "", record.subset or "", record.hop or ""
-    item = manifest.get(record.id)
+def _locate_item(item_id: str, dataset: str, subset: str, hop: str, manifest: Dict[str, ManifestItem],
+                 where: str) -> Tuple[str, str, str]:
+    """(dataset, subset, hop) of a record with these fields: its own, else the manifest's, else a
+    ``sakura/<subset>/<hop>/`` id's."""
+    dataset, subset, hop = dataset or "", subset or "", hop or ""
+    item = manifest.get(item_id)
     if item is not None:
         dataset, subset, hop = dataset or item.dataset, subset or item.subset, hop or item.hop
-    parts = str(record.id).split("/")
+    parts = str(item_id).split("/")
     if (not subset or not hop) and len(parts) >= 4:
         subset, hop = subset or parts[1], hop or parts[2]
     if not dataset and len(parts) >= 4 and parts[0] == "sakura":
         dataset = "sakura"
     if not subset or not hop:
-        raise ReportError(f"{where}: record {record.id!r} has no subset/hop and is not in the manifests")
+        raise ReportError(f"{where}: record {item_id!r} has no subset/hop and is not in the manifests")
     return dataset, subset, hop
 
 
@@ -196,7 +125,7 @@ def baseline_lines(record: BaselineRecord, manifest: Dict[str, ManifestItem], wh
         raise ReportError(f"{where}: prompt_mode must be 'cot' or 'direct', got {record.prompt_mode!r}")
     if not record.model:
         raise ReportError(f"{where}: baseline record without a 'model' field")
-    dataset, subset, hop = _locate(record, manifest, where)
+    dataset, subset, hop = _locate_item(record.id, record.dataset, record.subset, record.hop, manifest, where)
     answer = record.answer or (manifest[record.id].answer if record.id in manifest else "")
     condition = BASELINE_CONDITION[record.prompt_mode]
     common = dict(model=_shared(protocol_label(thinking_label(record.model, record.thinking), record.protocol)), subset=_shared(subset),
@@ -260,44 +189,57 @@ def conditioned_line(record: InterventionRecord, manifest: Dict[str, ManifestIte
                      index: Optional[SpecIndex] = None) -> Line:
     """A conditioned / intervention record as a Line (agreement and correctness recomputed);
     ``index``: the spec index (looked up when not given)."""
-    index = spec_index() if index is None else index
-    if not record.model:
+    return _intervention_line(vars(record), record.params, record.extra, lambda: record, manifest, where,
+                              spec_index() if index is None else index)
+
+
+def _intervention_line(fields: Mapping[str, Any], params: Dict[str, Any], extra: Dict[str, Any],
+                       record: Callable[[], InterventionRecord], manifest: Dict[str, ManifestItem], where: str,
+                       index: SpecIndex) -> Line:
+    """The Line of one conditioned / intervention line: ``fields`` are its record's fields (a field
+    absent has its ``InterventionRecord`` default), ``params`` and ``extra`` its parameters and
+    results, ``record`` builds the record (only for a spec's ``variant_suffix``)."""
+    get = fields.get
+    item_id, model_name = fields["id"], fields["model"]
+    if not model_name:
         raise ReportError(f"{where}: conditioned record without a 'model' field")
-    params = record.params
-    dataset, subset, hop = _locate(record, manifest, where)
-    answer = record.answer or (manifest[record.id].answer if record.id in manifest else "")
-    condition = record.condition
+    dataset, subset, hop = _locate_item(item_id, get("dataset", ""), get("subset", ""), get("hop", ""), manifest, where)
+    answer = fields["answer"] or (manifest[item_id].answer if item_id in manifest else "")
+    condition = fields["condition"]
+    answer_mode, protocol = fields["answer_mode"], get("protocol", "ours")
     spec = index.spec(condition)
-    result = {name: record.extra[name] for name in spec.result_fields if name in record.extra}
-    if record.reference_field:
-        if record.reference_field not in REFERENCE_FIELDS:
+    result = {name: extra[name] for name in spec.result_fields if name in extra}
+    reference_field = fields["reference_field"]
+    if reference_field:
+        if reference_field not in REFERENCE_FIELDS:
             raise ReportError(f"{where}: reference_field must be one of {REFERENCE_FIELDS}, "
-                              f"got {record.reference_field!r}")
-        reference = getattr(record, record.reference_field)
-        kind = "readout" if record.reference_field == "baseline_cue_prediction" else "parsed"
+                              f"got {reference_field!r}")
+        reference = get(reference_field)
+        kind = "readout" if reference_field == "baseline_cue_prediction" else "parsed"
     else:  # written before both references were stored: join() looks for the baseline's read-out
-        readout = record.answer_mode != "generate" and params.get("mode") != "regenerate" \
-            and "cue_prediction" not in record.extra
-        reference, kind = record.baseline_prediction, "legacy" if readout else "parsed"
-    excluded = "rewrite_unchanged" if spec.rewritten and record.extra.get("rewrite_unchanged") is True else None
+        readout = answer_mode != "generate" and params.get("mode") != "regenerate" and "cue_prediction" not in extra
+        reference, kind = get("baseline_prediction"), "legacy" if readout else "parsed"
+    excluded = "rewrite_unchanged" if spec.rewritten and extra.get("rewrite_unchanged") is True else None
     variant = _variant(condition, params, index)
     if spec.variant_suffix is not None:
-        variant += spec.variant_suffix(record)
-    model = protocol_label(thinking_label(model_label(record.model, record.cot_source_model), record.extra.get("thinking")),
-                           record.protocol)
-    return Line(model=_shared(model), subset=_shared(subset), hop=_shared(hop), id=_shared(record.id),
-                run=int(record.run), condition=_shared(condition), variant=_shared(variant),
-                x=_x_value(condition, params, index), answer=answer, prediction=record.prediction, reference=reference,
-                paired=True, error=record.error, source=where, params=params, result=result, raw=record.raw,
-                reference_kind=kind, excluded=excluded, finish_reason=record.extra.get("finish_reason"),
-                cluster=_shared(clip_key(record.id, manifest)), dataset=_shared(dataset),
-                readout_tie=letter_tie(record.letter_logprobs),
-                answer_mode=_shared(record.answer_mode or ""), protocol=_shared(record.protocol or ""),
-                audio_cut=audio_cut(record.extra["audio_warnings"]) if "audio_warnings" in record.extra else None)
+        variant += spec.variant_suffix(record())
+    model = protocol_label(thinking_label(model_label(model_name, get("cot_source_model", "")), extra.get("thinking")),
+                           protocol)
+    return Line(model=_shared(model), subset=_shared(subset), hop=_shared(hop), id=_shared(item_id),
+                run=int(fields["run"]), condition=_shared(condition), variant=_shared(variant),
+                x=_x_value(condition, params, index), answer=answer, prediction=get("prediction"), reference=reference,
+                paired=True, error=get("error"), source=where, params=params, result=result, raw=get("raw"),
+                reference_kind=kind, excluded=excluded, finish_reason=extra.get("finish_reason"),
+                cluster=_shared(clip_key(item_id, manifest)), dataset=_shared(dataset),
+                readout_tie=letter_tie(get("letter_logprobs")),
+                answer_mode=_shared(answer_mode or ""), protocol=_shared(protocol or ""),
+                audio_cut=audio_cut(extra["audio_warnings"]) if "audio_warnings" in extra else None)
 
 
 def load_file(path: Path, manifest: Dict[str, ManifestItem]) -> List[Line]:
-    """Lines of one output file; each JSON line is read as the record type its fields say, not the file name."""
+    """Lines of one output file; each JSON line is read as the record type its fields say, not the
+    file name. A conditioned / intervention line is validated and split as ``InterventionRecord.from_json``
+    reads it (``records.intervention_fields``) without building the record itself: millions of lines."""
     lines: List[Line] = []
     index = spec_index()
     for line_number, obj in iter_jsonl(path):
@@ -308,13 +250,20 @@ def load_file(path: Path, manifest: Dict[str, ManifestItem]) -> List[Line]:
             lines.extend(baseline_lines(BaselineRecord.from_json(obj, where), manifest, where))
         elif "condition" in obj:
             try:
-                record = InterventionRecord.from_json(obj, where)
+                fields, params, extra = intervention_fields(obj, where)
             except RecordError as exc:
                 raise ReportError(str(exc)) from None
-            lines.append(conditioned_line(record, manifest, where, index))
+            lines.append(_intervention_line(fields, params, extra,
+                                            functools.partial(_record_of, fields, params, extra),
+                                            manifest, where, index))
         else:
             raise ReportError(f"{where}: neither a baseline record (runs_predictions) nor a conditioned one (condition)")
     return lines
+
+
+def _record_of(fields: Dict[str, Any], params: Dict[str, Any], extra: Dict[str, Any]) -> InterventionRecord:
+    """The record ``InterventionRecord.from_json`` builds from these parts."""
+    return InterventionRecord(params=params, extra=extra, **fields)
 
 
 def params_key(params: Dict[str, Any]) -> str:

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 if TYPE_CHECKING:  # pragma: no cover
-    from audiofaith.report.load import Dataset, Line
-    from audiofaith.report.stats import AocRow, Settings, SummaryRow
+    from audiofaith.report.rows import AocRow, Dataset, Line, Settings, SummaryRow
 
 
 @dataclass(frozen=True)

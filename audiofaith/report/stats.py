@@ -6,104 +6,16 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
 
 from audiofaith.report import metrics
 from audiofaith.benchmarks.common import NO_HOP
-from audiofaith.report.load import BASELINE_CONDITION, HOP_ORDER, POOLED, REFERENCE_KINDS, TRACK_ORDER, Dataset, Line
+from audiofaith.report.rows import (BASELINE_CONDITION, HOP_ORDER, POOLED, REFERENCE_KINDS, TRACK_ORDER, AocRow, Dataset,
+                                    Line, Settings, SummaryRow)
 from audiofaith.report.spec import spec_index
-
-
-@dataclass(frozen=True)
-class SummaryRow:
-    """One summary.csv row. Statistics that do not apply to the group are None (an empty cell):
-    the agreement, flip and paired-test columns for unpaired groups (baselines with CoT), the Lanham
-    columns outside AOC conditions. Columns a family adds (its spec's ``summary_columns``) are in
-    ``extra``. ``row["name"]`` and ``row.get("name")`` read any column by its CSV name."""
-
-    dataset: str
-    model: str
-    subset: str
-    hop: str
-    condition: str
-    variant: str
-    x_name: str
-    x: Optional[float]
-    n: int
-    n_error: int
-    n_excluded: int
-    n_cut_by_length: int
-    n_scored: int
-    n_missing: Optional[int]
-    n_null_prediction: int
-    parse_failure_rate: float
-    n_correct: int
-    accuracy: float
-    accuracy_lo: float
-    accuracy_hi: float
-    accuracy_excl_null: float
-    reference_readout: Optional[str] = None
-    n_null_reference: Optional[int] = None
-    n_both_null: Optional[int] = None
-    n_valid_pairs: Optional[int] = None
-    n_agree: Optional[int] = None
-    agree_rate_excl_null: Optional[float] = None
-    agree_excl_null_lo: Optional[float] = None
-    agree_excl_null_hi: Optional[float] = None
-    agree_rate_null_as_disagree: Optional[float] = None
-    agree_null_as_disagree_lo: Optional[float] = None
-    agree_null_as_disagree_hi: Optional[float] = None
-    n_lanham_valid: Optional[int] = None
-    same_as_full_rate: Optional[float] = None
-    same_as_full_lo: Optional[float] = None
-    same_as_full_hi: Optional[float] = None
-    n_lanham_fallback: Optional[int] = None
-    n_flip_pairs: Optional[int] = None
-    reference_accuracy: Optional[float] = None
-    delta_accuracy: Optional[float] = None
-    delta_lo: Optional[float] = None
-    delta_hi: Optional[float] = None
-    flip_cc: Optional[int] = None
-    flip_ci: Optional[int] = None
-    flip_ic: Optional[int] = None
-    flip_ii: Optional[int] = None
-    n_flip_clips: Optional[int] = None  # clips of the n_flip_pairs pairs: the units of the paired test
-    paired_p: Optional[float] = None  # clip-level exact sign-flip test of the accuracy change
-    paired_p_holm: Optional[float] = None  # paired_p, Holm-adjusted within its family (dataset, model, condition)
-    n_readout_ties: Optional[int] = None  # scored lines whose letter log-probabilities tie at the top
-    # `full` (the AOC reference condition) read out and compared with the baseline's read-out after the
-    # same own CoT: the same inputs on both sides, so its agreement is ~1 by construction (a noise floor)
-    noise_floor: Optional[bool] = None
-    # baseline CoT runs: the letter the text commits to (parsed) vs the letter read-out after the CoT
-    n_readout_runs: Optional[int] = None  # scored runs with a stored letter read-out
-    n_readout_null_parsed: Optional[int] = None  # of those, runs whose text commits to no letter
-    n_written_agrees_readout: Optional[int] = None
-    written_readout_agree_excl_null: Optional[float] = None
-    written_readout_excl_null_lo: Optional[float] = None
-    written_readout_excl_null_hi: Optional[float] = None
-    written_readout_agree_null_as_disagree: Optional[float] = None
-    written_readout_null_as_disagree_lo: Optional[float] = None
-    written_readout_null_as_disagree_hi: Optional[float] = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def paired(self) -> bool:
-        """Whether the group has reference answers (the agreement, flip and paired-test columns)."""
-        return self.n_agree is not None
-
-    def get(self, name: str, default: Any = None) -> Any:
-        """Column ``name`` (a field or a family's extra column); ``default`` when it is None or absent."""
-        value = self.extra.get(name) if name not in _FIELDS else getattr(self, name)
-        return default if value is None else value
-
-    def __getitem__(self, name: str) -> Any:
-        if name in _FIELDS:
-            return getattr(self, name)
-        return self.extra[name]
-
-
-_FIELDS = frozenset(f.name for f in dataclasses.fields(SummaryRow)) - {"extra"}
 
 
 def summary_columns() -> List[str]:
@@ -113,16 +25,53 @@ def summary_columns() -> List[str]:
 
 
 
+def _ci(values: Sequence[float], settings: Settings, items: Sequence[str],
+        later: Optional["DeferredCIs"] = None) -> Tuple[Any, Any]:
+    """Bootstrap CI resampling whole items (all runs of an item together); with ``later``, its two
+    bounds as placeholders that ``later.resolve`` fills."""
+    if later is None or len(values) == 0:
+        return metrics.bootstrap_ci(values, n_resamples=settings.n_resamples, seed=settings.seed, clusters=items)
+    if len(items) != len(values):
+        raise ValueError(f"{len(items)} cluster labels for {len(values)} values")
+    return later.ask(values, metrics.cluster_codes(items), settings)
+
+
 @dataclass(frozen=True)
-class Settings:
-    n_resamples: int = metrics.N_RESAMPLES
-    seed: int = metrics.SEED
-    exclude_cut_cots: bool = False  # leave out answers whose CoT the token limit cut
+class PendingBound:
+    """A CI bound asked of ``DeferredCIs``: the ``side`` (0 low, 1 high) of its request ``request``."""
+
+    request: int
+    side: int
 
 
-def _ci(values: Sequence[float], settings: Settings, items: Sequence[str]) -> Tuple[float, float]:
-    """Bootstrap CI resampling whole items (all runs of an item together)."""
-    return metrics.bootstrap_ci(values, n_resamples=settings.n_resamples, seed=settings.seed, clusters=items)
+class DeferredCIs:
+    """Bootstrap CIs asked for while summary rows are built, computed afterwards in the order of
+    their number of resampled units (clips), so that each size's draws (``metrics.resample_draws``)
+    are made once for the whole summary instead of again whenever other sizes were drawn in between.
+    Every CI draws from its own seeded generator, so the values are those of computing each at once."""
+
+    def __init__(self) -> None:
+        self._requests: List[Optional[Tuple[np.ndarray, np.ndarray, Settings]]] = []  # None once computed
+        self._results: Dict[int, Tuple[float, float]] = {}
+
+    def ask(self, values: Sequence[float], codes: np.ndarray, settings: Settings) -> Tuple[PendingBound, PendingBound]:
+        """Placeholders of the low and high bound of ``metrics.bootstrap_ci_coded(values, codes)``."""
+        array = np.asarray(values, dtype=float)
+        small = array.astype(np.int8)  # 0/1 outcomes and their differences, held in one byte each
+        self._requests.append((small if np.array_equal(small, array) else array, codes.astype(np.int32), settings))
+        index = len(self._requests) - 1
+        return PendingBound(index, 0), PendingBound(index, 1)
+
+    def resolve(self, columns: Dict[str, Any]) -> Dict[str, Any]:
+        """``columns`` with every placeholder replaced by its bound (the CIs still pending computed first)."""
+        pending = {index: request for index, request in enumerate(self._requests) if request is not None}
+        for index in sorted(pending, key=lambda i: (int(pending[i][1].max()) + 1, i)):  # by number of clips
+            values, codes, settings = pending.pop(index)
+            self._results[index] = metrics.bootstrap_ci_coded(values, codes, n_resamples=settings.n_resamples,
+                                                              seed=settings.seed)
+            self._requests[index] = None
+        return {name: self._results[value.request][value.side] if type(value) is PendingBound else value
+                for name, value in columns.items()}
 
 
 def _expected_keys(dataset: Dataset) -> Dict[Tuple[str, str, str, str], set]:
@@ -162,6 +111,14 @@ def summarize_group(group: Sequence[Line], settings: Settings, n_missing: Option
 
     ``hop`` and ``subset`` override the lines' (``"all"`` for pooled rows).
     """
+    later = DeferredCIs()
+    columns, extra = _group_columns(group, settings, n_missing, hop, subset, later)
+    return SummaryRow(extra=extra, **later.resolve(columns))
+
+
+def _group_columns(group: Sequence[Line], settings: Settings, n_missing: Optional[int], hop: Optional[str],
+                   subset: Optional[str], later: DeferredCIs) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """``summarize_group``'s columns (its CIs asked of ``later``) and its family's extra columns."""
     first = group[0]
     scored = [line for line in group if line.error is None and line.excluded is None]
     correct = [line.correct for line in scored]
@@ -178,19 +135,19 @@ def summarize_group(group: Sequence[Line], settings: Settings, n_missing: Option
         "n_correct": sum(correct), "accuracy": metrics.rate(correct),
         "accuracy_excl_null": sum(correct) / (len(scored) - n_null) if len(scored) > n_null else math.nan,
     }
-    row["accuracy_lo"], row["accuracy_hi"] = _ci(correct, settings, [line.cluster for line in scored])
+    row["accuracy_lo"], row["accuracy_hi"] = _ci(correct, settings, [line.cluster for line in scored], later)
     ties = [line.readout_tie for line in scored if line.readout_tie is not None]
     row["n_readout_ties"] = sum(ties) if ties else None
-    row.update(_agreement_stats([line for line in scored if line.paired], settings))
-    row.update(_written_vs_readout_stats(scored, settings))
+    row.update(_agreement_stats([line for line in scored if line.paired], settings, later))
+    row.update(_written_vs_readout_stats(scored, settings, later))
     if spec.aoc_reference and row.get("reference_readout") is not None:
         row["noise_floor"] = is_noise_floor(row["reference_readout"], row["variant"], row["model"])
-    row.update(_lanham_stats(scored, settings))
+    row.update(_lanham_stats(scored, settings, later))
     extra = spec.summary_stats(scored) if scored and spec.summary_stats is not None else {}
-    return SummaryRow(extra=extra, **row)
+    return row, extra
 
 
-def _agreement_stats(paired: Sequence[Line], settings: Settings) -> Dict[str, Any]:
+def _agreement_stats(paired: Sequence[Line], settings: Settings, later: Optional[DeferredCIs] = None) -> Dict[str, Any]:
     """Agreement with the reference answer, the flip matrix and the clip-level paired test (empty
     when unpaired; ``paired_p_holm`` is filled by ``summarize``, which sees the whole family).
 
@@ -218,11 +175,13 @@ def _agreement_stats(paired: Sequence[Line], settings: Settings) -> Dict[str, An
         "flip_ii": flips.incorrect_incorrect,
         "n_flip_clips": len(set(clips)), "paired_p": metrics.cluster_sign_flip_p(before, after, clips),
     }
-    stats["agree_excl_null_lo"], stats["agree_excl_null_hi"] = _ci(valid, settings, [l.cluster for l in valid_lines])
+    stats["agree_excl_null_lo"], stats["agree_excl_null_hi"] = _ci(valid, settings, [l.cluster for l in valid_lines],
+                                                                   later)
     stats["agree_null_as_disagree_lo"], stats["agree_null_as_disagree_hi"] = _ci(
-        as_disagree, settings, [l.cluster for l in paired])
-    stats["delta_lo"], stats["delta_hi"] = metrics.paired_bootstrap_ci(
-        before, after, n_resamples=settings.n_resamples, seed=settings.seed, clusters=clips)
+        as_disagree, settings, [l.cluster for l in paired], later)
+    # metrics.paired_bootstrap_ci: the CI of the paired differences
+    stats["delta_lo"], stats["delta_hi"] = _ci(np.asarray(after, dtype=float) - np.asarray(before, dtype=float),
+                                               settings, clips, later)
     return stats
 
 
@@ -235,7 +194,8 @@ def is_noise_floor(reference_readout: str, variant: str, model: str) -> bool:
         and " conditioned on " not in model
 
 
-def _written_vs_readout_stats(scored: Sequence[Line], settings: Settings) -> Dict[str, Any]:
+def _written_vs_readout_stats(scored: Sequence[Line], settings: Settings,
+                              later: Optional[DeferredCIs] = None) -> Dict[str, Any]:
     """Baseline CoT runs: agreement of the letter the response commits to (parsed) with the letter
     read-out after its reasoning (``cue_prediction``), over the runs with a stored read-out. A null
     parsed letter is left out of ``…_excl_null`` and is a disagreement in ``…_null_as_disagree``."""
@@ -252,19 +212,19 @@ def _written_vs_readout_stats(scored: Sequence[Line], settings: Settings) -> Dic
         "n_written_agrees_readout": sum(agrees), "written_readout_agree_excl_null": metrics.rate(agrees),
         "written_readout_agree_null_as_disagree": metrics.rate(as_disagree)}
     stats["written_readout_excl_null_lo"], stats["written_readout_excl_null_hi"] = _ci(
-        agrees, settings, [line.cluster for line in parsed])
+        agrees, settings, [line.cluster for line in parsed], later)
     stats["written_readout_null_as_disagree_lo"], stats["written_readout_null_as_disagree_hi"] = _ci(
-        as_disagree, settings, [line.cluster for line in runs])
+        as_disagree, settings, [line.cluster for line in runs], later)
     return stats
 
 
-def _lanham_stats(scored: Sequence[Line], settings: Settings) -> Dict[str, Any]:
+def _lanham_stats(scored: Sequence[Line], settings: Settings, later: Optional[DeferredCIs] = None) -> Dict[str, Any]:
     """Same answer as the full-CoT answer (Lanham's y-axis), for early answering / adding mistakes."""
     if not scored or spec_index().aoc_step(scored[0].condition) is None:
         return {}
     valid = [l for l in scored if l.lanham_reference is not None]
     same = [l.prediction == l.lanham_reference for l in valid]
-    low, high = _ci(same, settings, [l.cluster for l in valid])
+    low, high = _ci(same, settings, [l.cluster for l in valid], later)
     return {"n_lanham_valid": len(valid), "same_as_full_rate": metrics.rate(same), "same_as_full_lo": low,
             "same_as_full_hi": high, "n_lanham_fallback": sum(l.lanham_fallback for l in scored)}
 
@@ -303,14 +263,16 @@ def summarize(dataset: Dataset, settings: Settings) -> List[SummaryRow]:
                 key[:2] + (_subset_rank(POOLED),) + key[3:]
             groups[pooled_key].append(line)
     expected = _expected_keys(dataset)
-    rows = []
+    later = DeferredCIs()  # every group's CIs computed at the end, each size's draws once
+    columns = []
     for key in sorted(groups):
         pooled_hop, pooled_subset = key[3][1] == POOLED, key[2][1] == POOLED
         baseline = key[4] in BASELINE_CONDITION.values()
         n_missing = _missing(groups[key], dataset, expected, pooled_hop) \
             if baseline or not (pooled_hop or pooled_subset) else None
-        rows.append(summarize_group(groups[key], settings, n_missing, hop=POOLED if pooled_hop else None,
-                                    subset=POOLED if pooled_subset else None))
+        columns.append(_group_columns(groups[key], settings, n_missing, POOLED if pooled_hop else None,
+                                      POOLED if pooled_subset else None, later))
+    rows = [SummaryRow(extra=extra, **later.resolve(row)) for row, extra in columns]
     return with_family_adjusted_p(rows)
 
 
@@ -331,26 +293,6 @@ def with_family_adjusted_p(rows: Sequence[SummaryRow]) -> List[SummaryRow]:
         for index, p in zip(members, metrics.holm_adjust([rows[i].paired_p for i in members])):
             adjusted[index] = dataclasses.replace(rows[index], paired_p_holm=p)
     return adjusted
-
-
-@dataclass(frozen=True)
-class AocRow:
-    model: str
-    subset: str
-    hop: str
-    condition: str
-    variant: str
-    aoc: float
-    n_chains: int
-    lengths: str  # "n:count" pairs of the lengths that entered the AOC
-    n_reference_fallback: int
-    aoc_lo: float = math.nan
-    aoc_hi: float = math.nan
-    dataset: str = ""
-    n_chains_dropped: int = 0  # chains of the group that did not enter the AOC
-    dropped: str = ""  # "reason: count; ..." for those chains
-    partial_lengths: str = ""  # "n:[x0, x1]" for lengths whose answers cover less than x = 0..1
-    n_partial_chains: int = 0  # chains that entered with their own answers covering less than x = 0..1
 
 
 NO_SCORED_LINE = "every line errored or was excluded (e.g. an unchanged rewrite)"

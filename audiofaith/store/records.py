@@ -283,26 +283,36 @@ class InterventionRecord:
     def from_json(cls, obj: Any, where: str = "<results>") -> "InterventionRecord":
         """Validate one parsed conditioned / intervention line of any version (``migrate``): the
         fields named in ``param_names`` become ``params``, other unknown fields ``extra``."""
-        obj = _checked_line(obj, ("id", "run", "condition"), "a conditioned / intervention record", where)
-        if not isinstance(obj["run"], int) or isinstance(obj["run"], bool):
-            raise RecordError(f"{where}: 'run' must be an integer, got {obj['run']!r}")
-        param_names = obj.get("param_names", [])
-        if not isinstance(param_names, list) or not all(name in obj for name in param_names):
-            raise RecordError(f"{where}: 'param_names' must list fields of the line, got {param_names!r}")
-        known = _field_names(cls) - {"params", "extra"}
-        # reference_field "": a line written before it was recorded (the report joins the baseline's read-out)
-        kwargs: Dict[str, Any] = {"model": "", "answer_mode": "", "answer": "", "reference_field": ""}
-        params: Dict[str, Any] = {}
-        extra: Dict[str, Any] = {}
-        for name, value in obj.items():  # in the line's order, so to_json writes it back unchanged
-            if name in param_names:
-                params[name] = value
-            elif name in known:
-                if name != "schema_version":
-                    kwargs[name] = value
-            elif name != "param_names":
-                extra[name] = value
-        return cls(params=params, extra=extra, **kwargs)
+        fields, params, extra = intervention_fields(obj, where)
+        return cls(params=params, extra=extra, **fields)
+
+
+def intervention_fields(obj: Any, where: str = "<results>") -> Tuple[Dict[str, Any], Dict[str, Any], Dict[str, Any]]:
+    """A parsed conditioned / intervention line of any version, validated and split the way
+    ``InterventionRecord.from_json`` reads it: (its other fields as constructor arguments, ``params``,
+    ``extra``); a field absent from the first has its dataclass default. ``from_json`` is
+    ``InterventionRecord(params=params, extra=extra, **fields)``; the report reads millions of lines
+    through this split without building a frozen record per line."""
+    obj = _checked_line(obj, ("id", "run", "condition"), "a conditioned / intervention record", where)
+    if not isinstance(obj["run"], int) or isinstance(obj["run"], bool):
+        raise RecordError(f"{where}: 'run' must be an integer, got {obj['run']!r}")
+    param_names = obj.get("param_names", [])
+    if not isinstance(param_names, list) or not all(name in obj for name in param_names):
+        raise RecordError(f"{where}: 'param_names' must list fields of the line, got {param_names!r}")
+    known = _field_names(InterventionRecord) - {"params", "extra"}
+    # reference_field "": a line written before it was recorded (the report joins the baseline's read-out)
+    fields: Dict[str, Any] = {"model": "", "answer_mode": "", "answer": "", "reference_field": ""}
+    params: Dict[str, Any] = {}
+    extra: Dict[str, Any] = {}
+    for name, value in obj.items():  # in the line's order, so to_json writes it back unchanged
+        if name in param_names:
+            params[name] = value
+        elif name in known:
+            if name != "schema_version":
+                fields[name] = value
+        elif name != "param_names":
+            extra[name] = value
+    return fields, params, extra
 
 
 #: Deprecated name of ``InterventionRecord`` (it holds every intervention's lines, not only the

@@ -31,7 +31,7 @@ import unicodedata
 from typing import List, Optional, Tuple
 
 from audiofaith.text.option_matching import (CLAUSE_SPLIT_RE, LETTERS, NEG_AFTER_RE, OptionMatcher, is_negated,
-                                         letter_mentions, positive_options)
+                                             letter_mentions, positive_options)
 
 # Result markers for an answer slot besides a letter.
 _AMBIG = "?"  # several options or a self-contradiction: a commitment to no single option

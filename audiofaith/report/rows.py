@@ -1,0 +1,209 @@
+"""The report's typed rows, shared by its modules: ``Line`` (one loaded answer) and ``Dataset``,
+``SummaryRow`` and ``AocRow`` (summary.csv and aoc.csv), ``Settings``, and the condition and order
+constants. No other report module is imported here, so every one of them can import these."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional
+
+from audiofaith.report import metrics
+from audiofaith.store.records import ManifestItem
+
+BASELINE_CONDITION = {"cot": "baseline_cot", "direct": "baseline_direct"}
+#: Track order of SAKURA's leaderboard; other subsets follow alphabetically.
+TRACK_ORDER = ("gender", "language", "emotion", "animal")
+HOP_ORDER = ("single", "multi")
+#: The hop value of summary rows that pool both hops (baselines only).
+POOLED = "all"
+
+
+@dataclass
+class Line:
+    """One answer: a baseline run or a conditioned / intervention line, flattened for the report."""
+
+    model: str
+    subset: str
+    hop: str
+    id: str
+    run: int
+    condition: str
+    variant: str  # the condition's setting parameters, "mode=fixed_cot" ("" when none)
+    x: Optional[float]  # the curve x-axis value (binned for per-chain fractions)
+    answer: str
+    prediction: Optional[str]
+    reference: Optional[str]  # baseline_prediction; for baseline_direct the CoT run's letter
+    paired: bool  # whether a reference answer exists to compare with
+    error: Optional[str]
+    source: str  # file:line
+    params: Dict[str, Any] = field(default_factory=dict)
+    result: Dict[str, Any] = field(default_factory=dict)  # switched_to_hint, mentions_hint, ...
+    raw: Optional[str] = None
+    lanham_reference: Optional[str] = None  # the `full` condition's letter, else the line's reference
+    lanham_fallback: bool = False
+    dataset: str = ""  # the benchmark: the record's field, else the manifest's, else a sakura/ id; never pooled
+    audio_cut: Optional[bool] = None  # the audio was cut to the model's window (None: not recorded)
+    # How ``reference`` was read (REFERENCE_KINDS); "" for unpaired lines.
+    reference_kind: str = ""
+    # Baseline CoT runs: the letter read-out after the run's reasoning (argmax of its letter log-probs).
+    cue_prediction: Optional[str] = None
+    # Why a scored line is left out of the condition's metrics (e.g. "rewrite_unchanged"), else None.
+    excluded: Optional[str] = None
+    # Why generation stopped ("stop" / "length"), for baseline runs and regenerated / continued lines.
+    finish_reason: Optional[str] = None
+    # The resampling unit of every CI: the clip (all runs and both hops of one clip together).
+    cluster: str = ""
+    # Whether the line's stored letter log-probabilities tie at the top (its read-out, ``prediction``
+    # of a letter read-out line or ``cue_prediction`` of a baseline / regenerated run, then took the
+    # first tied letter); None when none were stored.
+    readout_tie: Optional[bool] = None
+    # How a conditioned / intervention line read its answer (``logits`` / ``generate``); "" for baselines.
+    answer_mode: str = ""
+    # The prompt protocol of a conditioned / intervention line ("ours" / "paper"); "" for baselines.
+    protocol: str = ""
+
+    @property
+    def correct(self) -> bool:
+        """Prediction equals the gold letter; a null prediction counts as incorrect."""
+        return self.prediction is not None and self.prediction == self.answer
+
+    @property
+    def reference_correct(self) -> bool:
+        return self.reference is not None and self.reference == self.answer
+
+
+#: How a reference letter was read: a parsed letter (free text; may be null), the letter read-out
+#: after the baseline CoT (argmax of letter log-probabilities; never null when stored), or a parsed
+#: letter on a letter read-out line written before both references were stored.
+REFERENCE_KINDS = {"parsed": "parsed letter", "readout": "letter read-out",
+                   "legacy": "parsed letter vs letter read-out (old line: no read-out reference stored)"}
+
+
+@dataclass
+class Dataset:
+    """Everything the report reads: lines, the files they came from, and manifest items."""
+
+    lines: List[Line]
+    files: List[Path]
+    manifest: Dict[str, ManifestItem]
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """One summary.csv row. Statistics that do not apply to the group are None (an empty cell):
+    the agreement, flip and paired-test columns for unpaired groups (baselines with CoT), the Lanham
+    columns outside AOC conditions. Columns a family adds (its spec's ``summary_columns``) are in
+    ``extra``. ``row["name"]`` and ``row.get("name")`` read any column by its CSV name."""
+
+    dataset: str
+    model: str
+    subset: str
+    hop: str
+    condition: str
+    variant: str
+    x_name: str
+    x: Optional[float]
+    n: int
+    n_error: int
+    n_excluded: int
+    n_cut_by_length: int
+    n_scored: int
+    n_missing: Optional[int]
+    n_null_prediction: int
+    parse_failure_rate: float
+    n_correct: int
+    accuracy: float
+    accuracy_lo: float
+    accuracy_hi: float
+    accuracy_excl_null: float
+    reference_readout: Optional[str] = None
+    n_null_reference: Optional[int] = None
+    n_both_null: Optional[int] = None
+    n_valid_pairs: Optional[int] = None
+    n_agree: Optional[int] = None
+    agree_rate_excl_null: Optional[float] = None
+    agree_excl_null_lo: Optional[float] = None
+    agree_excl_null_hi: Optional[float] = None
+    agree_rate_null_as_disagree: Optional[float] = None
+    agree_null_as_disagree_lo: Optional[float] = None
+    agree_null_as_disagree_hi: Optional[float] = None
+    n_lanham_valid: Optional[int] = None
+    same_as_full_rate: Optional[float] = None
+    same_as_full_lo: Optional[float] = None
+    same_as_full_hi: Optional[float] = None
+    n_lanham_fallback: Optional[int] = None
+    n_flip_pairs: Optional[int] = None
+    reference_accuracy: Optional[float] = None
+    delta_accuracy: Optional[float] = None
+    delta_lo: Optional[float] = None
+    delta_hi: Optional[float] = None
+    flip_cc: Optional[int] = None
+    flip_ci: Optional[int] = None
+    flip_ic: Optional[int] = None
+    flip_ii: Optional[int] = None
+    n_flip_clips: Optional[int] = None  # clips of the n_flip_pairs pairs: the units of the paired test
+    paired_p: Optional[float] = None  # clip-level exact sign-flip test of the accuracy change
+    paired_p_holm: Optional[float] = None  # paired_p, Holm-adjusted within its family (dataset, model, condition)
+    n_readout_ties: Optional[int] = None  # scored lines whose letter log-probabilities tie at the top
+    # `full` (the AOC reference condition) read out and compared with the baseline's read-out after the
+    # same own CoT: the same inputs on both sides, so its agreement is ~1 by construction (a noise floor)
+    noise_floor: Optional[bool] = None
+    # baseline CoT runs: the letter the text commits to (parsed) vs the letter read-out after the CoT
+    n_readout_runs: Optional[int] = None  # scored runs with a stored letter read-out
+    n_readout_null_parsed: Optional[int] = None  # of those, runs whose text commits to no letter
+    n_written_agrees_readout: Optional[int] = None
+    written_readout_agree_excl_null: Optional[float] = None
+    written_readout_excl_null_lo: Optional[float] = None
+    written_readout_excl_null_hi: Optional[float] = None
+    written_readout_agree_null_as_disagree: Optional[float] = None
+    written_readout_null_as_disagree_lo: Optional[float] = None
+    written_readout_null_as_disagree_hi: Optional[float] = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def paired(self) -> bool:
+        """Whether the group has reference answers (the agreement, flip and paired-test columns)."""
+        return self.n_agree is not None
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """Column ``name`` (a field or a family's extra column); ``default`` when it is None or absent."""
+        value = self.extra.get(name) if name not in _FIELDS else getattr(self, name)
+        return default if value is None else value
+
+    def __getitem__(self, name: str) -> Any:
+        if name in _FIELDS:
+            return getattr(self, name)
+        return self.extra[name]
+
+
+_FIELDS = frozenset(f.name for f in dataclasses.fields(SummaryRow)) - {"extra"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    n_resamples: int = metrics.N_RESAMPLES
+    seed: int = metrics.SEED
+    exclude_cut_cots: bool = False  # leave out answers whose CoT the token limit cut
+
+
+@dataclass(frozen=True)
+class AocRow:
+    model: str
+    subset: str
+    hop: str
+    condition: str
+    variant: str
+    aoc: float
+    n_chains: int
+    lengths: str  # "n:count" pairs of the lengths that entered the AOC
+    n_reference_fallback: int
+    aoc_lo: float = math.nan
+    aoc_hi: float = math.nan
+    dataset: str = ""
+    n_chains_dropped: int = 0  # chains of the group that did not enter the AOC
+    dropped: str = ""  # "reason: count; ..." for those chains
+    partial_lengths: str = ""  # "n:[x0, x1]" for lengths whose answers cover less than x = 0..1
+    n_partial_chains: int = 0  # chains that entered with their own answers covering less than x = 0..1
