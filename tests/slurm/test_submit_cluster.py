@@ -66,15 +66,21 @@ def slurm(*args: str) -> None:
     assert done.returncode == 0, f"{args}: {done.stderr}"
 
 
+def let_start_now(job: str) -> bool:
+    """A requeued job waits (BeginTime) before it may start again: ask once that it start now.
+    True once it runs (or has left the queue). One quick check, so a polling loop keeps polling."""
+    reason = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T %r"], capture_output=True, text=True).stdout
+    if not reason.strip() or reason.startswith("RUNNING"):
+        return True
+    if "BeginTime" in reason:
+        subprocess.run(["scontrol", "update", f"jobid={job}", "StartTime=now"], capture_output=True)
+    return False
+
+
 def start_now(job: str, timeout: float = 30) -> None:
-    """A requeued job waits (BeginTime) before it may start again; let it start now."""
+    """Wait until the requeued ``job`` runs (or has left the queue), letting it start at once."""
     deadline = time.time() + timeout
-    while time.time() < deadline:
-        reason = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T %r"], capture_output=True, text=True).stdout
-        if not reason.strip() or reason.startswith("RUNNING"):
-            return
-        if "BeginTime" in reason:
-            subprocess.run(["scontrol", "update", f"jobid={job}", "StartTime=now"], capture_output=True)
+    while time.time() < deadline and not let_start_now(job):
         time.sleep(0.5)
 
 
@@ -119,7 +125,9 @@ def test_submitted_study_equals_one_process_run_after_a_cancel_and_a_requeue(ani
     assert [stage.name for stage in plan.stages] == ["baseline", "conditioned", "early_answering"]
     shard_files = [Path(task.shard_output) for task in baseline.tasks]
 
-    # mid-run (some lines written, not all 8): cancel task 0, requeue task 1 (and let it start at once)
+    # mid-run (some lines written, not all 8): cancel task 0, requeue task 1 (and let it start at once).
+    # The shards run side by side and each writes its 8 lines in about 2 s, so nothing in this loop
+    # may block: waiting here for task 1's restart once let task 0 finish unseen.
     cancelled = requeued = None
     deadline = time.time() + 180
     while (cancelled is None or requeued is None) and time.time() < deadline:
@@ -128,10 +136,12 @@ def test_submitted_study_equals_one_process_run_after_a_cancel_and_a_requeue(ani
             cancelled = lines_in(shard_files[0])
         if requeued is None and 1 <= lines_in(shard_files[1]) < 8:
             slurm("scontrol", "requeue", f"{baseline.array_job}_1")
-            start_now(f"{baseline.array_job}_1")
             requeued = lines_in(shard_files[1])
+        if requeued is not None:
+            let_start_now(f"{baseline.array_job}_1")
         time.sleep(0.1)
     assert cancelled is not None and requeued is not None, "never saw the baseline shards mid-run"
+    start_now(f"{baseline.array_job}_1")
     wait_for_empty_queue(plan.job_ids())  # task 1 finishes after its requeue; the dependents of task 0 are cancelled
     status = run_cli("-m", "audiofaith", "status", str(out))
     assert status.returncode == 0
