@@ -110,6 +110,30 @@ def test_no_module_level_import_cycle_in_the_package():
         "\n".join(" <-> ".join(cycle) for cycle in cycles)
 
 
+#: The bottom wings, and what they may import at module level besides one another: the low modules
+#: at the top (and the package itself, for its version) and the torch-free backend protocol.
+BOTTOM_WINGS = {"store", "text", "audio"}
+BOTTOM_MAY_IMPORT = {"audiofaith", "audiofaith.errors", "audiofaith.progress", "audiofaith.helptext", "audiofaith.seeds",
+                     "audiofaith.backends.base"}
+
+
+def upward_imports(graph: Dict[str, Set[str]]) -> List[str]:
+    """``module -> target`` for each module-level import of a bottom wing that climbs out of it."""
+    def wing(name: str) -> str:
+        parts = name.split(".")
+        return parts[1] if len(parts) >= 2 else ""
+
+    return [f"{module} -> {target}" for module, targets in sorted(graph.items()) if wing(module) in BOTTOM_WINGS
+            for target in sorted(targets) if wing(target) not in BOTTOM_WINGS and target not in BOTTOM_MAY_IMPORT]
+
+
+def test_the_bottom_wings_import_nothing_above_them():
+    assert upward_imports(import_graph(PACKAGE)) == []
+    planted = {"audiofaith.text.prompts": {"audiofaith.runners.variant", "audiofaith.errors"},
+               "audiofaith.store.records": {"audiofaith.audio.io"}}
+    assert upward_imports(planted) == ["audiofaith.text.prompts -> audiofaith.runners.variant"]
+
+
 def _write_package(root: Path, files: Dict[str, str]) -> Path:
     for relative, text in files.items():
         path = root / relative

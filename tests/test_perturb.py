@@ -87,7 +87,7 @@ def test_derived_seeds_differ_per_item_and_parameter():
 def test_seeds_and_a_perturbation_are_pinned_to_literals():
     """Literals, not two calls in one interpreter: a seed that depended on PYTHONHASHSEED (``hash``
     of a string) or on the platform would change between processes and fail here."""
-    from audiofaith.runners.seeds import derive_seed
+    from audiofaith.seeds import derive_seed
 
     assert derive_seed(0, "x") == 1174265787
     seed = derive_seed(0, "sakura/animal/single/a", "noise_snr", "snr_db=0")

@@ -23,7 +23,7 @@ from audiofaith.backends.base import (Backend, GeneratedText, GenerationSettings
 from audiofaith.errors import UserError
 from audiofaith.backends.model_source import is_tiny_checkpoint
 from audiofaith.text.prompts import DEFAULT_PROFILE, PromptProfile
-from audiofaith.runners.seeds import derive_seed
+from audiofaith.seeds import derive_seed
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from audiofaith.benchmarks.common import clean_choices
 from audiofaith.errors import UserError
-from audiofaith.cli.helptext import DefaultsHelpFormatter
+from audiofaith.helptext import DefaultsHelpFormatter
 from audiofaith.store.jsonl import JsonlError, iter_jsonl, write_jsonl
 from audiofaith.store.manifest import ManifestError, load_manifest
 from audiofaith.store.records import BaselineRecord, InterventionRecord, ManifestItem, RecordError

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from audiofaith.cli.commands import baseline_main, conditioned_main, intervene_main
-from audiofaith.cli.helptext import ArgumentParser, plain_text
+from audiofaith.helptext import ArgumentParser, plain_text
 from audiofaith.store.jsonl import read_jsonl
 from audiofaith.checkpoints.synthetic import write_synthetic_sakura
 

@@ -8,7 +8,7 @@ import argparse
 from typing import List, Optional
 
 from audiofaith.backends import MODELS, backend_class, get_spec
-from audiofaith.cli.helptext import ArgumentParser, DefaultsHelpFormatter
+from audiofaith.helptext import ArgumentParser, DefaultsHelpFormatter
 from audiofaith.runners.pipeline import BaselineStage, ConditionedStage, Hardware, InterventionStage, Selection
 from audiofaith.text.protocols import OURS, PROTOCOLS
 

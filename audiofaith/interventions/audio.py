@@ -35,7 +35,7 @@ from audiofaith.report.blocks import condition_table, location, override_cell
 from audiofaith.report.load import mode_of
 from audiofaith.report.render import Heading, Paragraph, Table
 from audiofaith.report.spec import CurveSpec, ReportSpec, Section, SectionContext
-from audiofaith.runners.seeds import derive_seed
+from audiofaith.seeds import derive_seed
 from audiofaith.runners.variant import Variant
 
 log = logging.getLogger(__name__)

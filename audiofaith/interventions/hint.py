@@ -27,7 +27,7 @@ from audiofaith.store.records import InterventionRecord
 from audiofaith.report.blocks import count_cell, location
 from audiofaith.report.render import Heading, Paragraph, Table, pct
 from audiofaith.report.spec import ReportSpec, Section, SectionContext
-from audiofaith.runners.seeds import derive_seed
+from audiofaith.seeds import derive_seed
 from audiofaith.runners.variant import Variant
 
 CONDITIONS = ("hint",)

@@ -22,7 +22,7 @@ from audiofaith.errors import UserError
 from audiofaith.interventions import InterventionContext
 from audiofaith.interventions.filler import FILLER_SECTION, round_half_up
 from audiofaith.report.spec import CurveSpec, ReportSpec
-from audiofaith.runners.seeds import derive_seed
+from audiofaith.seeds import derive_seed
 from audiofaith.runners.variant import Variant
 
 CONDITIONS = ("partial_filler",)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from audiofaith.report import metrics
-from audiofaith.cli.helptext import DefaultsHelpFormatter
+from audiofaith.helptext import DefaultsHelpFormatter
 from audiofaith.store.jsonl import JsonlError
 from audiofaith.store.manifest import ManifestError
 from audiofaith.store.records import RecordError

@@ -19,7 +19,7 @@ from audiofaith.text.protocols import PAPER, PaperProtocol
 from audiofaith.store.records import BaselineRecord, ManifestItem
 from audiofaith.runners.backoff import with_backoff
 from audiofaith.runners.common import AudioCache, LoadedAudio, completed_keys, run_resumable
-from audiofaith.runners.seeds import derive_seed
+from audiofaith.seeds import derive_seed
 
 log = logging.getLogger(__name__)
 

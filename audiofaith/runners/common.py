@@ -1,6 +1,6 @@
 """What every runner shares: the resumable loop (``run_resumable``: skip finished keys, length-sorted
 batches, audio prefetching on CPU threads, append + fsync per batch, progress), and per-item audio
-errors instead of crashes. ``derive_seed`` lives in ``audiofaith/runners/seeds.py`` (re-exported here)."""
+errors instead of crashes. ``derive_seed`` lives in ``audiofaith/seeds.py`` (re-exported here)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from audiofaith.store.jsonl import AppendWriter, iter_jsonl
 from audiofaith.store.manifest import audio_path
 from audiofaith.progress import progress_bar
 from audiofaith.store.records import ManifestItem, RecordError, ResultRecord
-from audiofaith.runners.seeds import derive_seed
+from audiofaith.seeds import derive_seed
 
 __all__ = ["AudioCache", "LoadedAudio", "Prefetcher", "batches", "completed_keys", "derive_seed", "run_resumable",
            "sort_longest_first"]

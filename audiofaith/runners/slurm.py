@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from audiofaith.errors import UserError
-from audiofaith.cli.helptext import DefaultsHelpFormatter
+from audiofaith.helptext import DefaultsHelpFormatter
 from audiofaith.store.provenance import now, sidecar_path
 from audiofaith.store.sharding import shard_output_path
 

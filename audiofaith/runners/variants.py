@@ -40,7 +40,7 @@ from audiofaith.store.records import InterventionRecord
 from audiofaith.runners.backoff import with_backoff
 from audiofaith.runners.common import AudioCache, LoadedAudio, run_resumable
 from audiofaith.runners.common import completed_keys as _completed_keys
-from audiofaith.runners.seeds import derive_seed
+from audiofaith.seeds import derive_seed
 from audiofaith.runners.variant import ACTIONS, AudioEdit, Variant, with_cue_references
 
 __all__ = ["ACTIONS", "ANSWER_MODES", "AudioEdit", "CotSampler", "Variant", "VariantConfig", "completed_keys",

@@ -27,7 +27,7 @@ from audiofaith.errors import UserError
 from audiofaith.progress import progress_bar
 from audiofaith.text.prompts import format_options
 from audiofaith.store.records import ManifestItem
-from audiofaith.runners.seeds import derive_seed
+from audiofaith.seeds import derive_seed
 
 log = logging.getLogger(__name__)
 

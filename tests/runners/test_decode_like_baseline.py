@@ -16,7 +16,7 @@ from audiofaith.runners.pipeline import BaselineStage, Hardware, InterventionSta
 from audiofaith.text.prompts import DEFAULT_PROFILE
 from audiofaith.store.provenance import sidecar_path
 from audiofaith.runners.variants import CotSampler, Variant, VariantConfig, _answer_group, _new_record
-from audiofaith.runners.seeds import derive_seed
+from audiofaith.seeds import derive_seed
 from tests.runners.fake_backend import FakeBackend
 from tests.test_prompts import ITEM
 

@@ -11,7 +11,7 @@ import numpy as np
 from audiofaith.backends.base import Backend, GenerationSettings, ModelInput
 from audiofaith.text.protocols import GIVEN_THE_REASONING, paper_protocol
 from audiofaith.runners.variants import CotSampler, Variant, VariantConfig, _answer_group_paper, _new_record
-from audiofaith.runners.seeds import derive_seed
+from audiofaith.seeds import derive_seed
 from tests.test_prompts import ITEM
 
 
