@@ -180,11 +180,11 @@ def models_main(argv: Optional[List[str]] = None) -> int:
     if args.markdown:
         print(models_markdown(), end="")
         return 0
-    for spec in MODELS.values():
-        scripts = f"interface/{spec.script_prefix}_*.py"
-        footprint = f"[{spec.footprint}] " if spec.footprint else ""
-        print(f"{spec.key:14s} {spec.display_name:28s} {spec.default_checkpoint:30s} {scripts:28s} "
-              f"{footprint}{spec.environment}")
+    rows = [(spec.key, spec.display_name, spec.default_checkpoint, f"interface/{spec.script_prefix}_*.py",
+             f"[{spec.footprint}] " if spec.footprint else "", spec.environment) for spec in MODELS.values()]
+    widths = [max(len(row[column]) for row in rows) for column in range(4)]  # as wide as the longest entry
+    for *cells, footprint, environment in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(cells, widths)) + f"  {footprint}{environment}")
     return 0
 
 
