@@ -194,6 +194,58 @@ def test_a_file_reads_each_line_as_its_record_would(tmp_path):
     assert swap.audio_cut is not None
 
 
+
+def test_lines_of_one_shape_are_split_once_and_each_still_checked(monkeypatch):
+    """intervention_fields works out which fields are parameters and results once per line shape
+    (its field names and ``param_names``), not per line; a line of a known shape whose
+    ``param_names`` name a field it lacks, or a shape of its own, is still checked and split."""
+    from audiofaith.store import records
+
+    monkeypatch.setattr(records, "_SPLITS", {})
+    split_names = records._split_names
+    calls = []
+    monkeypatch.setattr(records, "_split_names", lambda obj, names: calls.append(1) or split_names(obj, names))
+    line = {"schema_version": 1, "id": "a", "model": "m", "run": 0, "condition": "filler", "fraction": 0.5,
+            "hop": "p", "prediction": "A", "switched": True, "param_names": ["fraction", "hop"]}
+    for run in range(50):
+        fields, params, extra = records.intervention_fields({**line, "run": run, "fraction": run / 50})
+        assert params == {"fraction": run / 50, "hop": "p"} and extra == {"switched": True}
+        assert fields["run"] == run and "hop" not in fields and fields["reference_field"] == ""
+    assert len(calls) == 1
+    reordered = {"param_names": ["hop"], **{k: v for k, v in line.items() if k != "param_names"}}
+    fields, params, extra = records.intervention_fields(reordered)
+    assert params == {"hop": "p"} and extra == {"fraction": 0.5, "switched": True} and len(calls) == 2
+    with pytest.raises(records.RecordError, match="param_names"):
+        records.intervention_fields({**line, "param_names": ["fraction", "k"]}, "x")
+    with pytest.raises(records.RecordError, match="param_names"):
+        records.intervention_fields({**line, "param_names": "fraction"}, "x")
+
+
+def test_a_setting_is_worked_out_once_and_values_that_print_apart_stay_apart(tmp_path, monkeypatch):
+    """load_file works out each setting's variant, x value and model label once per load (not per
+    line), and keeps apart parameter values that are equal in Python but print differently
+    (1, 1.0 and True; 0.0 and -0.0); list parameters are worked out line by line."""
+    from audiofaith.report import load
+
+    made = []
+    variant = load._variant
+    monkeypatch.setattr(load, "_variant", lambda *args: made.append(1) or variant(*args))
+    values = [1, 1.0, True, 0.0, -0.0, [1, 2]]
+    lines = [{"schema_version": 1, "id": f"sakura/animal/single/c{i}", "model": "m1", "run": run,
+              "condition": "noise_snr", "answer": "A", "prediction": "A", "snr_db": 20, "level": value,
+              "param_names": ["level", "snr_db"]}
+             for i in range(20) for run in range(2) for value in values]
+    path = tmp_path / "interventions" / "noise_snr_sakura.jsonl"
+    path.parent.mkdir()
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    got = load.load_file(path, {})
+    assert [line.variant for line in got[:len(values)]] == [
+        "level=1", "level=1.0", "level=True", "level=0.0", "level=-0.0", "level=[1, 2]"]
+    assert [line.variant for line in got] == [line.variant for line in got[:len(values)]] * 40
+    assert len(made) == len(values) - 1 + 40  # each setting once; the list value on every line
+    assert len({id(line.variant) for line in got if line.variant == "level=1"}) == 1
+
+
 def regenerate() -> None:
     import tempfile
 
