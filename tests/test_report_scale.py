@@ -246,6 +246,37 @@ def test_a_setting_is_worked_out_once_and_values_that_print_apart_stay_apart(tmp
     assert len({id(line.variant) for line in got if line.variant == "level=1"}) == 1
 
 
+
+def test_params_json_is_worked_out_once_per_setting_and_cells_match_one_by_one(tmp_path, monkeypatch):
+    """The duplicate check and per_item.csv read each line's parameter JSON from the loader, which
+    writes it once per setting (not twice per line); a line built elsewhere gets it worked out.
+    Columns of bools or floats are formatted as a whole, exactly as cell by cell."""
+    from audiofaith.report import load, tables
+
+    write_synthetic_outputs(tmp_path / "output", n_clips=4, runs=2, seed=5)
+    calls = []
+    params_key = load.params_key
+    monkeypatch.setattr(load, "params_key", lambda params: calls.append(1) or params_key(params))
+    dataset = report.load_outputs(tmp_path / "output")
+    columns = tables.per_item_columns(dataset.lines)
+    intervention_lines = [line for line in dataset.lines if line.paired and line.answer_mode]
+    assert len(intervention_lines) > 200
+    assert len(calls) < len(dataset.lines) / 2, (len(calls), len(dataset.lines))  # was twice per line
+    assert all(line.params_json == params_key(line.params) for line in intervention_lines)
+    assert {key for key in columns["params"] if key} == {params_key(line.params) for line in intervention_lines
+                                                         if line.params}
+    odd = dataclasses_replace(intervention_lines[0], params_json=None)
+    assert load.line_params_key(odd) == params_key(odd.params) and odd == intervention_lines[0]
+    for values in ([True, None, False], [0.25, None, float("nan"), -0.0, 1e-7, 123456789.0], [1, None, "a", 2.5]):
+        assert list(tables._csv_column(values)) == [tables._csv_value(value) for value in values]
+
+
+def dataclasses_replace(obj, **changes):
+    import dataclasses
+
+    return dataclasses.replace(obj, **changes)
+
+
 def regenerate() -> None:
     import tempfile
 

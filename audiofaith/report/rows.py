@@ -64,6 +64,9 @@ class Line:
     answer_mode: str = ""
     # The prompt protocol of a conditioned / intervention line ("ours" / "paper"); "" for baselines.
     protocol: str = ""
+    # ``params`` as sorted JSON (``load.params_key``), worked out once per setting by the loader; None:
+    # not yet (``load.line_params_key`` works it out).
+    params_json: Optional[str] = field(default=None, compare=False, repr=False)
 
     @property
     def correct(self) -> bool:
