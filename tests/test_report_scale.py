@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Dict
@@ -100,6 +101,53 @@ def test_cluster_codes_of_a_larger_set_give_the_same_bootstrap():
     codes = np.array([everything.index(label) for label in labels])
     assert metrics.bootstrap_ci_coded(values, codes, n_resamples=200, seed=1) == \
         line_by_line_bootstrap_ci(values, 200, 1, labels)
+
+
+
+def test_cis_of_one_size_share_one_product_with_the_reference_numbers(monkeypatch):
+    """DeferredCIs computes the CIs of one number of clips together (one product with that size's
+    draw counts): the same floats as the reference bootstrap, for 0/1 outcomes, differences,
+    fractional and empty samples, clustered or not, with the draws looked up once per size."""
+    from audiofaith.report.rows import Settings
+    from audiofaith.report.stats import DeferredCIs
+
+    rng = np.random.default_rng(4)
+    settings = Settings(n_resamples=300, seed=9)
+    later, expected, bounds, integer_sizes, n_fractional = DeferredCIs(), [], [], set(), 0
+    for size in [12, 30, 12, 30, 12, 5, 30, 1]:
+        for kind in ("binary", "difference", "fractional"):
+            values = {"binary": rng.integers(0, 2, size), "difference": rng.integers(-1, 2, size),
+                      "fractional": rng.random(size)}[kind]
+            for clusters in ([f"c{c}" for c in rng.integers(0, max(1, size // 3), size)],
+                             [f"c{i}" for i in rng.permutation(size)]):
+                expected.append(line_by_line_bootstrap_ci(values, 300, 9, clusters))
+                bounds.append(later.ask(values, metrics.cluster_codes(clusters), settings))
+                if kind == "fractional":
+                    n_fractional += 1
+                else:
+                    integer_sizes.add(len(set(clusters)))
+    looked_up = []
+    draws = metrics.resample_draws
+    monkeypatch.setattr(metrics, "resample_draws", lambda m, *args: looked_up.append(m) or draws(m, *args))
+    got = later.resolve({f"ci{i}_{side}": bound for i, pair in enumerate(bounds) for side, bound in enumerate(pair)})
+    assert [(got[f"ci{i}_0"], got[f"ci{i}_1"]) for i in range(len(bounds))] == expected
+    assert len(looked_up) == len(integer_sizes) + n_fractional  # one look-up per size, not per CI
+    empty, some = metrics.bootstrap_cis_coded([([], None), ([1, 0, 1, 1], None)], n_resamples=50, seed=2)
+    assert all(math.isnan(bound) for bound in empty)
+    assert some == metrics.bootstrap_ci_coded([1, 0, 1, 1], None, n_resamples=50, seed=2)
+
+
+def test_the_binomial_weights_are_the_exact_ones_made_fast():
+    """The sign-flip test's Binomial(m, ½) weights equal math.comb(m, k) / 2 ** m for every k,
+    underflowing terms included, and thousands of clips take milliseconds (it took seconds)."""
+    import time
+
+    for m in (0, 1, 2, 7, 64, 1075, 1500):
+        reference = np.array([math.comb(m, k) / 2 ** m for k in range(m + 1)])
+        assert metrics.binomial_half_weights(m).tobytes() == reference.tobytes(), m
+    start = time.process_time()
+    metrics.binomial_half_weights(4000)
+    assert time.process_time() - start < 0.3
 
 
 def test_the_summary_draws_each_size_once_with_the_same_numbers(tmp_path, monkeypatch):

@@ -64,12 +64,15 @@ class DeferredCIs:
 
     def resolve(self, columns: Dict[str, Any]) -> Dict[str, Any]:
         """``columns`` with every placeholder replaced by its bound (the CIs still pending computed first)."""
-        pending = {index: request for index, request in enumerate(self._requests) if request is not None}
-        for index in sorted(pending, key=lambda i: (int(pending[i][1].max()) + 1, i)):  # by number of clips
-            values, codes, settings = pending.pop(index)
-            self._results[index] = metrics.bootstrap_ci_coded(values, codes, n_resamples=settings.n_resamples,
-                                                              seed=settings.seed)
-            self._requests[index] = None
+        by_settings: Dict[Tuple[int, int], List[int]] = defaultdict(list)
+        for index, request in enumerate(self._requests):
+            if request is not None:
+                by_settings[(request[2].n_resamples, request[2].seed)].append(index)
+        for (n_resamples, seed), indices in by_settings.items():  # each size drawn once, by number of clips
+            samples = [self._requests[index][:2] for index in indices]  # type: ignore[index]
+            for index, bounds in zip(indices, metrics.bootstrap_cis_coded(samples, n_resamples=n_resamples, seed=seed)):
+                self._results[index] = bounds
+                self._requests[index] = None
         return {name: self._results[value.request][value.side] if type(value) is PendingBound else value
                 for name, value in columns.items()}
 
