@@ -206,7 +206,6 @@ class _Setting:
     model: str
     answer_mode: str
     protocol: str
-    params_json: str  # params_key of the parameters
 
 
 def _setting(condition: str, params: Dict[str, Any], model_name: str, cot_source_model: Any, thinking: Any,
@@ -214,7 +213,7 @@ def _setting(condition: str, params: Dict[str, Any], model_name: str, cot_source
     model = protocol_label(thinking_label(model_label(model_name, cot_source_model), thinking), protocol)
     return _Setting(index.spec(condition), _shared(condition), _shared(_variant(condition, params, index)),
                     _x_value(condition, params, index), _shared(model), _shared(answer_mode or ""),
-                    _shared(protocol or ""), params_key(params))
+                    _shared(protocol or ""))
 
 
 def _value_key(value: Any) -> Any:
@@ -315,7 +314,7 @@ def _intervention_line(fields: Mapping[str, Any], params: Dict[str, Any], extra:
                 reference_kind=kind, excluded=excluded, finish_reason=extra.get("finish_reason"),
                 cluster=cluster, dataset=dataset,
                 readout_tie=letter_tie(get("letter_logprobs")),
-                answer_mode=setting.answer_mode, protocol=setting.protocol, params_json=setting.params_json,
+                answer_mode=setting.answer_mode, protocol=setting.protocol,
                 audio_cut=audio_cut(extra["audio_warnings"]) if "audio_warnings" in extra else None)
 
 
@@ -373,15 +372,10 @@ PARAMS_KEPT = 4096
 _PARAMS_JSON: Dict[Tuple, str] = {}
 
 
-def line_params_key(line: Line) -> str:
-    """``params_key`` of a line's parameters: the loader's, else worked out now."""
-    return params_key(line.params) if line.params_json is None else line.params_json
-
-
 def _check_duplicates(lines: Sequence[Line]) -> None:
     first: Dict[Tuple, str] = {}
     for line in lines:
-        key = (line.dataset, line.model, line.condition, line_params_key(line), line.id, line.run)
+        key = (line.dataset, line.model, line.condition, params_key(line.params), line.id, line.run)
         if key in first:
             raise ReportError(f"{line.source}: duplicate of {first[key]} (model {line.model}, {line.condition}, "
                               f"id {line.id}, run {line.run})")

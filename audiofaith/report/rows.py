@@ -64,9 +64,9 @@ class Line:
     answer_mode: str = ""
     # The prompt protocol of a conditioned / intervention line ("ours" / "paper"); "" for baselines.
     protocol: str = ""
-    # ``params`` as sorted JSON (``load.params_key``), worked out once per setting by the loader; None:
-    # not yet (``load.line_params_key`` works it out).
-    params_json: Optional[str] = field(default=None, compare=False, repr=False)
+    # No more fields: CPython (3.11+) shares one key table among the instances of a class with at
+    # most 29 attributes; a 30th gives every Line a dict of its own, ~1.3 KB more a line
+    # (tests/test_report_scale.py checks it).
 
     @property
     def correct(self) -> bool:

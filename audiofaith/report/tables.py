@@ -9,7 +9,7 @@ import operator
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Sequence
 
-from audiofaith.report.load import REFERENCE_KINDS, Line, line_params_key
+from audiofaith.report.load import REFERENCE_KINDS, Line, params_key
 
 PER_ITEM_COLUMNS = ["dataset", "model", "subset", "hop", "id", "run", "condition", "variant", "x", "answer", "prediction",
                     "correct", "reference", "reference_readout", "agrees", "lanham_reference", "error", "excluded",
@@ -68,7 +68,7 @@ def write_csv(path: Path, columns: Sequence[str], rows: Iterable[Dict[str, Any]]
 
 def per_item_columns(lines: Sequence[Line]) -> Dict[str, List[Any]]:
     """per_item.csv's columns: one value per answer, long format, joinable on (model, id, run)."""
-    keys = list(map(line_params_key, lines))
+    keys = [params_key(line.params) for line in lines]
     place = operator.attrgetter("dataset", "model", "id", "run", "condition", "variant")
     sort_keys = [fields + (key,) for fields, key in zip(map(place, lines), keys)]
     order = sorted(range(len(lines)), key=sort_keys.__getitem__)
