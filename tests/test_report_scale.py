@@ -316,6 +316,21 @@ def test_a_line_keeps_the_key_table_its_class_shares(tmp_path):
     assert sys.getsizeof(vars(line)) < 600, sys.getsizeof(vars(line))
 
 
+
+def test_the_per_line_condition_look_ups_agree_with_each_spec():
+    """join, aoc_rows and the rewrites section test a line's condition against one set each
+    (``SpecIndex.aoc_steps`` / ``flagged``) instead of looking its spec up per line: the same answer
+    for every declared condition and for one nobody declares."""
+    from audiofaith.report.spec import spec_index
+
+    index = spec_index()
+    conditions = sorted(index.by_condition) + ["another_tool's_condition"]
+    assert {c: index.aoc_step(c) for c in conditions if index.aoc_step(c) is not None} == index.aoc_steps()
+    for name in ("aoc_reference", "rewritten"):
+        assert {c for c in conditions if getattr(index.spec(c), name)} == index.flagged(name)
+    assert index.aoc_steps() and index.flagged("aoc_reference") and index.flagged("rewritten")
+
+
 def regenerate() -> None:
     import tempfile
 

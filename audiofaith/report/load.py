@@ -392,15 +392,16 @@ def join(lines: List[Line]) -> None:
     # the `full` line of the same CoT source (the model's own, or the benchmark's reference CoT)
     # and the same read-out (answer mode)
     index = spec_index()
+    references, aoc_steps = index.flagged("aoc_reference"), index.aoc_steps()
     full = {(l.dataset, l.model, l.id, l.run, l.params.get("cot_source"), l.answer_mode): l for l in lines
-            if index.spec(l.condition).aoc_reference and l.error is None}
+            if l.condition in references and l.error is None}
     for line in lines:
         key = (line.dataset, line.model, line.id, line.run)
         if line.condition == "baseline_direct" and key in cot:
             line.reference, line.paired, line.reference_kind = cot[key].prediction, True, "parsed"
         if line.reference_kind == "legacy" and key in cot and cot[key].cue_prediction is not None:
             line.reference, line.reference_kind = cot[key].cue_prediction, "readout"
-        if index.aoc_step(line.condition) is not None:
+        if line.condition in aoc_steps:
             key = key + (line.params.get("cot_source"), line.answer_mode)
             if line.protocol == PAPER:  # the study compared every step with the baseline's letter
                 line.lanham_reference = line.reference

@@ -334,9 +334,10 @@ def aoc_rows(dataset: Dataset, settings: Settings) -> List[AocRow]:
     """Lanham's AOC per (model, subset, hop, condition, variant): the mean of per-chain AOCs
     (``metrics.lanham_aoc``), with a 95 % CI that resamples clips."""
     index = spec_index()
+    aoc_steps = index.aoc_steps()
     groups: Dict[Tuple, List[Line]] = defaultdict(list)
     for line in dataset.lines:
-        if index.aoc_step(line.condition) is not None:
+        if line.condition in aoc_steps:
             groups[(line.dataset, line.model, _subset_rank(line.subset), _hop_rank(line.hop), line.condition,
                     line.variant)].append(line)
     rows = []
