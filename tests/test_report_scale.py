@@ -331,6 +331,24 @@ def test_the_per_line_condition_look_ups_agree_with_each_spec():
     assert index.aoc_steps() and index.flagged("aoc_reference") and index.flagged("rewritten")
 
 
+
+def test_the_summary_groups_each_setting_once(tmp_path, monkeypatch):
+    """summarize works out a line's group keys once per distinct (dataset, model, subset, hop,
+    condition, variant, x), not per line, with the same rows."""
+    from audiofaith.report import stats
+
+    write_synthetic_outputs(tmp_path / "output", n_clips=8, runs=2, seed=3)
+    dataset = report.load_outputs(tmp_path / "output")
+    settings = report.Settings(n_resamples=100, seed=7)
+    calls = []
+    group_key = stats._group_key
+    monkeypatch.setattr(stats, "_group_key", lambda line: calls.append(1) or group_key(line))
+    rows = stats.summarize(dataset, settings)
+    distinct = {(l.dataset, l.model, l.subset, l.hop, l.condition, l.variant, l.x) for l in dataset.lines}
+    assert len(calls) == len(distinct) < len(dataset.lines) / 4
+    assert len(rows) > 50
+
+
 def regenerate() -> None:
     import tempfile
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import operator
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -245,6 +246,17 @@ def _group_key(line: Line) -> Tuple:
             -math.inf if line.x is None else line.x)
 
 
+def _group_keys(line: Line, pooled_conditions: FrozenSet[str]) -> Tuple[Tuple, Optional[Tuple]]:
+    """The summary group of a line and its pooled group (hop or subset ``all``), if any."""
+    key = _group_key(line)
+    if line.condition in BASELINE_CONDITION.values() and line.hop != NO_HOP:
+        return key, key[:3] + (_hop_rank(POOLED),) + key[4:]
+    if line.condition in pooled_conditions:
+        return key, key[:3] + (_hop_rank(POOLED),) + key[4:] if line.hop != NO_HOP else \
+            key[:2] + (_subset_rank(POOLED),) + key[3:]
+    return key, None
+
+
 def summarize(dataset: Dataset, settings: Settings) -> List[SummaryRow]:
     """summary.csv rows, one per (model, subset, hop, condition, variant, x).
 
@@ -256,15 +268,16 @@ def summarize(dataset: Dataset, settings: Settings) -> List[SummaryRow]:
     """
     pooled_conditions = spec_index().pooled
     groups: Dict[Tuple, List[Line]] = defaultdict(list)
+    place = operator.attrgetter("dataset", "model", "subset", "hop", "condition", "variant", "x")
+    known: Dict[Tuple, Tuple[Tuple, Optional[Tuple]]] = {}  # a line's fields → its group keys, worked out once
     for line in dataset.lines:
-        key = _group_key(line)
-        groups[key].append(line)
-        if line.condition in BASELINE_CONDITION.values() and line.hop != NO_HOP:
-            groups[key[:3] + (_hop_rank(POOLED),) + key[4:]].append(line)
-        elif line.condition in pooled_conditions:
-            pooled_key = key[:3] + (_hop_rank(POOLED),) + key[4:] if line.hop != NO_HOP else \
-                key[:2] + (_subset_rank(POOLED),) + key[3:]
-            groups[pooled_key].append(line)
+        fields = place(line)
+        keys = known.get(fields)
+        if keys is None:
+            keys = known[fields] = _group_keys(line, pooled_conditions)
+        groups[keys[0]].append(line)
+        if keys[1] is not None:
+            groups[keys[1]].append(line)
     expected = _expected_keys(dataset)
     later = DeferredCIs()  # every group's CIs computed at the end, each size's draws once
     columns = []
