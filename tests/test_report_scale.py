@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Dict
@@ -102,6 +103,53 @@ def test_cluster_codes_of_a_larger_set_give_the_same_bootstrap():
         line_by_line_bootstrap_ci(values, 200, 1, labels)
 
 
+
+def test_cis_of_one_size_share_one_product_with_the_reference_numbers(monkeypatch):
+    """DeferredCIs computes the CIs of one number of clips together (one product with that size's
+    draw counts): the same floats as the reference bootstrap, for 0/1 outcomes, differences,
+    fractional and empty samples, clustered or not, with the draws looked up once per size."""
+    from audiofaith.report.rows import Settings
+    from audiofaith.report.stats import DeferredCIs
+
+    rng = np.random.default_rng(4)
+    settings = Settings(n_resamples=300, seed=9)
+    later, expected, bounds, integer_sizes, n_fractional = DeferredCIs(), [], [], set(), 0
+    for size in [12, 30, 12, 30, 12, 5, 30, 1]:
+        for kind in ("binary", "difference", "fractional"):
+            values = {"binary": rng.integers(0, 2, size), "difference": rng.integers(-1, 2, size),
+                      "fractional": rng.random(size)}[kind]
+            for clusters in ([f"c{c}" for c in rng.integers(0, max(1, size // 3), size)],
+                             [f"c{i}" for i in rng.permutation(size)]):
+                expected.append(line_by_line_bootstrap_ci(values, 300, 9, clusters))
+                bounds.append(later.ask(values, metrics.cluster_codes(clusters), settings))
+                if kind == "fractional":
+                    n_fractional += 1
+                else:
+                    integer_sizes.add(len(set(clusters)))
+    looked_up = []
+    draws = metrics.resample_draws
+    monkeypatch.setattr(metrics, "resample_draws", lambda m, *args: looked_up.append(m) or draws(m, *args))
+    got = later.resolve({f"ci{i}_{side}": bound for i, pair in enumerate(bounds) for side, bound in enumerate(pair)})
+    assert [(got[f"ci{i}_0"], got[f"ci{i}_1"]) for i in range(len(bounds))] == expected
+    assert len(looked_up) == len(integer_sizes) + n_fractional  # one look-up per size, not per CI
+    empty, some = metrics.bootstrap_cis_coded([([], None), ([1, 0, 1, 1], None)], n_resamples=50, seed=2)
+    assert all(math.isnan(bound) for bound in empty)
+    assert some == metrics.bootstrap_ci_coded([1, 0, 1, 1], None, n_resamples=50, seed=2)
+
+
+def test_the_binomial_weights_are_the_exact_ones_made_fast():
+    """The sign-flip test's Binomial(m, ½) weights equal math.comb(m, k) / 2 ** m for every k,
+    underflowing terms included, and thousands of clips take milliseconds (it took seconds)."""
+    import time
+
+    for m in (0, 1, 2, 7, 64, 1075, 1500):
+        reference = np.array([math.comb(m, k) / 2 ** m for k in range(m + 1)])
+        assert metrics.binomial_half_weights(m).tobytes() == reference.tobytes(), m
+    start = time.process_time()
+    metrics.binomial_half_weights(4000)
+    assert time.process_time() - start < 0.3
+
+
 def test_the_summary_draws_each_size_once_with_the_same_numbers(tmp_path, monkeypatch):
     """summarize asks for every CI first and computes them in the order of their number of clips:
     even when only the last size's draws are kept, each size is drawn once (not again whenever
@@ -192,6 +240,113 @@ def test_a_file_reads_each_line_as_its_record_would(tmp_path):
     assert shadowed.params == {"hop": "shadowed"} and shadowed.hop == "multi"  # the field keeps its default
     assert swap.variant == "mode=regenerate, swap_answer_known=False" and swap.model == "m1 [thinking on]"
     assert swap.audio_cut is not None
+
+
+
+def test_lines_of_one_shape_are_split_once_and_each_still_checked(monkeypatch):
+    """intervention_fields works out which fields are parameters and results once per line shape
+    (its field names and ``param_names``), not per line; a line of a known shape whose
+    ``param_names`` name a field it lacks, or a shape of its own, is still checked and split."""
+    from audiofaith.store import records
+
+    monkeypatch.setattr(records, "_SPLITS", {})
+    split_names = records._split_names
+    calls = []
+    monkeypatch.setattr(records, "_split_names", lambda obj, names: calls.append(1) or split_names(obj, names))
+    line = {"schema_version": 1, "id": "a", "model": "m", "run": 0, "condition": "filler", "fraction": 0.5,
+            "hop": "p", "prediction": "A", "switched": True, "param_names": ["fraction", "hop"]}
+    for run in range(50):
+        fields, params, extra = records.intervention_fields({**line, "run": run, "fraction": run / 50})
+        assert params == {"fraction": run / 50, "hop": "p"} and extra == {"switched": True}
+        assert fields["run"] == run and "hop" not in fields and fields["reference_field"] == ""
+    assert len(calls) == 1
+    reordered = {"param_names": ["hop"], **{k: v for k, v in line.items() if k != "param_names"}}
+    fields, params, extra = records.intervention_fields(reordered)
+    assert params == {"hop": "p"} and extra == {"fraction": 0.5, "switched": True} and len(calls) == 2
+    with pytest.raises(records.RecordError, match="param_names"):
+        records.intervention_fields({**line, "param_names": ["fraction", "k"]}, "x")
+    with pytest.raises(records.RecordError, match="param_names"):
+        records.intervention_fields({**line, "param_names": "fraction"}, "x")
+
+
+def test_a_setting_is_worked_out_once_and_values_that_print_apart_stay_apart(tmp_path, monkeypatch):
+    """load_file works out each setting's variant, x value and model label once per load (not per
+    line), and keeps apart parameter values that are equal in Python but print differently
+    (1, 1.0 and True; 0.0 and -0.0); list parameters are worked out line by line."""
+    from audiofaith.report import load
+
+    made = []
+    variant = load._variant
+    monkeypatch.setattr(load, "_variant", lambda *args: made.append(1) or variant(*args))
+    values = [1, 1.0, True, 0.0, -0.0, [1, 2]]
+    lines = [{"schema_version": 1, "id": f"sakura/animal/single/c{i}", "model": "m1", "run": run,
+              "condition": "noise_snr", "answer": "A", "prediction": "A", "snr_db": 20, "level": value,
+              "param_names": ["level", "snr_db"]}
+             for i in range(20) for run in range(2) for value in values]
+    path = tmp_path / "interventions" / "noise_snr_sakura.jsonl"
+    path.parent.mkdir()
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    got = load.load_file(path, {})
+    assert [line.variant for line in got[:len(values)]] == [
+        "level=1", "level=1.0", "level=True", "level=0.0", "level=-0.0", "level=[1, 2]"]
+    assert [line.variant for line in got] == [line.variant for line in got[:len(values)]] * 40
+    assert len(made) == len(values) - 1 + 40  # each setting once; the list value on every line
+    assert len({id(line.variant) for line in got if line.variant == "level=1"}) == 1
+
+
+
+def test_columns_of_bools_or_floats_are_formatted_as_cell_by_cell():
+    from audiofaith.report import tables
+
+    for values in ([True, None, False], [0.25, None, float("nan"), -0.0, 1e-7, 123456789.0], [1, None, "a", 2.5]):
+        assert list(tables._csv_column(values)) == [tables._csv_value(value) for value in values]
+
+
+@pytest.mark.skipif(sys.implementation.name != "cpython" or sys.version_info < (3, 11),
+                    reason="the key-sharing limit checked is CPython 3.11+'s")
+def test_a_line_keeps_the_key_table_its_class_shares(tmp_path):
+    """A loaded Line holds its attributes in the key table all Lines share (CPython: at most 29
+    attributes), not in a dict of its own: a 30th field made the report's peak at 320k lines
+    grow from ~0.4 to ~0.8 GB."""
+    from audiofaith.report.load import load_file
+
+    write_synthetic_outputs(tmp_path / "output", n_clips=2, runs=1, seed=5)
+    path = sorted((tmp_path / "output").rglob("early_answering_*.jsonl"))[0]
+    line = load_file(path, {})[0]
+    assert sys.getsizeof(vars(line)) < 600, sys.getsizeof(vars(line))
+
+
+
+def test_the_per_line_condition_look_ups_agree_with_each_spec():
+    """join, aoc_rows and the rewrites section test a line's condition against one set each
+    (``SpecIndex.aoc_steps`` / ``flagged``) instead of looking its spec up per line: the same answer
+    for every declared condition and for one nobody declares."""
+    from audiofaith.report.spec import spec_index
+
+    index = spec_index()
+    conditions = sorted(index.by_condition) + ["another_tool's_condition"]
+    assert {c: index.aoc_step(c) for c in conditions if index.aoc_step(c) is not None} == index.aoc_steps()
+    for name in ("aoc_reference", "rewritten"):
+        assert {c for c in conditions if getattr(index.spec(c), name)} == index.flagged(name)
+    assert index.aoc_steps() and index.flagged("aoc_reference") and index.flagged("rewritten")
+
+
+
+def test_the_summary_groups_each_setting_once(tmp_path, monkeypatch):
+    """summarize works out a line's group keys once per distinct (dataset, model, subset, hop,
+    condition, variant, x), not per line, with the same rows."""
+    from audiofaith.report import stats
+
+    write_synthetic_outputs(tmp_path / "output", n_clips=8, runs=2, seed=3)
+    dataset = report.load_outputs(tmp_path / "output")
+    settings = report.Settings(n_resamples=100, seed=7)
+    calls = []
+    group_key = stats._group_key
+    monkeypatch.setattr(stats, "_group_key", lambda line: calls.append(1) or group_key(line))
+    rows = stats.summarize(dataset, settings)
+    distinct = {(l.dataset, l.model, l.subset, l.hop, l.condition, l.variant, l.x) for l in dataset.lines}
+    assert len(calls) == len(distinct) < len(dataset.lines) / 4
+    assert len(rows) > 50
 
 
 def regenerate() -> None:

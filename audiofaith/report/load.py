@@ -8,6 +8,7 @@ import gc
 import json
 import logging
 import sys
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
@@ -193,21 +194,104 @@ def conditioned_line(record: InterventionRecord, manifest: Dict[str, ManifestIte
                               spec_index() if index is None else index)
 
 
+@dataclass(frozen=True)
+class _Setting:
+    """What every line of one (condition, parameters, model, CoT source, thinking mode, protocol,
+    answer mode) shares: worked out once, not per line."""
+
+    spec: Any  # the condition's ReportSpec
+    condition: str
+    variant: str  # before the spec's ``variant_suffix``
+    x: Optional[float]
+    model: str
+    answer_mode: str
+    protocol: str
+
+
+def _setting(condition: str, params: Dict[str, Any], model_name: str, cot_source_model: Any, thinking: Any,
+             protocol: Any, answer_mode: Any, index: SpecIndex) -> _Setting:
+    model = protocol_label(thinking_label(model_label(model_name, cot_source_model), thinking), protocol)
+    return _Setting(index.spec(condition), _shared(condition), _shared(_variant(condition, params, index)),
+                    _x_value(condition, params, index), _shared(model), _shared(answer_mode or ""),
+                    _shared(protocol or ""))
+
+
+def _value_key(value: Any) -> Any:
+    """A parameter value as a key that tells apart what prints differently (``1``, ``1.0``, ``True``;
+    ``-0.0`` and ``0.0``); a list or object value makes the key unhashable."""
+    return (type(value), repr(value) if type(value) is float else value)
+
+
+@dataclass
+class _Memo:
+    """What one load call works out once and reuses line by line: each item's place
+    (``_locate_item`` and ``clip_key``, which depend on the manifest) and each setting. Only keys
+    of plain strings (or None) are kept, so equal keys always print alike."""
+
+    places: Dict[Tuple[str, str, str, str], Tuple[str, str, str, str, str]] = field(default_factory=dict)
+    settings: Dict[Tuple, _Setting] = field(default_factory=dict)
+
+    def place(self, item_id: Any, dataset: Any, subset: Any, hop: Any, manifest: Dict[str, ManifestItem],
+              where: str) -> Tuple[Any, str, str, str, str]:
+        """(id, dataset, subset, hop, clip) of a line with these fields, shared strings."""
+        key = (item_id, dataset, subset, hop)
+        known = self.places.get(key) if _plain(key) else None
+        if known is None:
+            located = _locate_item(item_id, dataset, subset, hop, manifest, where)
+            known = (_shared(item_id),) + tuple(map(_shared, located)) + (_shared(clip_key(item_id, manifest)),)
+            if _plain(key):
+                self.places[key] = known
+        return known
+
+    def setting(self, condition: Any, params: Dict[str, Any], model_name: Any, cot_source_model: Any, thinking: Any,
+                protocol: Any, answer_mode: Any, index: SpecIndex) -> _Setting:
+        parts = (condition, model_name, cot_source_model, thinking, protocol, answer_mode)
+        key: Optional[Tuple] = None
+        if _plain(parts):
+            try:
+                key = parts + tuple((name, _value_key(value)) for name, value in params.items())
+                known = self.settings.get(key)
+            except TypeError:  # a list or object parameter: worked out for this line alone
+                key = known = None
+            if known is not None:
+                return known
+        known = _setting(condition, params, model_name, cot_source_model, thinking, protocol, answer_mode, index)
+        if key is not None and len(self.settings) < SETTINGS_KEPT:
+            self.settings[key] = known
+        return known
+
+
+#: Distinct settings a load call keeps (a study has a few hundred).
+SETTINGS_KEPT = 65536
+
+
+def _plain(parts: Tuple) -> bool:
+    """Whether every part is a string or None (so equal keys are equal values of one type)."""
+    return _PLAIN_TYPES.issuperset(map(type, parts))
+
+
+_PLAIN_TYPES = frozenset({str, type(None)})
+
+
 def _intervention_line(fields: Mapping[str, Any], params: Dict[str, Any], extra: Dict[str, Any],
                        record: Callable[[], InterventionRecord], manifest: Dict[str, ManifestItem], where: str,
-                       index: SpecIndex) -> Line:
+                       index: SpecIndex, memo: Optional[_Memo] = None) -> Line:
     """The Line of one conditioned / intervention line: ``fields`` are its record's fields (a field
     absent has its ``InterventionRecord`` default), ``params`` and ``extra`` its parameters and
-    results, ``record`` builds the record (only for a spec's ``variant_suffix``)."""
+    results, ``record`` builds the record (only for a spec's ``variant_suffix``); ``memo``: what
+    the lines of one load call share (a fresh one when not given)."""
+    memo = _Memo() if memo is None else memo
     get = fields.get
     item_id, model_name = fields["id"], fields["model"]
     if not model_name:
         raise ReportError(f"{where}: conditioned record without a 'model' field")
-    dataset, subset, hop = _locate_item(item_id, get("dataset", ""), get("subset", ""), get("hop", ""), manifest, where)
+    item_id, dataset, subset, hop, cluster = memo.place(item_id, get("dataset", ""), get("subset", ""), get("hop", ""),
+                                                        manifest, where)
     answer = fields["answer"] or (manifest[item_id].answer if item_id in manifest else "")
-    condition = fields["condition"]
-    answer_mode, protocol = fields["answer_mode"], get("protocol", "ours")
-    spec = index.spec(condition)
+    answer_mode = fields["answer_mode"]
+    setting = memo.setting(fields["condition"], params, model_name, get("cot_source_model", ""),
+                           extra.get("thinking"), get("protocol", "ours"), answer_mode, index)
+    spec = setting.spec
     result = {name: extra[name] for name in spec.result_fields if name in extra}
     reference_field = fields["reference_field"]
     if reference_field:
@@ -220,30 +304,31 @@ def _intervention_line(fields: Mapping[str, Any], params: Dict[str, Any], extra:
         readout = answer_mode != "generate" and params.get("mode") != "regenerate" and "cue_prediction" not in extra
         reference, kind = get("baseline_prediction"), "legacy" if readout else "parsed"
     excluded = "rewrite_unchanged" if spec.rewritten and extra.get("rewrite_unchanged") is True else None
-    variant = _variant(condition, params, index)
+    variant = setting.variant
     if spec.variant_suffix is not None:
-        variant += spec.variant_suffix(record())
-    model = protocol_label(thinking_label(model_label(model_name, get("cot_source_model", "")), extra.get("thinking")),
-                           protocol)
-    return Line(model=_shared(model), subset=_shared(subset), hop=_shared(hop), id=_shared(item_id),
-                run=int(fields["run"]), condition=_shared(condition), variant=_shared(variant),
-                x=_x_value(condition, params, index), answer=answer, prediction=get("prediction"), reference=reference,
+        variant = _shared(variant + spec.variant_suffix(record()))
+    return Line(model=setting.model, subset=subset, hop=hop, id=item_id,
+                run=int(fields["run"]), condition=setting.condition, variant=variant,
+                x=setting.x, answer=answer, prediction=get("prediction"), reference=reference,
                 paired=True, error=get("error"), source=where, params=params, result=result, raw=get("raw"),
                 reference_kind=kind, excluded=excluded, finish_reason=extra.get("finish_reason"),
-                cluster=_shared(clip_key(item_id, manifest)), dataset=_shared(dataset),
+                cluster=cluster, dataset=dataset,
                 readout_tie=letter_tie(get("letter_logprobs")),
-                answer_mode=_shared(answer_mode or ""), protocol=_shared(protocol or ""),
+                answer_mode=setting.answer_mode, protocol=setting.protocol,
                 audio_cut=audio_cut(extra["audio_warnings"]) if "audio_warnings" in extra else None)
 
 
-def load_file(path: Path, manifest: Dict[str, ManifestItem]) -> List[Line]:
+def load_file(path: Path, manifest: Dict[str, ManifestItem], memo: Optional[_Memo] = None) -> List[Line]:
     """Lines of one output file; each JSON line is read as the record type its fields say, not the
     file name. A conditioned / intervention line is validated and split as ``InterventionRecord.from_json``
-    reads it (``records.intervention_fields``) without building the record itself: millions of lines."""
+    reads it (``records.intervention_fields``) without building the record itself: millions of lines.
+    ``memo``: what the files of one load call share (a fresh one when not given)."""
     lines: List[Line] = []
     index = spec_index()
+    memo = _Memo() if memo is None else memo
+    prefix = f"{path}:"
     for line_number, obj in iter_jsonl(path):
-        where = f"{path}:{line_number}"
+        where = f"{prefix}{line_number}"
         if not isinstance(obj, dict) or "id" not in obj:
             raise ReportError(f"{where}: expected a JSON object with an 'id'")
         if is_baseline_line(obj):
@@ -255,7 +340,7 @@ def load_file(path: Path, manifest: Dict[str, ManifestItem]) -> List[Line]:
                 raise ReportError(str(exc)) from None
             lines.append(_intervention_line(fields, params, extra,
                                             functools.partial(_record_of, fields, params, extra),
-                                            manifest, where, index))
+                                            manifest, where, index, memo))
         else:
             raise ReportError(f"{where}: neither a baseline record (runs_predictions) nor a conditioned one (condition)")
     return lines
@@ -307,15 +392,16 @@ def join(lines: List[Line]) -> None:
     # the `full` line of the same CoT source (the model's own, or the benchmark's reference CoT)
     # and the same read-out (answer mode)
     index = spec_index()
+    references, aoc_steps = index.flagged("aoc_reference"), index.aoc_steps()
     full = {(l.dataset, l.model, l.id, l.run, l.params.get("cot_source"), l.answer_mode): l for l in lines
-            if index.spec(l.condition).aoc_reference and l.error is None}
+            if l.condition in references and l.error is None}
     for line in lines:
         key = (line.dataset, line.model, line.id, line.run)
         if line.condition == "baseline_direct" and key in cot:
             line.reference, line.paired, line.reference_kind = cot[key].prediction, True, "parsed"
         if line.reference_kind == "legacy" and key in cot and cot[key].cue_prediction is not None:
             line.reference, line.reference_kind = cot[key].cue_prediction, "readout"
-        if index.aoc_step(line.condition) is not None:
+        if line.condition in aoc_steps:
             key = key + (line.params.get("cot_source"), line.answer_mode)
             if line.protocol == PAPER:  # the study compared every step with the baseline's letter
                 line.lanham_reference = line.reference
@@ -348,7 +434,8 @@ def load_outputs(root: Path, manifest_dir: Optional[Path] = None, exclude: Optio
     files = find_output_files(root, exclude)
     if not files:
         raise ReportError(f"{root}: no baseline_*.jsonl, conditioned_*.jsonl or interventions/*.jsonl files")
-    lines = [line for path in files for line in load_file(path, manifest)]
+    memo = _Memo()
+    lines = [line for path in files for line in load_file(path, manifest, memo)]
     _check_duplicates(lines)
     join(lines)
     if exclude_cut:

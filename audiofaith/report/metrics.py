@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Dict, Hashable, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Hashable, Iterable, List, Optional, Sequence, Tuple, cast
 
 import numpy as np
 
@@ -59,9 +59,64 @@ def bootstrap_ci_coded(values: Sequence[float], codes: Optional[np.ndarray], n_r
     per ``m`` and kept (``resample_draws``), so the CIs of a report share them. Integer-valued
     samples (0/1 outcomes and their differences: every CI of the report) are summed as draw counts
     times cluster sums, which is exact; other samples are summed over the drawn indices."""
+    units = _units(values, codes)
+    if units is None:
+        return float("nan"), float("nan")
+    array, sums, counts, exact = units
+    draws = resample_draws(sums.size, n_resamples, seed)
+    if counts is None:  # no clusters, or one value each
+        if exact:
+            means = draws.counts @ array / array.size
+        else:
+            means = array[draws.picks].mean(axis=1)
+    elif exact:
+        means = (draws.counts @ sums) / (draws.counts @ counts.astype(float))
+    else:
+        means = sums[draws.picks].sum(axis=1) / counts[draws.picks].sum(axis=1)
+    return _percentile_bounds(means, confidence)
+
+
+def bootstrap_cis_coded(samples: Sequence[Tuple[Sequence[float], Optional[np.ndarray]]],
+                        n_resamples: int = N_RESAMPLES, seed: int = SEED,
+                        confidence: float = 0.95) -> List[Tuple[float, float]]:
+    """``bootstrap_ci_coded`` of each ``(values, codes)`` sample, the same floats. The exactly summed
+    samples (integers: every CI of the report) with the same number of units share one product with
+    that size's draw counts (the sizes in increasing order, each drawn once), instead of a product
+    per sample that reads the whole counts matrix again; integer sums are exact in any order."""
+    results: List[Optional[Tuple[float, float]]] = [None] * len(samples)
+    by_size: Dict[int, List[Tuple[int, np.ndarray, Optional[np.ndarray]]]] = defaultdict(list)
+    for index, (values, codes) in enumerate(samples):
+        units = _units(values, codes)
+        if units is None or not units[3]:
+            results[index] = bootstrap_ci_coded(values, codes, n_resamples=n_resamples, seed=seed,
+                                                confidence=confidence)
+        else:
+            array, sums, counts, _ = units
+            by_size[sums.size].append((index, sums, None if counts is None else counts.astype(float)))
+    for size in sorted(by_size):
+        members = by_size[size]
+        columns = [column for _, sums, counts in members for column in ((sums,) if counts is None else (sums, counts))]
+        products = resample_draws(size, n_resamples, seed).counts @ np.stack(columns, axis=1)
+        column = 0
+        for index, sums, counts in members:
+            if counts is None:  # no clusters, or one value each: the values are the units
+                means = products[:, column] / sums.size
+                column += 1
+            else:
+                means = products[:, column] / products[:, column + 1]
+                column += 2
+            results[index] = _percentile_bounds(means, confidence)
+    return cast(List[Tuple[float, float]], results)  # every sample's bounds are set above
+
+
+def _units(values: Sequence[float], codes: Optional[np.ndarray]
+           ) -> Optional[Tuple[np.ndarray, np.ndarray, Optional[np.ndarray], bool]]:
+    """What a bootstrap of ``values`` clustered by ``codes`` resamples: (the values, each unit's sum,
+    each unit's number of values (None: one value per unit, the units are the values), whether sums
+    of resampled units are exact); None for an empty sample."""
     array = np.asarray(values, dtype=float)
     if array.size == 0:
-        return float("nan"), float("nan")
+        return None
     labels = None
     if codes is not None:
         codes = np.asarray(codes)
@@ -71,18 +126,12 @@ def bootstrap_ci_coded(values: Sequence[float], codes: Optional[np.ndarray], n_r
         labels = labels.reshape(-1)
     # exact: integers whose resampled sums (at most size × Σ|values|) stay below 2^53
     exact = bool(np.all(np.floor(array) == array)) and float(np.abs(array).sum()) * array.size < 2.0 ** 53
-    if labels is None or labels.max() + 1 == array.size:  # no clusters, or one value each
-        if exact:
-            means = resample_draws(array.size, n_resamples, seed).counts @ array / array.size
-        else:
-            means = array[resample_draws(array.size, n_resamples, seed).picks].mean(axis=1)
-    else:
-        sums, counts = np.bincount(labels, weights=array), np.bincount(labels)
-        draws = resample_draws(sums.size, n_resamples, seed)
-        if exact:
-            means = (draws.counts @ sums) / (draws.counts @ counts.astype(float))
-        else:
-            means = sums[draws.picks].sum(axis=1) / counts[draws.picks].sum(axis=1)
+    if labels is None or labels.max() + 1 == array.size:
+        return array, array, None, exact
+    return array, np.bincount(labels, weights=array), np.bincount(labels), exact
+
+
+def _percentile_bounds(means: np.ndarray, confidence: float) -> Tuple[float, float]:
     tail = (1.0 - confidence) / 2.0 * 100.0
     low, high = np.percentile(means, [tail, 100.0 - tail])
     return float(low), float(high)
@@ -200,6 +249,19 @@ def mcnemar_chi2(b: int, c: int) -> Tuple[float, float]:
     return float(statistic), float(math.erfc(math.sqrt(statistic / 2.0)))
 
 
+def binomial_half_weights(m: int) -> np.ndarray:
+    """P(Binomial(m, ½) = k) for k = 0..m, each ``math.comb(m, k) / 2 ** m`` (exact integers, one
+    rounding); the binomial coefficients are made one from the previous (C(m, k + 1) = C(m, k) ·
+    (m − k) / (k + 1), exact), not each from scratch, which took seconds for thousands of clips."""
+    denominator = 1 << m
+    weights = np.empty(m + 1)
+    coefficient = 1
+    for k in range(m + 1):
+        weights[k] = coefficient / denominator
+        coefficient = coefficient * (m - k) // (k + 1)
+    return weights
+
+
 def _sign_flip_distribution(magnitudes: Sequence[int]) -> Tuple[np.ndarray, int]:
     """Exact null distribution of Σ_c s_c · d_c over independent fair signs s_c = ±1, for integer
     magnitudes d_c ≥ 1: (probabilities of the sums −S..S, S = Σ d_c). Clusters with the same d
@@ -211,7 +273,7 @@ def _sign_flip_distribution(magnitudes: Sequence[int]) -> Tuple[np.ndarray, int]
     for d in magnitudes:
         counts[int(d)] += 1
     for d, m in sorted(counts.items()):
-        weights = np.array([math.comb(m, k) / 2 ** m for k in range(m + 1)])  # exact integers, one rounding
+        weights = binomial_half_weights(m)
         kernel = np.zeros(2 * m * d + 1)
         kernel[::2 * d] = weights  # sums −m·d, −m·d + 2d, ..., m·d
         distribution = np.convolve(distribution, kernel)[m * d: m * d + 2 * total + 1]

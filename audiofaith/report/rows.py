@@ -64,6 +64,9 @@ class Line:
     answer_mode: str = ""
     # The prompt protocol of a conditioned / intervention line ("ours" / "paper"); "" for baselines.
     protocol: str = ""
+    # No more fields: CPython (3.11+) shares one key table among the instances of a class with at
+    # most 29 attributes; a 30th gives every Line a dict of its own, ~1.3 KB more a line
+    # (tests/test_report_scale.py checks it).
 
     @property
     def correct(self) -> bool:

@@ -185,10 +185,10 @@ def section_written_vs_readout(rows: Sequence[SummaryRow]) -> List[Block]:
 
 def section_rewrites(dataset: Dataset) -> List[Block]:
     """Per model and condition: how often the rewriter returned the sentence unchanged."""
-    index = spec_index()
+    rewritten = spec_index().flagged("rewritten")
     counts: Dict[Tuple[str, str], List[int]] = defaultdict(lambda: [0, 0])
     for line in dataset.lines:
-        if index.spec(line.condition).rewritten and line.result.get("rewrite_unchanged") is not None:
+        if line.condition in rewritten and line.result.get("rewrite_unchanged") is not None:
             counts[(line.model, line.condition)][0] += 1
             counts[(line.model, line.condition)][1] += bool(line.result["rewrite_unchanged"])
     if not counts:

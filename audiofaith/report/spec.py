@@ -153,6 +153,16 @@ class SpecIndex:
     def aoc_step(self, condition: str) -> Optional[str]:
         return self.spec(condition).aoc_step
 
+    def aoc_steps(self) -> Dict[str, str]:
+        """Condition → its AOC step, for the declared conditions that have one (what ``aoc_step`` gives
+        as one dict look-up per line; an undeclared condition has none)."""
+        return {condition: spec.aoc_step for condition, spec in self.by_condition.items() if spec.aoc_step is not None}
+
+    def flagged(self, name: str) -> FrozenSet[str]:
+        """The declared conditions whose spec's boolean ``name`` (``aoc_reference``, ``rewritten``) is
+        true (an undeclared condition's empty spec has none)."""
+        return frozenset(condition for condition, spec in self.by_condition.items() if getattr(spec, name))
+
     def sections(self) -> List[Tuple[Section, Tuple[str, ...]]]:
         """Each distinct section with the conditions of every spec that shares it, in order."""
         found: Dict[int, Tuple[Section, List[str]]] = {}

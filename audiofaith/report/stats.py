@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import operator
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -64,12 +65,15 @@ class DeferredCIs:
 
     def resolve(self, columns: Dict[str, Any]) -> Dict[str, Any]:
         """``columns`` with every placeholder replaced by its bound (the CIs still pending computed first)."""
-        pending = {index: request for index, request in enumerate(self._requests) if request is not None}
-        for index in sorted(pending, key=lambda i: (int(pending[i][1].max()) + 1, i)):  # by number of clips
-            values, codes, settings = pending.pop(index)
-            self._results[index] = metrics.bootstrap_ci_coded(values, codes, n_resamples=settings.n_resamples,
-                                                              seed=settings.seed)
-            self._requests[index] = None
+        by_settings: Dict[Tuple[int, int], List[int]] = defaultdict(list)
+        for index, request in enumerate(self._requests):
+            if request is not None:
+                by_settings[(request[2].n_resamples, request[2].seed)].append(index)
+        for (n_resamples, seed), indices in by_settings.items():  # each size drawn once, by number of clips
+            samples = [self._requests[index][:2] for index in indices]  # type: ignore[index]
+            for index, bounds in zip(indices, metrics.bootstrap_cis_coded(samples, n_resamples=n_resamples, seed=seed)):
+                self._results[index] = bounds
+                self._requests[index] = None
         return {name: self._results[value.request][value.side] if type(value) is PendingBound else value
                 for name, value in columns.items()}
 
@@ -242,6 +246,17 @@ def _group_key(line: Line) -> Tuple:
             -math.inf if line.x is None else line.x)
 
 
+def _group_keys(line: Line, pooled_conditions: FrozenSet[str]) -> Tuple[Tuple, Optional[Tuple]]:
+    """The summary group of a line and its pooled group (hop or subset ``all``), if any."""
+    key = _group_key(line)
+    if line.condition in BASELINE_CONDITION.values() and line.hop != NO_HOP:
+        return key, key[:3] + (_hop_rank(POOLED),) + key[4:]
+    if line.condition in pooled_conditions:
+        return key, key[:3] + (_hop_rank(POOLED),) + key[4:] if line.hop != NO_HOP else \
+            key[:2] + (_subset_rank(POOLED),) + key[3:]
+    return key, None
+
+
 def summarize(dataset: Dataset, settings: Settings) -> List[SummaryRow]:
     """summary.csv rows, one per (model, subset, hop, condition, variant, x).
 
@@ -253,15 +268,16 @@ def summarize(dataset: Dataset, settings: Settings) -> List[SummaryRow]:
     """
     pooled_conditions = spec_index().pooled
     groups: Dict[Tuple, List[Line]] = defaultdict(list)
+    place = operator.attrgetter("dataset", "model", "subset", "hop", "condition", "variant", "x")
+    known: Dict[Tuple, Tuple[Tuple, Optional[Tuple]]] = {}  # a line's fields → its group keys, worked out once
     for line in dataset.lines:
-        key = _group_key(line)
-        groups[key].append(line)
-        if line.condition in BASELINE_CONDITION.values() and line.hop != NO_HOP:
-            groups[key[:3] + (_hop_rank(POOLED),) + key[4:]].append(line)
-        elif line.condition in pooled_conditions:
-            pooled_key = key[:3] + (_hop_rank(POOLED),) + key[4:] if line.hop != NO_HOP else \
-                key[:2] + (_subset_rank(POOLED),) + key[3:]
-            groups[pooled_key].append(line)
+        fields = place(line)
+        keys = known.get(fields)
+        if keys is None:
+            keys = known[fields] = _group_keys(line, pooled_conditions)
+        groups[keys[0]].append(line)
+        if keys[1] is not None:
+            groups[keys[1]].append(line)
     expected = _expected_keys(dataset)
     later = DeferredCIs()  # every group's CIs computed at the end, each size's draws once
     columns = []
@@ -331,9 +347,10 @@ def aoc_rows(dataset: Dataset, settings: Settings) -> List[AocRow]:
     """Lanham's AOC per (model, subset, hop, condition, variant): the mean of per-chain AOCs
     (``metrics.lanham_aoc``), with a 95 % CI that resamples clips."""
     index = spec_index()
+    aoc_steps = index.aoc_steps()
     groups: Dict[Tuple, List[Line]] = defaultdict(list)
     for line in dataset.lines:
-        if index.aoc_step(line.condition) is not None:
+        if line.condition in aoc_steps:
             groups[(line.dataset, line.model, _subset_rank(line.subset), _hop_rank(line.hop), line.condition,
                     line.variant)].append(line)
     rows = []

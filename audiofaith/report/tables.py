@@ -26,6 +26,10 @@ def _csv_value(value: Any) -> Any:
     return value
 
 
+#: ``_csv_value`` of a bool or None (a column of only these: no int shares a key with them).
+_BOOL_CELLS = {True: "true", False: "false", None: ""}
+
+
 def _csv_column(values: Sequence[Any]) -> Sequence[Any]:
     """One column's cells (``_csv_value`` of each value); a column of strings (and None) is
     converted without a call per cell."""
@@ -34,6 +38,10 @@ def _csv_column(values: Sequence[Any]) -> Sequence[Any]:
         return values
     if kinds <= {str, type(None), int}:
         return ["" if value is None else value for value in values]
+    if kinds <= {bool, type(None)}:
+        return [_BOOL_CELLS[value] for value in values]
+    if kinds <= {float, type(None)}:
+        return ["" if value is None or math.isnan(value) else f"{value:.6g}" for value in values]
     return [_csv_value(value) for value in values]
 
 
@@ -61,8 +69,10 @@ def write_csv(path: Path, columns: Sequence[str], rows: Iterable[Dict[str, Any]]
 def per_item_columns(lines: Sequence[Line]) -> Dict[str, List[Any]]:
     """per_item.csv's columns: one value per answer, long format, joinable on (model, id, run)."""
     keys = [params_key(line.params) for line in lines]
-    order = sorted(range(len(lines)), key=lambda i: (lines[i].dataset, lines[i].model, lines[i].id, lines[i].run,
-                                                     lines[i].condition, lines[i].variant, keys[i]))
+    place = operator.attrgetter("dataset", "model", "id", "run", "condition", "variant")
+    sort_keys = [fields + (key,) for fields, key in zip(map(place, lines), keys)]
+    order = sorted(range(len(lines)), key=sort_keys.__getitem__)
+    del sort_keys
     ordered = [lines[i] for i in order]
     names = ("dataset", "model", "subset", "hop", "id", "run", "condition", "variant", "x", "answer", "prediction",
              "reference", "lanham_reference", "error", "excluded", "finish_reason", "audio_cut", "source")

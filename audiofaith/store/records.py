@@ -14,7 +14,7 @@ import dataclasses
 import functools
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, FrozenSet, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple, Union
 
 from audiofaith.errors import UserError
 
@@ -297,22 +297,47 @@ def intervention_fields(obj: Any, where: str = "<results>") -> Tuple[Dict[str, A
     if not isinstance(obj["run"], int) or isinstance(obj["run"], bool):
         raise RecordError(f"{where}: 'run' must be an integer, got {obj['run']!r}")
     param_names = obj.get("param_names", [])
-    if not isinstance(param_names, list) or not all(name in obj for name in param_names):
+    if not isinstance(param_names, list):
         raise RecordError(f"{where}: 'param_names' must list fields of the line, got {param_names!r}")
-    known = _field_names(InterventionRecord) - {"params", "extra"}
+    try:  # lines of one kind share their field names: the split is worked out once per shape
+        shape: Optional[Tuple[Tuple[str, ...], Tuple[str, ...]]] = (tuple(obj), tuple(param_names))
+        split = _SPLITS.get(shape)
+    except TypeError:  # a parameter name that is not a string (unhashable): checked and split below
+        shape, split = None, None
+    if split is None:
+        if not all(name in obj for name in param_names):
+            raise RecordError(f"{where}: 'param_names' must list fields of the line, got {param_names!r}")
+        split = _split_names(obj, param_names)
+        if shape is not None and len(_SPLITS) < SPLITS_KEPT:
+            _SPLITS[shape] = split
+    field_names, params_names, extra_names = split
     # reference_field "": a line written before it was recorded (the report joins the baseline's read-out)
     fields: Dict[str, Any] = {"model": "", "answer_mode": "", "answer": "", "reference_field": ""}
-    params: Dict[str, Any] = {}
-    extra: Dict[str, Any] = {}
-    for name, value in obj.items():  # in the line's order, so to_json writes it back unchanged
+    for name in field_names:
+        fields[name] = obj[name]
+    return fields, {name: obj[name] for name in params_names}, {name: obj[name] for name in extra_names}
+
+
+def _split_names(obj: Dict[str, Any], param_names: List[Any]) -> Tuple[Tuple[str, ...], ...]:
+    """The names of a line's record fields, parameters and extra results, in the line's order
+    (so ``to_json`` writes it back unchanged): ``intervention_fields``' split of every line with
+    the same field names and ``param_names``."""
+    known = _field_names(InterventionRecord) - {"params", "extra", "schema_version"}
+    fields, params, extra = [], [], []
+    for name in obj:
         if name in param_names:
-            params[name] = value
+            params.append(name)
         elif name in known:
-            if name != "schema_version":
-                fields[name] = value
-        elif name != "param_names":
-            extra[name] = value
-    return fields, params, extra
+            fields.append(name)
+        elif name not in ("param_names", "schema_version"):
+            extra.append(name)
+    return tuple(fields), tuple(params), tuple(extra)
+
+
+#: Line shapes (field names, ``param_names``) whose split ``intervention_fields`` keeps; a study
+#: has a few dozen, one per condition and version.
+SPLITS_KEPT = 4096
+_SPLITS: Dict[Tuple[Tuple[str, ...], Tuple[str, ...]], Tuple[Tuple[str, ...], ...]] = {}
 
 
 #: Deprecated name of ``InterventionRecord`` (it holds every intervention's lines, not only the
