@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.util
 import logging
 import math
 from pathlib import Path
@@ -16,6 +18,8 @@ from audiofaith.store.records import RecordError
 from audiofaith.report.export import _benchmark_exports, _judge
 from audiofaith.report.load import ReportError, cycle_collection_paused, load_outputs
 from audiofaith.report.noise_floor import NOISE_FLOOR_COLUMNS, noise_floor_rows
+from audiofaith.report.plot_worker import PlotWorker
+from audiofaith.report.plots import plotting_with
 from audiofaith.report.render import render_html, render_markdown
 from audiofaith.report.sections import build_blocks
 from audiofaith.report.stats import AocRow, Settings, aoc_rows, summarize, summary_columns
@@ -24,24 +28,41 @@ from audiofaith.report.tables import PER_ITEM_COLUMNS, per_item_columns, write_c
 log = logging.getLogger("audiofaith.report")
 
 
-def write_report(root: Path, out: Path, manifest_dir: Optional[Path], settings: Settings = Settings()) -> Path:
-    """Read every output under ``root`` and write the report into ``out``; returns report.md's path."""
-    with cycle_collection_paused():  # the line-by-line part: no cycles (the plots below make some)
-        dataset = load_outputs(root, manifest_dir, exclude=out, exclude_cut=settings.exclude_cut_cots)
-        out.mkdir(parents=True, exist_ok=True)
-        plot_dir = out / "plots"
-        plot_dir.mkdir(exist_ok=True)
-        rows = summarize(dataset, settings)
-        aocs = aoc_rows(dataset, settings)
-        write_csv(out / "summary.csv", summary_columns(), rows)
-        write_columns(out / "per_item.csv", PER_ITEM_COLUMNS, per_item_columns(dataset.lines))
-        write_csv(out / "noise_floor.csv", NOISE_FLOOR_COLUMNS, noise_floor_rows(rows))
-        # only defined AOCs: a curve without one is named in report.md with the reason
-        write_csv(out / "aoc.csv", list(AocRow.__dataclass_fields__),
-                  (a.__dict__ for a in aocs if not math.isnan(a.aoc)))
-    judge_note = _judge(dataset, out / "sakura_judge", manifest_dir)
-    export_note = _benchmark_exports(dataset, out, settings)
-    blocks = build_blocks(dataset, rows, aocs, plot_dir, settings, judge_note, export_note)
+def write_report(root: Path, out: Path, manifest_dir: Optional[Path], settings: Settings = Settings(),
+                 plot_worker: bool = True) -> Path:
+    """Read every output under ``root`` and write the report into ``out``; returns report.md's path.
+
+    With ``plot_worker`` (and matplotlib installed) the PNGs are drawn by a process of their own
+    (``plot_worker.PlotWorker``, started first) while this one writes the CSV files and exports;
+    the report waits for it before writing report.md and report.html. Without it they are drawn
+    here, one after the other, as the sections ask for them."""
+    # without matplotlib the first figure fails here as it always did: there is nothing to hand over
+    worker = PlotWorker() if plot_worker and importlib.util.find_spec("matplotlib") is not None else None
+    try:
+        with cycle_collection_paused():  # the line-by-line part: no cycles (the plots below make some)
+            dataset = load_outputs(root, manifest_dir, exclude=out, exclude_cut=settings.exclude_cut_cots)
+            out.mkdir(parents=True, exist_ok=True)
+            plot_dir = out / "plots"
+            plot_dir.mkdir(exist_ok=True)
+            rows = summarize(dataset, settings)
+            aocs = aoc_rows(dataset, settings)
+        judge_note = _judge(dataset, out / "sakura_judge", manifest_dir)
+        export_note = _benchmark_exports(dataset, out, settings)
+        # the sections first: their figures are drawn (by the worker) while the CSV files are written
+        with plotting_with(worker) if worker is not None else contextlib.nullcontext():
+            blocks = build_blocks(dataset, rows, aocs, plot_dir, settings, judge_note, export_note)
+        with cycle_collection_paused():
+            write_csv(out / "summary.csv", summary_columns(), rows)
+            write_columns(out / "per_item.csv", PER_ITEM_COLUMNS, per_item_columns(dataset.lines))
+            write_csv(out / "noise_floor.csv", NOISE_FLOOR_COLUMNS, noise_floor_rows(rows))
+            # only defined AOCs: a curve without one is named in report.md with the reason
+            write_csv(out / "aoc.csv", list(AocRow.__dataclass_fields__),
+                      (a.__dict__ for a in aocs if not math.isnan(a.aoc)))
+        if worker is not None:
+            worker.finish()  # every PNG report.md names and report.html embeds is there
+    finally:
+        if worker is not None:
+            worker.close()
     (out / "report.md").write_text(render_markdown(blocks, out), encoding="utf-8")
     (out / "report.html").write_text(render_html(blocks, "audiofaith report"), encoding="utf-8")
     log.info("report written to %s (%d summary rows, %d AOC rows)", out, len(rows), len(aocs))
@@ -68,6 +89,10 @@ def parser() -> argparse.ArgumentParser:
                    help="leave out every answer whose CoT was cut by the token limit (finish reason 'length'): "
                         "baseline runs, regenerated / continued lines, and lines built on a cut baseline run "
                         "(counted in n_excluded)")
+    p.add_argument("--plot_worker", action=argparse.BooleanOptionalAction, default=True,
+                   help="draw the PNG plots in a process of their own while the report writes its tables (a second "
+                        "CPU core shortens the wall time; the PNGs are the same); --no-plot_worker draws them in the "
+                        "report's process")
     p.add_argument("--log_level", default="info", choices=["debug", "info", "warning", "error"])
     return p
 
@@ -79,7 +104,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     out = Path(args.out) if args.out else root / "report"
     try:
         path = write_report(root, out, Path(args.manifest_dir),
-                            Settings(args.n_resamples, args.seed, args.exclude_cut_cots))
+                            Settings(args.n_resamples, args.seed, args.exclude_cut_cots), args.plot_worker)
     except (ReportError, JsonlError, RecordError, ManifestError, FileNotFoundError) as exc:
         log.error("%s", exc)
         return 2

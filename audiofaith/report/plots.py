@@ -1,9 +1,19 @@
-"""Plots (matplotlib is imported lazily: the core stays importable without it)."""
+"""Plots (matplotlib is imported lazily: the core stays importable without it).
+
+A figure is decided and its data gathered in the report's process (``curve_job``: whether any row
+has data, the noise floors, the legend's missing lines); the drawing itself is a ``PlotJob`` that the
+report hands to the current plotter (``submit_plot``): drawn at once, or by the plot worker
+(``audiofaith.report.plot_worker``) while the report goes on. Both draw with the same functions, so
+the PNGs are the same bytes.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Protocol, Sequence, Tuple
 
 from audiofaith.report.load import mode_of
 from audiofaith.report.noise_floor import noise_floors
@@ -13,6 +23,50 @@ from audiofaith.report.stats import SummaryRow, _hop_rank, _subset_rank
 
 MODE_STYLE = {"regenerate": "-", "fixed_cot": "--"}
 _PROMPT_LABEL = {"cot": "with CoT", "direct": "without CoT"}
+
+
+@dataclass(frozen=True)
+class PlotJob:
+    """One PNG to draw: a drawing function of this module, its keyword arguments (small, picklable
+    data: no open figure, no registry) and the file it writes."""
+
+    draw: Callable[..., Any]
+    arguments: Mapping[str, Any]
+    path: Path
+
+    def render(self) -> None:
+        """Draw the figure and write it to ``path``."""
+        self.draw(path=self.path, **self.arguments)
+
+
+class Plotter(Protocol):
+    """Where the report's figures are drawn (``plot_worker.PlotWorker``: in a process of its own)."""
+
+    def submit(self, job: PlotJob) -> None: ...
+
+
+_CURRENT_PLOTTER: contextvars.ContextVar[Optional[Plotter]] = contextvars.ContextVar("audiofaith_plotter",
+                                                                                     default=None)
+
+
+@contextlib.contextmanager
+def plotting_with(plotter: Plotter) -> Iterator[None]:
+    """Hand every figure submitted inside the block to ``plotter`` instead of drawing it at once."""
+    token = _CURRENT_PLOTTER.set(plotter)
+    try:
+        yield
+    finally:
+        _CURRENT_PLOTTER.reset(token)
+
+
+def submit_plot(job: PlotJob) -> None:
+    """Draw ``job`` with the current plotter (``plotting_with``), else here and now. The caller has
+    already decided that the figure exists: its Image block may name ``job.path``."""
+    plotter = _CURRENT_PLOTTER.get()
+    if plotter is None:
+        job.render()
+    else:
+        plotter.submit(job)
 
 
 def _pyplot():
@@ -72,21 +126,42 @@ def plot_accuracy_bars(table: Dict[Tuple[str, str], Dict[str, Dict[str, Dict[str
 
 
 def plot_curves(rows: Sequence[SummaryRow], spec: CurveSpec, colors: Dict[str, Any], path: Path) -> bool:
-    """A track × hop grid of curves: one colour per model, one line style per variant, CI bands.
+    """A track × hop grid of curves: one colour per model, one line style per variant, CI bands;
+    drawn here and now (``curve_job`` for the figure as a job).
 
     Returns False (and writes nothing) when no row has data for the figure.
     """
+    job = curve_job(rows, spec, colors, path)
+    if job is None:
+        return False
+    job.render()
+    return True
+
+
+def curve_job(rows: Sequence[SummaryRow], spec: CurveSpec, colors: Dict[str, Any], path: Path) -> Optional[PlotJob]:
+    """The curve figure of ``spec`` over ``rows`` as a job (``draw_curves`` on the rows it draws),
+    or None when no row has data for it."""
     # the noise floors read every row (a curve without its own zero point takes the `full` rows')
     floors = {(f.model, f.subset, f.hop, f.condition, f.variant): f.floor for f in noise_floors(rows, spec)
               if f.floor is not None}
     candidates = [r for r in rows if r.condition in spec.conditions and r.x is not None]
     rows = [r for r in candidates if _finite(r.get(spec.metric))]
     if not rows:
-        return False
+        return None
     drawn = {(r.model, r.condition, r.variant) for r in rows}
     undrawn = sorted({(r.model, r.condition, r.variant) for r in candidates} - drawn)
     # name the variant when there are several, counting those that draw no line
     named = len({(condition, variant) for _, condition, variant in drawn | set(undrawn)}) > 1
+    return PlotJob(draw_curves, {"rows": rows, "spec": spec, "colors": colors, "floors": floors, "undrawn": undrawn,
+                                 "named": named}, path)
+
+
+def draw_curves(rows: Sequence[SummaryRow], spec: CurveSpec, colors: Dict[str, Any],
+                floors: Dict[Tuple[str, str, str, str, str], float], undrawn: List[Tuple[str, str, str]], named: bool,
+                path: Path) -> None:
+    """Draw the curve figure ``curve_job`` decided: ``rows`` are the rows with data, ``floors`` the
+    noise floors by (model, subset, hop, condition, variant), ``undrawn`` the (model, condition,
+    variant) series without a line, ``named`` whether labels name the variant."""
     plt = _pyplot()
     tracks = sorted({r.subset for r in rows}, key=_subset_rank)
     hops = sorted({r.hop for r in rows}, key=_hop_rank)
@@ -135,7 +210,6 @@ def plot_curves(rows: Sequence[SummaryRow], spec: CurveSpec, colors: Dict[str, A
     fig.tight_layout()
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
-    return True
 
 
 def _short_variant(condition: str, variant: str, spec: CurveSpec) -> str:

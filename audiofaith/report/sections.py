@@ -15,7 +15,7 @@ from audiofaith.report.blocks import (AGREEMENT_HEADERS, FLIP_HEADERS, agreement
                                       flip_cells, location, select_rows)
 from audiofaith.report.load import BASELINE_CONDITION, POOLED, Dataset
 from audiofaith.report.noise_floor import section_noise_floor
-from audiofaith.report.plots import _PROMPT_LABEL, model_colors, plot_accuracy_bars
+from audiofaith.report.plots import _PROMPT_LABEL, PlotJob, model_colors, plot_accuracy_bars, submit_plot
 from audiofaith.report.render import Block, Heading, Image, Paragraph, Table, _finite, pct, pct_ci, pvalue
 from audiofaith.report.spec import Section, SectionContext, spec_index
 from audiofaith.report.stats import AocRow, Settings, SummaryRow, _ci, _hop_rank, _subset_rank
@@ -92,9 +92,10 @@ def section_accuracy(rows, colors, plot_dir, dataset: str = "sakura") -> List[Bl
                         [location(r) + [r.condition, str(r.n), str(r.n_error), count_cell(r.n_missing),
                                          str(r.n_null_prediction), pct(r.parse_failure_rate),
                                          pct(r.accuracy_excl_null)] for r in baseline]))
-    table = _accuracy_plot_table(baseline)
+    # plain dicts: the job may be pickled for the plot worker
+    table = {series: dict(per_hop) for series, per_hop in _accuracy_plot_table(baseline).items()}
     path = plot_dir / "sakura_accuracy.png"
-    plot_accuracy_bars(table, colors, path, title)
+    submit_plot(PlotJob(plot_accuracy_bars, {"table": table, "colors": colors, "title": title}, path))
     blocks.append(Image(path, f"{title} per track and hop, with (solid) and without (hatched) CoT; "
                               "whiskers are 95 % bootstrap CIs."))
     return blocks

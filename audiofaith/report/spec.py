@@ -53,12 +53,17 @@ class SectionContext:
 
     def curve(self, key: str, caption: str) -> list:
         """The figure of curve ``key`` (declared in some spec's ``curves``) as an Image block, or
-        nothing when no row has data for it; written to ``<plot_dir>/<key>.png``."""
-        from audiofaith.report.plots import plot_curves
+        nothing when no row has data for it; written to ``<plot_dir>/<key>.png`` by the current
+        plotter (``plots.submit_plot``: at once, or by the plot worker)."""
+        from audiofaith.report.plots import curve_job, submit_plot
         from audiofaith.report.render import Image
 
         path = self.plot_dir / f"{key}.png"
-        return [Image(path, caption)] if plot_curves(self.rows, spec_index().curves[key], self.colors, path) else []
+        job = curve_job(self.rows, spec_index().curves[key], self.colors, path)
+        if job is None:
+            return []
+        submit_plot(job)
+        return [Image(path, caption)]
 
 
 @dataclass(frozen=True)
