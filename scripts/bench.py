@@ -21,8 +21,12 @@ text meaningless; only speed is measured.
 to at least N lines, then
   report_lines_per_s    lines ÷ the wall time of ``python -m audiofaith report`` on them (plots included)
   report_json_ratio     that time ÷ the time to parse the same lines with ``json.loads``
-  report_cpu_json_ratio the same with CPU times (steadier on a shared machine)
+  report_cpu_json_ratio the same with CPU times (steadier on a shared machine); the report's CPU time
+                        (cpu_seconds.report) is its own process's plus its children's: the plot worker
+                        draws the PNGs in a process of its own (cpu_seconds.report_main, .report_children)
   report_peak_mb        the report process's peak resident memory
+  report_children_peak_mb  the largest child's (the plot worker's) peak resident memory
+  report_peak_sum_mb    the two added: an upper bound on the report's peak, both processes together
 The last line printed is one JSON object.
 """
 
@@ -218,10 +222,13 @@ def json_parse_seconds(root: Path) -> Tuple[float, float]:
     return time.perf_counter() - start, time.process_time() - start_cpu
 
 
-#: ``python -m audiofaith report ...`` in a process that reports its own peak resident memory last.
+#: ``python -m audiofaith report ...`` in a process that reports last its own CPU time and peak
+#: resident memory, then its children's (the plot worker's, once the report has waited for it).
 REPORT_PROCESS = ("import resource, sys\nfrom audiofaith.cli.main import main\ncode = main(sys.argv[1:])\n"
-                  "usage = resource.getrusage(resource.RUSAGE_SELF)\n"
-                  "print('cpu_s', usage.ru_utime + usage.ru_stime, 'peak_kb', usage.ru_maxrss, file=sys.stderr)\n"
+                  "own, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF, "
+                  "resource.RUSAGE_CHILDREN))\n"
+                  "print('cpu_s', own.ru_utime + own.ru_stime, 'peak_kb', own.ru_maxrss, 'children_cpu_s', "
+                  "children.ru_utime + children.ru_stime, 'children_peak_kb', children.ru_maxrss, file=sys.stderr)\n"
                   "sys.exit(code)")
 
 
@@ -239,11 +246,16 @@ def report_bench(args: argparse.Namespace, workdir: Path) -> Dict[str, Any]:
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"the report failed: {done.stderr[-2000:]}")
-    _, cpu, _, peak_kb = done.stderr.strip().splitlines()[-1].split()  # peak in kB on Linux
+    _, own_cpu, _, peak_kb, _, children_cpu, _, children_peak_kb = done.stderr.strip().splitlines()[-1].split()
+    cpu = float(own_cpu) + float(children_cpu)
+    peak_mb, children_peak_mb = int(peak_kb) / 1024, int(children_peak_kb) / 1024  # kB on Linux
     return {"mode": "report", "lines": lines, "seconds": {"report": round(seconds, 3), "json_parse": round(parse, 3)},
-            "cpu_seconds": {"report": round(float(cpu), 3), "json_parse": round(parse_cpu, 3)},
+            "cpu_seconds": {"report": round(cpu, 3), "report_main": round(float(own_cpu), 3),
+                            "report_children": round(float(children_cpu), 3), "json_parse": round(parse_cpu, 3)},
             "report_lines_per_s": round(lines / seconds), "report_json_ratio": round(seconds / parse, 2),
-            "report_cpu_json_ratio": round(float(cpu) / parse_cpu, 2), "report_peak_mb": round(int(peak_kb) / 1024)}
+            "report_cpu_json_ratio": round(cpu / parse_cpu, 2), "report_peak_mb": round(peak_mb),
+            "report_children_peak_mb": round(children_peak_mb),
+            "report_peak_sum_mb": round(peak_mb + children_peak_mb)}
 
 
 def shrunk(sizes: Dict[str, Dict[str, int]], divisor: int = 8) -> Dict[str, Dict[str, int]]:
