@@ -392,6 +392,23 @@ def test_lines_of_one_setting_share_one_parameters_dict_and_its_key(tmp_path):
     assert len({id(line.answer) for line in got}) == len({id(line.prediction) for line in got}) == 1
 
 
+def test_baseline_lines_share_their_letters_and_places(tmp_path):
+    """Baseline Lines hold one string per equal letter, finish reason and place (as json.loads
+    gives letters; orjson makes a new string per value), the places worked out once per load."""
+    from audiofaith.report import load
+
+    record = {"schema_version": 1, "id": "sakura/animal/single/c0", "model": "m1", "prompt_mode": "cot",
+              "answer": "A", "runs_reasonings": ["r", "r"], "runs_predictions": ["B", "B"],
+              "runs_finish_reasons": ["stop", "stop"], "runs_letter_logprobs": [{"A": -1.0, "B": -0.5}] * 2}
+    path = tmp_path / "baseline_sakura.jsonl"
+    path.write_text("".join(json.dumps({**record, "model": f"m{i % 2}"}) + "\n" for i in range(6)), encoding="utf-8")
+    memo = load._Memo()
+    got = load.load_file(path, {}, memo)
+    assert len(got) == 12 and len(memo.places) == 1
+    for name in ("answer", "prediction", "finish_reason", "id", "subset", "cluster"):
+        assert len({id(getattr(line, name)) for line in got}) == 1, name
+
+
 _BAD = [({"schema_version": "1"}, "schema_version"), ({"schema_version": True}, "schema_version"),
         ({"schema_version": 2}, "newer"), ({"run": "0"}, "'run' must be an integer"),
         ({"run": True}, "'run' must be an integer"), ({"run": 1.0}, "'run' must be an integer"),

@@ -122,30 +122,37 @@ def _locate_item(item_id: str, dataset: str, subset: str, hop: str, manifest: Di
     return dataset, subset, hop
 
 
-def baseline_lines(record: BaselineRecord, manifest: Dict[str, ManifestItem], where: str) -> List[Line]:
-    """One Line per run of a baseline record (one error Line when the item failed)."""
+def baseline_lines(record: BaselineRecord, manifest: Dict[str, ManifestItem], where: str,
+                   memo: Optional["_Memo"] = None) -> List[Line]:
+    """One Line per run of a baseline record (one error Line when the item failed); ``memo``: what
+    the lines of one load call share (a fresh one when not given)."""
     if record.prompt_mode not in BASELINE_CONDITION:
         raise ReportError(f"{where}: prompt_mode must be 'cot' or 'direct', got {record.prompt_mode!r}")
     if not record.model:
         raise ReportError(f"{where}: baseline record without a 'model' field")
-    dataset, subset, hop = _locate_item(record.id, record.dataset, record.subset, record.hop, manifest, where)
+    memo = _Memo() if memo is None else memo
+    item_id, dataset, subset, hop, cluster = memo.place(record.id, record.dataset, record.subset, record.hop,
+                                                        manifest, where)
     answer = record.answer or (manifest[record.id].answer if record.id in manifest else "")
+    answer = intern(answer) if type(answer) is str else answer
+    model = _shared(protocol_label(thinking_label(record.model, record.thinking), record.protocol))
     condition = BASELINE_CONDITION[record.prompt_mode]
-    common = dict(model=_shared(protocol_label(thinking_label(record.model, record.thinking), record.protocol)), subset=_shared(subset),
-                  hop=_shared(hop), id=_shared(record.id), condition=condition, variant="", x=None, answer=answer,
-                  reference=None, paired=False, source=where, dataset=_shared(dataset),
-                  audio_cut=audio_cut(record.warnings) if record.error is None else None,
-                  cluster=_shared(clip_key(record.id, manifest)))
+    cut = audio_cut(record.warnings) if record.error is None else None
+    # positional, in Line's field order (_LINE_ORDER), as _ShapeReader.line builds its Lines
     if record.error is not None or not record.runs_predictions:
-        return [Line(run=0, prediction=None, error=record.error or "no runs", **common)]
+        return [Line(model, subset, hop, item_id, 0, condition, "", None, answer, None, None, False,
+                     record.error or "no runs", where, {}, {}, None, None, False, dataset, cut, "", None, None,
+                     None, cluster, None, "", "")]
     runs = len(record.runs_predictions)
     raws = record.runs_raw if len(record.runs_raw) == runs else [None] * runs
     reasons = record.runs_finish_reasons if len(record.runs_finish_reasons) == runs else [None] * runs
-    ties = [letter_tie(record.runs_letter_logprobs[run]) if run < len(record.runs_letter_logprobs) else None
-            for run in range(runs)]
-    return [Line(run=run, prediction=prediction, error=None, raw=raw, cue_prediction=record.cue_prediction(run),
-                 finish_reason=reason, readout_tie=tie, **common)
-            for run, (prediction, raw, reason, tie) in enumerate(zip(record.runs_predictions, raws, reasons, ties))]
+    logprobs = record.runs_letter_logprobs
+    return [Line(model, subset, hop, item_id, run, condition, "", None, answer,
+                 intern(prediction) if type(prediction) is str else prediction, None, False, None, where, {}, {},
+                 raw, None, False, dataset, cut, "", record.cue_prediction(run), None,
+                 intern(reason) if type(reason) is str else reason, cluster,
+                 letter_tie(logprobs[run]) if run < len(logprobs) else None, "", "")
+            for run, (prediction, raw, reason) in enumerate(zip(record.runs_predictions, raws, reasons))]
 
 
 def bin_tenth(value: float) -> float:
@@ -505,7 +512,7 @@ def load_file(path: Path, manifest: Dict[str, ManifestItem], memo: Optional[_Mem
         if not isinstance(obj, dict) or "id" not in obj:
             raise ReportError(f"{where}: expected a JSON object with an 'id'")
         if is_baseline_line(obj):
-            lines.extend(baseline_lines(BaselineRecord.from_json(obj, where), manifest, where))
+            lines.extend(baseline_lines(BaselineRecord.from_json(obj, where), manifest, where, memo))
         else:
             raise ReportError(f"{where}: neither a baseline record (runs_predictions) nor a conditioned one (condition)")
     return lines
