@@ -312,7 +312,10 @@ class InterventionShape:
     field_names: Tuple[str, ...]
     param_names: Tuple[str, ...]
     extra_names: Tuple[str, ...]
-    field_set: FrozenSet[str] = frozenset()  # field_names
+    field_set: FrozenSet[str] = field(init=False)  # field_names, for look-ups
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "field_set", frozenset(self.field_names))
 
     def record(self, obj: Dict[str, Any], params: Optional[Dict[str, Any]] = None) -> "InterventionRecord":
         """The record ``InterventionRecord.from_json`` builds from ``obj``, a line of this shape that
@@ -381,7 +384,7 @@ def intervention_shape(obj: Any, where: str = "<results>") -> Tuple[Dict[str, An
         if not all(name in obj for name in param_names):
             raise RecordError(f"{where}: 'param_names' must list fields of the line, got {param_names!r}")
         field_names, params_names, extra_names = _split_names(obj, param_names)
-        shape = InterventionShape(tuple(obj), field_names, params_names, extra_names, frozenset(field_names))
+        shape = InterventionShape(tuple(obj), field_names, params_names, extra_names)
         if key is not None and len(_SPLITS) < SPLITS_KEPT:
             _SPLITS[key] = shape
     return obj, shape
