@@ -74,3 +74,117 @@ def test_the_test_only_stop_hook_stops_the_writer_at_exactly_n_lines(tmp_path):
         process.send_signal(signal.SIGKILL)
         process.wait()
     assert process.returncode == -signal.SIGKILL
+
+
+# ---- orjson reads every line with exactly json.loads's values ----------------------------------
+
+def typed(value):
+    """``value`` with every type and float bit pattern spelled out, and dict keys in order:
+    ``1 == 1.0 == True`` and ``0.0 == -0.0`` but their typed forms differ; NaN equals NaN here."""
+    if isinstance(value, dict):
+        return ("dict", [(typed(key), typed(item)) for key, item in value.items()])
+    if isinstance(value, list):
+        return ("list", [typed(item) for item in value])
+    if isinstance(value, float):
+        return ("float", value.hex() if value == value else "nan")
+    return (type(value).__name__, value)
+
+
+def lines_read(path, fast):
+    """iter_jsonl's (line number, typed value) pairs, with orjson (``fast``) or json.loads alone."""
+    from audiofaith.store import jsonl
+
+    with pytest.MonkeyPatch.context() as patch:
+        if not fast:
+            patch.setattr(jsonl, "fast_json_loads", lambda: None)
+        return [(number, typed(obj)) for number, obj in jsonl.iter_jsonl(path)]
+
+
+def lines_by_json_loads(text):
+    import json
+
+    return [(number, typed(json.loads(line))) for number, line in enumerate(text.split("\n"), 1) if line.strip()]
+
+
+json_numbers = st.from_regex(r"\A-?(0|[1-9][0-9]{0,40})(\.[0-9]{1,25})?([eE][+-]?[0-9]{1,3})?\Z")
+surrogates = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
+json_strings = st.text(st.characters(codec=None) | surrogates, max_size=8)
+json_scalars = (st.none() | st.booleans() | st.integers() | st.integers(-2**70, 2**70) | st.floats()
+                | st.sampled_from([0.0, -0.0, 1e400, -1e400, float("nan"), 2.0**64, 1e-320]) | json_strings)
+json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4)
+                           | st.dictionaries(json_strings, inner, max_size=4), max_leaves=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(values=st.lists(json_values, min_size=1, max_size=6), numbers=st.lists(json_numbers, max_size=6),
+       keys=st.lists(st.sampled_from(["a", "b", "ü"]), min_size=2, max_size=5), ascii=st.booleans())
+def test_lines_read_by_orjson_have_exactly_json_loads_values(tmp_path_factory, values, numbers, keys, ascii):
+    """Every value iter_jsonl gives equals json.loads's, type and float sign included, for generated
+    lines: nested values, floats (-0.0, 1e400, NaN, subnormals), integers beyond 64 bits, escapes,
+    unicode, lone surrogates, numbers written in any JSON form, and duplicate keys (the last value
+    wins, in the first key's place), with and without orjson."""
+    import json
+
+    lines = [json.dumps(value, ensure_ascii=ascii) for value in values]
+    lines = [line if ascii or line.isascii() else json.dumps(json.loads(line)) for line in lines]
+    lines += [f'{{"n": {number}, "list": [{number}]}}' for number in numbers]
+    lines.append("{" + ", ".join(f'"{key}": {index}' for index, key in enumerate(keys)) + "}")  # duplicate keys
+    lines.insert(len(lines) // 2, "  ")  # a blank line is skipped
+    text = "\n".join(lines) + "\n"
+    path = tmp_path_factory.mktemp("json") / "x.jsonl"
+    path.write_bytes(text.encode("utf-8", "surrogatepass"))
+    expected = lines_by_json_loads(text)
+    assert lines_read(path, fast=True) == expected
+    assert lines_read(path, fast=False) == expected
+
+
+#: Lines orjson rejects or reads differently, each read as json.loads reads it.
+PLANTED = ['{"x": NaN, "y": Infinity, "z": -Infinity}', '{"x": 1e400, "y": -1e400}', '{"x": "\\ud800 alone"}',
+           '{"\\udfff": 1}', '{"x": 18446744073709551616}', '{"x": -9223372036854775809}',
+           '{"x": 123456789012345678901234567890}', '{"x": [1, 2, -123456789012345678901]}',
+           '{"x": "1234567890123456789 is only text"}', '{"x": 1, "x": 2.5, "y": -0.0}']
+
+
+def test_lines_orjson_rejects_or_reads_apart_are_read_as_json_loads_reads_them(tmp_path, monkeypatch):
+    """NaN and Infinity, 1e400, lone surrogates (orjson rejects them) and integers beyond 64 bits
+    (orjson reads them as floats; iter_jsonl never hands it a line with 19 digits in a row): the
+    values of json.loads, with and without orjson; orjson reads the other lines."""
+    from audiofaith.store import jsonl
+
+    orjson = pytest.importorskip("orjson")
+    assert jsonl.fast_json_loads() is orjson.loads  # the report extra's orjson is used when installed
+    text = "\n".join(['{"ok": 1}'] + PLANTED + ['{"ok": 2}']) + "\n"
+    path = tmp_path / "x.jsonl"
+    path.write_text(text, encoding="utf-8")
+    expected = lines_by_json_loads(text)
+    assert expected[5][1] == ("dict", [(("str", "x"), ("int", 2**64))])
+    assert lines_read(path, fast=True) == expected
+    assert lines_read(path, fast=False) == expected
+    calls = []
+    monkeypatch.setattr(jsonl, "fast_json_loads", lambda: lambda raw: calls.append(raw) or json_loads_bytes(raw))
+    list(jsonl.iter_jsonl(path))
+    assert [raw.decode() for raw in calls if raw] == ['{"ok": 1}'] + PLANTED[:4] + [PLANTED[-1], '{"ok": 2}']
+
+
+def json_loads_bytes(raw):
+    import orjson
+
+    return orjson.loads(raw)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("line, message", [('{"a": 2', "Expecting"), ("[1,]", "Expecting value"),
+                                           ('\ufeff{"a": 1}', "BOM"), (b'{"a": "\xff"}', "utf-8")])
+def test_a_malformed_line_is_named_by_file_and_line_with_or_without_orjson(tmp_path, monkeypatch, fast, line,
+                                                                          message):
+    from audiofaith.store import jsonl
+
+    path = tmp_path / "x.jsonl"
+    raw = line if isinstance(line, bytes) else line.encode("utf-8")
+    path.write_bytes(b'{"a": 1}\n\n' + raw + b'\n{"a": 3}\n')
+    if not fast:
+        monkeypatch.setattr(jsonl, "fast_json_loads", lambda: None)
+    with pytest.raises(JsonlError, match=rf"x\.jsonl:3: not valid JSON.*{message}"):
+        read_jsonl(path)
+    path.write_bytes(b'{"a": 1}\n' + raw)  # a torn last line is skipped where allowed
+    assert [obj for _, obj in jsonl.iter_jsonl(path, allow_torn_tail=True)] == [{"a": 1}]

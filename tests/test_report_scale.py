@@ -17,6 +17,7 @@ from typing import Dict
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 REPO = Path(__file__).resolve().parents[1]
 if __name__ == "__main__":
@@ -293,6 +294,183 @@ def test_a_setting_is_worked_out_once_and_values_that_print_apart_stay_apart(tmp
     assert len(made) == len(values) - 1 + 40  # each setting once; the list value on every line
     assert len({id(line.variant) for line in got if line.variant == "level=1"}) == 1
 
+
+
+def _typed_line(line) -> Dict[str, str]:
+    """A Line's attributes as reprs: ``1``, ``1.0`` and ``True``, ``0.0`` and ``-0.0`` differ."""
+    return {name: repr(value) for name, value in vars(line).items()}
+
+
+_CONDITIONS = ("full", "hint", "early_answering", "adding_mistakes", "paraphrasing", "filler", "mask", "noise_snr",
+               "swap", "another_tool's_condition")
+_OPTIONAL = {  # a field: the values a generated line may hold (absent when not drawn)
+    "answer_mode": ["logits", "generate", ""], "answer": ["A", "B", ""], "dataset": ["sakura", "mmau", ""],
+    "reference_field": ["baseline_prediction", "baseline_cue_prediction", ""],
+    "baseline_prediction": ["A", "C", None], "baseline_cue_prediction": ["B", None], "prediction": ["A", "B", None],
+    "letter_logprobs": [{}, {"A": -1.0, "B": -1.0}, {"A": -0.5, "B": -2.0}], "raw": ["text", None],
+    "cot_source_model": ["", "m1", "m9", "reference"], "protocol": ["ours", "paper"], "error": [None, "boom"],
+    "thinking": ["on", "off"], "finish_reason": ["stop", "length", None], "rewrite_unchanged": [True, False, 1],
+    "audio_warnings": [[], ["audio cut to 30 s"], ["quiet"]], "cue_prediction": ["A"], "reasoning": ["r", None],
+    "switched_to_hint": [True, False], "mentions_hint": [False], "swap_answer_known": [False, True]}
+_PARAMETERS = {"mode": ["fixed_cot", "regenerate"], "fraction": [0.0, -0.0, 0.25, 0.35, 1, 1.0, True],
+               "k": [0, 1, 2], "n": [4], "snr_db": [20, 20.0, -0.0], "hint_letter": ["A", "B"],
+               "swap_source_id": ["x/y/single/z"], "mask_ratio": [0.5, 0.25], "cot_source": ["reference", None],
+               "level": [[1, 2], 3, "3", {"a": 1}],
+               "hop": ["shadowed"]}
+
+
+@st.composite
+def _intervention_lines(draw):
+    """Conditioned / intervention lines of several shapes and versions, each field drawn or left out."""
+    lines = []
+    for _ in range(draw(st.integers(1, 6))):
+        line = {"schema_version": draw(st.sampled_from([1, 0, None])),
+                "id": draw(st.sampled_from(["sakura/animal/single/c0", "sakura/emotion/multi/c1", "mmau/sound/single/u1"])),
+                "model": draw(st.sampled_from(["m1", "m2"])), "run": 0, "condition": draw(st.sampled_from(_CONDITIONS))}
+        if line["schema_version"] is None:
+            del line["schema_version"]
+        for name in draw(st.lists(st.sampled_from(sorted(_OPTIONAL)), unique=True)):
+            line[name] = draw(st.sampled_from(_OPTIONAL[name]))
+        params = {name: draw(st.sampled_from(_PARAMETERS[name]))
+                  for name in draw(st.lists(st.sampled_from(sorted(_PARAMETERS)), unique=True, max_size=4))}
+        line.update(params)
+        if params or draw(st.booleans()):
+            line["param_names"] = sorted(params)
+        for run in range(draw(st.integers(1, 3))):  # the same setting again: its group is reused
+            lines.append({**line, "run": run})
+    return lines
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=_intervention_lines())
+def test_every_generated_line_is_read_as_its_record_would_be(tmp_path_factory, lines):
+    """load_file's shape readers (one params dict per setting, values read by position, a view
+    of the record for a family's variant suffix) give exactly the Line of
+    ``conditioned_line(InterventionRecord.from_json(...))`` for lines of every field combination:
+    versions, absent fields, both references and legacy lines, protocols, foreign CoTs, thinking
+    modes, rewrite and swap results, audio warnings, ties, and parameters that are equal in Python
+    but print apart (1, 1.0, True; 0.0, -0.0), lists, or shadow a record field. A manifest item
+    gives its answer and clip."""
+    from audiofaith.report.load import conditioned_line, load_file
+    from audiofaith.store.jsonl import iter_jsonl
+    from audiofaith.store.records import InterventionRecord, ManifestItem
+
+    manifest = {"mmau/sound/single/u1": ManifestItem("mmau/sound/single/u1", "mmau", "sound", "single",
+                                                     "clips/u1.wav", "q?", ("a", "b"), "B")}
+    path = tmp_path_factory.mktemp("lines") / "interventions" / "x.jsonl"
+    path.parent.mkdir()
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    expected = [conditioned_line(InterventionRecord.from_json(obj, f"{path}:{number}"), manifest,
+                                 f"{path}:{number}") for number, obj in iter_jsonl(path)]
+    got = load_file(path, manifest)
+    assert [_typed_line(line) for line in got] == [_typed_line(line) for line in expected]
+
+
+def test_lines_of_one_setting_share_one_parameters_dict_and_its_key(tmp_path):
+    """The lines of one setting hold one parameters dict (not one each: less memory, and
+    ``params_key`` finds its JSON by the dict's identity); equal values of other types or signs,
+    and list values, get their own. Equal letters are one string."""
+    from audiofaith.report import load
+
+    lines = [{"schema_version": 1, "id": f"sakura/animal/single/c{i}", "model": "m1", "run": run,
+              "condition": "noise_snr", "answer": "A", "prediction": "A", "level": value, "mode": "fixed_cot",
+              "param_names": ["level", "mode"]} for i in range(5) for run in range(2) for value in (10, 10.0, -0.0, 0.0, [1])]
+    path = tmp_path / "interventions" / "noise_snr_sakura.jsonl"
+    path.parent.mkdir()
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    got = load.load_file(path, {})
+    for value in range(5):
+        same = got[value::5]
+        assert all(line.params == same[0].params for line in same)
+        assert len({id(line.params) for line in same}) == (1 if value < 4 else len(same))
+    assert [load.params_key(line.params) for line in got[:5]] == [
+        '{"level": 10, "mode": "fixed_cot"}', '{"level": 10.0, "mode": "fixed_cot"}',
+        '{"level": -0.0, "mode": "fixed_cot"}', '{"level": 0.0, "mode": "fixed_cot"}',
+        '{"level": [1], "mode": "fixed_cot"}']
+    assert load.params_key(got[5].params) is load.params_key(got[0].params)
+    # one object per equal letter, as json.loads gives them (orjson makes a new string per value)
+    assert len({id(line.answer) for line in got}) == len({id(line.prediction) for line in got}) == 1
+
+
+def test_baseline_lines_share_their_letters_and_places(tmp_path):
+    """Baseline Lines hold one string per equal letter, finish reason and place (as json.loads
+    gives letters; orjson makes a new string per value), the places worked out once per load."""
+    from audiofaith.report import load
+
+    record = {"schema_version": 1, "id": "sakura/animal/single/c0", "model": "m1", "prompt_mode": "cot",
+              "answer": "A", "runs_reasonings": ["r", "r"], "runs_predictions": ["B", "B"],
+              "runs_finish_reasons": ["stop", "stop"], "runs_letter_logprobs": [{"A": -1.0, "B": -0.5}] * 2}
+    path = tmp_path / "baseline_sakura.jsonl"
+    path.write_text("".join(json.dumps({**record, "model": f"m{i % 2}"}) + "\n" for i in range(6)), encoding="utf-8")
+    memo = load._Memo()
+    got = load.load_file(path, {}, memo)
+    assert len(got) == 12 and len(memo.places) == 1
+    for name in ("answer", "prediction", "finish_reason", "id", "subset", "cluster"):
+        assert len({id(getattr(line, name)) for line in got}) == 1, name
+
+
+_BAD = [({"schema_version": "1"}, "schema_version"), ({"schema_version": True}, "schema_version"),
+        ({"schema_version": 2}, "newer"), ({"run": "0"}, "'run' must be an integer"),
+        ({"run": True}, "'run' must be an integer"), ({"run": 1.0}, "'run' must be an integer"),
+        ({"param_names": "mode"}, "param_names"), ({"param_names": ["mode", "lost"]}, "param_names"),
+        ({"model": ""}, "without a 'model'"), ({"reference_field": "x"}, "reference_field must be"),
+        ({"id": "elsewhere/u1", "subset": ""}, "no subset/hop"), ({"id": ["a"]}, "unhashable|no subset/hop")]
+
+
+@pytest.mark.parametrize("change, message", _BAD)
+def test_a_bad_line_after_good_ones_of_its_shape_is_named_as_before(tmp_path, change, message):
+    """A line of a known shape is still checked value by value: after good lines of its shape, a
+    bad one fails with the error ``InterventionRecord.from_json`` and ``conditioned_line`` give,
+    naming its file and line."""
+    from audiofaith.report.load import ReportError, conditioned_line, load_file
+    from audiofaith.store.records import InterventionRecord, RecordError
+
+    good = {"schema_version": 1, "id": "sakura/animal/single/c0", "model": "m1", "run": 0, "condition": "mask",
+            "answer": "A", "subset": "animal", "reference_field": "baseline_prediction", "prediction": "A",
+            "mode": "fixed_cot", "mask_ratio": 0.5, "param_names": ["mask_ratio", "mode"]}
+    bad = {**good, **change}
+    path = tmp_path / "interventions" / "mask_sakura.jsonl"
+    path.parent.mkdir()
+    path.write_text("".join(json.dumps(line) + "\n" for line in (good, {**good, "run": 1}, bad)), encoding="utf-8")
+    where = f"{path}:3"
+    with pytest.raises(Exception) as reference:
+        conditioned_line(InterventionRecord.from_json(bad, where), {}, where)
+    assert isinstance(reference.value, (RecordError, ReportError, TypeError))
+    with pytest.raises(Exception, match=message) as got:
+        load_file(path, {})
+    assert type(got.value) is (ReportError if isinstance(reference.value, RecordError) else type(reference.value))
+    assert str(got.value) == str(reference.value)
+    if not isinstance(got.value, TypeError):
+        assert str(got.value).startswith(where + ":")
+
+
+def test_the_positional_line_order_is_lines_field_order():
+    """_ShapeReader.line builds a Line positionally (twice as fast as by keyword), in _LINE_ORDER."""
+    import dataclasses
+
+    from audiofaith.report.load import _LINE_ORDER, Line
+
+    assert _LINE_ORDER == tuple(f.name for f in dataclasses.fields(Line))
+
+
+def test_a_record_view_reads_as_the_record():
+    """RecordView (what a family's variant_suffix gets) reads every attribute as the record
+    ``from_json`` builds has it, methods included, and its fields cannot be set."""
+    from audiofaith.store.records import InterventionRecord, RecordView, intervention_shape
+
+    for line in ({"schema_version": 1, "id": "a", "run": 0, "condition": "swap", "mode": "x", "swap_answer_known": False,
+                  "prediction": "B", "param_names": ["mode"]}, {"id": "a", "run": 2, "condition": "full", "raw": "t"}):
+        record = InterventionRecord.from_json(line)
+        obj, shape = intervention_shape(line)
+        view = RecordView(obj, shape, record.params)
+        import dataclasses
+
+        for spec in dataclasses.fields(InterventionRecord):
+            assert repr(getattr(view, spec.name)) == repr(getattr(record, spec.name)), spec.name
+        assert view.key() == record.key() and view.to_json() == record.to_json()
+        assert shape.record(obj) == record
+        with pytest.raises(AttributeError):
+            view.condition = "other"
 
 
 def test_columns_of_bools_or_floats_are_formatted_as_cell_by_cell():

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import gc
 import json
 import logging
+import math
+import operator
 import sys
+from sys import intern
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -18,8 +20,8 @@ from audiofaith.errors import UserError
 from audiofaith.store.jsonl import iter_jsonl
 from audiofaith.store.manifest import load_manifest
 from audiofaith.text.protocols import PAPER
-from audiofaith.store.records import (REFERENCE_FIELDS, BaselineRecord, InterventionRecord, ManifestItem, RecordError,
-                                      intervention_fields, is_baseline_line, letter_tie)
+from audiofaith.store.records import (REFERENCE_FIELDS, BaselineRecord, InterventionRecord, InterventionShape,
+                                      ManifestItem, RecordError, RecordView, intervention_shape, is_baseline_line, letter_tie)
 # Line, Dataset and the constants live in rows.py (no import cycle); imported from here by older code too.
 from audiofaith.report.rows import (BASELINE_CONDITION, HOP_ORDER, POOLED, REFERENCE_KINDS, TRACK_ORDER,  # noqa: F401
                                     Dataset, Line)
@@ -120,30 +122,37 @@ def _locate_item(item_id: str, dataset: str, subset: str, hop: str, manifest: Di
     return dataset, subset, hop
 
 
-def baseline_lines(record: BaselineRecord, manifest: Dict[str, ManifestItem], where: str) -> List[Line]:
-    """One Line per run of a baseline record (one error Line when the item failed)."""
+def baseline_lines(record: BaselineRecord, manifest: Dict[str, ManifestItem], where: str,
+                   memo: Optional["_Memo"] = None) -> List[Line]:
+    """One Line per run of a baseline record (one error Line when the item failed); ``memo``: what
+    the lines of one load call share (a fresh one when not given)."""
     if record.prompt_mode not in BASELINE_CONDITION:
         raise ReportError(f"{where}: prompt_mode must be 'cot' or 'direct', got {record.prompt_mode!r}")
     if not record.model:
         raise ReportError(f"{where}: baseline record without a 'model' field")
-    dataset, subset, hop = _locate_item(record.id, record.dataset, record.subset, record.hop, manifest, where)
+    memo = _Memo() if memo is None else memo
+    item_id, dataset, subset, hop, cluster = memo.place(record.id, record.dataset, record.subset, record.hop,
+                                                        manifest, where)
     answer = record.answer or (manifest[record.id].answer if record.id in manifest else "")
+    answer = intern(answer) if type(answer) is str else answer
+    model = _shared(protocol_label(thinking_label(record.model, record.thinking), record.protocol))
     condition = BASELINE_CONDITION[record.prompt_mode]
-    common = dict(model=_shared(protocol_label(thinking_label(record.model, record.thinking), record.protocol)), subset=_shared(subset),
-                  hop=_shared(hop), id=_shared(record.id), condition=condition, variant="", x=None, answer=answer,
-                  reference=None, paired=False, source=where, dataset=_shared(dataset),
-                  audio_cut=audio_cut(record.warnings) if record.error is None else None,
-                  cluster=_shared(clip_key(record.id, manifest)))
+    cut = audio_cut(record.warnings) if record.error is None else None
+    # positional, in Line's field order (_LINE_ORDER), as _ShapeReader.line builds its Lines
     if record.error is not None or not record.runs_predictions:
-        return [Line(run=0, prediction=None, error=record.error or "no runs", **common)]
+        return [Line(model, subset, hop, item_id, 0, condition, "", None, answer, None, None, False,
+                     record.error or "no runs", where, {}, {}, None, None, False, dataset, cut, "", None, None,
+                     None, cluster, None, "", "")]
     runs = len(record.runs_predictions)
     raws = record.runs_raw if len(record.runs_raw) == runs else [None] * runs
     reasons = record.runs_finish_reasons if len(record.runs_finish_reasons) == runs else [None] * runs
-    ties = [letter_tie(record.runs_letter_logprobs[run]) if run < len(record.runs_letter_logprobs) else None
-            for run in range(runs)]
-    return [Line(run=run, prediction=prediction, error=None, raw=raw, cue_prediction=record.cue_prediction(run),
-                 finish_reason=reason, readout_tie=tie, **common)
-            for run, (prediction, raw, reason, tie) in enumerate(zip(record.runs_predictions, raws, reasons, ties))]
+    logprobs = record.runs_letter_logprobs
+    return [Line(model, subset, hop, item_id, run, condition, "", None, answer,
+                 intern(prediction) if type(prediction) is str else prediction, None, False, None, where, {}, {},
+                 raw, None, False, dataset, cut, "", record.cue_prediction(run), None,
+                 intern(reason) if type(reason) is str else reason, cluster,
+                 letter_tie(logprobs[run]) if run < len(logprobs) else None, "", "")
+            for run, (prediction, raw, reason) in enumerate(zip(record.runs_predictions, raws, reasons))]
 
 
 def bin_tenth(value: float) -> float:
@@ -230,12 +239,17 @@ class _Memo:
 
     places: Dict[Tuple[str, str, str, str], Tuple[str, str, str, str, str]] = field(default_factory=dict)
     settings: Dict[Tuple, _Setting] = field(default_factory=dict)
+    readers: Dict[InterventionShape, "_ShapeReader"] = field(default_factory=dict)
+    groups: Dict[Tuple, Any] = field(default_factory=dict)  # a _Group, or _Groups by sign of their float zeros
 
     def place(self, item_id: Any, dataset: Any, subset: Any, hop: Any, manifest: Dict[str, ManifestItem],
               where: str) -> Tuple[Any, str, str, str, str]:
         """(id, dataset, subset, hop, clip) of a line with these fields, shared strings."""
         key = (item_id, dataset, subset, hop)
-        known = self.places.get(key) if _plain(key) else None
+        try:  # only keys of plain strings are kept, and nothing else equals a string
+            known = self.places.get(key)
+        except TypeError:  # an unhashable field: worked out (and rejected) below
+            known = None
         if known is None:
             located = _locate_item(item_id, dataset, subset, hop, manifest, where)
             known = (_shared(item_id),) + tuple(map(_shared, located)) + (_shared(clip_key(item_id, manifest)),)
@@ -260,6 +274,40 @@ class _Memo:
             self.settings[key] = known
         return known
 
+    def group(self, reader: _ShapeReader, values: Tuple, index: SpecIndex) -> _Group:
+        """The group of a line of ``reader``'s shape whose ``_SETTING_VALUES`` and parameters are
+        ``values``: kept by the values and their types (``1``, ``1.0`` and ``True`` apart), and for
+        values with a float zero by its sign too (``0.0`` and ``-0.0`` apart); worked out line by
+        line when a value is unhashable (a list) or NaN (never equal to itself)."""
+        key: Optional[Tuple] = (reader, values, tuple(map(type, values)))
+        try:
+            known = self.groups.get(key)
+        except TypeError:  # a list or object value: worked out for this line alone
+            key = known = None
+        if type(known) is dict:  # values with a float zero: one group per sign
+            known = known.get(_zero_signs(values))
+        if known is not None:
+            return known
+        condition, model_name, cot_source_model, thinking, protocol, answer_mode = values[:len(_SETTING_VALUES)]
+        params = dict(zip(reader.shape.param_names, values[len(_SETTING_VALUES):]))
+        setting = self.setting(condition, params, model_name, cot_source_model, thinking, protocol, answer_mode, index)
+        extras = frozenset(reader.shape.extra_names)
+        readout = answer_mode != "generate" and params.get("mode") != "regenerate" and not reader.has_cue_prediction
+        known = _Group(setting, params, tuple(name for name in setting.spec.result_fields if name in extras),
+                       "legacy" if readout else "parsed")
+        if key is not None and len(self.groups) < SETTINGS_KEPT and all(value == value for value in values):
+            signs = _zero_signs(values)
+            if signs:
+                self.groups.setdefault(key, {})[signs] = known
+            else:
+                self.groups[key] = known
+        return known
+
+
+def _zero_signs(values: Tuple) -> Tuple[float, ...]:
+    """The signs of the float zeros among ``values`` (``-0.0 == 0.0``, but they print apart)."""
+    return tuple(math.copysign(1.0, value) for value in values if type(value) is float and value == 0)
+
 
 #: Distinct settings a load call keeps (a study has a few hundred).
 SETTINGS_KEPT = 65536
@@ -271,6 +319,125 @@ def _plain(parts: Tuple) -> bool:
 
 
 _PLAIN_TYPES = frozenset({str, type(None)})
+
+
+#: What a Line takes from a conditioned / intervention line, in ``_ShapeReader.line``'s order:
+#: (name, where it is read, its value when the line lacks it), "field" as ``intervention_fields``'
+#: record fields, "extra" as its extra results.
+_ABSENT = object()
+_LINE_VALUES = (("id", "field", None), ("model", "field", ""), ("run", "field", None), ("dataset", "field", ""),
+                ("subset", "field", ""), ("hop", "field", ""), ("answer", "field", ""),
+                ("reference_field", "field", ""), ("baseline_prediction", "field", None),
+                ("baseline_cue_prediction", "field", None), ("prediction", "field", None), ("error", "field", None),
+                ("raw", "field", None), ("letter_logprobs", "field", None), ("finish_reason", "extra", None),
+                ("rewrite_unchanged", "extra", None), ("audio_warnings", "extra", _ABSENT))
+#: What a line's setting (``_Memo.setting``) depends on besides its parameters, in the same form.
+_SETTING_VALUES = (("condition", "field", None), ("model", "field", ""), ("cot_source_model", "field", ""),
+                   ("thinking", "extra", None), ("protocol", "field", "ours"), ("answer_mode", "field", ""))
+
+
+@dataclass(frozen=True, eq=False)
+class _ShapeReader:
+    """How the lines of one shape (``records.InterventionShape``) become Lines: where each value a
+    Line takes sits among the line's values (``tuple(obj.values())`` followed by the defaults of
+    what the shape lacks), read for each line with one ``itemgetter`` call."""
+
+    shape: InterventionShape
+    defaults: Tuple[Any, ...]
+    line_values: Callable[[Tuple], Tuple]
+    setting_values: Callable[[Tuple], Tuple]  # (_SETTING_VALUES..., then the parameters in the shape's order)
+    has_cue_prediction: bool  # an extra result "cue_prediction" (legacy references)
+
+    @classmethod
+    def of(cls, shape: InterventionShape) -> "_ShapeReader":
+        defaults: List[Any] = []
+        fields, extras = frozenset(shape.field_names), frozenset(shape.extra_names)
+
+        def position(name: str, kind: str, default: Any) -> int:
+            if name in (fields if kind == "field" else extras):
+                return shape.names.index(name)
+            defaults.append(default)
+            return len(shape.names) + len(defaults) - 1
+
+        line_positions = [position(*spec) for spec in _LINE_VALUES]
+        setting_positions = [position(*spec) for spec in _SETTING_VALUES]
+        setting_positions += [shape.names.index(name) for name in shape.param_names]
+        return cls(shape, tuple(defaults), operator.itemgetter(*line_positions),
+                   operator.itemgetter(*setting_positions), "cue_prediction" in extras)
+
+    def line(self, obj: Dict[str, Any], where: str, manifest: Dict[str, ManifestItem], memo: "_Memo",
+             index: SpecIndex) -> Line:
+        """The Line of one line of this shape: ``_intervention_line`` of its record's parts, reading
+        each value by its place and sharing one parameters dict (and setting) per distinct setting."""
+        values = (*obj.values(), *self.defaults)
+        (item_id, model_name, run, dataset, subset, hop, answer, reference_field, baseline_prediction,
+         baseline_cue_prediction, prediction, error, raw, letter_logprobs, finish_reason, rewrite_unchanged,
+         audio_warnings) = self.line_values(values)
+        if not model_name:
+            raise ReportError(f"{where}: conditioned record without a 'model' field")
+        try:  # memo.place and memo.group, their look-ups inlined (millions of lines)
+            place = memo.places.get((item_id, dataset, subset, hop))
+        except TypeError:  # an unhashable field: memo.place rejects it
+            place = None
+        if place is None:
+            place = memo.place(item_id, dataset, subset, hop, manifest, where)
+        item_id, dataset, subset, hop, cluster = place
+        answer = answer or (manifest[item_id].answer if item_id in manifest else "")
+        # one object per equal letter, as json.loads gives (orjson makes a new string per value)
+        answer = intern(answer) if type(answer) is str else answer
+        prediction = intern(prediction) if type(prediction) is str else prediction
+        setting_values = self.setting_values(values)
+        try:
+            group = memo.groups.get((self, setting_values, tuple(map(type, setting_values))))
+        except TypeError:  # a list or object parameter
+            group = None
+        if type(group) is not _Group:  # not known yet, or one of a float zero's groups
+            group = memo.group(self, setting_values, index)
+        setting = group.setting
+        spec = setting.spec
+        if reference_field:
+            if reference_field not in REFERENCE_FIELDS:
+                raise ReportError(f"{where}: reference_field must be one of {REFERENCE_FIELDS}, "
+                                  f"got {reference_field!r}")
+            if reference_field == "baseline_cue_prediction":
+                reference, kind = baseline_cue_prediction, "readout"
+            else:
+                reference, kind = baseline_prediction, "parsed"
+        else:  # written before both references were stored: join() looks for the baseline's read-out
+            reference, kind = baseline_prediction, group.legacy_kind
+        reference = intern(reference) if type(reference) is str else reference
+        finish_reason = intern(finish_reason) if type(finish_reason) is str else finish_reason
+        variant = setting.variant
+        if spec.variant_suffix is not None:
+            variant = _shared(variant + spec.variant_suffix(RecordView(obj, self.shape, group.params)))
+        result_names = group.result_names
+        # positional, in Line's field order (_LINE_ORDER): a call with 29 keywords costs twice as much
+        return Line(setting.model, subset, hop, item_id, run, setting.condition, variant, setting.x, answer,
+                    prediction, reference, True, error, where, group.params,
+                    {name: obj[name] for name in result_names} if result_names else {}, raw, None, False, dataset,
+                    None if audio_warnings is _ABSENT else audio_cut(audio_warnings) if audio_warnings else False,
+                    kind, None, "rewrite_unchanged" if spec.rewritten and rewrite_unchanged is True else None,
+                    finish_reason, cluster, letter_tie(letter_logprobs) if letter_logprobs else None,
+                    setting.answer_mode, setting.protocol)
+
+
+#: Line's fields in the order ``_ShapeReader.line`` passes them (tests/test_report_scale.py checks it).
+_LINE_ORDER = ("model", "subset", "hop", "id", "run", "condition", "variant", "x", "answer", "prediction",
+               "reference", "paired", "error", "source", "params", "result", "raw", "lanham_reference",
+               "lanham_fallback", "dataset", "audio_cut", "reference_kind", "cue_prediction", "excluded",
+               "finish_reason", "cluster", "readout_tie", "answer_mode", "protocol")
+
+
+@dataclass(frozen=True)
+class _Group:
+    """What the lines of one shape and one setting share: the setting, one parameters dict (so
+    ``params_key`` and every later look-up by parameters is one per group), the spec's result
+    fields the shape holds, and the reference kind of a line that names no reference field."""
+
+    setting: _Setting
+    params: Dict[str, Any]
+    result_names: Tuple[str, ...]
+    legacy_kind: str
 
 
 def _intervention_line(fields: Mapping[str, Any], params: Dict[str, Any], extra: Dict[str, Any],
@@ -320,41 +487,48 @@ def _intervention_line(fields: Mapping[str, Any], params: Dict[str, Any], extra:
 
 def load_file(path: Path, manifest: Dict[str, ManifestItem], memo: Optional[_Memo] = None) -> List[Line]:
     """Lines of one output file; each JSON line is read as the record type its fields say, not the
-    file name. A conditioned / intervention line is validated and split as ``InterventionRecord.from_json``
-    reads it (``records.intervention_fields``) without building the record itself: millions of lines.
-    ``memo``: what the files of one load call share (a fresh one when not given)."""
+    file name. A conditioned / intervention line is validated as ``InterventionRecord.from_json``
+    validates it and read by its shape (``records.intervention_shape``, ``_ShapeReader``) without
+    building the record itself: millions of lines. ``memo``: what the files of one load call share
+    (a fresh one when not given)."""
     lines: List[Line] = []
+    append = lines.append
     index = spec_index()
     memo = _Memo() if memo is None else memo
+    readers = memo.readers
     prefix = f"{path}:"
     for line_number, obj in iter_jsonl(path):
         where = f"{prefix}{line_number}"
+        if type(obj) is dict and "condition" in obj and "id" in obj and "runs_predictions" not in obj:
+            try:
+                obj, shape = intervention_shape(obj, where)
+            except RecordError as exc:
+                raise ReportError(str(exc)) from None
+            reader = readers.get(shape)
+            if reader is None:
+                reader = readers[shape] = _ShapeReader.of(shape)
+            append(reader.line(obj, where, manifest, memo, index))
+            continue
         if not isinstance(obj, dict) or "id" not in obj:
             raise ReportError(f"{where}: expected a JSON object with an 'id'")
         if is_baseline_line(obj):
-            lines.extend(baseline_lines(BaselineRecord.from_json(obj, where), manifest, where))
-        elif "condition" in obj:
-            try:
-                fields, params, extra = intervention_fields(obj, where)
-            except RecordError as exc:
-                raise ReportError(str(exc)) from None
-            lines.append(_intervention_line(fields, params, extra,
-                                            functools.partial(_record_of, fields, params, extra),
-                                            manifest, where, index, memo))
+            lines.extend(baseline_lines(BaselineRecord.from_json(obj, where), manifest, where, memo))
         else:
             raise ReportError(f"{where}: neither a baseline record (runs_predictions) nor a conditioned one (condition)")
     return lines
 
 
-def _record_of(fields: Dict[str, Any], params: Dict[str, Any], extra: Dict[str, Any]) -> InterventionRecord:
-    """The record ``InterventionRecord.from_json`` builds from these parts."""
-    return InterventionRecord(params=params, extra=extra, **fields)
-
-
 def params_key(params: Dict[str, Any]) -> str:
     """A line's parameters as sorted JSON: the key of its condition's setting and per_item.csv's column.
     Written once per distinct set of (name, type, value) and kept, up to ``PARAMS_KEPT`` of them (a
-    study repeats a few hundred); floats are told apart by their repr (``-0.0`` and ``0.0``)."""
+    study repeats a few hundred); floats are told apart by their repr (``-0.0`` and ``0.0``). The
+    lines of one setting share one parameters dict (``_Group``, never changed after loading): a
+    dict seen before is looked up by identity."""
+    if not params:
+        return "{}"
+    seen = _PARAMS_BY_OBJECT.get(id(params))
+    if seen is not None and seen[0] is params:
+        return seen[1]
     try:
         memo_key = tuple((name, type(value), repr(value) if type(value) is float else value)
                          for name, value in params.items())
@@ -365,11 +539,17 @@ def params_key(params: Dict[str, Any]) -> str:
         known = json.dumps(params, sort_keys=True)
         if len(_PARAMS_JSON) < PARAMS_KEPT:
             _PARAMS_JSON[memo_key] = known
+    if len(_PARAMS_BY_OBJECT) >= PARAMS_BY_OBJECT_KEPT:
+        _PARAMS_BY_OBJECT.clear()
+    _PARAMS_BY_OBJECT[id(params)] = (params, known)  # the dict is held: its id is not reused meanwhile
     return known
 
 
 PARAMS_KEPT = 4096
 _PARAMS_JSON: Dict[Tuple, str] = {}
+#: Parameter dicts (a study's distinct settings, ~50k at 320k lines) whose key ``params_key`` keeps by identity.
+PARAMS_BY_OBJECT_KEPT = 1 << 18
+_PARAMS_BY_OBJECT: Dict[int, Tuple[Dict[str, Any], str]] = {}
 
 
 def _check_duplicates(lines: Sequence[Line]) -> None:
@@ -435,6 +615,7 @@ def load_outputs(root: Path, manifest_dir: Optional[Path] = None, exclude: Optio
     if not files:
         raise ReportError(f"{root}: no baseline_*.jsonl, conditioned_*.jsonl or interventions/*.jsonl files")
     memo = _Memo()
+    _PARAMS_BY_OBJECT.clear()  # those of an earlier load
     lines = [line for path in files for line in load_file(path, manifest, memo)]
     _check_duplicates(lines)
     join(lines)

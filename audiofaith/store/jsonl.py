@@ -3,12 +3,13 @@ and a torn last line left by a killed run is detected and cut before new lines a
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import signal
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, Tuple
+from typing import Any, Callable, Dict, FrozenSet, Iterable, Iterator, Optional, Tuple
 
 from audiofaith.errors import UserError, disk_full, is_disk_full
 
@@ -28,7 +29,8 @@ def iter_jsonl(path: "str | os.PathLike[str]", allow_torn_tail: bool = False) ->
     """Yield ``(line_number, object)`` for each non-blank line.
 
     With ``allow_torn_tail`` an unparsable last line without a trailing newline (what a killed
-    writer leaves) is skipped with a warning instead of raising.
+    writer leaves) is skipped with a warning instead of raising. Lines are parsed by orjson when
+    it is installed, with exactly ``json.loads``'s values (``fast_json_loads``).
     """
     path = Path(path)
     with open(path, "rb") as handle:
@@ -36,7 +38,17 @@ def iter_jsonl(path: "str | os.PathLike[str]", allow_torn_tail: bool = False) ->
     lines = data.split(b"\n")
     ends_with_newline = data.endswith(b"\n")
     last_index = len(lines) - 1
+    fast_loads = fast_json_loads()
+    slow = _lines_with_long_numbers(data) if fast_loads is not None else frozenset()
     for index, raw in enumerate(lines):
+        if fast_loads is not None and index not in slow:
+            try:
+                obj = fast_loads(raw)
+            except ValueError:  # what orjson rejects (also blank lines): read below as json.loads reads it
+                pass
+            else:
+                yield index + 1, obj
+                continue
         if not raw.strip():
             continue
         try:
@@ -50,6 +62,42 @@ def iter_jsonl(path: "str | os.PathLike[str]", allow_torn_tail: bool = False) ->
                 return
             raise JsonlError(f"{path}:{index + 1}: not valid JSON ({exc})") from None
         yield index + 1, obj
+
+
+@functools.lru_cache(maxsize=None)
+def fast_json_loads() -> Optional[Callable[[bytes], Any]]:
+    """``orjson.loads`` when orjson is installed (the report extra; about twice as fast as
+    ``json.loads``), else None: ``json.loads`` reads every line. orjson rejects what ``json.loads``
+    accepts beyond strict JSON (NaN, Infinity, 1e400, lone surrogates such as ``"\\ud800"``):
+    ``iter_jsonl`` reads such a line with ``json.loads``. The one value orjson reads differently,
+    an integer beyond 64 bits (a float to orjson), never reaches it: ``_lines_with_long_numbers``."""
+    try:
+        import orjson
+    except ImportError:
+        return None
+    return orjson.loads
+
+
+#: Every digit as "0", a newline as itself, any other byte as "x": a run of 19 digits becomes "0" * 19.
+_DIGITS_ONLY = bytes(0x30 if 0x30 <= byte <= 0x39 else byte if byte == 0x0A else 0x78 for byte in range(256))
+#: The fewest digits an integer beyond orjson's 64-bit range can have (-9223372036854775809).
+LONG_NUMBER_DIGITS = 19
+
+
+def _lines_with_long_numbers(data: bytes) -> FrozenSet[int]:
+    """Indices of the lines of ``data`` holding a run of 19 or more digits: an integer literal that
+    orjson may read as a float, where ``json.loads`` reads an int (a float's repr has at most 17
+    digits in a row; a string with such a run is merely read by ``json.loads`` too)."""
+    marked = data.translate(_DIGITS_ONLY)
+    run = b"0" * LONG_NUMBER_DIGITS
+    found, line, counted = set(), 0, 0
+    start = marked.find(run)
+    while start >= 0:
+        line, counted = line + data.count(b"\n", counted, start), start
+        found.add(line)
+        end = data.find(b"\n", start)
+        start = marked.find(run, end + 1) if end >= 0 else -1
+    return frozenset(found)
 
 
 def read_jsonl(path: "str | os.PathLike[str]") -> list:

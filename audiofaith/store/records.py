@@ -292,7 +292,83 @@ def intervention_fields(obj: Any, where: str = "<results>") -> Tuple[Dict[str, A
     ``InterventionRecord.from_json`` reads it: (its other fields as constructor arguments, ``params``,
     ``extra``); a field absent from the first has its dataclass default. ``from_json`` is
     ``InterventionRecord(params=params, extra=extra, **fields)``; the report reads millions of lines
-    through this split without building a frozen record per line."""
+    through ``intervention_shape`` without building a frozen record (or these dicts) per line."""
+    obj, shape = intervention_shape(obj, where)
+    # reference_field "": a line written before it was recorded (the report joins the baseline's read-out)
+    fields: Dict[str, Any] = {"model": "", "answer_mode": "", "answer": "", "reference_field": ""}
+    for name in shape.field_names:
+        fields[name] = obj[name]
+    return fields, {name: obj[name] for name in shape.param_names}, {name: obj[name] for name in shape.extra_names}
+
+
+@dataclass(frozen=True, eq=False)
+class InterventionShape:
+    """The split of every conditioned / intervention line with one list of field names (in order)
+    and one ``param_names``: which fields are record fields, parameters and extra results, each in
+    the line's order (so ``to_json`` writes the line back unchanged). One object per shape (compared
+    by identity): a study has a few dozen, one per condition and version."""
+
+    names: Tuple[str, ...]  # the line's field names, in order
+    field_names: Tuple[str, ...]
+    param_names: Tuple[str, ...]
+    extra_names: Tuple[str, ...]
+    field_set: FrozenSet[str] = field(init=False)  # field_names, for look-ups
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "field_set", frozenset(self.field_names))
+
+    def record(self, obj: Dict[str, Any], params: Optional[Dict[str, Any]] = None) -> "InterventionRecord":
+        """The record ``InterventionRecord.from_json`` builds from ``obj``, a line of this shape that
+        ``intervention_shape`` checked (``params``: a dict equal to its parameters, used as they
+        are). Its fields are set as the frozen dataclass's ``__init__`` sets them, without the call."""
+        values = {name: default if factory is None else factory() for name, default, factory in _INTERVENTION_DEFAULTS}
+        for name in self.field_names:
+            values[name] = obj[name]
+        values["params"] = {name: obj[name] for name in self.param_names} if params is None else params
+        values["extra"] = {name: obj[name] for name in self.extra_names}
+        record = object.__new__(InterventionRecord)
+        record.__dict__.update(values)
+        return record
+
+
+class RecordView:
+    """The record ``InterventionRecord.from_json`` builds from one checked line of a known shape,
+    read without building it: a record field the line holds is read from the line on access,
+    ``params`` is the dict given; any other attribute (``extra``, a field the line lacks, a method)
+    is the record's own, the record being built on that first access. Its fields cannot be set
+    (``AttributeError``). The report hands one per line to a family's ``variant_suffix``, which
+    mostly reads a field or two."""
+
+    __slots__ = ("_line", "_shape", "_params", "_record")
+
+    def __init__(self, line: Dict[str, Any], shape: InterventionShape, params: Dict[str, Any]) -> None:
+        self._line, self._shape, self._params, self._record = line, shape, params, None
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._shape.field_set:
+            return self._line[name]
+        if name == "params":
+            return self._params
+        if self._record is None:
+            self._record = self._shape.record(self._line, self._params)
+        return getattr(self._record, name)
+
+
+def intervention_shape(obj: Any, where: str = "<results>") -> Tuple[Dict[str, Any], InterventionShape]:
+    """(the line brought to this version, its shape) of a parsed conditioned / intervention line,
+    validated as ``InterventionRecord.from_json`` validates it. A current-version line of a known
+    shape costs a few checks of its values (``schema_version``, ``run``, ``param_names``); the shape
+    itself is checked and split once (``_split_names``)."""
+    if type(obj) is dict:
+        version, run, param_names = obj.get("schema_version"), obj.get("run"), obj.get("param_names", _NO_NAMES)
+        if (type(version) is int and version == SCHEMA_VERSION and type(run) is int and type(param_names) is list
+                and "id" in obj and "condition" in obj):
+            try:
+                shape = _SPLITS.get((tuple(obj), tuple(param_names)))
+            except TypeError:  # a parameter name that is not a string: checked below
+                shape = None
+            if shape is not None:
+                return obj, shape
     obj = _checked_line(obj, ("id", "run", "condition"), "a conditioned / intervention record", where)
     if not isinstance(obj["run"], int) or isinstance(obj["run"], bool):
         raise RecordError(f"{where}: 'run' must be an integer, got {obj['run']!r}")
@@ -300,22 +376,31 @@ def intervention_fields(obj: Any, where: str = "<results>") -> Tuple[Dict[str, A
     if not isinstance(param_names, list):
         raise RecordError(f"{where}: 'param_names' must list fields of the line, got {param_names!r}")
     try:  # lines of one kind share their field names: the split is worked out once per shape
-        shape: Optional[Tuple[Tuple[str, ...], Tuple[str, ...]]] = (tuple(obj), tuple(param_names))
-        split = _SPLITS.get(shape)
+        key: Optional[Tuple[Tuple[str, ...], Tuple[str, ...]]] = (tuple(obj), tuple(param_names))
+        shape = _SPLITS.get(key)
     except TypeError:  # a parameter name that is not a string (unhashable): checked and split below
-        shape, split = None, None
-    if split is None:
+        key, shape = None, None
+    if shape is None:
         if not all(name in obj for name in param_names):
             raise RecordError(f"{where}: 'param_names' must list fields of the line, got {param_names!r}")
-        split = _split_names(obj, param_names)
-        if shape is not None and len(_SPLITS) < SPLITS_KEPT:
-            _SPLITS[shape] = split
-    field_names, params_names, extra_names = split
-    # reference_field "": a line written before it was recorded (the report joins the baseline's read-out)
-    fields: Dict[str, Any] = {"model": "", "answer_mode": "", "answer": "", "reference_field": ""}
-    for name in field_names:
-        fields[name] = obj[name]
-    return fields, {name: obj[name] for name in params_names}, {name: obj[name] for name in extra_names}
+        field_names, params_names, extra_names = _split_names(obj, param_names)
+        shape = InterventionShape(tuple(obj), field_names, params_names, extra_names)
+        if key is not None and len(_SPLITS) < SPLITS_KEPT:
+            _SPLITS[key] = shape
+    return obj, shape
+
+
+_NO_NAMES: List[str] = []
+
+
+def _intervention_defaults() -> Tuple[Tuple[str, Any, Any], ...]:
+    """(field, its default, its default's factory or None) of every ``InterventionRecord`` field in
+    order, as ``intervention_fields`` leaves a field the line lacks (``model``, ``answer_mode``,
+    ``answer``, ``reference_field``: ""); ``__init__`` sets no other (``schema_version`` is the class's)."""
+    blank = {"model", "answer_mode", "answer", "reference_field"}
+    return tuple((spec.name, "" if spec.name in blank else spec.default,
+                  None if spec.name in blank or spec.default_factory is dataclasses.MISSING else spec.default_factory)
+                 for spec in dataclasses.fields(InterventionRecord) if spec.init)
 
 
 def _split_names(obj: Dict[str, Any], param_names: List[Any]) -> Tuple[Tuple[str, ...], ...]:
@@ -334,10 +419,11 @@ def _split_names(obj: Dict[str, Any], param_names: List[Any]) -> Tuple[Tuple[str
     return tuple(fields), tuple(params), tuple(extra)
 
 
-#: Line shapes (field names, ``param_names``) whose split ``intervention_fields`` keeps; a study
+#: Line shapes (field names, ``param_names``) whose split ``intervention_shape`` keeps; a study
 #: has a few dozen, one per condition and version.
 SPLITS_KEPT = 4096
-_SPLITS: Dict[Tuple[Tuple[str, ...], Tuple[str, ...]], Tuple[Tuple[str, ...], ...]] = {}
+_SPLITS: Dict[Tuple[Tuple[str, ...], Tuple[str, ...]], InterventionShape] = {}
+_INTERVENTION_DEFAULTS = _intervention_defaults()
 
 
 #: Deprecated name of ``InterventionRecord`` (it holds every intervention's lines, not only the
