@@ -365,3 +365,47 @@ def regenerate() -> None:
 
 if __name__ == "__main__":
     regenerate()
+
+
+def test_columns_are_written_as_the_csv_module_writes_their_rows(tmp_path):
+    """write_columns joins each row itself, quoting each distinct cell once: the bytes of
+    ``csv.writer`` for cells that need quoting (commas, quotes, line breaks), cells that print apart
+    although they are equal (1, 1.0, True, 0.0, -0.0), unhashable cells, a one-column table and no rows."""
+    import csv
+    from audiofaith.report import tables
+
+    columns = {
+        "text": ["plain", "a,b", 'say "x"', "two\nlines", "cr\rhere", "", "plain", "a,b"],
+        "maybe": [None, "x", None, "y,z", None, "x", "", None],
+        "quote_only": ["plain", 'say "x"', "p", "q", "", "r", "s", "t"],
+        "break_only": ["plain", "p", "two\nlines", "q", "", "r", "s", "t"],
+        "ints": [1, 2, None, 3, 1, "a", 2, "b,c"],
+        "mixed": [1, 1.0, True, 0.0, -0.0, None, [1, 2], "1"],
+        "flags": [True, None, False, True, False, None, None, True],
+        "floats": [0.25, None, float("nan"), -0.0, 1e-7, 123456789.0, 0.0, 2.5],
+    }
+    for names, n_rows in ((list(columns), 8), (["text"], 8), (["maybe"], 8), (list(columns), 0)):
+        data = {name: columns[name][:n_rows] for name in names if name != "maybe" or n_rows}
+        tables.write_columns(tmp_path / "columns.csv", names + ["absent"], data)
+        with open(tmp_path / "rows.csv", "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(names + ["absent"])
+            for index in range(n_rows):
+                writer.writerow([tables._csv_value(data[name][index]) for name in names] + [""])
+        assert (tmp_path / "columns.csv").read_bytes() == (tmp_path / "rows.csv").read_bytes(), names
+    tables.write_columns(tmp_path / "one.csv", ["maybe"], {"maybe": columns["maybe"]})
+    assert (tmp_path / "one.csv").read_text(encoding="utf-8").splitlines()[1] == '""'
+
+
+def test_per_item_rows_are_ordered_as_a_sort_of_their_key_tuples():
+    """per_item_order (ranks per column, one stable lexsort) gives the order of Python's stable sort
+    of the key tuples, equal keys in row order."""
+    from audiofaith.report.tables import per_item_order
+
+    rng = np.random.default_rng(4)
+    n = 500
+    keys = [[f"m{v}" for v in rng.integers(0, 3, n)], [f"c{v}" for v in rng.integers(0, 40, n)],
+            [int(v) for v in rng.integers(-2, 12, n)], [["", "k=1", "k=10", "k=2"][v] for v in rng.integers(0, 4, n)]]
+    expected = sorted(range(n), key=lambda i: tuple(column[i] for column in keys))
+    assert per_item_order(keys) == expected
+    assert per_item_order([["b", "a", "b", "a"], [1, 1, 1, 1]]) == [1, 3, 0, 2]
