@@ -409,3 +409,56 @@ def test_per_item_rows_are_ordered_as_a_sort_of_their_key_tuples():
     expected = sorted(range(n), key=lambda i: tuple(column[i] for column in keys))
     assert per_item_order(keys) == expected
     assert per_item_order([["b", "a", "b", "a"], [1, 1, 1, 1]]) == [1, 3, 0, 2]
+
+
+def test_the_coded_sign_flip_test_is_the_line_by_line_one():
+    """cluster_sign_flip_p_coded (clusters' sums by np.bincount) gives cluster_sign_flip_p's p-values."""
+    rng = np.random.default_rng(11)
+    for n, n_clusters in ((1, 1), (7, 3), (60, 20), (400, 150)):
+        before, after = rng.random(n) < 0.6, rng.random(n) < 0.4
+        clusters = [f"clip{c}" for c in rng.integers(0, n_clusters, n)]
+        codes = metrics.cluster_codes(clusters) * 3 + 5  # any order-preserving numbering
+        assert metrics.cluster_sign_flip_p_coded(after.astype(int) - before, codes) == \
+            metrics.cluster_sign_flip_p(list(before), list(after), clusters)
+    assert math.isnan(metrics.cluster_sign_flip_p_coded(np.zeros(0, dtype=int), np.zeros(0, dtype=int)))
+
+
+def test_the_summary_columns_code_every_letter_field_alike():
+    """LineColumns gives equal letters of any two fields equal codes, None the code NO_LETTER, and
+    each cluster its string's rank; summarize_group over them counts as a line-by-line pass does."""
+    from audiofaith.report.rows import Line
+    from audiofaith.report.stats import NO_LETTER, LineColumns, summarize_group, Settings
+
+    rng = np.random.default_rng(2)
+    letters = ["A", "B", "C", None]
+    lines = [Line(model="m", subset="animal", hop="single", id=f"c{i % 9}", run=i % 3, condition="full", variant="",
+                  x=None, answer=letters[rng.integers(0, 3)], prediction=letters[rng.integers(0, 4)],
+                  reference=letters[rng.integers(0, 4)], paired=bool(rng.integers(0, 4)),
+                  error=None if rng.random() < 0.9 else "boom", source=f"f:{i}", cluster=f"clip{i % 5}",
+                  reference_kind=["parsed", "readout", ""][rng.integers(0, 3)],
+                  readout_tie=[None, True, False][rng.integers(0, 3)]) for i in range(200)]
+    columns = LineColumns.of(lines)
+    for name in ("prediction", "answer", "reference"):
+        for other in ("prediction", "answer", "reference"):
+            for index, line in enumerate(lines):
+                assert (getattr(columns, name)[index] == getattr(columns, other)[index]) == \
+                    (getattr(line, name) == getattr(line, other))
+        assert all((code == NO_LETTER) == (getattr(line, name) is None)
+                   for code, line in zip(getattr(columns, name), lines))
+    assert columns.cluster.tolist() == [int(line.cluster[4:]) for line in lines]
+    row = summarize_group(lines, Settings(n_resamples=50), n_missing=None)
+    scored = [line for line in lines if line.error is None]
+    paired = [line for line in scored if line.paired]
+    with_reference = [line for line in paired if line.reference is not None]
+    assert (row.n, row.n_error, row.n_scored) == (200, 200 - len(scored), len(scored))
+    assert row.n_correct == sum(line.correct for line in scored)
+    assert row.n_agree == sum(l.prediction is not None and l.prediction == l.reference for l in paired)
+    assert row.n_both_null == sum(l.prediction is None and l.reference is None for l in paired)
+    assert (row.flip_cc, row.flip_ci, row.flip_ic, row.flip_ii) == tuple(
+        sum(l.reference_correct == was and l.correct == now for l in with_reference)
+        for was, now in ((True, True), (True, False), (False, True), (False, False)))
+    assert row.n_readout_ties == sum(bool(l.readout_tie) for l in scored)
+    assert row.reference_readout == "parsed letter; letter read-out"  # the kinds sorted by key
+    assert row.paired_p == metrics.cluster_sign_flip_p([l.reference_correct for l in with_reference],
+                                                       [l.correct for l in with_reference],
+                                                       [l.cluster for l in with_reference])

@@ -297,10 +297,26 @@ def cluster_sign_flip_p(before: Sequence[bool], after: Sequence[bool], clusters:
     sums: Dict[Hashable, int] = defaultdict(int)
     for was, now, cluster in zip(before, after, clusters):
         sums[cluster] += int(bool(now)) - int(bool(was))
-    observed = abs(sum(sums.values()))
+    return _sign_flip_p(list(sums.values()))
+
+
+def cluster_sign_flip_p_coded(differences: np.ndarray, codes: np.ndarray) -> float:
+    """``cluster_sign_flip_p`` of the pairs' changes ``after − before`` (−1, 0 or 1), their
+    clusters given as integer codes: the clusters' sums by one ``np.bincount``, the same p-value."""
+    differences = np.asarray(differences, dtype=np.int64)
+    if differences.size == 0:
+        return float("nan")
+    _, labels = np.unique(np.asarray(codes), return_inverse=True)
+    sums = np.bincount(labels.reshape(-1), weights=differences)  # integers, exact
+    return _sign_flip_p(sums.astype(np.int64).tolist())
+
+
+def _sign_flip_p(sums: Sequence[int]) -> float:
+    """The two-sided exact sign-flip p-value of clusters with these summed changes."""
+    observed = abs(sum(sums))
     if observed == 0:
         return 1.0
-    distribution, total = _sign_flip_distribution([abs(d) for d in sums.values() if d])
+    distribution, total = _sign_flip_distribution([abs(d) for d in sums if d])
     values = np.arange(-total, total + 1)
     return float(min(1.0, distribution[np.abs(values) >= observed].sum()))
 
