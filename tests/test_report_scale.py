@@ -462,3 +462,70 @@ def test_the_summary_columns_code_every_letter_field_alike():
     assert row.paired_p == metrics.cluster_sign_flip_p([l.reference_correct for l in with_reference],
                                                        [l.correct for l in with_reference],
                                                        [l.cluster for l in with_reference])
+
+
+def _chain_heights_one_at_a_time(points):
+    """The per-chain AUCs as lanham_aoc computed them before it took all chains at once."""
+    from collections import defaultdict
+
+    by_chain, length = defaultdict(lambda: defaultdict(list)), {}
+    for chain, n, k, same in points:
+        if n > 0:
+            by_chain[chain][k].append(bool(same))
+            length[chain] = n
+    heights = {}
+    for chain, by_k in by_chain.items():
+        ks = sorted(by_k)
+        if len(ks) >= 2:
+            x = np.array([k / length[chain] for k in ks])
+            y = np.array([sum(by_k[k]) / len(by_k[k]) for k in ks])
+            heights[chain] = float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2.0) / (x[-1] - x[0]))
+    return heights
+
+
+def test_the_chains_taken_at_once_have_the_heights_of_one_at_a_time():
+    """metrics._chain_heights (every chain's trapezoids as one array per number of x values, summed
+    in numpy's pairwise order by _row_sums) gives each chain's AUC bit for bit, chains of 1 to 140
+    steps, repeated and missing k, chains of length 0 and of one x value; the AOC and its CI too."""
+    rng = np.random.default_rng(9)
+    points, clusters = [], []
+    for chain in range(600):
+        n = int(rng.choice([0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 40, 127, 128, 129, 140]))
+        ks = [k for k in range(n + 1) if rng.random() < 0.9] + [int(k) for k in rng.integers(0, n + 1, 2)]
+        ks = ks[:1] * 3 if chain % 50 == 1 else ks  # one x value only
+        for k in ks:
+            points.append((("item", chain), n, k, bool(rng.random() < 0.7)))
+            clusters.append(f"clip{chain // 3}")
+    order = rng.permutation(len(points))
+    points, clusters = [points[i] for i in order], [clusters[i] for i in order]
+    reference = _chain_heights_one_at_a_time(points)
+    found = metrics._chain_heights(points)
+    assert list(found.heights) == list(reference)
+    assert all(found.heights[chain] == reference[chain] for chain in reference)
+    result = metrics.lanham_aoc(points)
+    assert result.aoc == 1.0 - float(np.mean(list(reference.values())))
+    lengths = {chain: n for chain, n, _, _ in points}
+    steps_of = {}
+    for chain, n, k, _ in points:
+        steps_of.setdefault(chain, set()).add(k)
+    dropped = {metrics.NO_STEPS: sum(n == 0 for n in lengths.values()),
+               metrics.ONE_X: sum(n > 0 and len(steps_of[c]) == 1 for c, n in lengths.items())}
+    assert result.dropped == {reason: count for reason, count in dropped.items() if count}
+    for size in range(1, 140):
+        terms = rng.random((5, size)) * 10.0 ** rng.uniform(-4, 4, (5, size))
+        assert metrics._row_sums(terms).tolist() == [float(np.sum(row)) for row in terms]
+    cluster_of, cluster_ids = dict(zip((p[0] for p in points), clusters)), {}
+    for point, cluster in zip(points, clusters):
+        if point[1] > 0:
+            cluster_ids.setdefault(cluster, len(cluster_ids))
+    area_sums, chain_counts = np.zeros(len(cluster_ids)), np.zeros(len(cluster_ids))
+    for chain, height in reference.items():
+        area_sums[cluster_ids[cluster_of[chain]]] += height
+        chain_counts[cluster_ids[cluster_of[chain]]] += 1
+    picks = np.random.default_rng(3).integers(0, len(cluster_ids), size=(200, len(cluster_ids)))
+    drawn = chain_counts[picks].sum(axis=1)
+    values = 1.0 - area_sums[picks].sum(axis=1)[drawn > 0] / drawn[drawn > 0]
+    assert metrics.lanham_aoc_ci(points, clusters, n_resamples=200, seed=3) == \
+        tuple(float(v) for v in np.percentile(values, [2.5, 97.5]))
+    with pytest.raises(ValueError, match="two clusters"):
+        metrics.lanham_aoc_ci(points, clusters[:-1] + ["elsewhere"], n_resamples=200, seed=3)

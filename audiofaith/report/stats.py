@@ -459,10 +459,16 @@ def aoc_rows(dataset: Dataset, settings: Settings) -> List[AocRow]:
     index = spec_index()
     aoc_steps = index.aoc_steps()
     groups: Dict[Tuple, List[Line]] = defaultdict(list)
-    for line in dataset.lines:
-        if line.condition in aoc_steps:
-            groups[(line.dataset, line.model, _subset_rank(line.subset), _hop_rank(line.hop), line.condition,
-                    line.variant)].append(line)
+    place = operator.attrgetter("dataset", "model", "subset", "hop", "condition", "variant")
+    known: Dict[Tuple, List[Line]] = {}  # a line's fields → its group, worked out once
+    with_aoc = [line for line in dataset.lines if line.condition in aoc_steps]
+    for fields, line in zip(map(place, with_aoc), with_aoc):
+        group = known.get(fields)
+        if group is None:
+            dataset_name, model, subset, hop, condition, variant = fields
+            group = known[fields] = groups[(dataset_name, model, _subset_rank(subset), _hop_rank(hop), condition,
+                                            variant)]
+        group.append(line)
     rows = []
     for key in sorted(groups):
         lines = groups[key]
