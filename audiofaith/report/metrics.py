@@ -98,15 +98,18 @@ def bootstrap_cis_coded(samples: Sequence[Tuple[Sequence[float], Optional[np.nda
         members = by_size[size]
         columns = [column for _, sums, counts in members for column in ((sums,) if counts is None else (sums, counts))]
         products = resample_draws(size, n_resamples, seed).counts @ np.stack(columns, axis=1)
-        column = 0
+        column, means = 0, []
         for index, sums, counts in members:
             if counts is None:  # no clusters, or one value each: the values are the units
-                means = products[:, column] / sums.size
+                means.append(products[:, column] / sums.size)
                 column += 1
             else:
-                means = products[:, column] / products[:, column + 1]
+                means.append(products[:, column] / products[:, column + 1])
                 column += 2
-            results[index] = _percentile_bounds(means, confidence)
+        tail = (1.0 - confidence) / 2.0 * 100.0  # each column's percentiles, as _percentile_bounds gives them
+        bounds = np.percentile(np.stack(means, axis=1), [tail, 100.0 - tail], axis=0).T.tolist()
+        for (index, _, _), (low, high) in zip(members, bounds):
+            results[index] = (low, high)
     return cast(List[Tuple[float, float]], results)  # every sample's bounds are set above
 
 

@@ -131,8 +131,8 @@ class LineColumns:
         unexcluded = flags(map(operator.is_, excluded, itertools.repeat(None)))
         kinds: Dict[Any, int] = {}
         kind = coded(column("reference_kind"), kinds)
-        clusters = column("cluster")
-        cluster_names = sorted(set(map(str, clusters)))
+        clusters = list(map(str, column("cluster")))
+        cluster_names = sorted(set(clusters))
         cluster_rank = dict(zip(cluster_names, range(len(cluster_names))))
         ids = column("id")
         id_names = sorted(set(ids))
@@ -146,12 +146,11 @@ class LineColumns:
             reference=coded(column("reference"), letters),
             lanham_reference=coded(column("lanham_reference"), letters),
             cue_prediction=coded(column("cue_prediction"), letters),
-            paired=flags(map(bool, column("paired"))), reference_kind=kind,
+            paired=flags(column("paired")), reference_kind=kind,
             reference_kinds=tuple(sorted(kinds, key=kinds.__getitem__)),
             readout_tie=coded(column("readout_tie"), {None: -1, False: 0, True: 1}),
-            lanham_fallback=flags(map(bool, column("lanham_fallback"))),
-            cluster=np.fromiter(map(cluster_rank.__getitem__, map(str, clusters)), dtype=np.int64,
-                                count=len(lines)),
+            lanham_fallback=flags(column("lanham_fallback")),
+            cluster=np.fromiter(map(cluster_rank.__getitem__, clusters), dtype=np.int64, count=len(lines)),
             item=np.fromiter(map(id_rank.__getitem__, ids), dtype=np.int64, count=len(lines)) * runs + run,
             item_runs=runs, ids=tuple(id_names), run=run)
 
