@@ -298,7 +298,9 @@ def test_a_setting_is_worked_out_once_and_values_that_print_apart_stay_apart(tmp
 def test_columns_of_bools_or_floats_are_formatted_as_cell_by_cell():
     from audiofaith.report import tables
 
-    for values in ([True, None, False], [0.25, None, float("nan"), -0.0, 1e-7, 123456789.0], [1, None, "a", 2.5]):
+    nan = float("nan")
+    for values in ([True, None, False], [0.25, None, float("nan"), -0.0, 1e-7, 123456789.0], [1, None, "a", 2.5],
+                   [0.0, 0.5, -0.0, 0.5, nan, nan, None], [-0.0, 0.25, -0.0], [0.0, 0.1, 0.0, None]):
         assert list(tables._csv_column(values)) == [tables._csv_value(value) for value in values]
 
 

@@ -9,7 +9,7 @@ import itertools
 import math
 import operator
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
@@ -45,7 +45,11 @@ def _csv_column(values: Sequence[Any], kinds: Optional[Set[type]] = None) -> Seq
     if kinds <= {bool, type(None)}:
         return list(map(_BOOL_CELLS.__getitem__, values))
     if kinds <= {float, type(None)}:
-        return ["" if value is None or math.isnan(value) else f"{value:.6g}" for value in values]
+        distinct = dict.fromkeys(values)  # a nan is its own key (looked up by identity)
+        if 0.0 in distinct and len({math.copysign(1.0, value) for value in values if value == 0.0}) > 1:
+            return ["" if value is None or math.isnan(value) else f"{value:.6g}" for value in values]  # 0.0, -0.0
+        cells = {value: "" if value is None or math.isnan(value) else f"{value:.6g}" for value in distinct}
+        return list(map(cells.__getitem__, values))
     return [_csv_value(value) for value in values]
 
 
@@ -103,20 +107,21 @@ def write_csv(path: Path, columns: Sequence[str], rows: Iterable[Dict[str, Any]]
     write_columns(path, columns, {name: [row.get(name) for row in rows] for name in columns})
 
 
-def per_item_columns(lines: Sequence[Line]) -> Dict[str, List[Any]]:
+def per_item_columns(lines: Sequence[Line]) -> Dict[str, Sequence[Any]]:
     """per_item.csv's columns: one value per answer, long format, joinable on (model, id, run), in
     the order of (dataset, model, id, run, condition, variant, params) (``per_item_order``)."""
     names = ("dataset", "model", "subset", "hop", "id", "run", "condition", "variant", "x", "answer", "prediction",
              "reference", "lanham_reference", "error", "excluded", "finish_reason", "audio_cut", "source",
              "paired", "reference_kind", "params")
     if not lines:
-        return {name: [] for name in PER_ITEM_COLUMNS}
+        return {name: () for name in PER_ITEM_COLUMNS}
     column = {name: list(map(operator.attrgetter(name), lines)) for name in names}  # in the lines' memory order
     keys = list(map(params_key, column["params"]))
     order = per_item_order([column[name] for name in ("dataset", "model", "id", "run", "condition", "variant")]
                            + [keys])
-    pick = operator.itemgetter(*order) if len(order) > 1 else lambda values: (values[order[0]],)
-    data: Dict[str, List[Any]] = {name: list(pick(values)) for name, values in column.items()}
+    pick: Callable[[Sequence[Any]], Tuple[Any, ...]] = \
+        operator.itemgetter(*order) if len(order) > 1 else lambda values: (values[order[0]],)
+    data: Dict[str, Sequence[Any]] = {name: pick(values) for name, values in column.items()}  # tuples
     del column
     data["correct"] = [None if error else prediction is not None and prediction == answer
                        for error, prediction, answer in zip(data["error"], data["prediction"], data["answer"])]
