@@ -364,6 +364,14 @@ def _group_keys(line: Line, pooled_conditions: FrozenSet[str]) -> Tuple[Tuple, O
     return key, None
 
 
+class _Numbering(dict):
+    """Numbers its keys 0, 1, 2, ... in the order they are first looked up."""
+
+    def __missing__(self, key: Any) -> int:
+        number = self[key] = len(self)
+        return number
+
+
 def summarize(dataset: Dataset, settings: Settings) -> List[SummaryRow]:
     """summary.csv rows, one per (model, subset, hop, condition, variant, x).
 
@@ -374,23 +382,26 @@ def summarize(dataset: Dataset, settings: Settings) -> List[SummaryRow]:
     curves); their pooled rows have no ``n_missing``.
     """
     pooled_conditions = spec_index().pooled
-    groups: Dict[Tuple, List[int]] = defaultdict(list)
+    # each line's setting (dataset, model, subset, hop, condition, variant, x) numbered in one pass,
+    # the lines of a setting found by one stable argsort, its group keys worked out once
     place = operator.attrgetter("dataset", "model", "subset", "hop", "condition", "variant", "x")
-    known: Dict[Tuple, Tuple[List[int], Optional[List[int]]]] = {}  # a line's fields → its groups, worked out once
-    for index, fields in enumerate(map(place, dataset.lines)):
-        members = known.get(fields)
-        if members is None:
-            keys = _group_keys(dataset.lines[index], pooled_conditions)
-            members = known[fields] = (groups[keys[0]], None if keys[1] is None else groups[keys[1]])
-        members[0].append(index)
-        if members[1] is not None:
-            members[1].append(index)
+    numbering = _Numbering()
+    setting = np.fromiter(map(numbering.__getitem__, map(place, dataset.lines)), dtype=np.int64,
+                          count=len(dataset.lines))
+    by_setting = np.argsort(setting, kind="stable")
+    ends = np.cumsum(np.bincount(setting, minlength=len(numbering))).tolist()
+    groups: Dict[Tuple, List[np.ndarray]] = defaultdict(list)
+    for start, end in zip([0] + ends[:-1], ends):
+        members = by_setting[start:end]  # in line order
+        for key in _group_keys(dataset.lines[members[0]], pooled_conditions):
+            if key is not None:
+                groups[key].append(members)
     line_columns = LineColumns.of(dataset.lines)
     expected = _expected_keys(line_columns)
     later = DeferredCIs()  # every group's CIs computed at the end, each size's draws once
     columns = []
     for key in sorted(groups):
-        group = np.asarray(groups[key], dtype=np.int64)
+        group = groups[key][0] if len(groups[key]) == 1 else np.sort(np.concatenate(groups[key]))
         pooled_hop, pooled_subset = key[3][1] == POOLED, key[2][1] == POOLED
         baseline = key[4] in BASELINE_CONDITION.values()
         n_missing = _missing(group, line_columns, dataset, expected, pooled_hop) \
