@@ -369,12 +369,15 @@ if __name__ == "__main__":
     regenerate()
 
 
-def test_columns_are_written_as_the_csv_module_writes_their_rows(tmp_path):
-    """write_columns joins each row itself, quoting each distinct cell once: the bytes of
-    ``csv.writer`` for cells that need quoting (commas, quotes, line breaks), cells that print apart
-    although they are equal (1, 1.0, True, 0.0, -0.0), unhashable cells, a one-column table and no rows."""
+def test_columns_are_written_as_the_csv_module_writes_their_rows(tmp_path, monkeypatch):
+    """write_columns joins each row itself, quoting each distinct cell once, and writes the rows a few
+    at a time: the bytes of ``csv.writer`` for cells that need quoting (commas, quotes, line breaks),
+    cells that print apart although they are equal (1, 1.0, True, 0.0, -0.0), unhashable cells, a
+    one-column table and no rows."""
     import csv
     from audiofaith.report import tables
+
+    monkeypatch.setattr(tables, "_ROWS_PER_WRITE", 3)  # 8 rows: writes of 3, 3 and 2
 
     columns = {
         "text": ["plain", "a,b", 'say "x"', "two\nlines", "cr\rhere", "", "plain", "a,b"],

@@ -1,5 +1,5 @@
 """The CSV tables: summary.csv, per_item.csv, aoc.csv (and the benchmark CSVs) share one writer,
-which formats a column at a time and writes the rows in one call."""
+which formats a column at a time and writes the joined rows a few thousand at a time."""
 
 from __future__ import annotations
 
@@ -56,8 +56,8 @@ def _csv_column(values: Sequence[Any], kinds: Optional[Set[type]] = None) -> Seq
 def write_columns(path: Path, columns: Sequence[str], data: Mapping[str, Sequence[Any]]) -> None:
     """A CSV file of ``columns`` from equal-length value lists, one per column (a column absent from
     ``data`` is empty); each column is formatted as a whole, each distinct cell quoted once
-    (``_column_fields``), the rows joined and written in one call. Cells are exactly ``write_csv``'s
-    and the bytes exactly ``csv.writer``'s."""
+    (``_column_fields``), the rows joined and written ``_ROWS_PER_WRITE`` at a time. Cells are exactly
+    ``write_csv``'s and the bytes exactly ``csv.writer``'s."""
     lengths = {len(values) for values in data.values()}
     if len(lengths) > 1:
         raise ValueError(f"{path.name}: columns of different lengths {sorted(lengths)}")
@@ -69,9 +69,13 @@ def write_columns(path: Path, columns: Sequence[str], data: Mapping[str, Sequenc
         if len(columns) < 2:  # csv.writer quotes a row's only cell when it is empty
             writer.writerows(zip(*map(_csv_column, cells)))
         elif n_rows:
-            handle.write(_LINE_END.join(map(",".join, zip(*map(_column_fields, cells)))) + _LINE_END)
+            rows = map(",".join, zip(*map(_column_fields, cells)))
+            for chunk in iter(lambda: list(itertools.islice(rows, _ROWS_PER_WRITE)), []):  # not every row at once
+                handle.write(_LINE_END.join(chunk) + _LINE_END)
 
 
+#: Rows joined into one string per write: few calls, without the whole file's text in memory at once.
+_ROWS_PER_WRITE = 8192
 #: ``csv.writer``'s default dialect: its delimiter and line end, and the characters that make it quote a cell.
 _LINE_END = "\r\n"
 _QUOTED_CHARACTERS = (",", '"', "\r", "\n")
@@ -121,8 +125,7 @@ def per_item_columns(lines: Sequence[Line]) -> Dict[str, Sequence[Any]]:
                            + [keys])
     pick: Callable[[Sequence[Any]], Tuple[Any, ...]] = \
         operator.itemgetter(*order) if len(order) > 1 else lambda values: (values[order[0]],)
-    data: Dict[str, Sequence[Any]] = {name: pick(values) for name, values in column.items()}  # tuples
-    del column
+    data: Dict[str, Sequence[Any]] = {name: pick(column.pop(name)) for name in names}  # tuples, one column at a time
     data["correct"] = [None if error else prediction is not None and prediction == answer
                        for error, prediction, answer in zip(data["error"], data["prediction"], data["answer"])]
     data["reference_readout"] = list(map(REFERENCE_KINDS.get, data.pop("reference_kind"), itertools.repeat("")))
