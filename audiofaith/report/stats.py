@@ -441,16 +441,17 @@ def _aoc_points(lines: Sequence[Line], step: str,
     reason. With ``untouched_end`` (adding mistakes) each chain also gets its untouched chain as
     the x = 1 point (same answer by definition)."""
     points, clusters = [], []
-    chains = {(line.id, line.run) for line in lines}
+    chains = set(zip(map(operator.attrgetter("id"), lines), map(operator.attrgetter("run"), lines)))
     unreferenced = set()
     for line in lines:
-        if line.error is not None or line.excluded is not None or "n" not in line.params:
+        params = line.params
+        if line.error is not None or line.excluded is not None or "n" not in params:
             continue
-        if line.lanham_reference is None:
+        reference = line.lanham_reference
+        if reference is None:
             unreferenced.add((line.id, line.run))
             continue
-        n, k = int(line.params["n"]), int(line.params.get(step, 0))
-        points.append(((line.id, line.run), n, k, line.prediction == line.lanham_reference))
+        points.append(((line.id, line.run), int(params["n"]), int(params.get(step, 0)), line.prediction == reference))
         clusters.append(line.cluster)
     if untouched_end:
         extra = {(p[0], p[1]): c for p, c in zip(points, clusters)}
