@@ -534,3 +534,17 @@ def test_the_chains_taken_at_once_have_the_heights_of_one_at_a_time():
         tuple(float(v) for v in np.percentile(values, [2.5, 97.5]))
     with pytest.raises(ValueError, match="two clusters"):
         metrics.lanham_aoc_ci(points, clusters[:-1] + ["elsewhere"], n_resamples=200, seed=3)
+
+
+def test_line_columns_read_every_field_of_every_line_across_chunks(monkeypatch):
+    """rows.line_columns (one attrgetter per line, in chunks) gives each field's values in line order."""
+    from audiofaith.report import rows
+
+    monkeypatch.setattr(rows, "COLUMN_CHUNK", 4)
+    lines = [rows.Line(model=f"m{i % 3}", subset="s", hop="h", id=f"c{i}", run=i % 2, condition="full", variant="",
+                       x=None if i % 5 else i / 7, answer="A", prediction=None, reference="B", paired=True,
+                       error=None, source=f"f:{i}") for i in range(11)]
+    names = ("model", "id", "run", "x")
+    assert rows.line_columns(lines, names) == [[getattr(line, name) for line in lines] for name in names]
+    assert rows.line_columns(lines, ["source"]) == [[line.source for line in lines]]
+    assert rows.line_columns([], names) == [[], [], [], []]

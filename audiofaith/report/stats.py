@@ -16,7 +16,7 @@ import numpy as np
 from audiofaith.report import metrics
 from audiofaith.benchmarks.common import NO_HOP
 from audiofaith.report.rows import (BASELINE_CONDITION, HOP_ORDER, POOLED, REFERENCE_KINDS, TRACK_ORDER, AocRow, Dataset,
-                                    Line, Settings, SummaryRow)
+                                    Line, Settings, SummaryRow, line_columns)
 from audiofaith.report.spec import spec_index
 
 
@@ -113,9 +113,11 @@ class LineColumns:
 
     @classmethod
     def of(cls, lines: Sequence[Line]) -> "LineColumns":
-        """The columns of ``lines``, each read in one pass over them."""
-        def column(name: str) -> List[Any]:
-            return list(map(operator.attrgetter(name), lines))
+        """The columns of ``lines``, all read in one pass over them (``line_columns``)."""
+        names = ("error", "excluded", "finish_reason", "prediction", "answer", "reference", "lanham_reference",
+                 "cue_prediction", "paired", "reference_kind", "readout_tie", "lanham_fallback", "cluster", "id", "run")
+        fields = dict(zip(names, line_columns(lines, names)))
+        column = fields.pop
 
         def coded(values: List[Any], table: Dict[Any, int]) -> np.ndarray:
             for value in set(values).difference(table):

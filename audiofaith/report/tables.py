@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 import numpy as np
 
 from audiofaith.report.load import REFERENCE_KINDS, Line, params_key
+from audiofaith.report.rows import line_columns
 
 PER_ITEM_COLUMNS = ["dataset", "model", "subset", "hop", "id", "run", "condition", "variant", "x", "answer", "prediction",
                     "correct", "reference", "reference_readout", "agrees", "lanham_reference", "error", "excluded",
@@ -119,7 +120,7 @@ def per_item_columns(lines: Sequence[Line]) -> Dict[str, Sequence[Any]]:
              "paired", "reference_kind", "params")
     if not lines:
         return {name: () for name in PER_ITEM_COLUMNS}
-    column = {name: list(map(operator.attrgetter(name), lines)) for name in names}  # in the lines' memory order
+    column = dict(zip(names, line_columns(lines, names)))
     keys = list(map(params_key, column["params"]))
     order = per_item_order([column[name] for name in ("dataset", "model", "id", "run", "condition", "variant")]
                            + [keys])
