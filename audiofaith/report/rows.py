@@ -88,6 +88,8 @@ def line_columns(lines: Sequence[Line], names: Sequence[str]) -> List[List[Any]]
     them (one ``attrgetter`` per line, in chunks of ``COLUMN_CHUNK`` lines): a pass over the lines
     per field costs a cache miss per line and field where the lines lie scattered in memory."""
     columns: List[List[Any]] = [[] for _ in names]
+    if not names:
+        return columns
     getter = operator.attrgetter(*names) if len(names) > 1 else lambda line: (getattr(line, names[0]),)
     for start in range(0, len(lines), COLUMN_CHUNK):
         for column, values in zip(columns, zip(*map(getter, lines[start:start + COLUMN_CHUNK]))):

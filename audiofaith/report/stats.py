@@ -9,7 +9,7 @@ import math
 import operator
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -111,12 +111,17 @@ class LineColumns:
     ids: Tuple[str, ...]  # the id of each id rank
     run: np.ndarray
 
+    #: The fields of a line that the statistics read.
+    FIELDS = ("error", "excluded", "finish_reason", "prediction", "answer", "reference", "lanham_reference",
+              "cue_prediction", "paired", "reference_kind", "readout_tie", "lanham_fallback", "cluster", "id", "run")
+
     @classmethod
-    def of(cls, lines: Sequence[Line]) -> "LineColumns":
-        """The columns of ``lines``, all read in one pass over them (``line_columns``)."""
-        names = ("error", "excluded", "finish_reason", "prediction", "answer", "reference", "lanham_reference",
-                 "cue_prediction", "paired", "reference_kind", "readout_tie", "lanham_fallback", "cluster", "id", "run")
-        fields = dict(zip(names, line_columns(lines, names)))
+    def of(cls, lines: Sequence[Line], fields: Optional[Dict[str, List[Any]]] = None) -> "LineColumns":
+        """The columns of ``lines``, all read in one pass over them (``line_columns``); ``fields``:
+        those of ``FIELDS`` already read that way (they are taken out of it)."""
+        fields = {} if fields is None else fields
+        missing = [name for name in cls.FIELDS if name not in fields]
+        fields.update(zip(missing, line_columns(lines, missing)))
         column = fields.pop
 
         def coded(values: List[Any], table: Dict[Any, int]) -> np.ndarray:
@@ -157,14 +162,16 @@ class LineColumns:
             item_runs=runs, ids=tuple(id_names), run=run)
 
 
-def _expected_keys(columns: LineColumns) -> Dict[Tuple[str, str, str, str], np.ndarray]:
+def _expected_keys(columns: LineColumns, settings: Iterable[Tuple[Tuple, np.ndarray]]
+                   ) -> Dict[Tuple[str, str, str, str], np.ndarray]:
     """(dataset, model, subset, hop) → the (id, run) codes (``LineColumns.item``) of the CoT baseline:
-    what every condition should cover."""
-    keys: Dict[Tuple[str, str, str, str], List[int]] = defaultdict(list)
-    for index, line in enumerate(columns.lines):
-        if line.condition == "baseline_cot":
-            keys[(line.dataset, line.model, line.subset, line.hop)].append(index)
-    return {key: np.unique(columns.item[indices]) for key, indices in keys.items()}
+    what every condition should cover. ``settings``: each setting's fields (``summarize``'s ``place``)
+    and its lines."""
+    keys: Dict[Tuple[str, str, str, str], List[np.ndarray]] = defaultdict(list)
+    for fields, members in settings:
+        if fields[4] == "baseline_cot":
+            keys[fields[:4]].append(members)
+    return {key: np.unique(columns.item[np.concatenate(members)]) for key, members in keys.items()}
 
 
 def _missing(group: np.ndarray, columns: LineColumns, dataset: Dataset,
@@ -386,29 +393,30 @@ def summarize(dataset: Dataset, settings: Settings) -> List[SummaryRow]:
     pooled_conditions = spec_index().pooled
     # each line's setting (dataset, model, subset, hop, condition, variant, x) numbered in one pass,
     # the lines of a setting found by one stable argsort, its group keys worked out once
-    place = operator.attrgetter("dataset", "model", "subset", "hop", "condition", "variant", "x")
+    place = ("dataset", "model", "subset", "hop", "condition", "variant", "x")
+    fields = dict(zip(place + LineColumns.FIELDS, line_columns(dataset.lines, place + LineColumns.FIELDS)))
     numbering = _Numbering()
-    setting = np.fromiter(map(numbering.__getitem__, map(place, dataset.lines)), dtype=np.int64,
+    setting = np.fromiter(map(numbering.__getitem__, zip(*(fields.pop(name) for name in place))), dtype=np.int64,
                           count=len(dataset.lines))
     by_setting = np.argsort(setting, kind="stable")
     ends = np.cumsum(np.bincount(setting, minlength=len(numbering))).tolist()
+    settings_lines = list(zip(numbering, (by_setting[start:end] for start, end in zip([0] + ends[:-1], ends))))
     groups: Dict[Tuple, List[np.ndarray]] = defaultdict(list)
-    for start, end in zip([0] + ends[:-1], ends):
-        members = by_setting[start:end]  # in line order
+    for _, members in settings_lines:  # members: in line order
         for key in _group_keys(dataset.lines[members[0]], pooled_conditions):
             if key is not None:
                 groups[key].append(members)
-    line_columns = LineColumns.of(dataset.lines)
-    expected = _expected_keys(line_columns)
+    columns_of_lines = LineColumns.of(dataset.lines, fields)
+    expected = _expected_keys(columns_of_lines, settings_lines)
     later = DeferredCIs()  # every group's CIs computed at the end, each size's draws once
     columns = []
     for key in sorted(groups):
         group = groups[key][0] if len(groups[key]) == 1 else np.sort(np.concatenate(groups[key]))
         pooled_hop, pooled_subset = key[3][1] == POOLED, key[2][1] == POOLED
         baseline = key[4] in BASELINE_CONDITION.values()
-        n_missing = _missing(group, line_columns, dataset, expected, pooled_hop) \
+        n_missing = _missing(group, columns_of_lines, dataset, expected, pooled_hop) \
             if baseline or not (pooled_hop or pooled_subset) else None
-        columns.append(_group_columns(line_columns, group, settings, n_missing, POOLED if pooled_hop else None,
+        columns.append(_group_columns(columns_of_lines, group, settings, n_missing, POOLED if pooled_hop else None,
                                       POOLED if pooled_subset else None, later))
     rows = [SummaryRow(extra=extra, **later.resolve(row)) for row, extra in columns]
     return with_family_adjusted_p(rows)
