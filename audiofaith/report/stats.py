@@ -445,24 +445,33 @@ NO_SCORED_LINE = "every line errored or was excluded (e.g. an unchanged rewrite)
 NO_REFERENCE = "no reference letter (no `full` answer and no baseline letter)"
 
 
+#: The fields of a line that its AOC point is made of (``_chain_points``).
+AOC_POINT_FIELDS = ("id", "run", "params", "error", "excluded", "lanham_reference", "prediction", "cluster")
+
+
 def _aoc_points(lines: Sequence[Line], step: str,
                 untouched_end: bool = False) -> Tuple[List[Tuple], List[str], Dict[str, int]]:
     """(chain, n, k, same) points, their clusters (clips), and the chains with no usable point by
     reason. With ``untouched_end`` (adding mistakes) each chain also gets its untouched chain as
     the x = 1 point (same answer by definition)."""
+    return _chain_points(line_columns(lines, AOC_POINT_FIELDS), step, untouched_end)
+
+
+def _chain_points(fields: Sequence[Sequence[Any]], step: str,
+                  untouched_end: bool) -> Tuple[List[Tuple], List[str], Dict[str, int]]:
+    """``_aoc_points`` of the lines whose ``AOC_POINT_FIELDS`` are ``fields`` (one sequence per field)."""
+    ids, runs = fields[0], fields[1]
     points, clusters = [], []
-    chains = set(zip(map(operator.attrgetter("id"), lines), map(operator.attrgetter("run"), lines)))
+    chains = set(zip(ids, runs))
     unreferenced = set()
-    for line in lines:
-        params = line.params
-        if line.error is not None or line.excluded is not None or "n" not in params:
+    for chain_id, run, params, error, exclusion, reference, prediction, cluster in zip(*fields):
+        if error is not None or exclusion is not None or "n" not in params:
             continue
-        reference = line.lanham_reference
         if reference is None:
-            unreferenced.add((line.id, line.run))
+            unreferenced.add((chain_id, run))
             continue
-        points.append(((line.id, line.run), int(params["n"]), int(params.get(step, 0)), line.prediction == reference))
-        clusters.append(line.cluster)
+        points.append(((chain_id, run), int(params["n"]), int(params.get(step, 0)), prediction == reference))
+        clusters.append(cluster)
     if untouched_end:
         extra = {(p[0], p[1]): c for p, c in zip(points, clusters)}
         points += [(chain, n, n, True) for chain, n in extra]
@@ -479,23 +488,27 @@ def aoc_rows(dataset: Dataset, settings: Settings) -> List[AocRow]:
     (``metrics.lanham_aoc``), with a 95 % CI that resamples clips."""
     index = spec_index()
     aoc_steps = index.aoc_steps()
-    groups: Dict[Tuple, List[Line]] = defaultdict(list)
-    place = operator.attrgetter("dataset", "model", "subset", "hop", "condition", "variant")
-    known: Dict[Tuple, List[Line]] = {}  # a line's fields → its group, worked out once
     with_aoc = [line for line in dataset.lines if line.condition in aoc_steps]
-    for fields, line in zip(map(place, with_aoc), with_aoc):
+    place = ("dataset", "model", "subset", "hop", "condition", "variant")
+    columns = line_columns(with_aoc, place + AOC_POINT_FIELDS + ("lanham_fallback",))  # one pass over the lines
+    groups: Dict[Tuple, List[int]] = defaultdict(list)
+    known: Dict[Tuple, List[int]] = {}  # a line's fields → its group, worked out once
+    for index_of_line, fields in enumerate(zip(*columns[:len(place)])):
         group = known.get(fields)
         if group is None:
             dataset_name, model, subset, hop, condition, variant = fields
             group = known[fields] = groups[(dataset_name, model, _subset_rank(subset), _hop_rank(hop), condition,
                                             variant)]
-        group.append(line)
+        group.append(index_of_line)
+    del columns[:len(place)]
     rows = []
     for key in sorted(groups):
-        lines = groups[key]
+        pick = operator.itemgetter(*groups[key]) if len(groups[key]) > 1 else \
+            (lambda values, at=groups[key][0]: (values[at],))
+        group_fields = [pick(column) for column in columns]
         dataset_name, key = key[0], key[1:]
         spec = index.spec(key[3])
-        points, clusters, dropped = _aoc_points(lines, spec.aoc_step, spec.aoc_untouched_end)
+        points, clusters, dropped = _chain_points(group_fields[:-1], spec.aoc_step, spec.aoc_untouched_end)
         result = metrics.lanham_aoc(points)
         for reason, count in result.dropped.items():
             dropped[reason] = dropped.get(reason, 0) + count
@@ -506,7 +519,7 @@ def aoc_rows(dataset: Dataset, settings: Settings) -> List[AocRow]:
                            variant=key[4],
                            aoc=result.aoc, n_chains=sum(result.chains.values()),
                            lengths=" ".join(f"{n}:{c}" for n, c in sorted(result.chains.items())),
-                           n_reference_fallback=sum(l.lanham_fallback for l in lines), aoc_lo=low, aoc_hi=high,
+                           n_reference_fallback=sum(group_fields[-1]), aoc_lo=low, aoc_hi=high,
                            n_chains_dropped=sum(dropped.values()),
                            dropped="; ".join(f"{reason}: {count}" for reason, count in sorted(dropped.items())),
                            partial_lengths=" ".join(f"{n}:[{a:g}, {b:g}]" for n, (a, b) in sorted(partial.items())),
