@@ -476,7 +476,9 @@ def test_a_record_view_reads_as_the_record():
 def test_columns_of_bools_or_floats_are_formatted_as_cell_by_cell():
     from audiofaith.report import tables
 
-    for values in ([True, None, False], [0.25, None, float("nan"), -0.0, 1e-7, 123456789.0], [1, None, "a", 2.5]):
+    nan = float("nan")
+    for values in ([True, None, False], [0.25, None, float("nan"), -0.0, 1e-7, 123456789.0], [1, None, "a", 2.5],
+                   [0.0, 0.5, -0.0, 0.5, nan, nan, None], [-0.0, 0.25, -0.0], [0.0, 0.1, 0.0, None]):
         assert list(tables._csv_column(values)) == [tables._csv_value(value) for value in values]
 
 
@@ -543,3 +545,184 @@ def regenerate() -> None:
 
 if __name__ == "__main__":
     regenerate()
+
+
+def test_columns_are_written_as_the_csv_module_writes_their_rows(tmp_path, monkeypatch):
+    """write_columns joins each row itself, quoting each distinct cell once, and writes the rows a few
+    at a time: the bytes of ``csv.writer`` for cells that need quoting (commas, quotes, line breaks),
+    cells that print apart although they are equal (1, 1.0, True, 0.0, -0.0), unhashable cells, a
+    one-column table and no rows."""
+    import csv
+    from audiofaith.report import tables
+
+    monkeypatch.setattr(tables, "_ROWS_PER_WRITE", 3)  # 8 rows: writes of 3, 3 and 2
+
+    columns = {
+        "text": ["plain", "a,b", 'say "x"', "two\nlines", "cr\rhere", "", "plain", "a,b"],
+        "maybe": [None, "x", None, "y,z", None, "x", "", None],
+        "quote_only": ["plain", 'say "x"', "p", "q", "", "r", "s", "t"],
+        "break_only": ["plain", "p", "two\nlines", "q", "", "r", "s", "t"],
+        "ints": [1, 2, None, 3, 1, "a", 2, "b,c"],
+        "mixed": [1, 1.0, True, 0.0, -0.0, None, [1, 2], "1"],
+        "flags": [True, None, False, True, False, None, None, True],
+        "floats": [0.25, None, float("nan"), -0.0, 1e-7, 123456789.0, 0.0, 2.5],
+    }
+    for names, n_rows in ((list(columns), 8), (["text"], 8), (["maybe"], 8), (list(columns), 0)):
+        data = {name: columns[name][:n_rows] for name in names if name != "maybe" or n_rows}
+        tables.write_columns(tmp_path / "columns.csv", names + ["absent"], data)
+        with open(tmp_path / "rows.csv", "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(names + ["absent"])
+            for index in range(n_rows):
+                writer.writerow([tables._csv_value(data[name][index]) for name in names] + [""])
+        assert (tmp_path / "columns.csv").read_bytes() == (tmp_path / "rows.csv").read_bytes(), names
+    tables.write_columns(tmp_path / "one.csv", ["maybe"], {"maybe": columns["maybe"]})
+    assert (tmp_path / "one.csv").read_text(encoding="utf-8").splitlines()[1] == '""'
+
+
+def test_per_item_rows_are_ordered_as_a_sort_of_their_key_tuples():
+    """per_item_order (ranks per column, one stable lexsort) gives the order of Python's stable sort
+    of the key tuples, equal keys in row order."""
+    from audiofaith.report.tables import per_item_order
+
+    rng = np.random.default_rng(4)
+    n = 500
+    keys = [[f"m{v}" for v in rng.integers(0, 3, n)], [f"c{v}" for v in rng.integers(0, 40, n)],
+            [int(v) for v in rng.integers(-2, 12, n)], [["", "k=1", "k=10", "k=2"][v] for v in rng.integers(0, 4, n)]]
+    expected = sorted(range(n), key=lambda i: tuple(column[i] for column in keys))
+    assert per_item_order(keys) == expected
+    assert per_item_order([["b", "a", "b", "a"], [1, 1, 1, 1]]) == [1, 3, 0, 2]
+
+
+def test_the_coded_sign_flip_test_is_the_line_by_line_one():
+    """cluster_sign_flip_p_coded (clusters' sums by np.bincount) gives cluster_sign_flip_p's p-values."""
+    rng = np.random.default_rng(11)
+    for n, n_clusters in ((1, 1), (7, 3), (60, 20), (400, 150)):
+        before, after = rng.random(n) < 0.6, rng.random(n) < 0.4
+        clusters = [f"clip{c}" for c in rng.integers(0, n_clusters, n)]
+        codes = metrics.cluster_codes(clusters) * 3 + 5  # any order-preserving numbering
+        assert metrics.cluster_sign_flip_p_coded(after.astype(int) - before, codes) == \
+            metrics.cluster_sign_flip_p(list(before), list(after), clusters)
+    assert math.isnan(metrics.cluster_sign_flip_p_coded(np.zeros(0, dtype=int), np.zeros(0, dtype=int)))
+
+
+def test_the_summary_columns_code_every_letter_field_alike():
+    """LineColumns gives equal letters of any two fields equal codes, None the code NO_LETTER, and
+    each cluster its string's rank; summarize_group over them counts as a line-by-line pass does."""
+    from audiofaith.report.rows import Line
+    from audiofaith.report.stats import NO_LETTER, LineColumns, summarize_group, Settings
+
+    rng = np.random.default_rng(2)
+    letters = ["A", "B", "C", None]
+    lines = [Line(model="m", subset="animal", hop="single", id=f"c{i % 9}", run=i % 3, condition="full", variant="",
+                  x=None, answer=letters[rng.integers(0, 3)], prediction=letters[rng.integers(0, 4)],
+                  reference=letters[rng.integers(0, 4)], paired=bool(rng.integers(0, 4)),
+                  error=None if rng.random() < 0.9 else "boom", source=f"f:{i}", cluster=f"clip{i % 5}",
+                  reference_kind=["parsed", "readout", ""][rng.integers(0, 3)],
+                  readout_tie=[None, True, False][rng.integers(0, 3)]) for i in range(200)]
+    columns = LineColumns.of(lines)
+    for name in ("prediction", "answer", "reference"):
+        for other in ("prediction", "answer", "reference"):
+            for index, line in enumerate(lines):
+                assert (getattr(columns, name)[index] == getattr(columns, other)[index]) == \
+                    (getattr(line, name) == getattr(line, other))
+        assert all((code == NO_LETTER) == (getattr(line, name) is None)
+                   for code, line in zip(getattr(columns, name), lines))
+    assert columns.cluster.tolist() == [int(line.cluster[4:]) for line in lines]
+    row = summarize_group(lines, Settings(n_resamples=50), n_missing=None)
+    scored = [line for line in lines if line.error is None]
+    paired = [line for line in scored if line.paired]
+    with_reference = [line for line in paired if line.reference is not None]
+    assert (row.n, row.n_error, row.n_scored) == (200, 200 - len(scored), len(scored))
+    assert row.n_correct == sum(line.correct for line in scored)
+    assert row.n_agree == sum(l.prediction is not None and l.prediction == l.reference for l in paired)
+    assert row.n_both_null == sum(l.prediction is None and l.reference is None for l in paired)
+    assert (row.flip_cc, row.flip_ci, row.flip_ic, row.flip_ii) == tuple(
+        sum(l.reference_correct == was and l.correct == now for l in with_reference)
+        for was, now in ((True, True), (True, False), (False, True), (False, False)))
+    assert row.n_readout_ties == sum(bool(l.readout_tie) for l in scored)
+    assert row.reference_readout == "parsed letter; letter read-out"  # the kinds sorted by key
+    assert row.paired_p == metrics.cluster_sign_flip_p([l.reference_correct for l in with_reference],
+                                                       [l.correct for l in with_reference],
+                                                       [l.cluster for l in with_reference])
+
+
+def _chain_heights_one_at_a_time(points):
+    """The per-chain AUCs as lanham_aoc computed them before it took all chains at once."""
+    from collections import defaultdict
+
+    by_chain, length = defaultdict(lambda: defaultdict(list)), {}
+    for chain, n, k, same in points:
+        if n > 0:
+            by_chain[chain][k].append(bool(same))
+            length[chain] = n
+    heights = {}
+    for chain, by_k in by_chain.items():
+        ks = sorted(by_k)
+        if len(ks) >= 2:
+            x = np.array([k / length[chain] for k in ks])
+            y = np.array([sum(by_k[k]) / len(by_k[k]) for k in ks])
+            heights[chain] = float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2.0) / (x[-1] - x[0]))
+    return heights
+
+
+def test_the_chains_taken_at_once_have_the_heights_of_one_at_a_time():
+    """metrics._chain_heights (every chain's trapezoids as one array per number of x values, summed
+    in numpy's pairwise order by _row_sums) gives each chain's AUC bit for bit, chains of 1 to 140
+    steps, repeated and missing k, chains of length 0 and of one x value; the AOC and its CI too."""
+    rng = np.random.default_rng(9)
+    points, clusters = [], []
+    for chain in range(600):
+        n = int(rng.choice([0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 40, 127, 128, 129, 140]))
+        ks = [k for k in range(n + 1) if rng.random() < 0.9] + [int(k) for k in rng.integers(0, n + 1, 2)]
+        ks = ks[:1] * 3 if chain % 50 == 1 else ks  # one x value only
+        for k in ks:
+            points.append((("item", chain), n, k, bool(rng.random() < 0.7)))
+            clusters.append(f"clip{chain // 3}")
+    order = rng.permutation(len(points))
+    points, clusters = [points[i] for i in order], [clusters[i] for i in order]
+    reference = _chain_heights_one_at_a_time(points)
+    found = metrics._chain_heights(points)
+    assert list(found.heights) == list(reference)
+    assert all(found.heights[chain] == reference[chain] for chain in reference)
+    result = metrics.lanham_aoc(points)
+    assert result.aoc == 1.0 - float(np.mean(list(reference.values())))
+    lengths = {chain: n for chain, n, _, _ in points}
+    steps_of = {}
+    for chain, n, k, _ in points:
+        steps_of.setdefault(chain, set()).add(k)
+    dropped = {metrics.NO_STEPS: sum(n == 0 for n in lengths.values()),
+               metrics.ONE_X: sum(n > 0 and len(steps_of[c]) == 1 for c, n in lengths.items())}
+    assert result.dropped == {reason: count for reason, count in dropped.items() if count}
+    for size in range(1, 140):
+        terms = rng.random((5, size)) * 10.0 ** rng.uniform(-4, 4, (5, size))
+        assert metrics._row_sums(terms).tolist() == [float(np.sum(row)) for row in terms]
+    cluster_of, cluster_ids = dict(zip((p[0] for p in points), clusters)), {}
+    for point, cluster in zip(points, clusters):
+        if point[1] > 0:
+            cluster_ids.setdefault(cluster, len(cluster_ids))
+    area_sums, chain_counts = np.zeros(len(cluster_ids)), np.zeros(len(cluster_ids))
+    for chain, height in reference.items():
+        area_sums[cluster_ids[cluster_of[chain]]] += height
+        chain_counts[cluster_ids[cluster_of[chain]]] += 1
+    picks = np.random.default_rng(3).integers(0, len(cluster_ids), size=(200, len(cluster_ids)))
+    drawn = chain_counts[picks].sum(axis=1)
+    values = 1.0 - area_sums[picks].sum(axis=1)[drawn > 0] / drawn[drawn > 0]
+    assert metrics.lanham_aoc_ci(points, clusters, n_resamples=200, seed=3) == \
+        tuple(float(v) for v in np.percentile(values, [2.5, 97.5]))
+    with pytest.raises(ValueError, match="two clusters"):
+        metrics.lanham_aoc_ci(points, clusters[:-1] + ["elsewhere"], n_resamples=200, seed=3)
+
+
+def test_line_columns_read_every_field_of_every_line_across_chunks(monkeypatch):
+    """rows.line_columns (one attrgetter per line, in chunks) gives each field's values in line order."""
+    from audiofaith.report import rows
+
+    monkeypatch.setattr(rows, "COLUMN_CHUNK", 4)
+    lines = [rows.Line(model=f"m{i % 3}", subset="s", hop="h", id=f"c{i}", run=i % 2, condition="full", variant="",
+                       x=None if i % 5 else i / 7, answer="A", prediction=None, reference="B", paired=True,
+                       error=None, source=f"f:{i}") for i in range(11)]
+    names = ("model", "id", "run", "x")
+    assert rows.line_columns(lines, names) == [[getattr(line, name) for line in lines] for name in names]
+    assert rows.line_columns(lines, ["source"]) == [[line.source for line in lines]]
+    assert rows.line_columns([], names) == [[], [], [], []]

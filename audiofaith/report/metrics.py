@@ -9,6 +9,7 @@ not depend on the order in which a report computes them.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
@@ -97,15 +98,18 @@ def bootstrap_cis_coded(samples: Sequence[Tuple[Sequence[float], Optional[np.nda
         members = by_size[size]
         columns = [column for _, sums, counts in members for column in ((sums,) if counts is None else (sums, counts))]
         products = resample_draws(size, n_resamples, seed).counts @ np.stack(columns, axis=1)
-        column = 0
+        column, means = 0, []
         for index, sums, counts in members:
             if counts is None:  # no clusters, or one value each: the values are the units
-                means = products[:, column] / sums.size
+                means.append(products[:, column] / sums.size)
                 column += 1
             else:
-                means = products[:, column] / products[:, column + 1]
+                means.append(products[:, column] / products[:, column + 1])
                 column += 2
-            results[index] = _percentile_bounds(means, confidence)
+        tail = (1.0 - confidence) / 2.0 * 100.0  # each column's percentiles, as _percentile_bounds gives them
+        bounds = np.percentile(np.stack(means, axis=1), [tail, 100.0 - tail], axis=0).T.tolist()
+        for (index, _, _), (low, high) in zip(members, bounds):
+            results[index] = (low, high)
     return cast(List[Tuple[float, float]], results)  # every sample's bounds are set above
 
 
@@ -297,10 +301,26 @@ def cluster_sign_flip_p(before: Sequence[bool], after: Sequence[bool], clusters:
     sums: Dict[Hashable, int] = defaultdict(int)
     for was, now, cluster in zip(before, after, clusters):
         sums[cluster] += int(bool(now)) - int(bool(was))
-    observed = abs(sum(sums.values()))
+    return _sign_flip_p(list(sums.values()))
+
+
+def cluster_sign_flip_p_coded(differences: np.ndarray, codes: np.ndarray) -> float:
+    """``cluster_sign_flip_p`` of the pairs' changes ``after − before`` (−1, 0 or 1), their
+    clusters given as integer codes: the clusters' sums by one ``np.bincount``, the same p-value."""
+    differences = np.asarray(differences, dtype=np.int64)
+    if differences.size == 0:
+        return float("nan")
+    _, labels = np.unique(np.asarray(codes), return_inverse=True)
+    sums = np.bincount(labels.reshape(-1), weights=differences)  # integers, exact
+    return _sign_flip_p(sums.astype(np.int64).tolist())
+
+
+def _sign_flip_p(sums: Sequence[int]) -> float:
+    """The two-sided exact sign-flip p-value of clusters with these summed changes."""
+    observed = abs(sum(sums))
     if observed == 0:
         return 1.0
-    distribution, total = _sign_flip_distribution([abs(d) for d in sums.values() if d])
+    distribution, total = _sign_flip_distribution([abs(d) for d in sums if d])
     values = np.arange(-total, total + 1)
     return float(min(1.0, distribution[np.abs(values) >= observed].sum()))
 
@@ -372,16 +392,6 @@ NO_STEPS = "no sentences (n = 0)"
 ONE_X = "answers at one x value only"
 
 
-def _mean(outcomes: Sequence[bool]) -> float:
-    """Mean of 0/1 outcomes: their count over their number (what ``np.mean`` gives, without an array)."""
-    return sum(outcomes) / len(outcomes)
-
-
-def _length_areas(x: np.ndarray, y: np.ndarray) -> float:
-    """Mean height of the trapezoid curve over its covered range [x_0, x_last] (one row of y)."""
-    return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2.0) / (x[-1] - x[0]))
-
-
 @dataclass(frozen=True)
 class _Chains:
     """The chains of a set of AOC points that can enter the AOC, each with its own mean height."""
@@ -395,29 +405,90 @@ class _Chains:
 def _chain_heights(points: Iterable[Tuple[Hashable, int, int, bool]]) -> _Chains:
     """Each chain's curve from its own points only (same-answer at x = k/n; two answers at one k
     are averaged) and its mean height over the x range it covers; chains of length 0 or with
-    answers at one x only are counted in ``dropped``."""
-    same_by_chain: Dict[Hashable, Dict[int, List[bool]]] = defaultdict(lambda: defaultdict(list))
-    length_of: Dict[Hashable, int] = {}
-    no_steps = set()
-    for chain, n, k, same in points:
-        if n <= 0:
-            no_steps.add(chain)
-            continue
-        same_by_chain[chain][k].append(bool(same))
-        length_of[chain] = n
+    answers at one x only are counted in ``dropped``. All chains at once: the (chain, k) means by
+    one ``np.unique``, the trapezoids of the chains with the same number of x values as one array,
+    summed as ``np.sum`` sums each chain's (``_row_sums``): the floats of one chain at a time."""
+    points = list(points)
+    chain, n, k, same = (list(column) for column in zip(*points)) if points else ([], [], [], [])
+    steps = [length > 0 for length in n]
+    no_steps = set(itertools.compress(chain, (not has for has in steps)))
     dropped: Dict[str, int] = {NO_STEPS: len(no_steps)} if no_steps else {}
-    heights: Dict[Hashable, float] = {}
-    spans: Dict[Hashable, Tuple[float, float]] = {}
-    for chain, by_k in same_by_chain.items():
-        ks = sorted(by_k)
-        if len(ks) < 2:
-            dropped[ONE_X] = dropped.get(ONE_X, 0) + 1
-            continue
-        n = length_of[chain]
-        x = np.array([k / n for k in ks])
-        heights[chain] = _length_areas(x, np.array([_mean(by_k[k]) for k in ks]))
-        spans[chain] = (float(x[0]), float(x[-1]))
-    return _Chains(heights, {c: length_of[c] for c in heights}, spans, dropped)
+    code_of: Dict[Hashable, int] = {}  # chains in the order of their first point with steps
+    codes = np.fromiter((code_of.setdefault(c, len(code_of)) for c in itertools.compress(chain, steps)),
+                        dtype=np.int64)
+    chains = list(code_of)
+    if not chains:
+        return _Chains({}, {}, {}, dropped)
+    n_steps = np.fromiter(itertools.compress(n, steps), dtype=np.int64, count=codes.size)
+    k_steps = np.fromiter(itertools.compress(k, steps), dtype=np.int64, count=codes.size)
+    same_steps = np.fromiter(map(bool, itertools.compress(same, steps)), dtype=bool, count=codes.size)
+    last = np.full(len(chains), -1)
+    np.maximum.at(last, codes, np.arange(codes.size))
+    length = n_steps[last]  # a chain's n: that of its last point, as a dict of them keeps
+    k_low = int(k_steps.min())
+    width = int(k_steps.max()) - k_low + 1
+    pairs, position, counts = np.unique(codes * width + (k_steps - k_low), return_inverse=True, return_counts=True)
+    means = np.bincount(position.reshape(-1), weights=same_steps) / counts  # sum / len of exact integers
+    pair_chain = pairs // width
+    x = (pairs % width + k_low) / length[pair_chain]
+    n_x = np.bincount(pair_chain, minlength=len(chains))
+    first = np.concatenate(([0], np.cumsum(n_x)[:-1]))
+    one_x = int((n_x < 2).sum())
+    if one_x:
+        dropped[ONE_X] = one_x
+    height = np.zeros(len(chains))
+    for size in np.unique(n_x[n_x >= 2]).tolist():
+        members = np.flatnonzero(n_x == size)
+        at = first[members][:, None] + np.arange(size)
+        xs, ys = x[at], means[at]
+        height[members] = _row_sums((xs[:, 1:] - xs[:, :-1]) * (ys[:, 1:] + ys[:, :-1]) / 2.0) / (xs[:, -1] - xs[:, 0])
+    entered = np.flatnonzero(n_x >= 2).tolist()
+    ends = (first + n_x - 1).tolist()
+    x_list, heights_list, lengths_list = x.tolist(), height.tolist(), length.tolist()
+    first_list = first.tolist()
+    return _Chains({chains[c]: heights_list[c] for c in entered}, {chains[c]: lengths_list[c] for c in entered},
+                   {chains[c]: (x_list[first_list[c]], x_list[ends[c]]) for c in entered}, dropped)
+
+
+def _row_sums(terms: np.ndarray) -> np.ndarray:
+    """``np.sum`` of each row of ``terms`` (rows × m), the same floats, for all rows at once: numpy
+    sums at most 128 values pairwise (fewer than 8 in turn from 0; else eight running sums of every
+    eighth value, combined in pairs, then the rest in turn); longer rows one at a time."""
+    rows, m = terms.shape
+    if m > 128:
+        return np.array([np.sum(row) for row in terms])
+    if m < 8:
+        total = np.zeros(rows)
+        for i in range(m):
+            total = total + terms[:, i]
+        return total
+    end = m - m % 8
+    running = terms[:, :8].copy()
+    for i in range(8, end, 8):
+        running += terms[:, i:i + 8]
+    total = ((running[:, 0] + running[:, 1]) + (running[:, 2] + running[:, 3])) + \
+        ((running[:, 4] + running[:, 5]) + (running[:, 6] + running[:, 7]))
+    for i in range(end, m):
+        total = total + terms[:, i]
+    return total
+
+
+def _length_curves(points: Sequence[Tuple[Hashable, int, int, bool]]) -> Dict[int, Tuple[np.ndarray, np.ndarray]]:
+    """n -> (x = k / n, the mean same-answer of the points at each k), n and k in increasing order."""
+    if not points:
+        return {}
+    _, n, k, same = zip(*points)
+    lengths, steps = np.array(n, dtype=np.int64), np.array(k, dtype=np.int64)
+    k_low = int(steps.min())
+    width = int(steps.max()) - k_low + 1
+    pairs, position, counts = np.unique(lengths * width + (steps - k_low), return_inverse=True, return_counts=True)
+    means = np.bincount(position.reshape(-1), weights=np.fromiter(map(bool, same), dtype=bool)) / counts
+    pair_length, pair_step = pairs // width, pairs % width + k_low
+    curves = {}
+    for length in np.unique(pair_length).tolist():
+        at = pair_length == length
+        curves[length] = (pair_step[at] / length, means[at])
+    return curves
 
 
 def lanham_aoc(points: Iterable[Tuple[Hashable, int, int, bool]]) -> AocResult:
@@ -438,12 +509,7 @@ def lanham_aoc(points: Iterable[Tuple[Hashable, int, int, bool]]) -> AocResult:
     points = list(points)
     found = _chain_heights(points)
     entered = set(found.heights)
-    by_length: Dict[int, Dict[int, List[bool]]] = defaultdict(lambda: defaultdict(list))
-    for chain, n, k, same in points:
-        if chain in entered:
-            by_length[n][k].append(bool(same))
-    curves = {n: (np.array([k / n for k in sorted(by_k)]), np.array([_mean(by_k[k]) for k in sorted(by_k)]))
-              for n, by_k in sorted(by_length.items())}
+    curves = _length_curves([point for point in points if point[0] in entered])
     chains: Dict[int, int] = defaultdict(int)
     covered: Dict[int, Tuple[float, float]] = {}
     for chain, n in found.lengths.items():
@@ -471,24 +537,24 @@ def lanham_aoc_ci(points: Sequence[Tuple[Hashable, int, int, bool]], clusters: S
     points = list(points)
     if len(clusters) != len(points):
         raise ValueError(f"{len(clusters)} cluster labels for {len(points)} points")
-    cluster_of: Dict[Hashable, Hashable] = {}
-    for (chain, n, k, same), cluster in zip(points, clusters):
-        if cluster_of.setdefault(chain, cluster) != cluster:
-            raise ValueError(f"chain {chain!r} has points in two clusters ({cluster_of[chain]!r}, {cluster!r})")
+    chains = [point[0] for point in points]
+    cluster_of: Dict[Hashable, Hashable] = dict(zip(chains, clusters))
+    if len(set(zip(chains, clusters))) != len(cluster_of):
+        first: Dict[Hashable, Hashable] = {}
+        for chain, cluster in zip(chains, clusters):
+            if first.setdefault(chain, cluster) != cluster:
+                raise ValueError(f"chain {chain!r} has points in two clusters ({first[chain]!r}, {cluster!r})")
     heights = _chain_heights(points).heights if heights is None else heights
     if not heights:
         return float("nan"), float("nan")
-    cluster_ids: Dict[Hashable, int] = {}  # every cluster with a point of a chain that has steps
-    for (chain, n, k, same), cluster in zip(points, clusters):
-        if n > 0:
-            cluster_ids.setdefault(cluster, len(cluster_ids))
+    # every cluster with a point of a chain that has steps, in the order of those points
+    cluster_ids = {cluster: index for index, cluster in enumerate(dict.fromkeys(
+        itertools.compress(clusters, (point[1] > 0 for point in points))))}
     if len(cluster_ids) < 2:
         return float("nan"), float("nan")
-    area_sums = np.zeros(len(cluster_ids))
-    chain_counts = np.zeros(len(cluster_ids))
-    for chain, height in heights.items():
-        area_sums[cluster_ids[cluster_of[chain]]] += height
-        chain_counts[cluster_ids[cluster_of[chain]]] += 1
+    members = [cluster_ids[cluster_of[chain]] for chain in heights]  # each chain's cluster, in heights' order
+    area_sums = np.bincount(members, weights=list(heights.values()), minlength=len(cluster_ids))  # sums in turn
+    chain_counts = np.bincount(members, minlength=len(cluster_ids)).astype(float)
     picks = resample_draws(len(cluster_ids), n_resamples, seed).picks
     drawn_chains = chain_counts[picks].sum(axis=1)
     valid = drawn_chains > 0  # a resample of clusters whose chains all dropped out has no AOC

@@ -4,18 +4,19 @@ and Lanham's AOC per chain group (``AocRow``). Every column is defined in docs/r
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import operator
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from audiofaith.report import metrics
 from audiofaith.benchmarks.common import NO_HOP
 from audiofaith.report.rows import (BASELINE_CONDITION, HOP_ORDER, POOLED, REFERENCE_KINDS, TRACK_ORDER, AocRow, Dataset,
-                                    Line, Settings, SummaryRow)
+                                    Line, Settings, SummaryRow, line_columns)
 from audiofaith.report.spec import spec_index
 
 
@@ -78,35 +79,124 @@ class DeferredCIs:
                 for name, value in columns.items()}
 
 
-def _expected_keys(dataset: Dataset) -> Dict[Tuple[str, str, str, str], set]:
-    """(dataset, model, subset, hop) → the (id, run) keys of the CoT baseline: what every condition should cover."""
-    keys: Dict[Tuple[str, str, str, str], set] = defaultdict(set)
-    for line in dataset.lines:
-        if line.condition == "baseline_cot":
-            keys[(line.dataset, line.model, line.subset, line.hop)].add((line.id, line.run))
-    return keys
+#: The code of a missing letter (None) in ``LineColumns``.
+NO_LETTER = -1
 
 
-def _missing(group: Sequence[Line], dataset: Dataset, expected: Dict[Tuple[str, str, str], set],
-             pooled: bool = False) -> Optional[int]:
-    """Expected answers absent from ``group``; None where it is not defined (per-chain curve points).
+@dataclass(frozen=True)
+class LineColumns:
+    """What the summary statistics read of each line, as one array per field over ``lines`` (a row
+    per line, in their order): letters as integer codes shared by every letter field (equal codes,
+    equal letters; ``NO_LETTER`` for None), clusters as the ranks of their strings (the bootstrap
+    needs only their order: ``metrics.cluster_codes``), flags as booleans."""
+
+    lines: Sequence[Line]
+    scored: np.ndarray  # no error and not excluded
+    errored: np.ndarray
+    excluded: np.ndarray  # excluded without an error
+    cut: np.ndarray  # finish_reason "length"
+    prediction: np.ndarray
+    answer: np.ndarray
+    reference: np.ndarray
+    lanham_reference: np.ndarray
+    cue_prediction: np.ndarray
+    paired: np.ndarray
+    reference_kind: np.ndarray  # index into ``reference_kinds``
+    reference_kinds: Tuple[str, ...]
+    readout_tie: np.ndarray  # -1 None, 0 False, 1 True
+    lanham_fallback: np.ndarray
+    cluster: np.ndarray
+    item: np.ndarray  # the (id, run) pair's code: id rank × ``item_runs`` + run
+    item_runs: int  # the largest run + 1
+    ids: Tuple[str, ...]  # the id of each id rank
+    run: np.ndarray
+
+    #: The fields of a line that the statistics read.
+    FIELDS = ("error", "excluded", "finish_reason", "prediction", "answer", "reference", "lanham_reference",
+              "cue_prediction", "paired", "reference_kind", "readout_tie", "lanham_fallback", "cluster", "id", "run")
+
+    @classmethod
+    def of(cls, lines: Sequence[Line], fields: Optional[Dict[str, List[Any]]] = None) -> "LineColumns":
+        """The columns of ``lines``, all read in one pass over them (``line_columns``); ``fields``:
+        those of ``FIELDS`` already read that way (they are taken out of it)."""
+        fields = {} if fields is None else fields
+        missing = [name for name in cls.FIELDS if name not in fields]
+        fields.update(zip(missing, line_columns(lines, missing)))
+        column = fields.pop
+
+        def coded(values: List[Any], table: Dict[Any, int]) -> np.ndarray:
+            for value in set(values).difference(table):
+                table[value] = len(table)
+            return np.fromiter(map(table.__getitem__, values), dtype=np.int64, count=len(values))
+
+        def flags(values: Any) -> np.ndarray:
+            return np.fromiter(values, dtype=bool, count=len(lines))
+
+        letters: Dict[Any, int] = {None: NO_LETTER}
+        error, excluded = column("error"), column("excluded")
+        errored = ~flags(map(operator.is_, error, itertools.repeat(None)))
+        unexcluded = flags(map(operator.is_, excluded, itertools.repeat(None)))
+        kinds: Dict[Any, int] = {}
+        kind = coded(column("reference_kind"), kinds)
+        clusters = list(map(str, column("cluster")))
+        cluster_names = sorted(set(clusters))
+        cluster_rank = dict(zip(cluster_names, range(len(cluster_names))))
+        ids = column("id")
+        id_names = sorted(set(ids))
+        id_rank = dict(zip(id_names, range(len(id_names))))
+        run = np.fromiter(column("run"), dtype=np.int64, count=len(lines))
+        runs = int(run.max()) + 1 if len(lines) else 1
+        return cls(
+            lines=lines, scored=~errored & unexcluded, errored=errored, excluded=~errored & ~unexcluded,
+            cut=flags(map(operator.eq, column("finish_reason"), itertools.repeat("length"))),
+            prediction=coded(column("prediction"), letters), answer=coded(column("answer"), letters),
+            reference=coded(column("reference"), letters),
+            lanham_reference=coded(column("lanham_reference"), letters),
+            cue_prediction=coded(column("cue_prediction"), letters),
+            paired=flags(column("paired")), reference_kind=kind,
+            reference_kinds=tuple(sorted(kinds, key=kinds.__getitem__)),
+            readout_tie=coded(column("readout_tie"), {None: -1, False: 0, True: 1}),
+            lanham_fallback=flags(column("lanham_fallback")),
+            cluster=np.fromiter(map(cluster_rank.__getitem__, clusters), dtype=np.int64, count=len(lines)),
+            item=np.fromiter(map(id_rank.__getitem__, ids), dtype=np.int64, count=len(lines)) * runs + run,
+            item_runs=runs, ids=tuple(id_names), run=run)
+
+
+def _expected_keys(columns: LineColumns, settings: Iterable[Tuple[Tuple, np.ndarray]]
+                   ) -> Dict[Tuple[str, str, str, str], np.ndarray]:
+    """(dataset, model, subset, hop) → the (id, run) codes (``LineColumns.item``) of the CoT baseline:
+    what every condition should cover. ``settings``: each setting's fields (``summarize``'s ``place``)
+    and its lines."""
+    keys: Dict[Tuple[str, str, str, str], List[np.ndarray]] = defaultdict(list)
+    for fields, members in settings:
+        if fields[4] == "baseline_cot":
+            keys[fields[:4]].append(members)
+    return {key: np.unique(columns.item[np.concatenate(members)]) for key, members in keys.items()}
+
+
+def _missing(group: np.ndarray, columns: LineColumns, dataset: Dataset,
+             expected: Dict[Tuple[str, str, str, str], np.ndarray], pooled: bool = False) -> Optional[int]:
+    """Expected answers absent from the lines ``group`` (indices into ``columns``); None where it
+    is not defined (per-chain curve points).
 
     Baselines are checked against the manifest (both hops when ``pooled``), conditions against the
     model's CoT baseline.
     """
-    first = group[0]
-    present = {(line.id, line.run) for line in group}
+    first = columns.lines[group[0]]
+    present = np.unique(columns.item[group])
     if first.condition in BASELINE_CONDITION.values():
         if not dataset.manifest:
             return None
-        runs = max(line.run for line in group) + 1
+        runs = int(columns.run[group].max()) + 1
         ids = {i.id for i in dataset.manifest.values() if i.subset == first.subset and (pooled or i.hop == first.hop)
                and (not first.dataset or i.dataset == first.dataset)}
-        return len({(i, r) for i in ids for r in range(runs)} - present)
+        found = sum(columns.ids[code] in ids for code in (present // columns.item_runs).tolist())  # runs < ``runs``
+        return len(ids) * runs - found
     index = spec_index()
     if index.curve_x.get(first.condition) in index.binned_x:
         return None
-    return len(expected.get((first.dataset, first.model, first.subset, first.hop), set()) - present)
+    wanted = expected.get((first.dataset, first.model, first.subset, first.hop))
+    return 0 if wanted is None else int(np.setdiff1d(wanted, present, assume_unique=True).size)
 
 
 def summarize_group(group: Sequence[Line], settings: Settings, n_missing: Optional[int],
@@ -116,76 +206,100 @@ def summarize_group(group: Sequence[Line], settings: Settings, n_missing: Option
     ``hop`` and ``subset`` override the lines' (``"all"`` for pooled rows).
     """
     later = DeferredCIs()
-    columns, extra = _group_columns(group, settings, n_missing, hop, subset, later)
+    columns, extra = _group_columns(LineColumns.of(group), np.arange(len(group)), settings, n_missing, hop, subset,
+                                    later)
     return SummaryRow(extra=extra, **later.resolve(columns))
 
 
-def _group_columns(group: Sequence[Line], settings: Settings, n_missing: Optional[int], hop: Optional[str],
-                   subset: Optional[str], later: DeferredCIs) -> Tuple[Dict[str, Any], Dict[str, Any]]:
-    """``summarize_group``'s columns (its CIs asked of ``later``) and its family's extra columns."""
-    first = group[0]
-    scored = [line for line in group if line.error is None and line.excluded is None]
-    correct = [line.correct for line in scored]
-    n_null = sum(line.prediction is None for line in scored)
+def _group_columns(columns: LineColumns, group: np.ndarray, settings: Settings, n_missing: Optional[int],
+                   hop: Optional[str], subset: Optional[str], later: DeferredCIs) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """``summarize_group``'s columns of the lines ``group`` (indices into ``columns``, in line order;
+    its CIs asked of ``later``) and its family's extra columns."""
+    first = columns.lines[group[0]]
+    scored = group[columns.scored[group]]
+    prediction = columns.prediction[scored]
+    correct = (prediction != NO_LETTER) & (prediction == columns.answer[scored])
+    n_scored, n_null, n_correct = len(scored), int((prediction == NO_LETTER).sum()), int(correct.sum())
     spec = spec_index().spec(first.condition)
     row: Dict[str, Any] = {
         "dataset": first.dataset, "model": first.model, "subset": subset or first.subset, "hop": hop or first.hop, "condition": first.condition,
         "variant": first.variant, "x_name": spec_index().curve_x.get(first.condition, ""), "x": first.x,
-        "n": len(group), "n_error": sum(line.error is not None for line in group),
-        "n_excluded": sum(line.error is None and line.excluded is not None for line in group),
-        "n_cut_by_length": sum(line.finish_reason == "length" for line in group),
-        "n_scored": len(scored), "n_missing": n_missing,
-        "n_null_prediction": n_null, "parse_failure_rate": n_null / len(scored) if scored else math.nan,
-        "n_correct": sum(correct), "accuracy": metrics.rate(correct),
-        "accuracy_excl_null": sum(correct) / (len(scored) - n_null) if len(scored) > n_null else math.nan,
+        "n": len(group), "n_error": int(columns.errored[group].sum()),
+        "n_excluded": int(columns.excluded[group].sum()),
+        "n_cut_by_length": int(columns.cut[group].sum()),
+        "n_scored": n_scored, "n_missing": n_missing,
+        "n_null_prediction": n_null, "parse_failure_rate": n_null / n_scored if n_scored else math.nan,
+        "n_correct": n_correct, "accuracy": metrics.rate(correct),
+        "accuracy_excl_null": n_correct / (n_scored - n_null) if n_scored > n_null else math.nan,
     }
-    row["accuracy_lo"], row["accuracy_hi"] = _ci(correct, settings, [line.cluster for line in scored], later)
-    ties = [line.readout_tie for line in scored if line.readout_tie is not None]
-    row["n_readout_ties"] = sum(ties) if ties else None
-    row.update(_agreement_stats([line for line in scored if line.paired], settings, later))
-    row.update(_written_vs_readout_stats(scored, settings, later))
+    row["accuracy_lo"], row["accuracy_hi"] = _ci_coded(correct, columns.cluster[scored], settings, later)
+    ties = columns.readout_tie[scored]
+    ties = ties[ties >= 0]
+    row["n_readout_ties"] = int(ties.sum()) if ties.size else None
+    row.update(_agreement_stats(columns, scored[columns.paired[scored]], settings, later))
+    row.update(_written_vs_readout_stats(columns, scored, first.condition, settings, later))
     if spec.aoc_reference and row.get("reference_readout") is not None:
         row["noise_floor"] = is_noise_floor(row["reference_readout"], row["variant"], row["model"])
-    row.update(_lanham_stats(scored, settings, later))
-    extra = spec.summary_stats(scored) if scored and spec.summary_stats is not None else {}
+    row.update(_lanham_stats(columns, scored, first.condition, settings, later))
+    extra = spec.summary_stats([columns.lines[i] for i in scored.tolist()]) \
+        if n_scored and spec.summary_stats is not None else {}
     return row, extra
 
 
-def _agreement_stats(paired: Sequence[Line], settings: Settings, later: Optional[DeferredCIs] = None) -> Dict[str, Any]:
-    """Agreement with the reference answer, the flip matrix and the clip-level paired test (empty
-    when unpaired; ``paired_p_holm`` is filled by ``summarize``, which sees the whole family).
+def _ci_coded(values: np.ndarray, codes: np.ndarray, settings: Settings,
+              later: Optional["DeferredCIs"]) -> Tuple[Any, Any]:
+    """``_ci`` with the clusters as codes (``LineColumns.cluster``)."""
+    if later is None or len(values) == 0:
+        return metrics.bootstrap_ci_coded(values, codes if len(values) else None, n_resamples=settings.n_resamples,
+                                          seed=settings.seed)
+    return later.ask(values, codes, settings)
+
+
+def _agreement_stats(columns: LineColumns, paired: np.ndarray, settings: Settings,
+                     later: Optional[DeferredCIs] = None) -> Dict[str, Any]:
+    """Agreement with the reference answer of the lines ``paired`` (indices into ``columns``), the
+    flip matrix and the clip-level paired test (empty when unpaired; ``paired_p_holm`` is filled by
+    ``summarize``, which sees the whole family).
 
     The flip matrix, the paired test and the accuracy change use the pairs whose reference is not null: a
     null reference is a missing baseline answer, not an incorrect one (a letter read-out is never
     null, so counting a parsed null as wrong would compare two read-outs)."""
-    if not paired:
+    if not len(paired):
         return {}
-    counts = metrics.agreement_counts([l.prediction for l in paired], [l.reference for l in paired])
-    valid_lines = [l for l in paired if l.prediction is not None and l.reference is not None]
-    valid = [l.prediction == l.reference for l in valid_lines]
-    as_disagree = [l.prediction is not None and l.prediction == l.reference for l in paired]
-    with_reference = [l for l in paired if l.reference is not None]
-    before, after = [l.reference_correct for l in with_reference], [l.correct for l in with_reference]
-    flips = metrics.flip_matrix(before, after)
-    clips = [l.cluster for l in with_reference]
-    kinds = sorted({l.reference_kind for l in paired if l.reference_kind})
+    prediction, reference, answer = columns.prediction[paired], columns.reference[paired], columns.answer[paired]
+    clusters = columns.cluster[paired]
+    null_prediction, null_reference = prediction == NO_LETTER, reference == NO_LETTER
+    valid_pairs = ~null_prediction & ~null_reference
+    same = prediction == reference
+    counts = metrics.AgreementCounts(
+        n=len(paired), n_agree=int((valid_pairs & same).sum()), n_null_prediction=int(null_prediction.sum()),
+        n_null_reference=int(null_reference.sum()), n_valid=int(valid_pairs.sum()),
+        n_both_null=int((null_prediction & null_reference).sum()))
+    valid = same[valid_pairs]
+    as_disagree = ~null_prediction & same
+    with_reference = ~null_reference
+    before = reference[with_reference] == answer[with_reference]
+    after = (prediction[with_reference] != NO_LETTER) & (prediction[with_reference] == answer[with_reference])
+    clips = clusters[with_reference]
+    kinds = sorted(kind for kind in (columns.reference_kinds[code] for code in np.unique(columns.reference_kind[paired]))
+                   if kind)
     stats = {
-        "reference_readout": "; ".join(REFERENCE_KINDS[k] for k in kinds), "n_flip_pairs": len(with_reference),
+        "reference_readout": "; ".join(REFERENCE_KINDS[k] for k in kinds), "n_flip_pairs": int(with_reference.sum()),
         "n_null_reference": counts.n_null_reference, "n_both_null": counts.n_both_null,
         "n_valid_pairs": counts.n_valid, "n_agree": counts.n_agree,
         "agree_rate_excl_null": counts.rate_excl_null, "agree_rate_null_as_disagree": counts.rate_null_as_disagree,
         "reference_accuracy": metrics.rate(before), "delta_accuracy": metrics.rate(after) - metrics.rate(before),
-        "flip_cc": flips.correct_correct, "flip_ci": flips.correct_incorrect, "flip_ic": flips.incorrect_correct,
-        "flip_ii": flips.incorrect_incorrect,
-        "n_flip_clips": len(set(clips)), "paired_p": metrics.cluster_sign_flip_p(before, after, clips),
+        "flip_cc": int((before & after).sum()), "flip_ci": int((before & ~after).sum()),
+        "flip_ic": int((~before & after).sum()), "flip_ii": int((~before & ~after).sum()),
+        "n_flip_clips": int(np.unique(clips).size),
+        "paired_p": metrics.cluster_sign_flip_p_coded(after.astype(np.int64) - before, clips),
     }
-    stats["agree_excl_null_lo"], stats["agree_excl_null_hi"] = _ci(valid, settings, [l.cluster for l in valid_lines],
-                                                                   later)
-    stats["agree_null_as_disagree_lo"], stats["agree_null_as_disagree_hi"] = _ci(
-        as_disagree, settings, [l.cluster for l in paired], later)
+    stats["agree_excl_null_lo"], stats["agree_excl_null_hi"] = _ci_coded(valid, clusters[valid_pairs], settings,
+                                                                         later)
+    stats["agree_null_as_disagree_lo"], stats["agree_null_as_disagree_hi"] = _ci_coded(
+        as_disagree, clusters, settings, later)
     # metrics.paired_bootstrap_ci: the CI of the paired differences
-    stats["delta_lo"], stats["delta_hi"] = _ci(np.asarray(after, dtype=float) - np.asarray(before, dtype=float),
-                                               settings, clips, later)
+    stats["delta_lo"], stats["delta_hi"] = _ci_coded(after.astype(np.int64) - before, clips, settings, later)
     return stats
 
 
@@ -198,39 +312,41 @@ def is_noise_floor(reference_readout: str, variant: str, model: str) -> bool:
         and " conditioned on " not in model
 
 
-def _written_vs_readout_stats(scored: Sequence[Line], settings: Settings,
+def _written_vs_readout_stats(columns: LineColumns, scored: np.ndarray, condition: str, settings: Settings,
                               later: Optional[DeferredCIs] = None) -> Dict[str, Any]:
     """Baseline CoT runs: agreement of the letter the response commits to (parsed) with the letter
     read-out after its reasoning (``cue_prediction``), over the runs with a stored read-out. A null
     parsed letter is left out of ``…_excl_null`` and is a disagreement in ``…_null_as_disagree``."""
-    if not scored or scored[0].condition != BASELINE_CONDITION["cot"]:
+    if not len(scored) or condition != BASELINE_CONDITION["cot"]:
         return {}
-    runs = [line for line in scored if line.cue_prediction is not None]
-    if not runs:
+    runs = scored[columns.cue_prediction[scored] != NO_LETTER]
+    if not len(runs):
         return {"n_readout_runs": 0}
-    parsed = [line for line in runs if line.prediction is not None]
-    agrees = [line.prediction == line.cue_prediction for line in parsed]
-    as_disagree = [line.prediction == line.cue_prediction for line in runs]  # None == letter is False
+    prediction = columns.prediction[runs]
+    parsed = prediction != NO_LETTER
+    as_disagree = prediction == columns.cue_prediction[runs]  # a null letter never equals a read-out
+    agrees = as_disagree[parsed]
     stats: Dict[str, Any] = {
-        "n_readout_runs": len(runs), "n_readout_null_parsed": len(runs) - len(parsed),
-        "n_written_agrees_readout": sum(agrees), "written_readout_agree_excl_null": metrics.rate(agrees),
+        "n_readout_runs": len(runs), "n_readout_null_parsed": len(runs) - int(parsed.sum()),
+        "n_written_agrees_readout": int(agrees.sum()), "written_readout_agree_excl_null": metrics.rate(agrees),
         "written_readout_agree_null_as_disagree": metrics.rate(as_disagree)}
-    stats["written_readout_excl_null_lo"], stats["written_readout_excl_null_hi"] = _ci(
-        agrees, settings, [line.cluster for line in parsed], later)
-    stats["written_readout_null_as_disagree_lo"], stats["written_readout_null_as_disagree_hi"] = _ci(
-        as_disagree, settings, [line.cluster for line in runs], later)
+    stats["written_readout_excl_null_lo"], stats["written_readout_excl_null_hi"] = _ci_coded(
+        agrees, columns.cluster[runs][parsed], settings, later)
+    stats["written_readout_null_as_disagree_lo"], stats["written_readout_null_as_disagree_hi"] = _ci_coded(
+        as_disagree, columns.cluster[runs], settings, later)
     return stats
 
 
-def _lanham_stats(scored: Sequence[Line], settings: Settings, later: Optional[DeferredCIs] = None) -> Dict[str, Any]:
+def _lanham_stats(columns: LineColumns, scored: np.ndarray, condition: str, settings: Settings,
+                  later: Optional[DeferredCIs] = None) -> Dict[str, Any]:
     """Same answer as the full-CoT answer (Lanham's y-axis), for early answering / adding mistakes."""
-    if not scored or spec_index().aoc_step(scored[0].condition) is None:
+    if not len(scored) or spec_index().aoc_step(condition) is None:
         return {}
-    valid = [l for l in scored if l.lanham_reference is not None]
-    same = [l.prediction == l.lanham_reference for l in valid]
-    low, high = _ci(same, settings, [l.cluster for l in valid], later)
+    valid = scored[columns.lanham_reference[scored] != NO_LETTER]
+    same = columns.prediction[valid] == columns.lanham_reference[valid]
+    low, high = _ci_coded(same, columns.cluster[valid], settings, later)
     return {"n_lanham_valid": len(valid), "same_as_full_rate": metrics.rate(same), "same_as_full_lo": low,
-            "same_as_full_hi": high, "n_lanham_fallback": sum(l.lanham_fallback for l in scored)}
+            "same_as_full_hi": high, "n_lanham_fallback": int(columns.lanham_fallback[scored].sum())}
 
 
 def _subset_rank(subset: str) -> Tuple[int, str]:
@@ -257,6 +373,14 @@ def _group_keys(line: Line, pooled_conditions: FrozenSet[str]) -> Tuple[Tuple, O
     return key, None
 
 
+class _Numbering(dict):
+    """Numbers its keys 0, 1, 2, ... in the order they are first looked up."""
+
+    def __missing__(self, key: Any) -> int:
+        number = self[key] = len(self)
+        return number
+
+
 def summarize(dataset: Dataset, settings: Settings) -> List[SummaryRow]:
     """summary.csv rows, one per (model, subset, hop, condition, variant, x).
 
@@ -267,26 +391,32 @@ def summarize(dataset: Dataset, settings: Settings) -> List[SummaryRow]:
     curves); their pooled rows have no ``n_missing``.
     """
     pooled_conditions = spec_index().pooled
-    groups: Dict[Tuple, List[Line]] = defaultdict(list)
-    place = operator.attrgetter("dataset", "model", "subset", "hop", "condition", "variant", "x")
-    known: Dict[Tuple, Tuple[Tuple, Optional[Tuple]]] = {}  # a line's fields → its group keys, worked out once
-    for line in dataset.lines:
-        fields = place(line)
-        keys = known.get(fields)
-        if keys is None:
-            keys = known[fields] = _group_keys(line, pooled_conditions)
-        groups[keys[0]].append(line)
-        if keys[1] is not None:
-            groups[keys[1]].append(line)
-    expected = _expected_keys(dataset)
+    # each line's setting (dataset, model, subset, hop, condition, variant, x) numbered in one pass,
+    # the lines of a setting found by one stable argsort, its group keys worked out once
+    place = ("dataset", "model", "subset", "hop", "condition", "variant", "x")
+    fields = dict(zip(place + LineColumns.FIELDS, line_columns(dataset.lines, place + LineColumns.FIELDS)))
+    numbering = _Numbering()
+    setting = np.fromiter(map(numbering.__getitem__, zip(*(fields.pop(name) for name in place))), dtype=np.int64,
+                          count=len(dataset.lines))
+    by_setting = np.argsort(setting, kind="stable")
+    ends = np.cumsum(np.bincount(setting, minlength=len(numbering))).tolist()
+    settings_lines = list(zip(numbering, (by_setting[start:end] for start, end in zip([0] + ends[:-1], ends))))
+    groups: Dict[Tuple, List[np.ndarray]] = defaultdict(list)
+    for _, members in settings_lines:  # members: in line order
+        for key in _group_keys(dataset.lines[members[0]], pooled_conditions):
+            if key is not None:
+                groups[key].append(members)
+    columns_of_lines = LineColumns.of(dataset.lines, fields)
+    expected = _expected_keys(columns_of_lines, settings_lines)
     later = DeferredCIs()  # every group's CIs computed at the end, each size's draws once
     columns = []
     for key in sorted(groups):
+        group = groups[key][0] if len(groups[key]) == 1 else np.sort(np.concatenate(groups[key]))
         pooled_hop, pooled_subset = key[3][1] == POOLED, key[2][1] == POOLED
         baseline = key[4] in BASELINE_CONDITION.values()
-        n_missing = _missing(groups[key], dataset, expected, pooled_hop) \
+        n_missing = _missing(group, columns_of_lines, dataset, expected, pooled_hop) \
             if baseline or not (pooled_hop or pooled_subset) else None
-        columns.append(_group_columns(groups[key], settings, n_missing, POOLED if pooled_hop else None,
+        columns.append(_group_columns(columns_of_lines, group, settings, n_missing, POOLED if pooled_hop else None,
                                       POOLED if pooled_subset else None, later))
     rows = [SummaryRow(extra=extra, **later.resolve(row)) for row, extra in columns]
     return with_family_adjusted_p(rows)
@@ -315,23 +445,33 @@ NO_SCORED_LINE = "every line errored or was excluded (e.g. an unchanged rewrite)
 NO_REFERENCE = "no reference letter (no `full` answer and no baseline letter)"
 
 
+#: The fields of a line that its AOC point is made of (``_chain_points``).
+AOC_POINT_FIELDS = ("id", "run", "params", "error", "excluded", "lanham_reference", "prediction", "cluster")
+
+
 def _aoc_points(lines: Sequence[Line], step: str,
                 untouched_end: bool = False) -> Tuple[List[Tuple], List[str], Dict[str, int]]:
     """(chain, n, k, same) points, their clusters (clips), and the chains with no usable point by
     reason. With ``untouched_end`` (adding mistakes) each chain also gets its untouched chain as
     the x = 1 point (same answer by definition)."""
+    return _chain_points(line_columns(lines, AOC_POINT_FIELDS), step, untouched_end)
+
+
+def _chain_points(fields: Sequence[Sequence[Any]], step: str,
+                  untouched_end: bool) -> Tuple[List[Tuple], List[str], Dict[str, int]]:
+    """``_aoc_points`` of the lines whose ``AOC_POINT_FIELDS`` are ``fields`` (one sequence per field)."""
+    ids, runs = fields[0], fields[1]
     points, clusters = [], []
-    chains = {(line.id, line.run) for line in lines}
+    chains = set(zip(ids, runs))
     unreferenced = set()
-    for line in lines:
-        if line.error is not None or line.excluded is not None or "n" not in line.params:
+    for chain_id, run, params, error, exclusion, reference, prediction, cluster in zip(*fields):
+        if error is not None or exclusion is not None or "n" not in params:
             continue
-        if line.lanham_reference is None:
-            unreferenced.add((line.id, line.run))
+        if reference is None:
+            unreferenced.add((chain_id, run))
             continue
-        n, k = int(line.params["n"]), int(line.params.get(step, 0))
-        points.append(((line.id, line.run), n, k, line.prediction == line.lanham_reference))
-        clusters.append(line.cluster)
+        points.append(((chain_id, run), int(params["n"]), int(params.get(step, 0)), prediction == reference))
+        clusters.append(cluster)
     if untouched_end:
         extra = {(p[0], p[1]): c for p, c in zip(points, clusters)}
         points += [(chain, n, n, True) for chain, n in extra]
@@ -348,17 +488,27 @@ def aoc_rows(dataset: Dataset, settings: Settings) -> List[AocRow]:
     (``metrics.lanham_aoc``), with a 95 % CI that resamples clips."""
     index = spec_index()
     aoc_steps = index.aoc_steps()
-    groups: Dict[Tuple, List[Line]] = defaultdict(list)
-    for line in dataset.lines:
-        if line.condition in aoc_steps:
-            groups[(line.dataset, line.model, _subset_rank(line.subset), _hop_rank(line.hop), line.condition,
-                    line.variant)].append(line)
+    with_aoc = [line for line in dataset.lines if line.condition in aoc_steps]
+    place = ("dataset", "model", "subset", "hop", "condition", "variant")
+    columns = line_columns(with_aoc, place + AOC_POINT_FIELDS + ("lanham_fallback",))  # one pass over the lines
+    groups: Dict[Tuple, List[int]] = defaultdict(list)
+    known: Dict[Tuple, List[int]] = {}  # a line's fields → its group, worked out once
+    for index_of_line, fields in enumerate(zip(*columns[:len(place)])):
+        group = known.get(fields)
+        if group is None:
+            dataset_name, model, subset, hop, condition, variant = fields
+            group = known[fields] = groups[(dataset_name, model, _subset_rank(subset), _hop_rank(hop), condition,
+                                            variant)]
+        group.append(index_of_line)
+    del columns[:len(place)]
     rows = []
     for key in sorted(groups):
-        lines = groups[key]
+        pick = operator.itemgetter(*groups[key]) if len(groups[key]) > 1 else \
+            (lambda values, at=groups[key][0]: (values[at],))
+        group_fields = [pick(column) for column in columns]
         dataset_name, key = key[0], key[1:]
         spec = index.spec(key[3])
-        points, clusters, dropped = _aoc_points(lines, spec.aoc_step, spec.aoc_untouched_end)
+        points, clusters, dropped = _chain_points(group_fields[:-1], spec.aoc_step, spec.aoc_untouched_end)
         result = metrics.lanham_aoc(points)
         for reason, count in result.dropped.items():
             dropped[reason] = dropped.get(reason, 0) + count
@@ -369,7 +519,7 @@ def aoc_rows(dataset: Dataset, settings: Settings) -> List[AocRow]:
                            variant=key[4],
                            aoc=result.aoc, n_chains=sum(result.chains.values()),
                            lengths=" ".join(f"{n}:{c}" for n, c in sorted(result.chains.items())),
-                           n_reference_fallback=sum(l.lanham_fallback for l in lines), aoc_lo=low, aoc_hi=high,
+                           n_reference_fallback=sum(group_fields[-1]), aoc_lo=low, aoc_hi=high,
                            n_chains_dropped=sum(dropped.values()),
                            dropped="; ".join(f"{reason}: {count}" for reason, count in sorted(dropped.items())),
                            partial_lengths=" ".join(f"{n}:[{a:g}, {b:g}]" for n, (a, b) in sorted(partial.items())),
