@@ -580,6 +580,30 @@ def test_columns_are_written_as_the_csv_module_writes_their_rows(tmp_path, monke
     assert (tmp_path / "one.csv").read_text(encoding="utf-8").splitlines()[1] == '""'
 
 
+def test_columns_are_formatted_one_write_at_a_time(tmp_path, monkeypatch):
+    """write_columns formats the cells of one write's rows at a time (the text of every row is never
+    held beside the values: 320k lines, 39 MB less at its peak), and quotes each distinct cell of a
+    column once, however many writes it appears in."""
+    import csv
+    from audiofaith.report import tables
+
+    monkeypatch.setattr(tables, "_ROWS_PER_WRITE", 3)
+    formatted, quoted = [], []
+    column_fields, csv_field = tables._column_fields, tables._csv_field
+    monkeypatch.setattr(tables, "_column_fields", lambda values, *rest: formatted.append(len(values)) or
+                        column_fields(values, *rest))
+    monkeypatch.setattr(tables, "_csv_field", lambda cell: quoted.append(cell) or csv_field(cell))
+    data = {"text": ["a,b", "plain", "a,b", 'q"', "a,b", "plain", "a,b", 'q"'], "n": list(range(8))}
+    tables.write_columns(tmp_path / "chunked.csv", ["text", "n"], data)
+    assert max(formatted) == 3 and sum(formatted) == 2 * 8
+    assert sorted(quoted, key=str) == [0, 1, 2, 3, 4, 5, 6, 7, "a,b", "plain", 'q"']
+    with open(tmp_path / "rows.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "n"])
+        writer.writerows(zip(data["text"], data["n"]))
+    assert (tmp_path / "chunked.csv").read_bytes() == (tmp_path / "rows.csv").read_bytes()
+
+
 def test_per_item_rows_are_ordered_as_a_sort_of_their_key_tuples():
     """per_item_order (ranks per column, one stable lexsort) gives the order of Python's stable sort
     of the key tuples, equal keys in row order."""

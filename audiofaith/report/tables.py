@@ -56,9 +56,10 @@ def _csv_column(values: Sequence[Any], kinds: Optional[Set[type]] = None) -> Seq
 
 def write_columns(path: Path, columns: Sequence[str], data: Mapping[str, Sequence[Any]]) -> None:
     """A CSV file of ``columns`` from equal-length value lists, one per column (a column absent from
-    ``data`` is empty); each column is formatted as a whole, each distinct cell quoted once
-    (``_column_fields``), the rows joined and written ``_ROWS_PER_WRITE`` at a time. Cells are exactly
-    ``write_csv``'s and the bytes exactly ``csv.writer``'s."""
+    ``data`` is empty), written ``_ROWS_PER_WRITE`` rows at a time: each column's cells of those rows
+    are formatted together (``_column_fields``; each distinct cell quoted once per column), so only
+    one write's text is held beside the values. Cells are exactly ``write_csv``'s and the bytes
+    exactly ``csv.writer``'s."""
     lengths = {len(values) for values in data.values()}
     if len(lengths) > 1:
         raise ValueError(f"{path.name}: columns of different lengths {sorted(lengths)}")
@@ -69,10 +70,12 @@ def write_columns(path: Path, columns: Sequence[str], data: Mapping[str, Sequenc
         writer.writerow(columns)
         if len(columns) < 2:  # csv.writer quotes a row's only cell when it is empty
             writer.writerows(zip(*map(_csv_column, cells)))
-        elif n_rows:
-            rows = map(",".join, zip(*map(_column_fields, cells)))
-            for chunk in iter(lambda: list(itertools.islice(rows, _ROWS_PER_WRITE)), []):  # not every row at once
-                handle.write(_LINE_END.join(chunk) + _LINE_END)
+        else:
+            quoted: List[Dict[Any, str]] = [{} for _ in cells]  # each column's quoted cells, across writes
+            for start in range(0, n_rows, _ROWS_PER_WRITE):
+                stop = start + _ROWS_PER_WRITE
+                fields = [_column_fields(values[start:stop], known) for values, known in zip(cells, quoted)]
+                handle.write(_LINE_END.join(map(",".join, zip(*fields))) + _LINE_END)
 
 
 #: Rows joined into one string per write: few calls, without the whole file's text in memory at once.
@@ -82,9 +85,10 @@ _LINE_END = "\r\n"
 _QUOTED_CHARACTERS = (",", '"', "\r", "\n")
 
 
-def _column_fields(values: Sequence[Any]) -> Sequence[str]:
+def _column_fields(values: Sequence[Any], known: Optional[Dict[Any, str]] = None) -> Sequence[str]:
     """The text ``csv.writer`` writes for each cell (``_csv_column``) of a column: strings that need
-    no quoting as they are, every other distinct cell written by ``csv.writer`` once."""
+    no quoting as they are, every other distinct cell written by ``csv.writer`` once; ``known``: the
+    text of cells (strings and integers) already written, kept for the column's next rows."""
     kinds = set(map(type, values))
     cells = _csv_column(values, kinds)
     if kinds <= {bool, type(None)} or kinds <= {float, type(None)}:
@@ -95,7 +99,10 @@ def _column_fields(values: Sequence[Any]) -> Sequence[str]:
             return cells
     elif not kinds <= {str, type(None), int}:  # equal cells of two types (1, 1.0, True) would share one text
         return [_csv_field(cell) for cell in cells]
-    fields = {cell: _csv_field(cell) for cell in dict.fromkeys(cells)}
+    fields = {} if known is None else known  # strings and integers only: no two equal cells print apart
+    for cell in dict.fromkeys(cells):
+        if cell not in fields:
+            fields[cell] = _csv_field(cell)
     return list(map(fields.__getitem__, cells))
 
 
