@@ -297,8 +297,9 @@ def test_a_setting_is_worked_out_once_and_values_that_print_apart_stay_apart(tmp
 
 
 def _typed_line(line) -> Dict[str, str]:
-    """A Line's attributes as reprs: ``1``, ``1.0`` and ``True``, ``0.0`` and ``-0.0`` differ."""
-    return {name: repr(value) for name, value in vars(line).items()}
+    """A Line's attributes as reprs: ``1``, ``1.0`` and ``True``, ``0.0`` and ``-0.0`` differ (results
+    as a dict: loaded lines share read-only ones)."""
+    return {name: repr(dict(value) if name == "result" else value) for name, value in vars(line).items()}
 
 
 _CONDITIONS = ("full", "hint", "early_answering", "adding_mistakes", "paraphrasing", "filler", "mask", "noise_snr",
@@ -390,6 +391,40 @@ def test_lines_of_one_setting_share_one_parameters_dict_and_its_key(tmp_path):
     assert load.params_key(got[5].params) is load.params_key(got[0].params)
     # one object per equal letter, as json.loads gives them (orjson makes a new string per value)
     assert len({id(line.answer) for line in got}) == len({id(line.prediction) for line in got}) == 1
+
+
+def test_lines_with_equal_results_share_one_read_only_mapping(tmp_path):
+    """Loaded lines with equal results (a study has a few dozen among millions of lines) hold one
+    read-only mapping, lines without results one empty one: equal values of another type (1 and
+    True), floats and lists get a dict of their own, and so does every line of a family whose
+    cross_reference adds results to them (hint)."""
+    from audiofaith.report import load
+
+    values = (True, False, None, 1, 0.0, [1])
+    lines = [{"schema_version": 1, "id": f"sakura/animal/single/c{i}", "model": "m1", "run": 0,
+              "condition": "adding_mistakes", "answer": "A", "prediction": "A", "fraction": 0.5, "rewrite_unchanged": value,
+              "param_names": ["fraction"]} for i in range(3) for value in values]
+    lines += [{"schema_version": 1, "id": f"sakura/animal/single/c{i}", "model": "m1", "run": 0, "condition": condition,
+               "answer": "A", "prediction": "B", "fraction": 0.5, "hint_letter": "B", "switched_to_hint": True,
+               "param_names": ["fraction", "hint_letter"]} for i in range(3) for condition in ("hint", "filler")]
+    path = tmp_path / "interventions" / "mixed_sakura.jsonl"
+    path.parent.mkdir()
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    got = load.load_file(path, {})
+    rewrites, others = got[:3 * len(values)], got[3 * len(values):]
+    for index, value in enumerate(values):
+        same = rewrites[index::len(values)]
+        assert all(line.result == {"rewrite_unchanged": value} for line in same)
+        assert all(type(line.result["rewrite_unchanged"]) is type(value) for line in same)
+        assert len({id(line.result) for line in same}) == (1 if index < 3 else len(same)), value
+    assert rewrites[0].result is not rewrites[3].result  # True and 1: equal, but apart
+    with pytest.raises(TypeError):
+        rewrites[0].result["rewrite_unchanged"] = False  # shared: read-only
+    hints, fillers = others[0::2], others[1::2]
+    assert all(line.result is load.NO_RESULTS for line in fillers)  # filler keeps no result fields
+    assert len({id(line.result) for line in hints}) == len(hints)
+    hints[0].result["no_hint_prediction"] = "A"  # the hint family's cross_reference adds to each line's own
+    assert "no_hint_prediction" not in hints[1].result
 
 
 def test_baseline_lines_share_their_letters_and_places(tmp_path):

@@ -13,6 +13,7 @@ from sys import intern
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from audiofaith.benchmarks.reporting import audio_cut
@@ -141,14 +142,14 @@ def baseline_lines(record: BaselineRecord, manifest: Dict[str, ManifestItem], wh
     # positional, in Line's field order (_LINE_ORDER), as _ShapeReader.line builds its Lines
     if record.error is not None or not record.runs_predictions:
         return [Line(model, subset, hop, item_id, 0, condition, "", None, answer, None, None, False,
-                     record.error or "no runs", where, {}, {}, None, None, False, dataset, cut, "", None, None,
+                     record.error or "no runs", where, {}, NO_RESULTS, None, None, False, dataset, cut, "", None, None,
                      None, cluster, None, "", "")]
     runs = len(record.runs_predictions)
     raws = record.runs_raw if len(record.runs_raw) == runs else [None] * runs
     reasons = record.runs_finish_reasons if len(record.runs_finish_reasons) == runs else [None] * runs
     logprobs = record.runs_letter_logprobs
     return [Line(model, subset, hop, item_id, run, condition, "", None, answer,
-                 intern(prediction) if type(prediction) is str else prediction, None, False, None, where, {}, {},
+                 intern(prediction) if type(prediction) is str else prediction, None, False, None, where, {}, NO_RESULTS,
                  raw, None, False, dataset, cut, "", record.cue_prediction(run), None,
                  intern(reason) if type(reason) is str else reason, cluster,
                  letter_tie(logprobs[run]) if run < len(logprobs) else None, "", "")
@@ -241,6 +242,24 @@ class _Memo:
     settings: Dict[Tuple, _Setting] = field(default_factory=dict)
     readers: Dict[InterventionShape, "_ShapeReader"] = field(default_factory=dict)
     groups: Dict[Tuple, Any] = field(default_factory=dict)  # a _Group, or _Groups by sign of their float zeros
+    results: Dict[Tuple, Mapping[str, Any]] = field(default_factory=dict)  # shared results (``shared_result``)
+
+    def shared_result(self, names: Tuple[str, ...], values: Tuple) -> Mapping[str, Any]:
+        """The results ``names`` = ``values`` of a line as one read-only mapping shared by every line
+        with the same results (a study has a few dozen, among millions of lines): values of one type
+        (``True`` and ``1`` apart) and only strings, booleans and None; other values (floats print
+        ``-0.0`` and ``0.0`` apart, lists are unhashable) get a dict of the line's own."""
+        types = tuple(map(type, values))
+        key = (names, values, types)
+        try:
+            known = self.results.get(key)
+        except TypeError:  # a list or object value
+            return dict(zip(names, values))
+        if known is None:
+            if not _SHARED_RESULT_TYPES.issuperset(types) or len(self.results) >= SETTINGS_KEPT:
+                return dict(zip(names, values))
+            known = self.results[key] = MappingProxyType(dict(zip(names, values)))
+        return known
 
     def place(self, item_id: Any, dataset: Any, subset: Any, hop: Any, manifest: Dict[str, ManifestItem],
               where: str) -> Tuple[Any, str, str, str, str]:
@@ -293,8 +312,11 @@ class _Memo:
         setting = self.setting(condition, params, model_name, cot_source_model, thinking, protocol, answer_mode, index)
         extras = frozenset(reader.shape.extra_names)
         readout = answer_mode != "generate" and params.get("mode") != "regenerate" and not reader.has_cue_prediction
-        known = _Group(setting, params, tuple(name for name in setting.spec.result_fields if name in extras),
-                       "legacy" if readout else "parsed")
+        result_names = tuple(name for name in setting.spec.result_fields if name in extras)
+        known = _Group(setting, params, result_names, "legacy" if readout else "parsed",
+                       setting.spec.cross_reference is None,
+                       operator.itemgetter(*result_names) if len(result_names) > 1 else
+                       (lambda obj, name=result_names[0]: (obj[name],)) if result_names else tuple)
         if key is not None and len(self.groups) < SETTINGS_KEPT and all(value == value for value in values):
             signs = _zero_signs(values)
             if signs:
@@ -319,6 +341,10 @@ def _plain(parts: Tuple) -> bool:
 
 
 _PLAIN_TYPES = frozenset({str, type(None)})
+#: The types of result values that ``_Memo.shared_result`` shares.
+_SHARED_RESULT_TYPES = frozenset({str, bool, type(None)})
+#: The results of a line without any (``Line.result``), shared: read-only.
+NO_RESULTS: Mapping[str, Any] = MappingProxyType({})
 
 
 #: What a Line takes from a conditioned / intervention line, in ``_ShapeReader.line``'s order:
@@ -410,11 +436,15 @@ class _ShapeReader:
         variant = setting.variant
         if spec.variant_suffix is not None:
             variant = _shared(variant + spec.variant_suffix(RecordView(obj, self.shape, group.params)))
-        result_names = group.result_names
+        if group.shared_results:
+            result = memo.shared_result(group.result_names, group.result_values(obj)) if group.result_names \
+                else NO_RESULTS
+        else:  # a family's cross_reference fills in results of its own: a dict per line
+            result = {name: obj[name] for name in group.result_names}
         # positional, in Line's field order (_LINE_ORDER): a call with 29 keywords costs twice as much
         return Line(setting.model, subset, hop, item_id, run, setting.condition, variant, setting.x, answer,
                     prediction, reference, True, error, where, group.params,
-                    {name: obj[name] for name in result_names} if result_names else {}, raw, None, False, dataset,
+                    result, raw, None, False, dataset,
                     None if audio_warnings is _ABSENT else audio_cut(audio_warnings) if audio_warnings else False,
                     kind, None, "rewrite_unchanged" if spec.rewritten and rewrite_unchanged is True else None,
                     finish_reason, cluster, letter_tie(letter_logprobs) if letter_logprobs else None,
@@ -432,12 +462,15 @@ _LINE_ORDER = ("model", "subset", "hop", "id", "run", "condition", "variant", "x
 class _Group:
     """What the lines of one shape and one setting share: the setting, one parameters dict (so
     ``params_key`` and every later look-up by parameters is one per group), the spec's result
-    fields the shape holds, and the reference kind of a line that names no reference field."""
+    fields the shape holds, and the reference kind of a line that names no reference field. Lines
+    share their results (``_Memo.shared_result``) unless the spec's ``cross_reference`` adds to them."""
 
     setting: _Setting
     params: Dict[str, Any]
     result_names: Tuple[str, ...]
     legacy_kind: str
+    shared_results: bool
+    result_values: Callable[[Dict[str, Any]], Tuple]  # a line's values of ``result_names``
 
 
 def _intervention_line(fields: Mapping[str, Any], params: Dict[str, Any], extra: Dict[str, Any],

@@ -41,7 +41,9 @@ class Line:
     error: Optional[str]
     source: str  # file:line
     params: Dict[str, Any] = field(default_factory=dict)
-    result: Dict[str, Any] = field(default_factory=dict)  # switched_to_hint, mentions_hint, ...
+    # switched_to_hint, mentions_hint, ...: loaded lines with equal results share one read-only
+    # mapping (a dict of their own where a family's cross_reference adds results: report/load.py)
+    result: Mapping[str, Any] = field(default_factory=dict)
     raw: Optional[str] = None
     lanham_reference: Optional[str] = None  # the `full` condition's letter, else the line's reference
     lanham_fallback: bool = False
