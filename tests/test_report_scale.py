@@ -8,6 +8,7 @@ change of a number: ``python tests/test_report_scale.py``."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -299,7 +300,8 @@ def test_a_setting_is_worked_out_once_and_values_that_print_apart_stay_apart(tmp
 def _typed_line(line) -> Dict[str, str]:
     """A Line's attributes as reprs: ``1``, ``1.0`` and ``True``, ``0.0`` and ``-0.0`` differ (results
     as a dict: loaded lines share read-only ones)."""
-    return {name: repr(dict(value) if name == "result" else value) for name, value in vars(line).items()}
+    return {field.name: repr(dict(line.result) if field.name == "result" else getattr(line, field.name))
+            for field in dataclasses.fields(line)}
 
 
 _CONDITIONS = ("full", "hint", "early_answering", "adding_mistakes", "paraphrasing", "filler", "mask", "noise_snr",
@@ -517,18 +519,19 @@ def test_columns_of_bools_or_floats_are_formatted_as_cell_by_cell():
         assert list(tables._csv_column(values)) == [tables._csv_value(value) for value in values]
 
 
-@pytest.mark.skipif(sys.implementation.name != "cpython" or sys.version_info < (3, 11),
-                    reason="the key-sharing limit checked is CPython 3.11+'s")
-def test_a_line_keeps_the_key_table_its_class_shares(tmp_path):
-    """A loaded Line holds its attributes in the key table all Lines share (CPython: at most 29
-    attributes), not in a dict of its own: a 30th field made the report's peak at 320k lines
-    grow from ~0.4 to ~0.8 GB."""
+@pytest.mark.skipif(sys.implementation.name != "cpython" or sys.version_info < (3, 10),
+                    reason="dataclasses make slots from Python 3.10")
+def test_a_line_keeps_its_fields_in_slots(tmp_path):
+    """A loaded Line holds its fields in slots, without a dict of its own: 8 bytes a field (in
+    CPython's key table shared by the instances of a class, ~56 bytes a line more, and a 30th
+    field gave every Line a dict of its own: the report's peak at 320k lines grew from ~0.4 to ~0.8 GB)."""
     from audiofaith.report.load import load_file
 
     write_synthetic_outputs(tmp_path / "output", n_clips=2, runs=1, seed=5)
     path = sorted((tmp_path / "output").rglob("early_answering_*.jsonl"))[0]
     line = load_file(path, {})[0]
-    assert sys.getsizeof(vars(line)) < 600, sys.getsizeof(vars(line))
+    assert not hasattr(line, "__dict__")
+    assert sys.getsizeof(line) <= 64 + 8 * len(dataclasses.fields(line)), sys.getsizeof(line)
 
 
 
