@@ -201,3 +201,31 @@ def test_without_matplotlib_the_first_figure_fails_as_before(outputs, monkeypatc
     with pytest.raises(ImportError, match="matplotlib"):
         report.write_report(outputs / "output", outputs / "no_matplotlib", outputs / "manifests", SETTINGS)
     assert not (outputs / "no_matplotlib" / "report.md").exists()
+
+
+def test_the_loaded_lines_are_frozen_while_the_figures_are_drawn_then_released(outputs, monkeypatch):
+    import gc
+
+    frozen_while_drawing: List[int] = []
+    real_finish = PlotWorker.finish
+
+    def finish(self) -> None:
+        frozen_while_drawing.append(gc.get_freeze_count())
+        real_finish(self)
+
+    monkeypatch.setattr(PlotWorker, "finish", finish)
+    assert gc.get_freeze_count() == 0 and gc.isenabled()
+    report.write_report(outputs / "output", outputs / "frozen", outputs / "manifests", SETTINGS)
+    # the collector, enabled again while the figures are drawn, has no loaded line to walk
+    assert frozen_while_drawing and frozen_while_drawing[0] > 1000
+    assert gc.get_freeze_count() == 0 and gc.isenabled()  # as the report found it
+    gc.freeze()  # a caller's own frozen objects stay frozen: the report then freezes nothing
+    try:
+        before = gc.get_freeze_count()
+        frozen_while_drawing.clear()
+        report.write_report(outputs / "output", outputs / "frozen_by_caller", outputs / "manifests", SETTINGS)
+        # (the caller's frozen objects that the report frees leave the count: it can only fall)
+        assert len(frozen_while_drawing) == 1 and before - 1000 < frozen_while_drawing[0] <= before
+        assert before - 1000 < gc.get_freeze_count() <= frozen_while_drawing[0]
+    finally:
+        gc.unfreeze()

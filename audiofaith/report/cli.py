@@ -98,9 +98,9 @@ def parser() -> argparse.ArgumentParser:
                         "baseline runs, regenerated / continued lines, and lines built on a cut baseline run "
                         "(counted in n_excluded)")
     p.add_argument("--plot_worker", action=argparse.BooleanOptionalAction, default=True,
-                   help="draw the PNG plots in a process of their own while the report writes its tables (a second "
-                        "CPU core shortens the wall time; the PNGs are the same); --no-plot_worker draws them in the "
-                        "report's process")
+                   help="draw the PNG plots in processes of their own (a worker and, on two or more CPU cores, a "
+                        "second drawing process it forks) while the report writes its tables; the PNGs are the same; "
+                        "--no-plot_worker draws them in the report's process")
     p.add_argument("--log_level", default="info", choices=["debug", "info", "warning", "error"])
     return p
 
