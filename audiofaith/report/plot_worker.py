@@ -63,9 +63,10 @@ def usable_cores() -> int:
 
 
 def default_processes() -> int:
-    """Drawing processes: one per usable core, at most ``MAX_PROCESSES``. On two cores both draw
-    once the report's own work is done, instead of one while the report waits."""
-    return max(1, min(MAX_PROCESSES, usable_cores()))
+    """Drawing processes: one per usable core, at most ``MAX_PROCESSES`` (one where the worker cannot
+    fork). On two cores both draw once the report's own work is done, instead of one while the
+    report waits."""
+    return max(1, min(MAX_PROCESSES if hasattr(os, "fork") else 1, usable_cores()))
 
 
 class _Channel:
