@@ -1,13 +1,20 @@
 """The plot worker (audiofaith/report/plot_worker.py): its PNGs are the bytes inline drawing writes,
-the report waits for it, and a figure it fails to draw (or does not write) fails the report with the
-figure's path and the worker's traceback, never a report with a missing image."""
+whoever draws them (the worker, the processes it forks, the report's own process), the report waits
+for it, and a figure that fails to be drawn (or is not written), or a drawing process that ends while
+it holds a figure, fails the report with the figure's path and the traceback, never a report with a
+missing image, and never by waiting for ever."""
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import os.path
+import signal
+import threading
+import time
 from pathlib import Path
-from typing import Dict
+from typing import Dict, List
 
 import pytest
 
@@ -53,6 +60,86 @@ def test_the_worker_draws_the_bytes_inline_drawing_writes(outputs):
     assert all(f"]({name})" in text for name in pngs)  # report.md names every PNG the worker wrote
 
 
+@pytest.mark.parametrize("processes, share", [(0, True), (1, False), (2, False), (2, True)],
+                         ids=["the report alone", "one worker", "worker and a forked process", "all three"])
+def test_who_draws_a_figure_does_not_matter(outputs, monkeypatch, processes, share):
+    inline_out, out = outputs / "inline_reference", outputs / f"drawn_by_{processes}_{share}"
+    if not inline_out.exists():
+        report.write_report(outputs / "output", inline_out, outputs / "manifests", SETTINGS, plot_worker=False)
+    started: List[PlotWorker] = []
+
+    def recording(**_defaults) -> PlotWorker:
+        started.append(PlotWorker(processes=processes, share=share))
+        return started[-1]
+
+    monkeypatch.setattr(cli, "PlotWorker", recording)
+    report.write_report(outputs / "output", out, outputs / "manifests", SETTINGS, plot_worker=True)
+    inline, drawn = _files(inline_out), _files(out)
+    pngs = sorted(name for name in inline if name.endswith(".png"))
+    assert sorted(name for name in drawn if name.endswith(".png")) == pngs
+    assert all(drawn[name] == inline[name] for name in pngs)
+    (worker,) = started
+    by_processes = worker.drawn_by_processes()
+    assert len(by_processes) == processes and worker.drawn_here + sum(by_processes) == len(pngs)
+    if processes == 0:
+        assert worker.drawn_here == len(pngs)
+    if not share:
+        assert worker.drawn_here == 0
+
+
+def _blocking_job(fifo: Path) -> PlotJob:
+    """A job that blocks its drawing process until the FIFO is opened for writing (``os.open(path=fifo,
+    flags=O_RDONLY)``: a function the worker can unpickle), then writes no PNG."""
+    os.mkfifo(fifo)
+    return PlotJob(os.open, {"flags": os.O_RDONLY}, fifo)
+
+
+def _finish_within(worker: PlotWorker, seconds: float) -> BaseException:
+    """Run ``worker.finish`` in a thread; fail the test if it has not ended within ``seconds``."""
+    raised: List[BaseException] = []
+
+    def run() -> None:
+        try:
+            worker.finish()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            raised.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"finish still waits after {seconds} s"
+    assert raised, "finish raised nothing"
+    return raised[0]
+
+
+@pytest.mark.parametrize("killed", ["worker", "forked"])
+def test_a_drawing_process_killed_while_it_holds_a_figure_fails_the_report(tmp_path, killed):
+    worker = PlotWorker(processes=2, share=False)
+    try:
+        fifos = [tmp_path / "first.png", tmp_path / "second.png"]
+        for fifo in fifos:
+            worker.submit(_blocking_job(fifo))
+        deadline = time.monotonic() + 120
+        while len(worker.held_jobs()) < 2:  # each drawing process holds one, blocked on its FIFO
+            assert time.monotonic() < deadline, f"the drawing processes took {worker.held_jobs()}"
+            time.sleep(0.05)
+        held = worker.held_jobs()
+        worker_pid = worker.worker_pid()
+        victim = next(path for path, pid in held.items() if (pid == worker_pid) == (killed == "worker"))
+        os.kill(held[victim], signal.SIGKILL)
+        survivor = next(path for path in fifos if path != victim)
+        os.close(os.open(survivor, os.O_WRONLY))  # the other process's job ends (and writes no PNG)
+        error = _finish_within(worker, 60)
+        assert isinstance(error, ReportError)
+        assert f"while drawing {victim}" in str(error)
+        if killed == "forked":  # the worker says which of its processes ended, and how
+            assert f"drawing process {held[victim]} ended abnormally (killed by signal {signal.SIGKILL})" in str(error)
+        else:
+            assert f"exit code {-signal.SIGKILL}" in str(error)
+    finally:
+        worker.close()
+
+
 def test_no_plot_worker_draws_in_the_report_process(outputs, monkeypatch):
     monkeypatch.setattr(cli, "PlotWorker", _NoWorker)
     assert cli.parser().parse_args(["out", "--no-plot_worker"]).plot_worker is False
@@ -63,8 +150,11 @@ def test_no_plot_worker_draws_in_the_report_process(outputs, monkeypatch):
     assert (out / "plots" / "sakura_accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_a_figure_the_worker_fails_to_draw_fails_the_report(outputs, monkeypatch, caplog):
+@pytest.mark.parametrize("drawn_by", ["workers", "the report"])
+def test_a_figure_the_worker_fails_to_draw_fails_the_report(outputs, monkeypatch, caplog, drawn_by):
     real_curve_job = plots.curve_job
+    if drawn_by == "the report":
+        monkeypatch.setattr(cli, "PlotWorker", functools.partial(PlotWorker, processes=0, share=True))
 
     def without_colors(rows, spec, colors, path):  # the worker's draw_curves finds no colour for the model
         job = real_curve_job(rows, spec, colors, path)
@@ -72,7 +162,7 @@ def test_a_figure_the_worker_fails_to_draw_fails_the_report(outputs, monkeypatch
             PlotJob(job.draw, {**job.arguments, "colors": {}}, job.path)
 
     monkeypatch.setattr(plots, "curve_job", without_colors)
-    out = outputs / "failing"
+    out = outputs / f"failing_{drawn_by.replace(' ', '_')}"
     with caplog.at_level(logging.ERROR, logger="audiofaith.report"):
         code = report.main([str(outputs / "output"), "--out", str(out), "--manifest_dir", str(outputs / "manifests"),
                             "--n_resamples", "20", "--log_level", "warning"])
@@ -111,3 +201,31 @@ def test_without_matplotlib_the_first_figure_fails_as_before(outputs, monkeypatc
     with pytest.raises(ImportError, match="matplotlib"):
         report.write_report(outputs / "output", outputs / "no_matplotlib", outputs / "manifests", SETTINGS)
     assert not (outputs / "no_matplotlib" / "report.md").exists()
+
+
+def test_the_loaded_lines_are_frozen_while_the_figures_are_drawn_then_released(outputs, monkeypatch):
+    import gc
+
+    frozen_while_drawing: List[int] = []
+    real_finish = PlotWorker.finish
+
+    def finish(self) -> None:
+        frozen_while_drawing.append(gc.get_freeze_count())
+        real_finish(self)
+
+    monkeypatch.setattr(PlotWorker, "finish", finish)
+    assert gc.get_freeze_count() == 0 and gc.isenabled()
+    report.write_report(outputs / "output", outputs / "frozen", outputs / "manifests", SETTINGS)
+    # the collector, enabled again while the figures are drawn, has no loaded line to walk
+    assert frozen_while_drawing and frozen_while_drawing[0] > 1000
+    assert gc.get_freeze_count() == 0 and gc.isenabled()  # as the report found it
+    gc.freeze()  # a caller's own frozen objects stay frozen: the report then freezes nothing
+    try:
+        before = gc.get_freeze_count()
+        frozen_while_drawing.clear()
+        report.write_report(outputs / "output", outputs / "frozen_by_caller", outputs / "manifests", SETTINGS)
+        # (the caller's frozen objects that the report frees leave the count: it can only fall)
+        assert len(frozen_while_drawing) == 1 and before - 1000 < frozen_while_drawing[0] <= before
+        assert before - 1000 < gc.get_freeze_count() <= frozen_while_drawing[0]
+    finally:
+        gc.unfreeze()

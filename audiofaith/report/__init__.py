@@ -10,7 +10,7 @@ column and formula is described in docs/report.md.
 Modules: ``rows`` (the typed rows every module shares: ``Line``, ``Dataset``, ``SummaryRow``,
 ``AocRow``, ``Settings``; imports no other report module), ``spec`` (the ``ReportSpec`` each
 condition's module declares), ``load`` (records → ``Line``, joins), ``stats`` (summary rows, AOC), ``tables`` (CSV), ``render`` (blocks → Markdown /
-HTML), ``plots`` (figures as jobs; ``plot_worker``: the process that draws them), ``blocks`` (shared table cells), ``sections`` (the report's own sections and the
+HTML), ``plots`` (figures as jobs; ``plot_worker``: the processes that draw them), ``blocks`` (shared table cells), ``sections`` (the report's own sections and the
 document), ``export`` (judge and evaluation-script files), ``cli`` (``write_report``, ``main``).
 """
 

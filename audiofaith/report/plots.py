@@ -2,8 +2,8 @@
 
 A figure is decided and its data gathered in the report's process (``curve_job``: whether any row
 has data, the noise floors, the legend's missing lines); the drawing itself is a ``PlotJob`` that the
-report hands to the current plotter (``submit_plot``): drawn at once, or by the plot worker
-(``audiofaith.report.plot_worker``) while the report goes on. Both draw with the same functions, so
+report hands to the current plotter (``submit_plot``): drawn at once, or queued for the plot worker's
+drawing processes (``audiofaith.report.plot_worker``) while the report goes on. Both draw with the same functions, so
 the PNGs are the same bytes.
 """
 
@@ -40,7 +40,7 @@ class PlotJob:
 
 
 class Plotter(Protocol):
-    """Where the report's figures are drawn (``plot_worker.PlotWorker``: in a process of its own)."""
+    """Where the report's figures are drawn (``plot_worker.PlotWorker``: in processes of their own)."""
 
     def submit(self, job: PlotJob) -> None: ...
 
