@@ -788,3 +788,20 @@ def test_line_columns_read_every_field_of_every_line_across_chunks(monkeypatch):
     assert rows.line_columns(lines, names) == [[getattr(line, name) for line in lines] for name in names]
     assert rows.line_columns(lines, ["source"]) == [[line.source for line in lines]]
     assert rows.line_columns([], names) == [[], [], [], []]
+
+
+def test_dataset_columns_read_a_loaded_datasets_columns_else_the_lines():
+    """rows.dataset_columns: a dataset's own columns (the lists themselves) where it has them for
+    all of its lines; read from the lines where it has none, or columns of other lines."""
+    from audiofaith.report import rows
+
+    lines = [rows.Line(model="m", subset="s", hop="h", id=f"c{i}", run=i, condition="full", variant="", x=None,
+                       answer="A", prediction="B", reference="B", paired=True, error=None, source=f"f:{i}")
+             for i in range(3)]
+    from_lines = rows.dataset_columns(rows.Dataset(lines, [], {}), ["id", "run"])
+    assert from_lines == [["c0", "c1", "c2"], [0, 1, 2]]
+    own = {"id": ["x0", "x1", "x2"], "run": [7, 8, 9]}  # not the lines' values: shows which were read
+    read = rows.dataset_columns(rows.Dataset(lines, [], {}, own), ["run", "id"])
+    assert read[0] is own["run"] and read[1] is own["id"]
+    stale = {"id": ["x0"], "run": [7]}  # columns of other lines: the lines are read
+    assert rows.dataset_columns(rows.Dataset(lines, [], {}, stale), ["id", "run"]) == from_lines

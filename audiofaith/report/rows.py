@@ -115,11 +115,27 @@ REFERENCE_KINDS = {"parsed": "parsed letter", "readout": "letter read-out",
 
 @dataclass
 class Dataset:
-    """Everything the report reads: lines, the files they came from, and manifest items."""
+    """Everything the report reads: lines, the files they came from, and manifest items.
+
+    ``columns``, when set (``load_outputs`` sets it), holds every ``Line`` field by name as one list
+    index-aligned with ``lines``: the same values, read without visiting each line. The lines of a
+    loaded dataset are not changed afterwards (a family's ``cross_reference`` may fill in the
+    contents of a line's ``result`` dict, which the column shares). Read them with
+    ``dataset_columns``; never change the lists it returns."""
 
     lines: List[Line]
     files: List[Path]
     manifest: Dict[str, ManifestItem]
+    columns: Optional[Dict[str, List[Any]]] = None
+
+
+def dataset_columns(dataset: Dataset, names: Sequence[str]) -> List[List[Any]]:
+    """The fields ``names`` of ``dataset.lines``, one list per field: its ``columns`` where it has
+    them (shared lists: read-only), else read line by line (``line_columns``)."""
+    columns = dataset.columns
+    if columns is not None and len(dataset.lines) == len(columns.get("id", ())):
+        return [columns[name] for name in names]
+    return line_columns(dataset.lines, names)
 
 
 @dataclass(frozen=True)
