@@ -188,3 +188,51 @@ def test_a_malformed_line_is_named_by_file_and_line_with_or_without_orjson(tmp_p
         read_jsonl(path)
     path.write_bytes(b'{"a": 1}\n' + raw)  # a torn last line is skipped where allowed
     assert [obj for _, obj in jsonl.iter_jsonl(path, allow_torn_tail=True)] == [{"a": 1}]
+
+
+def batches_read(path, fast, size):
+    """iter_jsonl_batches' (line number, typed value) pairs, batch after batch."""
+    from audiofaith.store import jsonl
+
+    with pytest.MonkeyPatch.context() as patch:
+        if not fast:
+            patch.setattr(jsonl, "fast_json_loads", lambda: None)
+        pairs = []
+        for objects, numbers in jsonl.iter_jsonl_batches(path, size):
+            assert len(objects) == len(numbers) and len(numbers) <= size
+            pairs += [(number, typed(obj)) for number, obj in zip(numbers, objects)]
+        return pairs
+
+
+@settings(max_examples=150, deadline=None)
+@given(values=st.lists(json_values, min_size=0, max_size=8), planted=st.lists(st.sampled_from(PLANTED), max_size=3),
+       blanks=st.lists(st.integers(0, 12), max_size=3), size=st.sampled_from([1, 2, 3, 512]),
+       final_newline=st.booleans(), fast=st.booleans())
+def test_lines_read_in_batches_are_iter_jsonls_lines(tmp_path_factory, values, planted, blanks, size, final_newline,
+                                                     fast):
+    """iter_jsonl_batches gives exactly iter_jsonl's (line number, value) pairs, in batches of at most
+    ``size`` lines: blank lines (and the empty piece after the last newline) skipped, lines orjson
+    rejects or reads apart read by json.loads, with and without orjson."""
+    import json
+
+    lines = [json.dumps(value) for value in values] + planted
+    for blank in blanks:
+        lines.insert(min(blank, len(lines)), "  " if blank % 2 else "")
+    text = "\n".join(lines) + ("\n" if final_newline else "")
+    path = tmp_path_factory.mktemp("json") / "x.jsonl"
+    path.write_text(text, encoding="utf-8")
+    assert batches_read(path, fast, size) == lines_read(path, fast)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("size", [1, 2, 512])
+def test_a_malformed_line_read_in_batches_is_named_as_iter_jsonl_names_it(tmp_path, fast, size):
+    """A malformed line (also a torn last line: batches are strict) raises iter_jsonl's error."""
+    for data, number in ((b'{"a": 1}\n\n{"a": 2\n{"a": 3}\n', 3), (b'{"a": 1}\n{"a": 2}\n{"a"', 3)):
+        path = tmp_path / "x.jsonl"
+        path.write_bytes(data)
+        with pytest.raises(JsonlError) as expected:
+            lines_read(path, fast)
+        with pytest.raises(JsonlError) as got:
+            batches_read(path, fast, size)
+        assert str(got.value) == str(expected.value) and f"x.jsonl:{number}:" in str(got.value)

@@ -12,20 +12,21 @@ import sys
 from sys import intern
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from itertools import chain
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from audiofaith.benchmarks.reporting import audio_cut
 from audiofaith.errors import UserError
-from audiofaith.store.jsonl import iter_jsonl
+from audiofaith.store.jsonl import iter_jsonl, iter_jsonl_batches
 from audiofaith.store.manifest import load_manifest
 from audiofaith.text.protocols import PAPER
-from audiofaith.store.records import (REFERENCE_FIELDS, BaselineRecord, InterventionRecord, InterventionShape,
+from audiofaith.store.records import (REFERENCE_FIELDS, SCHEMA_VERSION, BaselineRecord, InterventionRecord, InterventionShape,
                                       ManifestItem, RecordError, RecordView, intervention_shape, is_baseline_line, letter_tie)
 # Line, Dataset and the constants live in rows.py (no import cycle); imported from here by older code too.
 from audiofaith.report.rows import (BASELINE_CONDITION, HOP_ORDER, POOLED, REFERENCE_KINDS, TRACK_ORDER,  # noqa: F401
-                                    Dataset, Line)
+                                    Dataset, Line, line_columns)
 from audiofaith.report.spec import SpecIndex, spec_index
 from audiofaith.store.sharding import is_shard_file
 
@@ -373,6 +374,8 @@ class _ShapeReader:
     line_values: Callable[[Tuple], Tuple]
     setting_values: Callable[[Tuple], Tuple]  # (_SETTING_VALUES..., then the parameters in the shape's order)
     has_cue_prediction: bool  # an extra result "cue_prediction" (legacy references)
+    line_positions: Tuple[int, ...]  # where ``line_values`` reads (for the columnar reader, ``_ShapeColumns``)
+    setting_positions: Tuple[int, ...]  # where ``setting_values`` reads
 
     @classmethod
     def of(cls, shape: InterventionShape) -> "_ShapeReader":
@@ -389,7 +392,8 @@ class _ShapeReader:
         setting_positions = [position(*spec) for spec in _SETTING_VALUES]
         setting_positions += [shape.names.index(name) for name in shape.param_names]
         return cls(shape, tuple(defaults), operator.itemgetter(*line_positions),
-                   operator.itemgetter(*setting_positions), "cue_prediction" in extras)
+                   operator.itemgetter(*setting_positions), "cue_prediction" in extras, tuple(line_positions),
+                   tuple(setting_positions))
 
     def line(self, obj: Dict[str, Any], where: str, manifest: Dict[str, ManifestItem], memo: "_Memo",
              index: SpecIndex) -> Line:
@@ -551,6 +555,296 @@ def load_file(path: Path, manifest: Dict[str, ManifestItem], memo: Optional[_Mem
     return lines
 
 
+# ----------------------------------------------------------------------------------------------
+# Loading as columns: what load_outputs reads (load_file, above, is the reference it equals)
+
+
+class _Irregular(Exception):
+    """A file the columnar reader leaves to ``load_file`` (line by line); the message says why."""
+
+
+def load_file_columns(path: Path, manifest: Dict[str, ManifestItem], memo: Optional[_Memo] = None) -> Dict[str, List[Any]]:
+    """The Lines of one output file as columns: every ``Line`` field by name (``_LINE_ORDER``), one
+    list each, in file order, holding exactly the values of ``load_file``'s Lines (the same shared
+    objects: interned strings, one parameters dict per setting, shared result mappings). The file
+    is parsed ``LOAD_BATCH`` lines at a time (``iter_jsonl_batches``), and the conditioned /
+    intervention lines of a batch are read one shape at a time, field by field (``_shape_columns``).
+    A file holding anything this reader leaves to ``load_file`` (any error, an older schema
+    version, a setting value of mixed types or NaN, a line that is not a JSON object, ...) is read
+    by ``load_file``, which also raises a bad file's first error as it always has."""
+    memo = _Memo() if memo is None else memo
+    batches: List[Dict[str, List[Any]]] = []
+    try:
+        for objects, numbers in iter_jsonl_batches(path, LOAD_BATCH):
+            batches.append(_file_columns(path, objects, numbers, manifest, memo))
+    except (_Irregular, UserError, TypeError) as exc:  # TypeError: an unhashable value where a key is built
+        log.debug("%s: read line by line (%s: %s)", path, type(exc).__name__, exc)
+        return dict(zip(_LINE_ORDER, line_columns(load_file(path, manifest, memo), _LINE_ORDER)))
+    if len(batches) == 1:
+        return batches[0]
+    return {name: list(chain.from_iterable(batch[name] for batch in batches)) for name in _LINE_ORDER}
+
+
+#: Lines parsed and read at a time by ``load_file_columns``: a batch's objects stay in the processor's
+#: cache while its fields are read column by column (a whole file's would not, and each pass over a
+#: column would then wait on memory line by line).
+LOAD_BATCH = 512
+
+
+def _file_columns(path: Path, objects: List[Any], numbers: Sequence[int], manifest: Dict[str, ManifestItem],
+                  memo: _Memo) -> Dict[str, List[Any]]:
+    """``load_file_columns`` of a batch of a file's parsed lines (``numbers``: their line numbers);
+    raises ``_Irregular`` (or the error a line raises) where the file is to be read line by line."""
+    count = len(objects)
+    if not count:
+        return {name: [] for name in _LINE_ORDER}
+    if type(objects[0]) is not dict or list(map(type, objects)).count(dict) != count:
+        raise _Irregular("a line that is not a JSON object")
+    prefix = f"{path}:"
+    index = spec_index()
+    keys = list(map(tuple, objects))  # each line's field names: lines of one shape share them
+    by_names: Dict[Tuple[str, ...], Sequence[int]] = {}
+    if keys.count(keys[0]) == count:  # equal tuples of the same key objects: no hashing
+        by_names[keys[0]] = range(count)
+    else:
+        for position, key in enumerate(keys):
+            by_names.setdefault(key, []).append(position)
+    del keys
+    single = len(by_names) == 1
+    parts: List[Tuple[Sequence[int], Dict[str, List[Any]]]] = []  # (each line's position in the batch, columns)
+    for names, positions in by_names.items():
+        part = objects if single else list(map(objects.__getitem__, positions))
+        part_numbers = numbers if single else list(map(numbers.__getitem__, positions))
+        if "condition" in names and "id" in names and "runs_predictions" not in names:
+            for subset_positions, columns in _intervention_columns(names, part, part_numbers, prefix, manifest,
+                                                                   memo, index):
+                parts.append((subset_positions if single else list(map(positions.__getitem__, subset_positions)),
+                              columns))
+        elif "id" in names and "runs_predictions" in names:
+            lines: List[Line] = []
+            line_positions: List[int] = []
+            for position, obj, number in zip(positions, part, part_numbers):
+                where = f"{prefix}{number}"
+                runs = baseline_lines(BaselineRecord.from_json(obj, where), manifest, where, memo)
+                lines.extend(runs)
+                line_positions.extend([position] * len(runs))
+            parts.append((line_positions, dict(zip(_LINE_ORDER, line_columns(lines, _LINE_ORDER)))))
+        else:
+            raise _Irregular("a line that is neither a baseline nor a conditioned record")
+    if len(parts) == 1:
+        return parts[0][1]
+    order_keys = list(chain.from_iterable(part_positions for part_positions, _ in parts))
+    order = sorted(range(len(order_keys)), key=order_keys.__getitem__)  # stable: a record's runs stay in order
+    merged: Dict[str, List[Any]] = {}
+    for name in _LINE_ORDER:
+        joined = list(chain.from_iterable(columns[name] for _, columns in parts))
+        merged[name] = list(map(joined.__getitem__, order))
+    return merged
+
+
+def _intervention_columns(names: Tuple[str, ...], objects: List[Dict[str, Any]], numbers: Sequence[int], prefix: str,
+                          manifest: Dict[str, ManifestItem], memo: _Memo,
+                          index: SpecIndex) -> List[Tuple[Sequence[int], Dict[str, List[Any]]]]:
+    """(positions among ``objects``, columns) of conditioned / intervention lines with the field
+    names ``names``, one part per ``param_names`` among them: each line checked as
+    ``records.intervention_shape`` checks a current-version line of a known shape (the shape itself
+    is worked out and checked by ``intervention_shape``, once per part)."""
+    count = len(objects)
+    values = list(zip(*map(dict.values, objects)))  # one tuple per field, in ``names``' order
+    if "schema_version" not in names:
+        raise _Irregular("lines written before schema versions (migrated line by line)")
+    versions = values[names.index("schema_version")]
+    if versions.count(SCHEMA_VERSION) != count or list(map(type, versions)).count(int) != count:
+        raise _Irregular("a schema version other than this one")
+    if list(map(type, values[names.index("run")])).count(int) != count:
+        raise _Irregular("a 'run' that is not an integer")
+    if "param_names" in names:
+        listed = values[names.index("param_names")]
+        if list(map(type, listed)).count(list) != count:
+            raise _Irregular("a 'param_names' that is not a list")
+        param_keys = list(map(tuple, listed))
+    else:
+        param_keys = [()]
+    by_params: Dict[Tuple, Sequence[int]] = {}
+    if param_keys.count(param_keys[0]) == len(param_keys):
+        by_params[param_keys[0]] = range(count)
+    else:
+        for position, key in enumerate(param_keys):
+            by_params.setdefault(key, []).append(position)
+    parts = []
+    for positions in by_params.values():
+        if len(by_params) == 1:
+            part, part_values, part_numbers = objects, values, numbers
+        else:
+            part = list(map(objects.__getitem__, positions))
+            part_values = list(zip(*map(dict.values, part)))
+            part_numbers = list(map(numbers.__getitem__, positions))
+        _, shape = intervention_shape(part[0], f"{prefix}{part_numbers[0]}")
+        reader = memo.readers.get(shape)
+        if reader is None:
+            reader = memo.readers[shape] = _ShapeReader.of(shape)
+        parts.append((positions, _shape_columns(reader, part, part_values, part_numbers, prefix, manifest, memo,
+                                                index)))
+    return parts
+
+
+def _shape_columns(reader: _ShapeReader, objects: List[Dict[str, Any]], values: List[Tuple], numbers: Sequence[int],
+                   prefix: str, manifest: Dict[str, ManifestItem], memo: _Memo,
+                   index: SpecIndex) -> Dict[str, List[Any]]:
+    """The columns of checked lines of ``reader``'s shape (``values``: one tuple per field of the
+    shape): ``_ShapeReader.line``'s values, each worked out for the whole column (``map``, ``zip``,
+    look-ups by key tuples), per line only where a value needs it."""
+    count = len(objects)
+    absent = [(default,) * count for default in reader.defaults]  # what the shape lacks: one value throughout
+    table = list(values) + absent
+    (item_ids, model_names, runs, datasets, subsets, hops, answers, reference_fields, baseline_predictions,
+     baseline_cue_predictions, predictions, errors, raws, letter_logprobs, finish_reasons, rewrite_unchanged,
+     audio_warnings) = [table[position] for position in reader.line_positions]
+    setting_columns = [table[position] for position in reader.setting_positions]
+    if not all(model_names):
+        raise _Irregular("a line without a model")
+    place_keys = list(zip(item_ids, datasets, subsets, hops))
+    places = list(map(memo.places.get, place_keys))
+    if None in places:
+        known = memo.places
+        for position, key in enumerate(place_keys):
+            if places[position] is None:
+                places[position] = known.get(key) or memo.place(*key, manifest, f"{prefix}{numbers[position]}")
+    item_ids, datasets, subsets, hops, clusters = map(list, zip(*places))
+    del place_keys, places
+    if not all(answers):
+        answers = [answer or (manifest[item_id].answer if item_id in manifest else "")
+                   for answer, item_id in zip(answers, item_ids)]
+    # the setting of each line: one _Group per distinct (setting values, parameters), as _Memo.group keeps them
+    varying = [key for key in map(_setting_key_column, setting_columns) if key is not None]
+    setting_keys: Sequence[Any] = varying[0] if len(varying) == 1 else list(zip(*varying)) if varying else (0,) * count
+    first_of = dict(zip(setting_keys, range(count)))
+    if len(memo.groups) + len(first_of) >= SETTINGS_KEPT:
+        raise _Irregular("more settings than a load call keeps")
+    group_of = {key: memo.group(reader, tuple(column[position] for column in setting_columns), index)
+                for key, position in first_of.items()}
+    distinct_groups = list(group_of.values())
+    derived = {key: (group.setting.model, group.setting.condition, group.setting.variant, group.setting.x,
+                     group.params, group.setting.answer_mode, group.setting.protocol, group.legacy_kind)
+               for key, group in group_of.items()}
+    if len(group_of) == 1:
+        groups = [distinct_groups[0]] * count
+        models, conditions, variants, xs, params, answer_modes, protocols, legacy_kinds = (
+            [value] * count for value in derived[setting_keys[0]])
+    else:
+        groups = list(map(group_of.__getitem__, setting_keys))
+        models, conditions, variants, xs, params, answer_modes, protocols, legacy_kinds = map(
+            list, zip(*map(derived.__getitem__, setting_keys)))
+    del setting_keys
+    references, kinds = _reference_columns(reference_fields, baseline_predictions, baseline_cue_predictions,
+                                           legacy_kinds)
+    if any(group.setting.spec.variant_suffix is not None for group in distinct_groups):
+        shape = reader.shape
+        variants = [variant if group.setting.spec.variant_suffix is None else
+                    _shared(variant + group.setting.spec.variant_suffix(RecordView(obj, shape, group.params)))
+                    for variant, group, obj in zip(variants, groups, objects)]
+    if any(group.setting.spec.rewritten for group in distinct_groups):
+        excluded = ["rewrite_unchanged" if group.setting.spec.rewritten and unchanged is True else None
+                    for group, unchanged in zip(groups, rewrite_unchanged)]
+    else:
+        excluded = [None] * count
+    if any(audio_warnings is column for column in absent):
+        cuts: List[Optional[bool]] = [None] * count
+    else:
+        cuts = [audio_cut(warnings) if warnings else False for warnings in audio_warnings]
+    ties = [letter_tie(logprobs) if logprobs else None for logprobs in letter_logprobs] if any(letter_logprobs) \
+        else [None] * count
+    return dict(zip(_LINE_ORDER, (
+        models, subsets, hops, item_ids, list(runs), conditions, variants, xs, _interned(answers),
+        _interned(predictions), references, [True] * count, list(errors),
+        list(map(prefix.__add__, map(str, numbers))), params,
+        _result_column(reader.shape, values, objects, groups, distinct_groups, memo), list(raws), [None] * count,
+        [False] * count, datasets, cuts, kinds, [None] * count, excluded, _interned(finish_reasons), clusters, ties,
+        answer_modes, protocols)))
+
+
+_NONE_TYPE = type(None)
+#: Value types that equal no value of another type (a JSON value: ``True == 1 == 1.0``, ``0.0 == -0.0``).
+_TYPES_EQUAL_ALONE = frozenset({str, _NONE_TYPE})
+
+
+def _setting_key_column(column: Sequence[Any]) -> Optional[Sequence[Any]]:
+    """A setting value per line as a key that tells apart what ``_Memo.group`` keeps apart, None
+    where the column holds one value throughout: the values themselves where equal values are of
+    one type (strings and None, else integers or booleans alone), their reprs for floats with a
+    zero among them (``0.0`` and ``-0.0``); ``_Irregular`` for NaN (never equal to itself), values
+    of mixed types, lists and objects."""
+    distinct = set(column)  # a list or object value: TypeError, read line by line
+    if not _TYPES_EQUAL_ALONE.issuperset(map(type, distinct)):  # equal values may differ in type
+        types = set(map(type, column))
+        types.discard(_NONE_TYPE)
+        if types == {float}:
+            if any(value != value for value in distinct):
+                raise _Irregular("a NaN setting value")
+            if 0.0 in distinct:
+                return list(map(repr, column))
+        elif types not in ({int}, {bool}):
+            raise _Irregular(f"a setting value of the types {sorted(kind.__name__ for kind in types)}")
+    return None if len(distinct) == 1 else column
+
+
+def _interned(values: Sequence[Any]) -> List[Any]:
+    """Each value, a string as its interned object (one object per equal string, as ``json.loads``
+    gives letters; orjson makes a new string per value)."""
+    distinct = set(values)  # a list or object value: TypeError, read line by line
+    if _TYPES_EQUAL_ALONE.issuperset(map(type, distinct)):  # an equal value is of the same type
+        if len(distinct) == 1 and None in distinct:
+            return list(values)
+        table = {value: value if value is None else intern(value) for value in distinct}
+        return list(map(table.__getitem__, values))
+    return [intern(value) if type(value) is str else value for value in values]
+
+
+def _reference_columns(reference_fields: Sequence[Any], baseline_predictions: Sequence[Any],
+                       baseline_cue_predictions: Sequence[Any],
+                       legacy_kinds: Sequence[str]) -> Tuple[List[Any], List[str]]:
+    """(reference, reference kind) of each line, as ``_ShapeReader.line`` reads them."""
+    named = set(reference_fields)
+    if any(name and name not in REFERENCE_FIELDS for name in named):
+        raise _Irregular("an unknown reference_field")
+    count = len(reference_fields)
+    if named == {"baseline_cue_prediction"}:
+        references, kinds = baseline_cue_predictions, ["readout"] * count
+    elif named == {"baseline_prediction"}:
+        references, kinds = baseline_predictions, ["parsed"] * count
+    else:
+        references = [cue if name == "baseline_cue_prediction" else parsed
+                      for name, parsed, cue in zip(reference_fields, baseline_predictions, baseline_cue_predictions)]
+        kinds = [("readout" if name == "baseline_cue_prediction" else "parsed") if name else legacy
+                 for name, legacy in zip(reference_fields, legacy_kinds)]
+    return _interned(references), kinds
+
+
+def _result_column(shape: InterventionShape, values: List[Tuple], objects: List[Dict[str, Any]], groups: List[_Group],
+                   distinct_groups: List[_Group], memo: _Memo) -> List[Mapping[str, Any]]:
+    """Each line's ``result``, as ``_ShapeReader.line`` makes it: one shared mapping per distinct
+    results (``_Memo.shared_result``), a dict of its own where the group's spec adds results later."""
+    count = len(objects)
+    kinds = {(group.result_names, group.shared_results) for group in distinct_groups}
+    if len(kinds) == 1:
+        ((names, shared),) = kinds
+        if not names:
+            if shared:
+                return [NO_RESULTS] * count
+            return [{} for _ in range(count)]
+        rows = list(zip(*(values[shape.names.index(name)] for name in names)))
+        if not shared:
+            return [dict(zip(names, row)) for row in rows]
+        if all(_SHARED_RESULT_TYPES.issuperset(map(type, values[shape.names.index(name)])) for name in names):
+            distinct = dict.fromkeys(rows)  # equal rows of these types are of one type, value by value
+            if len(memo.results) + len(distinct) < SETTINGS_KEPT:
+                shared_of = {row: memo.shared_result(names, row) for row in distinct}
+                return list(map(shared_of.__getitem__, rows))
+    return [(memo.shared_result(group.result_names, group.result_values(obj)) if group.result_names else NO_RESULTS)
+            if group.shared_results else {name: obj[name] for name in group.result_names}
+            for group, obj in zip(groups, objects)]
+
+
 def params_key(params: Dict[str, Any]) -> str:
     """A line's parameters as sorted JSON: the key of its condition's setting and per_item.csv's column.
     Written once per distinct set of (name, type, value) and kept, up to ``PARAMS_KEPT`` of them (a
@@ -624,6 +918,71 @@ def join(lines: List[Line]) -> None:
                 line.lanham_reference, line.lanham_fallback = line.reference, True
 
 
+
+def _check_duplicate_columns(columns: Dict[str, List[Any]]) -> None:
+    """``_check_duplicates`` of the lines ``columns`` hold (the same key per line, the same first
+    duplicate named)."""
+    params = columns["params"]
+    params_ids = list(map(id, params))  # every dict is held by the column: its id names it meanwhile
+    key_of = {identity: params_key(value) for identity, value in zip(params_ids, params)}
+    keys = list(zip(columns["dataset"], columns["model"], columns["condition"], map(key_of.__getitem__, params_ids),
+                    columns["id"], columns["run"]))
+    if len(set(keys)) == len(keys):
+        return
+    first: Dict[Tuple, int] = {}
+    for position, key in enumerate(keys):
+        if key in first:
+            dataset, model, condition, _, item_id, run = key
+            raise ReportError(f"{columns['source'][position]}: duplicate of {columns['source'][first[key]]} "
+                              f"(model {model}, {condition}, id {item_id}, run {run})")
+        first[key] = position
+
+
+def _join_columns(columns: Dict[str, List[Any]]) -> None:
+    """``join`` of the lines ``columns`` hold, filling in their ``reference``, ``paired``,
+    ``reference_kind``, ``lanham_reference`` and ``lanham_fallback`` columns in place."""
+    conditions, errors, predictions = columns["condition"], columns["error"], columns["prediction"]
+    references, paired, kinds = columns["reference"], columns["paired"], columns["reference_kind"]
+    lanham_references, lanham_fallbacks = columns["lanham_reference"], columns["lanham_fallback"]
+    cue_predictions, params, answer_modes = columns["cue_prediction"], columns["params"], columns["answer_mode"]
+    protocols = columns["protocol"]
+    keys = list(zip(columns["dataset"], columns["model"], columns["id"], columns["run"]))
+    cot = {keys[position]: position for position, (condition, error) in enumerate(zip(conditions, errors))
+           if condition == "baseline_cot" and error is None}
+    index = spec_index()
+    full_conditions, aoc_steps = index.flagged("aoc_reference"), index.aoc_steps()
+    full = {keys[position] + (params[position].get("cot_source"), answer_modes[position]): position
+            for position, (condition, error) in enumerate(zip(conditions, errors))
+            if condition in full_conditions and error is None}
+    for position, (condition, kind) in enumerate(zip(conditions, kinds)):
+        if condition != "baseline_direct" and kind != "legacy" and condition not in aoc_steps:
+            continue
+        key = keys[position]
+        if condition == "baseline_direct" and key in cot:
+            references[position], paired[position], kinds[position] = predictions[cot[key]], True, "parsed"
+        if kinds[position] == "legacy" and key in cot and cue_predictions[cot[key]] is not None:
+            references[position], kinds[position] = cue_predictions[cot[key]], "readout"
+        if condition in aoc_steps:
+            key = key + (params[position].get("cot_source"), answer_modes[position])
+            if protocols[position] == PAPER:
+                lanham_references[position] = references[position]
+            elif key in full and predictions[full[key]] is not None:
+                lanham_references[position] = predictions[full[key]]
+            else:
+                lanham_references[position], lanham_fallbacks[position] = references[position], True
+
+
+def _exclude_cut_columns(columns: Dict[str, List[Any]]) -> None:
+    """``exclude_cut_cots`` of the lines ``columns`` hold, on their ``excluded`` column."""
+    conditions, reasons, excluded = columns["condition"], columns["finish_reason"], columns["excluded"]
+    keys = list(zip(columns["dataset"], columns["model"], columns["id"], columns["run"]))
+    cut = {key for key, condition, reason in zip(keys, conditions, reasons)
+           if condition == "baseline_cot" and reason == "length"}
+    for position, (key, condition, reason, exclusion) in enumerate(zip(keys, conditions, reasons, excluded)):
+        if exclusion is None and (reason == "length" or (condition != "baseline_direct" and key in cut)):
+            excluded[position] = CUT_BY_LENGTH
+
+
 @contextlib.contextmanager
 def cycle_collection_paused() -> Iterator[None]:
     """Pause Python's cyclic garbage collector (reference counting still frees everything) while
@@ -649,15 +1008,19 @@ def load_outputs(root: Path, manifest_dir: Optional[Path] = None, exclude: Optio
         raise ReportError(f"{root}: no baseline_*.jsonl, conditioned_*.jsonl or interventions/*.jsonl files")
     memo = _Memo()
     _PARAMS_BY_OBJECT.clear()  # those of an earlier load
-    lines = [line for path in files for line in load_file(path, manifest, memo)]
-    _check_duplicates(lines)
-    join(lines)
+    per_file = [load_file_columns(path, manifest, memo) for path in files]
+    columns = {name: list(chain.from_iterable(file_columns[name] for file_columns in per_file)) for name in _LINE_ORDER}
+    del per_file
+    # duplicates, joins and exclusions on the columns, then the Lines from them: the two hold the same values
+    _check_duplicate_columns(columns)
+    _join_columns(columns)
     if exclude_cut:
-        exclude_cut_cots(lines)
-    for spec in spec_index().specs:  # a family's own cross-line results (after exclusions)
-        if spec.cross_reference is not None:
+        _exclude_cut_columns(columns)
+    lines = list(map(Line, *(columns[name] for name in _LINE_ORDER)))
+    for spec in spec_index().specs:  # a family's own cross-line results (after exclusions): in the result
+        if spec.cross_reference is not None:  # dicts, which the lines and the result column share
             spec.cross_reference(lines)
-    return Dataset(lines, files, manifest)
+    return Dataset(lines, files, manifest, columns)
 
 
 CUT_BY_LENGTH = "cut_by_length"
