@@ -563,45 +563,50 @@ class _Irregular(Exception):
     """A file the columnar reader leaves to ``load_file`` (line by line); the message says why."""
 
 
-def load_file_columns(path: Path, manifest: Dict[str, ManifestItem], memo: Optional[_Memo] = None) -> Dict[str, List[Any]]:
+def load_file_columns(path: Path, manifest: Dict[str, ManifestItem], memo: Optional[_Memo] = None,
+                      into: Optional[Dict[str, List[Any]]] = None) -> Dict[str, List[Any]]:
     """The Lines of one output file as columns: every ``Line`` field by name (``_LINE_ORDER``), one
     list each, in file order, holding exactly the values of ``load_file``'s Lines (the same shared
-    objects: interned strings, one parameters dict per setting, shared result mappings). The file
-    is parsed ``LOAD_BATCH`` lines at a time (``iter_jsonl_batches``), and the conditioned /
-    intervention lines of a batch are read one shape at a time, field by field (``_shape_columns``).
-    A file holding anything this reader leaves to ``load_file`` (any error, an older schema
-    version, a setting value of mixed types or NaN, a line that is not a JSON object, ...) is read
-    by ``load_file``, which also raises a bad file's first error as it always has."""
+    objects: interned strings, one parameters dict per setting, shared result mappings); appended
+    to the lists of ``into`` when given (and ``into`` returned). The file is parsed ``LOAD_BATCH``
+    lines at a time (``iter_jsonl_batches``), and the conditioned / intervention lines of a batch
+    are read one shape at a time, field by field (``_shape_columns``). A file holding anything this
+    reader leaves to ``load_file`` (any error, an older schema version, a setting value of mixed
+    types or NaN, a line that is not a JSON object, ...) is read by ``load_file``, which also raises
+    a bad file's first error as it always has."""
     memo = _Memo() if memo is None else memo
-    batches: List[Dict[str, List[Any]]] = []
+    columns = {name: [] for name in _LINE_ORDER} if into is None else into
+    targets = [columns[name] for name in _LINE_ORDER]
+    start = len(targets[0])
+    index = spec_index()
     try:
         for objects, numbers in iter_jsonl_batches(path, LOAD_BATCH):
-            batches.append(_file_columns(path, objects, numbers, manifest, memo))
+            for target, values in zip(targets, _file_columns(path, objects, numbers, manifest, memo, index)):
+                target.extend(values)
     except (_Irregular, UserError, TypeError) as exc:  # TypeError: an unhashable value where a key is built
         log.debug("%s: read line by line (%s: %s)", path, type(exc).__name__, exc)
-        return dict(zip(_LINE_ORDER, line_columns(load_file(path, manifest, memo), _LINE_ORDER)))
-    if len(batches) == 1:
-        return batches[0]
-    return {name: list(chain.from_iterable(batch[name] for batch in batches)) for name in _LINE_ORDER}
+        for target, values in zip(targets, line_columns(load_file(path, manifest, memo), _LINE_ORDER)):
+            del target[start:]
+            target.extend(values)
+    return columns
 
 
 #: Lines parsed and read at a time by ``load_file_columns``: a batch's objects stay in the processor's
 #: cache while its fields are read column by column (a whole file's would not, and each pass over a
 #: column would then wait on memory line by line).
-LOAD_BATCH = 512
+LOAD_BATCH = 128
 
 
 def _file_columns(path: Path, objects: List[Any], numbers: Sequence[int], manifest: Dict[str, ManifestItem],
-                  memo: _Memo) -> Dict[str, List[Any]]:
-    """``load_file_columns`` of a batch of a file's parsed lines (``numbers``: their line numbers);
-    raises ``_Irregular`` (or the error a line raises) where the file is to be read line by line."""
+                  memo: _Memo, index: SpecIndex) -> List[Sequence[Any]]:
+    """The columns (in ``_LINE_ORDER``) of a batch of a file's parsed lines (``numbers``: their line
+    numbers); raises ``_Irregular`` (or the error a line raises) where the file is to be read line by line."""
     count = len(objects)
     if not count:
-        return {name: [] for name in _LINE_ORDER}
+        return [() for _ in _LINE_ORDER]
     if type(objects[0]) is not dict or list(map(type, objects)).count(dict) != count:
         raise _Irregular("a line that is not a JSON object")
     prefix = f"{path}:"
-    index = spec_index()
     keys = list(map(tuple, objects))  # each line's field names: lines of one shape share them
     by_names: Dict[Tuple[str, ...], Sequence[int]] = {}
     if keys.count(keys[0]) == count:  # equal tuples of the same key objects: no hashing
@@ -611,7 +616,7 @@ def _file_columns(path: Path, objects: List[Any], numbers: Sequence[int], manife
             by_names.setdefault(key, []).append(position)
     del keys
     single = len(by_names) == 1
-    parts: List[Tuple[Sequence[int], Dict[str, List[Any]]]] = []  # (each line's position in the batch, columns)
+    parts: List[Tuple[Sequence[int], List[Sequence[Any]]]] = []  # (each line's position in the batch, columns)
     for names, positions in by_names.items():
         part = objects if single else list(map(objects.__getitem__, positions))
         part_numbers = numbers if single else list(map(numbers.__getitem__, positions))
@@ -628,23 +633,23 @@ def _file_columns(path: Path, objects: List[Any], numbers: Sequence[int], manife
                 runs = baseline_lines(BaselineRecord.from_json(obj, where), manifest, where, memo)
                 lines.extend(runs)
                 line_positions.extend([position] * len(runs))
-            parts.append((line_positions, dict(zip(_LINE_ORDER, line_columns(lines, _LINE_ORDER)))))
+            parts.append((line_positions, line_columns(lines, _LINE_ORDER)))
         else:
             raise _Irregular("a line that is neither a baseline nor a conditioned record")
     if len(parts) == 1:
         return parts[0][1]
     order_keys = list(chain.from_iterable(part_positions for part_positions, _ in parts))
     order = sorted(range(len(order_keys)), key=order_keys.__getitem__)  # stable: a record's runs stay in order
-    merged: Dict[str, List[Any]] = {}
-    for name in _LINE_ORDER:
-        joined = list(chain.from_iterable(columns[name] for _, columns in parts))
-        merged[name] = list(map(joined.__getitem__, order))
+    merged = []
+    for position in range(len(_LINE_ORDER)):
+        joined = list(chain.from_iterable(columns[position] for _, columns in parts))
+        merged.append(list(map(joined.__getitem__, order)))
     return merged
 
 
 def _intervention_columns(names: Tuple[str, ...], objects: List[Dict[str, Any]], numbers: Sequence[int], prefix: str,
                           manifest: Dict[str, ManifestItem], memo: _Memo,
-                          index: SpecIndex) -> List[Tuple[Sequence[int], Dict[str, List[Any]]]]:
+                          index: SpecIndex) -> List[Tuple[Sequence[int], List[Sequence[Any]]]]:
     """(positions among ``objects``, columns) of conditioned / intervention lines with the field
     names ``names``, one part per ``param_names`` among them: each line checked as
     ``records.intervention_shape`` checks a current-version line of a known shape (the shape itself
@@ -690,8 +695,8 @@ def _intervention_columns(names: Tuple[str, ...], objects: List[Dict[str, Any]],
 
 def _shape_columns(reader: _ShapeReader, objects: List[Dict[str, Any]], values: List[Tuple], numbers: Sequence[int],
                    prefix: str, manifest: Dict[str, ManifestItem], memo: _Memo,
-                   index: SpecIndex) -> Dict[str, List[Any]]:
-    """The columns of checked lines of ``reader``'s shape (``values``: one tuple per field of the
+                   index: SpecIndex) -> List[Sequence[Any]]:
+    """The columns (in ``_LINE_ORDER``) of checked lines of ``reader``'s shape (``values``: one tuple per field of the
     shape): ``_ShapeReader.line``'s values, each worked out for the whole column (``map``, ``zip``,
     look-ups by key tuples), per line only where a value needs it."""
     count = len(objects)
@@ -754,13 +759,11 @@ def _shape_columns(reader: _ShapeReader, objects: List[Dict[str, Any]], values: 
         cuts = [audio_cut(warnings) if warnings else False for warnings in audio_warnings]
     ties = [letter_tie(logprobs) if logprobs else None for logprobs in letter_logprobs] if any(letter_logprobs) \
         else [None] * count
-    return dict(zip(_LINE_ORDER, (
-        models, subsets, hops, item_ids, list(runs), conditions, variants, xs, _interned(answers),
-        _interned(predictions), references, [True] * count, list(errors),
-        list(map(prefix.__add__, map(str, numbers))), params,
-        _result_column(reader.shape, values, objects, groups, distinct_groups, memo), list(raws), [None] * count,
-        [False] * count, datasets, cuts, kinds, [None] * count, excluded, _interned(finish_reasons), clusters, ties,
-        answer_modes, protocols)))
+    return [models, subsets, hops, item_ids, runs, conditions, variants, xs, _interned(answers),
+            _interned(predictions), references, (True,) * count, errors, list(map(prefix.__add__, map(str, numbers))),
+            params, _result_column(reader.shape, values, objects, groups, distinct_groups, memo), raws,
+            (None,) * count, (False,) * count, datasets, cuts, kinds, (None,) * count, excluded,
+            _interned(finish_reasons), clusters, ties, answer_modes, protocols]
 
 
 _NONE_TYPE = type(None)
@@ -1008,9 +1011,9 @@ def load_outputs(root: Path, manifest_dir: Optional[Path] = None, exclude: Optio
         raise ReportError(f"{root}: no baseline_*.jsonl, conditioned_*.jsonl or interventions/*.jsonl files")
     memo = _Memo()
     _PARAMS_BY_OBJECT.clear()  # those of an earlier load
-    per_file = [load_file_columns(path, manifest, memo) for path in files]
-    columns = {name: list(chain.from_iterable(file_columns[name] for file_columns in per_file)) for name in _LINE_ORDER}
-    del per_file
+    columns: Dict[str, List[Any]] = {name: [] for name in _LINE_ORDER}
+    for path in files:
+        load_file_columns(path, manifest, memo, columns)
     # duplicates, joins and exclusions on the columns, then the Lines from them: the two hold the same values
     _check_duplicate_columns(columns)
     _join_columns(columns)
