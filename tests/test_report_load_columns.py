@@ -237,3 +237,54 @@ def test_settings_that_print_apart_stay_apart_in_columns(tmp_path, monkeypatch):
         if case == "floats":
             assert [repr(params["fraction"]) for params in got["params"]] == ["0.0", "-0.0", "0.5", "0.0", "-0.0"]
             assert len({id(params) for params in got["params"]}) == 3
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(files=_files(), exclude_cut=st.booleans())
+def test_generated_outputs_load_as_line_by_line(tmp_path_factory, files, exclude_cut):
+    """load_outputs (duplicates, joins and exclusions on the columns, then the Lines) gives the Lines
+    of loading line by line, or the same first error, for generated outputs: direct runs joined to
+    CoT runs, legacy references, AOC steps with and without their `full` line, the paper protocol,
+    cut CoTs, duplicates."""
+    root = tmp_path_factory.mktemp("outputs")
+    for number, lines in enumerate(files):
+        path = root / f"m{number}" / "interventions" / "x.jsonl"
+        path.parent.mkdir(parents=True)
+        path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    try:
+        expected = line_columns(_load_line_by_line(root, root / "none", exclude_cut), FIELDS)
+    except Exception as exc:
+        with pytest.raises(type(exc)) as got:
+            load.load_outputs(root, root / "none", exclude_cut=exclude_cut)
+        assert str(got.value) == str(exc)
+    else:
+        dataset = load.load_outputs(root, root / "none", exclude_cut=exclude_cut)
+        assert_same_columns(dataset.columns, dict(zip(FIELDS, expected)))
+
+
+def test_joins_on_columns_fill_in_what_join_fills_in(tmp_path):
+    """A direct run takes its CoT run's letter, an old letter read-out line (no reference field) the
+    baseline's read-out, an AOC step its `full` line's letter (the baseline's letter under the
+    paper protocol), as join() on Lines gives them."""
+    item = "sakura/animal/single/c0"
+    baselines = [{**_BASELINE, "id": item, "prompt_mode": mode} for mode in ("cot", "direct")]
+    step = {"schema_version": 1, "id": item, "model": "m1", "run": 0, "answer_mode": "logits", "answer": "A",
+            "baseline_prediction": "B", "prediction": "C", "k": 1, "n": 4, "fraction": 0.25,
+            "param_names": ["fraction", "k", "n"]}
+    lines = baselines + [
+        {**step, "condition": "full", "reference_field": "baseline_prediction", "param_names": [], "k": None},
+        {**step, "condition": "early_answering"}, {**step, "condition": "early_answering", "run": 1},
+        {**step, "condition": "early_answering", "protocol": "paper", "fraction": 0.5},
+        {**step, "condition": "adding_mistakes", "reference_field": "baseline_cue_prediction"},
+        {**step, "condition": "mask", "mode": "fixed_cot", "mask_ratio": 0.5, "param_names": ["mask_ratio", "mode"]}]
+    path = tmp_path / "output" / "m1" / "interventions" / "x_sakura.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    expected = line_columns(_load_line_by_line(tmp_path / "output", tmp_path / "none", False), FIELDS)
+    dataset = load.load_outputs(tmp_path / "output", tmp_path / "none")
+    assert_same_columns(dataset.columns, dict(zip(FIELDS, expected)))
+    kinds = dict(zip(zip(dataset.columns["condition"], dataset.columns["run"], dataset.columns["protocol"]),
+                     dataset.columns["reference_kind"]))
+    assert kinds[("early_answering", 0, "ours")] == kinds[("mask", 0, "ours")] == "readout"
+    assert kinds[("early_answering", 1, "ours")] == "legacy"
+    assert any(dataset.columns["lanham_fallback"]) and "parsed" in dataset.columns["reference_kind"]

@@ -12,7 +12,7 @@ import sys
 from sys import intern
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from itertools import chain
+from itertools import chain, compress
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
@@ -927,13 +927,15 @@ def _check_duplicate_columns(columns: Dict[str, List[Any]]) -> None:
     duplicate named)."""
     params = columns["params"]
     params_ids = list(map(id, params))  # every dict is held by the column: its id names it meanwhile
-    key_of = {identity: params_key(value) for identity, value in zip(params_ids, params)}
-    keys = list(zip(columns["dataset"], columns["model"], columns["condition"], map(key_of.__getitem__, params_ids),
-                    columns["id"], columns["run"]))
-    if len(set(keys)) == len(keys):
+    key_of = {identity: params_key(value) for identity, value in dict(zip(params_ids, params)).items()}
+    def keys() -> Iterator[Tuple]:
+        return zip(columns["dataset"], columns["model"], columns["condition"], map(key_of.__getitem__, params_ids),
+                   columns["id"], columns["run"])
+
+    if len(set(keys())) == len(params_ids):
         return
     first: Dict[Tuple, int] = {}
-    for position, key in enumerate(keys):
+    for position, key in enumerate(keys()):
         if key in first:
             dataset, model, condition, _, item_id, run = key
             raise ReportError(f"{columns['source'][position]}: duplicate of {columns['source'][first[key]]} "
@@ -943,34 +945,42 @@ def _check_duplicate_columns(columns: Dict[str, List[Any]]) -> None:
 
 def _join_columns(columns: Dict[str, List[Any]]) -> None:
     """``join`` of the lines ``columns`` hold, filling in their ``reference``, ``paired``,
-    ``reference_kind``, ``lanham_reference`` and ``lanham_fallback`` columns in place."""
+    ``reference_kind``, ``lanham_reference`` and ``lanham_fallback`` columns in place. Only the
+    lines a join can touch are visited (found by C-level passes over the condition column)."""
     conditions, errors, predictions = columns["condition"], columns["error"], columns["prediction"]
     references, paired, kinds = columns["reference"], columns["paired"], columns["reference_kind"]
     lanham_references, lanham_fallbacks = columns["lanham_reference"], columns["lanham_fallback"]
     cue_predictions, params, answer_modes = columns["cue_prediction"], columns["params"], columns["answer_mode"]
-    protocols = columns["protocol"]
-    keys = list(zip(columns["dataset"], columns["model"], columns["id"], columns["run"]))
-    cot = {keys[position]: position for position, (condition, error) in enumerate(zip(conditions, errors))
-           if condition == "baseline_cot" and error is None}
+    protocols, datasets, models, item_ids, runs = (columns["protocol"], columns["dataset"], columns["model"],
+                                                   columns["id"], columns["run"])
     index = spec_index()
     full_conditions, aoc_steps = index.flagged("aoc_reference"), index.aoc_steps()
-    full = {keys[position] + (params[position].get("cot_source"), answer_modes[position]): position
-            for position, (condition, error) in enumerate(zip(conditions, errors))
-            if condition in full_conditions and error is None}
-    for position, (condition, kind) in enumerate(zip(conditions, kinds)):
-        if condition != "baseline_direct" and kind != "legacy" and condition not in aoc_steps:
-            continue
-        key = keys[position]
-        if condition == "baseline_direct" and key in cot:
-            references[position], paired[position], kinds[position] = predictions[cot[key]], True, "parsed"
-        if kinds[position] == "legacy" and key in cot and cue_predictions[cot[key]] is not None:
-            references[position], kinds[position] = cue_predictions[cot[key]], "readout"
+
+    def where(wanted: Callable[[Any], bool]) -> List[int]:
+        """The positions of the lines whose condition is ``wanted``."""
+        return list(compress(range(len(conditions)), map(wanted, conditions)))
+
+    def key(position: int) -> Tuple:
+        return datasets[position], models[position], item_ids[position], runs[position]
+
+    cot = {key(position): position for position in where("baseline_cot".__eq__) if errors[position] is None}
+    full = {key(position) + (params[position].get("cot_source"), answer_modes[position]): position
+            for position in where(full_conditions.__contains__) if errors[position] is None}
+    legacy = compress(range(len(kinds)), map("legacy".__eq__, kinds))
+    touched = sorted(set(where(frozenset({"baseline_direct", *aoc_steps}).__contains__)).union(legacy))
+    for position in touched:  # in line order, as join() visits them
+        condition = conditions[position]
+        line_key = key(position)
+        if condition == "baseline_direct" and line_key in cot:
+            references[position], paired[position], kinds[position] = predictions[cot[line_key]], True, "parsed"
+        if kinds[position] == "legacy" and line_key in cot and cue_predictions[cot[line_key]] is not None:
+            references[position], kinds[position] = cue_predictions[cot[line_key]], "readout"
         if condition in aoc_steps:
-            key = key + (params[position].get("cot_source"), answer_modes[position])
+            full_key = line_key + (params[position].get("cot_source"), answer_modes[position])
             if protocols[position] == PAPER:
                 lanham_references[position] = references[position]
-            elif key in full and predictions[full[key]] is not None:
-                lanham_references[position] = predictions[full[key]]
+            elif full_key in full and predictions[full[full_key]] is not None:
+                lanham_references[position] = predictions[full[full_key]]
             else:
                 lanham_references[position], lanham_fallbacks[position] = references[position], True
 
