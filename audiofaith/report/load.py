@@ -1012,7 +1012,10 @@ def cycle_collection_paused() -> Iterator[None]:
 
 def load_outputs(root: Path, manifest_dir: Optional[Path] = None, exclude: Optional[Path] = None,
                  exclude_cut: bool = False) -> Dataset:
-    """Read and join every output file under ``root``."""
+    """Read and join every output file under ``root``: its Lines, and the same values as columns
+    (``Dataset.columns``: every Line field by name, index-aligned with the Lines, read by
+    ``load_file_columns``; duplicates, joins and exclusions are worked out on the columns before
+    the Lines are built from them, so the two agree)."""
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such output folder")
     manifest = load_manifests(manifest_dir) if manifest_dir is not None else {}
