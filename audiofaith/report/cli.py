@@ -24,7 +24,7 @@ from audiofaith.report.plots import plotting_with
 from audiofaith.report.render import render_html, render_markdown
 from audiofaith.report.sections import build_blocks
 from audiofaith.report.stats import AocRow, Settings, aoc_rows, summarize, summary_columns
-from audiofaith.report.tables import PER_ITEM_COLUMNS, per_item_columns, write_columns, write_csv
+from audiofaith.report.tables import write_csv, write_per_item
 
 log = logging.getLogger("audiofaith.report")
 
@@ -57,7 +57,7 @@ def write_report(root: Path, out: Path, manifest_dir: Optional[Path], settings: 
             with plotting_with(worker) if worker is not None else contextlib.nullcontext():
                 blocks = build_blocks(dataset, rows, aocs, plot_dir, settings, judge_note, export_note)
             write_csv(out / "summary.csv", summary_columns(), rows)
-            write_columns(out / "per_item.csv", PER_ITEM_COLUMNS, per_item_columns(dataset.lines))
+            write_per_item(out / "per_item.csv", dataset)
             write_csv(out / "noise_floor.csv", NOISE_FLOOR_COLUMNS, noise_floor_rows(rows))
             # only defined AOCs: a curve without one is named in report.md with the reason
             write_csv(out / "aoc.csv", list(AocRow.__dataclass_fields__),
