@@ -99,3 +99,107 @@ def test_per_item_csv_values_that_print_apart_are_written_cell_by_cell(tmp_path,
 def test_per_item_columns_read_a_datasets_columns(loaded):
     """per_item_columns takes a dataset and reads its columns (its lines are not visited)."""
     assert tables.per_item_columns(_with_columns(loaded)) == tables.per_item_columns(loaded)
+
+
+
+
+@pytest.mark.parametrize("section", ["rewrites", "finish_reasons", "readout_ties"])
+def test_the_sections_count_a_datasets_columns(loaded, section):
+    """The rewrites, cut-CoT and read-out tie sections count the dataset's columns: the same blocks
+    as from its lines, without visiting a line."""
+    from audiofaith.report import sections
+
+    build = {"rewrites": sections.section_rewrites, "readout_ties": sections.section_readout_ties,
+             "finish_reasons": lambda dataset: sections.section_finish_reasons(dataset, report.Settings())}[section]
+    from_lines = build(rows.Dataset(list(loaded), [], {}))
+    assert any(isinstance(block, report.Table) for block in from_lines)
+    assert build(_with_columns(loaded)) == from_lines
+
+
+def test_a_benchmarks_own_dataset_carries_its_columns(loaded):
+    """benchmark_dataset: the lines of one benchmark with their columns (each selected when read);
+    the dataset itself when every line is of that benchmark."""
+    from audiofaith.report.sections import benchmark_dataset
+
+    whole = _with_columns(loaded, unread=False)
+    assert benchmark_dataset(whole, "sakura") is whole
+    lines = [dataclasses.replace(line, dataset="mmau") if index % 3 == 0 else line for index, line in enumerate(loaded)]
+    mixed = _with_columns(lines, unread=False)
+    for name in ("mmau", "sakura"):
+        own = benchmark_dataset(mixed, name)
+        assert own.lines == [line for line in lines if line.dataset == name]
+        assert own.files is mixed.files and own.manifest is mixed.manifest
+        assert rows.dataset_columns(own, FIELDS) == rows.line_columns(own.lines, FIELDS)
+    assert benchmark_dataset(rows.Dataset(lines, [], {}), "mmau").columns is None
+
+
+def test_audio_cuts_are_counted_per_benchmark_and_model(loaded):
+    """cut_rows from the lines and from the dataset's columns: baseline items whose audio was cut
+    (an item is cut when any of its runs is), answered conditioned / intervention lines with a cut,
+    and those that recorded none."""
+    import math
+
+    from audiofaith.benchmarks.reporting import cut_rows
+    from audiofaith.report.export import dataset_cut_rows
+
+    template = loaded[0]
+
+    def line(dataset, model, condition, item, cut, error=None):
+        return dataclasses.replace(template, dataset=dataset, model=model, condition=condition, id=item,
+                                   audio_cut=cut, error=error)
+
+    lines = [line("sakura", "m1", "baseline_cot", "a", True), line("sakura", "m1", "baseline_direct", "a", False),
+             line("sakura", "m1", "baseline_cot", "b", None), line("sakura", "m1", "baseline_cot", "c", False),
+             line("sakura", "m1", "full", "a", None), line("sakura", "m1", "mask", "a", True),
+             line("sakura", "m1", "mask", "c", False), line("sakura", "m1", "mask", "b", True, error="failed"),
+             line("mmau", "m2", "swap", "d", True)]
+    expected = [{"dataset": "mmau", "model": "m2", "items": 0, "items_cut": 0, "share_cut": math.nan, "lines": 1,
+                 "lines_cut": 1, "lines_unrecorded": 0},
+                {"dataset": "sakura", "model": "m1", "items": 2, "items_cut": 1, "share_cut": 0.5, "lines": 3,
+                 "lines_cut": 1, "lines_unrecorded": 1}]
+    for found in (cut_rows(lines), dataset_cut_rows(_with_columns(lines))):
+        assert [{**row, "share_cut": None} for row in found] == [{**row, "share_cut": None} for row in expected]
+        assert math.isnan(found[0]["share_cut"]) and found[1]["share_cut"] == 0.5
+
+
+def test_the_exports_read_only_the_baseline_lines(loaded):
+    """baseline_lines: the dataset's baseline_cot / baseline_direct lines in their order, found in its
+    condition column (what the judge, category and prediction exports read)."""
+    from audiofaith.report.export import baseline_lines
+
+    expected = [line for line in loaded if line.condition in ("baseline_cot", "baseline_direct")]
+    assert 0 < len(expected) < len(loaded)
+    assert baseline_lines(_with_columns(loaded, unread=False)) == expected
+    assert baseline_lines(rows.Dataset(list(loaded), [], {})) == expected
+
+
+def test_the_exports_are_written_after_the_sections_sent_their_figures(tmp_path, monkeypatch):
+    """write_report hands the figures to the plot worker before it writes the judge and evaluation
+    exports (which the figures do not need), so the drawing starts that much earlier; the report's
+    document is the same as without a worker."""
+    import functools
+
+    from audiofaith.report import cli
+    from audiofaith.report.plot_worker import PlotWorker
+
+    outputs, manifests = tmp_path / "output", tmp_path / "manifests"
+    write_synthetic_outputs(outputs, n_clips=3, runs=1, seed=2, manifest_dir=manifests)
+    events: List[str] = []
+
+    class Recording(PlotWorker):
+        def submit(self, job) -> None:
+            events.append("figure")
+            super().submit(job)
+
+    for name in ("_judge", "_benchmark_exports"):
+        monkeypatch.setattr(cli, name, functools.partial(lambda name, call, *args: events.append(name) or call(*args),
+                                                         name, getattr(cli, name)))
+    monkeypatch.setattr(cli, "PlotWorker", functools.partial(Recording, processes=0, share=True))
+    settings = report.Settings(n_resamples=20, seed=1)
+    cli.write_report(outputs, tmp_path / "worker", manifests, settings)
+    assert "figure" in events and events.index("_judge") > max(i for i, event in enumerate(events) if event == "figure")
+    assert events[-2:] == ["_judge", "_benchmark_exports"]
+    cli.write_report(outputs, tmp_path / "inline", manifests, settings, plot_worker=False)
+    for name in ("report.md", "audio_cuts.csv", "per_item.csv"):
+        assert (tmp_path / "worker" / name).read_bytes() == (tmp_path / "inline" / name).read_bytes()
+    assert sorted(path.name for path in (tmp_path / "worker" / "sakura_judge").rglob("*.json"))
