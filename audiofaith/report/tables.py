@@ -1,5 +1,6 @@
-"""The CSV tables: summary.csv, per_item.csv, aoc.csv (and the benchmark CSVs) share one writer,
-which formats a column at a time and writes the joined rows a few thousand at a time."""
+"""The CSV tables: summary.csv, aoc.csv (and the benchmark CSVs) share one writer, which formats a
+column at a time and writes the joined rows a few thousand at a time; per_item.csv, a row per
+answer, is written per distinct combination of cells (``write_per_item``) with the same bytes."""
 
 from __future__ import annotations
 
@@ -174,18 +175,17 @@ def write_per_item(path: Path, data: Union[Dataset, Sequence[Line]]) -> None:
     row order a few thousand rows at a time; columns whose equal values print apart (1 and 1.0,
     0.0 and -0.0) or of types the lines never hold are written cell by cell by ``write_columns``."""
     column = _per_item_fields(data)
-    segments = _coded_per_item(column) if column["id"] else None
-    if segments is None:
-        del column
+    coded = _coded_per_item(column) if column["id"] else None
+    if coded is None:
         write_columns(path, PER_ITEM_COLUMNS, per_item_columns(data))
         return
-    order, texts = segments
+    order, segments = coded
     with open(path, "w", newline="", encoding="utf-8") as handle:
         handle.write(",".join(map(_csv_field, PER_ITEM_COLUMNS)) + _LINE_END)
         for start in range(0, len(order), _ROWS_PER_WRITE):
             rows = order[start:start + _ROWS_PER_WRITE]
             cells = [segment.texts[segment.codes[rows]].tolist() if isinstance(segment, CodedSegment)
-                     else _pick(rows.tolist(), segment) for segment in texts]
+                     else _pick(rows.tolist(), segment) for segment in segments]
             handle.write("".join(itertools.chain.from_iterable(zip(*cells, itertools.repeat(_LINE_END)))))
 
 
@@ -210,8 +210,8 @@ _CODED_KINDS = {str, type(None)}
 
 
 def _code_segment(keys: Iterable[Tuple[Any, ...]], n_rows: int, cells: Callable[[Tuple[Any, ...], int], List[Any]],
-                  sort_key: Callable[[Tuple[Any, ...], int], Tuple[Any, ...]], plain: Sequence[int],
-                  last: bool = False) -> Optional[CodedSegment]:
+                  sort_key: Callable[[Tuple[Any, ...], int], Tuple[Any, ...]],
+                  plain: Sequence[int]) -> Optional[CodedSegment]:
     """Code ``keys`` (one tuple a row): a combination's code is the row where it first occurs.
     ``cells(key, first_row)`` gives the segment's cell values, ``sort_key(key, first_row)`` its sort
     key; None when a combination holds a value of another type than ``_CODED_KINDS`` at one of the
@@ -221,7 +221,6 @@ def _code_segment(keys: Iterable[Tuple[Any, ...]], n_rows: int, cells: Callable[
     texts = np.empty(n_rows, dtype=object)
     rank = np.zeros(n_rows, dtype=np.int64)
     quoted: Dict[Any, str] = {}
-    end = "" if last else ","
     sort_keys = {}
     for key, row in first_rows.items():
         if not all(type(key[position]) in _CODED_KINDS for position in plain):
@@ -232,7 +231,7 @@ def _code_segment(keys: Iterable[Tuple[Any, ...]], n_rows: int, cells: Callable[
             if field is None:
                 field = quoted[cell] = _csv_field(cell)
             fields.append(field)
-        texts[row] = ",".join(fields) + end
+        texts[row] = ",".join(fields) + ","  # the source column follows every segment
         sort_keys[row] = sort_key(key, row)
     distinct = sorted(set(sort_keys.values()))
     rank_of = dict(zip(distinct, range(len(distinct))))
@@ -247,9 +246,10 @@ def _needs_quoting(cell: str) -> bool:
 
 
 def _coded_per_item(column: Dict[str, List[Any]]) -> Optional[Tuple[np.ndarray, List[Any]]]:
-    """per_item.csv as two coded segments and the source column, with the rows' order; None where
-    a column may hold equal values that print apart (``_CODED_KINDS``), which only cell-by-cell
-    formatting tells apart."""
+    """The rows' order (of their sort keys, ties in line order: ``per_item_order``) and per_item.csv's
+    cells as three coded segments (the item's place; the answer's cells; the parameters and
+    audio cut) and the source column's fields; None where a column may hold equal values that
+    print apart (``_CODED_KINDS``), which only cell-by-cell formatting tells apart."""
     n_rows = len(column["id"])
     kinds = {name: set(map(type, column[name])) for name in ("run", "x", "audio_cut", "source")}
     if not (kinds["run"] <= {int} and kinds["audio_cut"] <= {bool, type(None)} and kinds["source"] <= {str}
