@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import List
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from audiofaith import report
 from audiofaith.checkpoints.synthetic_outputs import write_synthetic_outputs
@@ -203,3 +204,46 @@ def test_the_exports_are_written_after_the_sections_sent_their_figures(tmp_path,
     for name in ("report.md", "audio_cuts.csv", "per_item.csv"):
         assert (tmp_path / "worker" / name).read_bytes() == (tmp_path / "inline" / name).read_bytes()
     assert sorted(path.name for path in (tmp_path / "worker" / "sakura_judge").rglob("*.json"))
+
+
+_TEXTS = st.sampled_from(["", "a", "b", "a,b", 'say "x"', "two\nlines", "cr\rhere", "ü"])
+_MAYBE_TEXTS = st.one_of(st.none(), _TEXTS)
+_LETTERS = st.one_of(st.none(), st.sampled_from(["A", "B", "C"]))
+
+
+@st.composite
+def _lines(draw) -> List[rows.Line]:
+    """Lines with few distinct values a field (so that rows tie and combinations repeat), cells
+    csv.writer quotes, nulls, nan, and x of one type per draw (floats, or ints, or none)."""
+    x_values = draw(st.sampled_from([st.one_of(st.none(), st.sampled_from([0.0, 0.25, 1e-7, 123456789.0,
+                                                                           float("nan")])),
+                                     st.one_of(st.none(), st.integers(-3, 3)), st.none()]))
+    shared_params = [{}, {"k": 1}, {"k": 1, "note": "a,b"}, {"fraction": 0.5}]
+    n_lines = draw(st.integers(0, 30))
+    lines = []
+    for index in range(n_lines):
+        params = draw(st.sampled_from(shared_params + [{"k": draw(st.integers(0, 2))}]))
+        lines.append(rows.Line(
+            model=draw(st.sampled_from(["m1", "m2"])), subset=draw(_TEXTS), hop=draw(st.sampled_from(["single", "multi"])),
+            id=draw(st.sampled_from(["i1", "i2", "i,3"])), run=draw(st.integers(0, 2)),
+            condition=draw(st.sampled_from(["baseline_cot", "full", "mask"])), variant=draw(_TEXTS), x=draw(x_values),
+            answer=draw(st.sampled_from(["A", "B"])), prediction=draw(_LETTERS), reference=draw(_LETTERS),
+            paired=draw(st.booleans()), error=draw(_MAYBE_TEXTS), source=draw(st.sampled_from([f"f.jsonl:{index}",
+                                                                                              f"a,b:{index}"])),
+            params=params, lanham_reference=draw(_LETTERS), dataset=draw(st.sampled_from(["sakura", "mmau"])),
+            audio_cut=draw(st.one_of(st.none(), st.booleans())), reference_kind=draw(st.sampled_from(["", "parsed",
+                                                                                                      "readout"])),
+            excluded=draw(_MAYBE_TEXTS), finish_reason=draw(st.one_of(st.none(), st.sampled_from(["stop", "length"])))))
+    return lines
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=_lines())
+def test_per_item_csv_of_generated_lines_is_the_csv_modules_bytes(tmp_path, lines):
+    """For any lines, write_per_item (coded, or cell by cell where values print apart) writes the
+    bytes of csv.writer over per_item_rows, from the lines and from the dataset's columns."""
+    expected = _csv_module_bytes(tmp_path / "rows.csv", lines)
+    tables.write_per_item(tmp_path / "lines.csv", lines)
+    assert (tmp_path / "lines.csv").read_bytes() == expected
+    tables.write_per_item(tmp_path / "columns.csv", _with_columns(lines))
+    assert (tmp_path / "columns.csv").read_bytes() == expected
