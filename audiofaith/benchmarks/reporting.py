@@ -2,16 +2,18 @@
 audio cut to a model's window counted per model and benchmark, and the prediction files that
 MMAU's ``evaluation.py`` and MMAR's ``code/evaluation.py`` read.
 
-Everything here works on the report's ``Line`` objects of *one* benchmark at a time: two
-benchmarks never share a cell. Called by ``audiofaith.report``; the document blocks are the
+Everything here works on the report's ``Line`` objects (or, ``cut_rows_of_columns``, their
+fields as columns) of *one* benchmark at a time: two benchmarks never share a cell. Called by ``audiofaith.report``; the document blocks are the
 report's own (imported when building them).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
-from collections import defaultdict
+import operator
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -148,21 +150,36 @@ def cut_rows(lines: Sequence[Any]) -> List[Dict[str, Any]]:
     ``lines_unrecorded`` counts conditioned / intervention lines written before audio warnings were
     recorded on them (their cut is unknown, not zero).
     """
+    return cut_rows_of_columns(*([getattr(line, name) for line in lines] for name in CUT_FIELDS))
+
+
+#: The line fields ``cut_rows_of_columns`` reads, in its arguments' order.
+CUT_FIELDS = ("dataset", "model", "condition", "id", "error", "audio_cut")
+
+
+def cut_rows_of_columns(datasets: Sequence[str], models: Sequence[str], conditions: Sequence[str],
+                        ids: Sequence[str], errors: Sequence[Optional[str]],
+                        cuts: Sequence[Optional[bool]]) -> List[Dict[str, Any]]:
+    """``cut_rows`` of lines given as columns (``CUT_FIELDS``, index-aligned): the answered lines
+    counted per distinct (benchmark, model, condition, cut), the baseline lines read one by one."""
     items: Dict[Tuple[str, str], Dict[str, bool]] = defaultdict(dict)
+    for dataset, model, item_id, cut in itertools.compress(zip(datasets, models, ids, cuts),
+                                                           map(BASELINES.__contains__, conditions)):
+        if cut is not None:
+            seen = items[(dataset, model)]
+            seen[item_id] = seen.get(item_id, False) or cut
+    answered = Counter(itertools.compress(zip(datasets, models, conditions, cuts),
+                                          map(operator.is_, errors, itertools.repeat(None))))
     counts: Dict[Tuple[str, str], List[int]] = defaultdict(lambda: [0, 0, 0])
-    for line in lines:
-        key = (line.dataset, line.model)
-        if line.condition in BASELINES:
-            if line.audio_cut is not None:
-                items[key][line.id] = items[key].get(line.id, False) or line.audio_cut
+    for (dataset, model, condition, cut), n_lines in answered.items():
+        if condition in BASELINES:
             continue
-        if line.error is not None:
-            continue
-        counts[key][0] += 1
-        if line.audio_cut is None:
-            counts[key][2] += 1
-        elif line.audio_cut:
-            counts[key][1] += 1
+        entry = counts[(dataset, model)]
+        entry[0] += n_lines
+        if cut is None:
+            entry[2] += n_lines
+        elif cut:
+            entry[1] += n_lines
     rows = []
     for key in sorted(set(items) | set(counts)):
         seen = items.get(key, {})

@@ -16,15 +16,15 @@ from audiofaith.helptext import DefaultsHelpFormatter
 from audiofaith.store.jsonl import JsonlError
 from audiofaith.store.manifest import ManifestError
 from audiofaith.store.records import RecordError
-from audiofaith.report.export import _benchmark_exports, _judge
+from audiofaith.report.export import _benchmark_exports, _judge, dataset_cut_rows
 from audiofaith.report.load import ReportError, cycle_collection_paused, load_outputs
 from audiofaith.report.noise_floor import NOISE_FLOOR_COLUMNS, noise_floor_rows
 from audiofaith.report.plot_worker import PlotWorker
 from audiofaith.report.plots import plotting_with
 from audiofaith.report.render import render_html, render_markdown
-from audiofaith.report.sections import build_blocks
+from audiofaith.report.sections import closing_blocks, section_blocks
 from audiofaith.report.stats import AocRow, Settings, aoc_rows, summarize, summary_columns
-from audiofaith.report.tables import PER_ITEM_COLUMNS, per_item_columns, write_columns, write_csv
+from audiofaith.report.tables import write_csv, write_per_item
 
 log = logging.getLogger("audiofaith.report")
 
@@ -51,13 +51,16 @@ def write_report(root: Path, out: Path, manifest_dir: Optional[Path], settings: 
             plot_dir.mkdir(exist_ok=True)
             rows = summarize(dataset, settings)
             aocs = aoc_rows(dataset, settings)
-            judge_note = _judge(dataset, out / "sakura_judge", manifest_dir)
-            export_note = _benchmark_exports(dataset, out, settings)
-            # the sections first: their figures are drawn (by the workers) while the CSV files are written
+            # the sections first: their figures are drawn (by the workers) while the exports and the CSV
+            # files are written
             with plotting_with(worker) if worker is not None else contextlib.nullcontext():
-                blocks = build_blocks(dataset, rows, aocs, plot_dir, settings, judge_note, export_note)
+                blocks = section_blocks(dataset, rows, aocs, plot_dir, settings)
+            judge_note = _judge(dataset, out / "sakura_judge", manifest_dir)
+            cuts = dataset_cut_rows(dataset)
+            export_note = _benchmark_exports(dataset, out, settings, cuts)
+            blocks += closing_blocks(dataset, judge_note, export_note, cuts)
             write_csv(out / "summary.csv", summary_columns(), rows)
-            write_columns(out / "per_item.csv", PER_ITEM_COLUMNS, per_item_columns(dataset.lines))
+            write_per_item(out / "per_item.csv", dataset)
             write_csv(out / "noise_floor.csv", NOISE_FLOOR_COLUMNS, noise_floor_rows(rows))
             # only defined AOCs: a curve without one is named in report.md with the reason
             write_csv(out / "aoc.csv", list(AocRow.__dataclass_fields__),

@@ -7,11 +7,12 @@ import json
 import logging
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from audiofaith.benchmarks import reporting as benchmark_reporting
 from audiofaith.store.records import ManifestItem
 from audiofaith.report.load import BASELINE_CONDITION, Dataset, Line
+from audiofaith.report.rows import dataset_columns, dataset_rows, dataset_rows_where
 from audiofaith.report.stats import Settings, _ci
 from audiofaith.report.tables import write_csv
 
@@ -48,24 +49,41 @@ def export_judge_inputs(lines: Sequence[Line], manifest: Dict[str, ManifestItem]
 
 
 
-def _benchmark_exports(dataset: Dataset, out: Path, settings: Settings) -> str:
-    """category_accuracy.csv, audio_cuts.csv and the MMAU / MMAR prediction files; returns the note."""
+def baseline_lines(dataset: Dataset) -> List[Line]:
+    """The dataset's baseline lines (``baseline_cot`` / ``baseline_direct``) in their order, found
+    in its condition column: what the judge, category and prediction exports read."""
+    return dataset_rows(dataset, dataset_rows_where(dataset, "condition", _BASELINES)).lines
+
+
+_BASELINES = frozenset(BASELINE_CONDITION.values())
+
+
+def dataset_cut_rows(dataset: Dataset) -> List[Dict[str, Any]]:
+    """``benchmark_reporting.cut_rows`` of the dataset, read from its columns."""
+    return benchmark_reporting.cut_rows_of_columns(*dataset_columns(dataset, benchmark_reporting.CUT_FIELDS))
+
+
+def _benchmark_exports(dataset: Dataset, out: Path, settings: Settings,
+                       cuts: Optional[List[Dict[str, Any]]] = None) -> str:
+    """category_accuracy.csv, audio_cuts.csv (``cuts``: the dataset's ``dataset_cut_rows``, worked
+    out here when not given) and the MMAU / MMAR prediction files; returns the note."""
     category = []
-    for name in sorted({line.dataset for line in dataset.lines}):
+    baselines = baseline_lines(dataset)
+    for name in sorted(set(dataset_columns(dataset, ("dataset",))[0])):
         spec = benchmark_reporting.spec_of(name)
         if spec is not None:
-            category += benchmark_reporting.category_rows(dataset.lines, dataset.manifest, spec,
+            category += benchmark_reporting.category_rows(baselines, dataset.manifest, spec,
                                                           lambda values, items: _ci(values, settings, items))
     if category:
         write_csv(out / "category_accuracy.csv", benchmark_reporting.CATEGORY_COLUMNS, category)
-    cuts = benchmark_reporting.cut_rows(dataset.lines)
+    cuts = dataset_cut_rows(dataset) if cuts is None else cuts
     if cuts:
         write_csv(out / "audio_cuts.csv", benchmark_reporting.CUT_COLUMNS, cuts)
     if not category:
         return ""
     if not dataset.manifest:
         return "Skipped: the prediction files are built from the manifests (pass --manifest_dir)."
-    written = benchmark_reporting.export_predictions(dataset.lines, dataset.manifest, out / "benchmark_eval")
+    written = benchmark_reporting.export_predictions(baselines, dataset.manifest, out / "benchmark_eval")
     return (f"{len(written)} file(s) under `benchmark_eval/<benchmark>/<model>/<cot|direct>/`: "
             "`mmau-test-mini.json` for MMAU's `evaluation.py --input FILE` (key `model_output`) and "
             "`MMAR-predictions.jsonl` for MMAR's `code/evaluation.py --input FILE` (key `answer_prediction`; "
@@ -80,7 +98,7 @@ def _judge(dataset: Dataset, judge_dir: Path, manifest_dir: Optional[Path]) -> s
         note = f"Skipped: no manifests found at `{manifest_dir}` (pass --manifest_dir)."
         log.info("judge export: %s", note)
         return note
-    written = export_judge_inputs(dataset.lines, dataset.manifest, judge_dir)
+    written = export_judge_inputs(baseline_lines(dataset), dataset.manifest, judge_dir)
     return (f"{len(written)} file(s) under `sakura_judge/<model>/<cot|direct>/<track>_<hop>.json`, the input format "
             "of SAKURA's `evaluation/llm_judge.py` (run 0; other runs get a `_run<r>` suffix).")
 

@@ -5,12 +5,13 @@ constants. No other report module is imported here, so every one of them can imp
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import operator
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Container, Dict, Iterator, List, Mapping, Optional, Sequence
 
 from audiofaith.report import metrics
 from audiofaith.store.records import ManifestItem
@@ -126,7 +127,7 @@ class Dataset:
     lines: List[Line]
     files: List[Path]
     manifest: Dict[str, ManifestItem]
-    columns: Optional[Dict[str, List[Any]]] = None
+    columns: Optional[Mapping[str, List[Any]]] = None
 
 
 def dataset_columns(dataset: Dataset, names: Sequence[str]) -> List[List[Any]]:
@@ -136,6 +137,41 @@ def dataset_columns(dataset: Dataset, names: Sequence[str]) -> List[List[Any]]:
     if columns is not None and len(dataset.lines) == len(columns.get("id", ())):
         return [columns[name] for name in names]
     return line_columns(dataset.lines, names)
+
+
+def dataset_rows(dataset: Dataset, rows: Sequence[int]) -> Dataset:
+    """The dataset of ``dataset``'s lines at positions ``rows`` (ascending), with the same files and
+    manifest; where ``dataset`` has columns, so has it: each column selected when first read."""
+    picked = list(operator.itemgetter(*rows)(dataset.lines)) if len(rows) > 1 else [dataset.lines[i] for i in rows]
+    columns = None if dataset.columns is None else _SelectedColumns(dataset.columns, rows)
+    return Dataset(picked, dataset.files, dataset.manifest, columns)
+
+
+def dataset_rows_where(dataset: Dataset, name: str, values: Container[Any]) -> List[int]:
+    """The positions of ``dataset``'s lines whose field ``name`` is in ``values``, ascending."""
+    [column] = dataset_columns(dataset, [name])
+    return list(itertools.compress(range(len(column)), map(values.__contains__, column)))
+
+
+class _SelectedColumns(Mapping[str, List[Any]]):
+    """Some rows of a dataset's columns (``dataset_rows``): a column's rows are picked when it is first read."""
+
+    def __init__(self, columns: Mapping[str, List[Any]], rows: Sequence[int]) -> None:
+        self._columns, self._rows, self._picked = columns, rows, {}
+
+    def __getitem__(self, name: str) -> List[Any]:
+        picked = self._picked.get(name)
+        if picked is None:
+            column = self._columns[name]
+            picked = self._picked[name] = list(operator.itemgetter(*self._rows)(column)) if len(self._rows) > 1 \
+                else [column[i] for i in self._rows]
+        return picked
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._columns)
+
+    def __len__(self) -> int:
+        return len(self._columns)
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,12 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from audiofaith.benchmarks import reporting as benchmark_reporting
 from audiofaith.report.blocks import (AGREEMENT_HEADERS, FLIP_HEADERS, agreement_cells, condition_label, count_cell,
                                       flip_cells, location, select_rows)
+from audiofaith.report.export import baseline_lines, dataset_cut_rows
 from audiofaith.report.load import BASELINE_CONDITION, POOLED, Dataset
 from audiofaith.report.noise_floor import section_noise_floor
 from audiofaith.report.plots import _PROMPT_LABEL, PlotJob, model_colors, plot_accuracy_bars, submit_plot
 from audiofaith.report.render import Block, Heading, Image, Paragraph, Table, _finite, pct, pct_ci, pvalue
+from audiofaith.report.rows import dataset_columns, dataset_rows, dataset_rows_where
 from audiofaith.report.spec import Section, SectionContext, spec_index
 from audiofaith.report.stats import AocRow, Settings, SummaryRow, _ci, _hop_rank, _subset_rank
 
@@ -188,10 +190,10 @@ def section_rewrites(dataset: Dataset) -> List[Block]:
     """Per model and condition: how often the rewriter returned the sentence unchanged."""
     rewritten = spec_index().flagged("rewritten")
     counts: Dict[Tuple[str, str], List[int]] = defaultdict(lambda: [0, 0])
-    for line in dataset.lines:
-        if line.condition in rewritten and line.result.get("rewrite_unchanged") is not None:
-            counts[(line.model, line.condition)][0] += 1
-            counts[(line.model, line.condition)][1] += bool(line.result["rewrite_unchanged"])
+    for model, condition, result in zip(*dataset_columns(dataset, ("model", "condition", "result"))):
+        if condition in rewritten and result.get("rewrite_unchanged") is not None:
+            counts[(model, condition)][0] += 1
+            counts[(model, condition)][1] += bool(result["rewrite_unchanged"])
     if not counts:
         return []
     return [Heading(2, "Rewrites returned unchanged"),
@@ -207,15 +209,16 @@ def section_rewrites(dataset: Dataset) -> List[Block]:
 def section_finish_reasons(dataset: Dataset, settings: Settings) -> List[Block]:
     """Per model and condition: generated CoTs cut by the token limit (finish reason 'length')."""
     counts: Dict[Tuple[str, str], List[int]] = defaultdict(lambda: [0, 0, 0])
-    for line in dataset.lines:
-        if line.condition == "baseline_direct" or line.error is not None:
+    for model, condition, error, finish_reason in zip(*dataset_columns(dataset, ("model", "condition", "error",
+                                                                                  "finish_reason"))):
+        if condition == "baseline_direct" or error is not None:
             continue
-        if line.condition != "baseline_cot" and line.finish_reason is None:
+        if condition != "baseline_cot" and finish_reason is None:
             continue  # a line whose CoT was injected, not generated
-        entry = counts[(line.model, line.condition)]
+        entry = counts[(model, condition)]
         entry[0] += 1
-        entry[1] += line.finish_reason is not None
-        entry[2] += line.finish_reason == "length"
+        entry[1] += finish_reason is not None
+        entry[2] += finish_reason == "length"
     if not any(entry[1] for entry in counts.values()):
         return []
     note = ("They are left out of every statistic (`--exclude_cut_cots`), together with every line built on a cut "
@@ -234,10 +237,10 @@ def section_finish_reasons(dataset: Dataset, settings: Settings) -> List[Block]:
 def section_readout_ties(dataset: Dataset) -> List[Block]:
     """Per model and condition: letter read-outs whose top log-probability is shared by two letters."""
     counts: Dict[Tuple[str, str], List[int]] = defaultdict(lambda: [0, 0])
-    for line in dataset.lines:
-        if line.error is None and line.readout_tie is not None:
-            counts[(line.model, line.condition)][0] += 1
-            counts[(line.model, line.condition)][1] += line.readout_tie
+    for model, condition, error, tie in zip(*dataset_columns(dataset, ("model", "condition", "error", "readout_tie"))):
+        if error is None and tie is not None:
+            counts[(model, condition)][0] += 1
+            counts[(model, condition)][1] += tie
     if not counts:
         return []
     return [Heading(2, "Letter read-out ties"),
@@ -324,13 +327,22 @@ def benchmark_blocks(dataset: Dataset, name: str, rows, aocs, colors, plot_dir: 
     else:
         ci = lambda values, items: _ci(values, settings, items)  # noqa: E731
         blocks = benchmark_reporting.accuracy_blocks(
-            spec, benchmark_reporting.category_rows(dataset.lines, dataset.manifest, spec, ci), bool(dataset.manifest))
-    own = Dataset([line for line in dataset.lines if line.dataset == name], dataset.files, dataset.manifest)
+            spec, benchmark_reporting.category_rows(baseline_lines(dataset), dataset.manifest, spec, ci),
+            bool(dataset.manifest))
+    own = benchmark_dataset(dataset, name)
     context = SectionContext(rows=rows, aocs=aocs, dataset=own, colors=colors, plot_dir=plot_dir, settings=settings)
     sections = [(section, ()) for section in REPORT_SECTIONS] + spec_index().sections()
     for section, conditions in sorted(sections, key=lambda pair: pair[0].order):
         blocks += section.build(replace(context, conditions=conditions))
     return blocks
+
+
+def benchmark_dataset(dataset: Dataset, name: str) -> Dataset:
+    """The lines of benchmark ``name`` (``dataset`` itself when they are all of it), with their columns."""
+    [benchmarks] = dataset_columns(dataset, ("dataset",))
+    if benchmarks.count(name) == len(benchmarks):
+        return dataset
+    return dataset_rows(dataset, dataset_rows_where(dataset, "dataset", {name}))
 
 
 #: The report's own sections after the accuracy tables; the registered specs' sections go between
@@ -357,17 +369,24 @@ def section_lanham(rows: Sequence[SummaryRow], aocs: Sequence[AocRow], colors: D
 
 def build_blocks(dataset: Dataset, rows, aocs, plot_dir: Path, settings: Settings, judge_note: str,
                  export_note: str = "") -> List[Block]:
-    colors = model_colors({line.model for line in dataset.lines})
-    models = ", ".join(sorted(colors))
-    provenance = provenance_rows(dataset.files)
+    """The whole document: ``section_blocks`` then ``closing_blocks``."""
+    return section_blocks(dataset, rows, aocs, plot_dir, settings) + closing_blocks(dataset, judge_note, export_note)
+
+
+def section_blocks(dataset: Dataset, rows, aocs, plot_dir: Path, settings: Settings) -> List[Block]:
+    """The document up to the audio cuts: its title and introduction, then every benchmark's
+    sections, which submit the figures (``plots.submit_plot``)."""
+    models, benchmark_of_line = dataset_columns(dataset, ("model", "dataset"))
+    colors = model_colors(set(models))
+    names = ", ".join(sorted(colors))
     blocks: List[Block] = [Heading(1, "audiofaith report")]
-    if any("TINY RANDOM WEIGHTS" in row[2] for row in provenance):
+    if any("TINY RANDOM WEIGHTS" in row[2] for row in provenance_rows(dataset.files)):
         blocks.append(Paragraph("**Warning: some results below come from tiny random-weight test checkpoints "
                                 "(marked in the provenance table). Their text is gibberish and their numbers mean "
                                 "nothing.**"))
-    benchmarks = sorted({line.dataset for line in dataset.lines}, key=_benchmark_rank)
+    benchmarks = sorted(set(benchmark_of_line), key=_benchmark_rank)
     blocks += [
-        Paragraph(f"{len(dataset.files)} output file(s), {len(dataset.lines)} answers, model(s): {models}. "
+        Paragraph(f"{len(dataset.files)} output file(s), {len(dataset.lines)} answers, model(s): {names}. "
                   f"Confidence intervals: 95 % percentile bootstrap over items, {settings.n_resamples} resamples, "
                   f"seed {settings.seed}. Column definitions and null handling: docs/report.md. Tables as CSV: "
                   "`summary.csv`, `per_item.csv`, `aoc.csv`."),
@@ -386,12 +405,19 @@ def build_blocks(dataset: Dataset, rows, aocs, plot_dir: Path, settings: Setting
         own_plots.mkdir(parents=True, exist_ok=True)
         blocks.append(Heading(2, f"Benchmark: {benchmark_reporting.display_name(name)}"))
         blocks += _demote(benchmark_blocks(dataset, name, rows, aocs, colors, own_plots, settings))
-    blocks += benchmark_reporting.cut_blocks(benchmark_reporting.cut_rows(dataset.lines))
+    return blocks
+
+
+def closing_blocks(dataset: Dataset, judge_note: str, export_note: str = "",
+                   cuts: Optional[Sequence[Dict[str, Any]]] = None) -> List[Block]:
+    """The document after the benchmarks' sections: audio cut to the model's window (``cuts``: the
+    dataset's ``dataset_cut_rows``, worked out here when not given), the judge and evaluation-script
+    exports' notes, and the provenance table; no figure."""
+    blocks = benchmark_reporting.cut_blocks(dataset_cut_rows(dataset) if cuts is None else cuts)
     blocks += [Heading(2, "SAKURA judge export"), Paragraph(judge_note)]
     if export_note:
         blocks += [Heading(2, "MMAU / MMAR evaluation-script export"), Paragraph(export_note)]
     blocks += [Heading(2, "Provenance"),
                Paragraph("What produced each output file, from its `.meta.json` sidecar (the last session)."),
-               Table(["file", "model", "checkpoint", "device", "dtype", "libraries"], provenance)]
+               Table(["file", "model", "checkpoint", "device", "dtype", "libraries"], provenance_rows(dataset.files))]
     return blocks
-

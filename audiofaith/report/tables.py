@@ -1,20 +1,24 @@
-"""The CSV tables: summary.csv, per_item.csv, aoc.csv (and the benchmark CSVs) share one writer,
-which formats a column at a time and writes the joined rows a few thousand at a time."""
+"""The CSV tables: summary.csv, aoc.csv (and the benchmark CSVs) share one writer, which formats a
+column at a time and writes the joined rows a few thousand at a time; per_item.csv, a row per
+answer, is written per distinct combination of cells (``write_per_item``) with the same bytes."""
 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import itertools
 import math
 import operator
+import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 import numpy as np
 
 from audiofaith.report.load import REFERENCE_KINDS, Line, params_key
-from audiofaith.report.rows import line_columns
+from audiofaith.report.rows import Dataset, dataset_columns, line_columns
 
 PER_ITEM_COLUMNS = ["dataset", "model", "subset", "hop", "id", "run", "condition", "variant", "x", "answer", "prediction",
                     "correct", "reference", "reference_readout", "agrees", "lanham_reference", "error", "excluded",
@@ -83,6 +87,7 @@ _ROWS_PER_WRITE = 8192
 #: ``csv.writer``'s default dialect: its delimiter and line end, and the characters that make it quote a cell.
 _LINE_END = "\r\n"
 _QUOTED_CHARACTERS = (",", '"', "\r", "\n")
+_QUOTED_SEARCH = re.compile("[" + re.escape("".join(_QUOTED_CHARACTERS)) + "]").search
 
 
 def _column_fields(values: Sequence[Any], known: Optional[Dict[Any, str]] = None) -> Sequence[str]:
@@ -119,21 +124,32 @@ def write_csv(path: Path, columns: Sequence[str], rows: Iterable[Dict[str, Any]]
     write_columns(path, columns, {name: [row.get(name) for row in rows] for name in columns})
 
 
-def per_item_columns(lines: Sequence[Line]) -> Dict[str, Sequence[Any]]:
+#: The line fields per_item.csv is made of (its cells and the derived ``correct``, ``agrees``,
+#: ``reference_readout``), read by ``dataset_columns``.
+_PER_ITEM_FIELDS = ("dataset", "model", "subset", "hop", "id", "run", "condition", "variant", "x", "answer",
+                    "prediction", "reference", "lanham_reference", "error", "excluded", "finish_reason", "audio_cut",
+                    "source", "paired", "reference_kind", "params")
+
+
+def _per_item_fields(data: Union[Dataset, Sequence[Line]]) -> Dict[str, List[Any]]:
+    if isinstance(data, Dataset):
+        return dict(zip(_PER_ITEM_FIELDS, dataset_columns(data, _PER_ITEM_FIELDS)))
+    return dict(zip(_PER_ITEM_FIELDS, line_columns(data, _PER_ITEM_FIELDS)))
+
+
+def per_item_columns(data: Union[Dataset, Sequence[Line]]) -> Dict[str, Sequence[Any]]:
     """per_item.csv's columns: one value per answer, long format, joinable on (model, id, run), in
-    the order of (dataset, model, id, run, condition, variant, params) (``per_item_order``)."""
-    names = ("dataset", "model", "subset", "hop", "id", "run", "condition", "variant", "x", "answer", "prediction",
-             "reference", "lanham_reference", "error", "excluded", "finish_reason", "audio_cut", "source",
-             "paired", "reference_kind", "params")
-    if not lines:
+    the order of (dataset, model, id, run, condition, variant, params) (``per_item_order``).
+    ``data``: a dataset (its ``columns`` read where it has them) or its lines."""
+    column = _per_item_fields(data)
+    if not column["id"]:
         return {name: () for name in PER_ITEM_COLUMNS}
-    column = dict(zip(names, line_columns(lines, names)))
-    keys = list(map(params_key, column["params"]))
+    keys = _params_keys(column["params"])
     order = per_item_order([column[name] for name in ("dataset", "model", "id", "run", "condition", "variant")]
                            + [keys])
     pick: Callable[[Sequence[Any]], Tuple[Any, ...]] = \
         operator.itemgetter(*order) if len(order) > 1 else lambda values: (values[order[0]],)
-    data: Dict[str, Sequence[Any]] = {name: pick(column.pop(name)) for name in names}  # tuples, one column at a time
+    data: Dict[str, Sequence[Any]] = {name: pick(column.pop(name)) for name in _PER_ITEM_FIELDS}
     data["correct"] = [None if error else prediction is not None and prediction == answer
                        for error, prediction, answer in zip(data["error"], data["prediction"], data["answer"])]
     data["reference_readout"] = list(map(REFERENCE_KINDS.get, data.pop("reference_kind"), itertools.repeat("")))
@@ -142,6 +158,133 @@ def per_item_columns(lines: Sequence[Line]) -> Dict[str, Sequence[Any]]:
                                                                data["reference"])]
     data["params"] = [key if params else "" for key, params in zip(pick(keys), data["params"])]
     return data
+
+
+def _params_keys(params: Sequence[Dict[str, Any]]) -> List[str]:
+    """``params_key`` of each parameters dict, worked out once per distinct dict object (the lines of
+    one setting share one)."""
+    objects = dict(zip(map(id, params), params))  # the dicts are held by ``params``: no id is reused
+    keys = {key: params_key(value) for key, value in objects.items()}
+    return list(map(keys.__getitem__, map(id, params)))
+
+
+def write_per_item(path: Path, data: Union[Dataset, Sequence[Line]]) -> None:
+    """per_item.csv of a dataset (its ``columns`` read where it has them) or of lines: the bytes of
+    ``write_columns(path, PER_ITEM_COLUMNS, per_item_columns(data))``. Its cells are written per
+    distinct combination of values (``_coded_per_item``), not per line and column, then joined in
+    row order a few thousand rows at a time; columns whose equal values print apart (1 and 1.0,
+    0.0 and -0.0) or of types the lines never hold are written cell by cell by ``write_columns``."""
+    column = _per_item_fields(data)
+    coded = _coded_per_item(column) if column["id"] else None
+    if coded is None:
+        write_columns(path, PER_ITEM_COLUMNS, per_item_columns(data))
+        return
+    order, segments = coded
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        handle.write(",".join(map(_csv_field, PER_ITEM_COLUMNS)) + _LINE_END)
+        for start in range(0, len(order), _ROWS_PER_WRITE):
+            rows = order[start:start + _ROWS_PER_WRITE]
+            cells = [segment.texts[segment.codes[rows]].tolist() if isinstance(segment, CodedSegment)
+                     else _pick(rows.tolist(), segment) for segment in segments]
+            handle.write("".join(itertools.chain.from_iterable(zip(*cells, itertools.repeat(_LINE_END)))))
+
+
+def _pick(indices: List[int], values: Sequence[str]) -> Sequence[str]:
+    return operator.itemgetter(*indices)(values) if len(indices) > 1 else [values[indices[0]]]
+
+
+@dataclass
+class CodedSegment:
+    """Adjacent CSV cells of every row coded by their combination of values: row ``i``'s text
+    (its cells as ``csv.writer`` writes them, each followed by its delimiter) is
+    ``texts[codes[i]]``; ``rank[codes[i]]`` is the row's place among the combinations' sort keys."""
+
+    codes: np.ndarray
+    texts: np.ndarray
+    rank: np.ndarray
+
+
+#: Types whose equal values always print alike (``_csv_value``): a combination of values is
+#: written once for every line that shares it only where each column holds these.
+_CODED_KINDS = {str, type(None)}
+
+
+def _code_segment(keys: Iterable[Tuple[Any, ...]], n_rows: int, cells: Callable[[Tuple[Any, ...], int], List[Any]],
+                  sort_key: Callable[[Tuple[Any, ...], int], Tuple[Any, ...]],
+                  plain: Sequence[int]) -> Optional[CodedSegment]:
+    """Code ``keys`` (one tuple a row): a combination's code is the row where it first occurs.
+    ``cells(key, first_row)`` gives the segment's cell values, ``sort_key(key, first_row)`` its sort
+    key; None when a combination holds a value of another type than ``_CODED_KINDS`` at one of the
+    positions ``plain`` (the caller has checked the other positions' types on every row)."""
+    first_rows: Dict[Tuple[Any, ...], int] = {}
+    codes = np.fromiter(map(first_rows.setdefault, keys, itertools.count()), dtype=np.int64, count=n_rows)
+    texts = np.empty(n_rows, dtype=object)
+    rank = np.zeros(n_rows, dtype=np.int64)
+    quoted: Dict[Any, str] = {}
+    sort_keys = {}
+    for key, row in first_rows.items():
+        if not all(type(key[position]) in _CODED_KINDS for position in plain):
+            return None
+        fields = []
+        for cell in map(_csv_value, cells(key, row)):
+            field = quoted.get(cell) if type(cell) is not str or _needs_quoting(cell) else cell
+            if field is None:
+                field = quoted[cell] = _csv_field(cell)
+            fields.append(field)
+        texts[row] = ",".join(fields) + ","  # the source column follows every segment
+        sort_keys[row] = sort_key(key, row)
+    distinct = sorted(set(sort_keys.values()))
+    rank_of = dict(zip(distinct, range(len(distinct))))
+    for row, key in sort_keys.items():
+        rank[row] = rank_of[key]
+    return CodedSegment(codes, texts, rank)
+
+
+def _needs_quoting(cell: str) -> bool:
+    """Whether ``csv.writer`` quotes ``cell`` (a string) in a row of several cells."""
+    return _QUOTED_SEARCH(cell) is not None
+
+
+def _coded_per_item(column: Dict[str, List[Any]]) -> Optional[Tuple[np.ndarray, List[Any]]]:
+    """The rows' order (of their sort keys, ties in line order: ``per_item_order``) and per_item.csv's
+    cells as three coded segments (the item's place; the answer's cells; the parameters and
+    audio cut) and the source column's fields; None where a column may hold equal values that
+    print apart (``_CODED_KINDS``), which only cell-by-cell formatting tells apart."""
+    n_rows = len(column["id"])
+    kinds = {name: set(map(type, column[name])) for name in ("run", "x", "audio_cut", "source")}
+    if not (kinds["run"] <= {int} and kinds["audio_cut"] <= {bool, type(None)} and kinds["source"] <= {str}
+            and (kinds["x"] <= {float, type(None)} or kinds["x"] <= {int, type(None)})):
+        return None
+    if kinds["x"] <= {float, type(None)} and 0.0 in dict.fromkeys(column["x"]) and \
+            len({math.copysign(1.0, x) for x in filter(functools.partial(operator.eq, 0.0), column["x"])}) > 1:
+        return None  # 0.0 and -0.0: equal keys, two texts
+    item_names = ("dataset", "model", "subset", "hop", "id", "run")
+    item = _code_segment(zip(*(column[name] for name in item_names)), n_rows, lambda key, row: list(key),
+                         lambda key, row: (key[0], key[1], key[4], key[5]), plain=(0, 1, 2, 3, 4))
+    answer_names = ("condition", "variant", "x", "answer", "prediction", "reference", "reference_kind", "paired",
+                    "lanham_reference", "error", "excluded", "finish_reason")
+
+    def answer_cells(key: Tuple[Any, ...], row: int) -> List[Any]:
+        condition, variant, x, answer, prediction, reference, kind, paired, lanham, error, excluded, finish = key
+        correct = None if error else prediction is not None and prediction == answer
+        agrees = prediction == reference if paired and prediction is not None and reference is not None else None
+        return [condition, variant, x, answer, prediction, correct, reference, REFERENCE_KINDS.get(kind, ""), agrees,
+                lanham, error, excluded, finish]
+
+    answer = _code_segment(zip(*(column[name] for name in answer_names)), n_rows, answer_cells,
+                           lambda key, row: (key[0], key[1]), plain=(0, 1, 3, 4, 5, 6, 8, 9, 10, 11))
+    params = column["params"]  # coded by the dict's identity: the lines of one setting share one dict
+    parameters = _code_segment(zip(map(id, params), column["audio_cut"]), n_rows,
+                               lambda key, row: [params_key(params[row]) if params[row] else "", key[1]],
+                               lambda key, row: (params_key(params[row]),), plain=())
+    if item is None or answer is None or parameters is None:
+        return None
+    source = column["source"]  # a file and line number each: distinct cells
+    joined = "\0".join(source)
+    if any(character in joined for character in _QUOTED_CHARACTERS):  # a scan per character: faster than one search
+        source = _column_fields(source)
+    order = np.lexsort([segment.rank[segment.codes] for segment in (parameters, answer, item)])
+    return order, [item, answer, parameters, source]
 
 
 def per_item_order(keys: Sequence[Sequence[Any]]) -> List[int]:
