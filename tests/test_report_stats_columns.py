@@ -167,12 +167,20 @@ def test_the_aoc_rows_from_arrays_are_those_of_the_points_one_by_one(monkeypatch
                 for at in [k for k in range(n + 1) if rng.random() < 0.85] or [0]:
                     lines.append(_aoc_line(condition, chain, run, n, step, at, rng))
     lines = [lines[i] for i in rng.permutation(len(lines))]
-    dataset = rows.Dataset(lines, [], {})
+    # lines of another condition: without columns, aoc_rows reads only their condition
+    others = [dataclasses.replace(line, condition="baseline_cot", params={}) for line in lines[:50]]
+    dataset = rows.Dataset(others[:20] + lines + others[20:], [], {})
     if columnar:
         dataset = _with_columns(dataset)
     settings = rows.Settings(n_resamples=150, seed=4)
     expected = _point_by_point_aoc_rows(dataset, settings)
+    read = []
+    line_columns = rows.line_columns
+    for module in (rows, stats):
+        monkeypatch.setattr(module, "line_columns", lambda some, names: read.append((len(some), len(names))) or
+                            line_columns(some, names))
     got = stats.aoc_rows(dataset, settings)
+    assert read == ([] if columnar else [(len(lines) + len(others), 1), (len(lines), 15)])
     assert len(got) == len(expected) == 4
     for row, (condition, variant, aoc, low, high, chains, dropped, covered, partial, fallback) in zip(got, expected):
         assert (row.condition, row.variant) == (condition, variant)

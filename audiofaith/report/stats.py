@@ -521,7 +521,10 @@ def aoc_rows(dataset: Dataset, settings: Settings) -> List[AocRow]:
     pick = operator.itemgetter(*with_aoc) if len(with_aoc) > 1 else (lambda values, at=with_aoc[0]: (values[at],))
     place = ("dataset", "model", "subset", "hop", "condition", "variant")
     names = place + AOC_POINT_FIELDS + ("lanham_fallback",)
-    column = dict(zip(names, map(pick, dataset_columns(dataset, names))))
+    if dataset.columns is not None:
+        column = dict(zip(names, map(pick, dataset_columns(dataset, names))))
+    else:  # only the lines of AOC conditions are read
+        column = dict(zip(names, line_columns(pick(dataset.lines), names)))
     n_lines = len(with_aoc)
     settings_of, setting = _numbered(zip(*(column[name] for name in place)), n_lines)
     chain_labels, chain = _numbered(zip(column["id"], column["run"]), n_lines)
