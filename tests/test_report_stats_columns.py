@@ -199,3 +199,23 @@ def test_the_aoc_rows_from_arrays_are_those_of_the_points_one_by_one(monkeypatch
     with pytest.raises(ValueError) as error:
         stats.aoc_rows(rows.Dataset(lines, [], {}), settings)
     assert str(error.value) == str(reference_error.value) and "two clusters" in str(error.value)
+
+
+def test_equal_unit_sums_are_one_row_of_the_product(monkeypatch):
+    """bootstrap_cis_coded sends each distinct per-unit sum once to the product with the draw counts
+    (the clips' numbers of answers are the same for most CIs of a group), and gives every sample the
+    bounds of its own bootstrap."""
+    rng = np.random.default_rng(6)
+    codes = rng.permutation(np.arange(90) % 25)  # 25 clips
+    outcomes = rng.integers(0, 2, 90)
+    samples = [(outcomes, codes), (1 - outcomes, codes), (outcomes, codes), (outcomes[:30], None),
+               (outcomes[:30], None), (rng.integers(-1, 2, 90), codes), (outcomes[:20], np.arange(20))]
+    sizes = []
+    totals = metrics.ResampleDraws.totals
+    monkeypatch.setattr(metrics.ResampleDraws, "totals",
+                        lambda self, values: sizes.append((self.m, len(values))) or totals(self, values))
+    got = metrics.bootstrap_cis_coded(samples, n_resamples=120, seed=5)
+    # 20 and 30 units: one row each; 25 clips: 3 distinct sums of outcomes and one of the clips' sizes
+    assert sizes == [(20, 1), (25, 4), (30, 1)]
+    assert got == [metrics.bootstrap_ci_coded(values, sample_codes, n_resamples=120, seed=5)
+                   for values, sample_codes in samples]

@@ -84,7 +84,8 @@ def bootstrap_cis_coded(samples: Sequence[Tuple[Sequence[float], Optional[np.nda
     """``bootstrap_ci_coded`` of each ``(values, codes)`` sample, the same floats. The exactly summed
     samples (integers: every CI of the report) with the same number of units share one product with
     that size's draw counts (the sizes in increasing order, each drawn once), instead of a product
-    per sample that reads the whole counts matrix again; integer sums are exact in any order."""
+    per sample that reads the whole counts matrix again; integer sums are exact in any order. Equal
+    per-unit sums are one row of that product, and samples with equal rows one set of means."""
     results: List[Optional[Tuple[float, float]]] = [None] * len(samples)
     by_size: Dict[int, List[Tuple[int, np.ndarray, Optional[np.ndarray]]]] = defaultdict(list)
     for index, (values, codes) in enumerate(samples):
@@ -98,19 +99,27 @@ def bootstrap_cis_coded(samples: Sequence[Tuple[Sequence[float], Optional[np.nda
     tail = (1.0 - confidence) / 2.0 * 100.0  # each sample's percentiles, as _percentile_bounds gives them
     for size in sorted(by_size):
         members = by_size[size]
-        columns = [column for _, sums, counts in members for column in ((sums,) if counts is None else (sums, counts))]
-        totals = resample_draws(size, n_resamples, seed).totals(np.stack(columns))  # a row per column
-        means = np.empty((len(members), n_resamples))
-        row = 0
-        for member, (_, sums, counts) in enumerate(members):
-            if counts is None:  # no clusters, or one value each: the values are the units
-                means[member] = totals[row] / sums.size
-                row += 1
-            else:
-                means[member] = totals[row] / totals[row + 1]
-                row += 2
-        bounds = np.percentile(means, [tail, 100.0 - tail], axis=1).T.tolist()
-        for (index, _, _), (low, high) in zip(members, bounds):
+        # equal per-unit sums (e.g. the clips' numbers of answers of the CIs of one group) are one row of
+        # the product, and samples of equal rows one set of means: equal floats
+        row_of: Dict[bytes, int] = {}
+        rows: List[np.ndarray] = []
+
+        def row(values: np.ndarray) -> int:
+            number = row_of.setdefault(values.tobytes(), len(rows))
+            if number == len(rows):
+                rows.append(values)
+            return number
+
+        ratios = [(row(sums), None if counts is None else row(counts)) for _, sums, counts in members]
+        distinct = list(dict.fromkeys(ratios))
+        totals = resample_draws(size, n_resamples, seed).totals(np.stack(rows))  # a row per distinct row
+        means = np.empty((len(distinct), n_resamples))
+        for number, (numerator, denominator) in enumerate(distinct):
+            # no clusters, or one value each: the values are the units
+            means[number] = totals[numerator] / (size if denominator is None else totals[denominator])
+        bounds = dict(zip(distinct, np.percentile(means, [tail, 100.0 - tail], axis=1).T.tolist()))
+        for (index, _, _), ratio in zip(members, ratios):
+            low, high = bounds[ratio]
             results[index] = (low, high)
     return cast(List[Tuple[float, float]], results)  # every sample's bounds are set above
 
