@@ -141,7 +141,7 @@ class LineColumns:
             for value in values:
                 if value not in table:
                     table[value] = len(table)
-            return np.array([table[value] for value in values], dtype=np.int64).reshape(-1)[state]
+            return np.array([table[value] for value in values], dtype=np.int64)[state]
 
         def flags(values: Iterable[Any]) -> np.ndarray:
             return np.fromiter(values, dtype=bool, count=len(states))[state]
