@@ -219,3 +219,37 @@ def test_equal_unit_sums_are_one_row_of_the_product(monkeypatch):
     assert sizes == [(20, 1), (25, 4), (30, 1)]
     assert got == [metrics.bootstrap_ci_coded(values, sample_codes, n_resamples=120, seed=5)
                    for values, sample_codes in samples]
+
+
+def _sign_flip_distribution_convolving_each(magnitudes):
+    """metrics._sign_flip_distribution as it was: every magnitude class convolved, the first with
+    the point mass at 0 too."""
+    total = int(sum(magnitudes))
+    distribution = np.zeros(2 * total + 1)
+    distribution[total] = 1.0
+    counts = defaultdict(int)
+    for d in magnitudes:
+        counts[int(d)] += 1
+    for d, m in sorted(counts.items()):
+        kernel = np.zeros(2 * m * d + 1)
+        kernel[::2 * d] = np.array([math.comb(m, k) / 2 ** m for k in range(m + 1)])
+        distribution = np.convolve(distribution, kernel)[m * d: m * d + 2 * total + 1]
+    return distribution, total
+
+
+def test_the_sign_flip_null_places_its_first_class_without_a_convolution(monkeypatch):
+    """The paired test's null distribution: the first magnitude class placed as it is (one
+    convolution fewer: none where every clip changes by one answer, the common case), the others
+    convolved, the same floats; the binomial weights of a number of clips are made once."""
+    rng = np.random.default_rng(7)
+    convolved = []
+    convolve = np.convolve
+    monkeypatch.setattr(metrics.np, "convolve", lambda a, v: convolved.append(len(v)) or convolve(a, v))
+    for magnitudes in ([1] * 300, [2] * 7, [1, 1, 2, 3, 3, 3], list(rng.integers(1, 5, 80)), [5]):
+        convolved.clear()
+        got, total = metrics._sign_flip_distribution(magnitudes)
+        assert len(convolved) == len(set(magnitudes)) - 1
+        expected, expected_total = _sign_flip_distribution_convolving_each(magnitudes)
+        assert total == expected_total and got.tobytes() == expected.tobytes(), magnitudes
+    weights = metrics.binomial_half_weights(300)
+    assert metrics.binomial_half_weights(300) is weights and not weights.flags.writeable

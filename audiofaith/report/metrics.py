@@ -9,6 +9,7 @@ not depend on the order in which a report computes them.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections import OrderedDict, defaultdict
@@ -304,34 +305,43 @@ def mcnemar_chi2(b: int, c: int) -> Tuple[float, float]:
     return float(statistic), float(math.erfc(math.sqrt(statistic / 2.0)))
 
 
+@functools.lru_cache(maxsize=256)
 def binomial_half_weights(m: int) -> np.ndarray:
     """P(Binomial(m, ½) = k) for k = 0..m, each ``math.comb(m, k) / 2 ** m`` (exact integers, one
     rounding); the binomial coefficients are made one from the previous (C(m, k + 1) = C(m, k) ·
-    (m − k) / (k + 1), exact), not each from scratch, which took seconds for thousands of clips."""
+    (m − k) / (k + 1), exact), not each from scratch, which took seconds for thousands of clips.
+    Kept for the most recent numbers of clips (the paired tests of a report repeat them): a
+    read-only array."""
     denominator = 1 << m
     weights = np.empty(m + 1)
     coefficient = 1
     for k in range(m + 1):
         weights[k] = coefficient / denominator
         coefficient = coefficient * (m - k) // (k + 1)
+    weights.setflags(write=False)
     return weights
 
 
 def _sign_flip_distribution(magnitudes: Sequence[int]) -> Tuple[np.ndarray, int]:
     """Exact null distribution of Σ_c s_c · d_c over independent fair signs s_c = ±1, for integer
     magnitudes d_c ≥ 1: (probabilities of the sums −S..S, S = Σ d_c). Clusters with the same d
-    contribute d · (2 · Binomial(m_d, ½) − m_d), so one convolution per distinct d."""
+    contribute d · (2 · Binomial(m_d, ½) − m_d), so one convolution per distinct d after the first,
+    whose convolution with the point mass at 0 is its own distribution, float for float (each sum
+    has one term that is not zero), placed without one."""
     total = int(sum(magnitudes))
     distribution = np.zeros(2 * total + 1)
     distribution[total] = 1.0
     counts: Dict[int, int] = defaultdict(int)
     for d in magnitudes:
         counts[int(d)] += 1
-    for d, m in sorted(counts.items()):
+    for number, (d, m) in enumerate(sorted(counts.items())):
         weights = binomial_half_weights(m)
         kernel = np.zeros(2 * m * d + 1)
         kernel[::2 * d] = weights  # sums −m·d, −m·d + 2d, ..., m·d
-        distribution = np.convolve(distribution, kernel)[m * d: m * d + 2 * total + 1]
+        if number == 0:
+            distribution[total - m * d: total + m * d + 1] = kernel
+        else:
+            distribution = np.convolve(distribution, kernel)[m * d: m * d + 2 * total + 1]
     return distribution, total
 
 
