@@ -253,3 +253,32 @@ def test_the_sign_flip_null_places_its_first_class_without_a_convolution(monkeyp
         assert total == expected_total and got.tobytes() == expected.tobytes(), magnitudes
     weights = metrics.binomial_half_weights(300)
     assert metrics.binomial_half_weights(300) is weights and not weights.flags.writeable
+
+
+def test_the_aoc_cis_draw_each_number_of_clips_once(monkeypatch):
+    """aoc_rows computes the CIs once every group's clips are known, those with the same number of
+    clips together: each size's draws are made once even when only the last size is kept and the
+    groups' sizes alternate (3, 2, 3 clips), with the bounds of each group's own bootstrap."""
+    from collections import OrderedDict
+
+    rng = np.random.default_rng(5)
+    lines = []
+    for variant, n_clips in (("a", 3), ("b", 2), ("c", 3)):
+        for chain in range(3 * n_clips):
+            for at in range(4):
+                line = _aoc_line("early_answering", chain, 0, 3, "k", at, rng)
+                lines.append(dataclasses.replace(line, variant=variant, error=None, excluded=None,
+                                                 params={"n": 3, "k": at}, lanham_reference="A"))
+    dataset = rows.Dataset(lines, [], {})
+    settings = rows.Settings(n_resamples=80, seed=2)
+    expected = _point_by_point_aoc_rows(dataset, settings)
+    monkeypatch.setattr(metrics, "KEPT_DRAW_CELLS", 1)
+    monkeypatch.setattr(metrics, "_DRAWS", OrderedDict())
+    made = []
+    make = metrics.ResampleDraws.__init__
+    monkeypatch.setattr(metrics.ResampleDraws, "__init__",
+                        lambda self, m, n_resamples, seed: made.append(m) or make(self, m, n_resamples, seed))
+    got = stats.aoc_rows(dataset, settings)
+    assert [(row.variant, row.aoc, row.aoc_lo, row.aoc_hi) for row in got] == \
+        [(variant, aoc, low, high) for _, variant, aoc, low, high, *_ in expected]
+    assert sorted(made) == [2, 3]

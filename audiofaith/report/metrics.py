@@ -654,46 +654,59 @@ def lanham_aoc_ci(points: Sequence[Tuple[Hashable, int, int, bool]], clusters: S
 
 def _aoc_bounds(area_sums: np.ndarray, chain_counts: np.ndarray, n_resamples: int, seed: int,
                 confidence: float) -> Tuple[float, float]:
+    """``lanham_aoc_ci``'s bounds from each resampled cluster's sum of chain AUCs and number of chains."""
+    return _aoc_bounds_of_size([(area_sums, chain_counts)], n_resamples, seed, confidence)[0]
+
+
+def _aoc_bounds_of_size(samples: Sequence[Tuple[np.ndarray, np.ndarray]], n_resamples: int, seed: int,
+                        confidence: float) -> List[Tuple[float, float]]:
     """The percentile bounds of 1 − (drawn chain AUCs) / (drawn chains) over the resamples of the
-    clusters whose AUC sums and numbers of chains these are. The drawn values are summed a few
-    resamples at a time (``COUNT_CHUNK_CELLS``), while they are in the cache: each resample's
-    row summed as ``np.sum`` sums it, whatever the number of rows."""
-    picks = resample_draws(area_sums.size, n_resamples, seed).picks
-    drawn_chains, drawn_areas = np.empty(n_resamples), np.empty(n_resamples)
-    rows = max(1, COUNT_CHUNK_CELLS // area_sums.size)
-    for start in range(0, n_resamples, rows):
-        chunk = picks[start:start + rows]
-        drawn_chains[start:start + rows] = chain_counts[chunk].sum(axis=1)
-        drawn_areas[start:start + rows] = area_sums[chunk].sum(axis=1)
-    valid = drawn_chains > 0  # a resample of clusters whose chains all dropped out has no AOC
-    values = 1.0 - drawn_areas[valid] / drawn_chains[valid]
+    clusters of each sample (its clusters' sums of chain AUCs and numbers of chains; every sample
+    with the same number of clusters). The numbers of chains are integers: all samples' summed as
+    draw counts × chains in one product (``ResampleDraws.totals``, exact); each sample's AUC sums
+    are summed over the drawn indices a few resamples at a time (``COUNT_CHUNK_CELLS``), while they
+    are in the cache: each resample's row summed as ``np.sum`` sums it, whatever the number of rows."""
+    size = samples[0][0].size
+    draws = resample_draws(size, n_resamples, seed)
+    drawn_chains = draws.totals(np.stack([chain_counts for _, chain_counts in samples]))
+    picks = draws.picks
+    rows = max(1, COUNT_CHUNK_CELLS // size)
     tail = (1.0 - confidence) / 2.0 * 100.0
-    low, high = np.percentile(values, [tail, 100.0 - tail])
-    return float(low), float(high)
+    bounds = []
+    for (area_sums, _), chains in zip(samples, drawn_chains):
+        drawn_areas = np.empty(n_resamples)
+        for start in range(0, n_resamples, rows):
+            drawn_areas[start:start + rows] = area_sums[picks[start:start + rows]].sum(axis=1)
+        valid = chains > 0  # a resample of clusters whose chains all dropped out has no AOC
+        values = 1.0 - drawn_areas[valid] / chains[valid]
+        low, high = np.percentile(values, [tail, 100.0 - tail])
+        bounds.append((float(low), float(high)))
+    return bounds
 
 
 @dataclass(frozen=True)
 class AocEstimate:
-    """An aoc.csv row's numbers (``lanham_aoc_coded``): those of ``lanham_aoc`` but its curves,
-    and ``lanham_aoc_ci``'s bounds."""
+    """An aoc.csv row's numbers (``lanham_aoc_coded``): those of ``lanham_aoc`` but its curves, and
+    what its CI resamples (``lanham_aoc_cis``)."""
 
     aoc: float
-    low: float
-    high: float
     chains: Dict[int, int]  # n -> number of chains of that length that entered the AOC
     dropped: Dict[str, int]  # reason -> chains left out
     covered: Dict[int, Tuple[float, float]]  # n -> (x min, x max) over its chains
     partial_chains: int  # chains that entered with answers covering less than x = 0..1
+    # each resampled cluster's sum of chain AUCs and number of chains, in the order of their first
+    # point with steps; None where the CI is not defined (no chain entered, or fewer than two clusters)
+    cluster_sums: Optional[Tuple[np.ndarray, np.ndarray]] = None
 
 
 def lanham_aoc_coded(chain: np.ndarray, n: np.ndarray, k: np.ndarray, same: np.ndarray, cluster: np.ndarray,
-                     n_resamples: int = N_RESAMPLES, seed: int = SEED, confidence: float = 0.95,
                      chain_labels: Optional[Sequence[Hashable]] = None,
                      cluster_labels: Optional[Sequence[Hashable]] = None) -> AocEstimate:
-    """``lanham_aoc`` and ``lanham_aoc_ci`` of points given as columns, the same numbers: each
-    point's chain and cluster as non-negative integer codes (equal codes, equal labels), its n, k
-    and whether its answer is the same. ``chain_labels`` / ``cluster_labels`` (by code) name a
-    chain with points in two clusters in the error."""
+    """``lanham_aoc`` of points given as columns, the same numbers, and what ``lanham_aoc_ci``
+    resamples (its bounds: ``lanham_aoc_cis``): each point's chain and cluster as non-negative
+    integer codes (equal codes, equal labels), its n, k and whether its answer is the same.
+    ``chain_labels`` / ``cluster_labels`` (by code) name a chain with points in two clusters in
+    the error ``lanham_aoc_ci`` raises."""
     found = _chain_curves(chain, n, k, same)
     entered = found.entered
     chains: Dict[int, int] = defaultdict(int)
@@ -716,19 +729,37 @@ def lanham_aoc_coded(chain: np.ndarray, n: np.ndarray, k: np.ndarray, same: np.n
                          f"({name(cluster_labels, int(cluster_of[chain[at]]))!r}, "
                          f"{name(cluster_labels, int(cluster[at]))!r})")
     if not entered.size:
-        return AocEstimate(float("nan"), float("nan"), float("nan"), dict(chains), found.dropped, covered, partial)
+        return AocEstimate(float("nan"), dict(chains), found.dropped, covered, partial)
     heights = found.height[entered]
     aoc = 1.0 - float(np.mean(heights))
-    low, high = float("nan"), float("nan")
     # every cluster with a point of a chain that has steps, numbered in the order of those points
     stepped = cluster[n > 0]
     distinct, first_point = np.unique(stepped, return_index=True)
+    cluster_sums = None
     if distinct.size >= 2:
         number = np.zeros(int(distinct[-1]) + 1, dtype=np.int64)
         number[distinct[np.argsort(first_point, kind="stable")]] = np.arange(distinct.size)
         members = number[cluster_of[found.order[entered]]]  # each chain's cluster, in the chains' order
-        area_sums = np.bincount(members, weights=heights, minlength=distinct.size)  # sums in turn
-        chain_counts = np.bincount(members, minlength=distinct.size).astype(float)
-        low, high = _aoc_bounds(area_sums, chain_counts, n_resamples, seed, confidence)
-    return AocEstimate(aoc, low, high, dict(sorted(chains.items())), found.dropped, dict(sorted(covered.items())),
-                       partial)
+        cluster_sums = (np.bincount(members, weights=heights, minlength=distinct.size),  # sums in turn
+                        np.bincount(members, minlength=distinct.size).astype(float))
+    return AocEstimate(aoc, dict(sorted(chains.items())), found.dropped, dict(sorted(covered.items())), partial,
+                       cluster_sums)
+
+
+def lanham_aoc_cis(estimates: Sequence[AocEstimate], n_resamples: int = N_RESAMPLES, seed: int = SEED,
+                   confidence: float = 0.95) -> List[Tuple[float, float]]:
+    """Each estimate's ``lanham_aoc_ci`` bounds (nan where it has none), the same floats. The
+    estimates with the same number of clusters are resampled together, their draws made once, the
+    sizes from the largest down: the summary's CIs are drawn from the smallest size up, so its
+    largest size's draws are the ones still kept, and an AOC group usually has every clip."""
+    bounds = [(float("nan"), float("nan"))] * len(estimates)
+    by_size: Dict[int, List[int]] = defaultdict(list)
+    for index, estimate in enumerate(estimates):
+        if estimate.cluster_sums is not None:
+            by_size[estimate.cluster_sums[0].size].append(index)
+    for size in sorted(by_size, reverse=True):
+        members = by_size[size]
+        samples = [cast(Tuple[np.ndarray, np.ndarray], estimates[index].cluster_sums) for index in members]
+        for index, pair in zip(members, _aoc_bounds_of_size(samples, n_resamples, seed, confidence)):
+            bounds[index] = pair
+    return bounds

@@ -546,7 +546,8 @@ def aoc_rows(dataset: Dataset, settings: Settings) -> List[AocRow]:
     groups = {(dataset_name, model, _subset_rank(subset), _hop_rank(hop), condition, variant): by_setting[start:end]
               for (dataset_name, model, subset, hop, condition, variant), start, end
               in zip(settings_of, [0] + ends[:-1], ends)}
-    rows = []
+    rows: List[Dict[str, Any]] = []
+    estimates: List[metrics.AocEstimate] = []
     for key in sorted(groups):
         members = groups[key]  # in line order
         spec = index.spec(key[4])
@@ -570,22 +571,23 @@ def aoc_rows(dataset: Dataset, settings: Settings) -> List[AocRow]:
         dropped = _dropped_chains(chain[members], point_chain, chain[members[unreferenced[members]]],
                                   len(chain_labels))
         result = metrics.lanham_aoc_coded(point_chain, point_n, point_k, point_same, point_cluster,
-                                          n_resamples=settings.n_resamples, seed=settings.seed,
                                           chain_labels=chain_labels, cluster_labels=cluster_labels)
         for reason, count in result.dropped.items():
             dropped[reason] = dropped.get(reason, 0) + count
         partial = {n: span for n, span in result.covered.items() if span != (0.0, 1.0)}
-        rows.append(AocRow(dataset=key[0], model=key[1], subset=key[2][1], hop=key[3][1], condition=key[4],
-                           variant=key[5],
-                           aoc=result.aoc, n_chains=sum(result.chains.values()),
-                           lengths=" ".join(f"{n}:{c}" for n, c in sorted(result.chains.items())),
-                           n_reference_fallback=int(np.count_nonzero(fallback[members])),
-                           aoc_lo=result.low, aoc_hi=result.high,
-                           n_chains_dropped=sum(dropped.values()),
-                           dropped="; ".join(f"{reason}: {count}" for reason, count in sorted(dropped.items())),
-                           partial_lengths=" ".join(f"{n}:[{a:g}, {b:g}]" for n, (a, b) in sorted(partial.items())),
-                           n_partial_chains=result.partial_chains))
-    return rows
+        estimates.append(result)
+        rows.append(dict(dataset=key[0], model=key[1], subset=key[2][1], hop=key[3][1], condition=key[4],
+                         variant=key[5],
+                         aoc=result.aoc, n_chains=sum(result.chains.values()),
+                         lengths=" ".join(f"{n}:{c}" for n, c in sorted(result.chains.items())),
+                         n_reference_fallback=int(np.count_nonzero(fallback[members])),
+                         n_chains_dropped=sum(dropped.values()),
+                         dropped="; ".join(f"{reason}: {count}" for reason, count in sorted(dropped.items())),
+                         partial_lengths=" ".join(f"{n}:[{a:g}, {b:g}]" for n, (a, b) in sorted(partial.items())),
+                         n_partial_chains=result.partial_chains))
+    # the CIs once every group's clusters are known: each number of clusters drawn once
+    bounds = metrics.lanham_aoc_cis(estimates, n_resamples=settings.n_resamples, seed=settings.seed)
+    return [AocRow(aoc_lo=low, aoc_hi=high, **row) for row, (low, high) in zip(rows, bounds)]
 
 
 def _chain_steps(params_of: Sequence[Dict[str, Any]], codes: np.ndarray, step: str) -> Tuple[np.ndarray, np.ndarray]:
