@@ -751,7 +751,9 @@ def lanham_aoc_cis(estimates: Sequence[AocEstimate], n_resamples: int = N_RESAMP
     """Each estimate's ``lanham_aoc_ci`` bounds (nan where it has none), the same floats. The
     estimates with the same number of clusters are resampled together, their draws made once, the
     sizes from the largest down: the summary's CIs are drawn from the smallest size up, so its
-    largest size's draws are the ones still kept, and an AOC group usually has every clip."""
+    largest size's draws are the ones still kept, and an AOC group usually has every clip. Each
+    size's draws are let go once its CIs are computed (the AOCs are a report's last CIs, and their
+    drawn indices take 8 bytes a cell): not held while the report writes its tables."""
     bounds = [(float("nan"), float("nan"))] * len(estimates)
     by_size: Dict[int, List[int]] = defaultdict(list)
     for index, estimate in enumerate(estimates):
@@ -762,4 +764,5 @@ def lanham_aoc_cis(estimates: Sequence[AocEstimate], n_resamples: int = N_RESAMP
         samples = [cast(Tuple[np.ndarray, np.ndarray], estimates[index].cluster_sums) for index in members]
         for index, pair in zip(members, _aoc_bounds_of_size(samples, n_resamples, seed, confidence)):
             bounds[index] = pair
+        _DRAWS.pop((size, n_resamples, seed), None)
     return bounds
