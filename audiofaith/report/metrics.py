@@ -9,6 +9,7 @@ not depend on the order in which a report computes them.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections import OrderedDict, defaultdict
@@ -67,11 +68,12 @@ def bootstrap_ci_coded(values: Sequence[float], codes: Optional[np.ndarray], n_r
     draws = resample_draws(sums.size, n_resamples, seed)
     if counts is None:  # no clusters, or one value each
         if exact:
-            means = draws.counts @ array / array.size
+            means = draws.totals(array[None, :])[0] / array.size
         else:
             means = array[draws.picks].mean(axis=1)
     elif exact:
-        means = (draws.counts @ sums) / (draws.counts @ counts.astype(float))
+        totals = draws.totals(np.stack([sums, counts]))
+        means = totals[0] / totals[1]
     else:
         means = sums[draws.picks].sum(axis=1) / counts[draws.picks].sum(axis=1)
     return _percentile_bounds(means, confidence)
@@ -83,7 +85,8 @@ def bootstrap_cis_coded(samples: Sequence[Tuple[Sequence[float], Optional[np.nda
     """``bootstrap_ci_coded`` of each ``(values, codes)`` sample, the same floats. The exactly summed
     samples (integers: every CI of the report) with the same number of units share one product with
     that size's draw counts (the sizes in increasing order, each drawn once), instead of a product
-    per sample that reads the whole counts matrix again; integer sums are exact in any order."""
+    per sample that reads the whole counts matrix again; integer sums are exact in any order. Equal
+    per-unit sums are one row of that product, and samples with equal rows one set of means."""
     results: List[Optional[Tuple[float, float]]] = [None] * len(samples)
     by_size: Dict[int, List[Tuple[int, np.ndarray, Optional[np.ndarray]]]] = defaultdict(list)
     for index, (values, codes) in enumerate(samples):
@@ -94,21 +97,30 @@ def bootstrap_cis_coded(samples: Sequence[Tuple[Sequence[float], Optional[np.nda
         else:
             array, sums, counts, _ = units
             by_size[sums.size].append((index, sums, None if counts is None else counts.astype(float)))
+    tail = (1.0 - confidence) / 2.0 * 100.0  # each sample's percentiles, as _percentile_bounds gives them
     for size in sorted(by_size):
         members = by_size[size]
-        columns = [column for _, sums, counts in members for column in ((sums,) if counts is None else (sums, counts))]
-        products = resample_draws(size, n_resamples, seed).counts @ np.stack(columns, axis=1)
-        column, means = 0, []
-        for index, sums, counts in members:
-            if counts is None:  # no clusters, or one value each: the values are the units
-                means.append(products[:, column] / sums.size)
-                column += 1
-            else:
-                means.append(products[:, column] / products[:, column + 1])
-                column += 2
-        tail = (1.0 - confidence) / 2.0 * 100.0  # each column's percentiles, as _percentile_bounds gives them
-        bounds = np.percentile(np.stack(means, axis=1), [tail, 100.0 - tail], axis=0).T.tolist()
-        for (index, _, _), (low, high) in zip(members, bounds):
+        # equal per-unit sums (e.g. the clips' numbers of answers of the CIs of one group) are one row of
+        # the product, and samples of equal rows one set of means: equal floats
+        row_of: Dict[bytes, int] = {}
+        rows: List[np.ndarray] = []
+
+        def row(values: np.ndarray) -> int:
+            number = row_of.setdefault(values.tobytes(), len(rows))
+            if number == len(rows):
+                rows.append(values)
+            return number
+
+        ratios = [(row(sums), None if counts is None else row(counts)) for _, sums, counts in members]
+        distinct = list(dict.fromkeys(ratios))
+        totals = resample_draws(size, n_resamples, seed).totals(np.stack(rows))  # a row per distinct row
+        means = np.empty((len(distinct), n_resamples))
+        for number, (numerator, denominator) in enumerate(distinct):
+            # no clusters, or one value each: the values are the units
+            means[number] = totals[numerator] / (size if denominator is None else totals[denominator])
+        bounds = dict(zip(distinct, np.percentile(means, [tail, 100.0 - tail], axis=1).T.tolist()))
+        for (index, _, _), ratio in zip(members, ratios):
+            low, high = bounds[ratio]
             results[index] = (low, high)
     return cast(List[Tuple[float, float]], results)  # every sample's bounds are set above
 
@@ -126,13 +138,26 @@ def _units(values: Sequence[float], codes: Optional[np.ndarray]
         codes = np.asarray(codes)
         if codes.size != array.size:
             raise ValueError(f"{codes.size} cluster labels for {array.size} values")
-        _, labels = np.unique(codes, return_inverse=True)
-        labels = labels.reshape(-1)
+        labels = dense_codes(codes)
     # exact: integers whose resampled sums (at most size × Σ|values|) stay below 2^53
     exact = bool(np.all(np.floor(array) == array)) and float(np.abs(array).sum()) * array.size < 2.0 ** 53
     if labels is None or labels.max() + 1 == array.size:
         return array, array, None, exact
     return array, np.bincount(labels, weights=array), np.bincount(labels), exact
+
+
+def dense_codes(codes: np.ndarray) -> np.ndarray:
+    """Each code's rank among the distinct ``codes`` (``np.unique(codes, return_inverse=True)[1]``,
+    flat): where the codes are small non-negative integers (cluster ranks), by marking the codes
+    present and counting them, without a sort."""
+    codes = np.asarray(codes).reshape(-1)
+    if codes.size and codes.dtype.kind in "iu":
+        low, high = int(codes.min()), int(codes.max())
+        if low >= 0 and high <= 4 * codes.size + 4096:
+            present = np.zeros(high + 1, dtype=bool)
+            present[codes] = True
+            return (np.cumsum(present) - 1)[codes]
+    return np.unique(codes, return_inverse=True)[1].reshape(-1)
 
 
 def _percentile_bounds(means: np.ndarray, confidence: float) -> Tuple[float, float]:
@@ -141,10 +166,17 @@ def _percentile_bounds(means: np.ndarray, confidence: float) -> Tuple[float, flo
     return float(low), float(high)
 
 
+#: Cells (resamples × units) of the draws counted at a time by ``ResampleDraws.counts``: a chunk of
+#: rows drawn, offset and counted while it is in the cache (1 MB of indices).
+COUNT_CHUNK_CELLS = 1 << 17
+#: Integers up to 2^24 are exact in float32 (sums of them too, in any order, while they stay below).
+_FLOAT32_EXACT = float(1 << 24)
+
+
 class ResampleDraws:
     """The bootstrap draws of ``m`` units: ``picks`` (n_resamples × m indices, the stream of
     ``default_rng(seed).integers(0, m, (n_resamples, m))``) and ``counts`` (how often each resample
-    drew each unit, as floats), each made when first asked for."""
+    drew each unit, as float32: exact, counts are at most ``m``), each made when first asked for."""
 
     def __init__(self, m: int, n_resamples: int, seed: int) -> None:
         self.m, self.n_resamples, self.seed = m, n_resamples, seed
@@ -161,18 +193,38 @@ class ResampleDraws:
     @property
     def counts(self) -> np.ndarray:
         if self._counts is None:
-            picks = self._picks if self._picks is not None else \
-                np.random.default_rng(self.seed).integers(0, self.m, size=(self.n_resamples, self.m))
-            offsets = (np.arange(self.n_resamples, dtype=np.int64) * self.m)[:, None]
-            counts = np.bincount((picks + offsets).reshape(-1), minlength=self.n_resamples * self.m)
-            self._counts = counts.reshape(self.n_resamples, self.m).astype(float)
+            # a few rows at a time, drawn from one generator (consecutive draws continue its stream, so
+            # the rows are those of one call) and counted by one np.bincount of row-offset indices
+            rows = max(1, COUNT_CHUNK_CELLS // max(self.m, 1))
+            generator = np.random.default_rng(self.seed)
+            offsets = (np.arange(rows, dtype=np.int64) * self.m)[:, None]
+            counts = np.empty((self.n_resamples, self.m), dtype=np.float32)
+            for start in range(0, self.n_resamples, rows):
+                end = min(self.n_resamples, start + rows)
+                if self._picks is not None:
+                    picks = self._picks[start:end] + offsets[:end - start]
+                else:
+                    picks = generator.integers(0, self.m, size=(end - start, self.m))
+                    picks += offsets[:end - start]
+                counts[start:end] = np.bincount(picks.reshape(-1), minlength=(end - start) * self.m).reshape(
+                    end - start, self.m)
+            self._counts = counts
             self._counts.setflags(write=False)
         return self._counts
 
+    def totals(self, values: np.ndarray) -> np.ndarray:
+        """Each resample's total of each row of integer ``values`` (k × m: a value per unit) over the
+        units it drew, k × n_resamples: exact, as one float32 product where no total can reach 2^24
+        (a total is at most m × the largest magnitude), else as float64."""
+        values = np.asarray(values, dtype=float)
+        if float(np.abs(values).max(initial=0.0)) * self.m < _FLOAT32_EXACT:
+            return (values.astype(np.float32) @ self.counts.T).astype(float)
+        return values @ self.counts.T.astype(float)
+
 
 _DRAWS: "OrderedDict[Tuple[int, int, int], ResampleDraws]" = OrderedDict()
-#: Units × resamples of the draws kept at once (8 bytes each for the counts, 8 for the indices
-#: when asked for): the most recently used sizes, up to 4 M (32 MB of counts).
+#: Units × resamples of the draws kept at once (4 bytes each for the counts, 8 for the indices
+#: when asked for): the most recently used sizes, up to 4 M (16 MB of counts).
 KEPT_DRAW_CELLS = 4_000_000
 
 
@@ -253,34 +305,43 @@ def mcnemar_chi2(b: int, c: int) -> Tuple[float, float]:
     return float(statistic), float(math.erfc(math.sqrt(statistic / 2.0)))
 
 
+@functools.lru_cache(maxsize=256)
 def binomial_half_weights(m: int) -> np.ndarray:
     """P(Binomial(m, ½) = k) for k = 0..m, each ``math.comb(m, k) / 2 ** m`` (exact integers, one
     rounding); the binomial coefficients are made one from the previous (C(m, k + 1) = C(m, k) ·
-    (m − k) / (k + 1), exact), not each from scratch, which took seconds for thousands of clips."""
+    (m − k) / (k + 1), exact), not each from scratch, which took seconds for thousands of clips.
+    Kept for the most recent numbers of clips (the paired tests of a report repeat them): a
+    read-only array."""
     denominator = 1 << m
     weights = np.empty(m + 1)
     coefficient = 1
     for k in range(m + 1):
         weights[k] = coefficient / denominator
         coefficient = coefficient * (m - k) // (k + 1)
+    weights.setflags(write=False)
     return weights
 
 
 def _sign_flip_distribution(magnitudes: Sequence[int]) -> Tuple[np.ndarray, int]:
     """Exact null distribution of Σ_c s_c · d_c over independent fair signs s_c = ±1, for integer
     magnitudes d_c ≥ 1: (probabilities of the sums −S..S, S = Σ d_c). Clusters with the same d
-    contribute d · (2 · Binomial(m_d, ½) − m_d), so one convolution per distinct d."""
+    contribute d · (2 · Binomial(m_d, ½) − m_d), so one convolution per distinct d after the first,
+    whose convolution with the point mass at 0 is its own distribution, float for float (each sum
+    has one term that is not zero), placed without one."""
     total = int(sum(magnitudes))
     distribution = np.zeros(2 * total + 1)
     distribution[total] = 1.0
     counts: Dict[int, int] = defaultdict(int)
     for d in magnitudes:
         counts[int(d)] += 1
-    for d, m in sorted(counts.items()):
+    for number, (d, m) in enumerate(sorted(counts.items())):
         weights = binomial_half_weights(m)
         kernel = np.zeros(2 * m * d + 1)
         kernel[::2 * d] = weights  # sums −m·d, −m·d + 2d, ..., m·d
-        distribution = np.convolve(distribution, kernel)[m * d: m * d + 2 * total + 1]
+        if number == 0:
+            distribution[total - m * d: total + m * d + 1] = kernel
+        else:
+            distribution = np.convolve(distribution, kernel)[m * d: m * d + 2 * total + 1]
     return distribution, total
 
 
@@ -310,8 +371,7 @@ def cluster_sign_flip_p_coded(differences: np.ndarray, codes: np.ndarray) -> flo
     differences = np.asarray(differences, dtype=np.int64)
     if differences.size == 0:
         return float("nan")
-    _, labels = np.unique(np.asarray(codes), return_inverse=True)
-    sums = np.bincount(labels.reshape(-1), weights=differences)  # integers, exact
+    sums = np.bincount(dense_codes(np.asarray(codes)), weights=differences)  # integers, exact
     return _sign_flip_p(sums.astype(np.int64).tolist())
 
 
@@ -402,27 +462,66 @@ class _Chains:
     dropped: Dict[str, int]
 
 
+@dataclass(frozen=True)
+class _ChainCurves:
+    """``_chain_curves``: the chains that have steps, in the order of their first point with steps,
+    as arrays (one entry per chain)."""
+
+    order: np.ndarray  # each chain's code (as given)
+    n_x: np.ndarray  # its number of distinct x values: it enters the AOC with at least two
+    height: np.ndarray  # the mean height of its own curve over its x range (0 for one x value)
+    length: np.ndarray  # its n: that of its last point
+    x_low: np.ndarray  # its x range
+    x_high: np.ndarray
+    dropped: Dict[str, int]
+
+    @property
+    def entered(self) -> np.ndarray:
+        """The positions (in ``order``) of the chains that enter the AOC."""
+        return np.flatnonzero(self.n_x >= 2)
+
+
 def _chain_heights(points: Iterable[Tuple[Hashable, int, int, bool]]) -> _Chains:
     """Each chain's curve from its own points only (same-answer at x = k/n; two answers at one k
     are averaged) and its mean height over the x range it covers; chains of length 0 or with
-    answers at one x only are counted in ``dropped``. All chains at once: the (chain, k) means by
-    one ``np.unique``, the trapezoids of the chains with the same number of x values as one array,
-    summed as ``np.sum`` sums each chain's (``_row_sums``): the floats of one chain at a time."""
+    answers at one x only are counted in ``dropped``: ``_chain_curves`` of the points' columns,
+    the chains keyed by their labels."""
     points = list(points)
     chain, n, k, same = (list(column) for column in zip(*points)) if points else ([], [], [], [])
-    steps = [length > 0 for length in n]
-    no_steps = set(itertools.compress(chain, (not has for has in steps)))
-    dropped: Dict[str, int] = {NO_STEPS: len(no_steps)} if no_steps else {}
-    code_of: Dict[Hashable, int] = {}  # chains in the order of their first point with steps
-    codes = np.fromiter((code_of.setdefault(c, len(code_of)) for c in itertools.compress(chain, steps)),
-                        dtype=np.int64)
+    code_of: Dict[Hashable, int] = {}  # chains in the order of their first point
+    codes = np.fromiter((code_of.setdefault(c, len(code_of)) for c in chain), dtype=np.int64, count=len(chain))
+    found = _chain_curves(codes, np.fromiter(n, dtype=np.int64, count=len(n)),
+                          np.fromiter(k, dtype=np.int64, count=len(k)),
+                          np.fromiter(map(bool, same), dtype=bool, count=len(same)))
     chains = list(code_of)
-    if not chains:
-        return _Chains({}, {}, {}, dropped)
-    n_steps = np.fromiter(itertools.compress(n, steps), dtype=np.int64, count=codes.size)
-    k_steps = np.fromiter(itertools.compress(k, steps), dtype=np.int64, count=codes.size)
-    same_steps = np.fromiter(map(bool, itertools.compress(same, steps)), dtype=bool, count=codes.size)
-    last = np.full(len(chains), -1)
+    labels = [chains[code] for code in found.order.tolist()]
+    entered = found.entered.tolist()
+    heights_list, lengths_list = found.height.tolist(), found.length.tolist()
+    low_list, high_list = found.x_low.tolist(), found.x_high.tolist()
+    return _Chains({labels[c]: heights_list[c] for c in entered}, {labels[c]: lengths_list[c] for c in entered},
+                   {labels[c]: (low_list[c], high_list[c]) for c in entered}, found.dropped)
+
+
+def _chain_curves(chain: np.ndarray, n: np.ndarray, k: np.ndarray, same: np.ndarray) -> _ChainCurves:
+    """``_chain_heights`` of points given as columns: each point's chain as a non-negative integer
+    code, its n, k and whether its answer is the same. All chains at once: the (chain, k) means by
+    one ``np.unique``, the trapezoids of the chains with the same number of x values as one array,
+    summed as ``np.sum`` sums each chain's (``_row_sums``): the floats of one chain at a time."""
+    steps = n > 0
+    n_no_steps = int(np.unique(chain[~steps]).size)
+    dropped: Dict[str, int] = {NO_STEPS: n_no_steps} if n_no_steps else {}
+    stepped = chain[steps]
+    if not stepped.size:
+        empty_int, empty_float = np.zeros(0, dtype=np.int64), np.zeros(0)
+        return _ChainCurves(empty_int, empty_int, empty_float, empty_int, empty_float, empty_float, dropped)
+    # the chains renumbered in the order of their first point with steps
+    distinct, first_point, position_of_point = np.unique(stepped, return_index=True, return_inverse=True)
+    by_first = np.argsort(first_point, kind="stable")
+    number = np.empty(distinct.size, dtype=np.int64)
+    number[by_first] = np.arange(distinct.size)
+    codes = number[position_of_point.reshape(-1)]
+    n_steps, k_steps, same_steps = n[steps], k[steps], same[steps]
+    last = np.full(distinct.size, -1)
     np.maximum.at(last, codes, np.arange(codes.size))
     length = n_steps[last]  # a chain's n: that of its last point, as a dict of them keeps
     k_low = int(k_steps.min())
@@ -431,23 +530,18 @@ def _chain_heights(points: Iterable[Tuple[Hashable, int, int, bool]]) -> _Chains
     means = np.bincount(position.reshape(-1), weights=same_steps) / counts  # sum / len of exact integers
     pair_chain = pairs // width
     x = (pairs % width + k_low) / length[pair_chain]
-    n_x = np.bincount(pair_chain, minlength=len(chains))
+    n_x = np.bincount(pair_chain, minlength=distinct.size)
     first = np.concatenate(([0], np.cumsum(n_x)[:-1]))
     one_x = int((n_x < 2).sum())
     if one_x:
         dropped[ONE_X] = one_x
-    height = np.zeros(len(chains))
+    height = np.zeros(distinct.size)
     for size in np.unique(n_x[n_x >= 2]).tolist():
         members = np.flatnonzero(n_x == size)
         at = first[members][:, None] + np.arange(size)
         xs, ys = x[at], means[at]
         height[members] = _row_sums((xs[:, 1:] - xs[:, :-1]) * (ys[:, 1:] + ys[:, :-1]) / 2.0) / (xs[:, -1] - xs[:, 0])
-    entered = np.flatnonzero(n_x >= 2).tolist()
-    ends = (first + n_x - 1).tolist()
-    x_list, heights_list, lengths_list = x.tolist(), height.tolist(), length.tolist()
-    first_list = first.tolist()
-    return _Chains({chains[c]: heights_list[c] for c in entered}, {chains[c]: lengths_list[c] for c in entered},
-                   {chains[c]: (x_list[first_list[c]], x_list[ends[c]]) for c in entered}, dropped)
+    return _ChainCurves(distinct[by_first], n_x, height, length, x[first], x[first + n_x - 1], dropped)
 
 
 def _row_sums(terms: np.ndarray) -> np.ndarray:
@@ -555,10 +649,120 @@ def lanham_aoc_ci(points: Sequence[Tuple[Hashable, int, int, bool]], clusters: S
     members = [cluster_ids[cluster_of[chain]] for chain in heights]  # each chain's cluster, in heights' order
     area_sums = np.bincount(members, weights=list(heights.values()), minlength=len(cluster_ids))  # sums in turn
     chain_counts = np.bincount(members, minlength=len(cluster_ids)).astype(float)
-    picks = resample_draws(len(cluster_ids), n_resamples, seed).picks
-    drawn_chains = chain_counts[picks].sum(axis=1)
-    valid = drawn_chains > 0  # a resample of clusters whose chains all dropped out has no AOC
-    values = 1.0 - area_sums[picks].sum(axis=1)[valid] / drawn_chains[valid]
+    return _aoc_bounds(area_sums, chain_counts, n_resamples, seed, confidence)
+
+
+def _aoc_bounds(area_sums: np.ndarray, chain_counts: np.ndarray, n_resamples: int, seed: int,
+                confidence: float) -> Tuple[float, float]:
+    """``lanham_aoc_ci``'s bounds from each resampled cluster's sum of chain AUCs and number of chains."""
+    return _aoc_bounds_of_size([(area_sums, chain_counts)], n_resamples, seed, confidence)[0]
+
+
+def _aoc_bounds_of_size(samples: Sequence[Tuple[np.ndarray, np.ndarray]], n_resamples: int, seed: int,
+                        confidence: float) -> List[Tuple[float, float]]:
+    """The percentile bounds of 1 − (drawn chain AUCs) / (drawn chains) over the resamples of the
+    clusters of each sample (its clusters' sums of chain AUCs and numbers of chains; every sample
+    with the same number of clusters). The numbers of chains are integers: all samples' summed as
+    draw counts × chains in one product (``ResampleDraws.totals``, exact); each sample's AUC sums
+    are summed over the drawn indices a few resamples at a time (``COUNT_CHUNK_CELLS``), while they
+    are in the cache: each resample's row summed as ``np.sum`` sums it, whatever the number of rows."""
+    size = samples[0][0].size
+    draws = resample_draws(size, n_resamples, seed)
+    drawn_chains = draws.totals(np.stack([chain_counts for _, chain_counts in samples]))
+    picks = draws.picks
+    rows = max(1, COUNT_CHUNK_CELLS // size)
     tail = (1.0 - confidence) / 2.0 * 100.0
-    low, high = np.percentile(values, [tail, 100.0 - tail])
-    return float(low), float(high)
+    bounds = []
+    for (area_sums, _), chains in zip(samples, drawn_chains):
+        drawn_areas = np.empty(n_resamples)
+        for start in range(0, n_resamples, rows):
+            drawn_areas[start:start + rows] = area_sums[picks[start:start + rows]].sum(axis=1)
+        valid = chains > 0  # a resample of clusters whose chains all dropped out has no AOC
+        values = 1.0 - drawn_areas[valid] / chains[valid]
+        low, high = np.percentile(values, [tail, 100.0 - tail])
+        bounds.append((float(low), float(high)))
+    return bounds
+
+
+@dataclass(frozen=True)
+class AocEstimate:
+    """An aoc.csv row's numbers (``lanham_aoc_coded``): those of ``lanham_aoc`` but its curves, and
+    what its CI resamples (``lanham_aoc_cis``)."""
+
+    aoc: float
+    chains: Dict[int, int]  # n -> number of chains of that length that entered the AOC
+    dropped: Dict[str, int]  # reason -> chains left out
+    covered: Dict[int, Tuple[float, float]]  # n -> (x min, x max) over its chains
+    partial_chains: int  # chains that entered with answers covering less than x = 0..1
+    # each resampled cluster's sum of chain AUCs and number of chains, in the order of their first
+    # point with steps; None where the CI is not defined (no chain entered, or fewer than two clusters)
+    cluster_sums: Optional[Tuple[np.ndarray, np.ndarray]] = None
+
+
+def lanham_aoc_coded(chain: np.ndarray, n: np.ndarray, k: np.ndarray, same: np.ndarray, cluster: np.ndarray,
+                     chain_labels: Optional[Sequence[Hashable]] = None,
+                     cluster_labels: Optional[Sequence[Hashable]] = None) -> AocEstimate:
+    """``lanham_aoc`` of points given as columns, the same numbers, and what ``lanham_aoc_ci``
+    resamples (its bounds: ``lanham_aoc_cis``): each point's chain and cluster as non-negative
+    integer codes (equal codes, equal labels), its n, k and whether its answer is the same.
+    ``chain_labels`` / ``cluster_labels`` (by code) name a chain with points in two clusters in
+    the error ``lanham_aoc_ci`` raises."""
+    found = _chain_curves(chain, n, k, same)
+    entered = found.entered
+    chains: Dict[int, int] = defaultdict(int)
+    covered: Dict[int, Tuple[float, float]] = {}
+    spans = list(zip(found.x_low[entered].tolist(), found.x_high[entered].tolist()))
+    for length, (low, high) in zip(found.length[entered].tolist(), spans):
+        chains[length] += 1
+        covered[length] = (min(low, covered.get(length, (low, high))[0]),
+                           max(high, covered.get(length, (low, high))[1]))
+    partial = sum(span != (0.0, 1.0) for span in spans)
+    # the cluster of each chain: that of its first point, the same for all of them
+    first_of_chain = np.unique(chain, return_index=True)[1]
+    cluster_of = np.zeros(int(chain.max()) + 1 if chain.size else 0, dtype=np.int64)
+    cluster_of[chain[first_of_chain]] = cluster[first_of_chain]
+    elsewhere = np.flatnonzero(cluster_of[chain] != cluster)
+    if elsewhere.size:
+        at = int(elsewhere[0])
+        name = (lambda labels, code: code if labels is None else labels[code])
+        raise ValueError(f"chain {name(chain_labels, int(chain[at]))!r} has points in two clusters "
+                         f"({name(cluster_labels, int(cluster_of[chain[at]]))!r}, "
+                         f"{name(cluster_labels, int(cluster[at]))!r})")
+    if not entered.size:
+        return AocEstimate(float("nan"), dict(chains), found.dropped, covered, partial)
+    heights = found.height[entered]
+    aoc = 1.0 - float(np.mean(heights))
+    # every cluster with a point of a chain that has steps, numbered in the order of those points
+    stepped = cluster[n > 0]
+    distinct, first_point = np.unique(stepped, return_index=True)
+    cluster_sums = None
+    if distinct.size >= 2:
+        number = np.zeros(int(distinct[-1]) + 1, dtype=np.int64)
+        number[distinct[np.argsort(first_point, kind="stable")]] = np.arange(distinct.size)
+        members = number[cluster_of[found.order[entered]]]  # each chain's cluster, in the chains' order
+        cluster_sums = (np.bincount(members, weights=heights, minlength=distinct.size),  # sums in turn
+                        np.bincount(members, minlength=distinct.size).astype(float))
+    return AocEstimate(aoc, dict(sorted(chains.items())), found.dropped, dict(sorted(covered.items())), partial,
+                       cluster_sums)
+
+
+def lanham_aoc_cis(estimates: Sequence[AocEstimate], n_resamples: int = N_RESAMPLES, seed: int = SEED,
+                   confidence: float = 0.95) -> List[Tuple[float, float]]:
+    """Each estimate's ``lanham_aoc_ci`` bounds (nan where it has none), the same floats. The
+    estimates with the same number of clusters are resampled together, their draws made once, the
+    sizes from the largest down: the summary's CIs are drawn from the smallest size up, so its
+    largest size's draws are the ones still kept, and an AOC group usually has every clip. Each
+    size's draws are let go once its CIs are computed (the AOCs are a report's last CIs, and their
+    drawn indices take 8 bytes a cell): not held while the report writes its tables."""
+    bounds = [(float("nan"), float("nan"))] * len(estimates)
+    by_size: Dict[int, List[int]] = defaultdict(list)
+    for index, estimate in enumerate(estimates):
+        if estimate.cluster_sums is not None:
+            by_size[estimate.cluster_sums[0].size].append(index)
+    for size in sorted(by_size, reverse=True):
+        members = by_size[size]
+        samples = [cast(Tuple[np.ndarray, np.ndarray], estimates[index].cluster_sums) for index in members]
+        for index, pair in zip(members, _aoc_bounds_of_size(samples, n_resamples, seed, confidence)):
+            bounds[index] = pair
+        _DRAWS.pop((size, n_resamples, seed), None)
+    return bounds

@@ -4,7 +4,6 @@ and Lanham's AOC per chain group (``AocRow``). Every column is defined in docs/r
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 import operator
 from collections import defaultdict
@@ -16,7 +15,7 @@ import numpy as np
 from audiofaith.report import metrics
 from audiofaith.benchmarks.common import NO_HOP
 from audiofaith.report.rows import (BASELINE_CONDITION, HOP_ORDER, POOLED, REFERENCE_KINDS, TRACK_ORDER, AocRow, Dataset,
-                                    Line, Settings, SummaryRow, line_columns)
+                                    Line, Settings, SummaryRow, dataset_columns, line_columns)
 from audiofaith.report.spec import spec_index
 
 
@@ -115,51 +114,69 @@ class LineColumns:
     FIELDS = ("error", "excluded", "finish_reason", "prediction", "answer", "reference", "lanham_reference",
               "cue_prediction", "paired", "reference_kind", "readout_tie", "lanham_fallback", "cluster", "id", "run")
 
+    #: The fields coded together by their combination (a few hundred in a study), then each decoded.
+    _STATE = ("error", "excluded", "finish_reason", "prediction", "answer", "reference", "lanham_reference",
+              "cue_prediction", "paired", "reference_kind", "readout_tie", "lanham_fallback")
+    #: The fields of the resampling unit and the (id, run) pair, coded together the same way.
+    _PLACE = ("cluster", "id", "run")
+
     @classmethod
     def of(cls, lines: Sequence[Line], fields: Optional[Dict[str, List[Any]]] = None) -> "LineColumns":
-        """The columns of ``lines``, all read in one pass over them (``line_columns``); ``fields``:
-        those of ``FIELDS`` already read that way (they are taken out of it)."""
+        """The columns of ``lines``; ``fields``: those of ``FIELDS`` already read as lists
+        (``line_columns``, ``dataset_columns``; they are taken out of the dict, the lists are only
+        read), the others read from the lines in one pass. Each line's ``_STATE`` fields, and its
+        ``_PLACE`` fields, are numbered by their combination in one dict look-up; every column is
+        then worked out once per distinct combination and spread to the lines by one array index."""
         fields = {} if fields is None else fields
         missing = [name for name in cls.FIELDS if name not in fields]
         fields.update(zip(missing, line_columns(lines, missing)))
-        column = fields.pop
+        n_lines = len(lines)
+        states, state = _numbered(zip(*(fields.pop(name) for name in cls._STATE)), n_lines)
+        places, place = _numbered(zip(*(fields.pop(name) for name in cls._PLACE)), n_lines)
+        (error, excluded, finish_reason, prediction, answer, reference, lanham_reference, cue_prediction, paired,
+         reference_kind, readout_tie, lanham_fallback) = zip(*states) if states else ((),) * len(cls._STATE)
 
-        def coded(values: List[Any], table: Dict[Any, int]) -> np.ndarray:
-            for value in set(values).difference(table):
-                table[value] = len(table)
-            return np.fromiter(map(table.__getitem__, values), dtype=np.int64, count=len(values))
+        def coded(values: Sequence[Any], table: Dict[Any, int]) -> np.ndarray:
+            """Each line's code of its value in ``table`` (values not in it added with the next code)."""
+            for value in values:
+                if value not in table:
+                    table[value] = len(table)
+            return np.array([table[value] for value in values], dtype=np.int64)[state]
 
-        def flags(values: Any) -> np.ndarray:
-            return np.fromiter(values, dtype=bool, count=len(lines))
+        def flags(values: Iterable[Any]) -> np.ndarray:
+            return np.fromiter(values, dtype=bool, count=len(states))[state]
 
         letters: Dict[Any, int] = {None: NO_LETTER}
-        error, excluded = column("error"), column("excluded")
-        errored = ~flags(map(operator.is_, error, itertools.repeat(None)))
-        unexcluded = flags(map(operator.is_, excluded, itertools.repeat(None)))
+        errored = flags(value is not None for value in error)
+        unexcluded = flags(value is None for value in excluded)
         kinds: Dict[Any, int] = {}
-        kind = coded(column("reference_kind"), kinds)
-        clusters = list(map(str, column("cluster")))
-        cluster_names = sorted(set(clusters))
-        cluster_rank = dict(zip(cluster_names, range(len(cluster_names))))
-        ids = column("id")
-        id_names = sorted(set(ids))
-        id_rank = dict(zip(id_names, range(len(id_names))))
-        run = np.fromiter(column("run"), dtype=np.int64, count=len(lines))
-        runs = int(run.max()) + 1 if len(lines) else 1
+        kind = coded(reference_kind, kinds)
+        cluster, line_id, run_of_place = zip(*places) if places else ((), (), ())
+        cluster_names = [str(value) for value in cluster]
+        cluster_rank = {name: rank for rank, name in enumerate(sorted(set(cluster_names)))}
+        id_names = sorted(set(line_id))
+        id_rank = {name: rank for rank, name in enumerate(id_names)}
+        run = np.fromiter(run_of_place, dtype=np.int64, count=len(places))
+        runs = int(run.max()) + 1 if len(places) else 1
+        item = np.fromiter(map(id_rank.__getitem__, line_id), dtype=np.int64, count=len(places)) * runs + run
         return cls(
             lines=lines, scored=~errored & unexcluded, errored=errored, excluded=~errored & ~unexcluded,
-            cut=flags(map(operator.eq, column("finish_reason"), itertools.repeat("length"))),
-            prediction=coded(column("prediction"), letters), answer=coded(column("answer"), letters),
-            reference=coded(column("reference"), letters),
-            lanham_reference=coded(column("lanham_reference"), letters),
-            cue_prediction=coded(column("cue_prediction"), letters),
-            paired=flags(column("paired")), reference_kind=kind,
-            reference_kinds=tuple(sorted(kinds, key=kinds.__getitem__)),
-            readout_tie=coded(column("readout_tie"), {None: -1, False: 0, True: 1}),
-            lanham_fallback=flags(column("lanham_fallback")),
-            cluster=np.fromiter(map(cluster_rank.__getitem__, clusters), dtype=np.int64, count=len(lines)),
-            item=np.fromiter(map(id_rank.__getitem__, ids), dtype=np.int64, count=len(lines)) * runs + run,
-            item_runs=runs, ids=tuple(id_names), run=run)
+            cut=flags(value == "length" for value in finish_reason),
+            prediction=coded(prediction, letters), answer=coded(answer, letters), reference=coded(reference, letters),
+            lanham_reference=coded(lanham_reference, letters), cue_prediction=coded(cue_prediction, letters),
+            paired=flags(paired), reference_kind=kind, reference_kinds=tuple(sorted(kinds, key=kinds.__getitem__)),
+            readout_tie=coded(readout_tie, {None: -1, False: 0, True: 1}), lanham_fallback=flags(lanham_fallback),
+            cluster=np.fromiter(map(cluster_rank.__getitem__, cluster_names), dtype=np.int64,
+                                count=len(places))[place],
+            item=item[place], item_runs=runs, ids=tuple(id_names), run=run[place])
+
+
+def _numbered(values: Iterable[Any], count: int) -> Tuple[List[Any], np.ndarray]:
+    """The distinct ``values`` in the order of their first appearance, and each value's number
+    among them (``count`` values, numbered in one dict look-up each)."""
+    numbering = _Numbering()
+    numbers = np.fromiter(map(numbering.__getitem__, values), dtype=np.int64, count=count)
+    return list(numbering), numbers
 
 
 def _expected_keys(columns: LineColumns, settings: Iterable[Tuple[Tuple, np.ndarray]]
@@ -183,20 +200,22 @@ def _missing(group: np.ndarray, columns: LineColumns, dataset: Dataset,
     model's CoT baseline.
     """
     first = columns.lines[group[0]]
-    present = np.unique(columns.item[group])
+    present = np.zeros(len(columns.ids) * columns.item_runs, dtype=bool)  # whether each (id, run) code is in the group
+    present[columns.item[group]] = True
     if first.condition in BASELINE_CONDITION.values():
         if not dataset.manifest:
             return None
         runs = int(columns.run[group].max()) + 1
         ids = {i.id for i in dataset.manifest.values() if i.subset == first.subset and (pooled or i.hop == first.hop)
                and (not first.dataset or i.dataset == first.dataset)}
-        found = sum(columns.ids[code] in ids for code in (present // columns.item_runs).tolist())  # runs < ``runs``
+        found = sum(columns.ids[code] in ids
+                    for code in (np.flatnonzero(present) // columns.item_runs).tolist())  # runs < ``runs``
         return len(ids) * runs - found
     index = spec_index()
     if index.curve_x.get(first.condition) in index.binned_x:
         return None
     wanted = expected.get((first.dataset, first.model, first.subset, first.hop))
-    return 0 if wanted is None else int(np.setdiff1d(wanted, present, assume_unique=True).size)
+    return 0 if wanted is None else wanted.size - int(np.count_nonzero(present[wanted]))
 
 
 def summarize_group(group: Sequence[Line], settings: Settings, n_missing: Optional[int],
@@ -281,7 +300,8 @@ def _agreement_stats(columns: LineColumns, paired: np.ndarray, settings: Setting
     before = reference[with_reference] == answer[with_reference]
     after = (prediction[with_reference] != NO_LETTER) & (prediction[with_reference] == answer[with_reference])
     clips = clusters[with_reference]
-    kinds = sorted(kind for kind in (columns.reference_kinds[code] for code in np.unique(columns.reference_kind[paired]))
+    kinds = sorted(kind for kind in (columns.reference_kinds[code]
+                                     for code in np.flatnonzero(np.bincount(columns.reference_kind[paired])).tolist())
                    if kind)
     stats = {
         "reference_readout": "; ".join(REFERENCE_KINDS[k] for k in kinds), "n_flip_pairs": int(with_reference.sum()),
@@ -291,7 +311,7 @@ def _agreement_stats(columns: LineColumns, paired: np.ndarray, settings: Setting
         "reference_accuracy": metrics.rate(before), "delta_accuracy": metrics.rate(after) - metrics.rate(before),
         "flip_cc": int((before & after).sum()), "flip_ci": int((before & ~after).sum()),
         "flip_ic": int((~before & after).sum()), "flip_ii": int((~before & ~after).sum()),
-        "n_flip_clips": int(np.unique(clips).size),
+        "n_flip_clips": int(np.count_nonzero(np.bincount(clips))),
         "paired_p": metrics.cluster_sign_flip_p_coded(after.astype(np.int64) - before, clips),
     }
     stats["agree_excl_null_lo"], stats["agree_excl_null_hi"] = _ci_coded(valid, clusters[valid_pairs], settings,
@@ -394,7 +414,7 @@ def summarize(dataset: Dataset, settings: Settings) -> List[SummaryRow]:
     # each line's setting (dataset, model, subset, hop, condition, variant, x) numbered in one pass,
     # the lines of a setting found by one stable argsort, its group keys worked out once
     place = ("dataset", "model", "subset", "hop", "condition", "variant", "x")
-    fields = dict(zip(place + LineColumns.FIELDS, line_columns(dataset.lines, place + LineColumns.FIELDS)))
+    fields = dict(zip(place + LineColumns.FIELDS, dataset_columns(dataset, place + LineColumns.FIELDS)))
     numbering = _Numbering()
     setting = np.fromiter(map(numbering.__getitem__, zip(*(fields.pop(name) for name in place))), dtype=np.int64,
                           count=len(dataset.lines))
@@ -485,44 +505,110 @@ def _chain_points(fields: Sequence[Sequence[Any]], step: str,
 
 def aoc_rows(dataset: Dataset, settings: Settings) -> List[AocRow]:
     """Lanham's AOC per (model, subset, hop, condition, variant): the mean of per-chain AOCs
-    (``metrics.lanham_aoc``), with a 95 % CI that resamples clips."""
+    (``metrics.lanham_aoc``), with a 95 % CI that resamples clips.
+
+    The lines of AOC conditions are read as columns (``dataset_columns``); each line's (id, run)
+    chain, clip, and combination of error, exclusion and letters are numbered in one dict look-up,
+    its parameters by their identity (lines of one setting share one dict): a group's points
+    (``_chain_points``) are then arrays, and ``metrics.lanham_aoc_coded`` works on them."""
     index = spec_index()
     aoc_steps = index.aoc_steps()
-    with_aoc = [line for line in dataset.lines if line.condition in aoc_steps]
+    conditions = dataset_columns(dataset, ("condition",))[0]
+    with_aoc = np.flatnonzero(np.fromiter(map(aoc_steps.__contains__, conditions), dtype=bool,
+                                          count=len(conditions))).tolist()
+    if not with_aoc:
+        return []
+    pick = operator.itemgetter(*with_aoc) if len(with_aoc) > 1 else (lambda values, at=with_aoc[0]: (values[at],))
     place = ("dataset", "model", "subset", "hop", "condition", "variant")
-    columns = line_columns(with_aoc, place + AOC_POINT_FIELDS + ("lanham_fallback",))  # one pass over the lines
-    groups: Dict[Tuple, List[int]] = defaultdict(list)
-    known: Dict[Tuple, List[int]] = {}  # a line's fields → its group, worked out once
-    for index_of_line, fields in enumerate(zip(*columns[:len(place)])):
-        group = known.get(fields)
-        if group is None:
-            dataset_name, model, subset, hop, condition, variant = fields
-            group = known[fields] = groups[(dataset_name, model, _subset_rank(subset), _hop_rank(hop), condition,
-                                            variant)]
-        group.append(index_of_line)
-    del columns[:len(place)]
-    rows = []
+    names = place + AOC_POINT_FIELDS + ("lanham_fallback",)
+    if dataset.columns is not None:
+        column = dict(zip(names, map(pick, dataset_columns(dataset, names))))
+    else:  # only the lines of AOC conditions are read
+        column = dict(zip(names, line_columns(pick(dataset.lines), names)))
+    n_lines = len(with_aoc)
+    settings_of, setting = _numbered(zip(*(column[name] for name in place)), n_lines)
+    chain_labels, chain = _numbered(zip(column["id"], column["run"]), n_lines)
+    cluster_labels, cluster = _numbered(column["cluster"], n_lines)
+    params = column["params"]
+    params_code = _numbered(map(id, params), n_lines)[1]
+    params_of = [params[at] for at in np.unique(params_code, return_index=True)[1].tolist()]  # by code
+    states, state = _numbered(zip(column["error"], column["excluded"], column["lanham_reference"],
+                                  column["prediction"]), n_lines)
+    scored = np.array([error is None and excluded is None for error, excluded, _, _ in states], dtype=bool)
+    with_n = np.array(["n" in value for value in params_of], dtype=bool)[params_code]
+    usable = scored[state] & with_n  # lines that make a point, or show that their chain has no reference
+    unreferenced = usable & np.array([reference is None for _, _, reference, _ in states], dtype=bool)[state]
+    referenced = usable & ~unreferenced
+    same = np.array([prediction == reference for _, _, reference, prediction in states], dtype=bool)[state]
+    fallback = np.fromiter(column["lanham_fallback"], dtype=bool, count=n_lines)
+    by_setting = np.argsort(setting, kind="stable")
+    ends = np.cumsum(np.bincount(setting, minlength=len(settings_of))).tolist()
+    groups = {(dataset_name, model, _subset_rank(subset), _hop_rank(hop), condition, variant): by_setting[start:end]
+              for (dataset_name, model, subset, hop, condition, variant), start, end
+              in zip(settings_of, [0] + ends[:-1], ends)}
+    rows: List[Dict[str, Any]] = []
+    estimates: List[metrics.AocEstimate] = []
     for key in sorted(groups):
-        pick = operator.itemgetter(*groups[key]) if len(groups[key]) > 1 else \
-            (lambda values, at=groups[key][0]: (values[at],))
-        group_fields = [pick(column) for column in columns]
-        dataset_name, key = key[0], key[1:]
-        spec = index.spec(key[3])
-        points, clusters, dropped = _chain_points(group_fields[:-1], spec.aoc_step, spec.aoc_untouched_end)
-        result = metrics.lanham_aoc(points)
+        members = groups[key]  # in line order
+        spec = index.spec(key[4])
+        points = members[referenced[members]]
+        point_chain, point_cluster = chain[points], cluster[points]
+        point_n, point_k = _chain_steps(params_of, params_code[points], spec.aoc_step)
+        point_same = same[points]
+        if spec.aoc_untouched_end and points.size:  # each (chain, n) also at x = 1, with its last point's clip
+            low = int(point_n.min())
+            pair = point_chain * (int(point_n.max()) - low + 1) + (point_n - low)
+            _, first, position = np.unique(pair, return_index=True, return_inverse=True)
+            last = np.zeros(first.size, dtype=np.int64)
+            np.maximum.at(last, position.reshape(-1), np.arange(pair.size))
+            in_order = np.argsort(first, kind="stable")
+            first, last = first[in_order], last[in_order]
+            point_chain = np.concatenate((point_chain, point_chain[first]))
+            point_k = np.concatenate((point_k, point_n[first]))
+            point_n = np.concatenate((point_n, point_n[first]))
+            point_same = np.concatenate((point_same, np.ones(first.size, dtype=bool)))
+            point_cluster = np.concatenate((point_cluster, point_cluster[last]))
+        dropped = _dropped_chains(chain[members], point_chain, chain[members[unreferenced[members]]],
+                                  len(chain_labels))
+        result = metrics.lanham_aoc_coded(point_chain, point_n, point_k, point_same, point_cluster,
+                                          chain_labels=chain_labels, cluster_labels=cluster_labels)
         for reason, count in result.dropped.items():
             dropped[reason] = dropped.get(reason, 0) + count
-        low, high = metrics.lanham_aoc_ci(points, clusters, n_resamples=settings.n_resamples, seed=settings.seed,
-                                          heights=result.heights)
         partial = {n: span for n, span in result.covered.items() if span != (0.0, 1.0)}
-        rows.append(AocRow(dataset=dataset_name, model=key[0], subset=key[1][1], hop=key[2][1], condition=key[3],
-                           variant=key[4],
-                           aoc=result.aoc, n_chains=sum(result.chains.values()),
-                           lengths=" ".join(f"{n}:{c}" for n, c in sorted(result.chains.items())),
-                           n_reference_fallback=sum(group_fields[-1]), aoc_lo=low, aoc_hi=high,
-                           n_chains_dropped=sum(dropped.values()),
-                           dropped="; ".join(f"{reason}: {count}" for reason, count in sorted(dropped.items())),
-                           partial_lengths=" ".join(f"{n}:[{a:g}, {b:g}]" for n, (a, b) in sorted(partial.items())),
-                           n_partial_chains=result.partial_chains))
-    return rows
+        estimates.append(result)
+        rows.append(dict(dataset=key[0], model=key[1], subset=key[2][1], hop=key[3][1], condition=key[4],
+                         variant=key[5],
+                         aoc=result.aoc, n_chains=sum(result.chains.values()),
+                         lengths=" ".join(f"{n}:{c}" for n, c in sorted(result.chains.items())),
+                         n_reference_fallback=int(np.count_nonzero(fallback[members])),
+                         n_chains_dropped=sum(dropped.values()),
+                         dropped="; ".join(f"{reason}: {count}" for reason, count in sorted(dropped.items())),
+                         partial_lengths=" ".join(f"{n}:[{a:g}, {b:g}]" for n, (a, b) in sorted(partial.items())),
+                         n_partial_chains=result.partial_chains))
+    # the CIs once every group's clusters are known: each number of clusters drawn once
+    bounds = metrics.lanham_aoc_cis(estimates, n_resamples=settings.n_resamples, seed=settings.seed)
+    return [AocRow(aoc_lo=low, aoc_hi=high, **row) for row, (low, high) in zip(rows, bounds)]
 
+
+def _chain_steps(params_of: Sequence[Dict[str, Any]], codes: np.ndarray, step: str) -> Tuple[np.ndarray, np.ndarray]:
+    """The n and k (the parameter ``step``, else 0) of points whose parameters are ``params_of``'s
+    ``codes``: read once per distinct parameters."""
+    distinct = np.unique(codes).tolist()
+    n_of, k_of = np.zeros(len(params_of), dtype=np.int64), np.zeros(len(params_of), dtype=np.int64)
+    n_of[distinct] = [int(params_of[code]["n"]) for code in distinct]
+    k_of[distinct] = [int(params_of[code].get(step, 0)) for code in distinct]
+    return n_of[codes], k_of[codes]
+
+
+def _dropped_chains(group_chains: np.ndarray, entered: np.ndarray, unreferenced: np.ndarray,
+                    n_chains: int) -> Dict[str, int]:
+    """The chains of a group (codes below ``n_chains``) with no point, by reason: those with a scored
+    line without a reference letter, the others (every line errored or was excluded)."""
+    has_point, lacks_reference = np.zeros(n_chains, dtype=bool), np.zeros(n_chains, dtype=bool)
+    has_point[entered] = True
+    lacks_reference[unreferenced] = True
+    without = np.unique(group_chains)
+    without = without[~has_point[without]]
+    n_unreferenced = int(np.count_nonzero(lacks_reference[without]))
+    counts = {NO_REFERENCE: n_unreferenced, NO_SCORED_LINE: without.size - n_unreferenced}
+    return {reason: count for reason, count in counts.items() if count}
