@@ -184,6 +184,25 @@ def test_a_png_the_worker_does_not_write_fails_the_report(tmp_path):
         worker.close()
 
 
+def test_the_figures_with_most_panels_are_drawn_first(tmp_path):
+    """Drawing a figure costs about its number of panels: the large ones first leave small ones for
+    the end, so that the drawing processes end together."""
+    drawn: List[str] = []
+
+    def record(path: Path) -> None:
+        drawn.append(path.stem)
+        path.write_bytes(b"\x89PNG\r\n\x1a\n")
+
+    worker = PlotWorker(processes=0, share=True)  # the report's process draws them all, in finish
+    try:
+        for name, panels in [("bars", 2), ("four", 4), ("six", 6), ("also_four", 4), ("one", 1), ("also_six", 6)]:
+            worker.submit(PlotJob(record, {}, tmp_path / f"{name}.png", panels=panels))
+        worker.finish()
+    finally:
+        worker.close()
+    assert drawn == ["six", "also_six", "four", "also_four", "bars", "one"]
+
+
 def _write_and_mark_the_teardown(path: Path, marker: Path) -> None:
     """A job's drawing (a function the worker can unpickle): writes ``path``, and has Python's
     teardown of the process write ``marker``."""

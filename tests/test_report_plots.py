@@ -57,3 +57,24 @@ def test_each_figure_is_drawn_once(outputs, monkeypatch):
     figures = len(_pngs(outputs / "counted"))
     assert figures >= 8
     assert len(draws) == figures  # savefig's "tight" box alone drew each figure a second time
+
+
+def test_a_curve_job_counts_the_panels_its_figure_draws(outputs, monkeypatch):
+    jobs: List[plots.PlotJob] = []
+    axes: Dict[Path, int] = {}
+
+    class Recording:
+        def submit(self, job: plots.PlotJob) -> None:
+            jobs.append(job)
+            job.render()
+
+    def counting(fig, path: Path) -> None:
+        axes[path] = len(fig.axes)
+        _matplotlib_tight(fig, path)
+
+    monkeypatch.setattr(plots, "save_tight", counting)
+    with plots.plotting_with(Recording()):
+        report.write_report(outputs / "output", outputs / "panels", outputs / "manifests", SETTINGS, plot_worker=False)
+    curves = [job for job in jobs if job.draw is plots.draw_curves]
+    assert len(curves) >= 7 and max(job.panels for job in curves) > 1
+    assert [job.panels for job in curves] == [axes[job.path] for job in curves]

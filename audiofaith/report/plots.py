@@ -28,11 +28,13 @@ _PROMPT_LABEL = {"cot": "with CoT", "direct": "without CoT"}
 @dataclass(frozen=True)
 class PlotJob:
     """One PNG to draw: a drawing function of this module, its keyword arguments (small, picklable
-    data: no open figure, no registry) and the file it writes."""
+    data: no open figure, no registry) and the file it writes; ``panels``, the figure's number of
+    axes, is what drawing it costs grows with (the plot worker draws the figures with most first)."""
 
     draw: Callable[..., Any]
     arguments: Mapping[str, Any]
     path: Path
+    panels: int = 1
 
     def render(self) -> None:
         """Draw the figure and write it to ``path``."""
@@ -152,7 +154,7 @@ def curve_job(rows: Sequence[SummaryRow], spec: CurveSpec, colors: Dict[str, Any
     # name the variant when there are several, counting those that draw no line
     named = len({(condition, variant) for _, condition, variant in drawn | set(undrawn)}) > 1
     return PlotJob(draw_curves, {"rows": rows, "spec": spec, "colors": colors, "floors": floors, "undrawn": undrawn,
-                                 "named": named}, path)
+                                 "named": named}, path, panels=len({r.subset for r in rows}) * len({r.hop for r in rows}))
 
 
 def draw_curves(rows: Sequence[SummaryRow], spec: CurveSpec, colors: Dict[str, Any],
