@@ -28,8 +28,9 @@ _PROMPT_LABEL = {"cot": "with CoT", "direct": "without CoT"}
 @dataclass(frozen=True)
 class PlotJob:
     """One PNG to draw: a drawing function of this module, its keyword arguments (small, picklable
-    data: no open figure, no registry) and the file it writes; ``panels``, the figure's number of
-    axes, is what drawing it costs grows with (the plot worker draws the figures with most first)."""
+    data: no open figure, no registry) and the file it writes. ``panels``, the figure's number of
+    axes where its builder counts them (``curve_job``; else 1), is what drawing it costs grows with:
+    the plot worker draws the figures with the most first."""
 
     draw: Callable[..., Any]
     arguments: Mapping[str, Any]
