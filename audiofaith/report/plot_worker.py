@@ -1,16 +1,17 @@
 """The plot workers: processes of their own that draw the report's PNGs while the report goes on.
 
-``write_report`` starts one worker process first (matplotlib's import overlaps the loading); once
-it has imported matplotlib it forks the other drawing processes (``processes`` in all), which share
+``write_report`` starts one worker process first (matplotlib's import overlaps the loading); once it
+has imported matplotlib it forks the other drawing processes (``processes`` in all), which share
 that import instead of repeating it. The section builders hand their ``PlotJob``s to one queue
 (``plots.submit_plot``), and each drawing process takes the next job from it when it says it is
-ready (the figure with the most panels first, then in the order sent: ``_JobQueue``): the process writes ``ready <pid>`` on its channel's ready pipe (the worker's stdout for the
-first), and a feeder thread of the report answers with the next job, pickled on the channel's job
-pipe (its stdin). Once the report has written its own tables it draws the jobs nobody has taken
-yet itself when a core is left for it (``PlotWorker.finish``; matplotlib is then imported here, and
-only then), waits for the workers, and checks that every PNG it was given exists, before writing
-report.md and report.html. Who draws a figure does not matter: all draw with the same functions,
-so the PNGs are the same bytes.
+ready (the figure with the most panels first, then in the order sent: ``_JobQueue``): the process
+writes ``ready <pid>`` on its channel's ready pipe (the worker's stdout for the first), and a feeder
+thread of the report answers with the next job, pickled on the channel's job pipe (its stdin). Once
+the report has written its own tables it draws the jobs nobody has taken yet itself when a core is
+left for it (``PlotWorker.finish``; matplotlib is then imported here, and only then), waits for the
+workers, and checks that every PNG it was given exists, before writing report.md and report.html.
+Who draws a figure does not matter: all draw with the same functions, so the PNGs are the same
+bytes.
 
 A plain subprocess (``python -c "...plot_worker import main..."``: ``main`` below), not
 multiprocessing: ``python -m audiofaith`` has no ``__main__`` guard for spawn to rely on, and
