@@ -28,11 +28,14 @@ _PROMPT_LABEL = {"cot": "with CoT", "direct": "without CoT"}
 @dataclass(frozen=True)
 class PlotJob:
     """One PNG to draw: a drawing function of this module, its keyword arguments (small, picklable
-    data: no open figure, no registry) and the file it writes."""
+    data: no open figure, no registry) and the file it writes. ``panels``, the figure's number of
+    axes where its builder counts them (``curve_job``; else 1), is what drawing it costs grows with:
+    the plot worker draws the figures with the most first."""
 
     draw: Callable[..., Any]
     arguments: Mapping[str, Any]
     path: Path
+    panels: int = 1
 
     def render(self) -> None:
         """Draw the figure and write it to ``path``."""
@@ -120,8 +123,7 @@ def plot_accuracy_bars(table: Dict[Tuple[str, str], Dict[str, Dict[str, Dict[str
     axes[0][0].set_ylabel("Accuracy (%)")
     axes[0][-1].legend(*_unique_legend(axes), fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     fig.suptitle(f"{title} with and without chain of thought (95 % bootstrap CI)")
-    fig.tight_layout()
-    fig.savefig(path, bbox_inches="tight")
+    save_tight(fig, path)
     plt.close(fig)
 
 
@@ -153,7 +155,7 @@ def curve_job(rows: Sequence[SummaryRow], spec: CurveSpec, colors: Dict[str, Any
     # name the variant when there are several, counting those that draw no line
     named = len({(condition, variant) for _, condition, variant in drawn | set(undrawn)}) > 1
     return PlotJob(draw_curves, {"rows": rows, "spec": spec, "colors": colors, "floors": floors, "undrawn": undrawn,
-                                 "named": named}, path)
+                                 "named": named}, path, panels=len({r.subset for r in rows}) * len({r.hop for r in rows}))
 
 
 def draw_curves(rows: Sequence[SummaryRow], spec: CurveSpec, colors: Dict[str, Any],
@@ -207,9 +209,27 @@ def draw_curves(rows: Sequence[SummaryRow], spec: CurveSpec, colors: Dict[str, A
         labels.append(f"{name}: no line, no {spec.ylabel} to draw (every answer null or no scored line)")
     fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
     fig.suptitle(spec.title)
-    fig.tight_layout()
-    fig.savefig(path, bbox_inches="tight")
+    save_tight(fig, path)
     plt.close(fig)
+
+
+def save_tight(fig, path: Path) -> None:
+    """Lay ``fig`` out with ``tight_layout`` and write it cropped to its tight bounding box: the PNG
+    ``fig.tight_layout(); fig.savefig(path, bbox_inches="tight")`` writes, byte for byte, drawn once
+    instead of twice.
+
+    Asked for ``bbox_inches="tight"`` (or left with the layout engine ``tight_layout`` leaves behind),
+    ``savefig`` first draws the whole figure without rendering it, only to measure it, then draws it
+    again to render it. The figure's tight box measured right after ``tight_layout`` is the box that
+    first draw measures (``tests/test_report_plots.py`` compares the bytes), so this measures it
+    here, drops the layout engine (the layout is done) and hands ``savefig`` the box.
+    """
+    import matplotlib
+
+    fig.tight_layout()
+    box = fig.get_tightbbox(fig.canvas.get_renderer())
+    fig.set_layout_engine(None)
+    fig.savefig(path, bbox_inches=box.padded(matplotlib.rcParams["savefig.pad_inches"]))
 
 
 def _short_variant(condition: str, variant: str, spec: CurveSpec) -> str:
