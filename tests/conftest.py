@@ -313,3 +313,14 @@ def run_in_process(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
         for name, level in saved_levels.items():
             logging.getLogger(name).setLevel(level)
     return subprocess.CompletedProcess(["python", *args], code, stdout.getvalue(), stderr.getvalue())
+
+
+@pytest.fixture(scope="module")
+def golden_report_inputs(tmp_path_factory) -> Path:
+    """The golden report's inputs (tests/test_report_scale.py): every line kind, two models; a
+    folder holding ``output/`` and ``manifests/``, one per test module."""
+    from audiofaith.checkpoints.synthetic_outputs import write_synthetic_outputs
+
+    tmp = tmp_path_factory.mktemp("golden_report_inputs")
+    write_synthetic_outputs(tmp / "output", n_clips=8, runs=2, seed=3, manifest_dir=tmp / "manifests")
+    return tmp

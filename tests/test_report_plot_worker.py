@@ -20,21 +20,12 @@ from typing import Dict, List
 import pytest
 
 from audiofaith import report
-from audiofaith.checkpoints.synthetic_outputs import write_synthetic_outputs
 from audiofaith.report import cli, plots
 from audiofaith.report.load import ReportError
 from audiofaith.report.plot_worker import PlotWorker
 from audiofaith.report.plots import PlotJob
 
 SETTINGS = report.Settings(n_resamples=50, seed=7)
-
-
-@pytest.fixture(scope="module")
-def outputs(tmp_path_factory):
-    """The golden report's inputs (tests/test_report_scale.py): every line kind, two models."""
-    tmp = tmp_path_factory.mktemp("plot_worker")
-    write_synthetic_outputs(tmp / "output", n_clips=8, runs=2, seed=3, manifest_dir=tmp / "manifests")
-    return tmp
 
 
 def _files(folder: Path) -> Dict[str, bytes]:
@@ -46,10 +37,10 @@ class _NoWorker:
         raise AssertionError("no plot worker may be started here")
 
 
-def test_the_worker_draws_the_bytes_inline_drawing_writes(outputs):
-    worker_out, inline_out = outputs / "worker", outputs / "inline"
-    report.write_report(outputs / "output", worker_out, outputs / "manifests", SETTINGS, plot_worker=True)
-    report.write_report(outputs / "output", inline_out, outputs / "manifests", SETTINGS, plot_worker=False)
+def test_the_worker_draws_the_bytes_inline_drawing_writes(golden_report_inputs):
+    worker_out, inline_out = golden_report_inputs / "worker", golden_report_inputs / "inline"
+    report.write_report(golden_report_inputs / "output", worker_out, golden_report_inputs / "manifests", SETTINGS, plot_worker=True)
+    report.write_report(golden_report_inputs / "output", inline_out, golden_report_inputs / "manifests", SETTINGS, plot_worker=False)
     drawn, inline = _files(worker_out), _files(inline_out)
     pngs = sorted(name for name in inline if name.endswith(".png"))
     assert len(pngs) >= 8 and sorted(name for name in drawn if name.endswith(".png")) == pngs
@@ -63,10 +54,10 @@ def test_the_worker_draws_the_bytes_inline_drawing_writes(outputs):
 
 @pytest.mark.parametrize("processes, share", [(0, True), (1, False), (2, False), (2, True)],
                          ids=["the report alone", "one worker", "worker and a forked process", "all three"])
-def test_who_draws_a_figure_does_not_matter(outputs, monkeypatch, processes, share):
-    inline_out, out = outputs / "inline_reference", outputs / f"drawn_by_{processes}_{share}"
+def test_who_draws_a_figure_does_not_matter(golden_report_inputs, monkeypatch, processes, share):
+    inline_out, out = golden_report_inputs / "inline_reference", golden_report_inputs / f"drawn_by_{processes}_{share}"
     if not inline_out.exists():
-        report.write_report(outputs / "output", inline_out, outputs / "manifests", SETTINGS, plot_worker=False)
+        report.write_report(golden_report_inputs / "output", inline_out, golden_report_inputs / "manifests", SETTINGS, plot_worker=False)
     started: List[PlotWorker] = []
 
     def recording(**_defaults) -> PlotWorker:
@@ -74,7 +65,7 @@ def test_who_draws_a_figure_does_not_matter(outputs, monkeypatch, processes, sha
         return started[-1]
 
     monkeypatch.setattr(cli, "PlotWorker", recording)
-    report.write_report(outputs / "output", out, outputs / "manifests", SETTINGS, plot_worker=True)
+    report.write_report(golden_report_inputs / "output", out, golden_report_inputs / "manifests", SETTINGS, plot_worker=True)
     inline, drawn = _files(inline_out), _files(out)
     pngs = sorted(name for name in inline if name.endswith(".png"))
     assert sorted(name for name in drawn if name.endswith(".png")) == pngs
@@ -141,18 +132,18 @@ def test_a_drawing_process_killed_while_it_holds_a_figure_fails_the_report(tmp_p
         worker.close()
 
 
-def test_no_plot_worker_draws_in_the_report_process(outputs, monkeypatch):
+def test_no_plot_worker_draws_in_the_report_process(golden_report_inputs, monkeypatch):
     monkeypatch.setattr(cli, "PlotWorker", _NoWorker)
     assert cli.parser().parse_args(["out", "--no-plot_worker"]).plot_worker is False
     assert cli.parser().parse_args(["out"]).plot_worker is True
-    out = outputs / "no_worker"
-    assert report.main([str(outputs / "output"), "--out", str(out), "--manifest_dir", str(outputs / "manifests"),
+    out = golden_report_inputs / "no_worker"
+    assert report.main([str(golden_report_inputs / "output"), "--out", str(out), "--manifest_dir", str(golden_report_inputs / "manifests"),
                         "--n_resamples", "20", "--no-plot_worker", "--log_level", "warning"]) == 0
     assert (out / "plots" / "sakura_accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.parametrize("drawn_by", ["workers", "the report"])
-def test_a_figure_the_worker_fails_to_draw_fails_the_report(outputs, monkeypatch, caplog, drawn_by):
+def test_a_figure_the_worker_fails_to_draw_fails_the_report(golden_report_inputs, monkeypatch, caplog, drawn_by):
     real_curve_job = plots.curve_job
     if drawn_by == "the report":
         monkeypatch.setattr(cli, "PlotWorker", functools.partial(PlotWorker, processes=0, share=True))
@@ -163,9 +154,9 @@ def test_a_figure_the_worker_fails_to_draw_fails_the_report(outputs, monkeypatch
             PlotJob(job.draw, {**job.arguments, "colors": {}}, job.path)
 
     monkeypatch.setattr(plots, "curve_job", without_colors)
-    out = outputs / f"failing_{drawn_by.replace(' ', '_')}"
+    out = golden_report_inputs / f"failing_{drawn_by.replace(' ', '_')}"
     with caplog.at_level(logging.ERROR, logger="audiofaith.report"):
-        code = report.main([str(outputs / "output"), "--out", str(out), "--manifest_dir", str(outputs / "manifests"),
+        code = report.main([str(golden_report_inputs / "output"), "--out", str(out), "--manifest_dir", str(golden_report_inputs / "manifests"),
                             "--n_resamples", "20", "--log_level", "warning"])
     assert code == 2
     message = caplog.text
@@ -234,15 +225,15 @@ def test_a_worker_that_cannot_start_fails_the_report(tmp_path, monkeypatch):
         worker.close()
 
 
-def test_without_matplotlib_the_first_figure_fails_as_before(outputs, monkeypatch):
+def test_without_matplotlib_the_first_figure_fails_as_before(golden_report_inputs, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)  # import matplotlib raises ImportError
     monkeypatch.setattr(cli, "PlotWorker", _NoWorker)
     with pytest.raises(ImportError, match="matplotlib"):
-        report.write_report(outputs / "output", outputs / "no_matplotlib", outputs / "manifests", SETTINGS)
-    assert not (outputs / "no_matplotlib" / "report.md").exists()
+        report.write_report(golden_report_inputs / "output", golden_report_inputs / "no_matplotlib", golden_report_inputs / "manifests", SETTINGS)
+    assert not (golden_report_inputs / "no_matplotlib" / "report.md").exists()
 
 
-def test_the_loaded_lines_are_frozen_while_the_figures_are_drawn_then_released(outputs, monkeypatch):
+def test_the_loaded_lines_are_frozen_while_the_figures_are_drawn_then_released(golden_report_inputs, monkeypatch):
     import gc
 
     frozen_while_drawing: List[int] = []
@@ -254,7 +245,7 @@ def test_the_loaded_lines_are_frozen_while_the_figures_are_drawn_then_released(o
 
     monkeypatch.setattr(PlotWorker, "finish", finish)
     assert gc.get_freeze_count() == 0 and gc.isenabled()
-    report.write_report(outputs / "output", outputs / "frozen", outputs / "manifests", SETTINGS)
+    report.write_report(golden_report_inputs / "output", golden_report_inputs / "frozen", golden_report_inputs / "manifests", SETTINGS)
     # the collector, enabled again while the figures are drawn, has no loaded line to walk
     assert frozen_while_drawing and frozen_while_drawing[0] > 1000
     assert gc.get_freeze_count() == 0 and gc.isenabled()  # as the report found it
@@ -262,7 +253,7 @@ def test_the_loaded_lines_are_frozen_while_the_figures_are_drawn_then_released(o
     try:
         before = gc.get_freeze_count()
         frozen_while_drawing.clear()
-        report.write_report(outputs / "output", outputs / "frozen_by_caller", outputs / "manifests", SETTINGS)
+        report.write_report(golden_report_inputs / "output", golden_report_inputs / "frozen_by_caller", golden_report_inputs / "manifests", SETTINGS)
         # (the caller's frozen objects that the report frees leave the count: it can only fall)
         assert len(frozen_while_drawing) == 1 and before - 1000 < frozen_while_drawing[0] <= before
         assert before - 1000 < gc.get_freeze_count() <= frozen_while_drawing[0]

@@ -7,21 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, List
 
-import pytest
-
 from audiofaith import report
-from audiofaith.checkpoints.synthetic_outputs import write_synthetic_outputs
 from audiofaith.report import plots
 
 SETTINGS = report.Settings(n_resamples=50, seed=7)
-
-
-@pytest.fixture(scope="module")
-def outputs(tmp_path_factory):
-    """The golden report's inputs (tests/test_report_scale.py): every line kind, two models."""
-    tmp = tmp_path_factory.mktemp("plots")
-    write_synthetic_outputs(tmp / "output", n_clips=8, runs=2, seed=3, manifest_dir=tmp / "manifests")
-    return tmp
 
 
 def _pngs(folder: Path) -> Dict[str, bytes]:
@@ -34,32 +23,32 @@ def _matplotlib_tight(fig, path: Path) -> None:
     fig.savefig(path, bbox_inches="tight")
 
 
-def test_save_tight_writes_the_bytes_of_matplotlibs_tight_box(outputs, monkeypatch):
-    report.write_report(outputs / "output", outputs / "saved_tight", outputs / "manifests", SETTINGS,
+def test_save_tight_writes_the_bytes_of_matplotlibs_tight_box(golden_report_inputs, monkeypatch):
+    report.write_report(golden_report_inputs / "output", golden_report_inputs / "saved_tight", golden_report_inputs / "manifests", SETTINGS,
                         plot_worker=False)
     with monkeypatch.context() as patched:
         patched.setattr(plots, "save_tight", _matplotlib_tight)
-        report.write_report(outputs / "output", outputs / "matplotlib_tight", outputs / "manifests", SETTINGS,
+        report.write_report(golden_report_inputs / "output", golden_report_inputs / "matplotlib_tight", golden_report_inputs / "manifests", SETTINGS,
                             plot_worker=False)
-    saved, reference = _pngs(outputs / "saved_tight"), _pngs(outputs / "matplotlib_tight")
+    saved, reference = _pngs(golden_report_inputs / "saved_tight"), _pngs(golden_report_inputs / "matplotlib_tight")
     assert len(reference) >= 8 and sorted(saved) == sorted(reference)
     assert [name for name in reference if saved[name] != reference[name]] == []
 
 
-def test_each_figure_is_drawn_once(outputs, monkeypatch):
+def test_each_figure_is_drawn_once(golden_report_inputs, monkeypatch):
     import matplotlib.figure
 
     draws: List[int] = []
     original = matplotlib.figure.Figure.draw
     monkeypatch.setattr(matplotlib.figure.Figure, "draw",
                         lambda self, renderer: draws.append(id(self)) or original(self, renderer))
-    report.write_report(outputs / "output", outputs / "counted", outputs / "manifests", SETTINGS, plot_worker=False)
-    figures = len(_pngs(outputs / "counted"))
+    report.write_report(golden_report_inputs / "output", golden_report_inputs / "counted", golden_report_inputs / "manifests", SETTINGS, plot_worker=False)
+    figures = len(_pngs(golden_report_inputs / "counted"))
     assert figures >= 8
     assert len(draws) == figures  # savefig's "tight" box alone drew each figure a second time
 
 
-def test_a_curve_job_counts_the_panels_its_figure_draws(outputs, monkeypatch):
+def test_a_curve_job_counts_the_panels_its_figure_draws(golden_report_inputs, monkeypatch):
     jobs: List[plots.PlotJob] = []
     axes: Dict[Path, int] = {}
 
@@ -74,7 +63,7 @@ def test_a_curve_job_counts_the_panels_its_figure_draws(outputs, monkeypatch):
 
     monkeypatch.setattr(plots, "save_tight", counting)
     with plots.plotting_with(Recording()):
-        report.write_report(outputs / "output", outputs / "panels", outputs / "manifests", SETTINGS, plot_worker=False)
+        report.write_report(golden_report_inputs / "output", golden_report_inputs / "panels", golden_report_inputs / "manifests", SETTINGS, plot_worker=False)
     curves = [job for job in jobs if job.draw is plots.draw_curves]
     assert len(curves) >= 7 and max(job.panels for job in curves) > 1
     assert [job.panels for job in curves] == [axes[job.path] for job in curves]
