@@ -288,3 +288,35 @@ def test_joins_on_columns_fill_in_what_join_fills_in(tmp_path):
     assert kinds[("early_answering", 0, "ours")] == kinds[("mask", 0, "ours")] == "readout"
     assert kinds[("early_answering", 1, "ours")] == "legacy"
     assert any(dataset.columns["lanham_fallback"]) and "parsed" in dataset.columns["reference_kind"]
+
+
+_KEY_VALUES = {"dataset": ["sakura", "mmau", 7], "model": ["m1", "m2"], "condition": ["full", "hint"],
+               "id": ["a/b/single/c0", "a/b/multi/c0", "x"], "run": [0, 1, 1.0, True, 2, -1, -2]}
+_KEY_PARAMS = [{}, {"k": 0}, {"k": 0.0}, {"k": -0.0}, {"k": False}, {"k": [1]}, {"mode": "a", "k": 1}]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(*(st.sampled_from(values) for values in _KEY_VALUES.values()),
+                          st.integers(0, len(_KEY_PARAMS) - 1), st.booleans()), max_size=30))
+def test_duplicate_key_codes_are_equal_exactly_where_the_keys_are(drawn):
+    """``_key_codes`` gives two lines one code where their duplicate keys are equal (1, 1.0 and True
+    one run; parameters by their printed key, so 0.0 and -0.0 apart, a fresh dict equal to another
+    alike) and, runs apart whose hashes collide (-1 and -2), different codes where they differ: the
+    lines are walked for the first duplicate only where two codes are equal."""
+    columns: Dict[str, List[Any]] = {name: [] for name in (*_KEY_VALUES, "params")}
+    for *values, params_number, fresh in drawn:
+        for name, value in zip(_KEY_VALUES, values):
+            columns[name].append(value)
+        params = _KEY_PARAMS[params_number]
+        columns["params"].append(dict(params) if fresh else params)
+    codes = load._key_codes(columns)
+    assert codes is not None and len(codes) == len(drawn)
+    keys = [(dataset, model, condition, load.params_key(params), item_id, run) for dataset, model, condition, item_id,
+            run, params in zip(*(columns[name] for name in (*_KEY_VALUES, "params")))]
+    for first in range(len(keys)):
+        for second in range(len(keys)):
+            if keys[first] == keys[second]:
+                assert codes[first] == codes[second]
+            elif hash(keys[first][5]) != hash(keys[second][5]) or keys[first][:5] != keys[second][:5]:
+                assert codes[first] != codes[second], (keys[first], keys[second])
+

@@ -17,6 +17,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
+import numpy as np
+
 from audiofaith.benchmarks.reporting import audio_cut
 from audiofaith.errors import UserError
 from audiofaith.store.jsonl import iter_jsonl, iter_jsonl_batches
@@ -26,7 +28,7 @@ from audiofaith.store.records import (REFERENCE_FIELDS, SCHEMA_VERSION, Baseline
                                       ManifestItem, RecordError, RecordView, intervention_shape, is_baseline_line, letter_tie)
 # Line, Dataset and the constants live in rows.py (no import cycle); imported from here by older code too.
 from audiofaith.report.rows import (BASELINE_CONDITION, HOP_ORDER, POOLED, REFERENCE_KINDS, TRACK_ORDER,  # noqa: F401
-                                    Dataset, Line, line_columns)
+                                    Dataset, Line, Numbering, line_columns)
 from audiofaith.report.spec import SpecIndex, spec_index
 from audiofaith.store.sharding import is_shard_file
 
@@ -924,23 +926,52 @@ def join(lines: List[Line]) -> None:
 
 def _check_duplicate_columns(columns: Dict[str, List[Any]]) -> None:
     """``_check_duplicates`` of the lines ``columns`` hold (the same key per line, the same first
-    duplicate named)."""
+    duplicate named). Each line's key is first coded as one integer (``_key_codes``): all distinct,
+    no duplicate; otherwise the lines are walked in order for the first duplicate, if any."""
+    codes = _key_codes(columns)
+    if codes is not None:
+        codes.sort()
+        if not np.any(codes[1:] == codes[:-1]):
+            return
     params = columns["params"]
-    params_ids = list(map(id, params))  # every dict is held by the column: its id names it meanwhile
-    key_of = {identity: params_key(value) for identity, value in dict(zip(params_ids, params)).items()}
-    def keys() -> Iterator[Tuple]:
-        return zip(columns["dataset"], columns["model"], columns["condition"], map(key_of.__getitem__, params_ids),
-                   columns["id"], columns["run"])
-
-    if len(set(keys())) == len(params_ids):
-        return
+    key_of: Dict[int, str] = {}  # every dict is held by the column: its id names it meanwhile
     first: Dict[Tuple, int] = {}
-    for position, key in enumerate(keys()):
+    for position, (dataset, model, condition, values, item_id, run) in enumerate(zip(
+            columns["dataset"], columns["model"], columns["condition"], params, columns["id"], columns["run"])):
+        known = key_of.get(id(values))
+        if known is None:
+            known = key_of[id(values)] = params_key(values)
+        key = (dataset, model, condition, known, item_id, run)
         if key in first:
-            dataset, model, condition, _, item_id, run = key
             raise ReportError(f"{columns['source'][position]}: duplicate of {columns['source'][first[key]]} "
                               f"(model {model}, {condition}, id {item_id}, run {run})")
         first[key] = position
+
+
+def _key_codes(columns: Dict[str, List[Any]]) -> Optional[np.ndarray]:
+    """Each line's duplicate key (dataset, model, condition, parameters key, id, run) as one integer,
+    equal where the keys are equal (two equal codes may still be two keys: two runs of one hash);
+    None where the codes would not fit in 64 bits. The (dataset, model, condition, parameters dict)
+    of a line are numbered together (a few thousand combinations), each combination then by its
+    parameters' key (``params_key``); ids are numbered, runs taken by their hash (an integer's own
+    value)."""
+    params = columns["params"]
+    count = len(params)
+    settings = Numbering()  # parameters dicts by identity: every dict is held by the column meanwhile
+    setting = np.fromiter(map(settings.__getitem__, zip(columns["dataset"], columns["model"], columns["condition"],
+                                                        map(id, params))), dtype=np.int64, count=count)
+    # a setting's first line: where the running largest number grows (numbered in order of appearance)
+    firsts = np.flatnonzero(np.diff(np.maximum.accumulate(setting), prepend=-1)).tolist()
+    keyed = Numbering()
+    setting_key = np.array([keyed[dataset, model, condition, params_key(params[position])]
+                            for (dataset, model, condition, _), position in zip(settings, firsts)], dtype=np.int64)
+    ids = Numbering()
+    item = np.fromiter(map(ids.__getitem__, columns["id"]), dtype=np.int64, count=count)
+    run = np.fromiter(map(hash, columns["run"]), dtype=np.int64, count=count)
+    low, high = (int(run.min()), int(run.max())) if count else (0, 0)
+    if len(keyed) * len(ids) * (high - low + 1) >= 1 << 63:
+        return None
+    return (setting_key[setting] * len(ids) + item) * (high - low + 1) + (run - low)
 
 
 def _join_columns(columns: Dict[str, List[Any]]) -> None:

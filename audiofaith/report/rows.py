@@ -107,6 +107,15 @@ def line_columns(lines: Sequence[Line], names: Sequence[str]) -> List[List[Any]]
     return columns
 
 
+class Numbering(dict):
+    """Numbers its keys 0, 1, 2, ... in the order they are first looked up (codes of a column's
+    distinct values, one dict look-up a value)."""
+
+    def __missing__(self, key: Any) -> int:
+        number = self[key] = len(self)
+        return number
+
+
 #: How a reference letter was read: a parsed letter (free text; may be null), the letter read-out
 #: after the baseline CoT (argmax of letter log-probabilities; never null when stored), or a parsed
 #: letter on a letter read-out line written before both references were stored.
