@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from audiofaith.checkpoints.synthetic_outputs import write_synthetic_outputs
-from audiofaith.report import load
+from audiofaith.report import load, rows
 from audiofaith.report.rows import dataset_columns, line_columns
 from audiofaith.report.spec import spec_index
 from audiofaith.store.records import ManifestItem
@@ -176,7 +176,7 @@ def _load_line_by_line(root: Path, manifest_dir: Path, exclude_cut: bool) -> Lis
         load.exclude_cut_cots(lines)
     for spec in spec_index().specs:
         if spec.cross_reference is not None:
-            spec.cross_reference(lines)
+            spec.cross_reference(dict(zip(FIELDS, line_columns(lines, FIELDS))))  # the lines' own result dicts
     return lines
 
 
@@ -320,3 +320,31 @@ def test_duplicate_key_codes_are_equal_exactly_where_the_keys_are(drawn):
             elif hash(keys[first][5]) != hash(keys[second][5]) or keys[first][:5] != keys[second][:5]:
                 assert codes[first] != codes[second], (keys[first], keys[second])
 
+
+
+def test_loading_builds_no_line_object_and_reads_lines_from_the_columns(tmp_path, monkeypatch):
+    """load_outputs (the families' cross_reference included) builds no Line but a baseline record's
+    (read through ``baseline_lines``): ``Dataset.lines`` builds each one from the columns when it
+    is read (index, negative index, slice, iteration), equal to the Lines of the line-by-line load,
+    sharing the columns' objects."""
+    outputs, manifests = tmp_path / "output", tmp_path / "manifests"
+    write_synthetic_outputs(outputs, n_clips=4, runs=2, seed=3, manifest_dir=manifests)
+    built: List[int] = []
+    original_init = load.Line.__init__
+    monkeypatch.setattr(load.Line, "__init__", lambda self, *args, **kwargs: built.append(1) or original_init(
+        self, *args, **kwargs))
+    dataset = load.load_outputs(outputs, manifests)
+    baseline_runs = sum(condition.startswith("baseline_") for condition in dataset.columns["condition"])
+    assert len(built) == baseline_runs < len(dataset.columns["id"]) / 4
+    assert isinstance(dataset.lines, rows.ColumnLines)
+    monkeypatch.undo()
+    lines = list(dataset.lines)
+    reference = _load_line_by_line(outputs, manifests, False)
+    assert lines == reference and dataset.lines == reference and len(dataset.lines) == len(reference)
+    assert dataset.lines[-1] == reference[-1] and dataset.lines[3:9] == reference[3:9]
+    assert dataset.lines[5].params is dataset.columns["params"][5]
+    assert dataset.lines[5].result is dataset.columns["result"][5]
+    with pytest.raises(IndexError):
+        dataset.lines[len(reference)]
+    assert rows.line_columns(dataset.lines, ["id", "result"]) == [dataset.columns["id"], dataset.columns["result"]]
+    assert any("no_hint_prediction" in line.result for line in dataset.lines)

@@ -46,7 +46,7 @@ def _csv_module_bytes(path: Path, lines: List[rows.Line]) -> bytes:
 def loaded(tmp_path_factory) -> List[rows.Line]:
     root = tmp_path_factory.mktemp("readers") / "output"
     write_synthetic_outputs(root, n_clips=6, runs=2, seed=11)
-    return report.load_outputs(root).lines
+    return list(report.load_outputs(root).lines)  # a Sequence (rows.ColumnLines): as a list here
 
 
 def _edge_lines(lines: List[rows.Line]) -> List[rows.Line]:

@@ -28,7 +28,7 @@ from audiofaith.store.records import (REFERENCE_FIELDS, SCHEMA_VERSION, Baseline
                                       ManifestItem, RecordError, RecordView, intervention_shape, is_baseline_line, letter_tie)
 # Line, Dataset and the constants live in rows.py (no import cycle); imported from here by older code too.
 from audiofaith.report.rows import (BASELINE_CONDITION, HOP_ORDER, POOLED, REFERENCE_KINDS, TRACK_ORDER,  # noqa: F401
-                                    Dataset, Line, Numbering, line_columns)
+                                    ColumnLines, Dataset, Line, Numbering, line_columns)
 from audiofaith.report.spec import SpecIndex, spec_index
 from audiofaith.store.sharding import is_shard_file
 
@@ -1043,10 +1043,10 @@ def cycle_collection_paused() -> Iterator[None]:
 
 def load_outputs(root: Path, manifest_dir: Optional[Path] = None, exclude: Optional[Path] = None,
                  exclude_cut: bool = False) -> Dataset:
-    """Read and join every output file under ``root``: its Lines, and the same values as columns
-    (``Dataset.columns``: every Line field by name, index-aligned with the Lines, read by
-    ``load_file_columns``; duplicates, joins and exclusions are worked out on the columns before
-    the Lines are built from them, so the two agree)."""
+    """Read and join every output file under ``root`` as columns (``Dataset.columns``: every Line
+    field by name, read by ``load_file_columns``; duplicates, joins, exclusions and the families'
+    ``cross_reference`` worked out on them); ``Dataset.lines`` are the Lines of those columns, each
+    built when read (``rows.ColumnLines``)."""
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such output folder")
     manifest = load_manifests(manifest_dir) if manifest_dir is not None else {}
@@ -1063,11 +1063,10 @@ def load_outputs(root: Path, manifest_dir: Optional[Path] = None, exclude: Optio
     _join_columns(columns)
     if exclude_cut:
         _exclude_cut_columns(columns)
-    lines = list(map(Line, *(columns[name] for name in _LINE_ORDER)))
     for spec in spec_index().specs:  # a family's own cross-line results (after exclusions): in the result
-        if spec.cross_reference is not None:  # dicts, which the lines and the result column share
-            spec.cross_reference(lines)
-    return Dataset(lines, files, manifest, columns)
+        if spec.cross_reference is not None:  # dicts, which the Lines read from the columns share
+            spec.cross_reference(columns)
+    return Dataset(ColumnLines(columns, len(columns["id"])), files, manifest, columns)
 
 
 CUT_BY_LENGTH = "cut_by_length"
