@@ -82,6 +82,18 @@ _BASELINE = {"schema_version": 1, "model": "m1", "prompt_mode": "cot", "answer":
              "runs_letter_logprobs": [{"A": -1.0, "B": -1.0}, {}], "runs_finish_reasons": ["stop", "length"],
              "warnings": [], "error": None, "protocol": "ours", "runs_answer_raw": []}
 
+_ABSENT = "<absent>"
+#: What a generated baseline record may hold instead of ``_BASELINE``'s values (_ABSENT: no such field).
+_BASELINE_VARIANTS = {
+    "runs_raw": [_ABSENT], "error": ["audio failed"], "runs_letter_logprobs": [_ABSENT],
+    "runs_finish_reasons": [_ABSENT], "warnings": [["audio cut to 30 s"], _ABSENT], "thinking": ["on", None],
+    "protocol": ["paper", _ABSENT], "answer": ["", _ABSENT], "dataset": ["mmau", _ABSENT],
+    "subset": ["gender", _ABSENT], "hop": ["multi"], "runs_reasonings": [["r"]], "extra_field": [1]}
+#: Values of a file of odd lines besides: what the records reject or migrate (read line by line).
+_ODD_BASELINE_VARIANTS = {"schema_version": [_ABSENT, 0, 2, True], "prompt_mode": ["both", _ABSENT],
+                          "model": ["", None, 5, _ABSENT], "runs_predictions": ["AB"], "runs_raw": ["xy", None],
+                          "thinking": [True, 1], "protocol": [["p"]]}
+
 
 @st.composite
 def _files(draw):
@@ -97,10 +109,20 @@ def _files(draw):
         for _ in range(draw(st.integers(1, 6))):
             item_id = draw(st.sampled_from(["sakura/animal/single/c0", "sakura/emotion/multi/c1",
                                             "mmau/sound/single/u1"]))
-            if draw(st.integers(0, 5)) == 0:
+            if draw(st.integers(0, 3)) == 0:
                 baseline = {**_BASELINE, "id": item_id, "model": draw(st.sampled_from(["m1", "m2"])),
                             "prompt_mode": draw(st.sampled_from(["cot", "direct"]))}
-                lines.append(json.dumps(baseline))
+                runs = draw(st.integers(0, 3))  # lists of each run's values, some of another length
+                for name, values in (("runs_predictions", ["A", "B", None]), ("runs_reasonings", ["r"]),
+                                     ("runs_raw", ["x", "y"]), ("runs_finish_reasons", ["stop", "length", None]),
+                                     ("runs_letter_logprobs", [{}, {"A": -0.5, "B": -0.5}, {"C": -1.0}, None])):
+                    length = runs if name in ("runs_predictions", "runs_reasonings") and not odd else \
+                        draw(st.sampled_from([runs, runs, runs + 1, max(runs - 1, 0)]))
+                    baseline[name] = [draw(st.sampled_from(values)) for _ in range(length)]
+                for name in draw(st.lists(st.sampled_from(sorted(_BASELINE_VARIANTS)), unique=True, max_size=3)):
+                    baseline[name] = draw(st.sampled_from(_BASELINE_VARIANTS[name] + (
+                        _ODD_BASELINE_VARIANTS.get(name, []) if odd else [])))
+                lines.append(json.dumps({name: value for name, value in baseline.items() if value is not _ABSENT}))
                 continue
             line = {"schema_version": draw(st.sampled_from([1, 1, 1, 0, None] if odd else [1])), "id": item_id,
                     "model": draw(st.sampled_from(["m1", "m2", "m1", ""] if odd else ["m1", "m2"])), "run": 0,
@@ -323,10 +345,9 @@ def test_duplicate_key_codes_are_equal_exactly_where_the_keys_are(drawn):
 
 
 def test_loading_builds_no_line_object_and_reads_lines_from_the_columns(tmp_path, monkeypatch):
-    """load_outputs (the families' cross_reference included) builds no Line but a baseline record's
-    (read through ``baseline_lines``): ``Dataset.lines`` builds each one from the columns when it
-    is read (index, negative index, slice, iteration), equal to the Lines of the line-by-line load,
-    sharing the columns' objects."""
+    """load_outputs (baseline records and the families' cross_reference included) builds no Line:
+    ``Dataset.lines`` builds each one from the columns when it is read (index, negative index,
+    slice, iteration), equal to the Lines of the line-by-line load, sharing the columns' objects."""
     outputs, manifests = tmp_path / "output", tmp_path / "manifests"
     write_synthetic_outputs(outputs, n_clips=4, runs=2, seed=3, manifest_dir=manifests)
     built: List[int] = []
@@ -334,9 +355,8 @@ def test_loading_builds_no_line_object_and_reads_lines_from_the_columns(tmp_path
     monkeypatch.setattr(load.Line, "__init__", lambda self, *args, **kwargs: built.append(1) or original_init(
         self, *args, **kwargs))
     dataset = load.load_outputs(outputs, manifests)
-    baseline_runs = sum(condition.startswith("baseline_") for condition in dataset.columns["condition"])
-    assert len(built) == baseline_runs < len(dataset.columns["id"]) / 4
-    assert isinstance(dataset.lines, rows.ColumnLines)
+    assert not built and isinstance(dataset.lines, rows.ColumnLines)
+    assert "baseline_cot" in dataset.columns["condition"]
     monkeypatch.undo()
     lines = list(dataset.lines)
     reference = _load_line_by_line(outputs, manifests, False)
@@ -348,3 +368,25 @@ def test_loading_builds_no_line_object_and_reads_lines_from_the_columns(tmp_path
         dataset.lines[len(reference)]
     assert rows.line_columns(dataset.lines, ["id", "result"]) == [dataset.columns["id"], dataset.columns["result"]]
     assert any("no_hint_prediction" in line.result for line in dataset.lines)
+
+
+def test_baseline_records_are_read_as_columns_as_line_by_line(tmp_path, monkeypatch):
+    """Baseline records are read as columns, without a record or a Line, into load_file's values:
+    run lists of other lengths than the predictions', errors, no runs, missing read-outs, models
+    labelled by thinking mode and protocol (``True`` and ``1`` apart), a model that is a number."""
+    path = tmp_path / "m1" / "baseline_sakura.jsonl"
+    path.parent.mkdir(parents=True)
+    item = "sakura/animal/single/c0"
+    records = [{**_BASELINE, "id": item}, {**_BASELINE, "id": item, "thinking": True},
+               {**_BASELINE, "id": item, "thinking": 1}, {**_BASELINE, "id": item, "thinking": "on", "protocol": "paper"},
+               {**_BASELINE, "id": item, "model": 5}, {**_BASELINE, "id": item, "runs_raw": ["x"]},
+               {**_BASELINE, "id": item, "runs_letter_logprobs": [{"C": -1.0}]}, {**_BASELINE, "id": item, "error": "x"},
+               {**_BASELINE, "id": item, "runs_predictions": [], "runs_reasonings": []},
+               {**_BASELINE, "id": item, "warnings": ["audio cut to 30 s"], "runs_finish_reasons": ["stop"]}]
+    path.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
+    expected = read_files([path], {}, "lines")
+    monkeypatch.setattr(load, "load_file", lambda *args: pytest.fail("read line by line"))
+    monkeypatch.setattr(load.BaselineRecord, "from_json", lambda *args: pytest.fail("read through a record"))
+    got = read_files([path], {}, "columns")
+    assert_same_columns(got, expected)
+    assert {"m1 [thinking True]", "m1 [thinking 1]", "m1 [thinking on] [paper protocol]", 5} <= set(got["model"])

@@ -25,7 +25,8 @@ from audiofaith.store.jsonl import iter_jsonl, iter_jsonl_batches
 from audiofaith.store.manifest import load_manifest
 from audiofaith.text.protocols import PAPER
 from audiofaith.store.records import (REFERENCE_FIELDS, SCHEMA_VERSION, BaselineRecord, InterventionRecord, InterventionShape,
-                                      ManifestItem, RecordError, RecordView, intervention_shape, is_baseline_line, letter_tie)
+                                      ManifestItem, RecordError, RecordView, intervention_shape, is_baseline_line, letter_readout,
+                                      letter_tie)
 # Line, Dataset and the constants live in rows.py (no import cycle); imported from here by older code too.
 from audiofaith.report.rows import (BASELINE_CONDITION, HOP_ORDER, POOLED, REFERENCE_KINDS, TRACK_ORDER,  # noqa: F401
                                     ColumnLines, Dataset, Line, Numbering, line_columns)
@@ -628,14 +629,7 @@ def _file_columns(path: Path, objects: List[Any], numbers: Sequence[int], manife
                 parts.append((subset_positions if single else list(map(positions.__getitem__, subset_positions)),
                               columns))
         elif "id" in names and "runs_predictions" in names:
-            lines: List[Line] = []
-            line_positions: List[int] = []
-            for position, obj, number in zip(positions, part, part_numbers):
-                where = f"{prefix}{number}"
-                runs = baseline_lines(BaselineRecord.from_json(obj, where), manifest, where, memo)
-                lines.extend(runs)
-                line_positions.extend([position] * len(runs))
-            parts.append((line_positions, line_columns(lines, _LINE_ORDER)))
+            parts.append(_baseline_columns(names, part, part_numbers, positions, prefix, manifest, memo))
         else:
             raise _Irregular("a line that is neither a baseline nor a conditioned record")
     if len(parts) == 1:
@@ -647,6 +641,92 @@ def _file_columns(path: Path, objects: List[Any], numbers: Sequence[int], manife
         joined = list(chain.from_iterable(columns[position] for _, columns in parts))
         merged.append(list(map(joined.__getitem__, order)))
     return merged
+
+
+def _baseline_columns(names: Tuple[str, ...], objects: List[Dict[str, Any]], numbers: Sequence[int],
+                      positions: Sequence[int], prefix: str, manifest: Dict[str, ManifestItem],
+                      memo: _Memo) -> Tuple[List[int], List[Sequence[Any]]]:
+    """(each Line's position among the batch's lines, columns in ``_LINE_ORDER``) of baseline lines
+    with the field names ``names``: the Lines ``baseline_lines`` makes of the records
+    ``BaselineRecord.from_json`` reads, worked out from each line's values without building either
+    where the lines are of this schema version with list runs (else through the records); raises
+    ``_Irregular`` where a line is one they reject (the file is then read line by line)."""
+    values = list(zip(*map(dict.values, objects)))  # one tuple per field, in ``names``' order
+    count = len(objects)
+    regular = "schema_version" in names and "runs_reasonings" in names
+    if regular:
+        versions = values[names.index("schema_version")]
+        regular = versions.count(SCHEMA_VERSION) == count and list(map(type, versions)).count(int) == count
+    if not regular:  # an older version (migrated) or a line from_json rejects: through the records
+        lines: List[Line] = []
+        line_positions: List[int] = []
+        for position, obj, number in zip(positions, objects, numbers):
+            where = f"{prefix}{number}"
+            runs = baseline_lines(BaselineRecord.from_json(obj, where), manifest, where, memo)
+            lines.extend(runs)
+            line_positions.extend([position] * len(runs))
+        return line_positions, line_columns(lines, _LINE_ORDER)
+    table = values + [(default,) * count for default in _BASELINE_DEFAULTS]
+    field_positions = {name: at for at, name in enumerate(names)}
+    columns = [table[field_positions.get(name, len(names) + at)] for at, name in enumerate(_BASELINE_VALUES)]
+    models: Dict[Tuple, str] = {}
+    rows: List[Tuple] = []
+    line_positions = []
+    places, add_row, add_position = memo.places, rows.append, line_positions.append
+    for (position, number, item_id, model_name, prompt_mode, answer, subset, hop, dataset, reasonings, raws,
+         predictions, logprobs, reasons, warnings, error, protocol, thinking) in zip(positions, numbers, *columns):
+        # BaselineRecord.from_json's checks, then baseline_lines' (their errors: read line by line)
+        if type(reasonings) is not list or type(predictions) is not list or \
+                error is None and len(reasonings) != len(predictions):
+            raise _Irregular("runs_reasonings and runs_predictions: not lists of one length")
+        condition = BASELINE_CONDITION.get(prompt_mode)
+        if condition is None or not model_name:
+            raise _Irregular("a baseline record without a model or a known prompt_mode")
+        where = f"{prefix}{number}"
+        try:
+            place = places.get((item_id, dataset, subset, hop))
+        except TypeError:  # an unhashable field: memo.place rejects it
+            place = None
+        if place is None:
+            place = memo.place(item_id, dataset, subset, hop, manifest, where)
+        line_id, dataset, subset, hop, cluster = place
+        answer = answer or (manifest[item_id].answer if item_id in manifest else "")
+        answer = intern(answer) if type(answer) is str else answer
+        model_key = (model_name, thinking, protocol)
+        plain = _plain(model_key)  # only keys of strings and None: equal keys print alike
+        model = models.get(model_key) if plain else None
+        if model is None:
+            model = _shared(protocol_label(thinking_label(model_name, thinking), protocol))
+            if plain:
+                models[model_key] = model
+        if error is not None or not predictions:
+            add_row((model, subset, hop, line_id, 0, condition, "", None, answer, None, None, False, error or "no runs",
+                     where, {}, NO_RESULTS, None, None, False, dataset, None if error is not None else
+                     audio_cut(warnings), "", None, None, None, cluster, None, "", ""))
+            add_position(position)
+            continue
+        cut = audio_cut(warnings)
+        runs = len(predictions)
+        raws = raws if len(raws) == runs else [None] * runs
+        reasons = reasons if len(reasons) == runs else [None] * runs
+        stored = len(logprobs)
+        for run, (prediction, raw, reason) in enumerate(zip(predictions, raws, reasons)):
+            letters = logprobs[run] if run < stored else None
+            add_row((model, subset, hop, line_id, run, condition, "", None, answer,
+                     intern(prediction) if type(prediction) is str else prediction, None, False, None, where, {},
+                     NO_RESULTS, raw, None, False, dataset, cut, "", None if letters is None else letter_readout(letters),
+                     None, intern(reason) if type(reason) is str else reason, cluster,
+                     None if letters is None else letter_tie(letters), "", ""))
+            add_position(position)
+    return line_positions, [list(column) for column in zip(*rows)] if rows else [[] for _ in _LINE_ORDER]
+
+
+#: What ``_baseline_columns`` reads of a baseline line, in its loop's order, and (``_BASELINE_DEFAULTS``)
+#: each field's value when the line lacks it (``BaselineRecord``'s defaults, ``from_json``'s for the first).
+_BASELINE_VALUES = ("id", "model", "prompt_mode", "answer", "subset", "hop", "dataset", "runs_reasonings", "runs_raw",
+                    "runs_predictions", "runs_letter_logprobs", "runs_finish_reasons", "warnings", "error", "protocol",
+                    "thinking")
+_BASELINE_DEFAULTS = (None, "", "cot", "", "", "", "", (), (), (), (), (), (), None, "ours", None)
 
 
 def _intervention_columns(names: Tuple[str, ...], objects: List[Dict[str, Any]], numbers: Sequence[int], prefix: str,
