@@ -362,6 +362,9 @@ def test_loading_builds_no_line_object_and_reads_lines_from_the_columns(tmp_path
     reference = _load_line_by_line(outputs, manifests, False)
     assert lines == reference and dataset.lines == reference and len(dataset.lines) == len(reference)
     assert dataset.lines[-1] == reference[-1] and dataset.lines[3:9] == reference[3:9]
+    assert rows.lines_at(dataset.lines, [7, 2, 5]) == rows.lines_at(reference, [7, 2, 5]) == [reference[7], reference[2],
+                                                                                             reference[5]]
+    assert rows.lines_at(dataset.lines, [4]) == [reference[4]] and rows.lines_at(dataset.lines, []) == []
     assert dataset.lines[5].params is dataset.columns["params"][5]
     assert dataset.lines[5].result is dataset.columns["result"][5]
     with pytest.raises(IndexError):

@@ -859,6 +859,9 @@ def _setting_key_column(column: Sequence[Any]) -> Optional[Sequence[Any]]:
     one type (strings and None, else integers or booleans alone), their reprs for floats with a
     zero among them (``0.0`` and ``-0.0``); ``_Irregular`` for NaN (never equal to itself), values
     of mixed types, lists and objects."""
+    first = column[0] if column else None
+    if column and (first is None or type(first) is str) and column.count(first) == len(column):
+        return None  # one string (or None) throughout: only a string equals a string
     distinct = set(column)  # a list or object value: TypeError, read line by line
     if not _TYPES_EQUAL_ALONE.issuperset(map(type, distinct)):  # equal values may differ in type
         types = set(map(type, column))

@@ -145,6 +145,13 @@ class ColumnLines(Sequence[Line]):
             raise IndexError("line index out of range")
         return Line(*(column[index] for column in fields))
 
+    def at(self, positions: Sequence[int]) -> List[Line]:
+        """The Lines at ``positions``, built together (each field picked by one ``itemgetter``)."""
+        if len(positions) < 2:
+            return [self[position] for position in positions]
+        pick = operator.itemgetter(*positions)
+        return list(map(Line, *map(pick, self._fields())))
+
     def __iter__(self) -> Iterator[Line]:
         fields = self._fields()
         for start in range(0, self._count, COLUMN_CHUNK):
@@ -157,6 +164,13 @@ class ColumnLines(Sequence[Line]):
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]  # equal to lists, so unhashable like them
+
+
+def lines_at(lines: Sequence[Line], positions: Sequence[int]) -> List[Line]:
+    """``[lines[i] for i in positions]``; the Lines of ``ColumnLines`` built together (``ColumnLines.at``)."""
+    if isinstance(lines, ColumnLines):
+        return lines.at(positions)
+    return [lines[position] for position in positions]
 
 
 class Numbering(dict):

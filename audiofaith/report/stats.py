@@ -15,7 +15,8 @@ import numpy as np
 from audiofaith.report import metrics
 from audiofaith.benchmarks.common import NO_HOP
 from audiofaith.report.rows import (BASELINE_CONDITION, HOP_ORDER, POOLED, REFERENCE_KINDS, TRACK_ORDER, AocRow, Dataset,
-                                    Line, Numbering, Settings, SummaryRow, dataset_columns, line_columns)
+                                    Line, Numbering, Settings, SummaryRow, dataset_columns, line_columns,
+                                    lines_at)
 from audiofaith.report.spec import spec_index
 
 
@@ -260,7 +261,7 @@ def _group_columns(columns: LineColumns, group: np.ndarray, settings: Settings, 
     if spec.aoc_reference and row.get("reference_readout") is not None:
         row["noise_floor"] = is_noise_floor(row["reference_readout"], row["variant"], row["model"])
     row.update(_lanham_stats(columns, scored, first.condition, settings, later))
-    extra = spec.summary_stats([columns.lines[i] for i in scored.tolist()]) \
+    extra = spec.summary_stats(lines_at(columns.lines, scored.tolist())) \
         if n_scored and spec.summary_stats is not None else {}
     return row, extra
 
