@@ -15,7 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from itertools import chain, compress
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Container, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -1070,33 +1070,42 @@ def _join_columns(columns: Dict[str, List[Any]]) -> None:
     index = spec_index()
     full_conditions, aoc_steps = index.flagged("aoc_reference"), index.aoc_steps()
 
-    def where(wanted: Callable[[Any], bool]) -> List[int]:
-        """The positions of the lines whose condition is ``wanted``."""
-        return list(compress(range(len(conditions)), map(wanted, conditions)))
+    names = Numbering()  # each line's condition numbered in one pass, then found by its number
+    codes = np.fromiter(map(names.__getitem__, conditions), dtype=np.int64, count=len(conditions))
+
+    def where(wanted: Container[str]) -> List[int]:
+        """The positions of the lines whose condition is in ``wanted``, ascending."""
+        return np.flatnonzero(np.isin(codes, [code for name, code in names.items() if name in wanted])).tolist()
 
     def key(position: int) -> Tuple:
         return datasets[position], models[position], item_ids[position], runs[position]
 
-    cot = {key(position): position for position in where("baseline_cot".__eq__) if errors[position] is None}
+    cot = {key(position): position for position in where({"baseline_cot"}) if errors[position] is None}
     full = {key(position) + (params[position].get("cot_source"), answer_modes[position]): position
-            for position in where(full_conditions.__contains__) if errors[position] is None}
+            for position in where(full_conditions) if errors[position] is None}
     legacy = compress(range(len(kinds)), map("legacy".__eq__, kinds))
-    touched = sorted(set(where(frozenset({"baseline_direct", *aoc_steps}).__contains__)).union(legacy))
-    for position in touched:  # in line order, as join() visits them
-        condition = conditions[position]
+    # a line's references first (join() sets them before its Lanham reference, which reads its own)
+    for position in sorted(set(where({"baseline_direct"})).union(legacy)):  # in line order, as join()
         line_key = key(position)
-        if condition == "baseline_direct" and line_key in cot:
+        if conditions[position] == "baseline_direct" and line_key in cot:
             references[position], paired[position], kinds[position] = predictions[cot[line_key]], True, "parsed"
         if kinds[position] == "legacy" and line_key in cot and cue_predictions[cot[line_key]] is not None:
             references[position], kinds[position] = cue_predictions[cot[line_key]], "readout"
-        if condition in aoc_steps:
-            full_key = line_key + (params[position].get("cot_source"), answer_modes[position])
-            if protocols[position] == PAPER:
-                lanham_references[position] = references[position]
-            elif full_key in full and predictions[full[full_key]] is not None:
-                lanham_references[position] = predictions[full[full_key]]
-            else:
-                lanham_references[position], lanham_fallbacks[position] = references[position], True
+    steps = where(aoc_steps)
+    if not steps:
+        return
+    pick = operator.itemgetter(*steps) if len(steps) > 1 else (lambda values: (values[steps[0]],))
+    full_keys = zip(pick(datasets), pick(models), pick(item_ids), pick(runs),
+                    [values.get("cot_source") for values in pick(params)], pick(answer_modes))
+    for position, protocol, full_key in zip(steps, pick(protocols), full_keys):
+        if protocol == PAPER:
+            lanham_references[position] = references[position]
+            continue
+        at = full.get(full_key)
+        if at is not None and predictions[at] is not None:
+            lanham_references[position] = predictions[at]
+        else:
+            lanham_references[position], lanham_fallbacks[position] = references[position], True
 
 
 def _exclude_cut_columns(columns: Dict[str, List[Any]]) -> None:
