@@ -193,6 +193,7 @@ def test_hint_mention_given_switch_and_no_hint_control(tmp_path):
 
 def test_no_hint_control_prefers_a_parsed_full_line():
     from audiofaith.interventions.hint import attach_no_hint_control
+    from audiofaith.report.rows import LINE_FIELDS, line_columns
 
     def line(condition, prediction, kind, **params):
         return report.Line(model="m", subset="animal", hop="single", id="x0", run=0, condition=condition, variant="",
@@ -202,5 +203,5 @@ def test_no_hint_control_prefers_a_parsed_full_line():
     hint = line("hint", "B", "parsed", hint_letter="B")
     lines = [line("full", "A", "readout"), line("full", "B", "parsed"), line("full", "C", "readout"),
              line("full", "D", "parsed", cot_source="reference"), hint]
-    attach_no_hint_control(lines)
+    attach_no_hint_control(dict(zip(LINE_FIELDS, line_columns(lines, LINE_FIELDS))))  # the hook reads columns
     assert hint.result == {"no_hint_prediction": "B", "no_hint_readout": "parsed letter"}

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from audiofaith.checkpoints.synthetic_outputs import write_synthetic_outputs
-from audiofaith.report import load
+from audiofaith.report import load, rows
 from audiofaith.report.rows import dataset_columns, line_columns
 from audiofaith.report.spec import spec_index
 from audiofaith.store.records import ManifestItem
@@ -82,6 +82,18 @@ _BASELINE = {"schema_version": 1, "model": "m1", "prompt_mode": "cot", "answer":
              "runs_letter_logprobs": [{"A": -1.0, "B": -1.0}, {}], "runs_finish_reasons": ["stop", "length"],
              "warnings": [], "error": None, "protocol": "ours", "runs_answer_raw": []}
 
+_ABSENT = "<absent>"
+#: What a generated baseline record may hold instead of ``_BASELINE``'s values (_ABSENT: no such field).
+_BASELINE_VARIANTS = {
+    "runs_raw": [_ABSENT], "error": ["audio failed"], "runs_letter_logprobs": [_ABSENT],
+    "runs_finish_reasons": [_ABSENT], "warnings": [["audio cut to 30 s"], _ABSENT], "thinking": ["on", None],
+    "protocol": ["paper", _ABSENT], "answer": ["", _ABSENT], "dataset": ["mmau", _ABSENT],
+    "subset": ["gender", _ABSENT], "hop": ["multi"], "runs_reasonings": [["r"]], "extra_field": [1]}
+#: Values of a file of odd lines besides: what the records reject or migrate (read line by line).
+_ODD_BASELINE_VARIANTS = {"schema_version": [_ABSENT, 0, 2, True], "prompt_mode": ["both", _ABSENT],
+                          "model": ["", None, 5, _ABSENT], "runs_predictions": ["AB"], "runs_raw": ["xy", None],
+                          "thinking": [True, 1], "protocol": [["p"]]}
+
 
 @st.composite
 def _files(draw):
@@ -97,10 +109,20 @@ def _files(draw):
         for _ in range(draw(st.integers(1, 6))):
             item_id = draw(st.sampled_from(["sakura/animal/single/c0", "sakura/emotion/multi/c1",
                                             "mmau/sound/single/u1"]))
-            if draw(st.integers(0, 5)) == 0:
+            if draw(st.integers(0, 3)) == 0:
                 baseline = {**_BASELINE, "id": item_id, "model": draw(st.sampled_from(["m1", "m2"])),
                             "prompt_mode": draw(st.sampled_from(["cot", "direct"]))}
-                lines.append(json.dumps(baseline))
+                runs = draw(st.integers(0, 3))  # lists of each run's values, some of another length
+                for name, values in (("runs_predictions", ["A", "B", None]), ("runs_reasonings", ["r"]),
+                                     ("runs_raw", ["x", "y"]), ("runs_finish_reasons", ["stop", "length", None]),
+                                     ("runs_letter_logprobs", [{}, {"A": -0.5, "B": -0.5}, {"C": -1.0}, None])):
+                    length = runs if name in ("runs_predictions", "runs_reasonings") and not odd else \
+                        draw(st.sampled_from([runs, runs, runs + 1, max(runs - 1, 0)]))
+                    baseline[name] = [draw(st.sampled_from(values)) for _ in range(length)]
+                for name in draw(st.lists(st.sampled_from(sorted(_BASELINE_VARIANTS)), unique=True, max_size=3)):
+                    baseline[name] = draw(st.sampled_from(_BASELINE_VARIANTS[name] + (
+                        _ODD_BASELINE_VARIANTS.get(name, []) if odd else [])))
+                lines.append(json.dumps({name: value for name, value in baseline.items() if value is not _ABSENT}))
                 continue
             line = {"schema_version": draw(st.sampled_from([1, 1, 1, 0, None] if odd else [1])), "id": item_id,
                     "model": draw(st.sampled_from(["m1", "m2", "m1", ""] if odd else ["m1", "m2"])), "run": 0,
@@ -176,7 +198,7 @@ def _load_line_by_line(root: Path, manifest_dir: Path, exclude_cut: bool) -> Lis
         load.exclude_cut_cots(lines)
     for spec in spec_index().specs:
         if spec.cross_reference is not None:
-            spec.cross_reference(lines)
+            spec.cross_reference(dict(zip(FIELDS, line_columns(lines, FIELDS))))  # the lines' own result dicts
     return lines
 
 
@@ -288,3 +310,86 @@ def test_joins_on_columns_fill_in_what_join_fills_in(tmp_path):
     assert kinds[("early_answering", 0, "ours")] == kinds[("mask", 0, "ours")] == "readout"
     assert kinds[("early_answering", 1, "ours")] == "legacy"
     assert any(dataset.columns["lanham_fallback"]) and "parsed" in dataset.columns["reference_kind"]
+
+
+_KEY_VALUES = {"dataset": ["sakura", "mmau", 7], "model": ["m1", "m2"], "condition": ["full", "hint"],
+               "id": ["a/b/single/c0", "a/b/multi/c0", "x"], "run": [0, 1, 1.0, True, 2, -1, -2]}
+_KEY_PARAMS = [{}, {"k": 0}, {"k": 0.0}, {"k": -0.0}, {"k": False}, {"k": [1]}, {"mode": "a", "k": 1}]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(*(st.sampled_from(values) for values in _KEY_VALUES.values()),
+                          st.integers(0, len(_KEY_PARAMS) - 1), st.booleans()), max_size=30))
+def test_duplicate_key_codes_are_equal_exactly_where_the_keys_are(drawn):
+    """``_key_codes`` gives two lines one code where their duplicate keys are equal (1, 1.0 and True
+    one run; parameters by their printed key, so 0.0 and -0.0 apart, a fresh dict equal to another
+    alike) and, runs apart whose hashes collide (-1 and -2), different codes where they differ: the
+    lines are walked for the first duplicate only where two codes are equal."""
+    columns: Dict[str, List[Any]] = {name: [] for name in (*_KEY_VALUES, "params")}
+    for *values, params_number, fresh in drawn:
+        for name, value in zip(_KEY_VALUES, values):
+            columns[name].append(value)
+        params = _KEY_PARAMS[params_number]
+        columns["params"].append(dict(params) if fresh else params)
+    codes = load._key_codes(columns)
+    assert codes is not None and len(codes) == len(drawn)
+    keys = [(dataset, model, condition, load.params_key(params), item_id, run) for dataset, model, condition, item_id,
+            run, params in zip(*(columns[name] for name in (*_KEY_VALUES, "params")))]
+    for first in range(len(keys)):
+        for second in range(len(keys)):
+            if keys[first] == keys[second]:
+                assert codes[first] == codes[second]
+            elif hash(keys[first][5]) != hash(keys[second][5]) or keys[first][:5] != keys[second][:5]:
+                assert codes[first] != codes[second], (keys[first], keys[second])
+
+
+
+def test_loading_builds_no_line_object_and_reads_lines_from_the_columns(tmp_path, monkeypatch):
+    """load_outputs (baseline records and the families' cross_reference included) builds no Line:
+    ``Dataset.lines`` builds each one from the columns when it is read (index, negative index,
+    slice, iteration), equal to the Lines of the line-by-line load, sharing the columns' objects."""
+    outputs, manifests = tmp_path / "output", tmp_path / "manifests"
+    write_synthetic_outputs(outputs, n_clips=4, runs=2, seed=3, manifest_dir=manifests)
+    built: List[int] = []
+    original_init = load.Line.__init__
+    monkeypatch.setattr(load.Line, "__init__", lambda self, *args, **kwargs: built.append(1) or original_init(
+        self, *args, **kwargs))
+    dataset = load.load_outputs(outputs, manifests)
+    assert not built and isinstance(dataset.lines, rows.ColumnLines)
+    assert "baseline_cot" in dataset.columns["condition"]
+    monkeypatch.undo()
+    lines = list(dataset.lines)
+    reference = _load_line_by_line(outputs, manifests, False)
+    assert lines == reference and dataset.lines == reference and len(dataset.lines) == len(reference)
+    assert dataset.lines[-1] == reference[-1] and dataset.lines[3:9] == reference[3:9]
+    assert rows.lines_at(dataset.lines, [7, 2, 5]) == rows.lines_at(reference, [7, 2, 5]) == [reference[7], reference[2],
+                                                                                             reference[5]]
+    assert rows.lines_at(dataset.lines, [4]) == [reference[4]] and rows.lines_at(dataset.lines, []) == []
+    assert dataset.lines[5].params is dataset.columns["params"][5]
+    assert dataset.lines[5].result is dataset.columns["result"][5]
+    with pytest.raises(IndexError):
+        dataset.lines[len(reference)]
+    assert rows.line_columns(dataset.lines, ["id", "result"]) == [dataset.columns["id"], dataset.columns["result"]]
+    assert any("no_hint_prediction" in line.result for line in dataset.lines)
+
+
+def test_baseline_records_are_read_as_columns_as_line_by_line(tmp_path, monkeypatch):
+    """Baseline records are read as columns, without a record or a Line, into load_file's values:
+    run lists of other lengths than the predictions', errors, no runs, missing read-outs, models
+    labelled by thinking mode and protocol (``True`` and ``1`` apart), a model that is a number."""
+    path = tmp_path / "m1" / "baseline_sakura.jsonl"
+    path.parent.mkdir(parents=True)
+    item = "sakura/animal/single/c0"
+    records = [{**_BASELINE, "id": item}, {**_BASELINE, "id": item, "thinking": True},
+               {**_BASELINE, "id": item, "thinking": 1}, {**_BASELINE, "id": item, "thinking": "on", "protocol": "paper"},
+               {**_BASELINE, "id": item, "model": 5}, {**_BASELINE, "id": item, "runs_raw": ["x"]},
+               {**_BASELINE, "id": item, "runs_letter_logprobs": [{"C": -1.0}]}, {**_BASELINE, "id": item, "error": "x"},
+               {**_BASELINE, "id": item, "runs_predictions": [], "runs_reasonings": []},
+               {**_BASELINE, "id": item, "warnings": ["audio cut to 30 s"], "runs_finish_reasons": ["stop"]}]
+    path.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
+    expected = read_files([path], {}, "lines")
+    monkeypatch.setattr(load, "load_file", lambda *args: pytest.fail("read line by line"))
+    monkeypatch.setattr(load.BaselineRecord, "from_json", lambda *args: pytest.fail("read through a record"))
+    got = read_files([path], {}, "columns")
+    assert_same_columns(got, expected)
+    assert {"m1 [thinking True]", "m1 [thinking 1]", "m1 [thinking on] [paper protocol]", 5} <= set(got["model"])

@@ -46,7 +46,7 @@ def _csv_module_bytes(path: Path, lines: List[rows.Line]) -> bytes:
 def loaded(tmp_path_factory) -> List[rows.Line]:
     root = tmp_path_factory.mktemp("readers") / "output"
     write_synthetic_outputs(root, n_clips=6, runs=2, seed=11)
-    return report.load_outputs(root).lines
+    return list(report.load_outputs(root).lines)  # a Sequence (rows.ColumnLines): as a list here
 
 
 def _edge_lines(lines: List[rows.Line]) -> List[rows.Line]:
@@ -247,3 +247,19 @@ def test_per_item_csv_of_generated_lines_is_the_csv_modules_bytes(tmp_path, line
     assert (tmp_path / "lines.csv").read_bytes() == expected
     tables.write_per_item(tmp_path / "columns.csv", _with_columns(lines))
     assert (tmp_path / "columns.csv").read_bytes() == expected
+
+
+def test_per_item_csv_writes_the_empty_parameters_once(loaded, tmp_path, monkeypatch):
+    """Every baseline run holds a parameters dict of its own, empty: per_item.csv codes them all as one
+    combination per audio cut (its key asked once), not one per line; the bytes are those of writing cell by cell."""
+    empty = {id(line.params) for line in loaded if not line.params}
+    assert len(empty) > 10
+    asked: List[int] = []
+    original = tables.params_key
+    monkeypatch.setattr(tables, "params_key", lambda params: asked.append(id(params)) or original(params))
+    coded, plain = tmp_path / "coded.csv", tmp_path / "plain.csv"
+    tables.write_per_item(coded, loaded)
+    assert len(empty.intersection(asked)) <= len({line.audio_cut for line in loaded if not line.params}) < 4
+    monkeypatch.undo()
+    tables.write_columns(plain, tables.PER_ITEM_COLUMNS, tables.per_item_columns(loaded))
+    assert coded.read_bytes() == plain.read_bytes()

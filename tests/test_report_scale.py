@@ -504,6 +504,9 @@ def test_a_record_view_reads_as_the_record():
 
         for spec in dataclasses.fields(InterventionRecord):
             assert repr(getattr(view, spec.name)) == repr(getattr(record, spec.name)), spec.name
+        assert RecordView(obj, shape, record.params).extra == record.extra  # read first: no record built for it
+        fresh = RecordView(obj, shape, record.params)
+        assert fresh.extra == record.extra and fresh._record is None
         assert view.key() == record.key() and view.to_json() == record.to_json()
         assert shape.record(obj) == record
         with pytest.raises(AttributeError):

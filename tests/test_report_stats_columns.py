@@ -284,3 +284,29 @@ def test_the_aoc_cis_draw_each_number_of_clips_once(monkeypatch):
         [(variant, aoc, low, high) for _, variant, aoc, low, high, *_ in expected]
     assert sorted(made) == [2, 3]
     assert not metrics._DRAWS  # let go once used: not held while the report writes its tables
+
+
+def test_the_draw_count_products_run_on_one_blas_thread(monkeypatch):
+    """ResampleDraws.totals multiplies inside ``metrics.one_blas_thread`` (with threadpoolctl installed,
+    the BLAS library on one thread there, restored after), with the exact totals of the draws."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    seen = []
+    original = metrics.one_blas_thread
+
+    def spy():
+        seen.append(1)
+        return original()
+
+    monkeypatch.setattr(metrics, "one_blas_thread", spy)
+    draws = metrics.ResampleDraws(7, 50, 3)
+    values = np.arange(14, dtype=float).reshape(2, 7)
+    assert metrics.ResampleDraws(7, 50, 3).totals(values).tolist() == (values @ draws.counts.T.astype(float)).tolist()
+    assert seen
+
+    def blas_threads():
+        return [pool["num_threads"] for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas"]
+
+    before = blas_threads()
+    with original():
+        assert all(threads == 1 for threads in blas_threads())
+    assert blas_threads() == before

@@ -17,7 +17,8 @@ from __future__ import annotations
 import argparse
 import random
 import re
-from typing import Any, Dict, List, Optional, Sequence
+from itertools import compress
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
 
 from audiofaith.report import metrics
 from audiofaith.errors import UserError
@@ -124,24 +125,33 @@ def build_variants(context: InterventionContext) -> List[Variant]:
 NO_HINT_CONTROL = "full"
 
 
-def attach_no_hint_control(lines: Sequence[Any]) -> None:
+def attach_no_hint_control(columns: Mapping[str, Sequence[Any]]) -> None:
     """Give every hint line the letter of its no-hint control line (``NO_HINT_CONTROL`` for the same
     benchmark, model, item and run, the model's own CoT, not errored or excluded) as
     ``result["no_hint_prediction"]`` (None: the control's answer is null) and its read-out as
     ``result["no_hint_readout"]``; a hint line without a control gets neither. Where a run has a
-    parsed control line and a letter read-out one, the parsed one is used (the hinted answer is parsed)."""
-    controls: Dict[tuple, Any] = {}
-    for line in lines:
-        if line.condition == NO_HINT_CONTROL and line.error is None and line.excluded is None \
-                and not line.params.get("cot_source"):
-            key = (line.dataset, line.model, line.id, line.run)
-            if key not in controls or line.reference_kind == "parsed":
-                controls[key] = line
-    for line in lines:
-        control = controls.get((line.dataset, line.model, line.id, line.run)) if line.condition in CONDITIONS else None
+    parsed control line and a letter read-out one, the parsed one is used (the hinted answer is parsed).
+    ``columns``: the loaded lines' fields by name (``ReportSpec.cross_reference``); only the lines of
+    the control and hint conditions are visited."""
+    conditions = columns["condition"]
+    datasets, models, ids, runs = columns["dataset"], columns["model"], columns["id"], columns["run"]
+    errors, excluded, params = columns["error"], columns["excluded"], columns["params"]
+    kinds, predictions, results = columns["reference_kind"], columns["prediction"], columns["result"]
+
+    def positions(wanted: Sequence[str]) -> Iterator[int]:
+        return compress(range(len(conditions)), map(frozenset(wanted).__contains__, conditions))
+
+    controls: Dict[tuple, int] = {}
+    for at in positions((NO_HINT_CONTROL,)):
+        if errors[at] is None and excluded[at] is None and not params[at].get("cot_source"):
+            key = (datasets[at], models[at], ids[at], runs[at])
+            if key not in controls or kinds[at] == "parsed":
+                controls[key] = at
+    for at in positions(CONDITIONS):
+        control = controls.get((datasets[at], models[at], ids[at], runs[at]))
         if control is not None:
-            line.result["no_hint_prediction"] = control.prediction
-            line.result["no_hint_readout"] = "parsed letter" if control.reference_kind == "parsed" else "letter read-out"
+            results[at]["no_hint_prediction"] = predictions[control]
+            results[at]["no_hint_readout"] = "parsed letter" if kinds[control] == "parsed" else "letter read-out"
 
 
 def _switched(line: Any) -> Optional[bool]:

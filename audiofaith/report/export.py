@@ -49,7 +49,7 @@ def export_judge_inputs(lines: Sequence[Line], manifest: Dict[str, ManifestItem]
 
 
 
-def baseline_lines(dataset: Dataset) -> List[Line]:
+def baseline_lines(dataset: Dataset) -> Sequence[Line]:
     """The dataset's baseline lines (``baseline_cot`` / ``baseline_direct``) in their order, found
     in its condition column: what the judge, category and prediction exports read."""
     return dataset_rows(dataset, dataset_rows_where(dataset, "condition", _BASELINES)).lines

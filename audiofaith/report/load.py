@@ -15,7 +15,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from itertools import chain, compress
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Container, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
 
 from audiofaith.benchmarks.reporting import audio_cut
 from audiofaith.errors import UserError
@@ -23,10 +25,11 @@ from audiofaith.store.jsonl import iter_jsonl, iter_jsonl_batches
 from audiofaith.store.manifest import load_manifest
 from audiofaith.text.protocols import PAPER
 from audiofaith.store.records import (REFERENCE_FIELDS, SCHEMA_VERSION, BaselineRecord, InterventionRecord, InterventionShape,
-                                      ManifestItem, RecordError, RecordView, intervention_shape, is_baseline_line, letter_tie)
+                                      ManifestItem, RecordError, RecordView, intervention_shape, is_baseline_line, letter_readout,
+                                      letter_tie)
 # Line, Dataset and the constants live in rows.py (no import cycle); imported from here by older code too.
 from audiofaith.report.rows import (BASELINE_CONDITION, HOP_ORDER, POOLED, REFERENCE_KINDS, TRACK_ORDER,  # noqa: F401
-                                    Dataset, Line, line_columns)
+                                    ColumnLines, Dataset, Line, Numbering, line_columns)
 from audiofaith.report.spec import SpecIndex, spec_index
 from audiofaith.store.sharding import is_shard_file
 
@@ -626,14 +629,7 @@ def _file_columns(path: Path, objects: List[Any], numbers: Sequence[int], manife
                 parts.append((subset_positions if single else list(map(positions.__getitem__, subset_positions)),
                               columns))
         elif "id" in names and "runs_predictions" in names:
-            lines: List[Line] = []
-            line_positions: List[int] = []
-            for position, obj, number in zip(positions, part, part_numbers):
-                where = f"{prefix}{number}"
-                runs = baseline_lines(BaselineRecord.from_json(obj, where), manifest, where, memo)
-                lines.extend(runs)
-                line_positions.extend([position] * len(runs))
-            parts.append((line_positions, line_columns(lines, _LINE_ORDER)))
+            parts.append(_baseline_columns(names, part, part_numbers, positions, prefix, manifest, memo))
         else:
             raise _Irregular("a line that is neither a baseline nor a conditioned record")
     if len(parts) == 1:
@@ -645,6 +641,92 @@ def _file_columns(path: Path, objects: List[Any], numbers: Sequence[int], manife
         joined = list(chain.from_iterable(columns[position] for _, columns in parts))
         merged.append(list(map(joined.__getitem__, order)))
     return merged
+
+
+def _baseline_columns(names: Tuple[str, ...], objects: List[Dict[str, Any]], numbers: Sequence[int],
+                      positions: Sequence[int], prefix: str, manifest: Dict[str, ManifestItem],
+                      memo: _Memo) -> Tuple[List[int], List[Sequence[Any]]]:
+    """(each Line's position among the batch's lines, columns in ``_LINE_ORDER``) of baseline lines
+    with the field names ``names``: the Lines ``baseline_lines`` makes of the records
+    ``BaselineRecord.from_json`` reads, worked out from each line's values without building either
+    where the lines are of this schema version with list runs (else through the records); raises
+    ``_Irregular`` where a line is one they reject (the file is then read line by line)."""
+    values = list(zip(*map(dict.values, objects)))  # one tuple per field, in ``names``' order
+    count = len(objects)
+    regular = "schema_version" in names and "runs_reasonings" in names
+    if regular:
+        versions = values[names.index("schema_version")]
+        regular = versions.count(SCHEMA_VERSION) == count and list(map(type, versions)).count(int) == count
+    if not regular:  # an older version (migrated) or a line from_json rejects: through the records
+        lines: List[Line] = []
+        line_positions: List[int] = []
+        for position, obj, number in zip(positions, objects, numbers):
+            where = f"{prefix}{number}"
+            runs = baseline_lines(BaselineRecord.from_json(obj, where), manifest, where, memo)
+            lines.extend(runs)
+            line_positions.extend([position] * len(runs))
+        return line_positions, line_columns(lines, _LINE_ORDER)
+    table = values + [(default,) * count for default in _BASELINE_DEFAULTS]
+    field_positions = {name: at for at, name in enumerate(names)}
+    columns = [table[field_positions.get(name, len(names) + at)] for at, name in enumerate(_BASELINE_VALUES)]
+    models: Dict[Tuple, str] = {}
+    rows: List[Tuple] = []
+    line_positions = []
+    places, add_row, add_position = memo.places, rows.append, line_positions.append
+    for (position, number, item_id, model_name, prompt_mode, answer, subset, hop, dataset, reasonings, raws,
+         predictions, logprobs, reasons, warnings, error, protocol, thinking) in zip(positions, numbers, *columns):
+        # BaselineRecord.from_json's checks, then baseline_lines' (their errors: read line by line)
+        if type(reasonings) is not list or type(predictions) is not list or \
+                error is None and len(reasonings) != len(predictions):
+            raise _Irregular("runs_reasonings and runs_predictions: not lists of one length")
+        condition = BASELINE_CONDITION.get(prompt_mode)
+        if condition is None or not model_name:
+            raise _Irregular("a baseline record without a model or a known prompt_mode")
+        where = f"{prefix}{number}"
+        try:
+            place = places.get((item_id, dataset, subset, hop))
+        except TypeError:  # an unhashable field: memo.place rejects it
+            place = None
+        if place is None:
+            place = memo.place(item_id, dataset, subset, hop, manifest, where)
+        line_id, dataset, subset, hop, cluster = place
+        answer = answer or (manifest[item_id].answer if item_id in manifest else "")
+        answer = intern(answer) if type(answer) is str else answer
+        model_key = (model_name, thinking, protocol)
+        plain = _plain(model_key)  # only keys of strings and None: equal keys print alike
+        model = models.get(model_key) if plain else None
+        if model is None:
+            model = _shared(protocol_label(thinking_label(model_name, thinking), protocol))
+            if plain:
+                models[model_key] = model
+        if error is not None or not predictions:
+            add_row((model, subset, hop, line_id, 0, condition, "", None, answer, None, None, False, error or "no runs",
+                     where, {}, NO_RESULTS, None, None, False, dataset, None if error is not None else
+                     audio_cut(warnings), "", None, None, None, cluster, None, "", ""))
+            add_position(position)
+            continue
+        cut = audio_cut(warnings)
+        runs = len(predictions)
+        raws = raws if len(raws) == runs else [None] * runs
+        reasons = reasons if len(reasons) == runs else [None] * runs
+        stored = len(logprobs)
+        for run, (prediction, raw, reason) in enumerate(zip(predictions, raws, reasons)):
+            letters = logprobs[run] if run < stored else None
+            add_row((model, subset, hop, line_id, run, condition, "", None, answer,
+                     intern(prediction) if type(prediction) is str else prediction, None, False, None, where, {},
+                     NO_RESULTS, raw, None, False, dataset, cut, "", None if letters is None else letter_readout(letters),
+                     None, intern(reason) if type(reason) is str else reason, cluster,
+                     None if letters is None else letter_tie(letters), "", ""))
+            add_position(position)
+    return line_positions, [list(column) for column in zip(*rows)] if rows else [[] for _ in _LINE_ORDER]
+
+
+#: What ``_baseline_columns`` reads of a baseline line, in its loop's order, and (``_BASELINE_DEFAULTS``)
+#: each field's value when the line lacks it (``BaselineRecord``'s defaults, ``from_json``'s for the first).
+_BASELINE_VALUES = ("id", "model", "prompt_mode", "answer", "subset", "hop", "dataset", "runs_reasonings", "runs_raw",
+                    "runs_predictions", "runs_letter_logprobs", "runs_finish_reasons", "warnings", "error", "protocol",
+                    "thinking")
+_BASELINE_DEFAULTS = (None, "", "cot", "", "", "", "", (), (), (), (), (), (), None, "ours", None)
 
 
 def _intervention_columns(names: Tuple[str, ...], objects: List[Dict[str, Any]], numbers: Sequence[int], prefix: str,
@@ -777,6 +859,9 @@ def _setting_key_column(column: Sequence[Any]) -> Optional[Sequence[Any]]:
     one type (strings and None, else integers or booleans alone), their reprs for floats with a
     zero among them (``0.0`` and ``-0.0``); ``_Irregular`` for NaN (never equal to itself), values
     of mixed types, lists and objects."""
+    first = column[0] if column else None
+    if column and (first is None or type(first) is str) and column.count(first) == len(column):
+        return None  # one string (or None) throughout: only a string equals a string
     distinct = set(column)  # a list or object value: TypeError, read line by line
     if not _TYPES_EQUAL_ALONE.issuperset(map(type, distinct)):  # equal values may differ in type
         types = set(map(type, column))
@@ -924,23 +1009,52 @@ def join(lines: List[Line]) -> None:
 
 def _check_duplicate_columns(columns: Dict[str, List[Any]]) -> None:
     """``_check_duplicates`` of the lines ``columns`` hold (the same key per line, the same first
-    duplicate named)."""
+    duplicate named). Each line's key is first coded as one integer (``_key_codes``): all distinct,
+    no duplicate; otherwise the lines are walked in order for the first duplicate, if any."""
+    codes = _key_codes(columns)
+    if codes is not None:
+        codes.sort()
+        if not np.any(codes[1:] == codes[:-1]):
+            return
     params = columns["params"]
-    params_ids = list(map(id, params))  # every dict is held by the column: its id names it meanwhile
-    key_of = {identity: params_key(value) for identity, value in dict(zip(params_ids, params)).items()}
-    def keys() -> Iterator[Tuple]:
-        return zip(columns["dataset"], columns["model"], columns["condition"], map(key_of.__getitem__, params_ids),
-                   columns["id"], columns["run"])
-
-    if len(set(keys())) == len(params_ids):
-        return
+    key_of: Dict[int, str] = {}  # every dict is held by the column: its id names it meanwhile
     first: Dict[Tuple, int] = {}
-    for position, key in enumerate(keys()):
+    for position, (dataset, model, condition, values, item_id, run) in enumerate(zip(
+            columns["dataset"], columns["model"], columns["condition"], params, columns["id"], columns["run"])):
+        known = key_of.get(id(values))
+        if known is None:
+            known = key_of[id(values)] = params_key(values)
+        key = (dataset, model, condition, known, item_id, run)
         if key in first:
-            dataset, model, condition, _, item_id, run = key
             raise ReportError(f"{columns['source'][position]}: duplicate of {columns['source'][first[key]]} "
                               f"(model {model}, {condition}, id {item_id}, run {run})")
         first[key] = position
+
+
+def _key_codes(columns: Dict[str, List[Any]]) -> Optional[np.ndarray]:
+    """Each line's duplicate key (dataset, model, condition, parameters key, id, run) as one integer,
+    equal where the keys are equal (two equal codes may still be two keys: two runs of one hash);
+    None where the codes would not fit in 64 bits. The (dataset, model, condition, parameters dict)
+    of a line are numbered together (a few thousand combinations), each combination then by its
+    parameters' key (``params_key``); ids are numbered, runs taken by their hash (an integer's own
+    value)."""
+    params = columns["params"]
+    count = len(params)
+    settings = Numbering()  # parameters dicts by identity: every dict is held by the column meanwhile
+    setting = np.fromiter(map(settings.__getitem__, zip(columns["dataset"], columns["model"], columns["condition"],
+                                                        map(id, params))), dtype=np.int64, count=count)
+    # a setting's first line: where the running largest number grows (numbered in order of appearance)
+    firsts = np.flatnonzero(np.diff(np.maximum.accumulate(setting), prepend=-1)).tolist()
+    keyed = Numbering()
+    setting_key = np.array([keyed[dataset, model, condition, params_key(params[position])]
+                            for (dataset, model, condition, _), position in zip(settings, firsts)], dtype=np.int64)
+    ids = Numbering()
+    item = np.fromiter(map(ids.__getitem__, columns["id"]), dtype=np.int64, count=count)
+    run = np.fromiter(map(hash, columns["run"]), dtype=np.int64, count=count)
+    low, high = (int(run.min()), int(run.max())) if count else (0, 0)
+    if len(keyed) * len(ids) * (high - low + 1) >= 1 << 63:
+        return None
+    return (setting_key[setting] * len(ids) + item) * (high - low + 1) + (run - low)
 
 
 def _join_columns(columns: Dict[str, List[Any]]) -> None:
@@ -956,33 +1070,42 @@ def _join_columns(columns: Dict[str, List[Any]]) -> None:
     index = spec_index()
     full_conditions, aoc_steps = index.flagged("aoc_reference"), index.aoc_steps()
 
-    def where(wanted: Callable[[Any], bool]) -> List[int]:
-        """The positions of the lines whose condition is ``wanted``."""
-        return list(compress(range(len(conditions)), map(wanted, conditions)))
+    names = Numbering()  # each line's condition numbered in one pass, then found by its number
+    codes = np.fromiter(map(names.__getitem__, conditions), dtype=np.int64, count=len(conditions))
+
+    def where(wanted: Container[str]) -> List[int]:
+        """The positions of the lines whose condition is in ``wanted``, ascending."""
+        return np.flatnonzero(np.isin(codes, [code for name, code in names.items() if name in wanted])).tolist()
 
     def key(position: int) -> Tuple:
         return datasets[position], models[position], item_ids[position], runs[position]
 
-    cot = {key(position): position for position in where("baseline_cot".__eq__) if errors[position] is None}
+    cot = {key(position): position for position in where({"baseline_cot"}) if errors[position] is None}
     full = {key(position) + (params[position].get("cot_source"), answer_modes[position]): position
-            for position in where(full_conditions.__contains__) if errors[position] is None}
+            for position in where(full_conditions) if errors[position] is None}
     legacy = compress(range(len(kinds)), map("legacy".__eq__, kinds))
-    touched = sorted(set(where(frozenset({"baseline_direct", *aoc_steps}).__contains__)).union(legacy))
-    for position in touched:  # in line order, as join() visits them
-        condition = conditions[position]
+    # a line's references first (join() sets them before its Lanham reference, which reads its own)
+    for position in sorted(set(where({"baseline_direct"})).union(legacy)):  # in line order, as join()
         line_key = key(position)
-        if condition == "baseline_direct" and line_key in cot:
+        if conditions[position] == "baseline_direct" and line_key in cot:
             references[position], paired[position], kinds[position] = predictions[cot[line_key]], True, "parsed"
         if kinds[position] == "legacy" and line_key in cot and cue_predictions[cot[line_key]] is not None:
             references[position], kinds[position] = cue_predictions[cot[line_key]], "readout"
-        if condition in aoc_steps:
-            full_key = line_key + (params[position].get("cot_source"), answer_modes[position])
-            if protocols[position] == PAPER:
-                lanham_references[position] = references[position]
-            elif full_key in full and predictions[full[full_key]] is not None:
-                lanham_references[position] = predictions[full[full_key]]
-            else:
-                lanham_references[position], lanham_fallbacks[position] = references[position], True
+    steps = where(aoc_steps)
+    if not steps:
+        return
+    pick = operator.itemgetter(*steps) if len(steps) > 1 else (lambda values: (values[steps[0]],))
+    full_keys = zip(pick(datasets), pick(models), pick(item_ids), pick(runs),
+                    [values.get("cot_source") for values in pick(params)], pick(answer_modes))
+    for position, protocol, full_key in zip(steps, pick(protocols), full_keys):
+        if protocol == PAPER:
+            lanham_references[position] = references[position]
+            continue
+        at = full.get(full_key)
+        if at is not None and predictions[at] is not None:
+            lanham_references[position] = predictions[at]
+        else:
+            lanham_references[position], lanham_fallbacks[position] = references[position], True
 
 
 def _exclude_cut_columns(columns: Dict[str, List[Any]]) -> None:
@@ -1012,10 +1135,10 @@ def cycle_collection_paused() -> Iterator[None]:
 
 def load_outputs(root: Path, manifest_dir: Optional[Path] = None, exclude: Optional[Path] = None,
                  exclude_cut: bool = False) -> Dataset:
-    """Read and join every output file under ``root``: its Lines, and the same values as columns
-    (``Dataset.columns``: every Line field by name, index-aligned with the Lines, read by
-    ``load_file_columns``; duplicates, joins and exclusions are worked out on the columns before
-    the Lines are built from them, so the two agree)."""
+    """Read and join every output file under ``root`` as columns (``Dataset.columns``: every Line
+    field by name, read by ``load_file_columns``; duplicates, joins, exclusions and the families'
+    ``cross_reference`` worked out on them); ``Dataset.lines`` are the Lines of those columns, each
+    built when read (``rows.ColumnLines``)."""
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such output folder")
     manifest = load_manifests(manifest_dir) if manifest_dir is not None else {}
@@ -1032,11 +1155,10 @@ def load_outputs(root: Path, manifest_dir: Optional[Path] = None, exclude: Optio
     _join_columns(columns)
     if exclude_cut:
         _exclude_cut_columns(columns)
-    lines = list(map(Line, *(columns[name] for name in _LINE_ORDER)))
     for spec in spec_index().specs:  # a family's own cross-line results (after exclusions): in the result
-        if spec.cross_reference is not None:  # dicts, which the lines and the result column share
-            spec.cross_reference(lines)
-    return Dataset(lines, files, manifest, columns)
+        if spec.cross_reference is not None:  # dicts, which the Lines read from the columns share
+            spec.cross_reference(columns)
+    return Dataset(ColumnLines(columns, len(columns["id"])), files, manifest, columns)
 
 
 CUT_BY_LENGTH = "cut_by_length"

@@ -9,12 +9,13 @@ not depend on the order in which a report computes them.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import math
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Dict, Hashable, Iterable, List, Optional, Sequence, Tuple, cast
+from typing import Any, ContextManager, Dict, Hashable, Iterable, List, Optional, Sequence, Tuple, cast
 
 import numpy as np
 
@@ -215,11 +216,32 @@ class ResampleDraws:
     def totals(self, values: np.ndarray) -> np.ndarray:
         """Each resample's total of each row of integer ``values`` (k × m: a value per unit) over the
         units it drew, k × n_resamples: exact, as one float32 product where no total can reach 2^24
-        (a total is at most m × the largest magnitude), else as float64."""
+        (a total is at most m × the largest magnitude), else as float64; on one BLAS thread
+        (``one_blas_thread``: exact sums are the same in any order)."""
         values = np.asarray(values, dtype=float)
-        if float(np.abs(values).max(initial=0.0)) * self.m < _FLOAT32_EXACT:
-            return (values.astype(np.float32) @ self.counts.T).astype(float)
-        return values @ self.counts.T.astype(float)
+        with one_blas_thread():
+            if float(np.abs(values).max(initial=0.0)) * self.m < _FLOAT32_EXACT:
+                return (values.astype(np.float32) @ self.counts.T).astype(float)
+            return values @ self.counts.T.astype(float)
+
+
+def one_blas_thread() -> ContextManager[Any]:
+    """The BLAS library (numpy's matrix products) limited to one thread while the block runs, by
+    threadpoolctl (the report extra; without it, no limit): the report's products of draw counts
+    are a few hundred rows each, and a second BLAS thread woken for them (then spinning while it
+    waits for more) costs about twice the CPU time on a machine whose cores the plot workers use."""
+    controller = _blas_controller()
+    return contextlib.nullcontext() if controller is None else controller.limit(limits=1, user_api="blas")
+
+
+@functools.lru_cache(maxsize=None)
+def _blas_controller() -> Any:
+    """threadpoolctl's controller of the thread pools loaded with numpy, made once; None without threadpoolctl."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
+    return ThreadpoolController()
 
 
 _DRAWS: "OrderedDict[Tuple[int, int, int], ResampleDraws]" = OrderedDict()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 
 if TYPE_CHECKING:  # pragma: no cover
     from audiofaith.report.rows import AocRow, Dataset, Line, Settings, SummaryRow
@@ -103,9 +103,10 @@ class ReportSpec:
     summary_stats: Optional[Callable[[Sequence["Line"]], Dict[str, Any]]] = None
     #: Columns the family adds to summary.csv (after the common ones), filled by ``summary_stats``.
     summary_columns: Tuple[str, ...] = ()
-    #: Called with every loaded line after the joins: fills the family's lines' ``result`` from other
-    #: lines (e.g. the hint's no-hint control answer), for ``summary_stats`` to read.
-    cross_reference: Optional[Callable[[Sequence["Line"]], None]] = None
+    #: Called with the loaded lines' columns after the joins (every ``Line`` field by name, one list
+    #: each, index-aligned): fills in the ``result`` dicts of the family's lines from other lines
+    #: (e.g. the hint's no-hint control answer), for ``summary_stats`` to read.
+    cross_reference: Optional[Callable[[Mapping[str, Sequence[Any]]], None]] = None
     #: (condition, x) pairs: the curve point where nothing is changed (0 % replaced, 100 % of the CoT
     #: kept). Its agreement with the baseline is the curve's noise floor (docs/report.md); a curve
     #: without one takes the ``full`` condition's.

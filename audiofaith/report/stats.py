@@ -15,7 +15,8 @@ import numpy as np
 from audiofaith.report import metrics
 from audiofaith.benchmarks.common import NO_HOP
 from audiofaith.report.rows import (BASELINE_CONDITION, HOP_ORDER, POOLED, REFERENCE_KINDS, TRACK_ORDER, AocRow, Dataset,
-                                    Line, Settings, SummaryRow, dataset_columns, line_columns)
+                                    Line, Numbering, Settings, SummaryRow, dataset_columns, line_columns,
+                                    lines_at)
 from audiofaith.report.spec import spec_index
 
 
@@ -174,7 +175,7 @@ class LineColumns:
 def _numbered(values: Iterable[Any], count: int) -> Tuple[List[Any], np.ndarray]:
     """The distinct ``values`` in the order of their first appearance, and each value's number
     among them (``count`` values, numbered in one dict look-up each)."""
-    numbering = _Numbering()
+    numbering = Numbering()
     numbers = np.fromiter(map(numbering.__getitem__, values), dtype=np.int64, count=count)
     return list(numbering), numbers
 
@@ -260,7 +261,7 @@ def _group_columns(columns: LineColumns, group: np.ndarray, settings: Settings, 
     if spec.aoc_reference and row.get("reference_readout") is not None:
         row["noise_floor"] = is_noise_floor(row["reference_readout"], row["variant"], row["model"])
     row.update(_lanham_stats(columns, scored, first.condition, settings, later))
-    extra = spec.summary_stats([columns.lines[i] for i in scored.tolist()]) \
+    extra = spec.summary_stats(lines_at(columns.lines, scored.tolist())) \
         if n_scored and spec.summary_stats is not None else {}
     return row, extra
 
@@ -393,14 +394,6 @@ def _group_keys(line: Line, pooled_conditions: FrozenSet[str]) -> Tuple[Tuple, O
     return key, None
 
 
-class _Numbering(dict):
-    """Numbers its keys 0, 1, 2, ... in the order they are first looked up."""
-
-    def __missing__(self, key: Any) -> int:
-        number = self[key] = len(self)
-        return number
-
-
 def summarize(dataset: Dataset, settings: Settings) -> List[SummaryRow]:
     """summary.csv rows, one per (model, subset, hop, condition, variant, x).
 
@@ -415,7 +408,7 @@ def summarize(dataset: Dataset, settings: Settings) -> List[SummaryRow]:
     # the lines of a setting found by one stable argsort, its group keys worked out once
     place = ("dataset", "model", "subset", "hop", "condition", "variant", "x")
     fields = dict(zip(place + LineColumns.FIELDS, dataset_columns(dataset, place + LineColumns.FIELDS)))
-    numbering = _Numbering()
+    numbering = Numbering()
     setting = np.fromiter(map(numbering.__getitem__, zip(*(fields.pop(name) for name in place))), dtype=np.int64,
                           count=len(dataset.lines))
     by_setting = np.argsort(setting, kind="stable")

@@ -220,16 +220,18 @@ def _code_segment(keys: Iterable[Tuple[Any, ...]], n_rows: int, cells: Callable[
     codes = np.fromiter(map(first_rows.setdefault, keys, itertools.count()), dtype=np.int64, count=n_rows)
     texts = np.empty(n_rows, dtype=object)
     rank = np.zeros(n_rows, dtype=np.int64)
-    quoted: Dict[Any, str] = {}
+    written: Dict[Any, str] = {}  # each distinct cell's text (a cell: a string, or an integer as is)
     sort_keys = {}
+    plain_values = operator.itemgetter(*plain) if len(plain) > 1 else (
+        (lambda key, position=plain[0]: (key[position],)) if plain else lambda key: ())
     for key, row in first_rows.items():
-        if not all(type(key[position]) in _CODED_KINDS for position in plain):
+        if not _CODED_KINDS.issuperset(map(type, plain_values(key))):
             return None
         fields = []
         for cell in map(_csv_value, cells(key, row)):
-            field = quoted.get(cell) if type(cell) is not str or _needs_quoting(cell) else cell
+            field = written.get(cell)
             if field is None:
-                field = quoted[cell] = _csv_field(cell)
+                field = written[cell] = cell if type(cell) is str and not _needs_quoting(cell) else _csv_field(cell)
             fields.append(field)
         texts[row] = ",".join(fields) + ","  # the source column follows every segment
         sort_keys[row] = sort_key(key, row)
@@ -273,8 +275,8 @@ def _coded_per_item(column: Dict[str, List[Any]]) -> Optional[Tuple[np.ndarray, 
 
     answer = _code_segment(zip(*(column[name] for name in answer_names)), n_rows, answer_cells,
                            lambda key, row: (key[0], key[1]), plain=(0, 1, 3, 4, 5, 6, 8, 9, 10, 11))
-    params = column["params"]  # coded by the dict's identity: the lines of one setting share one dict
-    parameters = _code_segment(zip(map(id, params), column["audio_cut"]), n_rows,
+    params = column["params"]  # coded by the dict's identity (the lines of one setting share one dict), empty ones as one
+    parameters = _code_segment(zip([id(values) if values else 0 for values in params], column["audio_cut"]), n_rows,
                                lambda key, row: [params_key(params[row]) if params[row] else "", key[1]],
                                lambda key, row: (params_key(params[row]),), plain=())
     if item is None or answer is None or parameters is None:

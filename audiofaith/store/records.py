@@ -334,8 +334,9 @@ class InterventionShape:
 class RecordView:
     """The record ``InterventionRecord.from_json`` builds from one checked line of a known shape,
     read without building it: a record field the line holds is read from the line on access,
-    ``params`` is the dict given; any other attribute (``extra``, a field the line lacks, a method)
-    is the record's own, the record being built on that first access. Its fields cannot be set
+    ``params`` is the dict given, ``extra`` a dict of the line's extra results (as the record's);
+    any other attribute (a field the line lacks, a method) is the record's own, the record being
+    built on that first access. Its fields cannot be set
     (``AttributeError``). The report hands one per line to a family's ``variant_suffix``, which
     mostly reads a field or two."""
 
@@ -349,6 +350,8 @@ class RecordView:
             return self._line[name]
         if name == "params":
             return self._params
+        if name == "extra" and self._record is None:  # the extra results alone: no record built
+            return {extra: self._line[extra] for extra in self._shape.extra_names}
         if self._record is None:
             self._record = self._shape.record(self._line, self._params)
         return getattr(self._record, name)
