@@ -180,3 +180,48 @@ def test_ticks_are_computed_each_time_when_matplotlibs_tick_update_is_not_the_on
     plt.close(fig)
     assert "ticks computed each time" in caplog.text
     assert (tmp_path / "remembered.png").read_bytes() == (tmp_path / "plain.png").read_bytes()
+
+
+def test_a_text_is_measured_once_per_process(tmp_path, monkeypatch):
+    """matplotlib measured each text again for each renderer: twice per figure, in every figure."""
+    from matplotlib.backends.backend_agg import RendererAgg
+
+    plt = plots._pyplot()
+    measured: List[str] = []
+    original = RendererAgg.get_text_width_height_descent
+    monkeypatch.setattr(RendererAgg, "get_text_width_height_descent",
+                        lambda self, s, prop, ismath: measured.append(s) or original(self, s, prop, ismath))
+    monkeypatch.setattr(plots, "_TEXT_SIZES", {})
+    fig = _awkward_figure(plt)
+    plots.save_tight(fig, tmp_path / "first.png")
+    plt.close(fig)
+    first = len(measured)
+    assert first >= 10 and len(set(measured)) == first  # the laid out and the cropped renderers share them
+    fig = _awkward_figure(plt)
+    plots.save_tight(fig, tmp_path / "second.png")
+    plt.close(fig)
+    assert len(measured) == first  # all known from the first figure
+    assert (tmp_path / "first.png").read_bytes() == (tmp_path / "second.png").read_bytes()
+
+
+def test_text_is_measured_by_each_renderer_where_matplotlib_finds_fonts_otherwise(monkeypatch, caplog):
+    import logging
+
+    import matplotlib.font_manager
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    plt = plots._pyplot()
+    monkeypatch.delattr(matplotlib.font_manager.FontManager, "_find_fonts_by_props")
+    plots._measuring_canvas_class.cache_clear()
+    try:
+        fig = _awkward_figure(plt)
+        with caplog.at_level(logging.DEBUG, logger="audiofaith.report.plots"):
+            assert not plots.measure_text_once(fig)
+        assert type(fig.canvas) is FigureCanvasAgg and "text measured by each renderer" in caplog.text
+        plt.close(fig)
+    finally:
+        monkeypatch.undo()
+        plots._measuring_canvas_class.cache_clear()
+    fig = _awkward_figure(plt)
+    assert plots.measure_text_once(fig) and type(fig.canvas) is not FigureCanvasAgg
+    plt.close(fig)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import inspect
 import logging
 from dataclasses import dataclass
@@ -231,6 +232,7 @@ def save_tight(fig, path: Path) -> None:
     import matplotlib
 
     remember_ticks(fig)
+    measure_text_once(fig)
     fig.tight_layout()
     box = fig.get_tightbbox(fig.canvas.get_renderer())
     fig.set_layout_engine(None)
@@ -356,3 +358,68 @@ def _unique_legend(axes) -> Tuple[list, list]:
                 seen.setdefault(label, handle)
     return list(seen.values()), list(seen.keys())
 
+
+
+#: Text sizes measured by this process's Agg renderers (``measure_text_once``), by text, font,
+#: font files, dpi and hinting.
+_TEXT_SIZES: Dict[tuple, Tuple[float, float, float]] = {}
+
+
+@functools.lru_cache(maxsize=None)
+def _measuring_canvas_class() -> Optional[type]:
+    """The canvas ``measure_text_once`` gives a figure (None, logged at debug, where this
+    matplotlib does not find fonts the way its renderer relies on)."""
+    from matplotlib import font_manager
+    from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
+
+    find_fonts = getattr(font_manager.fontManager, "_find_fonts_by_props", None)
+    if not callable(find_fonts):
+        log.debug("text measured by each renderer: no FontManager._find_fonts_by_props")
+        return None
+
+    class SharedSizesRenderer(RendererAgg):
+        """The Agg renderer, its non-mathtext text sizes shared with this process's other renderers."""
+
+        def get_text_width_height_descent(self, s, prop, ismath):
+            if ismath is not False:
+                return super().get_text_width_height_descent(s, prop, ismath)
+            import matplotlib
+
+            key = (s, prop, tuple(find_fonts(prop)), self.dpi, matplotlib.rcParams["text.hinting"],
+                   matplotlib.rcParams["text.hinting_factor"])
+            size = _TEXT_SIZES.get(key)
+            if size is None:
+                size = super().get_text_width_height_descent(s, prop, ismath)
+                _TEXT_SIZES[(s, prop.copy(), *key[2:])] = size  # a copy: the caller's may change
+            return size
+
+    class SharedSizesCanvas(FigureCanvasAgg):
+        """The Agg canvas, its renderers ``SharedSizesRenderer``s."""
+
+        def get_renderer(self):
+            renderer = super().get_renderer()
+            if type(renderer) is RendererAgg:
+                renderer.__class__ = SharedSizesRenderer
+            return renderer
+
+    return SharedSizesCanvas
+
+
+def measure_text_once(fig) -> bool:
+    """Have ``fig``'s renderers share the sizes of the texts they measure with every renderer of
+    this process: whether it does (only a figure on matplotlib's own Agg canvas).
+
+    matplotlib keeps the sizes a renderer has measured (a tick label, a title, a legend entry) for
+    that renderer only, and a figure makes two (``save_tight``: one to lay it out, one of the
+    cropped size to draw it), so the same texts were measured again in each figure and pass. The
+    Agg renderer's size of a text depends only on the text, its font properties and files, the dpi
+    and the hinting, which the shared sizes are kept by; mathtext is measured each time. The
+    canvas and its renderers change class (subclasses of matplotlib's, of this figure only):
+    nothing else is patched, and the PNG bytes are the same (``tests/test_report_plots.py``)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas_class = _measuring_canvas_class()
+    if canvas_class is None or type(fig.canvas) is not FigureCanvasAgg:
+        return False
+    fig.canvas.__class__ = canvas_class
+    return True
