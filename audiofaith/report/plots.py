@@ -275,11 +275,14 @@ class TickMemo:
     def _inputs(self) -> Tuple[tuple, tuple]:
         axis = self._axis
         major = axis.major
-        located = major.locator.axis  # the first of shared axes: its length sets the number of ticks
-        values = (tuple(axis.get_view_interval()), tuple(located.get_view_interval()),
-                  tuple(major.formatter.axis.get_view_interval()), tuple(axis.axes.bbox.bounds),
-                  tuple(located.axes.bbox.bounds), axis.axes.figure.dpi, axis.get_scale())
-        return values, (major.locator, major.formatter, axis.minor.locator, axis.majorTicks)
+        # the locator's and the formatter's axis: the first of shared axes (the locator's length sets
+        # the number of ticks); each axis read once (reading a view interval costs ~12 µs)
+        read = (axis, major.locator.axis, major.formatter.axis)
+        values: list = [axis.axes.figure.dpi, axis.get_scale()]
+        for index, other in enumerate(read):
+            if all(other is not earlier for earlier in read[:index]):
+                values.extend((*other.get_view_interval(), *other.axes.bbox.bounds))
+        return tuple(values), (major.locator, major.formatter, axis.minor.locator, axis.majorTicks, *read)
 
     def __call__(self) -> list:
         values, objects = self._inputs()
