@@ -1,6 +1,7 @@
 """Drawing the report's figures (audiofaith/report/plots.py): ``save_tight`` writes the bytes that
 matplotlib's own ``tight_layout(); savefig(bbox_inches="tight")`` writes, drawing each figure once
-instead of twice."""
+instead of twice, computing each axis' ticks once per pass (``TickMemo``) and measuring each text
+once per process (``measure_text_once``)."""
 
 from __future__ import annotations
 

@@ -304,7 +304,7 @@ def _serve(jobs: IO[bytes], ready: IO[bytes]) -> int:
             sys.stderr.write(FAILED.format(path=job.path) + ":\n" + traceback.format_exc())
             sys.stderr.flush()
             return 1
-        gc.collect()  # the figure's cycles, once it is written (the collector is off: drawing_process)
+        gc.collect()  # the figure's cycles, once it is written (the collector is off: collect_per_figure)
 
 
 def collect_per_figure() -> None:

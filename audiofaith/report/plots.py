@@ -227,7 +227,9 @@ def save_tight(fig, path: Path) -> None:
     ``savefig`` first draws the whole figure without rendering it, only to measure it, then draws it
     again to render it. The figure's tight box measured right after ``tight_layout`` is the box that
     first draw measures (``tests/test_report_plots.py`` compares the bytes), so this measures it
-    here, drops the layout engine (the layout is done) and hands ``savefig`` the box.
+    here, drops the layout engine (the layout is done) and hands ``savefig`` the box. Through these
+    passes each axis computes its ticks once per change of their inputs (``remember_ticks``) and
+    each text is measured once per process (``measure_text_once``), with the same bytes.
     """
     import matplotlib
 
@@ -362,7 +364,6 @@ def _unique_legend(axes) -> Tuple[list, list]:
     return list(seen.values()), list(seen.keys())
 
 
-
 #: Text sizes measured by this process's Agg renderers (``measure_text_once``), by text, font,
 #: font files, dpi and hinting.
 _TEXT_SIZES: Dict[tuple, Tuple[float, float, float]] = {}
@@ -388,8 +389,8 @@ def _measuring_canvas_class() -> Optional[type]:
                 return super().get_text_width_height_descent(s, prop, ismath)
             import matplotlib
 
-            key = (s, prop, tuple(find_fonts(prop)), self.dpi, matplotlib.rcParams["text.hinting"],
-                   matplotlib.rcParams["text.hinting_factor"])
+            key = (s, prop, tuple(find_fonts(prop)), self.dpi, matplotlib.rcParams.get("text.hinting"),
+                   matplotlib.rcParams.get("text.hinting_factor"))
             size = _TEXT_SIZES.get(key)
             if size is None:
                 size = super().get_text_width_height_descent(s, prop, ismath)
