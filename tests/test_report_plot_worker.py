@@ -15,7 +15,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Any, Dict, List
 
 import pytest
 
@@ -211,6 +211,44 @@ def test_the_worker_ends_without_pythons_teardown(tmp_path):
         worker.close()
     assert worker.drawn_by_processes() == [1] and (tmp_path / "drawn.png").is_file()
     assert not (tmp_path / "teardown").exists()
+
+
+class _Cycle:
+    """An object that refers to itself: only the cyclic garbage collector frees it."""
+
+    def __init__(self) -> None:
+        self.itself = self
+
+
+_LAST_CYCLE: List[Any] = []  # a weak reference to the cycle the previous job in this process left
+
+
+def _write_the_collectors_state(path: Path) -> None:
+    """A job's drawing (a function the worker can unpickle): writes whether Python's cyclic collector
+    is on, whether objects are frozen, and whether the cycle the previous job drawn by this process
+    left has been collected; then leaves one."""
+    import gc
+    import weakref
+
+    previous = "none" if not _LAST_CYCLE else ("collected" if _LAST_CYCLE[0]() is None else "alive")
+    _LAST_CYCLE[:] = [weakref.ref(_Cycle())]
+    path.write_text(f"{gc.isenabled()} {gc.get_freeze_count() > 0} {previous}", encoding="utf-8")
+
+
+def test_the_drawing_processes_collect_once_per_figure(tmp_path):
+    """The collector ran many times per figure, walking matplotlib's objects too: the drawing
+    processes keep it off and collect once each figure is written, matplotlib's objects frozen."""
+    worker = PlotWorker(processes=2, share=False)
+    try:
+        for index in range(8):
+            worker.submit(PlotJob(_write_the_collectors_state, {}, tmp_path / f"{index}.png"))
+        worker.finish()
+    finally:
+        worker.close()
+    states = [(tmp_path / f"{index}.png").read_text(encoding="utf-8").split() for index in range(8)]
+    assert {tuple(state[:2]) for state in states} == {("False", "True")}
+    assert {state[2] for state in states} <= {"none", "collected"}
+    assert [state[2] for state in states].count("collected") >= 8 - len(worker.drawn_by_processes())
 
 
 def test_a_worker_that_cannot_start_fails_the_report(tmp_path, monkeypatch):
