@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import copyreg
 import gc
+import io
 import json
 import logging
 import math
 import operator
+import os
+import pickle
+import signal
 import sys
+import threading
+from array import array
 from sys import intern
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -19,7 +26,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 
 from audiofaith.benchmarks.reporting import audio_cut
 from audiofaith.errors import UserError
-from audiofaith.store.jsonl import iter_jsonl, iter_jsonl_batches
+from audiofaith.store.jsonl import fast_json_loads, iter_jsonl, iter_jsonl_batches
 from audiofaith.store.manifest import load_manifest
 from audiofaith.text.protocols import PAPER
 from audiofaith.store.records import (REFERENCE_FIELDS, SCHEMA_VERSION, BaselineRecord, InterventionRecord, InterventionShape,
@@ -151,7 +158,7 @@ def baseline_lines(record: BaselineRecord, manifest: Dict[str, ManifestItem], wh
     logprobs = record.runs_letter_logprobs
     return [Line(model, subset, hop, item_id, run, condition, "", None, answer,
                  intern(prediction) if type(prediction) is str else prediction, None, False, None, where, {}, NO_RESULTS,
-                 raw, None, False, dataset, cut, "", record.cue_prediction(run), None,
+                 raw, None, False, dataset, cut, "", _shared(record.cue_prediction(run)), None,
                  intern(reason) if type(reason) is str else reason, cluster,
                  letter_tie(logprobs[run]) if run < len(logprobs) else None, "", "")
             for run, (prediction, raw, reason) in enumerate(zip(record.runs_predictions, raws, reasons))]
@@ -1011,32 +1018,321 @@ def cycle_collection_paused() -> Iterator[None]:
 
 
 def load_outputs(root: Path, manifest_dir: Optional[Path] = None, exclude: Optional[Path] = None,
-                 exclude_cut: bool = False) -> Dataset:
+                 exclude_cut: bool = False, parallel: bool = True) -> Dataset:
     """Read and join every output file under ``root``: its Lines, and the same values as columns
     (``Dataset.columns``: every Line field by name, index-aligned with the Lines, read by
     ``load_file_columns``; duplicates, joins and exclusions are worked out on the columns before
-    the Lines are built from them, so the two agree)."""
+    the Lines are built from them, so the two agree). With ``parallel`` the later files are read
+    by a forked process where that is safe and pays (``start_loading``): the same Dataset."""
+    loading = start_loading(root, manifest_dir, exclude, exclude_cut, parallel)
+    try:
+        return loading.finish()
+    finally:
+        loading.close()
+
+
+def start_loading(root: Path, manifest_dir: Optional[Path] = None, exclude: Optional[Path] = None,
+                  exclude_cut: bool = False, parallel: bool = True) -> "OutputLoading":
+    """Find the output files under ``root`` and read the manifests; with ``parallel``, fork the
+    process that reads the later files now (``OutputLoading``), so that the caller may start other
+    work (threads included) before ``OutputLoading.finish`` reads the rest here and joins them."""
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such output folder")
     manifest = load_manifests(manifest_dir) if manifest_dir is not None else {}
     files = find_output_files(root, exclude)
     if not files:
         raise ReportError(f"{root}: no baseline_*.jsonl, conditioned_*.jsonl or interventions/*.jsonl files")
-    memo = _Memo()
-    _PARAMS_BY_OBJECT.clear()  # those of an earlier load
-    columns: Dict[str, List[Any]] = {name: [] for name in _LINE_ORDER}
-    for path in files:
-        load_file_columns(path, manifest, memo, columns)
-    # duplicates, joins and exclusions on the columns, then the Lines from them: the two hold the same values
-    _check_duplicate_columns(columns)
-    _join_columns(columns)
-    if exclude_cut:
-        _exclude_cut_columns(columns)
-    lines = list(map(Line, *(columns[name] for name in _LINE_ORDER)))
-    for spec in spec_index().specs:  # a family's own cross-line results (after exclusions): in the result
-        if spec.cross_reference is not None:  # dicts, which the lines and the result column share
-            spec.cross_reference(lines)
-    return Dataset(lines, files, manifest, columns)
+    return OutputLoading(files, manifest, exclude_cut, parallel)
+
+
+#: The smallest total size (bytes) of the output files that ``OutputLoading`` splits between two
+#: processes: below it the fork, the pickling and the re-sharing cost more than they save.
+PARALLEL_LOAD_MIN_BYTES = 32 << 20
+#: The share of the bytes the report's own process reads when it splits (the child the rest): the
+#: second core also imports matplotlib for the plot worker meanwhile, and the report's process
+#: reads the child's columns afterwards at no cost to the child.
+PARALLEL_LOAD_SHARE = 0.5
+
+
+def _parallel_load_possible() -> bool:
+    """Whether this process may fork a loading process: ``os.fork`` exists, no other Python thread
+    runs (a fork copies only the calling thread, and locks held by others stay held in the child)
+    and there are two usable cores."""
+    return hasattr(os, "fork") and threading.active_count() == 1 and _usable_cores() >= 2
+
+
+def _usable_cores() -> int:
+    """The CPU cores this process may run on (as ``plot_worker.usable_cores``, which imports this module)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+class OutputLoading:
+    """One load of the output files (``start_loading``), split between this process and a forked
+    one when ``parallel`` is asked for, possible (``_parallel_load_possible``) and pays (at least
+    ``PARALLEL_LOAD_MIN_BYTES`` in two or more files). The child reads the later files (about
+    ``1 - PARALLEL_LOAD_SHARE`` of the bytes) with ``load_file_columns`` and sends their columns
+    back pickled through a pipe; ``finish`` reads the earlier files here, then the child's columns,
+    after its own in file order, then checks duplicates and joins as a single-process load does.
+
+    The Dataset is the same: what pickling does not keep (interned strings, one parameters dict
+    per setting and one ``x`` per setting across both parts, shared result mappings, NO_RESULTS)
+    is shared again here through this load's ``_Memo`` (``_ChildColumns``). So are the errors: a
+    bad line in this process's files wins over one in the child's (the first in file order), and
+    the child's is raised here with its type and message; a child that dies fails the load with a
+    ReportError."""
+
+    def __init__(self, files: List[Path], manifest: Dict[str, ManifestItem], exclude_cut: bool,
+                 parallel: bool) -> None:
+        self.files = files
+        self.manifest = manifest
+        self.exclude_cut = exclude_cut
+        self._own = files
+        self._child: Optional[_LoadingChild] = None
+        if parallel and len(files) > 1 and _parallel_load_possible():
+            sizes = [path.stat().st_size for path in files]
+            if sum(sizes) >= PARALLEL_LOAD_MIN_BYTES:
+                split = _split_point(sizes, PARALLEL_LOAD_SHARE)
+                self._child = _LoadingChild(files[split:], manifest)
+                self._own = files[:split]
+        self.split = self._child is not None  # whether a forked process reads some of the files
+
+    def finish(self) -> Dataset:
+        """The Dataset: this process's files read, the child's columns appended, joined."""
+        memo = _Memo()
+        _PARAMS_BY_OBJECT.clear()  # those of an earlier load
+        columns: Dict[str, List[Any]] = {name: [] for name in _LINE_ORDER}
+        for path in self._own:
+            load_file_columns(path, self.manifest, memo, columns)
+        if self._child is not None:
+            child, self._child = self._child, None
+            for name, values in child.columns(memo).items():
+                columns[name].extend(values)
+        # duplicates, joins and exclusions on the columns, then the Lines from them: the two hold the same values
+        _check_duplicate_columns(columns)
+        _join_columns(columns)
+        if self.exclude_cut:
+            _exclude_cut_columns(columns)
+        lines = list(map(Line, *(columns[name] for name in _LINE_ORDER)))
+        for spec in spec_index().specs:  # a family's own cross-line results (after exclusions): in the result
+            if spec.cross_reference is not None:  # dicts, which the lines and the result column share
+                spec.cross_reference(lines)
+        return Dataset(lines, self.files, self.manifest, columns)
+
+    def close(self) -> None:
+        """End the child if ``finish`` did not take its columns (an error here, say)."""
+        if self._child is not None:
+            child, self._child = self._child, None
+            child.kill()
+
+
+def _split_point(sizes: Sequence[int], share: float) -> int:
+    """The number of leading files this process reads: the first whose bytes reach ``share`` of the
+    total, at least one and leaving at least one."""
+    wanted, read = share * sum(sizes), 0
+    for position, size in enumerate(sizes[:-1]):
+        read += size
+        if read >= wanted:
+            return position + 1
+    return len(sizes) - 1
+
+
+#: The Line fields whose strings the loaders intern (``_shared``, ``_interned``): interned again
+#: once unpickled, so that equal strings are one object across both parts of a split load.
+_INTERNED_FIELDS = ("model", "subset", "hop", "id", "condition", "variant", "answer", "prediction", "reference",
+                    "dataset", "reference_kind", "cue_prediction", "excluded", "finish_reason", "cluster",
+                    "answer_mode", "protocol")
+
+
+def _no_results() -> Mapping[str, Any]:
+    """NO_RESULTS, as a child's pickled columns name it (``_ChildColumns``)."""
+    return NO_RESULTS
+
+
+def _read_only(values: Dict[str, Any]) -> Mapping[str, Any]:
+    """A read-only result mapping, as a child's pickled columns hold it (shared again by ``_ChildColumns.shared``)."""
+    return MappingProxyType(values)
+
+
+def _reduce_mapping(mapping: Any) -> Tuple:
+    """How a child pickles a read-only result mapping: NO_RESULTS by name, others as a copy."""
+    return (_no_results, ()) if mapping is NO_RESULTS else (_read_only, (dict(mapping),))
+
+
+@dataclass
+class _ChildColumns:
+    """What a loading child sends back: its columns (``x`` as indices into the distinct ``x``
+    objects: pickling does not keep the identity of floats), and the keys of the settings and
+    groups its objects came from (``_Memo.settings``, ``_Memo.groups``), by which ``shared``
+    replaces them with this process's where it has the same setting."""
+
+    columns: Dict[str, Any]
+    one_characters: List[Tuple[str, List[int], List[int]]]  # (field, positions, which object) (``_PARSED_FIELDS``)
+    x_values: List[Any]  # the distinct objects of the x column
+    x_settings: List[Optional[Tuple]]  # the settings key of each (None: not a setting's)
+    group_params: List[Tuple[Tuple, Tuple, Tuple, Dict[str, Any]]]  # (shape names, values, types, params)
+
+    @classmethod
+    def of(cls, columns: Dict[str, List[Any]], memo: _Memo) -> "_ChildColumns":
+        """The columns a child loaded with ``memo``, ready to pickle."""
+        xs = columns["x"]
+        x_objects = dict(zip(map(id, xs), xs))
+        position = {identity: number for number, identity in enumerate(x_objects)}
+        setting_of_x = {id(setting.x): key for key, setting in memo.settings.items()}
+        sent = dict(columns)
+        sent["x"] = array("I", map(position.__getitem__, map(id, xs)))
+        group_params = []
+        for (reader, values, types), kept in memo.groups.items():
+            shape_key = (reader.shape.names, reader.shape.param_names)
+            for group in kept.values() if type(kept) is dict else (kept,):
+                group_params.append((shape_key, values, types, group.params))
+        one_characters = []
+        for name in _PARSED_FIELDS:
+            column = columns[name]
+            positions = [position for position, value in enumerate(column)
+                         if type(value) is str and len(value) == 1 and value is not chr(ord(value))]
+            if positions:
+                objects: Dict[int, int] = {}
+                one_characters.append((name, positions, [objects.setdefault(id(column[position]), len(objects))
+                                                         for position in positions]))
+        return cls(sent, one_characters, list(x_objects.values()), list(map(setting_of_x.get, x_objects)),
+                   group_params)
+
+    def shared(self, memo: _Memo) -> Dict[str, List[Any]]:
+        """The columns with this process's shared objects (``memo``: its load, already done)."""
+        columns = self.columns
+        x_values = [memo.settings[key].x if key in memo.settings else value
+                    for value, key in zip(self.x_values, self.x_settings)]
+        columns["x"] = list(map(x_values.__getitem__, columns["x"]))
+        readers = {(shape.names, shape.param_names): reader for shape, reader in memo.readers.items()}
+        params_of: Dict[int, Dict[str, Any]] = {}
+        for shape_key, values, types, params in self.group_params:
+            reader = readers.get(shape_key)
+            known = memo.groups.get((reader, values, types)) if reader is not None else None
+            if type(known) is dict:
+                known = known.get(_zero_signs(values))
+            if known is not None:
+                params_of[id(params)] = known.params
+        if params_of:
+            columns["params"] = [params_of.get(id(params), params) for params in columns["params"]]
+        results = columns["result"]
+        distinct = dict(zip(map(id, results), results))
+        result_of = {identity: memo.shared_result(tuple(result), tuple(result.values()))
+                     for identity, result in distinct.items()
+                     if type(result) is MappingProxyType and result is not NO_RESULTS}
+        if result_of:
+            columns["result"] = [result_of.get(id(result), result) for result in results]
+        for name in _INTERNED_FIELDS:
+            columns[name] = _interned_again(columns[name])
+        for name, positions, objects in self.one_characters:  # unpickled as Python's one shared object each
+            column = columns[name]
+            made: Dict[int, str] = {}
+            for position, number in zip(positions, objects):
+                if number not in made:
+                    made[number] = _parsed_again(column[position])
+                column[position] = made[number]
+        return columns
+
+
+#: The Line fields holding strings as the JSON parser made them (not interned): a one-character
+#: string there is an object of its own with orjson, where unpickling gives Python's shared one.
+_PARSED_FIELDS = ("error", "raw")
+
+
+def _parsed_again(value: str) -> str:
+    """``value`` as the JSON parser makes it (orjson: a new object), for ``_ChildColumns.shared``."""
+    loads = fast_json_loads()
+    return value if loads is None else loads(json.dumps(value))
+
+
+def _interned_again(values: List[Any]) -> List[Any]:
+    """``values`` with each string replaced by its interned object (one per equal string)."""
+    try:
+        distinct = set(values)
+    except TypeError:  # a list value (an odd line): string by string
+        return [intern(value) if type(value) is str else value for value in values]
+    table = {value: intern(value) if type(value) is str else value for value in distinct}
+    return list(map(table.__getitem__, values))
+
+
+class _LoadingChild:
+    """A forked process that reads ``files`` (``load_file_columns``) and writes its columns
+    (``_ChildColumns``), or the error that stopped it, pickled on a pipe; it never returns into
+    the caller's code (``os._exit``)."""
+
+    def __init__(self, files: List[Path], manifest: Dict[str, ManifestItem]) -> None:
+        self.files = files
+        read_fd, write_fd = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # the child
+            code = 1
+            try:
+                os.close(read_fd)
+                self._serve(write_fd, manifest)
+                code = 0
+            except BaseException:  # noqa: BLE001 - the report's process fails the load on its exit status
+                log.exception("the loading process failed")
+            finally:
+                os._exit(code)
+        os.close(write_fd)
+        self._pipe = os.fdopen(read_fd, "rb")
+
+    def _serve(self, write_fd: int, manifest: Dict[str, ManifestItem]) -> None:
+        memo = _Memo()
+        columns: Dict[str, List[Any]] = {name: [] for name in _LINE_ORDER}
+        try:
+            for path in self.files:
+                load_file_columns(path, manifest, memo, columns)
+            payload: Tuple[str, Any] = ("columns", _ChildColumns.of(columns, memo))
+        except Exception as exc:  # noqa: BLE001 - raised again by the report's process
+            payload = ("error", _picklable_error(exc))
+        del columns
+        buffer = io.BytesIO()
+        pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+        pickler.dispatch_table = {**copyreg.dispatch_table, MappingProxyType: _reduce_mapping}
+        pickler.dump(payload)
+        with os.fdopen(write_fd, "wb") as pipe:
+            pipe.write(buffer.getbuffer())
+
+    def columns(self, memo: _Memo) -> Dict[str, List[Any]]:
+        """The child's columns, shared through ``memo`` (``_ChildColumns.shared``), once it has
+        ended; raises its error, or a ReportError when it died."""
+        with self._pipe:
+            data = self._pipe.read()
+        _, status = os.waitpid(self.pid, 0)
+        what = f"the process loading {len(self.files)} output file(s) from {self.files[0]} on"
+        if status != 0:
+            raise ReportError(f"{what} ended abnormally ({_exit_status(status)}): those files were not loaded")
+        try:
+            kind, payload = pickle.loads(data)
+        except Exception as exc:  # noqa: BLE001 - a truncated or corrupt message
+            raise ReportError(f"{what} sent unreadable columns ({type(exc).__name__}: {exc})") from None
+        if kind == "error":
+            raise payload from None
+        return payload.shared(memo)
+
+    def kill(self) -> None:
+        """End the child now and wait for it (its columns are not needed)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+        self._pipe.close()
+
+
+def _picklable_error(exc: Exception) -> Exception:
+    """``exc`` when it survives pickling as the same type and message, else a ReportError naming both."""
+    with contextlib.suppress(Exception):
+        copy = pickle.loads(pickle.dumps(exc))
+        if type(copy) is type(exc) and str(copy) == str(exc):
+            return exc
+    return ReportError(f"{type(exc).__name__}: {exc}")
+
+
+def _exit_status(status: int) -> str:
+    """A wait status in words."""
+    if os.WIFSIGNALED(status):
+        return f"killed by signal {os.WTERMSIG(status)}"
+    return f"exit status {os.WEXITSTATUS(status)}" if os.WIFEXITED(status) else f"status {status}"
 
 
 CUT_BY_LENGTH = "cut_by_length"

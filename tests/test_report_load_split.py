@@ -1,0 +1,176 @@
+"""A load split between the report's process and a forked one (``load.start_loading`` with
+``parallel``): the same Dataset as one process loading every file (values, types and shared
+objects), the same first error in file order, a clear ReportError when the child dies, and a report
+(``write_report``, which forks before the plot worker starts its threads) of the same bytes."""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+from tqdm._monitor import TMonitor
+
+from audiofaith.checkpoints.synthetic_outputs import write_synthetic_outputs
+from audiofaith.report import cli, load
+from audiofaith.report.rows import line_columns
+from audiofaith.report.stats import Settings
+
+from tests.test_report_load_columns import FIELDS, _files, assert_same_columns
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the split load forks")
+
+
+@pytest.fixture(autouse=True)
+def split_small_inputs(monkeypatch):
+    """Split whatever the size (the report splits only from PARALLEL_LOAD_MIN_BYTES on), and on this
+    machine's cores whatever their number; tqdm's monitor thread, which an earlier test's progress
+    bar may have started, ended (no fork while another thread runs)."""
+    monkeypatch.setattr(load, "PARALLEL_LOAD_MIN_BYTES", 0)
+    monkeypatch.setattr(load, "_usable_cores", lambda: 2)
+    for thread in threading.enumerate():
+        if isinstance(thread, TMonitor):
+            thread.exit()
+    assert threading.active_count() == 1, threading.enumerate()
+
+
+def _load(root: Path, manifest_dir: Path, parallel: bool, exclude_cut: bool = False):
+    """(the Dataset's columns, whether the load was split), or (the exception raised, split)."""
+    loading = load.start_loading(root, manifest_dir, exclude_cut=exclude_cut, parallel=parallel)
+    try:
+        dataset = loading.finish()
+    except Exception as exc:  # compared by the caller: the same error
+        return exc, loading.split
+    finally:
+        loading.close()
+    assert all(a is b for name, column, from_lines in zip(FIELDS, (dataset.columns[name] for name in FIELDS),
+                                                          line_columns(dataset.lines, FIELDS))
+               for a, b in zip(column, from_lines))
+    return dataset.columns, loading.split
+
+
+@pytest.mark.parametrize("exclude_cut", [False, True])
+def test_a_split_load_is_the_single_process_load(tmp_path, exclude_cut):
+    """Every line kind of the synthetic study outputs, split between two processes: the same values,
+    types and shared objects (interned strings, one parameters dict and x per setting across both
+    parts, shared result mappings, NO_RESULTS) as one process reading every file."""
+    outputs, manifests = tmp_path / "output", tmp_path / "manifests"
+    write_synthetic_outputs(outputs, n_clips=6, runs=2, seed=4, manifest_dir=manifests)
+    expected, expected_split = _load(outputs, manifests, parallel=False, exclude_cut=exclude_cut)
+    got, split = _load(outputs, manifests, parallel=True, exclude_cut=exclude_cut)
+    assert split and not expected_split
+    assert_same_columns(got, expected)
+    assert any(result is load.NO_RESULTS for result in got["result"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(files=_files(), extra=st.integers(0, 2))
+def test_generated_files_split_as_in_one_process(tmp_path_factory, files, extra):
+    """Generated files of every shape, edge value and bad line (``test_report_load_columns``), split
+    after the first file: the same columns and shared objects, or the same first error (a bad line
+    in the report's part before one in the child's; the child's raised here with its type and message)."""
+    root = tmp_path_factory.mktemp("split")
+    for number, lines in enumerate(files + files[:1] * extra):  # a file again: duplicates across the parts
+        path = root / f"f{number}" / "interventions" / "x.jsonl"
+        path.parent.mkdir(parents=True)
+        path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    expected, _ = _load(root, root / "none", parallel=False)
+    got, split = _load(root, root / "none", parallel=True)
+    assert split
+    if isinstance(expected, Exception):
+        assert type(got) is type(expected) and str(got) == str(expected)
+    else:
+        assert not isinstance(got, Exception), got
+        assert_same_columns(got, expected)
+
+
+def _outputs_with_bad_lines(root: Path, bad_files: List[int]) -> List[Path]:
+    """Synthetic outputs whose files at positions ``bad_files`` end with a malformed line."""
+    write_synthetic_outputs(root, n_clips=3, runs=1, seed=2)
+    files = load.find_output_files(root)
+    for position in bad_files:
+        with files[position].open("a", encoding="utf-8") as stream:
+            stream.write("{not json\n")
+    return files
+
+
+@pytest.mark.parametrize("bad_files", [[0, -1], [-1]], ids=["both parts", "child's part"])
+def test_the_first_error_in_file_order_wins(tmp_path, bad_files):
+    """A bad line in the report's own files is raised before one in the child's; a bad line in the
+    child's files alone is raised as one process raises it (type and message naming file:line)."""
+    files = _outputs_with_bad_lines(tmp_path / "output", bad_files)
+    expected, _ = _load(tmp_path / "output", tmp_path / "none", parallel=False)
+    got, split = _load(tmp_path / "output", tmp_path / "none", parallel=True)
+    assert split and isinstance(expected, Exception)
+    assert type(got) is type(expected) and str(got) == str(expected)
+    assert str(files[bad_files[0]]) in str(got)
+
+
+def test_a_child_that_dies_fails_the_load(tmp_path, monkeypatch):
+    """A loading child killed while it reads fails the load with a ReportError that says so:
+    no hang, no partial Dataset."""
+    write_synthetic_outputs(tmp_path / "output", n_clips=3, runs=1, seed=2)
+    last = load.find_output_files(tmp_path / "output")[-1]  # read by the child
+    read = load.load_file_columns
+    report_process = os.getpid()
+
+    def killed_on_the_last(path: Path, *args: Any, **kwargs: Any) -> Dict[str, List[Any]]:
+        if path == last and os.getpid() != report_process:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return read(path, *args, **kwargs)
+
+    monkeypatch.setattr(load, "load_file_columns", killed_on_the_last)
+    got, split = _load(tmp_path / "output", tmp_path / "none", parallel=True)
+    assert split and isinstance(got, load.ReportError)
+    assert "ended abnormally (killed by signal 9)" in str(got)
+
+
+def test_no_split_where_threads_run_or_it_does_not_pay(tmp_path, monkeypatch):
+    """No fork with another Python thread alive, on one core, below the size threshold or without ``parallel``."""
+    write_synthetic_outputs(tmp_path / "output", n_clips=3, runs=1, seed=2)
+
+    def split(**kwargs: Any) -> bool:
+        loading = load.start_loading(tmp_path / "output", None, **kwargs)
+        loading.close()
+        return loading.split
+
+    assert split(parallel=True) and not split(parallel=False)
+    monkeypatch.setattr(load.threading, "active_count", lambda: 2)
+    assert not split(parallel=True)
+    monkeypatch.undo()
+    monkeypatch.setattr(load, "_usable_cores", lambda: 1)
+    assert not split(parallel=True)
+    monkeypatch.undo()
+    monkeypatch.setattr(load, "PARALLEL_LOAD_MIN_BYTES", 1 << 40)
+    assert not split(parallel=True)
+
+
+def test_the_report_forks_its_loader_before_the_plot_worker(tmp_path, monkeypatch):
+    """write_report splits the load (forked before the plot worker's threads start) and writes the
+    same bytes, plots included, as a report loading in one process; ``--no-parallel_load`` turns it off."""
+    outputs, manifests = tmp_path / "output", tmp_path / "manifests"
+    write_synthetic_outputs(outputs, n_clips=4, runs=2, seed=3, manifest_dir=manifests)
+    splits: List[bool] = []
+    finish = load.OutputLoading.finish
+
+    def recorded(self: load.OutputLoading) -> Any:
+        splits.append(self.split)
+        return finish(self)
+
+    monkeypatch.setattr(load.OutputLoading, "finish", recorded)
+    report_settings = Settings(n_resamples=30, seed=1)
+    cli.write_report(outputs, tmp_path / "split", manifests, report_settings, plot_worker=True, parallel_load=True)
+    cli.write_report(outputs, tmp_path / "single", manifests, report_settings, plot_worker=True, parallel_load=False)
+    assert splits == [True, False]
+    written = sorted(path.relative_to(tmp_path / "split") for path in (tmp_path / "split").rglob("*") if path.is_file())
+    assert written == sorted(path.relative_to(tmp_path / "single") for path in (tmp_path / "single").rglob("*")
+                             if path.is_file())
+    assert any(path.suffix == ".png" for path in written) and Path("per_item.csv") in written
+    assert all(filecmp.cmp(tmp_path / "split" / path, tmp_path / "single" / path, shallow=False) for path in written)
+    assert cli.parser().parse_args(["out", "--no-parallel_load"]).parallel_load is False
+    assert cli.parser().parse_args(["out"]).parallel_load is True
