@@ -6,6 +6,7 @@ objects), the same first error in file order, a clear ReportError when the child
 from __future__ import annotations
 
 import filecmp
+import json
 import os
 import signal
 import threading
@@ -87,6 +88,32 @@ def test_generated_files_split_as_in_one_process(tmp_path_factory, files, extra)
     else:
         assert not isinstance(got, Exception), got
         assert_same_columns(got, expected)
+
+
+def test_settings_across_both_parts_share_their_objects(tmp_path):
+    """Lines of one setting in the report's files and in the child's: one parameters dict, one
+    ``x`` float and one result mapping across both parts, as in one process; a one-character
+    ``raw`` an object per line as the JSON parser made it (unpickling shares Python's own)."""
+    steps = {"schema_version": 1, "model": "m1", "condition": "early_answering", "answer": "A", "prediction": "B",
+             "raw": "x", "fraction": 0.5, "k": 2, "n": 4, "param_names": ["fraction", "k", "n"]}
+    rewrites = {"schema_version": 1, "model": "m1", "condition": "paraphrasing", "answer": "A", "prediction": "B",
+                "raw": "y", "fraction": 0.25, "k": 1, "n": 4, "param_names": ["fraction", "k", "n"],
+                "rewrite_unchanged": False}
+    for number, item in enumerate(["c0", "c1"]):
+        path = tmp_path / "output" / f"m{number}" / "interventions" / "x.jsonl"
+        path.parent.mkdir(parents=True)
+        path.write_text("".join(json.dumps({**line, "id": f"sakura/animal/single/{item}", "run": run}) + "\n"
+                                for line in (steps, rewrites) for run in range(2)), encoding="utf-8")
+    expected, _ = _load(tmp_path / "output", tmp_path / "none", parallel=False)
+    got, split = _load(tmp_path / "output", tmp_path / "none", parallel=True)
+    assert split
+    assert_same_columns(got, expected)
+    steps_x = [x for x, condition in zip(got["x"], got["condition"]) if condition == "early_answering"]
+    assert len(steps_x) == 4 and len(set(map(id, steps_x))) == 1
+    assert len({id(params) for params in got["params"]}) == 2
+    rewrite_results = [result for result, condition in zip(got["result"], got["condition"]) if condition == "paraphrasing"]
+    assert len(rewrite_results) == 4 and len(set(map(id, rewrite_results))) == 1
+    assert [raw for raw in got["raw"]] == ["x", "x", "y", "y"] * 2
 
 
 def _outputs_with_bad_lines(root: Path, bad_files: List[int]) -> List[Path]:
