@@ -1046,8 +1046,10 @@ def start_loading(root: Path, manifest_dir: Optional[Path] = None, exclude: Opti
 
 
 #: The smallest total size (bytes) of the output files that ``OutputLoading`` splits between two
-#: processes: below it the fork, the pickling and the re-sharing cost more than they save.
-PARALLEL_LOAD_MIN_BYTES = 32 << 20
+#: processes: below it the fork, the pickling, the re-sharing and the plot worker's matplotlib
+#: import on the second core cost what the split saves (85k lines, 48 MB: no faster; 320k lines,
+#: 182 MB: about 0.5 s faster on two cores).
+PARALLEL_LOAD_MIN_BYTES = 96 << 20
 #: The share of the bytes the report's own process reads when it splits (the child the rest): the
 #: second core also imports matplotlib for the plot worker meanwhile, and the report's process
 #: reads the child's columns afterwards at no cost to the child.
