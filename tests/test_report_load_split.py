@@ -6,9 +6,12 @@ objects), the same first error in file order, a clear ReportError when the child
 from __future__ import annotations
 
 import filecmp
+import io
 import json
 import os
+import pickle
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Any, Dict, List
@@ -22,7 +25,7 @@ from audiofaith.report import cli, load
 from audiofaith.report.rows import line_columns
 from audiofaith.report.stats import Settings
 
-from tests.test_report_load_columns import FIELDS, _files, assert_same_columns
+from tests.test_report_load_columns import FIELDS, _files, _typed, assert_same_columns
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the split load forks")
 
@@ -201,3 +204,87 @@ def test_the_report_forks_its_loader_before_the_plot_worker(tmp_path, monkeypatc
     assert all(filecmp.cmp(tmp_path / "split" / path, tmp_path / "single" / path, shallow=False) for path in written)
     assert cli.parser().parse_args(["out", "--no-parallel_load"]).parallel_load is False
     assert cli.parser().parse_args(["out"]).parallel_load is True
+
+
+def _write_lines(path: Path, lines: List[Dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True)
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+
+
+def test_a_setting_of_either_float_zero_in_both_parts_shares_its_params(tmp_path):
+    """A setting whose parameter is 0.0 in the report's files and both -0.0 (first) and 0.0 in the
+    child's: the child's 0.0 lines share the report's parameters dict, its -0.0 lines one of their
+    own, as in one process (the groups of one key are told apart by the signs of their zeros)."""
+    steps = {"schema_version": 1, "model": "m1", "condition": "early_answering", "answer": "A", "prediction": "B",
+             "k": 0, "n": 4, "param_names": ["fraction", "k", "n"]}
+    _write_lines(tmp_path / "output" / "a" / "interventions" / "x.jsonl",
+                 [{**steps, "fraction": 0.0, "id": f"sakura/animal/single/c{run}", "run": 0} for run in range(3)])
+    _write_lines(tmp_path / "output" / "b" / "interventions" / "x.jsonl",
+                 [{**steps, "fraction": fraction, "id": f"sakura/animal/single/c{run}", "run": 1}
+                  for fraction in (-0.0, 0.0) for run in range(3)])
+    expected, _ = _load(tmp_path / "output", tmp_path / "none", parallel=False)
+    got, split = _load(tmp_path / "output", tmp_path / "none", parallel=True)
+    assert split
+    assert_same_columns(got, expected)
+    params = got["params"]
+    assert [repr(p["fraction"]) for p in params] == ["0.0"] * 3 + ["-0.0"] * 3 + ["0.0"] * 3
+    assert len({id(p) for p in params[:3] + params[6:]}) == 1 and params[3] is not params[0]
+
+
+def test_the_child_sends_each_shared_object_once_by_placeholder(tmp_path):
+    """The child's columns (``_ChildColumns.of``) hold no interned string, parameters dict, ``x`` or
+    shared result mapping of its own but a placeholder each, the object itself sent once before
+    them; unpickled (``_ColumnsUnpickler``) as the report's own object (its interned strings, its
+    parameters dict, ``x`` and result mapping where it has the same setting), appended to the
+    report's own columns. A plain unpickler cannot read them."""
+    for part, seed in (("a", 5), ("b", 6)):  # the same settings in both parts
+        write_synthetic_outputs(tmp_path / "output" / part, n_clips=3, runs=2, models=("m1",), seed=seed)
+    files = load.find_output_files(tmp_path / "output")
+    half = len(files) // 2
+    assert all("/a/" in str(path) for path in files[:half]) and all("/b/" in str(path) for path in files[half:])
+    report_memo, child_memo = load._Memo(), load._Memo()
+    report_columns: Dict[str, List[Any]] = {name: [] for name in FIELDS}
+    child_columns: Dict[str, List[Any]] = {name: [] for name in FIELDS}
+    for path in files[:half]:
+        load.load_file_columns(path, {}, report_memo, report_columns)
+    for path in files[half:]:
+        load.load_file_columns(path, {}, child_memo, child_columns)
+    expected = {name: [_typed(name, value) for value in column] for name, column in child_columns.items()}
+    shared, appended = load._ChildColumns.of(child_columns, child_memo)
+    assert [column.name for column in appended] == list(FIELDS)
+    sent = {column.name: column.values for column in appended}
+    placeholders = {id(value): value for column in sent.values() for value in column
+                    if type(value) is load._Placeholder}
+    assert sorted(placeholder.number for placeholder in placeholders.values()) == list(range(len(placeholders)))
+    assert len(placeholders) == (len(shared.strings) + len(shared.params) + len(shared.xs) + len(shared.results)
+                                 + len(shared.parsed))
+    assert len(shared.strings) == len(set(shared.strings))
+    for name in load._INTERNED_FIELDS:
+        assert not any(type(value) is str for value in sent[name]), name
+    assert not any(type(value) is float for value in sent["x"])
+    assert not any(type(value) is load.MappingProxyType for value in sent["result"])
+    assert not any(params for params in sent["params"] if type(params) is dict)  # only baselines' own empty dicts
+    with pytest.raises(load.ReportError, match="without its objects"):
+        pickle.loads(pickle.dumps(sent))
+    with pytest.raises(load.ReportError, match="without the columns it is appended to"):
+        pickle.loads(pickle.dumps(appended[4:5]))  # the run column: no placeholders
+    stream = io.BytesIO()
+    pickle.dump(("columns", shared), stream)
+    pickle.dump(appended, stream)
+    stream.seek(0)
+    _, unpickled = pickle.load(stream)
+    got: Dict[str, List[Any]] = {name: ["before"] for name in FIELDS}
+    load._ColumnsUnpickler(stream, unpickled.objects(report_memo), got).load()
+    assert all(column[0] == "before" for column in got.values())
+    got = {name: column[1:] for name, column in got.items()}
+    assert {name: [_typed(name, value) for value in column] for name, column in got.items()} == expected
+    assert all(type(value) is not str or value is sys.intern(value)
+               for name in load._INTERNED_FIELDS for value in got[name])
+    for name in ("params", "x"):
+        report_objects = {id(value) for value in report_columns[name]}
+        shared_objects = [value for value in got[name] if value is not None and (name != "params" or value)]
+        assert shared_objects and all(id(value) in report_objects for value in shared_objects), name
+    report_results = {id(result) for result in report_columns["result"]}
+    assert any(id(result) in report_results and result for result in got["result"])
+    assert all(result is load.NO_RESULTS or any(result is known for known in report_memo.results.values())
+               for result in got["result"] if type(result) is load.MappingProxyType)

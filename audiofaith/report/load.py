@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import copyreg
 import gc
 import io
 import json
@@ -15,7 +14,6 @@ import pickle
 import signal
 import sys
 import threading
-from array import array
 from sys import intern
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -1050,10 +1048,15 @@ def start_loading(root: Path, manifest_dir: Optional[Path] = None, exclude: Opti
 #: import on the second core cost what the split saves (85k lines, 48 MB: no faster; 320k lines,
 #: 182 MB: about 0.5 s faster on two cores).
 PARALLEL_LOAD_MIN_BYTES = 96 << 20
-#: The share of the bytes the report's own process reads when it splits (the child the rest): the
-#: second core also imports matplotlib for the plot worker meanwhile, and the report's process
-#: reads the child's columns afterwards at no cost to the child.
+#: The share of the loading work (``_loading_cost``) the report's own process takes when it splits,
+#: the child the rest (whole files: ``_split_point``). The two should end their files together: the
+#: child then still codes and pickles its columns (~0.25 s at 320k lines) while the report's process
+#: reads those of its first files (orjson's first calls, the specs) a little slower than the rest.
 PARALLEL_LOAD_SHARE = 0.5
+#: What a byte of a baseline file costs to load, in bytes of a conditioned / intervention file
+#: (``_loading_cost``): a record per item, read record by record into a Line per run (at 320k
+#: lines about 50 ns a byte, against about 10).
+BASELINE_BYTE_COST = 5
 
 
 def _parallel_load_possible() -> bool:
@@ -1072,13 +1075,15 @@ class OutputLoading:
     """One load of the output files (``start_loading``), split between this process and a forked
     one when ``parallel`` is asked for, possible (``_parallel_load_possible``) and pays (at least
     ``PARALLEL_LOAD_MIN_BYTES`` in two or more files). The child reads the later files (about
-    ``1 - PARALLEL_LOAD_SHARE`` of the bytes) with ``load_file_columns`` and sends their columns
-    back pickled through a pipe; ``finish`` reads the earlier files here, then the child's columns,
-    after its own in file order, then checks duplicates and joins as a single-process load does.
+    ``1 - PARALLEL_LOAD_SHARE`` of the work, ``_loading_cost``) with ``load_file_columns`` and sends
+    their columns back pickled through a pipe; ``finish`` reads the earlier files here, then
+    appends the child's columns to its own (in file order), then checks duplicates and joins as a
+    single-process load does.
 
     The Dataset is the same: what pickling does not keep (interned strings, one parameters dict
     per setting and one ``x`` per setting across both parts, shared result mappings, NO_RESULTS)
-    is shared again here through this load's ``_Memo`` (``_ChildColumns``). So are the errors: a
+    is this process's own object, put in place while the columns are unpickled (``_ChildColumns``:
+    each such object is sent once, the columns name it by placeholder). So are the errors: a
     bad line in this process's files wins over one in the child's (the first in file order), and
     the child's is raised here with its type and message; a child that dies fails the load with a
     ReportError."""
@@ -1093,7 +1098,7 @@ class OutputLoading:
         if parallel and len(files) > 1 and _parallel_load_possible():
             sizes = [path.stat().st_size for path in files]
             if sum(sizes) >= PARALLEL_LOAD_MIN_BYTES:
-                split = _split_point(sizes, PARALLEL_LOAD_SHARE)
+                split = _split_point(list(map(_loading_cost, files, sizes)), PARALLEL_LOAD_SHARE)
                 self._child = _LoadingChild(files[split:], manifest)
                 self._own = files[:split]
         self.split = self._child is not None  # whether a forked process reads some of the files
@@ -1107,8 +1112,7 @@ class OutputLoading:
             load_file_columns(path, self.manifest, memo, columns)
         if self._child is not None:
             child, self._child = self._child, None
-            for name, values in child.columns(memo).items():
-                columns[name].extend(values)
+            child.append_columns(memo, columns)
         # duplicates, joins and exclusions on the columns, then the Lines from them: the two hold the same values
         _check_duplicate_columns(columns)
         _join_columns(columns)
@@ -1127,133 +1131,208 @@ class OutputLoading:
             child.kill()
 
 
-def _split_point(sizes: Sequence[int], share: float) -> int:
-    """The number of leading files this process reads: the first whose bytes reach ``share`` of the
-    total, at least one and leaving at least one."""
-    wanted, read = share * sum(sizes), 0
-    for position, size in enumerate(sizes[:-1]):
-        read += size
-        if read >= wanted:
-            return position + 1
-    return len(sizes) - 1
+def _loading_cost(path: Path, size: int) -> float:
+    """About what loading the output file ``path`` of ``size`` bytes costs, in bytes of a conditioned /
+    intervention file (``BASELINE_BYTE_COST``)."""
+    return size * BASELINE_BYTE_COST if path.name.startswith("baseline_") else size
 
 
-#: The Line fields whose strings the loaders intern (``_shared``, ``_interned``): interned again
-#: once unpickled, so that equal strings are one object across both parts of a split load.
+def _split_point(costs: Sequence[float], share: float) -> int:
+    """The number of leading files this process reads: the split whose leading files' cost is the
+    nearest to ``share`` of the total, at least one file each side."""
+    wanted, read = share * sum(costs), 0.0
+    best, best_gap = 1, math.inf
+    for position, cost in enumerate(costs[:-1]):
+        read += cost
+        if abs(read - wanted) < best_gap:
+            best, best_gap = position + 1, abs(read - wanted)
+    return best
+
+
+#: The Line fields whose strings the loaders intern (``_shared``, ``_interned``): interned again in
+#: the report's process, so that equal strings are one object across both parts of a split load.
 _INTERNED_FIELDS = ("model", "subset", "hop", "id", "condition", "variant", "answer", "prediction", "reference",
                     "dataset", "reference_kind", "cue_prediction", "excluded", "finish_reason", "cluster",
                     "answer_mode", "protocol")
-
-
-def _no_results() -> Mapping[str, Any]:
-    """NO_RESULTS, as a child's pickled columns name it (``_ChildColumns``)."""
-    return NO_RESULTS
-
-
-def _read_only(values: Dict[str, Any]) -> Mapping[str, Any]:
-    """A read-only result mapping, as a child's pickled columns hold it (shared again by ``_ChildColumns.shared``)."""
-    return MappingProxyType(values)
-
-
-def _reduce_mapping(mapping: Any) -> Tuple:
-    """How a child pickles a read-only result mapping: NO_RESULTS by name, others as a copy."""
-    return (_no_results, ()) if mapping is NO_RESULTS else (_read_only, (dict(mapping),))
-
-
-@dataclass
-class _ChildColumns:
-    """What a loading child sends back: its columns (``x`` as indices into the distinct ``x``
-    objects: pickling does not keep the identity of floats), and the keys of the settings and
-    groups its objects came from (``_Memo.settings``, ``_Memo.groups``), by which ``shared``
-    replaces them with this process's where it has the same setting."""
-
-    columns: Dict[str, Any]
-    one_characters: List[Tuple[str, List[int], List[int]]]  # (field, positions, which object) (``_PARSED_FIELDS``)
-    x_values: List[Any]  # the distinct objects of the x column
-    x_settings: List[Optional[Tuple]]  # the settings key of each (None: not a setting's)
-    group_params: List[Tuple[Tuple, Tuple, Tuple, Dict[str, Any]]]  # (shape names, values, types, params)
-
-    @classmethod
-    def of(cls, columns: Dict[str, List[Any]], memo: _Memo) -> "_ChildColumns":
-        """The columns a child loaded with ``memo``, ready to pickle."""
-        xs = columns["x"]
-        x_objects = dict(zip(map(id, xs), xs))
-        position = {identity: number for number, identity in enumerate(x_objects)}
-        setting_of_x = {id(setting.x): key for key, setting in memo.settings.items()}
-        sent = dict(columns)
-        sent["x"] = array("I", map(position.__getitem__, map(id, xs)))
-        group_params = []
-        for (reader, values, types), kept in memo.groups.items():
-            shape_key = (reader.shape.names, reader.shape.param_names)
-            for group in kept.values() if type(kept) is dict else (kept,):
-                group_params.append((shape_key, values, types, group.params))
-        one_characters = []
-        for name in _PARSED_FIELDS:
-            column = columns[name]
-            positions = [position for position, value in enumerate(column)
-                         if type(value) is str and len(value) == 1 and value is not chr(ord(value))]
-            if positions:
-                objects: Dict[int, int] = {}
-                one_characters.append((name, positions, [objects.setdefault(id(column[position]), len(objects))
-                                                         for position in positions]))
-        return cls(sent, one_characters, list(x_objects.values()), list(map(setting_of_x.get, x_objects)),
-                   group_params)
-
-    def shared(self, memo: _Memo) -> Dict[str, List[Any]]:
-        """The columns with this process's shared objects (``memo``: its load, already done)."""
-        columns = self.columns
-        x_values = [memo.settings[key].x if key in memo.settings else value
-                    for value, key in zip(self.x_values, self.x_settings)]
-        columns["x"] = list(map(x_values.__getitem__, columns["x"]))
-        readers = {(shape.names, shape.param_names): reader for shape, reader in memo.readers.items()}
-        params_of: Dict[int, Dict[str, Any]] = {}
-        for shape_key, values, types, params in self.group_params:
-            reader = readers.get(shape_key)
-            known = memo.groups.get((reader, values, types)) if reader is not None else None
-            if type(known) is dict:
-                known = known.get(_zero_signs(values))
-            if known is not None:
-                params_of[id(params)] = known.params
-        if params_of:
-            columns["params"] = [params_of.get(id(params), params) for params in columns["params"]]
-        results = columns["result"]
-        distinct = dict(zip(map(id, results), results))
-        result_of = {identity: memo.shared_result(tuple(result), tuple(result.values()))
-                     for identity, result in distinct.items()
-                     if type(result) is MappingProxyType and result is not NO_RESULTS}
-        if result_of:
-            columns["result"] = [result_of.get(id(result), result) for result in results]
-        for name in _INTERNED_FIELDS:
-            columns[name] = _interned_again(columns[name])
-        for name, positions, objects in self.one_characters:  # unpickled as Python's one shared object each
-            column = columns[name]
-            made: Dict[int, str] = {}
-            for position, number in zip(positions, objects):
-                if number not in made:
-                    made[number] = _parsed_again(column[position])
-                column[position] = made[number]
-        return columns
-
-
 #: The Line fields holding strings as the JSON parser made them (not interned): a one-character
 #: string there is an object of its own with orjson, where unpickling gives Python's shared one.
 _PARSED_FIELDS = ("error", "raw")
 
 
+class _Placeholder:
+    """Stands, in a loading child's pickled columns, for the ``number``th of the objects its columns
+    share with the report's process (``_ChildColumns``); pickled as a call of ``_shared_object``,
+    which ``_ColumnsUnpickler`` answers with the report's own object (each placeholder once)."""
+
+    __slots__ = ("number",)
+
+    def __init__(self) -> None:
+        self.number = -1  # numbered once every placeholder is known (``_ChildColumns.of``)
+
+    def __reduce__(self) -> Tuple[Callable[[int], Any], Tuple[int]]:
+        return _shared_object, (self.number,)
+
+
+class _Appended:
+    """A loading child's column as it pickles it: unpickled by ``_ColumnsUnpickler`` as the report's
+    own column of that name (``_appended_to``) with the values appended, so that the report's
+    process neither copies them over nor frees a list of them."""
+
+    __slots__ = ("name", "values")
+
+    def __init__(self, name: str, values: List[Any]) -> None:
+        self.name = name
+        self.values = values
+
+    def __reduce__(self) -> Tuple[Callable[[str], List[Any]], Tuple[str], None, Iterator[Any]]:
+        return _appended_to, (self.name,), None, iter(self.values)
+
+
+def _shared_object(number: int) -> Any:
+    """What a ``_Placeholder`` unpickles as outside ``_ColumnsUnpickler``: an error."""
+    raise ReportError(f"shared object {number} of a loading process's columns read without its objects")
+
+
+def _appended_to(name: str) -> List[Any]:
+    """What an ``_Appended`` column unpickles as outside ``_ColumnsUnpickler``: an error."""
+    raise ReportError(f"column {name!r} of a loading process read without the columns it is appended to")
+
+
+class _ColumnsUnpickler(pickle.Unpickler):
+    """Unpickles a loading child's columns (``_ChildColumns.of``) with each ``_Placeholder`` as
+    ``objects[number]``, each column's values appended to ``columns``' list of that name."""
+
+    def __init__(self, stream: io.BytesIO, objects: List[Any], columns: Dict[str, List[Any]]) -> None:
+        super().__init__(stream)
+        self.objects = objects
+        self.columns = columns
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == __name__ and name == "_shared_object":
+            return self.objects.__getitem__
+        if module == __name__ and name == "_appended_to":
+            return self.columns.__getitem__
+        return super().find_class(module, name)
+
+
+@dataclass
+class _ChildColumns:
+    """The objects a loading child's columns share with the report's process, in the order of
+    their placeholders' numbers: strings of the interned fields (interned there), each group's
+    parameters dict (the report's own where it has the same group), each setting's ``x`` (the
+    report's where it has the setting: pickling does not keep the identity of floats), each shared
+    result mapping (``_Memo.shared_result``; None for NO_RESULTS) and the one-character strings
+    the JSON parser made (``_PARSED_FIELDS``: made again). The child pickles this, then its columns
+    with each such object replaced by its ``_Placeholder`` (``of``); the report's process unpickles
+    the columns with its own objects in their place (``objects``, ``_ColumnsUnpickler``), so that
+    it never passes over the child's lines to share them again."""
+
+    strings: List[str]
+    params: List[Tuple[Tuple, Tuple, Tuple, Tuple[float, ...], Dict[str, Any]]]  # (shape, values, types, signs, dict)
+    xs: List[Tuple[Optional[Tuple], Any]]  # (the setting's key in ``_Memo.settings``, None: not kept; x)
+    results: List[Optional[Tuple[Tuple[str, ...], Tuple]]]  # (names, values); None: NO_RESULTS
+    parsed: List[str]
+
+    @classmethod
+    def of(cls, columns: Dict[str, List[Any]], memo: _Memo) -> Tuple["_ChildColumns", List[_Appended]]:
+        """(the shared objects, the columns to pickle after them) of the columns a child loaded with
+        ``memo``; the loaded columns are emptied meanwhile (the child's memory)."""
+        sent: Dict[str, List[Any]] = {}
+        strings: Dict[str, _Placeholder] = {}
+        for name in _INTERNED_FIELDS:
+            sent[name] = _with_placeholders(columns.pop(name), strings)
+        params: Dict[int, _Placeholder] = {}
+        params_shared = []
+        for (reader, values, types), kept in memo.groups.items():
+            shape_key = (reader.shape.names, reader.shape.param_names)
+            for signs, group in kept.items() if type(kept) is dict else (((), kept),):
+                if id(group.params) not in params:
+                    params[id(group.params)] = _Placeholder()
+                    params_shared.append((shape_key, values, types, signs, group.params))
+        xs: Dict[int, _Placeholder] = {}
+        xs_shared: List[Tuple[Optional[Tuple], Any]] = []
+        kept_settings = [(key, setting) for key, setting in memo.settings.items()]
+        kept_settings += [(None, group.setting) for kept in memo.groups.values()
+                          for group in (kept.values() if type(kept) is dict else (kept,))]
+        for key, setting in kept_settings:
+            if type(setting.x) is float and id(setting.x) not in xs:
+                xs[id(setting.x)] = _Placeholder()
+                xs_shared.append((key, setting.x))
+        results: Dict[int, _Placeholder] = {id(NO_RESULTS): _Placeholder()}
+        results_shared: List[Optional[Tuple[Tuple[str, ...], Tuple]]] = [None]
+        for (names, values, _), mapping in memo.results.items():
+            results[id(mapping)] = _Placeholder()
+            results_shared.append((names, values))
+        parsed: Dict[int, _Placeholder] = {}
+        parsed_shared: List[str] = []
+        for name in _PARSED_FIELDS:
+            column = columns.pop(name)
+            if _has_one_character_strings(column):
+                for value in column:
+                    if type(value) is str and len(value) == 1 and value is not chr(ord(value)) \
+                            and id(value) not in parsed:
+                        parsed[id(value)] = _Placeholder()
+                        parsed_shared.append(value)
+                column = list(map(parsed.get, map(id, column), column))
+            sent[name] = column
+        for name, table in (("params", params), ("x", xs), ("result", results)):
+            column = columns.pop(name)
+            sent[name] = list(map(table.get, map(id, column), column))
+        sent.update(columns)
+        columns.clear()
+        number = 0
+        for table in (strings, params, xs, results, parsed):  # numbered in the order of the lists sent
+            for placeholder in table.values():
+                placeholder.number = number
+                number += 1
+        return cls(list(strings), params_shared, xs_shared, results_shared, parsed_shared), \
+            [_Appended(name, sent[name]) for name in _LINE_ORDER]
+
+    def objects(self, memo: _Memo) -> List[Any]:
+        """The report's process's object for each placeholder (``memo``: its load, already done)."""
+        readers = {(shape.names, shape.param_names): reader for shape, reader in memo.readers.items()}
+        params = []
+        for shape_key, values, types, signs, child_params in self.params:
+            reader = readers.get(shape_key)
+            known = memo.groups.get((reader, values, types)) if reader is not None else None
+            if type(known) is dict:
+                known = known.get(signs)
+            params.append(child_params if known is None else known.params)
+        settings = memo.settings
+        xs = [settings[key].x if key is not None and key in settings else x for key, x in self.xs]
+        results = [NO_RESULTS if result is None else memo.shared_result(*result) for result in self.results]
+        return [*map(intern, self.strings), *params, *xs, *results, *map(_parsed_again, self.parsed)]
+
+
+def _with_placeholders(column: List[Any], strings: Dict[str, _Placeholder]) -> List[Any]:
+    """``column`` with each string replaced by its placeholder in ``strings`` (one per equal string,
+    added there when new)."""
+    try:
+        distinct = set(column)
+    except TypeError:  # a list value (an odd line)
+        distinct = None
+    if distinct is not None and _TYPES_EQUAL_ALONE.issuperset(map(type, distinct)):  # equal values: one type
+        table = {value: value if value is None else strings.get(value) or strings.setdefault(value, _Placeholder())
+                 for value in distinct}
+        if len(table) == 1:
+            return [table[column[0]]] * len(column)
+        return list(map(table.__getitem__, column))
+    return [(strings.get(value) or strings.setdefault(value, _Placeholder())) if type(value) is str else value
+            for value in column]
+
+
+def _has_one_character_strings(column: List[Any]) -> bool:
+    """Whether ``column`` may hold a one-character string (True also for values without a length)."""
+    try:
+        return 1 in map(len, filter(None, column))
+    except TypeError:  # a number or another value without a length
+        return True
+
+
 def _parsed_again(value: str) -> str:
-    """``value`` as the JSON parser makes it (orjson: a new object), for ``_ChildColumns.shared``."""
+    """``value`` as the JSON parser makes it (orjson: a new object), for ``_ChildColumns.objects``."""
     loads = fast_json_loads()
     return value if loads is None else loads(json.dumps(value))
-
-
-def _interned_again(values: List[Any]) -> List[Any]:
-    """``values`` with each string replaced by its interned object (one per equal string)."""
-    try:
-        distinct = set(values)
-    except TypeError:  # a list value (an odd line): string by string
-        return [intern(value) if type(value) is str else value for value in values]
-    table = {value: intern(value) if type(value) is str else value for value in distinct}
-    return list(map(table.__getitem__, values))
 
 
 class _LoadingChild:
@@ -1281,36 +1360,42 @@ class _LoadingChild:
     def _serve(self, write_fd: int, manifest: Dict[str, ManifestItem]) -> None:
         memo = _Memo()
         columns: Dict[str, List[Any]] = {name: [] for name in _LINE_ORDER}
+        buffer = io.BytesIO()
         try:
             for path in self.files:
                 load_file_columns(path, manifest, memo, columns)
-            payload: Tuple[str, Any] = ("columns", _ChildColumns.of(columns, memo))
+            shared, sent = _ChildColumns.of(columns, memo)
         except Exception as exc:  # noqa: BLE001 - raised again by the report's process
-            payload = ("error", _picklable_error(exc))
+            pickle.dump(("error", _picklable_error(exc)), buffer, protocol=pickle.HIGHEST_PROTOCOL)
+        else:  # the shared objects, then the columns that name them by placeholder
+            pickle.dump(("columns", shared), buffer, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(sent, buffer, protocol=pickle.HIGHEST_PROTOCOL)
         del columns
-        buffer = io.BytesIO()
-        pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
-        pickler.dispatch_table = {**copyreg.dispatch_table, MappingProxyType: _reduce_mapping}
-        pickler.dump(payload)
         with os.fdopen(write_fd, "wb") as pipe:
             pipe.write(buffer.getbuffer())
 
-    def columns(self, memo: _Memo) -> Dict[str, List[Any]]:
-        """The child's columns, shared through ``memo`` (``_ChildColumns.shared``), once it has
-        ended; raises its error, or a ReportError when it died."""
+    def append_columns(self, memo: _Memo, columns: Dict[str, List[Any]]) -> None:
+        """Append the child's columns to ``columns`` with this process's shared objects (``memo``:
+        its load, already done; ``_ChildColumns``), once it has ended; raises its error, or a
+        ReportError when it died."""
         with self._pipe:
             data = self._pipe.read()
         _, status = os.waitpid(self.pid, 0)
         what = f"the process loading {len(self.files)} output file(s) from {self.files[0]} on"
         if status != 0:
             raise ReportError(f"{what} ended abnormally ({_exit_status(status)}): those files were not loaded")
+        stream = io.BytesIO(data)
         try:
-            kind, payload = pickle.loads(data)
+            kind, payload = pickle.load(stream)
         except Exception as exc:  # noqa: BLE001 - a truncated or corrupt message
             raise ReportError(f"{what} sent unreadable columns ({type(exc).__name__}: {exc})") from None
         if kind == "error":
             raise payload from None
-        return payload.shared(memo)
+        objects = payload.objects(memo)
+        try:
+            _ColumnsUnpickler(stream, objects, columns).load()
+        except Exception as exc:  # noqa: BLE001 - a truncated or corrupt message
+            raise ReportError(f"{what} sent unreadable columns ({type(exc).__name__}: {exc})") from None
 
     def kill(self) -> None:
         """End the child now and wait for it (its columns are not needed)."""
