@@ -181,22 +181,30 @@ def test_no_split_where_threads_run_or_it_does_not_pay(tmp_path, monkeypatch):
 
 
 def test_the_report_forks_its_loader_before_the_plot_worker(tmp_path, monkeypatch):
-    """write_report splits the load (forked before the plot worker's threads start) and writes the
-    same bytes, plots included, as a report loading in one process; ``--no-parallel_load`` turns it off."""
+    """write_report splits the load (forked before the plot worker's threads start; the worker then
+    starts once the load is done, its import overlapping the statistics rather than both loads) and
+    writes the same bytes, plots included, as a report loading in one process (whose worker starts
+    before the load); ``--no-parallel_load`` turns it off."""
     outputs, manifests = tmp_path / "output", tmp_path / "manifests"
     write_synthetic_outputs(outputs, n_clips=4, runs=2, seed=3, manifest_dir=manifests)
-    splits: List[bool] = []
-    finish = load.OutputLoading.finish
+    events: List[str] = []
+    finish, start_worker = load.OutputLoading.finish, cli.PlotWorker.__init__
 
     def recorded(self: load.OutputLoading) -> Any:
-        splits.append(self.split)
-        return finish(self)
+        dataset = finish(self)
+        events.append("split load" if self.split else "load")
+        return dataset
+
+    def worker_started(self: Any, *args: Any, **kwargs: Any) -> None:
+        events.append("worker")
+        start_worker(self, *args, **kwargs)
 
     monkeypatch.setattr(load.OutputLoading, "finish", recorded)
+    monkeypatch.setattr(cli.PlotWorker, "__init__", worker_started)
     report_settings = Settings(n_resamples=30, seed=1)
     cli.write_report(outputs, tmp_path / "split", manifests, report_settings, plot_worker=True, parallel_load=True)
     cli.write_report(outputs, tmp_path / "single", manifests, report_settings, plot_worker=True, parallel_load=False)
-    assert splits == [True, False]
+    assert events == ["split load", "worker", "worker", "load"]
     written = sorted(path.relative_to(tmp_path / "split") for path in (tmp_path / "split").rglob("*") if path.is_file())
     assert written == sorted(path.relative_to(tmp_path / "single") for path in (tmp_path / "single").rglob("*")
                              if path.is_file())
@@ -288,3 +296,37 @@ def test_the_child_sends_each_shared_object_once_by_placeholder(tmp_path):
     assert any(id(result) in report_results and result for result in got["result"])
     assert all(result is load.NO_RESULTS or any(result is known for known in report_memo.results.values())
                for result in got["result"] if type(result) is load.MappingProxyType)
+
+
+def test_duplicates_are_ruled_out_by_the_hashes_of_their_keys(tmp_path, monkeypatch):
+    """A split load checks duplicates key by key (``_check_duplicate_columns``) only when the hashes
+    of the two parts' keys (each computed in its process) are not all distinct: a duplicate across
+    the parts is named as in one process, keys of equal hashes without a duplicate load as usual."""
+    outputs, manifests = tmp_path / "output", tmp_path / "manifests"
+    write_synthetic_outputs(outputs, n_clips=4, runs=2, seed=7, manifest_dir=manifests)
+    expected, _ = _load(outputs, manifests, parallel=False)
+    exact_checks: List[int] = []
+    check, hashes = load._check_duplicate_columns, load._duplicate_key_hashes
+
+    def counted(columns: Dict[str, List[Any]]) -> None:
+        exact_checks.append(len(columns["id"]))
+        check(columns)
+
+    monkeypatch.setattr(load, "_check_duplicate_columns", counted)
+    got, split = _load(outputs, manifests, parallel=True)
+    assert split and not exact_checks
+    assert_same_columns(got, expected)
+    monkeypatch.setattr(load, "_duplicate_key_hashes", lambda columns: [7] * len(columns["id"]))  # all collide
+    got, split = _load(outputs, manifests, parallel=True)
+    assert split and exact_checks == [len(expected["id"])]
+    assert_same_columns(got, expected)
+    files = load.find_output_files(outputs)
+    copy = outputs / "zz" / files[0].relative_to(outputs)  # read last, by the child: a duplicate of the first file
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes(files[0].read_bytes())
+    monkeypatch.setattr(load, "_duplicate_key_hashes", hashes)
+    expected_error, _ = _load(outputs, manifests, parallel=False)
+    got, split = _load(outputs, manifests, parallel=True)
+    assert split and isinstance(expected_error, load.ReportError) and "duplicate of" in str(expected_error)
+    assert type(got) is type(expected_error) and str(got) == str(expected_error)
+    assert exact_checks[-1] == len(expected["id"]) + len(load.load_file_columns(files[0], {})["id"])

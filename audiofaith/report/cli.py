@@ -36,11 +36,12 @@ def write_report(root: Path, out: Path, manifest_dir: Optional[Path], settings: 
     With ``parallel_load`` a forked process reads the later output files while this one reads the
     earlier ones (``load.start_loading``: forked first, before the plot worker starts its threads;
     the same Dataset). With ``plot_worker`` (and matplotlib installed) the PNGs are drawn by
-    processes of their own (``plot_worker.PlotWorker``, started right after, so that its import of
-    matplotlib overlaps the loading) while this one writes the CSV files; then this one draws the
-    figures no worker has taken yet when a core is left for it, waits for the workers, and writes
-    report.md and report.html. Without it they are drawn here, one after the other, as the sections
-    ask for them."""
+    processes of their own (``plot_worker.PlotWorker``) while this one writes the CSV files; the
+    worker starts right after the fork, so that its import of matplotlib overlaps the loading on the
+    second core, or, when the loading takes both cores, right after it, so that the import overlaps
+    the statistics. Then this one draws the figures no worker has taken yet when a core is left for
+    it, waits for the workers, and writes report.md and report.html. Without it they are drawn
+    here, one after the other, as the sections ask for them."""
     worker: Optional[PlotWorker] = None
     loading: Optional[OutputLoading] = None
     freeze = gc.get_freeze_count() == 0  # a caller's own frozen objects are left as they are
@@ -51,9 +52,13 @@ def write_report(root: Path, out: Path, manifest_dir: Optional[Path], settings: 
             loading = start_loading(root, manifest_dir, exclude=out, exclude_cut=settings.exclude_cut_cots,
                                     parallel=parallel_load)
             # without matplotlib the first figure fails here as it always did: there is nothing to hand over
-            if plot_worker and importlib.util.find_spec("matplotlib") is not None:
-                worker = PlotWorker()
+            plots_by_worker = plot_worker and importlib.util.find_spec("matplotlib") is not None
+            if plots_by_worker and not loading.split:
+                worker = PlotWorker()  # its import of matplotlib overlaps the loading, on the second core
             dataset = loading.finish()
+            if plots_by_worker and loading.split:
+                # both cores loaded: its import of matplotlib overlaps the statistics instead
+                worker = PlotWorker()
             out.mkdir(parents=True, exist_ok=True)
             plot_dir = out / "plots"
             plot_dir.mkdir(exist_ok=True)

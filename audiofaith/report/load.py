@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from bisect import bisect_left
 import gc
 import io
 import json
@@ -14,10 +15,11 @@ import pickle
 import signal
 import sys
 import threading
+from array import array
 from sys import intern
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from itertools import chain, compress
+from itertools import chain, compress, islice
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
@@ -927,17 +929,32 @@ def join(lines: List[Line]) -> None:
 
 
 
-def _check_duplicate_columns(columns: Dict[str, List[Any]]) -> None:
-    """``_check_duplicates`` of the lines ``columns`` hold (the same key per line, the same first
-    duplicate named)."""
+def _duplicate_keys(columns: Dict[str, List[Any]]) -> Callable[[], Iterator[Tuple]]:
+    """What iterates over the key ``_check_duplicates`` gives each line ``columns`` hold."""
     params = columns["params"]
     params_ids = list(map(id, params))  # every dict is held by the column: its id names it meanwhile
     key_of = {identity: params_key(value) for identity, value in dict(zip(params_ids, params)).items()}
+
     def keys() -> Iterator[Tuple]:
         return zip(columns["dataset"], columns["model"], columns["condition"], map(key_of.__getitem__, params_ids),
                    columns["id"], columns["run"])
+    return keys
 
-    if len(set(keys())) == len(params_ids):
+
+def _duplicate_key_hashes(columns: Dict[str, List[Any]]) -> Optional[List[int]]:
+    """The hash of each line's duplicate key (``_duplicate_keys``), None when one has no hash (an
+    unhashable value): equal keys have equal hashes, also in a forked process (the same hash seed)."""
+    try:
+        return list(map(hash, _duplicate_keys(columns)()))
+    except TypeError:
+        return None
+
+
+def _check_duplicate_columns(columns: Dict[str, List[Any]]) -> None:
+    """``_check_duplicates`` of the lines ``columns`` hold (the same key per line, the same first
+    duplicate named)."""
+    keys = _duplicate_keys(columns)
+    if len(set(keys())) == len(columns["params"]):
         return
     first: Dict[Tuple, int] = {}
     for position, key in enumerate(keys()):
@@ -948,10 +965,11 @@ def _check_duplicate_columns(columns: Dict[str, List[Any]]) -> None:
         first[key] = position
 
 
-def _join_columns(columns: Dict[str, List[Any]]) -> None:
+def _join_columns(columns: Dict[str, List[Any]]) -> List[int]:
     """``join`` of the lines ``columns`` hold, filling in their ``reference``, ``paired``,
-    ``reference_kind``, ``lanham_reference`` and ``lanham_fallback`` columns in place. Only the
-    lines a join can touch are visited (found by C-level passes over the condition column)."""
+    ``reference_kind``, ``lanham_reference`` and ``lanham_fallback`` columns in place; returns the
+    positions of the lines it visited, in order (the only ones it may change: found by C-level
+    passes over the condition column)."""
     conditions, errors, predictions = columns["condition"], columns["error"], columns["prediction"]
     references, paired, kinds = columns["reference"], columns["paired"], columns["reference_kind"]
     lanham_references, lanham_fallbacks = columns["lanham_reference"], columns["lanham_fallback"]
@@ -988,17 +1006,22 @@ def _join_columns(columns: Dict[str, List[Any]]) -> None:
                 lanham_references[position] = predictions[full[full_key]]
             else:
                 lanham_references[position], lanham_fallbacks[position] = references[position], True
+    return touched
 
 
-def _exclude_cut_columns(columns: Dict[str, List[Any]]) -> None:
-    """``exclude_cut_cots`` of the lines ``columns`` hold, on their ``excluded`` column."""
+def _exclude_cut_columns(columns: Dict[str, List[Any]]) -> List[int]:
+    """``exclude_cut_cots`` of the lines ``columns`` hold, on their ``excluded`` column; returns the
+    positions of the lines it excluded, in order."""
     conditions, reasons, excluded = columns["condition"], columns["finish_reason"], columns["excluded"]
     keys = list(zip(columns["dataset"], columns["model"], columns["id"], columns["run"]))
     cut = {key for key, condition, reason in zip(keys, conditions, reasons)
            if condition == "baseline_cot" and reason == "length"}
+    changed = []
     for position, (key, condition, reason, exclusion) in enumerate(zip(keys, conditions, reasons, excluded)):
         if exclusion is None and (reason == "length" or (condition != "baseline_direct" and key in cut)):
             excluded[position] = CUT_BY_LENGTH
+            changed.append(position)
+    return changed
 
 
 @contextlib.contextmanager
@@ -1110,19 +1133,48 @@ class OutputLoading:
         columns: Dict[str, List[Any]] = {name: [] for name in _LINE_ORDER}
         for path in self._own:
             load_file_columns(path, self.manifest, memo, columns)
-        if self._child is not None:
-            child, self._child = self._child, None
-            child.append_columns(memo, columns)
-        # duplicates, joins and exclusions on the columns, then the Lines from them: the two hold the same values
-        _check_duplicate_columns(columns)
-        _join_columns(columns)
-        if self.exclude_cut:
-            _exclude_cut_columns(columns)
-        lines = list(map(Line, *(columns[name] for name in _LINE_ORDER)))
+        if self._child is None:
+            # duplicates, joins and exclusions on the columns, then the Lines from them: the two hold the same values
+            _check_duplicate_columns(columns)
+            _join_columns(columns)
+            if self.exclude_cut:
+                _exclude_cut_columns(columns)
+            lines = list(map(Line, *(columns[name] for name in _LINE_ORDER)))
+        else:
+            lines = self._joined_with_child(memo, columns)
         for spec in spec_index().specs:  # a family's own cross-line results (after exclusions): in the result
             if spec.cross_reference is not None:  # dicts, which the lines and the result column share
                 spec.cross_reference(lines)
         return Dataset(lines, self.files, self.manifest, columns)
+
+    def _joined_with_child(self, memo: _Memo, columns: Dict[str, List[Any]]) -> List[Line]:
+        """The Lines of ``columns`` (this process's files, read) and of the child's columns, which
+        are appended to them: as a single-process load makes them, with what concerns this
+        process's lines alone done while the child may still be reading (the hashes of their
+        duplicate keys, their Lines, patched where the joins and exclusions change them)."""
+        child, self._child = self._child, None
+        own_count = len(columns["id"])
+        own_hashes = _duplicate_key_hashes(columns)
+        distinct_hashes = set(own_hashes) if own_hashes is not None else None
+        lines = list(map(Line, *(columns[name] for name in _LINE_ORDER)))
+        child_hashes = child.append_columns(memo, columns)
+        total = len(columns["id"])
+        if distinct_hashes is not None and child_hashes is not None:
+            distinct_hashes.update(child_hashes)
+        if distinct_hashes is None or child_hashes is None or len(distinct_hashes) != total:
+            _check_duplicate_columns(columns)  # a duplicate (or two keys of one hash): named as in one process
+        touched = _join_columns(columns)
+        excluded = _exclude_cut_columns(columns) if self.exclude_cut else []
+        lines.extend(map(Line, *(islice(columns[name], own_count, None) for name in _LINE_ORDER)))
+        references, paired, kinds = columns["reference"], columns["paired"], columns["reference_kind"]
+        lanham_references, lanham_fallbacks = columns["lanham_reference"], columns["lanham_fallback"]
+        for position in islice(touched, bisect_left(touched, own_count)):  # this process's lines the joins visited
+            line = lines[position]
+            line.reference, line.paired, line.reference_kind = references[position], paired[position], kinds[position]
+            line.lanham_reference, line.lanham_fallback = lanham_references[position], lanham_fallbacks[position]
+        for position in islice(excluded, bisect_left(excluded, own_count)):
+            lines[position].excluded = columns["excluded"][position]
+        return lines
 
     def close(self) -> None:
         """End the child if ``finish`` did not take its columns (an error here, say)."""
@@ -1364,20 +1416,23 @@ class _LoadingChild:
         try:
             for path in self.files:
                 load_file_columns(path, manifest, memo, columns)
+            hashes = _duplicate_key_hashes(columns)
             shared, sent = _ChildColumns.of(columns, memo)
         except Exception as exc:  # noqa: BLE001 - raised again by the report's process
             pickle.dump(("error", _picklable_error(exc)), buffer, protocol=pickle.HIGHEST_PROTOCOL)
-        else:  # the shared objects, then the columns that name them by placeholder
-            pickle.dump(("columns", shared), buffer, protocol=pickle.HIGHEST_PROTOCOL)
+        else:  # the shared objects and the hashes of the lines' duplicate keys, then the columns
+            pickle.dump(("columns", (shared, None if hashes is None else array("q", hashes))), buffer,
+                        protocol=pickle.HIGHEST_PROTOCOL)
             pickle.dump(sent, buffer, protocol=pickle.HIGHEST_PROTOCOL)
         del columns
         with os.fdopen(write_fd, "wb") as pipe:
             pipe.write(buffer.getbuffer())
 
-    def append_columns(self, memo: _Memo, columns: Dict[str, List[Any]]) -> None:
+    def append_columns(self, memo: _Memo, columns: Dict[str, List[Any]]) -> Optional[Sequence[int]]:
         """Append the child's columns to ``columns`` with this process's shared objects (``memo``:
-        its load, already done; ``_ChildColumns``), once it has ended; raises its error, or a
-        ReportError when it died."""
+        its load, already done; ``_ChildColumns``), once it has ended; returns the hashes of its
+        lines' duplicate keys (``_duplicate_key_hashes``). Raises its error, or a ReportError when
+        it died."""
         with self._pipe:
             data = self._pipe.read()
         _, status = os.waitpid(self.pid, 0)
@@ -1391,11 +1446,13 @@ class _LoadingChild:
             raise ReportError(f"{what} sent unreadable columns ({type(exc).__name__}: {exc})") from None
         if kind == "error":
             raise payload from None
-        objects = payload.objects(memo)
+        shared, hashes = payload
+        objects = shared.objects(memo)
         try:
             _ColumnsUnpickler(stream, objects, columns).load()
         except Exception as exc:  # noqa: BLE001 - a truncated or corrupt message
             raise ReportError(f"{what} sent unreadable columns ({type(exc).__name__}: {exc})") from None
+        return hashes
 
     def kill(self) -> None:
         """End the child now and wait for it (its columns are not needed)."""
