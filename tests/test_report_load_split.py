@@ -13,6 +13,7 @@ import pickle
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -180,31 +181,53 @@ def test_no_split_where_threads_run_or_it_does_not_pay(tmp_path, monkeypatch):
     assert not split(parallel=True)
 
 
+def _process_state(pid: int, awaited: str) -> str:
+    """A process's state letter in /proc ("T": stopped), once it is ``awaited`` (a signal takes
+    effect a moment after it is sent) or after a second."""
+    for _ in range(100):
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        if (state == "T") == (awaited == "T"):
+            break
+        time.sleep(0.01)
+    return state
+
+
 def test_the_report_forks_its_loader_before_the_plot_worker(tmp_path, monkeypatch):
-    """write_report splits the load (forked before the plot worker's threads start; the worker then
-    starts once the load is done, its import overlapping the statistics rather than both loads) and
-    writes the same bytes, plots included, as a report loading in one process (whose worker starts
-    before the load); ``--no-parallel_load`` turns it off."""
+    """write_report splits the load (forked before the plot worker starts its threads; the worker is
+    stopped while both processes load, so that its import of matplotlib overlaps the statistics
+    instead, and runs on afterwards) and writes the same bytes, plots included, as a report loading
+    in one process (whose worker imports meanwhile); ``--no-parallel_load`` turns it off."""
     outputs, manifests = tmp_path / "output", tmp_path / "manifests"
     write_synthetic_outputs(outputs, n_clips=4, runs=2, seed=3, manifest_dir=manifests)
     events: List[str] = []
-    finish, start_worker = load.OutputLoading.finish, cli.PlotWorker.__init__
+    workers: List[Any] = []
+    finish, start_worker, summarize = load.OutputLoading.finish, cli.PlotWorker.__init__, cli.summarize
+    proc = Path("/proc/self/stat").exists()
 
     def recorded(self: load.OutputLoading) -> Any:
-        dataset = finish(self)
-        events.append("split load" if self.split else "load")
-        return dataset
+        pid = workers[-1].worker_pid()
+        expected = "T" if self.split else "R"
+        events.append(f"{'split ' if self.split else ''}load, worker {_process_state(pid, expected) if proc else '?'}")
+        return finish(self)
+
+    def summarized(*args: Any, **kwargs: Any) -> Any:
+        events.append(f"statistics, worker {_process_state(workers[-1].worker_pid(), 'R') if proc else '?'}")
+        return summarize(*args, **kwargs)
 
     def worker_started(self: Any, *args: Any, **kwargs: Any) -> None:
-        events.append("worker")
         start_worker(self, *args, **kwargs)
+        workers.append(self)
 
     monkeypatch.setattr(load.OutputLoading, "finish", recorded)
     monkeypatch.setattr(cli.PlotWorker, "__init__", worker_started)
+    monkeypatch.setattr(cli, "summarize", summarized)
     report_settings = Settings(n_resamples=30, seed=1)
     cli.write_report(outputs, tmp_path / "split", manifests, report_settings, plot_worker=True, parallel_load=True)
     cli.write_report(outputs, tmp_path / "single", manifests, report_settings, plot_worker=True, parallel_load=False)
-    assert events == ["split load", "worker", "worker", "load"]
+    assert [event.split(", ")[0] for event in events] == ["split load", "statistics", "load", "statistics"]
+    if proc:
+        assert events[0].endswith("worker T") and not events[1].endswith("T")  # stopped for the split load alone
+        assert not events[2].endswith("T") and not events[3].endswith("T")
     written = sorted(path.relative_to(tmp_path / "split") for path in (tmp_path / "split").rglob("*") if path.is_file())
     assert written == sorted(path.relative_to(tmp_path / "single") for path in (tmp_path / "single").rglob("*")
                              if path.is_file())

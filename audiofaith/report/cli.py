@@ -8,8 +8,10 @@ import gc
 import importlib.util
 import logging
 import math
+import os
+import signal
 from pathlib import Path
-from typing import List, Optional
+from typing import Iterator, List, Optional
 
 from audiofaith.report import metrics
 from audiofaith.helptext import DefaultsHelpFormatter
@@ -36,10 +38,10 @@ def write_report(root: Path, out: Path, manifest_dir: Optional[Path], settings: 
     With ``parallel_load`` a forked process reads the later output files while this one reads the
     earlier ones (``load.start_loading``: forked first, before the plot worker starts its threads;
     the same Dataset). With ``plot_worker`` (and matplotlib installed) the PNGs are drawn by
-    processes of their own (``plot_worker.PlotWorker``) while this one writes the CSV files; the
-    worker starts right after the fork, so that its import of matplotlib overlaps the loading on the
-    second core, or, when the loading takes both cores, right after it, so that the import overlaps
-    the statistics. Then this one draws the figures no worker has taken yet when a core is left for
+    processes of their own (``plot_worker.PlotWorker``, started right after the fork) while this one
+    writes the CSV files: the worker's import of matplotlib overlaps the loading on the second core,
+    or, when the loading takes both cores, the statistics (the worker is stopped meanwhile:
+    ``_paused``). Then this one draws the figures no worker has taken yet when a core is left for
     it, waits for the workers, and writes report.md and report.html. Without it they are drawn
     here, one after the other, as the sections ask for them."""
     worker: Optional[PlotWorker] = None
@@ -52,13 +54,10 @@ def write_report(root: Path, out: Path, manifest_dir: Optional[Path], settings: 
             loading = start_loading(root, manifest_dir, exclude=out, exclude_cut=settings.exclude_cut_cots,
                                     parallel=parallel_load)
             # without matplotlib the first figure fails here as it always did: there is nothing to hand over
-            plots_by_worker = plot_worker and importlib.util.find_spec("matplotlib") is not None
-            if plots_by_worker and not loading.split:
-                worker = PlotWorker()  # its import of matplotlib overlaps the loading, on the second core
-            dataset = loading.finish()
-            if plots_by_worker and loading.split:
-                # both cores loaded: its import of matplotlib overlaps the statistics instead
+            if plot_worker and importlib.util.find_spec("matplotlib") is not None:
                 worker = PlotWorker()
+            with _paused(worker.worker_pid() if worker is not None and loading.split else None):
+                dataset = loading.finish()
             out.mkdir(parents=True, exist_ok=True)
             plot_dir = out / "plots"
             plot_dir.mkdir(exist_ok=True)
@@ -94,6 +93,24 @@ def write_report(root: Path, out: Path, manifest_dir: Optional[Path], settings: 
     log.info("report written to %s (%d summary rows, %d AOC rows)", out, len(rows), len(aocs))
     return out / "report.md"
 
+
+
+@contextlib.contextmanager
+def _paused(pid: Optional[int]) -> Iterator[None]:
+    """Stop the process ``pid`` (the plot worker, importing matplotlib) for the duration, when given:
+    a load split between two processes takes both cores, and the import is then done while the
+    statistics take one. Started before the load all the same, from the report's process while it is
+    small (a process started later counts the report's resident memory in its own peak)."""
+    if pid is None:
+        yield
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
 
 
 def parser() -> argparse.ArgumentParser:
