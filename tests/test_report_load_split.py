@@ -34,10 +34,11 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the split load 
 @pytest.fixture(autouse=True)
 def split_small_inputs(monkeypatch):
     """Split whatever the size (the report splits only from PARALLEL_LOAD_MIN_BYTES on), and on this
-    machine's cores whatever their number; tqdm's monitor thread, which an earlier test's progress
+    machine's cores whatever their number and load; tqdm's monitor thread, which an earlier test's progress
     bar may have started, ended (no fork while another thread runs)."""
     monkeypatch.setattr(load, "PARALLEL_LOAD_MIN_BYTES", 0)
     monkeypatch.setattr(load, "_usable_cores", lambda: 2)
+    monkeypatch.setattr(load, "_load_average", lambda: 0.5)  # a core idle, however busy this machine is
     for thread in threading.enumerate():
         if isinstance(thread, TMonitor):
             thread.exit()
@@ -162,7 +163,8 @@ def test_a_child_that_dies_fails_the_load(tmp_path, monkeypatch):
 
 
 def test_no_split_where_threads_run_or_it_does_not_pay(tmp_path, monkeypatch):
-    """No fork with another Python thread alive, on one core, below the size threshold or without ``parallel``."""
+    """No fork with another Python thread alive, on one core, with no core idle (the load average), below
+    the size threshold or without ``parallel``."""
     write_synthetic_outputs(tmp_path / "output", n_clips=3, runs=1, seed=2)
 
     def split(**kwargs: Any) -> bool:
@@ -176,6 +178,12 @@ def test_no_split_where_threads_run_or_it_does_not_pay(tmp_path, monkeypatch):
     monkeypatch.undo()
     monkeypatch.setattr(load, "_usable_cores", lambda: 1)
     assert not split(parallel=True)
+    monkeypatch.undo()
+    monkeypatch.setattr(load, "_usable_cores", lambda: 2)
+    monkeypatch.setattr(load, "PARALLEL_LOAD_MIN_BYTES", 0)
+    for load_average, splits in ((1.0, True), (1.1, False), (None, True)):  # a core idle (or not known)
+        monkeypatch.setattr(load, "_load_average", lambda: load_average)
+        assert split(parallel=True) is splits, load_average
     monkeypatch.undo()
     monkeypatch.setattr(load, "PARALLEL_LOAD_MIN_BYTES", 1 << 40)
     assert not split(parallel=True)

@@ -1084,9 +1084,26 @@ BASELINE_BYTE_COST = 5
 
 def _parallel_load_possible() -> bool:
     """Whether this process may fork a loading process: ``os.fork`` exists, no other Python thread
-    runs (a fork copies only the calling thread, and locks held by others stay held in the child)
-    and there are two usable cores."""
-    return hasattr(os, "fork") and threading.active_count() == 1 and _usable_cores() >= 2
+    runs (a fork copies only the calling thread, and locks held by others stay held in the child),
+    there are two usable cores and one of them is idle (``_core_idle``)."""
+    return hasattr(os, "fork") and threading.active_count() == 1 and _usable_cores() >= 2 and _core_idle()
+
+
+def _core_idle() -> bool:
+    """Whether a usable core is left idle: the 1-minute load average (runnable processes) at most the
+    usable cores less one. On a busy machine the child competes with other processes for the second
+    core, and the split costs more than it saves (320k lines, load average 4 on two cores: ~1 s
+    slower); True where there is no load average."""
+    load = _load_average()
+    return load is None or load <= _usable_cores() - 1
+
+
+def _load_average() -> Optional[float]:
+    """The 1-minute load average, None where the system has none."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
 
 
 def _usable_cores() -> int:
@@ -1096,7 +1113,8 @@ def _usable_cores() -> int:
 
 class OutputLoading:
     """One load of the output files (``start_loading``), split between this process and a forked
-    one when ``parallel`` is asked for, possible (``_parallel_load_possible``) and pays (at least
+    one when ``parallel`` is asked for, possible (``_parallel_load_possible``: a core idle among
+    them) and pays (at least
     ``PARALLEL_LOAD_MIN_BYTES`` in two or more files). The child reads the later files (about
     ``1 - PARALLEL_LOAD_SHARE`` of the work, ``_loading_cost``) with ``load_file_columns`` and sends
     their columns back pickled through a pipe; ``finish`` reads the earlier files here, then
