@@ -1067,9 +1067,8 @@ def start_loading(root: Path, manifest_dir: Optional[Path] = None, exclude: Opti
 
 
 #: The smallest total size (bytes) of the output files that ``OutputLoading`` splits between two
-#: processes: below it the fork, the pickling, the re-sharing and the plot worker's matplotlib
-#: import on the second core cost what the split saves (85k lines, 48 MB: no faster; 320k lines,
-#: 182 MB: about 0.5 s faster on two cores).
+#: processes: below it the fork and the transfer cost what the split saves (measured with an earlier,
+#: costlier transfer: 85k lines, 48 MB, no faster; 320k lines, 182 MB, about 0.5 s faster).
 PARALLEL_LOAD_MIN_BYTES = 96 << 20
 #: The share of the loading work (``_loading_cost``) the report's own process takes when it splits,
 #: the child the rest (whole files: ``_split_point``). The two should end their files together: the
@@ -1114,12 +1113,11 @@ def _usable_cores() -> int:
 class OutputLoading:
     """One load of the output files (``start_loading``), split between this process and a forked
     one when ``parallel`` is asked for, possible (``_parallel_load_possible``: a core idle among
-    them) and pays (at least
-    ``PARALLEL_LOAD_MIN_BYTES`` in two or more files). The child reads the later files (about
-    ``1 - PARALLEL_LOAD_SHARE`` of the work, ``_loading_cost``) with ``load_file_columns`` and sends
-    their columns back pickled through a pipe; ``finish`` reads the earlier files here, then
-    appends the child's columns to its own (in file order), then checks duplicates and joins as a
-    single-process load does.
+    them) and pays (at least ``PARALLEL_LOAD_MIN_BYTES`` in two or more files). The child reads the
+    later files (about ``1 - PARALLEL_LOAD_SHARE`` of the work, ``_loading_cost``) with
+    ``load_file_columns`` and sends their columns back pickled through a pipe; ``finish`` reads the
+    earlier files here, then appends the child's columns to its own (in file order), then checks
+    duplicates and joins as a single-process load does.
 
     The Dataset is the same: what pickling does not keep (interned strings, one parameters dict
     per setting and one ``x`` per setting across both parts, shared result mappings, NO_RESULTS)
