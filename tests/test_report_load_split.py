@@ -181,7 +181,7 @@ def test_no_split_where_threads_run_or_it_does_not_pay(tmp_path, monkeypatch):
     monkeypatch.undo()
     monkeypatch.setattr(load, "_usable_cores", lambda: 2)
     monkeypatch.setattr(load, "PARALLEL_LOAD_MIN_BYTES", 0)
-    for load_average, splits in ((1.0, True), (1.1, False), (None, True)):  # a core idle (or not known)
+    for load_average, splits in ((1.5, True), (1.6, False), (None, True)):  # a core idle (or not known)
         monkeypatch.setattr(load, "_load_average", lambda: load_average)
         assert split(parallel=True) is splits, load_average
     monkeypatch.undo()

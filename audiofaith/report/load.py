@@ -1089,12 +1089,13 @@ def _parallel_load_possible() -> bool:
 
 
 def _core_idle() -> bool:
-    """Whether a usable core is left idle: the 1-minute load average (runnable processes) at most the
-    usable cores less one. On a busy machine the child competes with other processes for the second
-    core, and the split costs more than it saves (320k lines, load average 4 on two cores: ~1 s
-    slower); True where there is no load average."""
+    """Whether a usable core is left idle, about: the 1-minute load average (runnable processes) at
+    most the usable cores less a half. On a busy machine the child competes with other processes
+    for the second core, and the split costs more than it saves (320k lines, load average ~3.4 on
+    two cores: the load 7.0-7.8 s against 5.4-6.6 s in one process); True where there is no load
+    average."""
     load = _load_average()
-    return load is None or load <= _usable_cores() - 1
+    return load is None or load <= _usable_cores() - 0.5
 
 
 def _load_average() -> Optional[float]:
