@@ -8,8 +8,10 @@ import gc
 import importlib.util
 import logging
 import math
+import os
+import signal
 from pathlib import Path
-from typing import List, Optional
+from typing import Iterator, List, Optional
 
 from audiofaith.report import metrics
 from audiofaith.helptext import DefaultsHelpFormatter
@@ -17,7 +19,7 @@ from audiofaith.store.jsonl import JsonlError
 from audiofaith.store.manifest import ManifestError
 from audiofaith.store.records import RecordError
 from audiofaith.report.export import _benchmark_exports, _judge, dataset_cut_rows
-from audiofaith.report.load import ReportError, cycle_collection_paused, load_outputs
+from audiofaith.report.load import OutputLoading, ReportError, cycle_collection_paused, start_loading
 from audiofaith.report.noise_floor import NOISE_FLOOR_COLUMNS, noise_floor_rows
 from audiofaith.report.plot_worker import PlotWorker
 from audiofaith.report.plots import plotting_with
@@ -30,22 +32,32 @@ log = logging.getLogger("audiofaith.report")
 
 
 def write_report(root: Path, out: Path, manifest_dir: Optional[Path], settings: Settings = Settings(),
-                 plot_worker: bool = True) -> Path:
+                 plot_worker: bool = True, parallel_load: bool = True) -> Path:
     """Read every output under ``root`` and write the report into ``out``; returns report.md's path.
 
-    With ``plot_worker`` (and matplotlib installed) the PNGs are drawn by processes of their own
-    (``plot_worker.PlotWorker``, started first) while this one writes the CSV files; then this one
-    draws the figures no worker has taken yet when a core is left for it, waits for the workers,
-    and writes report.md and report.html. Without it they are drawn here, one after the other, as
-    the sections ask for them."""
-    # without matplotlib the first figure fails here as it always did: there is nothing to hand over
-    worker = PlotWorker() if plot_worker and importlib.util.find_spec("matplotlib") is not None else None
+    With ``parallel_load`` a forked process reads the later output files while this one reads the
+    earlier ones (``load.start_loading``: forked first, before the plot worker starts its threads;
+    the same Dataset). With ``plot_worker`` (and matplotlib installed) the PNGs are drawn by
+    processes of their own (``plot_worker.PlotWorker``, started right after the fork) while this one
+    writes the CSV files: the worker's import of matplotlib overlaps the loading on the second core,
+    or, when the loading takes both cores, the statistics (the worker is stopped meanwhile:
+    ``_paused``). Then this one draws the figures no worker has taken yet when a core is left for
+    it, waits for the workers, and writes report.md and report.html. Without it they are drawn
+    here, one after the other, as the sections ask for them."""
+    worker: Optional[PlotWorker] = None
+    loading: Optional[OutputLoading] = None
     freeze = gc.get_freeze_count() == 0  # a caller's own frozen objects are left as they are
     try:
         # the line-by-line part up to the last table: no cycles (the figures drawn here without a worker
         # make some: collected once the collector runs again)
         with cycle_collection_paused():
-            dataset = load_outputs(root, manifest_dir, exclude=out, exclude_cut=settings.exclude_cut_cots)
+            loading = start_loading(root, manifest_dir, exclude=out, exclude_cut=settings.exclude_cut_cots,
+                                    parallel=parallel_load)
+            # without matplotlib the first figure fails here as it always did: there is nothing to hand over
+            if plot_worker and importlib.util.find_spec("matplotlib") is not None:
+                worker = PlotWorker()
+            with _paused(worker.worker_pid() if worker is not None and loading.split else None):
+                dataset = loading.finish()
             out.mkdir(parents=True, exist_ok=True)
             plot_dir = out / "plots"
             plot_dir.mkdir(exist_ok=True)
@@ -70,6 +82,8 @@ def write_report(root: Path, out: Path, manifest_dir: Optional[Path], settings: 
         if worker is not None:
             worker.finish()  # every PNG report.md names and report.html embeds is there
     finally:
+        if loading is not None:
+            loading.close()
         if freeze:
             gc.unfreeze()
         if worker is not None:
@@ -79,6 +93,24 @@ def write_report(root: Path, out: Path, manifest_dir: Optional[Path], settings: 
     log.info("report written to %s (%d summary rows, %d AOC rows)", out, len(rows), len(aocs))
     return out / "report.md"
 
+
+
+@contextlib.contextmanager
+def _paused(pid: Optional[int]) -> Iterator[None]:
+    """Stop the process ``pid`` (the plot worker, importing matplotlib) for the duration, when given:
+    a load split between two processes takes both cores, and the import is then done while the
+    statistics take one. Started before the load all the same, from the report's process while it is
+    small (a process started later counts the report's resident memory in its own peak)."""
+    if pid is None:
+        yield
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -104,6 +136,11 @@ def parser() -> argparse.ArgumentParser:
                    help="draw the PNG plots in processes of their own (a worker and, on two or more CPU cores, a "
                         "second drawing process it forks) while the report writes its tables; the PNGs are the same; "
                         "--no-plot_worker draws them in the report's process")
+    p.add_argument("--parallel_load", action=argparse.BooleanOptionalAction, default=True,
+                   help="read the later output files in a forked process while the report reads the earlier ones, "
+                        "on two or more CPU cores with one idle (by the load average) and from 96 MB of output files "
+                        "on; the report is the same; "
+                        "--no-parallel_load reads them all in the report's process")
     p.add_argument("--log_level", default="info", choices=["debug", "info", "warning", "error"])
     return p
 
@@ -115,7 +152,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     out = Path(args.out) if args.out else root / "report"
     try:
         path = write_report(root, out, Path(args.manifest_dir),
-                            Settings(args.n_resamples, args.seed, args.exclude_cut_cots), args.plot_worker)
+                            Settings(args.n_resamples, args.seed, args.exclude_cut_cots), args.plot_worker,
+                            args.parallel_load)
     except (ReportError, JsonlError, RecordError, ManifestError, FileNotFoundError) as exc:
         log.error("%s", exc)
         return 2

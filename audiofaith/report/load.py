@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import io
 import json
 import logging
 import math
 import operator
+import os
+import pickle
+import signal
 import sys
+import threading
 from sys import intern
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -21,7 +26,7 @@ import numpy as np
 
 from audiofaith.benchmarks.reporting import audio_cut
 from audiofaith.errors import UserError
-from audiofaith.store.jsonl import iter_jsonl, iter_jsonl_batches
+from audiofaith.store.jsonl import fast_json_loads, iter_jsonl, iter_jsonl_batches
 from audiofaith.store.manifest import load_manifest
 from audiofaith.text.protocols import PAPER
 from audiofaith.store.records import (REFERENCE_FIELDS, SCHEMA_VERSION, BaselineRecord, InterventionRecord, InterventionShape,
@@ -97,6 +102,11 @@ def protocol_label(model: str, protocol: Optional[str]) -> str:
     return model if protocol in (None, "", "ours") else f"{model} [{protocol} protocol]"
 
 
+#: The error of a baseline record without runs: interned, so that a split load's child names it by
+#: placeholder and the report's process puts in this same object (``_ChildColumns``).
+NO_RUNS = sys.intern("no runs")
+
+
 def _shared(value: Any) -> Any:
     """One object for every equal string a report holds per line (ids, models, tracks, variants,
     clips): study-scale reports keep millions of lines in memory."""
@@ -146,7 +156,7 @@ def baseline_lines(record: BaselineRecord, manifest: Dict[str, ManifestItem], wh
     # positional, in Line's field order (_LINE_ORDER), as _ShapeReader.line builds its Lines
     if record.error is not None or not record.runs_predictions:
         return [Line(model, subset, hop, item_id, 0, condition, "", None, answer, None, None, False,
-                     record.error or "no runs", where, {}, NO_RESULTS, None, None, False, dataset, cut, "", None, None,
+                     record.error or NO_RUNS, where, {}, NO_RESULTS, None, None, False, dataset, cut, "", None, None,
                      None, cluster, None, "", "")]
     runs = len(record.runs_predictions)
     raws = record.runs_raw if len(record.runs_raw) == runs else [None] * runs
@@ -154,7 +164,7 @@ def baseline_lines(record: BaselineRecord, manifest: Dict[str, ManifestItem], wh
     logprobs = record.runs_letter_logprobs
     return [Line(model, subset, hop, item_id, run, condition, "", None, answer,
                  intern(prediction) if type(prediction) is str else prediction, None, False, None, where, {}, NO_RESULTS,
-                 raw, None, False, dataset, cut, "", record.cue_prediction(run), None,
+                 raw, None, False, dataset, cut, "", _shared(record.cue_prediction(run)), None,
                  intern(reason) if type(reason) is str else reason, cluster,
                  letter_tie(logprobs[run]) if run < len(logprobs) else None, "", "")
             for run, (prediction, raw, reason) in enumerate(zip(record.runs_predictions, raws, reasons))]
@@ -700,7 +710,7 @@ def _baseline_columns(names: Tuple[str, ...], objects: List[Dict[str, Any]], num
             if plain:
                 models[model_key] = model
         if error is not None or not predictions:
-            add_row((model, subset, hop, line_id, 0, condition, "", None, answer, None, None, False, error or "no runs",
+            add_row((model, subset, hop, line_id, 0, condition, "", None, answer, None, None, False, error or NO_RUNS,
                      where, {}, NO_RESULTS, None, None, False, dataset, None if error is not None else
                      audio_cut(warnings), "", None, None, None, cluster, None, "", ""))
             add_position(position)
@@ -714,7 +724,7 @@ def _baseline_columns(names: Tuple[str, ...], objects: List[Dict[str, Any]], num
             letters = logprobs[run] if run < stored else None
             add_row((model, subset, hop, line_id, run, condition, "", None, answer,
                      intern(prediction) if type(prediction) is str else prediction, None, False, None, where, {},
-                     NO_RESULTS, raw, None, False, dataset, cut, "", None if letters is None else letter_readout(letters),
+                     NO_RESULTS, raw, None, False, dataset, cut, "", None if letters is None else _shared(letter_readout(letters)),
                      None, intern(reason) if type(reason) is str else reason, cluster,
                      None if letters is None else letter_tie(letters), "", ""))
             add_position(position)
@@ -1059,8 +1069,9 @@ def _key_codes(columns: Dict[str, List[Any]]) -> Optional[np.ndarray]:
 
 def _join_columns(columns: Dict[str, List[Any]]) -> None:
     """``join`` of the lines ``columns`` hold, filling in their ``reference``, ``paired``,
-    ``reference_kind``, ``lanham_reference`` and ``lanham_fallback`` columns in place. Only the
-    lines a join can touch are visited (found by C-level passes over the condition column)."""
+    ``reference_kind``, ``lanham_reference`` and ``lanham_fallback`` columns in place; returns the
+    positions of the lines it visited, in order (the only ones it may change: found by C-level
+    passes over the condition column)."""
     conditions, errors, predictions = columns["condition"], columns["error"], columns["prediction"]
     references, paired, kinds = columns["reference"], columns["paired"], columns["reference_kind"]
     lanham_references, lanham_fallbacks = columns["lanham_reference"], columns["lanham_fallback"]
@@ -1134,31 +1145,431 @@ def cycle_collection_paused() -> Iterator[None]:
 
 
 def load_outputs(root: Path, manifest_dir: Optional[Path] = None, exclude: Optional[Path] = None,
-                 exclude_cut: bool = False) -> Dataset:
+                 exclude_cut: bool = False, parallel: bool = True) -> Dataset:
     """Read and join every output file under ``root`` as columns (``Dataset.columns``: every Line
     field by name, read by ``load_file_columns``; duplicates, joins, exclusions and the families'
     ``cross_reference`` worked out on them); ``Dataset.lines`` are the Lines of those columns, each
-    built when read (``rows.ColumnLines``)."""
+    built when read (``rows.ColumnLines``). With ``parallel`` the later files are read by a forked
+    process where that is safe and pays (``start_loading``): the same Dataset."""
+    loading = start_loading(root, manifest_dir, exclude, exclude_cut, parallel)
+    try:
+        return loading.finish()
+    finally:
+        loading.close()
+
+
+def start_loading(root: Path, manifest_dir: Optional[Path] = None, exclude: Optional[Path] = None,
+                  exclude_cut: bool = False, parallel: bool = True) -> "OutputLoading":
+    """Find the output files under ``root`` and read the manifests; with ``parallel``, fork the
+    process that reads the later files now (``OutputLoading``), so that the caller may start other
+    work (threads included) before ``OutputLoading.finish`` reads the rest here and joins them."""
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such output folder")
     manifest = load_manifests(manifest_dir) if manifest_dir is not None else {}
     files = find_output_files(root, exclude)
     if not files:
         raise ReportError(f"{root}: no baseline_*.jsonl, conditioned_*.jsonl or interventions/*.jsonl files")
-    memo = _Memo()
-    _PARAMS_BY_OBJECT.clear()  # those of an earlier load
-    columns: Dict[str, List[Any]] = {name: [] for name in _LINE_ORDER}
-    for path in files:
-        load_file_columns(path, manifest, memo, columns)
-    # duplicates, joins and exclusions on the columns, then the Lines from them: the two hold the same values
-    _check_duplicate_columns(columns)
-    _join_columns(columns)
-    if exclude_cut:
-        _exclude_cut_columns(columns)
-    for spec in spec_index().specs:  # a family's own cross-line results (after exclusions): in the result
-        if spec.cross_reference is not None:  # dicts, which the Lines read from the columns share
-            spec.cross_reference(columns)
-    return Dataset(ColumnLines(columns, len(columns["id"])), files, manifest, columns)
+    return OutputLoading(files, manifest, exclude_cut, parallel)
+
+
+#: The smallest total size (bytes) of the output files that ``OutputLoading`` splits between two
+#: processes: below it the fork and the transfer cost what the split saves (measured with an earlier,
+#: costlier transfer: 85k lines, 48 MB, no faster; 320k lines, 182 MB, about 0.5 s faster).
+PARALLEL_LOAD_MIN_BYTES = 96 << 20
+#: The share of the loading work (``_loading_cost``) the report's own process takes when it splits,
+#: the child the rest (whole files: ``_split_point``). The two should end their files together: the
+#: child then still codes and pickles its columns (~0.25 s at 320k lines) while the report's process
+#: reads those of its first files (orjson's first calls, the specs) a little slower than the rest.
+PARALLEL_LOAD_SHARE = 0.5
+#: What a byte of a baseline file costs to load, in bytes of a conditioned / intervention file
+#: (``_loading_cost``): a record per item, read record by record into a Line per run (at 320k
+#: lines about 50 ns a byte, against about 10).
+BASELINE_BYTE_COST = 5
+
+
+def _parallel_load_possible() -> bool:
+    """Whether this process may fork a loading process: ``os.fork`` exists, no other Python thread
+    runs (a fork copies only the calling thread, and locks held by others stay held in the child),
+    there are two usable cores and one of them is idle (``_core_idle``)."""
+    return hasattr(os, "fork") and threading.active_count() == 1 and _usable_cores() >= 2 and _core_idle()
+
+
+def _core_idle() -> bool:
+    """Whether a usable core is left idle, about: the 1-minute load average (runnable processes) at
+    most the usable cores less a half. On a busy machine the child competes with other processes
+    for the second core, and the split costs more than it saves (320k lines, load average ~3.4 on
+    two cores: the load 7.0-7.8 s against 5.4-6.6 s in one process); True where there is no load
+    average."""
+    load = _load_average()
+    return load is None or load <= _usable_cores() - 0.5
+
+
+def _load_average() -> Optional[float]:
+    """The 1-minute load average, None where the system has none."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
+def _usable_cores() -> int:
+    """The CPU cores this process may run on (as ``plot_worker.usable_cores``, which imports this module)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+class OutputLoading:
+    """One load of the output files (``start_loading``), split between this process and a forked
+    one when ``parallel`` is asked for, possible (``_parallel_load_possible``: a core idle among
+    them) and pays (at least ``PARALLEL_LOAD_MIN_BYTES`` in two or more files). The child reads the
+    later files (about ``1 - PARALLEL_LOAD_SHARE`` of the work, ``_loading_cost``) with
+    ``load_file_columns`` and sends their columns back pickled through a pipe; ``finish`` reads the
+    earlier files here, then appends the child's columns to its own (in file order), then checks
+    duplicates and joins as a single-process load does.
+
+    The Dataset is the same: what pickling does not keep (interned strings, one parameters dict
+    per setting and one ``x`` per setting across both parts, shared result mappings, NO_RESULTS)
+    is this process's own object, put in place while the columns are unpickled (``_ChildColumns``:
+    each such object is sent once, the columns name it by placeholder). So are the errors: a
+    bad line in this process's files wins over one in the child's (the first in file order), and
+    the child's is raised here with its type and message; a child that dies fails the load with a
+    ReportError."""
+
+    def __init__(self, files: List[Path], manifest: Dict[str, ManifestItem], exclude_cut: bool,
+                 parallel: bool) -> None:
+        self.files = files
+        self.manifest = manifest
+        self.exclude_cut = exclude_cut
+        self._own = files
+        self._child: Optional[_LoadingChild] = None
+        if parallel and len(files) > 1 and _parallel_load_possible():
+            sizes = [path.stat().st_size for path in files]
+            if sum(sizes) >= PARALLEL_LOAD_MIN_BYTES:
+                split = _split_point(list(map(_loading_cost, files, sizes)), PARALLEL_LOAD_SHARE)
+                self._child = _LoadingChild(files[split:], manifest)
+                self._own = files[:split]
+        self.split = self._child is not None  # whether a forked process reads some of the files
+
+    def finish(self) -> Dataset:
+        """The Dataset: this process's files read, the child's columns appended (in file order),
+        then duplicates, joins, exclusions and the families' ``cross_reference`` on the columns, as
+        a single-process load does them; ``Dataset.lines`` are the Lines of those columns, each built
+        when read (``rows.ColumnLines``)."""
+        memo = _Memo()
+        _PARAMS_BY_OBJECT.clear()  # those of an earlier load
+        columns: Dict[str, List[Any]] = {name: [] for name in _LINE_ORDER}
+        for path in self._own:
+            load_file_columns(path, self.manifest, memo, columns)
+        if self._child is not None:
+            child, self._child = self._child, None
+            child.append_columns(memo, columns)
+        _check_duplicate_columns(columns)
+        _join_columns(columns)
+        if self.exclude_cut:
+            _exclude_cut_columns(columns)
+        for spec in spec_index().specs:  # a family's own cross-line results (after exclusions): in the result
+            if spec.cross_reference is not None:  # dicts, which the Lines read from the columns share
+                spec.cross_reference(columns)
+        return Dataset(ColumnLines(columns, len(columns["id"])), self.files, self.manifest, columns)
+
+    def close(self) -> None:
+        """End the child if ``finish`` did not take its columns (an error here, say)."""
+        if self._child is not None:
+            child, self._child = self._child, None
+            child.kill()
+
+
+def _loading_cost(path: Path, size: int) -> float:
+    """About what loading the output file ``path`` of ``size`` bytes costs, in bytes of a conditioned /
+    intervention file (``BASELINE_BYTE_COST``)."""
+    return size * BASELINE_BYTE_COST if path.name.startswith("baseline_") else size
+
+
+def _split_point(costs: Sequence[float], share: float) -> int:
+    """The number of leading files this process reads: the split whose leading files' cost is the
+    nearest to ``share`` of the total, at least one file each side."""
+    wanted, read = share * sum(costs), 0.0
+    best, best_gap = 1, math.inf
+    for position, cost in enumerate(costs[:-1]):
+        read += cost
+        if abs(read - wanted) < best_gap:
+            best, best_gap = position + 1, abs(read - wanted)
+    return best
+
+
+#: The Line fields whose strings the loaders intern (``_shared``, ``_interned``): interned again in
+#: the report's process, so that equal strings are one object across both parts of a split load.
+_INTERNED_FIELDS = ("model", "subset", "hop", "id", "condition", "variant", "answer", "prediction", "reference",
+                    "dataset", "reference_kind", "cue_prediction", "excluded", "finish_reason", "cluster",
+                    "answer_mode", "protocol")
+#: The Line fields holding strings as the JSON parser made them (not interned): a one-character
+#: string there is an object of its own with orjson, where unpickling gives Python's shared one.
+_PARSED_FIELDS = ("error", "raw")
+
+
+class _Placeholder:
+    """Stands, in a loading child's pickled columns, for the ``number``th of the objects its columns
+    share with the report's process (``_ChildColumns``); pickled as a call of ``_shared_object``,
+    which ``_ColumnsUnpickler`` answers with the report's own object (each placeholder once)."""
+
+    __slots__ = ("number",)
+
+    def __init__(self) -> None:
+        self.number = -1  # numbered once every placeholder is known (``_ChildColumns.of``)
+
+    def __reduce__(self) -> Tuple[Callable[[int], Any], Tuple[int]]:
+        return _shared_object, (self.number,)
+
+
+class _Appended:
+    """A loading child's column as it pickles it: unpickled by ``_ColumnsUnpickler`` as the report's
+    own column of that name (``_appended_to``) with the values appended, so that the report's
+    process neither copies them over nor frees a list of them."""
+
+    __slots__ = ("name", "values")
+
+    def __init__(self, name: str, values: List[Any]) -> None:
+        self.name = name
+        self.values = values
+
+    def __reduce__(self) -> Tuple[Callable[[str], List[Any]], Tuple[str], None, Iterator[Any]]:
+        return _appended_to, (self.name,), None, iter(self.values)
+
+
+def _shared_object(number: int) -> Any:
+    """What a ``_Placeholder`` unpickles as outside ``_ColumnsUnpickler``: an error."""
+    raise ReportError(f"shared object {number} of a loading process's columns read without its objects")
+
+
+def _appended_to(name: str) -> List[Any]:
+    """What an ``_Appended`` column unpickles as outside ``_ColumnsUnpickler``: an error."""
+    raise ReportError(f"column {name!r} of a loading process read without the columns it is appended to")
+
+
+class _ColumnsUnpickler(pickle.Unpickler):
+    """Unpickles a loading child's columns (``_ChildColumns.of``) with each ``_Placeholder`` as
+    ``objects[number]``, each column's values appended to ``columns``' list of that name."""
+
+    def __init__(self, stream: io.BytesIO, objects: List[Any], columns: Dict[str, List[Any]]) -> None:
+        super().__init__(stream)
+        self.objects = objects
+        self.columns = columns
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == __name__ and name == "_shared_object":
+            return self.objects.__getitem__
+        if module == __name__ and name == "_appended_to":
+            return self.columns.__getitem__
+        return super().find_class(module, name)
+
+
+@dataclass
+class _ChildColumns:
+    """The objects a loading child's columns share with the report's process, in the order of
+    their placeholders' numbers: strings of the interned fields (interned there), each group's
+    parameters dict (the report's own where it has the same group), each setting's ``x`` (the
+    report's where it has the setting: pickling does not keep the identity of floats), each shared
+    result mapping (``_Memo.shared_result``; None for NO_RESULTS) and the one-character strings
+    the JSON parser made (``_PARSED_FIELDS``: made again). The child pickles this, then its columns
+    with each such object replaced by its ``_Placeholder`` (``of``); the report's process unpickles
+    the columns with its own objects in their place (``objects``, ``_ColumnsUnpickler``), so that
+    it never passes over the child's lines to share them again."""
+
+    strings: List[str]
+    params: List[Tuple[Tuple, Tuple, Tuple, Tuple[float, ...], Dict[str, Any]]]  # (shape, values, types, signs, dict)
+    xs: List[Tuple[Optional[Tuple], Any]]  # (the setting's key in ``_Memo.settings``, None: not kept; x)
+    results: List[Optional[Tuple[Tuple[str, ...], Tuple]]]  # (names, values); None: NO_RESULTS
+    parsed: List[str]
+
+    @classmethod
+    def of(cls, columns: Dict[str, List[Any]], memo: _Memo) -> Tuple["_ChildColumns", List[_Appended]]:
+        """(the shared objects, the columns to pickle after them) of the columns a child loaded with
+        ``memo``; the loaded columns are emptied meanwhile (the child's memory)."""
+        sent: Dict[str, List[Any]] = {}
+        strings: Dict[str, _Placeholder] = {}
+        for name in _INTERNED_FIELDS:
+            sent[name] = _with_placeholders(columns.pop(name), strings)
+        params: Dict[int, _Placeholder] = {}
+        params_shared = []
+        for (reader, values, types), kept in memo.groups.items():
+            shape_key = (reader.shape.names, reader.shape.param_names)
+            for signs, group in kept.items() if type(kept) is dict else (((), kept),):
+                if id(group.params) not in params:
+                    params[id(group.params)] = _Placeholder()
+                    params_shared.append((shape_key, values, types, signs, group.params))
+        xs: Dict[int, _Placeholder] = {}
+        xs_shared: List[Tuple[Optional[Tuple], Any]] = []
+        kept_settings = [(key, setting) for key, setting in memo.settings.items()]
+        kept_settings += [(None, group.setting) for kept in memo.groups.values()
+                          for group in (kept.values() if type(kept) is dict else (kept,))]
+        for key, setting in kept_settings:
+            if type(setting.x) is float and id(setting.x) not in xs:
+                xs[id(setting.x)] = _Placeholder()
+                xs_shared.append((key, setting.x))
+        results: Dict[int, _Placeholder] = {id(NO_RESULTS): _Placeholder()}
+        results_shared: List[Optional[Tuple[Tuple[str, ...], Tuple]]] = [None]
+        for (names, values, _), mapping in memo.results.items():
+            results[id(mapping)] = _Placeholder()
+            results_shared.append((names, values))
+        parsed: Dict[int, _Placeholder] = {}
+        parsed_shared: List[str] = []
+        for name in _PARSED_FIELDS:
+            column = columns.pop(name)
+            if name == "error" and NO_RUNS in column:  # one object in the report's process too
+                placeholder = strings.get(NO_RUNS) or strings.setdefault(NO_RUNS, _Placeholder())
+                column = [placeholder if value is NO_RUNS else value for value in column]
+            if _has_one_character_strings(column):
+                for value in column:
+                    if type(value) is str and len(value) == 1 and value is not chr(ord(value)) \
+                            and id(value) not in parsed:
+                        parsed[id(value)] = _Placeholder()
+                        parsed_shared.append(value)
+                column = list(map(parsed.get, map(id, column), column))
+            sent[name] = column
+        for name, table in (("params", params), ("x", xs), ("result", results)):
+            column = columns.pop(name)
+            sent[name] = list(map(table.get, map(id, column), column))
+        sent.update(columns)
+        columns.clear()
+        number = 0
+        for table in (strings, params, xs, results, parsed):  # numbered in the order of the lists sent
+            for placeholder in table.values():
+                placeholder.number = number
+                number += 1
+        return cls(list(strings), params_shared, xs_shared, results_shared, parsed_shared), \
+            [_Appended(name, sent[name]) for name in _LINE_ORDER]
+
+    def objects(self, memo: _Memo) -> List[Any]:
+        """The report's process's object for each placeholder (``memo``: its load, already done)."""
+        readers = {(shape.names, shape.param_names): reader for shape, reader in memo.readers.items()}
+        params = []
+        for shape_key, values, types, signs, child_params in self.params:
+            reader = readers.get(shape_key)
+            known = memo.groups.get((reader, values, types)) if reader is not None else None
+            if type(known) is dict:
+                known = known.get(signs)
+            params.append(child_params if known is None else known.params)
+        settings = memo.settings
+        xs = [settings[key].x if key is not None and key in settings else x for key, x in self.xs]
+        results = [NO_RESULTS if result is None else memo.shared_result(*result) for result in self.results]
+        return [*map(intern, self.strings), *params, *xs, *results, *map(_parsed_again, self.parsed)]
+
+
+def _with_placeholders(column: List[Any], strings: Dict[str, _Placeholder]) -> List[Any]:
+    """``column`` with each string replaced by its placeholder in ``strings`` (one per equal string,
+    added there when new)."""
+    try:
+        distinct = set(column)
+    except TypeError:  # a list value (an odd line)
+        distinct = None
+    if distinct is not None and _TYPES_EQUAL_ALONE.issuperset(map(type, distinct)):  # equal values: one type
+        table = {value: value if value is None else strings.get(value) or strings.setdefault(value, _Placeholder())
+                 for value in distinct}
+        if len(table) == 1:
+            return [table[column[0]]] * len(column)
+        return list(map(table.__getitem__, column))
+    return [(strings.get(value) or strings.setdefault(value, _Placeholder())) if type(value) is str else value
+            for value in column]
+
+
+def _has_one_character_strings(column: List[Any]) -> bool:
+    """Whether ``column`` may hold a one-character string (True also for values without a length)."""
+    try:
+        return 1 in map(len, filter(None, column))
+    except TypeError:  # a number or another value without a length
+        return True
+
+
+def _parsed_again(value: str) -> str:
+    """``value`` as the JSON parser makes it (orjson: a new object), for ``_ChildColumns.objects``."""
+    loads = fast_json_loads()
+    return value if loads is None else loads(json.dumps(value))
+
+
+class _LoadingChild:
+    """A forked process that reads ``files`` (``load_file_columns``) and writes its columns
+    (``_ChildColumns``), or the error that stopped it, pickled on a pipe; it never returns into
+    the caller's code (``os._exit``)."""
+
+    def __init__(self, files: List[Path], manifest: Dict[str, ManifestItem]) -> None:
+        self.files = files
+        read_fd, write_fd = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # the child
+            code = 1
+            try:
+                os.close(read_fd)
+                self._serve(write_fd, manifest)
+                code = 0
+            except BaseException:  # noqa: BLE001 - the report's process fails the load on its exit status
+                log.exception("the loading process failed")
+            finally:
+                os._exit(code)
+        os.close(write_fd)
+        self._pipe = os.fdopen(read_fd, "rb")
+
+    def _serve(self, write_fd: int, manifest: Dict[str, ManifestItem]) -> None:
+        memo = _Memo()
+        columns: Dict[str, List[Any]] = {name: [] for name in _LINE_ORDER}
+        buffer = io.BytesIO()
+        try:
+            for path in self.files:
+                load_file_columns(path, manifest, memo, columns)
+            shared, sent = _ChildColumns.of(columns, memo)
+        except Exception as exc:  # noqa: BLE001 - raised again by the report's process
+            pickle.dump(("error", _picklable_error(exc)), buffer, protocol=pickle.HIGHEST_PROTOCOL)
+        else:  # the shared objects, then the columns
+            pickle.dump(("columns", shared), buffer, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(sent, buffer, protocol=pickle.HIGHEST_PROTOCOL)
+        del columns
+        with os.fdopen(write_fd, "wb") as pipe:
+            pipe.write(buffer.getbuffer())
+
+    def append_columns(self, memo: _Memo, columns: Dict[str, List[Any]]) -> None:
+        """Append the child's columns to ``columns`` with this process's shared objects (``memo``:
+        its load, already done; ``_ChildColumns``), once it has ended. Raises its error, or a ReportError when
+        it died."""
+        with self._pipe:
+            data = self._pipe.read()
+        _, status = os.waitpid(self.pid, 0)
+        what = f"the process loading {len(self.files)} output file(s) from {self.files[0]} on"
+        if status != 0:
+            raise ReportError(f"{what} ended abnormally ({_exit_status(status)}): those files were not loaded")
+        stream = io.BytesIO(data)
+        try:
+            kind, payload = pickle.load(stream)
+        except Exception as exc:  # noqa: BLE001 - a truncated or corrupt message
+            raise ReportError(f"{what} sent unreadable columns ({type(exc).__name__}: {exc})") from None
+        if kind == "error":
+            raise payload from None
+        objects = payload.objects(memo)
+        try:
+            _ColumnsUnpickler(stream, objects, columns).load()
+        except Exception as exc:  # noqa: BLE001 - a truncated or corrupt message
+            raise ReportError(f"{what} sent unreadable columns ({type(exc).__name__}: {exc})") from None
+
+    def kill(self) -> None:
+        """End the child now and wait for it (its columns are not needed)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+        self._pipe.close()
+
+
+def _picklable_error(exc: Exception) -> Exception:
+    """``exc`` when it survives pickling as the same type and message, else a ReportError naming both."""
+    with contextlib.suppress(Exception):
+        copy = pickle.loads(pickle.dumps(exc))
+        if type(copy) is type(exc) and str(copy) == str(exc):
+            return exc
+    return ReportError(f"{type(exc).__name__}: {exc}")
+
+
+def _exit_status(status: int) -> str:
+    """A wait status in words."""
+    if os.WIFSIGNALED(status):
+        return f"killed by signal {os.WTERMSIG(status)}"
+    return f"exit status {os.WEXITSTATUS(status)}" if os.WIFEXITED(status) else f"status {status}"
 
 
 CUT_BY_LENGTH = "cut_by_length"
