@@ -11,6 +11,7 @@ import json
 import os
 import pickle
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -28,6 +29,8 @@ from audiofaith.report.stats import Settings
 
 from tests.test_report_load_columns import FIELDS, _files, _typed, assert_same_columns
 
+REAL_IDLE_CORES = load._idle_cores  # what the autouse fixture below replaces, for the tests of it
+
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the split load forks")
 
 
@@ -38,7 +41,7 @@ def split_small_inputs(monkeypatch):
     bar may have started, ended (no fork while another thread runs)."""
     monkeypatch.setattr(load, "PARALLEL_LOAD_MIN_BYTES", 0)
     monkeypatch.setattr(load, "_usable_cores", lambda: 2)
-    monkeypatch.setattr(load, "_load_average", lambda: 0.5)  # a core idle, however busy this machine is
+    monkeypatch.setattr(load, "_idle_cores", lambda: 2.0)  # a core idle, however busy this machine is
     for thread in threading.enumerate():
         if isinstance(thread, TMonitor):
             thread.exit()
@@ -163,8 +166,9 @@ def test_a_child_that_dies_fails_the_load(tmp_path, monkeypatch):
 
 
 def test_no_split_where_threads_run_or_it_does_not_pay(tmp_path, monkeypatch):
-    """No fork with another Python thread alive, on one core, with no core idle (the load average), below
-    the size threshold or without ``parallel``."""
+    """No fork with another Python thread alive, on one core, with no core idle besides the report's
+    own (its usable cores watched; the load average where they cannot be), below the size threshold
+    or without ``parallel``."""
     write_synthetic_outputs(tmp_path / "output", n_clips=3, runs=1, seed=2)
 
     def split(**kwargs: Any) -> bool:
@@ -181,12 +185,55 @@ def test_no_split_where_threads_run_or_it_does_not_pay(tmp_path, monkeypatch):
     monkeypatch.undo()
     monkeypatch.setattr(load, "_usable_cores", lambda: 2)
     monkeypatch.setattr(load, "PARALLEL_LOAD_MIN_BYTES", 0)
-    for load_average, splits in ((1.5, True), (1.6, False), (None, True)):  # a core idle (or not known)
+    for idle, splits in ((2.0, True), (1.5, True), (1.4, False), (0.0, False)):  # a core idle besides this one's
+        monkeypatch.setattr(load, "_idle_cores", lambda: idle)
+        assert split(parallel=True) is splits, idle
+    monkeypatch.setattr(load, "_idle_cores", lambda: None)  # no per-CPU times: the load average, if any
+    for load_average, splits in ((1.5, True), (1.6, False), (None, True)):
         monkeypatch.setattr(load, "_load_average", lambda: load_average)
         assert split(parallel=True) is splits, load_average
     monkeypatch.undo()
     monkeypatch.setattr(load, "PARALLEL_LOAD_MIN_BYTES", 1 << 40)
     assert not split(parallel=True)
+
+
+def test_idle_cores_are_read_from_the_usable_cpus_times(monkeypatch):
+    """The idle cores are the idle share of the usable CPUs' clock ticks between two reads of
+    /proc/stat (idle and iowait idle; guest time not counted twice); other CPUs do not count."""
+    stat = ("cpu  900 0 900 900 0 0 0 0 0 0\n"
+            "cpu0 {0} 0 100 {1} 0 0 0 0 7 7\ncpu1 {2} 0 100 {3} {4} 0 0 0 0 0\ncpu2 {5} 0 0 0 0 0 0 0 0 0\n"
+            "intr 1 2 3\n")
+    reads = iter([stat.format(100, 100, 100, 100, 0, 5), stat.format(100, 110, 110, 100, 0, 500),  # cpu0 idle, cpu1 busy
+                  stat.format(100, 100, 100, 100, 0, 5), stat.format(105, 105, 100, 105, 5, 5)])  # half and all idle
+    monkeypatch.setattr(load, "_idle_cores", REAL_IDLE_CORES)
+    monkeypatch.setattr(load, "_proc_stat", lambda: next(reads))
+    monkeypatch.setattr(load.os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(load, "IDLE_WINDOW_SECONDS", 0)
+    assert load._idle_cores() == 1.0
+    assert load._idle_cores() == 1.5
+    assert load._cpu_times("cpu  1 2 3 4\n", {0}) is None and load._cpu_times(None, {0}) is None
+    monkeypatch.setattr(load, "_proc_stat", lambda: stat.format(1, 1, 1, 1, 1, 1))
+    assert load._idle_cores() is None  # no clock tick between the reads
+
+
+@pytest.mark.skipif(not Path("/proc/stat").is_file() or not hasattr(os, "sched_getaffinity"),
+                    reason="no per-CPU times on this system (the load average decides there)")
+def test_a_busy_core_is_not_idle_here(monkeypatch):
+    """On this machine: with a process spinning on each usable core but one, at most that one core
+    (the report's own, idle while it watches) counts as idle, and the load is not split."""
+    monkeypatch.setattr(load, "_idle_cores", REAL_IDLE_CORES)
+    cores = sorted(os.sched_getaffinity(0))
+    spinners = [subprocess.Popen([sys.executable, "-c", f"import os; os.sched_setaffinity(0, {{{cpu}}})\nwhile True: pass"])
+                for cpu in cores[1:]]
+    try:
+        time.sleep(0.3)
+        idle = load._idle_cores()
+        assert idle is not None and idle <= 1.3, idle
+        assert not load._core_idle()
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
 
 
 def _process_state(pid: int, awaited: str) -> str:

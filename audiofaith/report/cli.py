@@ -138,7 +138,7 @@ def parser() -> argparse.ArgumentParser:
                         "--no-plot_worker draws them in the report's process")
     p.add_argument("--parallel_load", action=argparse.BooleanOptionalAction, default=True,
                    help="read the later output files in a forked process while the report reads the earlier ones, "
-                        "on two or more CPU cores with one idle (by the load average) and from 96 MB of output files "
+                        "on two or more CPU cores with one idle besides the report's own (watched for 50 ms) and from 96 MB of output files "
                         "on; the report is the same; "
                         "--no-parallel_load reads them all in the report's process")
     p.add_argument("--log_level", default="info", choices=["debug", "info", "warning", "error"])

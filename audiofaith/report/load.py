@@ -14,6 +14,7 @@ import pickle
 import signal
 import sys
 import threading
+import time
 from sys import intern
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -1194,14 +1195,71 @@ def _parallel_load_possible() -> bool:
     return hasattr(os, "fork") and threading.active_count() == 1 and _usable_cores() >= 2 and _core_idle()
 
 
+#: How long the report watches its usable cores before it splits the load (``_idle_cores``).
+IDLE_WINDOW_SECONDS = 0.05
+#: The idle cores (this process's own, idle while it watches, included) a split needs: on a busy
+#: machine the child competes with other processes for the second core, and the split costs more
+#: than it saves (320k lines, load average ~3.4 on two cores: loading 7.0-7.8 s split against
+#: 5.4-6.6 s in one process).
+IDLE_CORES_TO_SPLIT = 1.5
+
+
 def _core_idle() -> bool:
-    """Whether a usable core is left idle, about: the 1-minute load average (runnable processes) at
-    most the usable cores less a half. On a busy machine the child competes with other processes
-    for the second core, and the split costs more than it saves (320k lines, load average ~3.4 on
-    two cores: the load 7.0-7.8 s against 5.4-6.6 s in one process); True where there is no load
-    average."""
+    """Whether a usable core is left idle besides this process's: at least ``IDLE_CORES_TO_SPLIT``
+    of its usable cores idle while it sleeps for ``IDLE_WINDOW_SECONDS`` (``_idle_cores``). Where
+    the system has no per-CPU times, the 1-minute load average at most the usable cores less a half
+    (True where there is none either)."""
+    idle = _idle_cores()
+    if idle is not None:
+        log.debug("loading: %.2f of %d usable cores idle", idle, _usable_cores())
+        return idle >= IDLE_CORES_TO_SPLIT
     load = _load_average()
     return load is None or load <= _usable_cores() - 0.5
+
+
+def _idle_cores() -> Optional[float]:
+    """How many of this process's usable cores were idle, on average, over ``IDLE_WINDOW_SECONDS``
+    while it slept (/proc/stat's times of those CPUs, so neither the other cores of a shared node nor
+    a busy minute that has already ended count, as they would in the load average); None without
+    /proc/stat, CPU affinity, or a clock tick in the window."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    cpus = os.sched_getaffinity(0)
+    before = _cpu_times(_proc_stat(), cpus)
+    if before is None:
+        return None
+    time.sleep(IDLE_WINDOW_SECONDS)
+    after = _cpu_times(_proc_stat(), cpus)
+    if after is None:
+        return None
+    idle, total = after[0] - before[0], after[1] - before[1]
+    return len(cpus) * idle / total if total > 0 else None
+
+
+def _proc_stat() -> Optional[str]:
+    """/proc/stat's text, None where there is none."""
+    try:
+        with open("/proc/stat", encoding="ascii") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+def _cpu_times(text: Optional[str], cpus: Container[int]) -> Optional[Tuple[int, int]]:
+    """(idle, all) clock ticks of the CPUs ``cpus`` in /proc/stat's ``text`` (idle and iowait count as
+    idle; user, nice, system, irq, softirq and steal as busy; guest time is already in user and nice),
+    None when it names none of them."""
+    idle = total = 0
+    found = False
+    for line in (text or "").splitlines():
+        name, _, values = line.partition(" ")
+        if not name.startswith("cpu") or name == "cpu" or not name[3:].isdigit() or int(name[3:]) not in cpus:
+            continue
+        ticks = [int(value) for value in values.split()[:8]]
+        idle += sum(ticks[3:5])
+        total += sum(ticks)
+        found = True
+    return (idle, total) if found else None
 
 
 def _load_average() -> Optional[float]:
@@ -1241,9 +1299,9 @@ class OutputLoading:
         self.exclude_cut = exclude_cut
         self._own = files
         self._child: Optional[_LoadingChild] = None
-        if parallel and len(files) > 1 and _parallel_load_possible():
+        if parallel and len(files) > 1:
             sizes = [path.stat().st_size for path in files]
-            if sum(sizes) >= PARALLEL_LOAD_MIN_BYTES:
+            if sum(sizes) >= PARALLEL_LOAD_MIN_BYTES and _parallel_load_possible():  # the idle cores last: it waits
                 split = _split_point(list(map(_loading_cost, files, sizes)), PARALLEL_LOAD_SHARE)
                 self._child = _LoadingChild(files[split:], manifest)
                 self._own = files[:split]
