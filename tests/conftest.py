@@ -310,8 +310,11 @@ def run_in_process(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
         os.chdir(saved[3])
         root.handlers = saved[4]
         root.setLevel(saved[5])
-        for name, level in saved_levels.items():
-            logging.getLogger(name).setLevel(level)
+        # loggers the run made (or made real: a parent of existing ones is a placeholder until then, e.g.
+        # "audiofaith", which scripts/bench.py quiets) had no level of their own before it: NOTSET again
+        for name, logger in list(logging.Logger.manager.loggerDict.items()):
+            if isinstance(logger, logging.Logger):
+                logger.setLevel(saved_levels.get(name, logging.NOTSET))
     return subprocess.CompletedProcess(["python", *args], code, stdout.getvalue(), stderr.getvalue())
 
 
