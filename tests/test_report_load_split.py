@@ -40,7 +40,7 @@ def split_small_inputs(monkeypatch):
     machine's cores whatever their number and load; tqdm's monitor thread, which an earlier test's progress
     bar may have started, ended (no fork while another thread runs)."""
     monkeypatch.setattr(load, "PARALLEL_LOAD_MIN_BYTES", 0)
-    monkeypatch.setattr(load, "_usable_cores", lambda: 2)
+    monkeypatch.setattr(load, "usable_cores", lambda: 2)
     monkeypatch.setattr(load, "_idle_cores", lambda: 2.0)  # a core idle, however busy this machine is
     for thread in threading.enumerate():
         if isinstance(thread, TMonitor):
@@ -180,10 +180,10 @@ def test_no_split_where_threads_run_or_it_does_not_pay(tmp_path, monkeypatch):
     monkeypatch.setattr(load.threading, "active_count", lambda: 2)
     assert not split(parallel=True)
     monkeypatch.undo()
-    monkeypatch.setattr(load, "_usable_cores", lambda: 1)
+    monkeypatch.setattr(load, "usable_cores", lambda: 1)
     assert not split(parallel=True)
     monkeypatch.undo()
-    monkeypatch.setattr(load, "_usable_cores", lambda: 2)
+    monkeypatch.setattr(load, "usable_cores", lambda: 2)
     monkeypatch.setattr(load, "PARALLEL_LOAD_MIN_BYTES", 0)
     for idle, splits in ((2.0, True), (1.5, True), (1.4, False), (0.0, False)):  # a core idle besides this one's
         monkeypatch.setattr(load, "_idle_cores", lambda: idle)

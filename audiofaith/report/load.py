@@ -1192,7 +1192,7 @@ def _parallel_load_possible() -> bool:
     """Whether this process may fork a loading process: ``os.fork`` exists, no other Python thread
     runs (a fork copies only the calling thread, and locks held by others stay held in the child),
     there are two usable cores and one of them is idle (``_core_idle``)."""
-    return hasattr(os, "fork") and threading.active_count() == 1 and _usable_cores() >= 2 and _core_idle()
+    return hasattr(os, "fork") and threading.active_count() == 1 and usable_cores() >= 2 and _core_idle()
 
 
 #: How long the report watches its usable cores before it splits the load (``_idle_cores``).
@@ -1211,10 +1211,10 @@ def _core_idle() -> bool:
     (True where there is none either)."""
     idle = _idle_cores()
     if idle is not None:
-        log.debug("loading: %.2f of %d usable cores idle", idle, _usable_cores())
+        log.debug("loading: %.2f of %d usable cores idle", idle, usable_cores())
         return idle >= IDLE_CORES_TO_SPLIT
     load = _load_average()
-    return load is None or load <= _usable_cores() - 0.5
+    return load is None or load <= usable_cores() - 0.5
 
 
 def _idle_cores() -> Optional[float]:
@@ -1270,8 +1270,9 @@ def _load_average() -> Optional[float]:
         return None
 
 
-def _usable_cores() -> int:
-    """The CPU cores this process may run on (as ``plot_worker.usable_cores``, which imports this module)."""
+def usable_cores() -> int:
+    """The CPU cores this process may run on (the loading split here, the drawing processes in
+    ``plot_worker``)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 

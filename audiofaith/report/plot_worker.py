@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import IO, Dict, List, NoReturn, Optional, Sequence, Tuple
 
 import audiofaith
-from audiofaith.report.load import ReportError
+from audiofaith.report.load import ReportError, usable_cores
 from audiofaith.report.plots import PlotJob
 
 log = logging.getLogger("audiofaith.report")
@@ -60,11 +60,6 @@ FAILED = "plot worker: drawing {path} failed"
 
 #: At most this many drawing processes (the first imports matplotlib, ~0.6 s CPU; the others fork it).
 MAX_PROCESSES = 2
-
-
-def usable_cores() -> int:
-    """The CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def default_processes() -> int:
